@@ -1,0 +1,214 @@
+//! Command-line interface: what each command does, its flags, and how values are parsed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use nstrace_common::Kind;
+
+use crate::event::names::parse_signal;
+use crate::output::Format;
+
+/// Trace Linux namespaces and PID-1 behaviour of containers and pods, with eBPF.
+///
+/// nstrace attaches to the kernel (setns, unshare, clone, exec, exit, reaping,
+/// wait and signals), and reports every event with the namespaces of the task
+/// it concerns. It needs root and a kernel with BTF (5.8 or newer).
+#[derive(Debug, Parser)]
+#[command(name = "nstrace", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream namespace, process and signal events as they happen.
+    ///
+    /// Examples:
+    ///   nstrace watch                                 # everything, as text
+    ///   nstrace watch --format json --kind unshare,setns
+    ///   nstrace watch --pid 4242 --signal TERM,KILL   # one process tree's signals
+    ///   nstrace watch --duration 30s --record trace.nst
+    ///
+    /// Ctrl-C (or SIGTERM) stops it: programs are detached, output flushed and
+    /// the counters (drops, failed reads, filtered signals) printed to stderr.
+    /// SIGUSR1 prints the counters without stopping.
+    #[command(verbatim_doc_comment)]
+    Watch(WatchArgs),
+    /// Print a record file made with `watch --record`, exactly as watch printed it.
+    ///
+    /// Example: nstrace replay trace.nst --format json --kind exit
+    #[command(verbatim_doc_comment)]
+    Replay(ReplayArgs),
+}
+
+/// Filters shared by watch and replay.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    /// Only this process and its descendants (repeat or comma-separate for several).
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// Only tasks with this command name (signals also match on the target's name).
+    #[arg(long, value_name = "COMM", value_delimiter = ',')]
+    pub comm: Vec<String>,
+    /// Only these event kinds: create, exec, exit, reap, wait, setns, unshare,
+    /// signal_generate, signal_deliver (or "signal" for both signal kinds).
+    #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
+    pub kind: Vec<KindSel>,
+    /// Only these signals (TERM, SIGKILL, 15…). For watch this also sets which
+    /// signals the kernel streams; default: HUP INT QUIT ABRT KILL USR1 SEGV USR2
+    /// TERM CONT STOP TSTP. Others (CHLD, URG…) are counted, not streamed.
+    #[arg(long, value_name = "SIG", value_delimiter = ',', value_parser = parse_sig)]
+    pub signal: Vec<u32>,
+}
+
+/// `nstrace watch` options.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Stop after this long (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
+    pub ring_buffer_size: u32,
+    /// Also write the shown events to this record file (read it with `nstrace replay`).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+/// `nstrace replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Record file written by `nstrace watch --record`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// One `--kind` value: a kind, or both signal kinds for "signal".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindSel(pub Vec<Kind>);
+
+fn parse_kind(s: &str) -> Result<KindSel, String> {
+    if s == "signal" {
+        return Ok(KindSel(vec![Kind::SignalGenerate, Kind::SignalDeliver]));
+    }
+    Kind::ALL
+        .iter()
+        .find(|k| k.name() == s)
+        .map(|k| KindSel(vec![*k]))
+        .ok_or_else(|| {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown kind '{s}' (expected one of: {}, signal)", names.join(", "))
+        })
+}
+
+fn parse_sig(s: &str) -> Result<u32, String> {
+    parse_signal(s).ok_or_else(|| format!("unknown signal '{s}' (use a name like TERM or a number 1-64)"))
+}
+
+/// Parses "500ms", "30s", "5m", "1h" or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration '{s}' (examples: 500ms, 30s, 5m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit '{unit}' (use ms, s, m or h)")),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(format!("duration '{s}' must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses "4096", "256K", "8M", "1G" into a power-of-two byte count.
+pub fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (examples: 256K, 8M)"))?;
+    let bytes = n.saturating_mul(mult);
+    if bytes < 4096 || !bytes.is_power_of_two() || bytes > 1 << 30 {
+        return Err(format!(
+            "ring buffer size '{s}' must be a power of two between 4K and 1G"
+        ));
+    }
+    Ok(bytes as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn ring_sizes() {
+        assert_eq!(parse_ring_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_ring_size("4096"), Ok(4096));
+        assert!(parse_ring_size("3M").is_err());
+        assert!(parse_ring_size("1K").is_err());
+        assert!(parse_ring_size("99999999999G").is_err());
+        assert!(parse_ring_size("M").is_err());
+    }
+
+    #[test]
+    fn bad_flags_are_errors_not_panics() {
+        for args in [
+            vec!["nstrace", "watch", "--kind", "bogus"],
+            vec!["nstrace", "watch", "--signal", "NOPE"],
+            vec!["nstrace", "watch", "--pid", "abc"],
+            vec!["nstrace", "watch", "--duration", "soon"],
+            vec!["nstrace", "watch", "--format", "xml"],
+            vec!["nstrace", "replay"],
+            vec!["nstrace", "frobnicate"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?} should be rejected");
+        }
+        let ok = Cli::try_parse_from(["nstrace", "watch", "--kind", "signal,exit", "--signal", "TERM,9"]).unwrap();
+        let Command::Watch(w) = ok.command else { panic!("watch expected") };
+        assert_eq!(w.filter.kind.iter().flat_map(|k| k.0.clone()).collect::<Vec<_>>(), vec![Kind::SignalGenerate, Kind::SignalDeliver, Kind::Exit]);
+        assert_eq!(w.filter.signal, vec![15, 9]);
+    }
+}

@@ -1,0 +1,52 @@
+//! `nstrace replay`: prints a record file exactly as `watch` printed it live.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::ReplayArgs;
+use crate::event::decode;
+use crate::output;
+use crate::record::{Reader, Record};
+use crate::stats::Stats;
+
+/// Runs the replay; errors name the file and the byte where it went wrong.
+pub fn run(args: &ReplayArgs) -> Result<()> {
+    let mut reader = Reader::open(&args.file)?;
+    let mut filter = super::build_filter(&args.filter, false);
+    let stdout = std::io::stdout().lock();
+    let mut sink = output::sink(
+        args.format,
+        std::io::BufWriter::with_capacity(1 << 16, stdout),
+        reader.meta.wall_offset_ns,
+    );
+    sink.begin()?;
+    let mut stats = None;
+    let mut undecodable = 0u64;
+    while let Some(rec) = reader.next() {
+        match rec? {
+            Record::Event(raw) => match decode(raw) {
+                Ok(ev) => {
+                    if filter.matches(&ev) {
+                        if let Err(e) = sink.event(&ev) {
+                            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                                return Ok(());
+                            }
+                            return Err(e.into());
+                        }
+                    }
+                }
+                Err(_) => undecodable += 1,
+            },
+            Record::Stats(s) => stats = Some(s),
+        }
+    }
+    sink.flush()?;
+    let mut stats: Stats = stats.unwrap_or_else(|| {
+        eprintln!("nstrace: note: the recording has no final counters (the tracer did not stop cleanly)");
+        Stats::default()
+    });
+    stats.undecodable += undecodable;
+    let _ = writeln!(std::io::stderr(), "{stats}");
+    Ok(())
+}

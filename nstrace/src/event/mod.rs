@@ -1,0 +1,271 @@
+//! Decoding of raw records (from the ring buffer or a record file) into typed
+//! events. Each record is copied into aligned storage by value; nothing is
+//! allocated per event.
+
+pub mod names;
+
+use std::fmt;
+
+use nstrace_common::{
+    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
+    SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+};
+
+/// One decoded kernel event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A task was created.
+    Create(CreateEvent),
+    /// A program was executed.
+    Exec(ExecEvent),
+    /// A task exited.
+    Exit(ExitEvent),
+    /// A dead task was released.
+    Reap(ReapEvent),
+    /// A task entered wait.
+    Wait(WaitEvent),
+    /// setns returned.
+    Setns(NsChangeEvent),
+    /// unshare returned.
+    Unshare(NsChangeEvent),
+    /// A signal was generated.
+    SignalGenerate(SignalGenerateEvent),
+    /// A signal was delivered.
+    SignalDeliver(SignalDeliverEvent),
+}
+
+/// Why a record could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than an event header.
+    Short { len: usize },
+    /// The kind value is not one this build knows.
+    UnknownKind { kind: u16 },
+    /// The length does not match the kind's struct.
+    BadSize {
+        kind: Kind,
+        len: usize,
+        expected: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Short { len } => write!(f, "record of {len} bytes is shorter than a header"),
+            DecodeError::UnknownKind { kind } => write!(f, "unknown event kind {kind}"),
+            DecodeError::BadSize {
+                kind,
+                len,
+                expected,
+            } => write!(
+                f,
+                "{} record is {len} bytes, expected {expected}",
+                kind.name()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Reads a `T` from the start of `buf`, which must be exactly its size.
+fn read_exact<T: Copy>(buf: &[u8], kind: Kind) -> Result<T, DecodeError> {
+    let expected = std::mem::size_of::<T>();
+    if buf.len() != expected {
+        return Err(DecodeError::BadSize {
+            kind,
+            len: buf.len(),
+            expected,
+        });
+    }
+    // SAFETY: the length matches; T is a repr(C) plain-old-data ABI struct for
+    // which every bit pattern is valid; read_unaligned copies into aligned storage.
+    Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one raw record.
+pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    if buf.len() < std::mem::size_of::<Header>() {
+        return Err(DecodeError::Short { len: buf.len() });
+    }
+    let raw_kind = u16::from_ne_bytes([buf[0], buf[1]]);
+    let kind = Kind::from_u16(raw_kind).ok_or(DecodeError::UnknownKind { kind: raw_kind })?;
+    Ok(match kind {
+        Kind::Create => Event::Create(read_exact(buf, kind)?),
+        Kind::Exec => Event::Exec(read_exact(buf, kind)?),
+        Kind::Exit => Event::Exit(read_exact(buf, kind)?),
+        Kind::Reap => Event::Reap(read_exact(buf, kind)?),
+        Kind::Wait => Event::Wait(read_exact(buf, kind)?),
+        Kind::Setns => Event::Setns(read_exact(buf, kind)?),
+        Kind::Unshare => Event::Unshare(read_exact(buf, kind)?),
+        Kind::SignalGenerate => Event::SignalGenerate(read_exact(buf, kind)?),
+        Kind::SignalDeliver => Event::SignalDeliver(read_exact(buf, kind)?),
+    })
+}
+
+/// The raw bytes of an ABI struct (for writing records and building test input).
+pub fn as_bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: ABI structs are repr(C) with explicit padding fields, so every byte is initialised.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+impl Event {
+    /// The common header.
+    pub fn header(&self) -> &Header {
+        match self {
+            Event::Create(e) => &e.hdr,
+            Event::Exec(e) => &e.hdr,
+            Event::Exit(e) => &e.hdr,
+            Event::Reap(e) => &e.hdr,
+            Event::Wait(e) => &e.hdr,
+            Event::Setns(e) | Event::Unshare(e) => &e.hdr,
+            Event::SignalGenerate(e) => &e.hdr,
+            Event::SignalDeliver(e) => &e.hdr,
+        }
+    }
+
+    /// The event kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Event::Create(_) => Kind::Create,
+            Event::Exec(_) => Kind::Exec,
+            Event::Exit(_) => Kind::Exit,
+            Event::Reap(_) => Kind::Reap,
+            Event::Wait(_) => Kind::Wait,
+            Event::Setns(_) => Kind::Setns,
+            Event::Unshare(_) => Kind::Unshare,
+            Event::SignalGenerate(_) => Kind::SignalGenerate,
+            Event::SignalDeliver(_) => Kind::SignalDeliver,
+        }
+    }
+
+    /// The raw bytes of this event, as the kernel wrote them.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Event::Create(e) => as_bytes(e),
+            Event::Exec(e) => as_bytes(e),
+            Event::Exit(e) => as_bytes(e),
+            Event::Reap(e) => as_bytes(e),
+            Event::Wait(e) => as_bytes(e),
+            Event::Setns(e) | Event::Unshare(e) => as_bytes(e),
+            Event::SignalGenerate(e) => as_bytes(e),
+            Event::SignalDeliver(e) => as_bytes(e),
+        }
+    }
+}
+
+/// A NUL-padded kernel string as text (lossy, without allocation when valid UTF-8).
+pub fn cstr(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nstrace_common::NsSet;
+
+    fn header(kind: Kind) -> Header {
+        Header {
+            kind: kind as u16,
+            tgid: 42,
+            tid: 42,
+            ns: NsSet::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            ..Header::default()
+        }
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        let events = [
+            Event::Create(CreateEvent {
+                hdr: header(Kind::Create),
+                clone_flags: 0x4000_0000,
+                ..Default::default()
+            }),
+            Event::Exec(ExecEvent {
+                hdr: header(Kind::Exec),
+                ..Default::default()
+            }),
+            Event::Exit(ExitEvent {
+                hdr: header(Kind::Exit),
+                exit_code: 3 << 8,
+                group_dead: 1,
+            }),
+            Event::Reap(ReapEvent {
+                hdr: header(Kind::Reap),
+                ..Default::default()
+            }),
+            Event::Wait(WaitEvent {
+                hdr: header(Kind::Wait),
+                ..Default::default()
+            }),
+            Event::Setns(NsChangeEvent {
+                hdr: header(Kind::Setns),
+                ..Default::default()
+            }),
+            Event::Unshare(NsChangeEvent {
+                hdr: header(Kind::Unshare),
+                flags: 0x4000_0000,
+                ..Default::default()
+            }),
+            Event::SignalGenerate(SignalGenerateEvent {
+                hdr: header(Kind::SignalGenerate),
+                sig: 15,
+                result: 1,
+                ..Default::default()
+            }),
+            Event::SignalDeliver(SignalDeliverEvent {
+                hdr: header(Kind::SignalDeliver),
+                sig: 15,
+                ..Default::default()
+            }),
+        ];
+        for e in events {
+            let decoded = decode(e.bytes()).expect("decodes");
+            assert_eq!(decoded, e);
+            assert_eq!(decoded.kind() as u16, decoded.header().kind);
+        }
+    }
+
+    #[test]
+    fn rejects_short_unknown_and_missized_records() {
+        assert_eq!(decode(&[0u8; 10]), Err(DecodeError::Short { len: 10 }));
+        let mut h = header(Kind::Exit);
+        h.kind = 999;
+        let mut buf = as_bytes(&ExitEvent {
+            hdr: h,
+            ..Default::default()
+        })
+        .to_vec();
+        assert_eq!(decode(&buf), Err(DecodeError::UnknownKind { kind: 999 }));
+        buf[0..2].copy_from_slice(&(Kind::Exit as u16).to_ne_bytes());
+        buf.push(0);
+        assert!(matches!(
+            decode(&buf),
+            Err(DecodeError::BadSize {
+                kind: Kind::Exit,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn decodes_from_unaligned_buffer() {
+        let e = ExitEvent {
+            hdr: header(Kind::Exit),
+            exit_code: 9,
+            group_dead: 1,
+        };
+        let mut buf = vec![0u8; 1];
+        buf.extend_from_slice(as_bytes(&e));
+        assert_eq!(decode(&buf[1..]), Ok(Event::Exit(e)));
+    }
+
+    #[test]
+    fn cstr_stops_at_nul() {
+        assert_eq!(cstr(b"sh\0\0garbage"), "sh");
+        assert_eq!(cstr(b"abcd"), "abcd");
+    }
+}

@@ -1,0 +1,161 @@
+//! Names for the numbers events carry: signals, clone flags, errnos.
+
+/// Signal names, indexed by number (x86_64 / generic Linux numbering).
+const SIGNALS: [&str; 32] = [
+    "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// The short name of a signal ("TERM"), or "RTMIN+n" / the number.
+pub fn signal_name(sig: u32) -> std::borrow::Cow<'static, str> {
+    match sig {
+        1..=31 => SIGNALS[sig as usize].into(),
+        34..=64 => format!("RTMIN+{}", sig - 34).into(),
+        _ => sig.to_string().into(),
+    }
+}
+
+/// Parses "TERM", "SIGTERM", "term" or "15" into a signal number.
+pub fn parse_signal(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    SIGNALS
+        .iter()
+        .position(|n| *n == name)
+        .filter(|&i| i > 0)
+        .map(|i| i as u32)
+}
+
+/// CLONE_* flag bits with their names; namespace flags first.
+pub const CLONE_FLAGS: [(u64, &str); 22] = [
+    (0x0002_0000, "CLONE_NEWNS"),
+    (0x0200_0000, "CLONE_NEWCGROUP"),
+    (0x0400_0000, "CLONE_NEWUTS"),
+    (0x0800_0000, "CLONE_NEWIPC"),
+    (0x1000_0000, "CLONE_NEWUSER"),
+    (0x2000_0000, "CLONE_NEWPID"),
+    (0x4000_0000, "CLONE_NEWNET"),
+    (0x0000_0080, "CLONE_NEWTIME"),
+    (0x0000_0100, "CLONE_VM"),
+    (0x0000_0200, "CLONE_FS"),
+    (0x0000_0400, "CLONE_FILES"),
+    (0x0000_0800, "CLONE_SIGHAND"),
+    (0x0000_1000, "CLONE_PIDFD"),
+    (0x0000_2000, "CLONE_PTRACE"),
+    (0x0000_4000, "CLONE_VFORK"),
+    (0x0000_8000, "CLONE_PARENT"),
+    (0x0001_0000, "CLONE_THREAD"),
+    (0x0004_0000, "CLONE_SYSVSEM"),
+    (0x0008_0000, "CLONE_SETTLS"),
+    (0x0010_0000, "CLONE_PARENT_SETTID"),
+    (0x0020_0000, "CLONE_CHILD_CLEARTID"),
+    (0x0100_0000, "CLONE_CHILD_SETTID"),
+];
+
+/// Every CLONE_NEW* bit.
+pub const CLONE_NEW_MASK: u64 =
+    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
+
+/// CLONE_THREAD.
+pub const CLONE_THREAD: u64 = 0x0001_0000;
+/// CLONE_VFORK.
+pub const CLONE_VFORK: u64 = 0x0000_4000;
+
+/// Writes the names of the set flags in `mask & only`, joined by `|` ("0" if none).
+pub fn clone_flag_names(flags: u64, only: u64) -> String {
+    let mut out = String::new();
+    let mut rest = flags & only;
+    for (bit, name) in CLONE_FLAGS {
+        if rest & bit != 0 {
+            if !out.is_empty() {
+                out.push('|');
+            }
+            out.push_str(name);
+            rest &= !bit;
+        }
+    }
+    // The low byte of clone flags is the exit signal, not a flag.
+    rest &= !0xff | 0x80;
+    if rest != 0 {
+        if !out.is_empty() {
+            out.push('|');
+        }
+        out.push_str(&format!("{rest:#x}"));
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
+}
+
+/// The errno name of a negative syscall return ("EPERM"), or the number.
+pub fn errno_name(ret: i32) -> std::borrow::Cow<'static, str> {
+    let name = match -ret {
+        1 => "EPERM",
+        2 => "ENOENT",
+        9 => "EBADF",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        14 => "EFAULT",
+        16 => "EBUSY",
+        22 => "EINVAL",
+        24 => "EMFILE",
+        28 => "ENOSPC",
+        38 => "ENOSYS",
+        87 => "EUSERS",
+        _ => return ret.to_string().into(),
+    };
+    name.into()
+}
+
+/// Turns a wait status (task->exit_code) into words: "exit 3" or "killed by KILL".
+pub fn exit_status(code: u32) -> String {
+    let sig = code & 0x7f;
+    if sig == 0 {
+        format!("exit {}", (code >> 8) & 0xff)
+    } else {
+        let core = if code & 0x80 != 0 { " (core)" } else { "" };
+        format!("killed by {}{core}", signal_name(sig))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signal_spellings() {
+        assert_eq!(parse_signal("TERM"), Some(15));
+        assert_eq!(parse_signal("sigkill"), Some(9));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("65"), None);
+        assert_eq!(parse_signal("BOGUS"), None);
+        assert_eq!(signal_name(15), "TERM");
+        assert_eq!(signal_name(35), "RTMIN+1");
+    }
+
+    #[test]
+    fn names_clone_flags() {
+        assert_eq!(
+            clone_flag_names(0x4000_0000 | 0x0400_0000 | 17, CLONE_NEW_MASK),
+            "CLONE_NEWUTS|CLONE_NEWNET"
+        );
+        assert_eq!(clone_flag_names(17, u64::MAX), "0");
+        assert_eq!(
+            clone_flag_names(CLONE_THREAD | 0x100, u64::MAX),
+            "CLONE_VM|CLONE_THREAD"
+        );
+    }
+
+    #[test]
+    fn describes_exit_status() {
+        assert_eq!(exit_status(3 << 8), "exit 3");
+        assert_eq!(exit_status(9), "killed by KILL");
+        assert_eq!(exit_status(0x80 | 11), "killed by SEGV (core)");
+    }
+}

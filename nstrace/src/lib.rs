@@ -1,0 +1,14 @@
+//! nstrace: an eBPF tracer for Linux namespaces and PID-1 behaviour in containers.
+//!
+//! The binary is a thin `main`; everything lives here so tests and tools can
+//! decode events and read record files without the kernel.
+
+pub mod cli;
+pub mod cmd;
+pub mod event;
+pub mod filter;
+pub mod output;
+pub mod probe;
+pub mod procfs;
+pub mod record;
+pub mod stats;

@@ -1,0 +1,28 @@
+//! nstrace: an eBPF tracer for Linux namespaces and PID-1 behaviour in containers.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nstrace::{cli, cmd};
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Watch(args) => nstrace::probe::preflight()
+            .and_then(|()| nstrace::probe::tracefs::ensure())
+            .and_then(|()| tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(cmd::watch::run(args)))),
+        cli::Command::Replay(args) => cmd::replay::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("nstrace: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Aligned, human-readable lines: time, pid, ppid, comm, event, details.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, NS_TYPES, SIG_RESULT_NAMES, WAIT_WAIT4};
+
+use super::{time, EventSink};
+use crate::event::names::{
+    clone_flag_names, errno_name, exit_status, signal_name, CLONE_NEW_MASK, CLONE_THREAD,
+    CLONE_VFORK,
+};
+use crate::event::{cstr, Event};
+
+/// Text renderer.
+pub struct Text<W: Write> {
+    out: W,
+    wall_offset_ns: i64,
+    line: String,
+}
+
+impl<W: Write> Text<W> {
+    /// A renderer writing to `out`.
+    pub fn new(out: W, wall_offset_ns: i64) -> Self {
+        Text {
+            out,
+            wall_offset_ns,
+            line: String::with_capacity(256),
+        }
+    }
+}
+
+/// Appends "net 4026531833 → 4026532181, uts …" for every namespace that differs.
+pub fn ns_diff(out: &mut String, before: &NsSet, after: &NsSet) -> bool {
+    let mut any = false;
+    for ((name, b), a) in NS_TYPES.iter().zip(before.as_array()).zip(after.as_array()) {
+        if a != b && a != 0 && b != 0 {
+            if any {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{name} {b} → {a}");
+            any = true;
+        }
+    }
+    any
+}
+
+/// Name of a signal verdict.
+pub fn sig_result(result: u32) -> &'static str {
+    SIG_RESULT_NAMES.get(result as usize).copied().unwrap_or("unknown")
+}
+
+/// Describes a signal handler value.
+pub fn handler_name(h: u64) -> String {
+    match h {
+        HANDLER_DFL => "default".into(),
+        HANDLER_IGN => "ignore".into(),
+        addr => format!("handler {addr:#x}"),
+    }
+}
+
+fn details(s: &mut String, ev: &Event) {
+    match ev {
+        Event::Create(e) => {
+            let what = if e.clone_flags & CLONE_THREAD != 0 {
+                "thread"
+            } else if e.clone_flags & CLONE_VFORK != 0 {
+                "vfork"
+            } else {
+                "fork"
+            };
+            let _ = write!(s, "{what} by {}", e.creator_tgid);
+            if e.creator_tid != e.creator_tgid {
+                let _ = write!(s, "/{}", e.creator_tid);
+            }
+            if e.clone_flags & CLONE_NEW_MASK != 0 {
+                let _ = write!(s, " {}", clone_flag_names(e.clone_flags, CLONE_NEW_MASK));
+            }
+            if e.hdr.ns_tgid != e.hdr.tgid && e.clone_flags & CLONE_THREAD == 0 {
+                let _ = write!(s, " (pid {} in its namespace)", e.hdr.ns_tgid);
+            }
+            let mut diff = String::new();
+            if ns_diff(&mut diff, &e.creator_ns, &e.hdr.ns) {
+                let _ = write!(s, "; {diff}");
+            }
+        }
+        Event::Exec(e) => {
+            let _ = write!(s, "{}", cstr(&e.filename));
+        }
+        Event::Exit(e) => {
+            s.push_str(&exit_status(e.exit_code));
+            if e.group_dead == 0 {
+                s.push_str(" (thread)");
+            }
+        }
+        Event::Reap(e) => {
+            let _ = write!(s, "gone ({}) parent {}", exit_status(e.exit_code), e.hdr.ppid);
+        }
+        Event::Wait(e) => {
+            let call = if e.syscall == WAIT_WAIT4 { "wait4" } else { "waitid" };
+            let _ = write!(s, "{call} pid={} options={:#x}", e.pid, e.options);
+        }
+        Event::Setns(e) | Event::Unshare(e) => {
+            if let Event::Setns(_) = ev {
+                let _ = write!(s, "fd={} nstype={}", e.fd, clone_flag_names(e.flags, u64::MAX));
+            } else {
+                let _ = write!(s, "{}", clone_flag_names(e.flags, u64::MAX));
+            }
+            if e.ret == 0 {
+                s.push_str(" ok");
+            } else {
+                let _ = write!(s, " failed {}", errno_name(e.ret));
+            }
+            let mut diff = String::new();
+            if ns_diff(&mut diff, &e.before, &e.hdr.ns) {
+                let _ = write!(s, "; {diff}");
+            }
+        }
+        Event::SignalGenerate(e) => {
+            let _ = write!(
+                s,
+                "SIG{} → {} ({})",
+                signal_name(e.sig),
+                e.target_tgid,
+                cstr(&e.target_comm)
+            );
+            if e.target_tid != e.target_tgid {
+                let _ = write!(s, " tid {}", e.target_tid);
+            }
+            if e.target_ns_tgid != e.target_tgid {
+                let _ = write!(s, " [pid {} in its namespace]", e.target_ns_tgid);
+            }
+            let _ = write!(s, " {}", sig_result(e.result));
+            if e.group == 0 {
+                s.push_str(" (thread)");
+            }
+        }
+        Event::SignalDeliver(e) => {
+            let _ = write!(s, "SIG{} {}", signal_name(e.sig), handler_name(e.handler));
+        }
+    }
+}
+
+impl<W: Write> EventSink for Text<W> {
+    fn begin(&mut self) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{:<15} {:>7} {:>7} {:<16} {:<15} DETAILS",
+            "TIME", "PID", "PPID", "COMM", "EVENT"
+        )
+    }
+
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        let h = ev.header();
+        let s = &mut self.line;
+        s.clear();
+        let pid = if h.tid == h.tgid {
+            h.tgid.to_string()
+        } else {
+            format!("{}/{}", h.tgid, h.tid)
+        };
+        let _ = write!(
+            s,
+            "{:<15} {:>7} {:>7} {:<16} {:<15} ",
+            time::clock(h.ts_ns as i64 + self.wall_offset_ns),
+            pid,
+            h.ppid,
+            cstr(&h.comm),
+            ev.kind().name(),
+        );
+        details(s, ev);
+        s.push('\n');
+        self.out.write_all(s.as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,157 @@
+//! Loading and attaching the kernel programs, and reading their counters.
+//!
+//! Dropping [`Probes`] detaches every program and frees every map: the links
+//! are file descriptors owned here, so nothing outlives the process.
+
+pub mod btf;
+pub mod offsets;
+pub mod tracefs;
+
+use anyhow::{bail, Context, Result};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use nstrace_common::{counter, Config};
+
+use crate::procfs;
+use crate::stats::Stats;
+
+/// The kernel object, embedded so nstrace is one file.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NSTRACE_BPF_OBJECT"));
+
+/// Oldest kernel supported: BPF ring buffer (5.8), tp_btf (5.5).
+pub const MIN_KERNEL: (u32, u32) = (5, 8);
+
+/// Where each program attaches.
+enum Hook {
+    /// A BTF-typed tracepoint.
+    TpBtf(&'static str),
+    /// A classic tracepoint (category, name).
+    Tp(&'static str, &'static str),
+}
+
+/// Every program in the object and its hook.
+const PROGRAMS: [(&str, Hook); 12] = [
+    ("task_newtask", Hook::TpBtf("task_newtask")),
+    ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
+    ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
+    ("sched_process_free", Hook::TpBtf("sched_process_free")),
+    ("sys_enter_wait4", Hook::Tp("syscalls", "sys_enter_wait4")),
+    ("sys_enter_waitid", Hook::Tp("syscalls", "sys_enter_waitid")),
+    ("sys_enter_setns", Hook::Tp("syscalls", "sys_enter_setns")),
+    ("sys_exit_setns", Hook::Tp("syscalls", "sys_exit_setns")),
+    ("sys_enter_unshare", Hook::Tp("syscalls", "sys_enter_unshare")),
+    ("sys_exit_unshare", Hook::Tp("syscalls", "sys_exit_unshare")),
+    ("signal_generate", Hook::TpBtf("signal_generate")),
+    ("signal_deliver", Hook::TpBtf("signal_deliver")),
+];
+
+/// Settings for loading.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    pub ring_buffer_size: u32,
+    /// Signals streamed (bit n = signal n).
+    pub signal_mask: u64,
+}
+
+/// Loaded, attached programs and the maps userspace reads.
+pub struct Probes {
+    /// Owns programs and links; dropping it detaches them.
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+/// Checks, before anything is loaded, that this machine can run nstrace;
+/// each failure is one clear sentence.
+pub fn preflight() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("nstrace needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its eBPF programs; run it with sudo");
+    }
+    let release = procfs::kernel_release();
+    match procfs::parse_release(&release) {
+        Some(v) if v < MIN_KERNEL => bail!(
+            "kernel {release} is too old: nstrace needs Linux {}.{} or newer (BPF ring buffer, BTF tracepoints)",
+            MIN_KERNEL.0,
+            MIN_KERNEL.1
+        ),
+        _ => {}
+    }
+    if !procfs::exists(btf::Btf::KERNEL_PATH) {
+        bail!(
+            "kernel BTF not found at {} (nstrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)",
+            btf::Btf::KERNEL_PATH
+        );
+    }
+    Ok(())
+}
+
+impl Probes {
+    /// Resolves offsets, loads the object and attaches every program.
+    pub fn load(opts: Options) -> Result<Probes> {
+        preflight()?;
+        let kernel_btf = btf::Btf::from_kernel()?;
+        let offsets = offsets::resolve(&kernel_btf)?;
+        let config = Config {
+            signal_mask: opts.signal_mask,
+            self_tgid: std::process::id(),
+            _pad: 0,
+        };
+        let aya_btf = aya::Btf::from_sys_fs().context("reading kernel BTF for program loading")?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
+            .override_global("OFFSETS", &offsets, true)
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", opts.ring_buffer_size)
+            .load(OBJECT)
+            .context("loading the eBPF object")?;
+        for (name, hook) in &PROGRAMS {
+            attach(&mut ebpf, name, hook, &aya_btf)?;
+        }
+        let counters =
+            PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("map COUNTERS missing")?)?;
+        Ok(Probes { ebpf, counters })
+    }
+
+    /// Hands over the event stream (once).
+    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .context("the event ring buffer was already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Current counters summed over CPUs (userspace fields are zero).
+    pub fn stats(&self) -> Stats {
+        let mut slots = vec![0u64; counter::SLOTS as usize];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if let Ok(per_cpu) = self.counters.get(&(i as u32), 0) {
+                *slot = per_cpu.iter().sum();
+            }
+        }
+        Stats::from_slots(&slots)
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf) -> Result<()> {
+    let prog = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?;
+    match hook {
+        Hook::TpBtf(tp) => {
+            let p: &mut BtfTracePoint = prog.try_into()?;
+            p.load(tp, btf)
+                .with_context(|| format!("loading tp_btf/{tp}"))?;
+            p.attach().with_context(|| format!("attaching tp_btf/{tp}"))?;
+        }
+        Hook::Tp(cat, tp) => {
+            let p: &mut TracePoint = prog.try_into()?;
+            p.load().with_context(|| format!("loading tracepoint/{cat}/{tp}"))?;
+            p.attach(cat, tp)
+                .with_context(|| format!("attaching tracepoint/{cat}/{tp}"))?;
+        }
+    }
+    Ok(())
+}

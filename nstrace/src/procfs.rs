@@ -1,0 +1,136 @@
+//! Reading facts from /proc and the clocks (the only I/O outside the probes).
+
+use std::path::Path;
+
+use nstrace_common::{NsSet, NS_TYPES};
+
+/// The namespace inodes of a process as `/proc/PID/ns/*` shows them; missing ones are 0.
+pub fn ns_of(pid: &str) -> std::io::Result<NsSet> {
+    let mut a = [0u32; 9];
+    let mut any = false;
+    for (slot, name) in NS_TYPES.iter().enumerate() {
+        if let Ok(link) = std::fs::read_link(format!("/proc/{pid}/ns/{name}")) {
+            a[slot] = parse_ns_link(&link.to_string_lossy()).unwrap_or(0);
+            any = true;
+        }
+    }
+    if !any {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("/proc/{pid}/ns is not readable"),
+        ));
+    }
+    Ok(NsSet::from_array(a))
+}
+
+/// Parses "net:[4026531840]" into 4026531840.
+pub fn parse_ns_link(s: &str) -> Option<u32> {
+    s.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
+}
+
+/// The node's namespaces: those of the node's PID 1, or ours if that is not readable.
+pub fn node_ns() -> NsSet {
+    ns_of("1").or_else(|_| ns_of("self")).unwrap_or_default()
+}
+
+/// Parent pid from /proc/PID/stat (the field after the parenthesised comm).
+pub fn ppid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every process id in /proc.
+pub fn pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// `root` and all of its living descendants.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = pids()
+        .into_iter()
+        .filter_map(|p| Some((p, ppid_of(p)?)))
+        .collect();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let cur = out[i];
+        out.extend(parents.iter().filter(|(_, pp)| *pp == cur).map(|(p, _)| *p));
+        i += 1;
+    }
+    out
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// CLOCK_MONOTONIC now, in ns (the clock of bpf_ktime_get_ns).
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC: adds to an event time to give wall time.
+pub fn wall_offset_ns() -> i64 {
+    let m1 = clock_ns(libc::CLOCK_MONOTONIC);
+    let r = clock_ns(libc::CLOCK_REALTIME);
+    let m2 = clock_ns(libc::CLOCK_MONOTONIC);
+    r - (m1 + (m2 - m1) / 2)
+}
+
+/// This node's hostname.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The kernel release (uname -r).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Parses "6.18.44-fc" into (6, 18).
+pub fn parse_release(r: &str) -> Option<(u32, u32)> {
+    let mut it = r.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Whether a path exists (used for the BTF check).
+pub fn exists(p: &str) -> bool {
+    Path::new(p).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_links_and_releases() {
+        assert_eq!(parse_ns_link("net:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_ns_link("garbage"), None);
+        assert_eq!(parse_release("6.18.44-fc-v657"), Some((6, 18)));
+        assert_eq!(parse_release("5.4"), Some((5, 4)));
+        assert_eq!(parse_release("x"), None);
+    }
+
+    #[test]
+    fn reads_own_namespaces() {
+        let ns = ns_of("self").unwrap();
+        assert_ne!(ns.net, 0);
+        assert_ne!(ns.pid, 0);
+        assert_eq!(descendants(std::process::id())[0], std::process::id());
+    }
+}

@@ -1,0 +1,459 @@
+//! The record file: a versioned, self-describing binary log of a trace.
+//!
+//! Layout (all integers little-endian):
+//! ```text
+//! magic        8 bytes  "NSTRACE\0"
+//! version      u16      FORMAT_VERSION
+//! abi_version  u16      nstrace_common::ABI_VERSION of the events inside
+//! meta_len     u32      bytes of metadata that follow
+//! meta         wall_offset_ns i64, start_mono_ns u64, node namespaces 9 x u32,
+//!              hostname (u16 length + bytes), kernel release (u16 length + bytes)
+//! records      repeated: len u32, type u8, 3 reserved bytes, then len bytes
+//! ```
+//! Record types: 1 = a kernel event exactly as the ring buffer gave it,
+//! 2 = the counters at the end of the trace. Unknown types are skipped by
+//! length, so later versions can add records an older reader passes over.
+
+use std::fmt;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use nstrace_common::{NsSet, ABI_VERSION};
+
+use crate::stats::Stats;
+
+/// First bytes of every record file.
+pub const MAGIC: [u8; 8] = *b"NSTRACE\0";
+/// Version of the file layout written by this build.
+pub const FORMAT_VERSION: u16 = 1;
+/// Record type: one kernel event.
+pub const REC_EVENT: u8 = 1;
+/// Record type: final counters.
+pub const REC_STATS: u8 = 2;
+/// Largest record accepted; anything bigger means the file is damaged.
+pub const MAX_RECORD: u32 = 1 << 20;
+
+/// What a recording says about where and when it was made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC at start, in ns: event time to wall clock.
+    pub wall_offset_ns: i64,
+    /// CLOCK_MONOTONIC at start.
+    pub start_mono_ns: u64,
+    /// The node's namespaces (those of PID 1 of the node).
+    pub node_ns: NsSet,
+    /// The node's hostname.
+    pub hostname: String,
+    /// The kernel release (uname -r).
+    pub kernel: String,
+}
+
+/// One record read back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// Raw kernel event bytes (decode with `event::decode`).
+    Event(&'a [u8]),
+    /// Counters at the end of the trace.
+    Stats(Stats),
+}
+
+/// Why a record file could not be read.
+#[derive(Debug)]
+pub enum RecordError {
+    /// Opening or reading failed.
+    Io { path: PathBuf, source: io::Error },
+    /// The file does not start with the nstrace magic.
+    NotARecord { path: PathBuf },
+    /// The file was written by a newer or unknown layout version.
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u16,
+        abi: u16,
+    },
+    /// The file ends in the middle of something.
+    Truncated { path: PathBuf, offset: u64 },
+    /// A length or field makes no sense.
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            RecordError::NotARecord { path } => {
+                write!(f, "{}: not an nstrace record file (bad magic)", path.display())
+            }
+            RecordError::UnsupportedVersion { path, found, abi } => write!(
+                f,
+                "{}: record format version {found} (event ABI {abi}) is not supported by this nstrace (format {FORMAT_VERSION}, ABI {ABI_VERSION})",
+                path.display()
+            ),
+            RecordError::Truncated { path, offset } => {
+                write!(f, "{}: truncated at byte {offset}", path.display())
+            }
+            RecordError::Corrupt { path, offset, what } => {
+                write!(f, "{}: corrupt at byte {offset}: {what}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// Writes a record file.
+pub struct Writer<W: Write> {
+    out: W,
+}
+
+impl Writer<BufWriter<std::fs::File>> {
+    /// Creates (or truncates) `path` and writes the file header.
+    pub fn create(path: &Path, meta: &Meta) -> io::Result<Self> {
+        let f = std::fs::File::create(path)?;
+        Writer::new(BufWriter::with_capacity(1 << 16, f), meta)
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Writes the file header to `out`.
+    pub fn new(mut out: W, meta: &Meta) -> io::Result<Self> {
+        let mut m = Vec::with_capacity(128);
+        m.extend_from_slice(&meta.wall_offset_ns.to_le_bytes());
+        m.extend_from_slice(&meta.start_mono_ns.to_le_bytes());
+        for ino in meta.node_ns.as_array() {
+            m.extend_from_slice(&ino.to_le_bytes());
+        }
+        for s in [&meta.hostname, &meta.kernel] {
+            let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+            m.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            m.extend_from_slice(b);
+        }
+        out.write_all(&MAGIC)?;
+        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        out.write_all(&ABI_VERSION.to_le_bytes())?;
+        out.write_all(&(m.len() as u32).to_le_bytes())?;
+        out.write_all(&m)?;
+        Ok(Writer { out })
+    }
+
+    fn frame(&mut self, rtype: u8, payload: &[u8]) -> io::Result<()> {
+        self.out.write_all(&(payload.len() as u32).to_le_bytes())?;
+        self.out.write_all(&[rtype, 0, 0, 0])?;
+        self.out.write_all(payload)
+    }
+
+    /// Appends one raw kernel event.
+    pub fn event(&mut self, raw: &[u8]) -> io::Result<()> {
+        self.frame(REC_EVENT, raw)
+    }
+
+    /// Appends the final counters.
+    pub fn stats(&mut self, stats: &Stats) -> io::Result<()> {
+        self.frame(REC_STATS, &stats.to_bytes())
+    }
+
+    /// Flushes buffered records.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Gives back the underlying writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Reads a record file record by record, reusing one buffer.
+pub struct Reader<R: Read> {
+    input: R,
+    path: PathBuf,
+    offset: u64,
+    buf: Vec<u8>,
+    /// The file's metadata.
+    pub meta: Meta,
+}
+
+impl Reader<BufReader<std::fs::File>> {
+    /// Opens `path` and reads its header.
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        let f = std::fs::File::open(path).map_err(|source| RecordError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Reader::new(BufReader::with_capacity(1 << 16, f), path)
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header from `input`; `path` is used in messages.
+    pub fn new(input: R, path: &Path) -> Result<Self, RecordError> {
+        let mut r = Reader {
+            input,
+            path: path.to_owned(),
+            offset: 0,
+            buf: Vec::with_capacity(512),
+            meta: Meta::default(),
+        };
+        let mut magic = [0u8; 8];
+        match r.fill(&mut magic) {
+            Ok(()) => {}
+            Err(RecordError::Truncated { .. }) => {
+                return Err(RecordError::NotARecord {
+                    path: path.to_owned(),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        if magic != MAGIC {
+            return Err(RecordError::NotARecord {
+                path: path.to_owned(),
+            });
+        }
+        let mut fixed = [0u8; 8];
+        r.fill(&mut fixed)?;
+        let version = u16::from_le_bytes([fixed[0], fixed[1]]);
+        let abi = u16::from_le_bytes([fixed[2], fixed[3]]);
+        if version != FORMAT_VERSION || abi != ABI_VERSION {
+            return Err(RecordError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: version,
+                abi,
+            });
+        }
+        let meta_len = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+        if meta_len > 64 * 1024 {
+            return Err(r.corrupt(format!("metadata length {meta_len} is too large")));
+        }
+        let mut m = vec![0u8; meta_len as usize];
+        r.fill(&mut m)?;
+        r.meta = r.parse_meta(&m)?;
+        Ok(r)
+    }
+
+    fn corrupt(&self, what: String) -> RecordError {
+        RecordError::Corrupt {
+            path: self.path.clone(),
+            offset: self.offset,
+            what,
+        }
+    }
+
+    fn parse_meta(&self, m: &[u8]) -> Result<Meta, RecordError> {
+        let bad = || self.corrupt("metadata is too short".into());
+        let take = |at: usize, n: usize| m.get(at..at + n).ok_or_else(bad);
+        let mut meta = Meta {
+            wall_offset_ns: i64::from_le_bytes(take(0, 8)?.try_into().map_err(|_| bad())?),
+            start_mono_ns: u64::from_le_bytes(take(8, 8)?.try_into().map_err(|_| bad())?),
+            ..Meta::default()
+        };
+        let mut ns = [0u32; 9];
+        for (i, slot) in ns.iter_mut().enumerate() {
+            *slot = u32::from_le_bytes(take(16 + i * 4, 4)?.try_into().map_err(|_| bad())?);
+        }
+        meta.node_ns = NsSet::from_array(ns);
+        let mut at = 16 + 36;
+        let mut strings = [String::new(), String::new()];
+        for s in &mut strings {
+            let len = u16::from_le_bytes(take(at, 2)?.try_into().map_err(|_| bad())?) as usize;
+            *s = String::from_utf8_lossy(take(at + 2, len)?).into_owned();
+            at += 2 + len;
+        }
+        let [hostname, kernel] = strings;
+        meta.hostname = hostname;
+        meta.kernel = kernel;
+        Ok(meta)
+    }
+
+    /// Fills `out` completely or reports where the file ended.
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), RecordError> {
+        let mut done = 0;
+        while done < out.len() {
+            match self.input.read(&mut out[done..]) {
+                Ok(0) => {
+                    return Err(RecordError::Truncated {
+                        path: self.path.clone(),
+                        offset: self.offset + done as u64,
+                    })
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(RecordError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        self.offset += done as u64;
+        Ok(())
+    }
+
+    /// The next record, `None` at a clean end of file.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Record<'_>, RecordError>> {
+        loop {
+            let mut frame = [0u8; 8];
+            // A clean end is exactly at a frame boundary.
+            match self.input.read(&mut frame[..1]) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(source) => {
+                    return Some(Err(RecordError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
+            }
+            self.offset += 1;
+            if let Err(e) = self.fill(&mut frame[1..]) {
+                return Some(Err(e));
+            }
+            let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+            let rtype = frame[4];
+            if len > MAX_RECORD {
+                self.offset -= 8;
+                return Some(Err(self.corrupt(format!("record length {len} is too large"))));
+            }
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.resize(len as usize, 0);
+            if let Err(e) = self.fill(&mut buf) {
+                return Some(Err(e));
+            }
+            self.buf = buf;
+            match rtype {
+                REC_EVENT => return Some(Ok(Record::Event(&self.buf))),
+                REC_STATS => {
+                    return Some(match Stats::from_bytes(&self.buf) {
+                        Some(s) => Ok(Record::Stats(s)),
+                        None => Err(self.corrupt("bad counters record".into())),
+                    })
+                }
+                // Records added by later versions are skipped.
+                _ => continue,
+            }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Meta {
+        Meta {
+            wall_offset_ns: 1_700_000_000_000_000_000,
+            start_mono_ns: 123,
+            node_ns: NsSet::from_array([10, 11, 12, 13, 14, 15, 16, 17, 18]),
+            hostname: "node-a".into(),
+            kernel: "6.18.0".into(),
+        }
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.event(&[1, 2, 3]).unwrap();
+        w.event(&[4; 100]).unwrap();
+        let stats = Stats {
+            read_failures: 7,
+            ..Stats::default()
+        };
+        w.stats(&stats).unwrap();
+        w.into_inner()
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<(Meta, Vec<Vec<u8>>, Option<Stats>), RecordError> {
+        let mut r = Reader::new(bytes, Path::new("t.rec"))?;
+        let mut events = Vec::new();
+        let mut stats = None;
+        while let Some(rec) = r.next() {
+            match rec? {
+                Record::Event(b) => events.push(b.to_vec()),
+                Record::Stats(s) => stats = Some(s),
+            }
+        }
+        Ok((r.meta.clone(), events, stats))
+    }
+
+    #[test]
+    fn round_trip() {
+        let (m, events, stats) = read_all(&sample()).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(events, vec![vec![1, 2, 3], vec![4; 100]]);
+        assert_eq!(stats.unwrap().read_failures, 7);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let full = sample();
+        for cut in 0..full.len() {
+            // A cut exactly at a record boundary is a valid shorter file.
+            let r = read_all(&full[..cut]);
+            if let Err(e) = r {
+                assert!(
+                    matches!(
+                        e,
+                        RecordError::Truncated { .. } | RecordError::NotARecord { .. }
+                    ),
+                    "cut {cut}: {e}"
+                );
+            }
+        }
+        // The header alone minus one byte cannot be valid.
+        assert!(read_all(&full[..20]).is_err());
+    }
+
+    #[test]
+    fn foreign_file_is_not_a_record() {
+        let e = read_all(b"#!/bin/sh\necho hello\n").unwrap_err();
+        assert!(matches!(e, RecordError::NotARecord { .. }));
+        assert!(e.to_string().contains("not an nstrace record"));
+        assert!(matches!(read_all(b"").unwrap_err(), RecordError::NotARecord { .. }));
+    }
+
+    #[test]
+    fn future_version_is_rejected_with_both_versions() {
+        let mut b = sample();
+        b[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let e = read_all(&b).unwrap_err();
+        assert!(matches!(e, RecordError::UnsupportedVersion { found, .. } if found == FORMAT_VERSION + 1));
+        let mut b = sample();
+        b[10..12].copy_from_slice(&(ABI_VERSION + 7).to_le_bytes());
+        assert!(matches!(
+            read_all(&b).unwrap_err(),
+            RecordError::UnsupportedVersion { .. }
+        ));
+    }
+
+    #[test]
+    fn absurd_length_is_corrupt() {
+        let mut b = Writer::new(Vec::new(), &meta()).unwrap().into_inner();
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        b.extend_from_slice(&[REC_EVENT, 0, 0, 0]);
+        let e = read_all(&b).unwrap_err();
+        assert!(matches!(e, RecordError::Corrupt { .. }), "{e}");
+    }
+
+    #[test]
+    fn unknown_record_types_are_skipped() {
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.frame(99, &[0; 5]).unwrap();
+        w.event(&[9]).unwrap();
+        let (_, events, _) = read_all(&w.into_inner()).unwrap();
+        assert_eq!(events, vec![vec![9]]);
+    }
+
+    #[test]
+    fn bad_stats_record_is_corrupt() {
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.frame(REC_STATS, &[1, 2, 3]).unwrap();
+        assert!(matches!(
+            read_all(&w.into_inner()).unwrap_err(),
+            RecordError::Corrupt { .. }
+        ));
+    }
+}

@@ -1,0 +1,179 @@
+//! Counters of everything that was not streamed: ring-buffer drops, failed
+//! kernel reads, filtered signals, records userspace could not decode.
+
+use std::fmt;
+
+use nstrace_common::{counter, Kind, KIND_SLOTS};
+
+use crate::event::names::signal_name;
+
+/// Highest signal number counted.
+pub const MAX_SIG: usize = 64;
+
+/// Totals over all CPUs, plus what userspace itself lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Events the kernel could not reserve ring-buffer space for, per kind value.
+    pub drops: [u64; KIND_SLOTS],
+    /// Kernel reads that failed (events still sent, flagged).
+    pub read_failures: u64,
+    /// setns/unshare exits whose entry was not seen.
+    pub unpaired_exits: u64,
+    /// Signals generated but not streamed, per signal number.
+    pub signals_filtered: [u64; MAX_SIG + 1],
+    /// Records userspace could not decode (unknown kind or bad size).
+    pub undecodable: u64,
+    /// Events received from the kernel.
+    pub received: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            drops: [0; KIND_SLOTS],
+            read_failures: 0,
+            unpaired_exits: 0,
+            signals_filtered: [0; MAX_SIG + 1],
+            undecodable: 0,
+            received: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Builds totals from the summed per-CPU `COUNTERS` slots.
+    pub fn from_slots(slots: &[u64]) -> Stats {
+        let get = |i: u32| slots.get(i as usize).copied().unwrap_or(0);
+        let mut s = Stats::default();
+        for (k, d) in s.drops.iter_mut().enumerate() {
+            *d = get(counter::DROPS + k as u32);
+        }
+        s.read_failures = get(counter::READ_FAILURES);
+        s.unpaired_exits = get(counter::UNPAIRED_EXITS);
+        for (sig, c) in s.signals_filtered.iter_mut().enumerate() {
+            *c = get(counter::SIGNALS_FILTERED + sig as u32);
+        }
+        s
+    }
+
+    /// Total ring-buffer drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    fn fields(&self) -> impl Iterator<Item = u64> + '_ {
+        self.drops
+            .iter()
+            .copied()
+            .chain([self.read_failures, self.unpaired_exits])
+            .chain(self.signals_filtered.iter().copied())
+            .chain([self.undecodable, self.received])
+    }
+
+    /// Serialises as little-endian u64s (count first) for the record file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let n = self.fields().count() as u64;
+        let mut out = n.to_le_bytes().to_vec();
+        for v in self.fields() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses what `to_bytes` wrote; `None` if the layout does not match.
+    pub fn from_bytes(b: &[u8]) -> Option<Stats> {
+        let mut words = b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        if b.len() % 8 != 0 {
+            return None;
+        }
+        let n = words.next()? as usize;
+        let mut s = Stats::default();
+        if n != s.fields().count() || b.len() != (n + 1) * 8 {
+            return None;
+        }
+        for d in s.drops.iter_mut() {
+            *d = words.next()?;
+        }
+        s.read_failures = words.next()?;
+        s.unpaired_exits = words.next()?;
+        for c in s.signals_filtered.iter_mut() {
+            *c = words.next()?;
+        }
+        s.undecodable = words.next()?;
+        s.received = words.next()?;
+        Some(s)
+    }
+}
+
+impl fmt::Display for Stats {
+    /// A short human summary, one line per concern.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nstrace: {} events received", self.received)?;
+        let drops = self.total_drops();
+        write!(f, "; {drops} dropped (ring buffer full)")?;
+        if drops > 0 {
+            let per: Vec<String> = Kind::ALL
+                .iter()
+                .filter(|k| self.drops[**k as usize] > 0)
+                .map(|k| format!("{}={}", k.name(), self.drops[*k as usize]))
+                .collect();
+            write!(f, " [{}]", per.join(" "))?;
+        }
+        write!(
+            f,
+            "; {} failed kernel reads; {} undecodable",
+            self.read_failures, self.undecodable
+        )?;
+        if self.unpaired_exits > 0 {
+            write!(f, "; {} setns/unshare calls begun before attach", self.unpaired_exits)?;
+        }
+        let filtered: Vec<String> = self
+            .signals_filtered
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(sig, c)| format!("{}={c}", signal_name(sig as u32)))
+            .collect();
+        if !filtered.is_empty() {
+            write!(f, "; signals counted, not streamed: {}", filtered.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_map_to_fields() {
+        let mut slots = vec![0u64; counter::SLOTS as usize];
+        slots[(counter::DROPS + Kind::Exit as u32) as usize] = 5;
+        slots[counter::READ_FAILURES as usize] = 2;
+        slots[(counter::SIGNALS_FILTERED + 17) as usize] = 40;
+        let s = Stats::from_slots(&slots);
+        assert_eq!(s.drops[Kind::Exit as usize], 5);
+        assert_eq!(s.total_drops(), 5);
+        assert_eq!(s.read_failures, 2);
+        assert_eq!(s.signals_filtered[17], 40);
+        let text = s.to_string();
+        assert!(text.contains("5 dropped"), "{text}");
+        assert!(text.contains("exit=5"), "{text}");
+        assert!(text.contains("CHLD=40"), "{text}");
+    }
+
+    #[test]
+    fn bytes_round_trip_and_reject_garbage() {
+        let mut s = Stats {
+            received: 99,
+            undecodable: 1,
+            ..Stats::default()
+        };
+        s.signals_filtered[64] = 3;
+        assert_eq!(Stats::from_bytes(&s.to_bytes()), Some(s.clone()));
+        let b = s.to_bytes();
+        assert_eq!(Stats::from_bytes(&b[..b.len() - 8]), None);
+        assert_eq!(Stats::from_bytes(&b[..b.len() - 1]), None);
+        assert_eq!(Stats::from_bytes(&[]), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! `cargo xtask`: one entry point that sets up the machine, builds both sides
+//! and runs nstrace or its tests.
+//!
+//!   cargo xtask setup          toolchain parts, bpf-linker, Debian packages (idempotent)
+//!   cargo xtask build-ebpf     the kernel object (nightly, bpfel-unknown-none)
+//!   cargo xtask build          kernel object + the nstrace binary that embeds it
+//!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
+//!   cargo xtask test           every unit and integration test (what .ci/run runs)
+
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Where the kernel object is built.
+fn bpf_object() -> PathBuf {
+    root().join("target/bpf/bpfel-unknown-none/release/nstrace-probes")
+}
+
+/// The nstrace binary built by `build`.
+fn nstrace_bin() -> PathBuf {
+    root().join("target/release/nstrace")
+}
+
+/// Runs a command, failing with its command line if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn build_ebpf() -> Result<()> {
+    setup::toolchain()?;
+    let dir = root().join("nstrace-ebpf/probes");
+    let path = format!(
+        "{}:{}",
+        setup::tools_dir().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(Command::new("cargo")
+        .arg("+nightly")
+        .args(["build", "--release", "--target-dir"])
+        .arg(root().join("target/bpf"))
+        .current_dir(&dir)
+        .env("PATH", path)
+        // The outer cargo's settings are for the host build, not this one.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN"))
+}
+
+/// Cargo for the userspace side, pointed at the freshly built kernel object.
+fn cargo_user(args: &[&str]) -> Command {
+    let mut c = Command::new("cargo");
+    c.args(args)
+        .current_dir(root())
+        .env("NSTRACE_BPF_OBJECT", bpf_object());
+    c
+}
+
+fn build() -> Result<()> {
+    build_ebpf()?;
+    run(&mut cargo_user(&["build", "--release", "-p", "nstrace"]))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "setup" => setup::all(),
+        "build-ebpf" => build_ebpf(),
+        "build" => build(),
+        "run" => {
+            build()?;
+            let rest: Vec<&String> = rest.iter().filter(|a| *a != "--").collect();
+            let status = Command::new(nstrace_bin()).args(rest).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        "test" => {
+            setup::all()?;
+            build()?;
+            run(cargo_user(&["test", "--release", "--workspace"])
+                .env("NSTRACE_BIN", nstrace_bin())
+                .args(rest))
+        }
+        "clippy" => {
+            build_ebpf()?;
+            run(&mut cargo_user(&["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            let path = format!(
+                "{}:{}",
+                setup::tools_dir().join("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            run(Command::new("cargo")
+                .args(["+nightly", "clippy", "--release", "--target-dir"])
+                .arg(root().join("target/bpf"))
+                .args(["--", "-D", "warnings"])
+                .current_dir(root().join("nstrace-ebpf/probes"))
+                .env("PATH", path))
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|clippy>"
+            );
+            if cmd == "help" || cmd == "--help" {
+                Ok(())
+            } else {
+                bail!("unknown xtask command '{cmd}'")
+            }
+        }
+    }
+}
