@@ -15,7 +15,12 @@ use crate::output::Format;
 /// wait and signals), and reports every event with the namespaces of the task
 /// it concerns. It needs root and a kernel with BTF (5.8 or newer).
 #[derive(Debug, Parser)]
-#[command(name = "nstrace", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "nstrace",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -111,18 +116,24 @@ fn parse_kind(s: &str) -> Result<KindSel, String> {
         .map(|k| KindSel(vec![*k]))
         .ok_or_else(|| {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown kind '{s}' (expected one of: {}, signal)", names.join(", "))
+            format!(
+                "unknown kind '{s}' (expected one of: {}, signal)",
+                names.join(", ")
+            )
         })
 }
 
 fn parse_sig(s: &str) -> Result<u32, String> {
-    parse_signal(s).ok_or_else(|| format!("unknown signal '{s}' (use a name like TERM or a number 1-64)"))
+    parse_signal(s)
+        .ok_or_else(|| format!("unknown signal '{s}' (use a name like TERM or a number 1-64)"))
 }
 
 /// Parses "500ms", "30s", "5m", "1h" or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -132,7 +143,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit '{unit}' (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit '{unit}' (use ms, s, m or h)"
+            ))
+        }
     };
     if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
         return Err(format!("duration '{s}' must be positive"));
@@ -204,11 +219,31 @@ mod tests {
             vec!["nstrace", "replay"],
             vec!["nstrace", "frobnicate"],
         ] {
-            assert!(Cli::try_parse_from(&args).is_err(), "{args:?} should be rejected");
+            assert!(
+                Cli::try_parse_from(&args).is_err(),
+                "{args:?} should be rejected"
+            );
         }
-        let ok = Cli::try_parse_from(["nstrace", "watch", "--kind", "signal,exit", "--signal", "TERM,9"]).unwrap();
-        let Command::Watch(w) = ok.command else { panic!("watch expected") };
-        assert_eq!(w.filter.kind.iter().flat_map(|k| k.0.clone()).collect::<Vec<_>>(), vec![Kind::SignalGenerate, Kind::SignalDeliver, Kind::Exit]);
+        let ok = Cli::try_parse_from([
+            "nstrace",
+            "watch",
+            "--kind",
+            "signal,exit",
+            "--signal",
+            "TERM,9",
+        ])
+        .unwrap();
+        let Command::Watch(w) = ok.command else {
+            panic!("watch expected")
+        };
+        assert_eq!(
+            w.filter
+                .kind
+                .iter()
+                .flat_map(|k| k.0.clone())
+                .collect::<Vec<_>>(),
+            vec![Kind::SignalGenerate, Kind::SignalDeliver, Kind::Exit]
+        );
         assert_eq!(w.filter.signal, vec![15, 9]);
     }
 }

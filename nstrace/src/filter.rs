@@ -64,9 +64,10 @@ impl Filter {
                 Event::SignalGenerate(s) => Some(cstr(&s.target_comm)),
                 _ => None,
             };
-            let hit = self.comms.iter().any(|c| {
-                *c == comm || target.as_deref().is_some_and(|t| t == c)
-            });
+            let hit = self
+                .comms
+                .iter()
+                .any(|c| *c == comm || target.as_deref().is_some_and(|t| t == c));
             if !hit {
                 return false;
             }
@@ -143,7 +144,10 @@ mod tests {
             ..Filter::default()
         };
         assert!(!g.matches(&sig));
-        assert!(g.matches(&exit(1, "a")), "non-signal events pass a signal filter");
+        assert!(
+            g.matches(&exit(1, "a")),
+            "non-signal events pass a signal filter"
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         cli::Command::Watch(args) => nstrace::probe::preflight()
             .and_then(|()| nstrace::probe::tracefs::ensure())
-            .and_then(|()| tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(cmd::watch::run(args)))),
+            .and_then(|()| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| rt.block_on(cmd::watch::run(args)))
+            }),
         cli::Command::Replay(args) => cmd::replay::run(args),
     };
     match result {

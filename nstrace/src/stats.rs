@@ -82,7 +82,9 @@ impl Stats {
 
     /// Parses what `to_bytes` wrote; `None` if the layout does not match.
     pub fn from_bytes(b: &[u8]) -> Option<Stats> {
-        let mut words = b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        let mut words = b
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
         if b.len() % 8 != 0 {
             return None;
         }
@@ -125,7 +127,11 @@ impl fmt::Display for Stats {
             self.read_failures, self.undecodable
         )?;
         if self.unpaired_exits > 0 {
-            write!(f, "; {} setns/unshare calls begun before attach", self.unpaired_exits)?;
+            write!(
+                f,
+                "; {} setns/unshare calls begun before attach",
+                self.unpaired_exits
+            )?;
         }
         let filtered: Vec<String> = self
             .signals_filtered

@@ -1,1 +1,259 @@
-//! Helpers for the integration tests.
+//! Harness for the integration tests: runs the real nstrace binary as root,
+//! collects its JSON events, and cleans up every process it started.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use serde_json::Value;
+
+/// How long to wait for an expected event before failing (generous: CI machines are slow).
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The nstrace binary under test (set by `cargo xtask test`).
+pub fn nstrace_bin() -> PathBuf {
+    let p = std::env::var_os("NSTRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/release/nstrace"
+            ))
+        });
+    assert!(
+        p.exists(),
+        "{} missing: run the tests with `cargo xtask test`",
+        p.display()
+    );
+    p
+}
+
+/// Integration tests need root; they fail (never skip) without it.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "integration tests must run as root (cargo xtask test)"
+    );
+}
+
+/// A running `nstrace watch --format json`.
+pub struct Tracer {
+    child: Child,
+    events: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// What a stopped tracer left.
+pub struct Finished {
+    /// Every event it printed.
+    pub events: Vec<Value>,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Its exit code.
+    pub code: Option<i32>,
+}
+
+impl Tracer {
+    /// Starts `nstrace watch --format json EXTRA…` and waits until it is attached.
+    pub fn start(extra: &[&str]) -> Tracer {
+        require_root();
+        let mut child = Command::new(nstrace_bin())
+            .args(["watch", "--format", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nstrace starts");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout piped");
+        let err = child.stderr.take().expect("stderr piped");
+        let ev = events.clone();
+        let r1 = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("nstrace printed invalid JSON ({e}): {line}"));
+                ev.lock().unwrap().push(v);
+            }
+        });
+        let se = stderr.clone();
+        let r2 = std::thread::spawn(move || {
+            let mut r = BufReader::new(err);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                se.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let t = Tracer {
+            child,
+            events,
+            stderr,
+            readers: vec![r1, r2],
+        };
+        let start = Instant::now();
+        while !t.stderr().contains("tracing") {
+            if let Some(code) = t.exited() {
+                panic!("nstrace exited ({code:?}) before attaching: {}", t.stderr());
+            }
+            assert!(
+                start.elapsed() < EVENT_TIMEOUT,
+                "nstrace did not attach: {}",
+                t.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t
+    }
+
+    fn exited(&self) -> Option<Option<i32>> {
+        // try_wait needs &mut; poll /proc instead to keep &self.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        let state = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .next()?
+            .to_string();
+        (state == "Z" || state == "X").then_some(None)
+    }
+
+    /// The tracer's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Events so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits until an event satisfies `pred` and returns it.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = self.events.lock().unwrap().iter().find(|v| pred(v)) {
+                return v.clone();
+            }
+            assert!(
+                start.elapsed() < EVENT_TIMEOUT,
+                "no {what} event within {EVENT_TIMEOUT:?}; stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for a clean exit.
+    pub fn stop(mut self) -> Finished {
+        // SAFETY: signalling the tracer this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("nstrace waits");
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            events: self.events.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+            code: status.code(),
+        }
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        // Only reached when a test failed before stop(): never leave the tracer attached.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process the test started, killed (with its process group) when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    /// Spawns `cmd` in its own process group so cleanup reaches its children.
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        use std::os::unix::process::CommandExt;
+        Proc(cmd.process_group(0).spawn().expect("test process starts"))
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SAFETY: killing the process group this test created.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+/// `/proc/PID/ns/NAME` inode.
+pub fn ns_inode(pid: &str, name: &str) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{name}: {e}"));
+    let s = link.to_string_lossy();
+    s.split_once(":[")
+        .and_then(|(_, r)| r.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("odd ns link {s}"))
+}
+
+/// Field accessors that fail with the event in the message.
+pub fn u(v: &Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("no integer {k} in {v}"))
+}
+
+/// String field.
+pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no string {k} in {v}"))
+}
+
+/// A string-array field as a sorted Vec.
+pub fn strings(v: &Value, k: &str) -> Vec<String> {
+    let mut out: Vec<String> = v[k]
+        .as_array()
+        .unwrap_or_else(|| panic!("no array {k} in {v}"))
+        .iter()
+        .map(|x| x.as_str().expect("string").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls until `f` gives `Some`, or fails after the event timeout.
+pub fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

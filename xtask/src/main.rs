@@ -34,9 +34,7 @@ fn nstrace_bin() -> PathBuf {
 
 /// Runs a command, failing with its command line if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("starting {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -103,7 +101,15 @@ fn main() -> Result<()> {
         }
         "clippy" => {
             build_ebpf()?;
-            run(&mut cargo_user(&["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            run(&mut cargo_user(&[
+                "clippy",
+                "--release",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
             let path = format!(
                 "{}:{}",
                 setup::tools_dir().join("bin").display(),

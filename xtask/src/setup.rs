@@ -53,7 +53,13 @@ pub fn toolchain() -> Result<()> {
     );
     if !sysroot.join("lib/rustlib/src/rust/library/core").exists() {
         eprintln!("xtask: adding rust-src to nightly");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
     let linker = tools_dir().join("bin/bpf-linker");
     if linker.exists() {

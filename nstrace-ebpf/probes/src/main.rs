@@ -21,8 +21,8 @@ use aya_ebpf::{
 };
 use nstrace_common::{
     counter, Config, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
-    Offsets, ReapEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, FLAG_NO_NSPROXY,
-    FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, FILENAME_LEN, NSPROXY_ORDER, WAIT_WAIT4,
+    Offsets, ReapEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, FILENAME_LEN,
+    FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NSPROXY_ORDER, WAIT_WAIT4,
     WAIT_WAITID,
 };
 

@@ -43,7 +43,9 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     }
     sink.flush()?;
     let mut stats: Stats = stats.unwrap_or_else(|| {
-        eprintln!("nstrace: note: the recording has no final counters (the tracer did not stop cleanly)");
+        eprintln!(
+            "nstrace: note: the recording has no final counters (the tracer did not stop cleanly)"
+        );
         Stats::default()
     });
     stats.undecodable += undecodable;

@@ -117,6 +117,10 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
         .map_err(|e| anyhow::anyhow!("watching the ring buffer: {e}"))?;
+    eprintln!(
+        "nstrace: tracing ({} programs attached); Ctrl-C to stop, SIGUSR1 for counters",
+        crate::probe::PROGRAM_COUNT
+    );
     let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::from_secs(1 << 40)));
     tokio::pin!(deadline);
 

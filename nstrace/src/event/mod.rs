@@ -7,8 +7,8 @@ pub mod names;
 use std::fmt;
 
 use nstrace_common::{
-    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
-    SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent, SignalDeliverEvent,
+    SignalGenerateEvent, WaitEvent,
 };
 
 /// One decoded kernel event.
@@ -52,7 +52,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Short { len } => write!(f, "record of {len} bytes is shorter than a header"),
+            DecodeError::Short { len } => {
+                write!(f, "record of {len} bytes is shorter than a header")
+            }
             DecodeError::UnknownKind { kind } => write!(f, "unknown event kind {kind}"),
             DecodeError::BadSize {
                 kind,

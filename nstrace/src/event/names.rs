@@ -57,8 +57,14 @@ pub const CLONE_FLAGS: [(u64, &str); 22] = [
 ];
 
 /// Every CLONE_NEW* bit.
-pub const CLONE_NEW_MASK: u64 =
-    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
+pub const CLONE_NEW_MASK: u64 = 0x0002_0000
+    | 0x0200_0000
+    | 0x0400_0000
+    | 0x0800_0000
+    | 0x1000_0000
+    | 0x2000_0000
+    | 0x4000_0000
+    | 0x80;
 
 /// CLONE_THREAD.
 pub const CLONE_THREAD: u64 = 0x0001_0000;

@@ -3,11 +3,16 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use nstrace_common::{Header, NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NS_TYPES, WAIT_WAIT4};
+use nstrace_common::{
+    Header, NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NS_TYPES,
+    WAIT_WAIT4,
+};
 
 use super::text::sig_result;
 use super::{time, EventSink};
-use crate::event::names::{clone_flag_names, errno_name, signal_name, CLONE_NEW_MASK, CLONE_THREAD, CLONE_VFORK};
+use crate::event::names::{
+    clone_flag_names, errno_name, signal_name, CLONE_NEW_MASK, CLONE_THREAD, CLONE_VFORK,
+};
 use crate::event::{cstr, Event};
 
 /// JSON-lines renderer.
@@ -176,8 +181,19 @@ fn body(out: &mut String, ev: &Event) {
         }
         Event::Wait(e) => {
             key(out, "syscall");
-            string(out, if e.syscall == WAIT_WAIT4 { "wait4" } else { "waitid" });
-            let _ = write!(out, ",\"wait_pid\":{},\"options\":{},\"idtype\":{}", e.pid, e.options, e.idtype);
+            string(
+                out,
+                if e.syscall == WAIT_WAIT4 {
+                    "wait4"
+                } else {
+                    "waitid"
+                },
+            );
+            let _ = write!(
+                out,
+                ",\"wait_pid\":{},\"options\":{},\"idtype\":{}",
+                e.pid, e.options, e.idtype
+            );
         }
         Event::Setns(e) | Event::Unshare(e) => {
             if let Event::Setns(_) = ev {
@@ -224,7 +240,11 @@ fn body(out: &mut String, ev: &Event) {
                 1 => string(out, "ignore"),
                 _ => string(out, "installed"),
             }
-            let _ = write!(out, ",\"handler_addr\":{},\"sa_flags\":{}", e.handler, e.sa_flags);
+            let _ = write!(
+                out,
+                ",\"handler_addr\":{},\"sa_flags\":{}",
+                e.handler, e.sa_flags
+            );
         }
     }
 }

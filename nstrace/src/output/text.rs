@@ -47,7 +47,10 @@ pub fn ns_diff(out: &mut String, before: &NsSet, after: &NsSet) -> bool {
 
 /// Name of a signal verdict.
 pub fn sig_result(result: u32) -> &'static str {
-    SIG_RESULT_NAMES.get(result as usize).copied().unwrap_or("unknown")
+    SIG_RESULT_NAMES
+        .get(result as usize)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// Describes a signal handler value.
@@ -94,15 +97,29 @@ fn details(s: &mut String, ev: &Event) {
             }
         }
         Event::Reap(e) => {
-            let _ = write!(s, "gone ({}) parent {}", exit_status(e.exit_code), e.hdr.ppid);
+            let _ = write!(
+                s,
+                "gone ({}) parent {}",
+                exit_status(e.exit_code),
+                e.hdr.ppid
+            );
         }
         Event::Wait(e) => {
-            let call = if e.syscall == WAIT_WAIT4 { "wait4" } else { "waitid" };
+            let call = if e.syscall == WAIT_WAIT4 {
+                "wait4"
+            } else {
+                "waitid"
+            };
             let _ = write!(s, "{call} pid={} options={:#x}", e.pid, e.options);
         }
         Event::Setns(e) | Event::Unshare(e) => {
             if let Event::Setns(_) = ev {
-                let _ = write!(s, "fd={} nstype={}", e.fd, clone_flag_names(e.flags, u64::MAX));
+                let _ = write!(
+                    s,
+                    "fd={} nstype={}",
+                    e.fd,
+                    clone_flag_names(e.flags, u64::MAX)
+                );
             } else {
                 let _ = write!(s, "{}", clone_flag_names(e.flags, u64::MAX));
             }

@@ -30,6 +30,9 @@ enum Hook {
     Tp(&'static str, &'static str),
 }
 
+/// How many programs are attached.
+pub const PROGRAM_COUNT: usize = PROGRAMS.len();
+
 /// Every program in the object and its hook.
 const PROGRAMS: [(&str, Hook); 12] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
@@ -40,7 +43,10 @@ const PROGRAMS: [(&str, Hook); 12] = [
     ("sys_enter_waitid", Hook::Tp("syscalls", "sys_enter_waitid")),
     ("sys_enter_setns", Hook::Tp("syscalls", "sys_enter_setns")),
     ("sys_exit_setns", Hook::Tp("syscalls", "sys_exit_setns")),
-    ("sys_enter_unshare", Hook::Tp("syscalls", "sys_enter_unshare")),
+    (
+        "sys_enter_unshare",
+        Hook::Tp("syscalls", "sys_enter_unshare"),
+    ),
     ("sys_exit_unshare", Hook::Tp("syscalls", "sys_exit_unshare")),
     ("signal_generate", Hook::TpBtf("signal_generate")),
     ("signal_deliver", Hook::TpBtf("signal_deliver")),
@@ -144,11 +150,13 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf) -> Result<()
             let p: &mut BtfTracePoint = prog.try_into()?;
             p.load(tp, btf)
                 .with_context(|| format!("loading tp_btf/{tp}"))?;
-            p.attach().with_context(|| format!("attaching tp_btf/{tp}"))?;
+            p.attach()
+                .with_context(|| format!("attaching tp_btf/{tp}"))?;
         }
         Hook::Tp(cat, tp) => {
             let p: &mut TracePoint = prog.try_into()?;
-            p.load().with_context(|| format!("loading tracepoint/{cat}/{tp}"))?;
+            p.load()
+                .with_context(|| format!("loading tracepoint/{cat}/{tp}"))?;
             p.attach(cat, tp)
                 .with_context(|| format!("attaching tracepoint/{cat}/{tp}"))?;
         }

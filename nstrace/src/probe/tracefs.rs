@@ -50,14 +50,7 @@ pub fn ensure() -> Result<()> {
             );
         }
         let (src, dst, fs) = (cstr("nodev"), cstr(TRACEFS), cstr("tracefs"));
-        if libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            fs.as_ptr(),
-            0,
-            std::ptr::null(),
-        ) != 0
-        {
+        if libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) != 0 {
             bail!(
                 "mounting tracefs at {TRACEFS}: {}",
                 std::io::Error::last_os_error()

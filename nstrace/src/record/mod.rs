@@ -65,11 +65,7 @@ pub enum RecordError {
     /// The file does not start with the nstrace magic.
     NotARecord { path: PathBuf },
     /// The file was written by a newer or unknown layout version.
-    UnsupportedVersion {
-        path: PathBuf,
-        found: u16,
-        abi: u16,
-    },
+    UnsupportedVersion { path: PathBuf, found: u16, abi: u16 },
     /// The file ends in the middle of something.
     Truncated { path: PathBuf, offset: u64 },
     /// A length or field makes no sense.
@@ -316,7 +312,9 @@ impl<R: Read> Reader<R> {
             let rtype = frame[4];
             if len > MAX_RECORD {
                 self.offset -= 8;
-                return Some(Err(self.corrupt(format!("record length {len} is too large"))));
+                return Some(Err(
+                    self.corrupt(format!("record length {len} is too large"))
+                ));
             }
             let mut buf = std::mem::take(&mut self.buf);
             buf.resize(len as usize, 0);
@@ -338,7 +336,6 @@ impl<R: Read> Reader<R> {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -412,7 +409,10 @@ mod tests {
         let e = read_all(b"#!/bin/sh\necho hello\n").unwrap_err();
         assert!(matches!(e, RecordError::NotARecord { .. }));
         assert!(e.to_string().contains("not an nstrace record"));
-        assert!(matches!(read_all(b"").unwrap_err(), RecordError::NotARecord { .. }));
+        assert!(matches!(
+            read_all(b"").unwrap_err(),
+            RecordError::NotARecord { .. }
+        ));
     }
 
     #[test]
@@ -420,7 +420,9 @@ mod tests {
         let mut b = sample();
         b[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let e = read_all(&b).unwrap_err();
-        assert!(matches!(e, RecordError::UnsupportedVersion { found, .. } if found == FORMAT_VERSION + 1));
+        assert!(
+            matches!(e, RecordError::UnsupportedVersion { found, .. } if found == FORMAT_VERSION + 1)
+        );
         let mut b = sample();
         b[10..12].copy_from_slice(&(ABI_VERSION + 7).to_le_bytes());
         assert!(matches!(

@@ -1,0 +1,69 @@
+//! Small workloads the integration tests trace: things util-linux cannot do.
+//!
+//!   clone-newnet     clone(CLONE_NEWNET) a child that prints its net ns and exits
+//!   thread           start one thread and join it
+//!   burst N          fork N children as fast as possible, reaping each
+
+use std::io::Write;
+
+fn clone_newnet() {
+    const STACK: usize = 64 * 1024;
+    let mut stack = vec![0u8; STACK];
+    extern "C" fn child(_: *mut libc::c_void) -> libc::c_int {
+        let link = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
+        println!("child {} {}", std::process::id(), link.display());
+        let _ = std::io::stdout().flush();
+        0
+    }
+    // SAFETY: the child runs on its own stack and only reads /proc and prints.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            stack.as_mut_ptr().add(STACK).cast(),
+            libc::CLONE_NEWNET | libc::SIGCHLD,
+            std::ptr::null_mut(),
+        )
+    };
+    assert!(pid > 0, "clone failed: {}", std::io::Error::last_os_error());
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    println!("parent {} child {pid}", std::process::id());
+}
+
+fn thread() {
+    let t = std::thread::spawn(|| {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_gettid) }
+    });
+    let tid = t.join().expect("thread ran");
+    println!("parent {} thread {tid}", std::process::id());
+}
+
+fn burst(n: u32) {
+    for _ in 0..n {
+        // SAFETY: the child only calls _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: async-signal-safe exit in the child.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    println!("forked {n}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("clone-newnet") => clone_newnet(),
+        Some("thread") => thread(),
+        Some("burst") => burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        _ => {
+            eprintln!("usage: nstrace-test-helper clone-newnet|thread|burst N");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The nstrace binary's contract with its user: replay reproduces watch,
+//! bad input gets one clear line and a non-zero exit, never a panic.
+
+use std::process::{Command, Output, Stdio};
+
+use nstrace_tests::*;
+
+fn nstrace(args: &[&str]) -> Output {
+    Command::new(nstrace_bin())
+        .args(args)
+        .output()
+        .expect("nstrace runs")
+}
+
+/// The error contract: exit code, one line, no panic.
+fn assert_clean_error(out: &Output, code: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nstrace-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Records a short trace with a workload, in `format`; returns (live stdout, record path).
+fn record(format: &str, name: &str) -> (String, std::path::PathBuf) {
+    require_root();
+    let path = tmp(name);
+    let tracer = Command::new(nstrace_bin())
+        .args(["watch", "--format", format, "--duration", "3s", "--record"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = Command::new("unshare")
+        .args(["-n", "-u", "sh", "-c", "kill -TERM $$ ; exit 0"])
+        .status();
+    let _ = Command::new("unshare")
+        .args(["-p", "-f", "sh", "-c", "kill -TERM 1"])
+        .status();
+    let out = tracer.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8(out.stdout).unwrap(), path)
+}
+
+#[test]
+fn replay_prints_exactly_what_watch_printed() {
+    for format in ["json", "text"] {
+        let (live, path) = record(format, &format!("live-{format}.nst"));
+        assert!(live.contains("unshare"), "workload seen live ({format})");
+        let replay = nstrace(&["replay", path.to_str().unwrap(), "--format", format]);
+        assert!(replay.status.success());
+        assert_eq!(
+            String::from_utf8(replay.stdout).unwrap(),
+            live,
+            "{format} replay differs"
+        );
+        // The counters recorded at the end are shown again.
+        assert!(String::from_utf8_lossy(&replay.stderr).contains("events received"));
+    }
+}
+
+#[test]
+fn damaged_record_files_are_clear_errors() {
+    let (_, path) = record("json", "damaged.nst");
+    let full = std::fs::read(&path).unwrap();
+    let p = path.to_str().unwrap();
+
+    let cut = tmp("truncated.nst");
+    std::fs::write(&cut, &full[..full.len() - 7]).unwrap();
+    assert_clean_error(
+        &nstrace(&["replay", cut.to_str().unwrap()]),
+        1,
+        "truncated at byte",
+    );
+
+    let future = tmp("future.nst");
+    let mut b = full.clone();
+    b[8] = 99;
+    std::fs::write(&future, &b).unwrap();
+    assert_clean_error(
+        &nstrace(&["replay", future.to_str().unwrap()]),
+        1,
+        "version 99",
+    );
+
+    let corrupt = tmp("corrupt.nst");
+    let mut b = full.clone();
+    let meta_len = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+    let first = 16 + meta_len;
+    b[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&corrupt, &b).unwrap();
+    assert_clean_error(
+        &nstrace(&["replay", corrupt.to_str().unwrap()]),
+        1,
+        "corrupt at byte",
+    );
+
+    assert_clean_error(
+        &nstrace(&["replay", "/etc/hostname"]),
+        1,
+        "not an nstrace record",
+    );
+    assert_clean_error(
+        &nstrace(&["replay", "/nonexistent/x.nst"]),
+        1,
+        "No such file",
+    );
+    assert!(
+        nstrace(&["replay", p]).status.success(),
+        "the intact file still replays"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for args in [
+        &["watch", "--kind", "bogus"][..],
+        &["watch", "--signal", "NOPE"],
+        &["watch", "--ring-buffer-size", "3M"],
+        &["watch", "--duration", "soon"],
+        &["frobnicate"],
+    ] {
+        let out = nstrace(args);
+        assert_clean_error(&out, 2, "error");
+    }
+}
+
+#[test]
+fn not_root_is_one_clear_line() {
+    require_root();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(nstrace_bin())
+        .args(["watch"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, 1, "needs root");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn help_teaches() {
+    let out = nstrace(&["watch", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--pid",
+        "--record",
+        "--ring-buffer-size",
+        "Examples",
+        "Ctrl-C",
+    ] {
+        assert!(text.contains(needle), "watch --help lacks {needle}");
+    }
+}
