@@ -85,7 +85,7 @@ impl Stats {
         let mut words = b
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        if b.len() % 8 != 0 {
+        if !b.len().is_multiple_of(8) {
             return None;
         }
         let n = words.next()? as usize;

@@ -212,7 +212,7 @@ fn thread_creation_is_marked() {
 #[test]
 fn sigterm_to_child_is_delivered() {
     let t = Tracer::start(&[]);
-    let mut p = Proc::spawn(&mut Command::new("sleep").arg("60"));
+    let mut p = Proc::spawn(Command::new("sleep").arg("60"));
     let pid = p.pid();
     // SAFETY: signalling the child this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);

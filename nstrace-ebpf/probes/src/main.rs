@@ -441,7 +441,7 @@ fn ns_enter(flags: u64, fd: i32) -> i32 {
         bump(counter::READ_FAILURES);
     }
     // A full table only loses the pairing; the exit side counts it.
-    let _ = PENDING.insert(&tid, &p, 0);
+    let _ = PENDING.insert(tid, p, 0);
     0
 }
 
@@ -453,14 +453,14 @@ fn ns_exit(kind: Kind, ret: i64) -> i32 {
     }
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied out before the entry is removed.
-    let pending = match unsafe { PENDING.get(&tid) } {
+    let pending = match unsafe { PENDING.get(tid) } {
         Some(p) => *p,
         None => {
             bump(counter::UNPAIRED_EXITS);
             return 0;
         }
     };
-    let _ = PENDING.remove(&tid);
+    let _ = PENDING.remove(tid);
     let mut entry = match EVENTS.reserve::<NsChangeEvent>(0) {
         Some(e) => e,
         None => {

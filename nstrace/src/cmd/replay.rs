@@ -38,7 +38,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
                 }
                 Err(_) => undecodable += 1,
             },
-            Record::Stats(s) => stats = Some(s),
+            Record::Stats(s) => stats = Some(*s),
         }
     }
     sink.flush()?;

@@ -54,7 +54,7 @@ pub enum Record<'a> {
     /// Raw kernel event bytes (decode with `event::decode`).
     Event(&'a [u8]),
     /// Counters at the end of the trace.
-    Stats(Stats),
+    Stats(Box<Stats>),
 }
 
 /// Why a record file could not be read.
@@ -326,7 +326,7 @@ impl<R: Read> Reader<R> {
                 REC_EVENT => return Some(Ok(Record::Event(&self.buf))),
                 REC_STATS => {
                     return Some(match Stats::from_bytes(&self.buf) {
-                        Some(s) => Ok(Record::Stats(s)),
+                        Some(s) => Ok(Record::Stats(Box::new(s))),
                         None => Err(self.corrupt("bad counters record".into())),
                     })
                 }
@@ -363,14 +363,17 @@ mod tests {
         w.into_inner()
     }
 
-    fn read_all(bytes: &[u8]) -> Result<(Meta, Vec<Vec<u8>>, Option<Stats>), RecordError> {
+    /// Everything in a file: metadata, event payloads, final counters.
+    type Contents = (Meta, Vec<Vec<u8>>, Option<Stats>);
+
+    fn read_all(bytes: &[u8]) -> Result<Contents, RecordError> {
         let mut r = Reader::new(bytes, Path::new("t.rec"))?;
         let mut events = Vec::new();
         let mut stats = None;
         while let Some(rec) = r.next() {
             match rec? {
                 Record::Event(b) => events.push(b.to_vec()),
-                Record::Stats(s) => stats = Some(s),
+                Record::Stats(s) => stats = Some(*s),
             }
         }
         Ok((r.meta.clone(), events, stats))
