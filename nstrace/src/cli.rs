@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use nstrace_common::Kind;
 
 use crate::event::names::parse_signal;
+use crate::output::topology::TopoFormat;
 use crate::output::Format;
 
 /// Trace Linux namespaces and PID-1 behaviour of containers and pods, with eBPF.
@@ -45,9 +46,45 @@ pub enum Command {
     Watch(WatchArgs),
     /// Print a record file made with `watch --record`, exactly as watch printed it.
     ///
-    /// Example: nstrace replay trace.nst --format json --kind exit
+    /// Examples:
+    ///   nstrace replay trace.nst --format json --kind exit
+    ///   nstrace replay trace.nst --topology          # the topology at the end of the recording
     #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
+    /// Show which processes, containers and pods share which namespaces.
+    ///
+    /// Pods are found the way Kubernetes builds them: containers that share the
+    /// sandbox's net, ipc or uts namespace (pid too with shareProcessNamespace), or
+    /// whose cgroup names one pod; the infra (pause) container holds them. For each
+    /// pod it prints the sharing matrix (per namespace type: shared by all
+    /// containers, per container, or the node's) and the flags hostNetwork,
+    /// hostPID, hostIPC and shareProcessNamespace.
+    ///
+    /// Examples:
+    ///   nstrace topology                       # a snapshot from /proc, as a tree
+    ///   nstrace topology --format json
+    ///   nstrace topology --format dot | dot -Tsvg > topology.svg
+    ///   nstrace topology --watch               # re-print whenever it changes
+    ///   nstrace topology --duration 30s        # trace for 30 s, then print
+    #[command(verbatim_doc_comment)]
+    Topology(TopologyArgs),
+}
+
+/// `nstrace topology` options.
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TopoFormat::Tree)]
+    pub format: TopoFormat,
+    /// Keep tracing and print the topology again whenever it changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// Trace for this long, then print (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ring buffer size when tracing (see `watch --help`).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
+    pub ring_buffer_size: u32,
 }
 
 /// Filters shared by watch and replay.
@@ -100,6 +137,10 @@ pub struct ReplayArgs {
     pub format: Format,
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Print the namespace topology at the end of the recording instead of the
+    /// events (tree, json or dot; the recording must be unfiltered).
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "tree")]
+    pub topology: Option<TopoFormat>,
 }
 
 /// One `--kind` value: a kind, or both signal kinds for "signal".

@@ -5,6 +5,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use nstrace::{cli, cmd};
 
+/// Runs a command on a single-threaded runtime (the tracer needs no more).
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
@@ -18,6 +26,12 @@ fn main() -> ExitCode {
                     .and_then(|rt| rt.block_on(cmd::watch::run(args)))
             }),
         cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::Topology(args) if !args.watch && args.duration.is_none() => {
+            block_on(cmd::topology::run(args))
+        }
+        cli::Command::Topology(args) => nstrace::probe::preflight()
+            .and_then(|()| nstrace::probe::tracefs::ensure())
+            .and_then(|()| block_on(cmd::topology::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod live;
 pub mod replay;
+pub mod topology;
 pub mod watch;
 
 use std::collections::HashSet;

@@ -6,12 +6,18 @@ use anyhow::Result;
 
 use crate::cli::ReplayArgs;
 use crate::event::decode;
+use crate::model::topology::build;
+use crate::model::Model;
 use crate::output;
+use crate::output::topology::{render, TopoFormat};
 use crate::record::{Reader, Record};
 use crate::stats::Stats;
 
 /// Runs the replay; errors name the file and the byte where it went wrong.
 pub fn run(args: &ReplayArgs) -> Result<()> {
+    if let Some(format) = args.topology {
+        return topology(args, format);
+    }
     let mut reader = Reader::open(&args.file)?;
     let mut filter = super::build_filter(&args.filter, false);
     let stdout = std::io::stdout().lock();
@@ -39,6 +45,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
                 Err(_) => undecodable += 1,
             },
             Record::Stats(s) => stats = Some(*s),
+            Record::Process(_) | Record::Pinned(_) => {}
         }
     }
     sink.flush()?;
@@ -50,5 +57,34 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     });
     stats.undecodable += undecodable;
     let _ = writeln!(std::io::stderr(), "{stats}");
+    Ok(())
+}
+
+/// Folds the whole recording into the model and prints the final topology.
+fn topology(args: &ReplayArgs, format: TopoFormat) -> Result<()> {
+    let mut reader = Reader::open(&args.file)?;
+    let mut model = Model::new(reader.meta.node_ns, &reader.meta.hostname.clone());
+    let mut saw_snapshot = false;
+    while let Some(rec) = reader.next() {
+        match rec? {
+            Record::Event(raw) => {
+                if let Ok(ev) = decode(raw) {
+                    model.apply(&ev);
+                }
+            }
+            Record::Process(p) => {
+                saw_snapshot = true;
+                model.add_snapshot(*p);
+            }
+            Record::Pinned(p) => model.set_pinned(p),
+            Record::Stats(_) => {}
+        }
+    }
+    if !saw_snapshot {
+        eprintln!("nstrace: note: the recording has no process snapshot; only processes seen starting are shown");
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(render(&build(&model), format).as_bytes())?;
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! `nstrace watch`: attach, stream events, stop cleanly.
 
 use std::io::{BufWriter, ErrorKind};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
-use tokio::io::unix::AsyncFd;
-use tokio::signal::unix::{signal, SignalKind};
 
+use super::live::{drive, Consumer};
 use crate::cli::WatchArgs;
 use crate::event::decode;
 use crate::filter::Filter;
@@ -15,6 +13,7 @@ use crate::output::{self, EventSink};
 use crate::probe::{Options, Probes};
 use crate::procfs;
 use crate::record::{Meta, Writer};
+use crate::snapshot;
 use crate::stats::Stats;
 
 /// Describes this node for the record file.
@@ -36,9 +35,8 @@ struct Pipeline<'a> {
     user: Stats,
 }
 
-impl Pipeline<'_> {
-    /// Handles one record; `Ok(false)` when stdout is closed.
-    fn handle(&mut self, raw: &[u8]) -> Result<bool> {
+impl Consumer for Pipeline<'_> {
+    fn record(&mut self, raw: &[u8]) -> Result<bool> {
         self.user.received += 1;
         let ev = match decode(raw) {
             Ok(ev) => ev,
@@ -60,7 +58,7 @@ impl Pipeline<'_> {
         }
     }
 
-    fn flush(&mut self) -> Result<bool> {
+    fn batch_done(&mut self) -> Result<bool> {
         match self.sink.flush() {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
@@ -68,6 +66,12 @@ impl Pipeline<'_> {
         }
     }
 
+    fn report(&mut self, probes: &Probes) {
+        eprintln!("{}", self.totals(probes));
+    }
+}
+
+impl Pipeline<'_> {
     /// Kernel counters plus ours.
     fn totals(&self, probes: &Probes) -> Stats {
         let mut s = probes.stats();
@@ -77,6 +81,15 @@ impl Pipeline<'_> {
     }
 }
 
+/// Writes the start-up snapshot into a record file, so replays can rebuild the topology.
+pub fn record_snapshot(rec: &mut Writer<BufWriter<std::fs::File>>, meta: &Meta) -> Result<()> {
+    for p in snapshot::processes(&meta.node_ns, &meta.hostname) {
+        rec.process(&p)?;
+    }
+    rec.pinned(&snapshot::pinned())?;
+    Ok(())
+}
+
 /// Runs `watch` until Ctrl-C, SIGTERM, --duration or a closed stdout.
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let mask = if args.filter.signal.is_empty() {
@@ -84,21 +97,19 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     } else {
         signal_mask(&args.filter.signal)
     };
-    // Handlers first: a SIGTERM during loading must still end in a clean detach.
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigusr1 = signal(SignalKind::user_defined1())?;
-
     let mut probes = Probes::load(Options {
         ring_buffer_size: args.ring_buffer_size,
         signal_mask: mask,
     })?;
     let meta = node_meta();
     let recorder = match &args.record {
-        Some(path) => Some(
-            Writer::create(path, &meta)
-                .with_context(|| format!("creating record file {}", path.display()))?,
-        ),
+        Some(path) => {
+            let mut w = Writer::create(path, &meta)
+                .with_context(|| format!("creating record file {}", path.display()))?;
+            // After attach: whatever changes from here on is also in the event stream.
+            record_snapshot(&mut w, &meta)?;
+            Some(w)
+        }
         None => None,
     };
     let mut p = Pipeline {
@@ -112,56 +123,15 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         user: Stats::default(),
     };
     p.sink.begin()?;
-    p.flush()?;
-
-    // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
-    let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
-        .map_err(|e| anyhow::anyhow!("watching the ring buffer: {e}"))?;
-    eprintln!(
-        "nstrace: tracing ({} programs attached); Ctrl-C to stop, SIGUSR1 for counters",
-        crate::probe::PROGRAM_COUNT
-    );
-    let deadline = tokio::time::sleep(args.duration.unwrap_or(Duration::from_secs(1 << 40)));
-    tokio::pin!(deadline);
-
-    let mut open = true;
-    while open {
-        tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    if !p.handle(&item)? {
-                        open = false;
-                        break;
-                    }
-                }
-                guard.clear_ready();
-                open = open && p.flush()?;
-            }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = &mut deadline => break,
-            _ = sigusr1.recv() => eprintln!("{}", p.totals(&probes)),
-        }
-    }
-    // Whatever the kernel already wrote is still shown and recorded.
-    if open {
-        let rb = ring.get_mut();
-        while let Some(item) = rb.next() {
-            if !p.handle(&item)? {
-                break;
-            }
-        }
-    }
-    let _ = p.flush();
+    p.batch_done()?;
+    drive(&mut probes, args.duration, None, &mut p).await?;
+    let _ = p.sink.flush();
     let totals = p.totals(&probes);
     if let Some(mut rec) = p.recorder.take() {
         rec.stats(&totals)?;
         rec.flush().context("writing the record file")?;
     }
     // Detach every program before reporting.
-    drop(ring);
     drop(probes);
     eprintln!("{totals}");
     Ok(())

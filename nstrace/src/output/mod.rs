@@ -3,6 +3,7 @@
 pub mod json;
 pub mod text;
 pub mod time;
+pub mod topology;
 
 use std::io;
 

@@ -34,18 +34,18 @@ pub fn ensure() -> Result<()> {
                 std::io::Error::last_os_error()
             );
         }
-        // Keep our mounts from propagating back to the node.
+        // Slave: the node's later mounts (ip netns add…) still reach us, ours never reach the node.
         let root = cstr("/");
         if libc::mount(
             std::ptr::null(),
             root.as_ptr(),
             std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
+            libc::MS_REC | libc::MS_SLAVE,
             std::ptr::null(),
         ) != 0
         {
             bail!(
-                "making nstrace's mounts private: {}",
+                "making nstrace's mounts one-way (slave): {}",
                 std::io::Error::last_os_error()
             );
         }

@@ -11,7 +11,8 @@
 //! records      repeated: len u32, type u8, 3 reserved bytes, then len bytes
 //! ```
 //! Record types: 1 = a kernel event exactly as the ring buffer gave it,
-//! 2 = the counters at the end of the trace. Unknown types are skipped by
+//! 2 = the counters at the end of the trace, 3 = a process of the start-up
+//! /proc snapshot, 4 = the pinned namespaces. Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -20,7 +21,10 @@ use std::path::{Path, PathBuf};
 
 use nstrace_common::{NsSet, ABI_VERSION};
 
+use crate::model::{Pinned, Process};
 use crate::stats::Stats;
+
+pub mod model_codec;
 
 /// First bytes of every record file.
 pub const MAGIC: [u8; 8] = *b"NSTRACE\0";
@@ -30,6 +34,10 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const REC_EVENT: u8 = 1;
 /// Record type: final counters.
 pub const REC_STATS: u8 = 2;
+/// Record type: one process from the start-up /proc snapshot.
+pub const REC_PROCESS: u8 = 3;
+/// Record type: the namespaces pinned by mounts or fds.
+pub const REC_PINNED: u8 = 4;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 
@@ -55,6 +63,10 @@ pub enum Record<'a> {
     Event(&'a [u8]),
     /// Counters at the end of the trace.
     Stats(Box<Stats>),
+    /// A snapshot process.
+    Process(Box<Process>),
+    /// Pinned namespaces.
+    Pinned(Vec<Pinned>),
 }
 
 /// Why a record file could not be read.
@@ -144,6 +156,16 @@ impl<W: Write> Writer<W> {
     /// Appends one raw kernel event.
     pub fn event(&mut self, raw: &[u8]) -> io::Result<()> {
         self.frame(REC_EVENT, raw)
+    }
+
+    /// Appends one snapshot process.
+    pub fn process(&mut self, p: &Process) -> io::Result<()> {
+        self.frame(REC_PROCESS, &model_codec::encode_process(p))
+    }
+
+    /// Appends the pinned namespaces.
+    pub fn pinned(&mut self, list: &[Pinned]) -> io::Result<()> {
+        self.frame(REC_PINNED, &model_codec::encode_pinned(list))
     }
 
     /// Appends the final counters.
@@ -330,6 +352,18 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad counters record".into())),
                     })
                 }
+                REC_PROCESS => {
+                    return Some(match model_codec::decode_process(&self.buf) {
+                        Some(p) => Ok(Record::Process(Box::new(p))),
+                        None => Err(self.corrupt("bad process record".into())),
+                    })
+                }
+                REC_PINNED => {
+                    return Some(match model_codec::decode_pinned(&self.buf) {
+                        Some(p) => Ok(Record::Pinned(p)),
+                        None => Err(self.corrupt("bad pinned-namespaces record".into())),
+                    })
+                }
                 // Records added by later versions are skipped.
                 _ => continue,
             }
@@ -374,6 +408,7 @@ mod tests {
             match rec? {
                 Record::Event(b) => events.push(b.to_vec()),
                 Record::Stats(s) => stats = Some(*s),
+                Record::Process(_) | Record::Pinned(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

@@ -1,0 +1,122 @@
+//! `nstrace topology`: which processes, containers and pods share which namespaces.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+
+use super::live::{drive, Consumer};
+use crate::cli::TopologyArgs;
+use crate::event::decode;
+use crate::model::{topology, Model};
+use crate::output::topology::render;
+use crate::probe::{Options, Probes};
+use crate::procfs;
+use crate::snapshot;
+use crate::stats::Stats;
+
+/// A model of this node from /proc now.
+pub fn snapshot_model() -> Model {
+    let node = procfs::node_ns();
+    let host = procfs::hostname();
+    let mut m = Model::new(node, &host);
+    for p in snapshot::processes(&node, &host) {
+        m.add_snapshot(p);
+    }
+    m.set_pinned(snapshot::pinned());
+    m
+}
+
+struct Live<'a> {
+    model: Model,
+    args: &'a TopologyArgs,
+    shown: u64,
+    user: Stats,
+}
+
+impl Live<'_> {
+    fn print(&mut self) -> Result<()> {
+        let text = render(&topology::build(&self.model), self.args.format);
+        let mut out = std::io::stdout().lock();
+        if self.args.watch && self.args.format == crate::output::topology::TopoFormat::Tree {
+            writeln!(
+                out,
+                "--- {}",
+                crate::output::time::rfc3339(
+                    procfs::wall_offset_ns() + procfs::monotonic_ns() as i64
+                )
+            )?;
+        }
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        self.shown = self.model.generation;
+        Ok(())
+    }
+}
+
+impl Consumer for Live<'_> {
+    fn record(&mut self, raw: &[u8]) -> Result<bool> {
+        self.user.received += 1;
+        match decode(raw) {
+            Ok(ev) => self.model.apply(&ev),
+            Err(_) => self.user.undecodable += 1,
+        }
+        Ok(true)
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        // Bind mounts and fds make no events: rescan them on each tick.
+        self.model.set_pinned(snapshot::pinned());
+        if self.model.generation != self.shown {
+            self.print()?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, probes: &Probes) {
+        let mut s = probes.stats();
+        s.received = self.user.received;
+        s.undecodable = self.user.undecodable;
+        eprintln!("{s}");
+    }
+}
+
+/// Runs the command.
+pub async fn run(args: &TopologyArgs) -> Result<()> {
+    if !args.watch && args.duration.is_none() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!(
+                "nstrace topology needs root to read every process's namespaces; run it with sudo"
+            );
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(render(&topology::build(&snapshot_model()), args.format).as_bytes())?;
+        return Ok(());
+    }
+    let mut probes = Probes::load(Options {
+        ring_buffer_size: args.ring_buffer_size,
+        signal_mask: 0,
+    })?;
+    // Snapshot after attach, so nothing falls between the two.
+    let mut live = Live {
+        model: snapshot_model(),
+        args,
+        shown: u64::MAX,
+        user: Stats::default(),
+    };
+    if args.watch {
+        live.print()?;
+    }
+    let tick = args.watch.then_some(std::time::Duration::from_secs(1));
+    drive(&mut probes, args.duration, tick, &mut live).await?;
+    if !args.watch || live.model.generation != live.shown {
+        live.model.set_pinned(snapshot::pinned());
+        live.print()?;
+    }
+    let mut s = probes.stats();
+    s.received = live.user.received;
+    s.undecodable = live.user.undecodable;
+    drop(probes);
+    eprintln!("{s}");
+    Ok(())
+}

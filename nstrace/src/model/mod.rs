@@ -1,0 +1,344 @@
+//! The live process model: every process with its namespaces, folded from a
+//! /proc snapshot and the event stream. Pure: no I/O, so it is tested from
+//! hand-built inputs and a replay gives exactly what the live run gave.
+
+pub mod cgroup;
+pub mod topology;
+
+use std::collections::BTreeMap;
+
+use nstrace_common::NsSet;
+
+use crate::event::names::CLONE_THREAD;
+use crate::event::{cstr, Event};
+
+/// One process (thread group) as the model knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    /// Process id in the node's PID namespace.
+    pub pid: u32,
+    /// Parent's pid.
+    pub ppid: u32,
+    /// The pid inside its own PID namespace (1 for an init).
+    pub ns_pid: u32,
+    /// Command name.
+    pub comm: String,
+    /// Executable path (from exec, or /proc/PID/exe at snapshot).
+    pub exe: String,
+    /// Command line, space-joined (snapshot only; exec events do not carry argv).
+    pub cmdline: String,
+    /// Cgroup path that names its container, if any.
+    pub cgroup: String,
+    /// Its namespaces.
+    pub ns: NsSet,
+    /// UTS hostname, when known (the pod name for pods).
+    pub hostname: Option<String>,
+    /// Exited but not yet reaped.
+    pub zombie: bool,
+    /// Monotonic time of the information (snapshot read or last event).
+    pub seen_ns: u64,
+}
+
+/// A namespace kept alive by something other than a process in it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pinned {
+    /// Index into `nstrace_common::NS_TYPES`.
+    pub ns_type: usize,
+    /// Its inode.
+    pub inode: u32,
+    /// What holds it: a bind-mount path ("/run/netns/x") or "fd of pid N".
+    pub holder: String,
+}
+
+/// The node and its processes.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// The node's namespaces.
+    pub node: NsSet,
+    /// The node's hostname.
+    pub node_hostname: String,
+    procs: BTreeMap<u32, Process>,
+    /// Namespaces pinned by bind mounts or fds (latest scan).
+    pub pinned: Vec<Pinned>,
+    /// Bumped on every change that can alter the topology.
+    pub generation: u64,
+}
+
+impl Model {
+    /// An empty model of a node.
+    pub fn new(node: NsSet, node_hostname: &str) -> Model {
+        Model {
+            node,
+            node_hostname: node_hostname.to_owned(),
+            ..Model::default()
+        }
+    }
+
+    /// All known processes, by pid.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.procs.values()
+    }
+
+    /// One process.
+    pub fn get(&self, pid: u32) -> Option<&Process> {
+        self.procs.get(&pid)
+    }
+
+    /// Number of processes known.
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// Whether no process is known.
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    /// Adds a process read from /proc. A process already known from a newer
+    /// event is kept: events carry complete state, the later wins.
+    pub fn add_snapshot(&mut self, p: Process) {
+        match self.procs.get(&p.pid) {
+            Some(known) if known.seen_ns > p.seen_ns => {}
+            _ => {
+                self.procs.insert(p.pid, p);
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Replaces the list of pinned namespaces.
+    pub fn set_pinned(&mut self, mut pinned: Vec<Pinned>) {
+        pinned.sort();
+        if pinned != self.pinned {
+            self.pinned = pinned;
+            self.generation += 1;
+        }
+    }
+
+    /// Folds one event in. Events older than what the snapshot already shows
+    /// for a process do not roll it back (the snapshot/attach race).
+    pub fn apply(&mut self, ev: &Event) {
+        let h = ev.header();
+        let stale = |m: &Model, pid: u32| m.procs.get(&pid).is_some_and(|p| p.seen_ns > h.ts_ns);
+        match ev {
+            Event::Create(e) => {
+                if e.clone_flags & CLONE_THREAD != 0 || stale(self, h.tgid) {
+                    return;
+                }
+                let parent = self.procs.get(&e.creator_tgid);
+                let p = Process {
+                    pid: h.tgid,
+                    ppid: h.ppid,
+                    ns_pid: h.ns_tgid,
+                    comm: cstr(&h.comm).into_owned(),
+                    exe: parent.map(|p| p.exe.clone()).unwrap_or_default(),
+                    cmdline: parent.map(|p| p.cmdline.clone()).unwrap_or_default(),
+                    cgroup: parent.map(|p| p.cgroup.clone()).unwrap_or_default(),
+                    hostname: parent
+                        .and_then(|p| (p.ns.uts == h.ns.uts).then(|| p.hostname.clone()).flatten()),
+                    ns: h.ns,
+                    zombie: false,
+                    seen_ns: h.ts_ns,
+                };
+                self.procs.insert(h.tgid, p);
+                self.generation += 1;
+            }
+            Event::Exec(e) => {
+                if stale(self, h.tgid) {
+                    return;
+                }
+                let p = self.procs.entry(h.tgid).or_insert_with(|| Process {
+                    pid: h.tgid,
+                    ..Process::default()
+                });
+                p.comm = cstr(&h.comm).into_owned();
+                p.exe = cstr(&e.filename).into_owned();
+                p.cmdline = p.exe.clone();
+                p.ppid = h.ppid;
+                p.ns_pid = h.ns_tgid;
+                p.ns = h.ns;
+                p.seen_ns = h.ts_ns;
+                self.generation += 1;
+            }
+            Event::Setns(e) | Event::Unshare(e) => {
+                if e.ret != 0 || stale(self, h.tgid) {
+                    return;
+                }
+                if let Some(p) = self.procs.get_mut(&h.tgid) {
+                    // Namespaces belong to threads; a process is described by its leader.
+                    if h.tid == h.tgid {
+                        if p.ns.uts != h.ns.uts {
+                            p.hostname = None;
+                        }
+                        p.ns = h.ns;
+                        p.seen_ns = h.ts_ns;
+                        self.generation += 1;
+                    }
+                }
+            }
+            Event::Exit(e) => {
+                if e.group_dead != 0 {
+                    if let Some(p) = self.procs.get_mut(&h.tgid) {
+                        p.zombie = true;
+                        self.generation += 1;
+                    }
+                }
+            }
+            Event::Reap(_) => {
+                // Only the thread-group leader's release removes the process.
+                if h.tid == h.tgid && self.procs.remove(&h.tgid).is_some() {
+                    self.generation += 1;
+                }
+            }
+            Event::Wait(_) | Event::SignalGenerate(_) | Event::SignalDeliver(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Hand-built events for model and detector tests.
+    use nstrace_common::{CreateEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet, ReapEvent};
+
+    use crate::event::Event;
+
+    /// A header for `pid` at time `ts` with namespaces `ns`.
+    pub fn hdr(kind: Kind, pid: u32, ppid: u32, ts: u64, ns: NsSet, comm: &str) -> Header {
+        let mut c = [0u8; 16];
+        c[..comm.len()].copy_from_slice(comm.as_bytes());
+        Header {
+            kind: kind as u16,
+            ts_ns: ts,
+            tgid: pid,
+            tid: pid,
+            ppid,
+            ns_tgid: pid,
+            comm: c,
+            ns,
+            ..Header::default()
+        }
+    }
+
+    /// A fork of `pid` by `ppid`.
+    pub fn fork(pid: u32, ppid: u32, ts: u64, ns: NsSet, comm: &str) -> Event {
+        Event::Create(CreateEvent {
+            hdr: hdr(Kind::Create, pid, ppid, ts, ns, comm),
+            creator_tgid: ppid,
+            creator_tid: ppid,
+            creator_ns: ns,
+            ..Default::default()
+        })
+    }
+
+    /// A successful unshare/setns leaving `pid` in `after`.
+    pub fn ns_change(kind: Kind, pid: u32, ts: u64, before: NsSet, after: NsSet) -> Event {
+        let e = NsChangeEvent {
+            hdr: hdr(kind, pid, 1, ts, after, "sh"),
+            before,
+            ..Default::default()
+        };
+        if kind == Kind::Setns {
+            Event::Setns(e)
+        } else {
+            Event::Unshare(e)
+        }
+    }
+
+    /// Process exit.
+    pub fn exit(pid: u32, ts: u64, code: u32) -> Event {
+        Event::Exit(ExitEvent {
+            hdr: hdr(Kind::Exit, pid, 1, ts, NsSet::default(), "x"),
+            exit_code: code,
+            group_dead: 1,
+        })
+    }
+
+    /// Process reaped.
+    pub fn reap(pid: u32, ts: u64) -> Event {
+        Event::Reap(ReapEvent {
+            hdr: hdr(Kind::Reap, pid, 1, ts, NsSet::default(), "x"),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use nstrace_common::Kind;
+
+    fn ns(base: u32) -> NsSet {
+        NsSet::from_array([base; 9])
+    }
+
+    fn snap(pid: u32, ts: u64, n: NsSet) -> Process {
+        Process {
+            pid,
+            ppid: 1,
+            ns_pid: pid,
+            comm: "sh".into(),
+            ns: n,
+            seen_ns: ts,
+            ..Process::default()
+        }
+    }
+
+    #[test]
+    fn fork_unshare_exit_reap() {
+        let mut m = Model::new(ns(1), "node");
+        m.apply(&fork(10, 1, 100, ns(1), "sh"));
+        assert_eq!(m.get(10).unwrap().ns, ns(1));
+        let mut after = ns(1);
+        after.net = 77;
+        m.apply(&ns_change(Kind::Unshare, 10, 200, ns(1), after));
+        assert_eq!(m.get(10).unwrap().ns.net, 77);
+        m.apply(&exit(10, 300, 0));
+        assert!(m.get(10).unwrap().zombie);
+        m.apply(&reap(10, 400));
+        assert!(m.get(10).is_none());
+    }
+
+    #[test]
+    fn snapshot_race_is_deduplicated_and_never_rolled_back() {
+        let mut m = Model::new(ns(1), "node");
+        let mut newer = ns(1);
+        newer.net = 9;
+        // The snapshot (t=500) already shows the setns that a queued event (t=400) reports.
+        m.add_snapshot(snap(20, 500, newer));
+        m.apply(&fork(20, 1, 300, ns(1), "sh"));
+        m.apply(&ns_change(Kind::Setns, 20, 400, ns(1), newer));
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m.get(20).unwrap().ns.net,
+            9,
+            "old events do not roll back the snapshot"
+        );
+        // A later event wins.
+        let mut later = newer;
+        later.uts = 5;
+        m.apply(&ns_change(Kind::Setns, 20, 600, newer, later));
+        assert_eq!(m.get(20).unwrap().ns.uts, 5);
+        // And a snapshot older than what events showed is ignored.
+        m.add_snapshot(snap(20, 550, ns(1)));
+        assert_eq!(m.get(20).unwrap().ns.uts, 5);
+    }
+
+    #[test]
+    fn threads_and_failed_calls_do_not_change_processes() {
+        let mut m = Model::new(ns(1), "node");
+        m.apply(&fork(30, 1, 1, ns(1), "app"));
+        let mut thread = fork(31, 30, 2, ns(1), "app");
+        if let Event::Create(c) = &mut thread {
+            c.clone_flags = CLONE_THREAD;
+        }
+        m.apply(&thread);
+        assert!(m.get(31).is_none());
+        let mut failed = ns_change(Kind::Setns, 30, 3, ns(1), ns(5));
+        if let Event::Setns(e) = &mut failed {
+            e.ret = -1;
+        }
+        m.apply(&failed);
+        assert_eq!(m.get(30).unwrap().ns, ns(1));
+    }
+}

@@ -1,0 +1,676 @@
+//! Pods, containers and plain namespaces derived from the model: the single
+//! place where namespace inode sets become "node", "pod" and "container".
+//!
+//! Rules (the way the kubelet and podman build pods):
+//! * a container is a mount namespace other than the node's whose processes
+//!   either carry a runtime container id in their cgroup path or have their own
+//!   PID 1 (a PID namespace that is not the node's, with its init inside);
+//! * containers that share a non-node net, ipc, uts or pid namespace, or whose
+//!   cgroup names the same pod, form one pod; a container sharing nothing with
+//!   any other and named by no pod cgroup is a lone container;
+//! * the infra (pause) container is the one whose init is catatonit or pause;
+//! * everything else not in the node's namespaces is a plain namespace.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nstrace_common::{NsSet, NS_TYPES};
+
+use super::cgroup;
+use super::{Model, Pinned, Process};
+
+/// Namespace types in the sharing matrix, with their `NsSet` slot.
+pub const MATRIX_TYPES: [(&str, usize); 8] = [
+    ("net", 5),
+    ("ipc", 2),
+    ("uts", 1),
+    ("pid", 3),
+    ("mnt", 0),
+    ("user", 6),
+    ("cgroup", 7),
+    ("time", 8),
+];
+
+/// Commands of infra (pause) processes.
+const INFRA_COMMS: [&str; 2] = ["catatonit", "pause"];
+
+/// How one namespace type is arranged across a pod's containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Every container is in the node's namespace.
+    Node,
+    /// Every container is in one namespace that is not the node's.
+    Shared,
+    /// Every container has its own.
+    PerContainer,
+    /// Anything else (some share, some do not, or some are the node's).
+    Mixed,
+}
+
+impl Sharing {
+    /// Stable name for output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sharing::Node => "node",
+            Sharing::Shared => "shared",
+            Sharing::PerContainer => "per-container",
+            Sharing::Mixed => "mixed",
+        }
+    }
+}
+
+/// A process as shown in the topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcView {
+    /// Node pid.
+    pub pid: u32,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Pid inside its own PID namespace.
+    pub ns_pid: u32,
+    /// Command.
+    pub comm: String,
+    /// Exited, not reaped.
+    pub zombie: bool,
+}
+
+impl From<&Process> for ProcView {
+    fn from(p: &Process) -> Self {
+        ProcView {
+            pid: p.pid,
+            ppid: p.ppid,
+            ns_pid: p.ns_pid,
+            comm: p.comm.clone(),
+            zombie: p.zombie,
+        }
+    }
+}
+
+/// One container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    /// Runtime id from the cgroup path (64 hex), or "mnt-<inode>" when none is named.
+    pub id: String,
+    /// Whether `id` came from the runtime.
+    pub runtime_id: bool,
+    /// Its init (PID 1 of its PID namespace, or its topmost process in a shared one).
+    pub init: ProcView,
+    /// The init's namespaces.
+    pub ns: NsSet,
+    /// Whether this is the pod's infra (pause) container.
+    pub infra: bool,
+    /// Every process, by pid.
+    pub processes: Vec<ProcView>,
+    /// Pod id named by the cgroup path, if any.
+    pub cgroup_pod: Option<String>,
+    /// UTS hostname, if known.
+    pub hostname: Option<String>,
+}
+
+/// One pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    /// The pod's name: its UTS hostname (or a synthetic one).
+    pub name: String,
+    /// Pod id from the cgroup path, if named.
+    pub id: Option<String>,
+    /// Containers, infra first.
+    pub containers: Vec<Container>,
+    /// Sharing per `MATRIX_TYPES` entry.
+    pub sharing: [Sharing; 8],
+    /// Net is the node's.
+    pub host_network: bool,
+    /// Pid is the node's.
+    pub host_pid: bool,
+    /// Ipc is the node's.
+    pub host_ipc: bool,
+    /// All containers share one non-node PID namespace.
+    pub share_process_namespace: bool,
+}
+
+impl Pod {
+    /// The infra container, if the pod has one.
+    pub fn infra(&self) -> Option<&Container> {
+        self.containers.iter().find(|c| c.infra)
+    }
+}
+
+/// A namespace outside containers that is not the node's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlainNs {
+    /// Index into `NS_TYPES`.
+    pub ns_type: usize,
+    /// Inode.
+    pub inode: u32,
+    /// Processes in it (empty when only pinned).
+    pub processes: Vec<ProcView>,
+    /// What pins it besides processes (bind mounts, fds).
+    pub pinned_by: Vec<String>,
+    /// For a PID namespace: its processes still see the node's /proc (no own mount namespace).
+    pub shares_node_mnt: bool,
+}
+
+/// The node's namespace topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// The node's hostname.
+    pub node_hostname: String,
+    /// The node's namespaces.
+    pub node: NsSet,
+    /// Number of processes in the node's namespaces only.
+    pub node_processes: usize,
+    /// Pods.
+    pub pods: Vec<Pod>,
+    /// Containers in no pod.
+    pub lone: Vec<Container>,
+    /// Other non-node namespaces.
+    pub plain: Vec<PlainNs>,
+}
+
+fn is_infra(p: &Process) -> bool {
+    INFRA_COMMS.contains(&p.comm.as_str())
+        || INFRA_COMMS
+            .iter()
+            .any(|c| p.exe.rsplit('/').next() == Some(c))
+}
+
+/// Builds the topology from the model.
+pub fn build(m: &Model) -> Topology {
+    let node = m.node;
+    let procs: Vec<&Process> = m.processes().collect();
+    let ids: BTreeMap<u32, cgroup::CgroupIds> = procs
+        .iter()
+        .map(|p| (p.pid, cgroup::parse(&p.cgroup)))
+        .collect();
+
+    // 1. Containers: group by mount namespace, keep groups that qualify.
+    let mut by_mnt: BTreeMap<u32, Vec<&Process>> = BTreeMap::new();
+    for p in &procs {
+        if p.ns.mnt != 0 && p.ns.mnt != node.mnt {
+            by_mnt.entry(p.ns.mnt).or_default().push(p);
+        }
+    }
+    let mut containers: Vec<Container> = Vec::new();
+    let mut in_container: BTreeSet<u32> = BTreeSet::new();
+    for (mnt, members) in &by_mnt {
+        let runtime_id = members.iter().find_map(|p| ids[&p.pid].container.clone());
+        let own_init = members
+            .iter()
+            .find(|p| p.ns_pid == 1 && p.ns.pid != node.pid)
+            .copied();
+        if runtime_id.is_none() && own_init.is_none() {
+            continue;
+        }
+        let pids: BTreeSet<u32> = members.iter().map(|p| p.pid).collect();
+        // Topmost process: parent outside the group (lowest pid breaks ties).
+        let init = own_init.unwrap_or_else(|| {
+            members
+                .iter()
+                .filter(|p| !pids.contains(&p.ppid))
+                .min_by_key(|p| p.pid)
+                .copied()
+                .unwrap_or(members[0])
+        });
+        in_container.extend(pids.iter().copied());
+        containers.push(Container {
+            id: runtime_id.clone().unwrap_or_else(|| format!("mnt-{mnt}")),
+            runtime_id: runtime_id.is_some(),
+            init: init.into(),
+            ns: init.ns,
+            infra: is_infra(init),
+            processes: members.iter().map(|p| ProcView::from(*p)).collect(),
+            cgroup_pod: members.iter().find_map(|p| ids[&p.pid].pod.clone()),
+            hostname: members.iter().find_map(|p| p.hostname.clone()),
+        });
+    }
+
+    // 2. Pods: union containers that share a non-node net/ipc/uts/pid or a pod cgroup.
+    let n = containers.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], i: usize) -> usize {
+        let mut r = i;
+        while parent[r] != r {
+            r = parent[r];
+        }
+        let mut j = i;
+        while parent[j] != r {
+            let next = parent[j];
+            parent[j] = r;
+            j = next;
+        }
+        r
+    }
+    let mut first_with: BTreeMap<(usize, u32), usize> = BTreeMap::new();
+    let mut first_pod: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, c) in containers.iter().enumerate() {
+        let arr = c.ns.as_array();
+        let node_arr = node.as_array();
+        for slot in [5usize, 2, 1, 3] {
+            if arr[slot] != 0 && arr[slot] != node_arr[slot] {
+                if let Some(&j) = first_with.get(&(slot, arr[slot])) {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    parent[a] = b;
+                } else {
+                    first_with.insert((slot, arr[slot]), i);
+                }
+            }
+        }
+        if let Some(pod) = &c.cgroup_pod {
+            if let Some(&j) = first_pod.get(pod) {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                parent[a] = b;
+            } else {
+                first_pod.insert(pod.clone(), i);
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<Container>> = BTreeMap::new();
+    for (i, c) in containers.into_iter().enumerate() {
+        let r = find(&mut parent, i);
+        groups.entry(r).or_default().push(c);
+    }
+    let mut pods = Vec::new();
+    let mut lone = Vec::new();
+    for (_, mut members) in groups {
+        if members.len() == 1 && members[0].cgroup_pod.is_none() {
+            lone.push(members.remove(0));
+            continue;
+        }
+        members.sort_by(|a, b| b.infra.cmp(&a.infra).then(a.id.cmp(&b.id)));
+        pods.push(make_pod(members, &node));
+    }
+    pods.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    lone.sort_by(|a, b| a.id.cmp(&b.id));
+
+    // 3. Plain namespaces: non-node namespaces of processes outside containers, and pinned ones.
+    let node_arr = node.as_array();
+    let mut plain: BTreeMap<(usize, u32), PlainNs> = BTreeMap::new();
+    let mut node_processes = 0;
+    let mut inodes_with_procs: BTreeSet<(usize, u32)> = BTreeSet::new();
+    for p in &procs {
+        let arr = p.ns.as_array();
+        for (slot, ino) in arr.iter().enumerate() {
+            inodes_with_procs.insert((slot, *ino));
+        }
+        if in_container.contains(&p.pid) {
+            continue;
+        }
+        let mut outside = false;
+        for (slot, ino) in arr.iter().enumerate() {
+            // pid_for_children mirrors pid except right after an unshare; report the pid one.
+            if slot == 4 || *ino == 0 || *ino == node_arr[slot] {
+                continue;
+            }
+            outside = true;
+            let e = plain.entry((slot, *ino)).or_insert_with(|| PlainNs {
+                ns_type: slot,
+                inode: *ino,
+                processes: Vec::new(),
+                pinned_by: Vec::new(),
+                shares_node_mnt: false,
+            });
+            e.processes.push(ProcView::from(*p));
+            if slot == 3 && p.ns.mnt == node.mnt {
+                e.shares_node_mnt = true;
+            }
+        }
+        if !outside {
+            node_processes += 1;
+        }
+    }
+    for Pinned {
+        ns_type,
+        inode,
+        holder,
+    } in &m.pinned
+    {
+        if *inode == node_arr.get(*ns_type).copied().unwrap_or(0) {
+            continue;
+        }
+        if let Some(e) = plain.get_mut(&(*ns_type, *inode)) {
+            e.pinned_by.push(holder.clone());
+        } else if !inodes_with_procs.contains(&(*ns_type, *inode)) {
+            plain.insert(
+                (*ns_type, *inode),
+                PlainNs {
+                    ns_type: *ns_type,
+                    inode: *inode,
+                    processes: Vec::new(),
+                    pinned_by: vec![holder.clone()],
+                    shares_node_mnt: false,
+                },
+            );
+        }
+    }
+    Topology {
+        node_hostname: m.node_hostname.clone(),
+        node,
+        node_processes,
+        pods,
+        lone,
+        plain: plain.into_values().collect(),
+    }
+}
+
+fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
+    let node_arr = node.as_array();
+    let mut sharing = [Sharing::Mixed; 8];
+    for (i, (_, slot)) in MATRIX_TYPES.iter().enumerate() {
+        let vals: Vec<u32> = containers.iter().map(|c| c.ns.as_array()[*slot]).collect();
+        let distinct: BTreeSet<u32> = vals.iter().copied().collect();
+        sharing[i] = if vals.iter().all(|v| *v == node_arr[*slot]) {
+            Sharing::Node
+        } else if distinct.len() == 1 {
+            Sharing::Shared
+        } else if distinct.len() == vals.len() && !distinct.contains(&node_arr[*slot]) {
+            Sharing::PerContainer
+        } else {
+            Sharing::Mixed
+        };
+    }
+    let name = containers
+        .iter()
+        .find(|c| c.infra)
+        .and_then(|c| c.hostname.clone())
+        .or_else(|| containers.iter().find_map(|c| c.hostname.clone()))
+        .or_else(|| {
+            containers.iter().find_map(|c| {
+                c.cgroup_pod
+                    .as_ref()
+                    .map(|p| format!("pod-{}", &p[..p.len().min(12)]))
+            })
+        })
+        .unwrap_or_else(|| format!("pod-net-{}", containers[0].ns.net));
+    let id = containers.iter().find_map(|c| c.cgroup_pod.clone());
+    Pod {
+        name,
+        id,
+        host_network: sharing[0] == Sharing::Node,
+        host_ipc: sharing[1] == Sharing::Node,
+        host_pid: sharing[3] == Sharing::Node,
+        share_process_namespace: sharing[3] == Sharing::Shared,
+        sharing,
+        containers,
+    }
+}
+
+/// Name of a namespace type slot.
+pub fn ns_name(slot: usize) -> &'static str {
+    NS_TYPES.get(slot).copied().unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
+
+    fn cid(n: u32) -> String {
+        format!("{n:064x}")
+    }
+
+    /// A process with node namespaces except for `over` (slot, inode) pairs.
+    fn proc(
+        pid: u32,
+        ppid: u32,
+        ns_pid: u32,
+        comm: &str,
+        cgroup: &str,
+        over: &[(usize, u32)],
+    ) -> Process {
+        let mut a = NODE;
+        for (slot, ino) in over {
+            a[*slot] = *ino;
+            if *slot == 3 {
+                a[4] = *ino;
+            }
+        }
+        Process {
+            pid,
+            ppid,
+            ns_pid,
+            comm: comm.into(),
+            cgroup: cgroup.into(),
+            ns: NsSet::from_array(a),
+            hostname: Some("web".into()),
+            ..Process::default()
+        }
+    }
+
+    fn model(ps: Vec<Process>) -> Model {
+        let mut m = Model::new(NsSet::from_array(NODE), "node-1");
+        for p in ps {
+            m.add_snapshot(p);
+        }
+        m
+    }
+
+    /// The default podman/kubelet pod: infra holds net/ipc/uts; containers have own mnt and pid.
+    fn default_pod(pod: u32) -> Vec<Process> {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(pod), cid(c));
+        let (net, ipc, uts) = (pod * 10 + 1, pod * 10 + 2, pod * 10 + 3);
+        vec![
+            proc(
+                pod,
+                1,
+                1,
+                "catatonit",
+                &cg(pod),
+                &[
+                    (0, pod * 10 + 4),
+                    (3, pod * 10 + 5),
+                    (5, net),
+                    (2, ipc),
+                    (1, uts),
+                ],
+            ),
+            proc(
+                pod + 1,
+                1,
+                1,
+                "sh",
+                &cg(pod + 1),
+                &[
+                    (0, pod * 10 + 6),
+                    (3, pod * 10 + 7),
+                    (5, net),
+                    (2, ipc),
+                    (1, uts),
+                ],
+            ),
+            proc(
+                pod + 2,
+                pod + 1,
+                5,
+                "sleep",
+                &cg(pod + 1),
+                &[
+                    (0, pod * 10 + 6),
+                    (3, pod * 10 + 7),
+                    (5, net),
+                    (2, ipc),
+                    (1, uts),
+                ],
+            ),
+            proc(
+                pod + 3,
+                1,
+                1,
+                "tail",
+                &cg(pod + 3),
+                &[
+                    (0, pod * 10 + 8),
+                    (3, pod * 10 + 9),
+                    (5, net),
+                    (2, ipc),
+                    (1, uts),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn default_pod_has_infra_and_matrix() {
+        let t = build(&model(default_pod(1000)));
+        assert_eq!(t.pods.len(), 1);
+        let pod = &t.pods[0];
+        assert_eq!(pod.name, "web");
+        assert_eq!(pod.id.as_deref(), Some(cid(1000).as_str()));
+        assert_eq!(pod.containers.len(), 3);
+        assert!(pod.containers[0].infra);
+        assert_eq!(pod.infra().unwrap().init.pid, 1000);
+        let app = pod.containers.iter().find(|c| c.id == cid(1001)).unwrap();
+        assert_eq!(app.processes.len(), 2);
+        assert_eq!(app.init.pid, 1001);
+        let m: Vec<&str> = pod.sharing.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            m,
+            [
+                "shared",
+                "shared",
+                "shared",
+                "per-container",
+                "per-container",
+                "node",
+                "node",
+                "node"
+            ]
+        );
+        assert!(
+            !pod.host_network && !pod.host_pid && !pod.host_ipc && !pod.share_process_namespace
+        );
+        assert!(t.lone.is_empty());
+        assert!(t.plain.is_empty(), "nothing outside the pod: {:?}", t.plain);
+    }
+
+    #[test]
+    fn share_process_namespace_and_host_network() {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(7), cid(c));
+        let t = build(&model(vec![
+            proc(
+                70,
+                1,
+                1,
+                "catatonit",
+                &cg(70),
+                &[(0, 701), (3, 705), (2, 702), (1, 703)],
+            ),
+            proc(
+                71,
+                1,
+                2,
+                "sh",
+                &cg(71),
+                &[(0, 711), (3, 705), (2, 702), (1, 703)],
+            ),
+            proc(
+                72,
+                71,
+                3,
+                "sleep",
+                &cg(71),
+                &[(0, 711), (3, 705), (2, 702), (1, 703)],
+            ),
+        ]));
+        let pod = &t.pods[0];
+        assert!(pod.share_process_namespace);
+        assert!(pod.host_network, "net is the node's");
+        assert_eq!(pod.containers.len(), 2);
+        let app = pod.containers.iter().find(|c| !c.infra).unwrap();
+        assert_eq!(
+            app.init.pid, 71,
+            "topmost process of a container in a shared pid namespace"
+        );
+    }
+
+    #[test]
+    fn host_pid_and_ipc_pod_found_by_uts_and_cgroup() {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(8), cid(c));
+        let t = build(&model(vec![
+            proc(
+                80,
+                1,
+                80,
+                "catatonit",
+                &cg(80),
+                &[(0, 801), (5, 805), (1, 803)],
+            ),
+            proc(81, 1, 81, "sh", &cg(81), &[(0, 811), (5, 805), (1, 803)]),
+        ]));
+        let pod = &t.pods[0];
+        assert!(pod.host_pid && pod.host_ipc && !pod.host_network);
+        assert_eq!(pod.containers.len(), 2);
+    }
+
+    #[test]
+    fn lone_container_and_two_pods_stay_apart() {
+        let mut ps = default_pod(1000);
+        ps.extend(default_pod(2000));
+        ps.push(proc(
+            3000,
+            1,
+            1,
+            "sleep",
+            &format!("/libpod_parent/libpod-{}", cid(3000)),
+            &[(0, 30001), (3, 30002), (5, 30003), (2, 30004), (1, 30005)],
+        ));
+        let t = build(&model(ps));
+        assert_eq!(t.pods.len(), 2);
+        assert!(t.pods.iter().all(|p| p.containers.len() == 3));
+        assert_eq!(t.lone.len(), 1);
+        assert_eq!(t.lone[0].id, cid(3000));
+    }
+
+    #[test]
+    fn node_processes_and_plain_namespaces_are_not_pods() {
+        let mut m = model(vec![
+            proc(1, 0, 1, "init", "/init.scope", &[]),
+            proc(50, 1, 50, "bash", "/user.slice", &[]),
+            // unshare --net on the node: a plain namespace, not a container.
+            proc(51, 50, 51, "sleep", "/user.slice", &[(5, 900)]),
+            // unshare --pid --fork without --mount-proc: pid ns sharing the node's mnt.
+            proc(52, 50, 1, "sh", "/user.slice", &[(3, 910)]),
+        ]);
+        m.set_pinned(vec![
+            Pinned {
+                ns_type: 5,
+                inode: 920,
+                holder: "/run/netns/x".into(),
+            },
+            Pinned {
+                ns_type: 5,
+                inode: 105,
+                holder: "/run/netns/node".into(),
+            },
+        ]);
+        let t = build(&m);
+        assert!(t.pods.is_empty() && t.lone.is_empty());
+        assert_eq!(t.node_processes, 2);
+        let net900 = t.plain.iter().find(|p| p.inode == 900).unwrap();
+        assert_eq!(ns_name(net900.ns_type), "net");
+        assert_eq!(net900.processes[0].pid, 51);
+        let pid910 = t.plain.iter().find(|p| p.inode == 910).unwrap();
+        assert!(pid910.shares_node_mnt);
+        let pinned = t.plain.iter().find(|p| p.inode == 920).unwrap();
+        assert!(pinned.processes.is_empty());
+        assert_eq!(pinned.pinned_by, ["/run/netns/x"]);
+        assert!(
+            !t.plain.iter().any(|p| p.inode == 105),
+            "node namespaces are not plain"
+        );
+    }
+
+    #[test]
+    fn unshare_mount_pid_on_node_is_a_lone_container_without_runtime_id() {
+        let t = build(&model(vec![proc(
+            60,
+            1,
+            1,
+            "sh",
+            "/user.slice",
+            &[(0, 600), (3, 601)],
+        )]));
+        assert_eq!(t.lone.len(), 1);
+        assert_eq!(t.lone[0].id, "mnt-600");
+        assert!(!t.lone[0].runtime_id);
+    }
+}

@@ -1,0 +1,149 @@
+//! Encoding of snapshot state (processes, pinned namespaces) in record files,
+//! so a replay starts from the same model the live run started from.
+
+use nstrace_common::NsSet;
+
+use crate::model::{Pinned, Process};
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// A cursor that fails instead of panicking on short input.
+struct Cur<'a>(&'a [u8]);
+
+impl Cur<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = u16::from_le_bytes(self.take(2)?.try_into().ok()?) as usize;
+        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+}
+
+/// Encodes one snapshot process.
+pub fn encode_process(p: &Process) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    for v in [p.pid, p.ppid, p.ns_pid] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in p.ns.as_array() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&p.seen_ns.to_le_bytes());
+    out.push(u8::from(p.zombie) | (u8::from(p.hostname.is_some()) << 1));
+    for s in [&p.comm, &p.exe, &p.cmdline, &p.cgroup] {
+        put_str(&mut out, s);
+    }
+    put_str(&mut out, p.hostname.as_deref().unwrap_or(""));
+    out
+}
+
+/// Decodes what `encode_process` wrote.
+pub fn decode_process(b: &[u8]) -> Option<Process> {
+    let mut c = Cur(b);
+    let (pid, ppid, ns_pid) = (c.u32()?, c.u32()?, c.u32()?);
+    let mut a = [0u32; 9];
+    for v in &mut a {
+        *v = c.u32()?;
+    }
+    let seen_ns = c.u64()?;
+    let flags = c.take(1)?[0];
+    let (comm, exe, cmdline, cgroup, hostname) = (c.str()?, c.str()?, c.str()?, c.str()?, c.str()?);
+    if !c.0.is_empty() {
+        return None;
+    }
+    Some(Process {
+        pid,
+        ppid,
+        ns_pid,
+        comm,
+        exe,
+        cmdline,
+        cgroup,
+        ns: NsSet::from_array(a),
+        hostname: (flags & 2 != 0).then_some(hostname),
+        zombie: flags & 1 != 0,
+        seen_ns,
+    })
+}
+
+/// Encodes a pinned-namespace list.
+pub fn encode_pinned(list: &[Pinned]) -> Vec<u8> {
+    let mut out = (list.len() as u32).to_le_bytes().to_vec();
+    for p in list {
+        out.extend_from_slice(&(p.ns_type as u32).to_le_bytes());
+        out.extend_from_slice(&p.inode.to_le_bytes());
+        put_str(&mut out, &p.holder);
+    }
+    out
+}
+
+/// Decodes what `encode_pinned` wrote.
+pub fn decode_pinned(b: &[u8]) -> Option<Vec<Pinned>> {
+    let mut c = Cur(b);
+    let n = c.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let ns_type = c.u32()? as usize;
+        if ns_type >= 9 {
+            return None;
+        }
+        out.push(Pinned {
+            ns_type,
+            inode: c.u32()?,
+            holder: c.str()?,
+        });
+    }
+    c.0.is_empty().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let p = Process {
+            pid: 7,
+            ppid: 1,
+            ns_pid: 1,
+            comm: "catatonit".into(),
+            exe: "/catatonit".into(),
+            cmdline: "/catatonit -P".into(),
+            cgroup: "/libpod_parent/x".into(),
+            ns: NsSet::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            hostname: Some("web".into()),
+            zombie: true,
+            seen_ns: 99,
+        };
+        let b = encode_process(&p);
+        assert_eq!(decode_process(&b), Some(p.clone()));
+        for cut in 0..b.len() {
+            assert_eq!(decode_process(&b[..cut]), None);
+        }
+        let pins = vec![Pinned {
+            ns_type: 5,
+            inode: 42,
+            holder: "/run/netns/x".into(),
+        }];
+        let b = encode_pinned(&pins);
+        assert_eq!(decode_pinned(&b), Some(pins));
+        assert_eq!(decode_pinned(&b[..b.len() - 1]), None);
+        assert_eq!(decode_pinned(&[255, 255, 255, 255]), None);
+    }
+}

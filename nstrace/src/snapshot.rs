@@ -1,0 +1,164 @@
+//! Reads the model's starting state from /proc: every process with its
+//! namespaces, cgroup and hostname, and the namespaces pinned by bind mounts
+//! or open fds. Read-only; it never enters another process's namespaces.
+
+use nstrace_common::{NsSet, NS_TYPES};
+
+use crate::model::{cgroup, Pinned, Process};
+use crate::procfs;
+
+/// Reads one process; `None` if it vanished or is a kernel thread.
+pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
+    let seen_ns = procfs::monotonic_ns();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(stat.find('(')? + 1..close)?.to_owned();
+    let mut rest = stat[close + 1..].split_whitespace();
+    let state = rest.next()?;
+    let ppid: u32 = rest.next()?.parse().ok()?;
+    // Kernel threads: children of kthreadd (2), and kthreadd itself.
+    if pid == 2 || ppid == 2 {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let ns_pid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|v| v.split_whitespace().last()?.parse().ok())
+        .unwrap_or(pid);
+    let ns = procfs::ns_of(&pid.to_string()).ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
+        })
+        .unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cgroup = cgroup::best_path(
+        &std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default(),
+    );
+    // The UTS name is not in /proc; runtimes write it to the container's /etc/hostname.
+    let hostname = if ns.uts == node.uts {
+        Some(node_hostname.to_owned())
+    } else {
+        std::fs::read_to_string(format!("/proc/{pid}/root/etc/hostname"))
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+    };
+    Some(Process {
+        pid,
+        ppid,
+        ns_pid,
+        comm,
+        exe,
+        cmdline,
+        cgroup,
+        ns,
+        hostname,
+        zombie: state == "Z",
+        seen_ns,
+    })
+}
+
+/// Every process now in /proc.
+pub fn processes(node: &NsSet, node_hostname: &str) -> Vec<Process> {
+    procfs::pids()
+        .into_iter()
+        .filter_map(|pid| process(pid, node, node_hostname))
+        .collect()
+}
+
+/// Parses "net:[4026532281]" into (slot, inode).
+fn ns_ref(s: &str) -> Option<(usize, u32)> {
+    let (ty, _) = s.split_once(":[")?;
+    let slot = NS_TYPES.iter().position(|t| *t == ty)?;
+    Some((slot, procfs::parse_ns_link(s)?))
+}
+
+/// nsfs bind mounts in a mountinfo text: (slot, inode, mount point).
+pub fn nsfs_mounts(mountinfo: &str) -> Vec<Pinned> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        if right.split_whitespace().next() != Some("nsfs") {
+            continue;
+        }
+        let f: Vec<&str> = left.split_whitespace().collect();
+        if let (Some(root), Some(point)) = (f.get(3), f.get(4)) {
+            if let Some((ns_type, inode)) = ns_ref(root) {
+                out.push(Pinned {
+                    ns_type,
+                    inode,
+                    holder: point.replace("\\040", " "),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Namespaces pinned by bind mounts (the node's mount table) or by open fds.
+pub fn pinned() -> Vec<Pinned> {
+    let mountinfo = std::fs::read_to_string("/proc/1/mountinfo")
+        .or_else(|_| std::fs::read_to_string("/proc/self/mountinfo"))
+        .unwrap_or_default();
+    let mut out = nsfs_mounts(&mountinfo);
+    let me = std::process::id();
+    for pid in procfs::pids() {
+        if pid == me {
+            continue;
+        }
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in dir.flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path()) {
+                if let Some((ns_type, inode)) = ns_ref(&link.to_string_lossy()) {
+                    out.push(Pinned {
+                        ns_type,
+                        inode,
+                        holder: format!("fd of pid {pid}"),
+                    });
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nsfs_bind_mounts() {
+        let text = "36 25 0:4 net:[4026532281] /run/netns/x rw shared:5 - nsfs nsfs rw\n\
+                    37 25 0:4 / /proc rw - proc proc rw\n\
+                    38 25 0:4 uts:[4026532300] /run/my\\040ns rw - nsfs nsfs rw\n";
+        let p = nsfs_mounts(text);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].ns_type, p[0].inode, p[0].holder.as_str()),
+            (5, 4026532281, "/run/netns/x")
+        );
+        assert_eq!(p[1].holder, "/run/my ns");
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let node = procfs::ns_of("self").unwrap();
+        let me = process(std::process::id(), &node, "here").unwrap();
+        assert_eq!(me.ns, node);
+        assert_eq!(me.hostname.as_deref(), Some("here"));
+        assert!(!me.zombie);
+        assert!(me.cmdline.contains("nstrace") || !me.cmdline.is_empty());
+    }
+}
