@@ -4,7 +4,7 @@
 
 use nstrace_common::{NsSet, NS_TYPES};
 
-use crate::model::{cgroup, Pinned, Process};
+use crate::model::{cgroup, Enrichment, Pinned, Process};
 use crate::procfs;
 
 /// Reads one process; `None` if it vanished or is a kernel thread.
@@ -61,6 +61,17 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         hostname,
         zombie: state == "Z",
         seen_ns,
+    })
+}
+
+/// Reads cgroup and hostname of `pid` now (see `model::wants_enrichment`).
+pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichment> {
+    let p = process(pid, node, node_hostname)?;
+    Some(Enrichment {
+        pid,
+        seen_ns: p.seen_ns,
+        cgroup: p.cgroup,
+        hostname: p.hostname,
     })
 }
 

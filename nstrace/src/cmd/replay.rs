@@ -45,7 +45,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
                 Err(_) => undecodable += 1,
             },
             Record::Stats(s) => stats = Some(*s),
-            Record::Process(_) | Record::Pinned(_) => {}
+            Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) => {}
         }
     }
     sink.flush()?;
@@ -77,6 +77,7 @@ fn topology(args: &ReplayArgs, format: TopoFormat) -> Result<()> {
                 model.add_snapshot(*p);
             }
             Record::Pinned(p) => model.set_pinned(p),
+            Record::Enrich(e) => model.enrich(&e),
             Record::Stats(_) => {}
         }
     }

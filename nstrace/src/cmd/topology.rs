@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use super::live::{drive, Consumer};
 use crate::cli::TopologyArgs;
 use crate::event::decode;
-use crate::model::{topology, Model};
+use crate::model::{topology, wants_enrichment, Model};
 use crate::output::topology::render;
 use crate::probe::{Options, Probes};
 use crate::procfs;
@@ -57,7 +57,16 @@ impl Consumer for Live<'_> {
     fn record(&mut self, raw: &[u8]) -> Result<bool> {
         self.user.received += 1;
         match decode(raw) {
-            Ok(ev) => self.model.apply(&ev),
+            Ok(ev) => {
+                self.model.apply(&ev);
+                if let Some(pid) = wants_enrichment(&self.model.node, &ev) {
+                    if let Some(e) =
+                        snapshot::enrichment(pid, &self.model.node, &self.model.node_hostname)
+                    {
+                        self.model.enrich(&e);
+                    }
+                }
+            }
             Err(_) => self.user.undecodable += 1,
         }
         Ok(true)

@@ -9,6 +9,7 @@ use super::live::{drive, Consumer};
 use crate::cli::WatchArgs;
 use crate::event::decode;
 use crate::filter::Filter;
+use crate::model::wants_enrichment;
 use crate::output::{self, EventSink};
 use crate::probe::{Options, Probes};
 use crate::procfs;
@@ -29,6 +30,7 @@ pub fn node_meta() -> Meta {
 
 /// Filter, record, render: what happens to each raw record.
 struct Pipeline<'a> {
+    meta: Meta,
     filter: Filter,
     recorder: Option<Writer<BufWriter<std::fs::File>>>,
     sink: Box<dyn EventSink + 'a>,
@@ -50,6 +52,13 @@ impl Consumer for Pipeline<'_> {
         }
         if let Some(rec) = self.recorder.as_mut() {
             rec.event(raw).context("writing the record file")?;
+            // Replays rebuild the topology; give them what events do not carry.
+            if let Some(pid) = wants_enrichment(&self.meta.node_ns, &ev) {
+                if let Some(e) = snapshot::enrichment(pid, &self.meta.node_ns, &self.meta.hostname)
+                {
+                    rec.enrichment(&e).context("writing the record file")?;
+                }
+            }
         }
         match self.sink.event(&ev) {
             Ok(()) => Ok(true),
@@ -113,6 +122,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         None => None,
     };
     let mut p = Pipeline {
+        meta: meta.clone(),
         filter: super::build_filter(&args.filter, true),
         recorder,
         sink: output::sink(

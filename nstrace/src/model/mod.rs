@@ -50,6 +50,28 @@ pub struct Pinned {
     pub holder: String,
 }
 
+/// Facts read from /proc for a process after one of its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Enrichment {
+    /// The process.
+    pub pid: u32,
+    /// When it was read (monotonic ns).
+    pub seen_ns: u64,
+    /// Its cgroup path.
+    pub cgroup: String,
+    /// Its UTS hostname, if readable.
+    pub hostname: Option<String>,
+}
+
+/// Whether the collector should read /proc after this event: an exec or a
+/// namespace change outside the node's mount or UTS namespace (a container
+/// starting), where cgroup and hostname matter and events do not carry them.
+pub fn wants_enrichment(node: &NsSet, ev: &Event) -> Option<u32> {
+    let h = ev.header();
+    let relevant = matches!(ev, Event::Exec(_) | Event::Setns(_) | Event::Unshare(_));
+    (relevant && (h.ns.mnt != node.mnt || h.ns.uts != node.uts)).then_some(h.tgid)
+}
+
 /// The node and its processes.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
@@ -101,6 +123,18 @@ impl Model {
             Some(known) if known.seen_ns > p.seen_ns => {}
             _ => {
                 self.procs.insert(p.pid, p);
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Adds what /proc said about a process right after an event (cgroup and
+    /// hostname are not in events). Ignored for unknown or newer processes.
+    pub fn enrich(&mut self, e: &Enrichment) {
+        if let Some(p) = self.procs.get_mut(&e.pid) {
+            if p.seen_ns <= e.seen_ns {
+                p.cgroup = e.cgroup.clone();
+                p.hostname = e.hostname.clone();
                 self.generation += 1;
             }
         }
@@ -322,6 +356,44 @@ mod tests {
         // And a snapshot older than what events showed is ignored.
         m.add_snapshot(snap(20, 550, ns(1)));
         assert_eq!(m.get(20).unwrap().ns.uts, 5);
+    }
+
+    #[test]
+    fn enrichment_sets_cgroup_and_hostname_of_known_processes_only() {
+        let mut m = Model::new(ns(1), "node");
+        m.apply(&fork(40, 1, 10, ns(1), "runc"));
+        let e = Enrichment {
+            pid: 40,
+            seen_ns: 20,
+            cgroup: "/libpod_parent/x".into(),
+            hostname: Some("web".into()),
+        };
+        m.enrich(&e);
+        assert_eq!(m.get(40).unwrap().hostname.as_deref(), Some("web"));
+        m.enrich(&Enrichment {
+            pid: 41,
+            ..e.clone()
+        });
+        assert!(m.get(41).is_none());
+        let mut exec_in_container = fork(40, 1, 30, ns(1), "sh");
+        if let Event::Create(c) = &mut exec_in_container {
+            c.hdr.ns.mnt = 99;
+        }
+        assert_eq!(
+            wants_enrichment(&ns(1), &exec_in_container),
+            None,
+            "only exec and ns changes"
+        );
+        let mut after = ns(1);
+        after.uts = 9;
+        assert_eq!(
+            wants_enrichment(&ns(1), &ns_change(Kind::Setns, 40, 40, ns(1), after)),
+            Some(40)
+        );
+        assert_eq!(
+            wants_enrichment(&ns(1), &ns_change(Kind::Setns, 40, 40, ns(1), ns(1))),
+            None
+        );
     }
 
     #[test]

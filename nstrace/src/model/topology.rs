@@ -71,6 +71,8 @@ pub struct ProcView {
     pub comm: String,
     /// Exited, not reaped.
     pub zombie: bool,
+    /// Its namespaces.
+    pub ns: NsSet,
 }
 
 impl From<&Process> for ProcView {
@@ -81,6 +83,7 @@ impl From<&Process> for ProcView {
             ns_pid: p.ns_pid,
             comm: p.comm.clone(),
             zombie: p.zombie,
+            ns: p.ns,
         }
     }
 }

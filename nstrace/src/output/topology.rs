@@ -159,7 +159,9 @@ fn proc_json(s: &mut String, p: &ProcView) {
         p.pid, p.ppid, p.ns_pid
     );
     string(s, &p.comm);
-    let _ = write!(s, ",\"zombie\":{}}}", p.zombie);
+    let _ = write!(s, ",\"zombie\":{},\"ns\":", p.zombie);
+    ns_object(s, &p.ns);
+    s.push('}');
 }
 
 fn list<T>(s: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {

@@ -12,7 +12,8 @@
 //! ```
 //! Record types: 1 = a kernel event exactly as the ring buffer gave it,
 //! 2 = the counters at the end of the trace, 3 = a process of the start-up
-//! /proc snapshot, 4 = the pinned namespaces. Unknown types are skipped by
+//! /proc snapshot, 4 = the pinned namespaces, 5 = cgroup and hostname read
+//! from /proc after an event (events do not carry them). Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use nstrace_common::{NsSet, ABI_VERSION};
 
-use crate::model::{Pinned, Process};
+use crate::model::{Enrichment, Pinned, Process};
 use crate::stats::Stats;
 
 pub mod model_codec;
@@ -38,6 +39,8 @@ pub const REC_STATS: u8 = 2;
 pub const REC_PROCESS: u8 = 3;
 /// Record type: the namespaces pinned by mounts or fds.
 pub const REC_PINNED: u8 = 4;
+/// Record type: cgroup and hostname read from /proc after an event.
+pub const REC_ENRICH: u8 = 5;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 
@@ -67,6 +70,8 @@ pub enum Record<'a> {
     Process(Box<Process>),
     /// Pinned namespaces.
     Pinned(Vec<Pinned>),
+    /// /proc facts read after an event.
+    Enrich(Box<Enrichment>),
 }
 
 /// Why a record file could not be read.
@@ -166,6 +171,11 @@ impl<W: Write> Writer<W> {
     /// Appends the pinned namespaces.
     pub fn pinned(&mut self, list: &[Pinned]) -> io::Result<()> {
         self.frame(REC_PINNED, &model_codec::encode_pinned(list))
+    }
+
+    /// Appends /proc facts read after an event.
+    pub fn enrichment(&mut self, e: &Enrichment) -> io::Result<()> {
+        self.frame(REC_ENRICH, &model_codec::encode_enrichment(e))
     }
 
     /// Appends the final counters.
@@ -364,6 +374,12 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad pinned-namespaces record".into())),
                     })
                 }
+                REC_ENRICH => {
+                    return Some(match model_codec::decode_enrichment(&self.buf) {
+                        Some(e) => Ok(Record::Enrich(Box::new(e))),
+                        None => Err(self.corrupt("bad enrichment record".into())),
+                    })
+                }
                 // Records added by later versions are skipped.
                 _ => continue,
             }
@@ -408,7 +424,7 @@ mod tests {
             match rec? {
                 Record::Event(b) => events.push(b.to_vec()),
                 Record::Stats(s) => stats = Some(*s),
-                Record::Process(_) | Record::Pinned(_) => {}
+                Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

@@ -3,7 +3,7 @@
 
 use nstrace_common::NsSet;
 
-use crate::model::{Pinned, Process};
+use crate::model::{Enrichment, Pinned, Process};
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
@@ -82,6 +82,30 @@ pub fn decode_process(b: &[u8]) -> Option<Process> {
     })
 }
 
+/// Encodes an enrichment.
+pub fn encode_enrichment(e: &Enrichment) -> Vec<u8> {
+    let mut out = e.pid.to_le_bytes().to_vec();
+    out.extend_from_slice(&e.seen_ns.to_le_bytes());
+    out.push(u8::from(e.hostname.is_some()));
+    put_str(&mut out, &e.cgroup);
+    put_str(&mut out, e.hostname.as_deref().unwrap_or(""));
+    out
+}
+
+/// Decodes what `encode_enrichment` wrote.
+pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
+    let mut c = Cur(b);
+    let (pid, seen_ns) = (c.u32()?, c.u64()?);
+    let has_host = c.take(1)?[0] != 0;
+    let (cgroup, hostname) = (c.str()?, c.str()?);
+    c.0.is_empty().then_some(Enrichment {
+        pid,
+        seen_ns,
+        cgroup,
+        hostname: has_host.then_some(hostname),
+    })
+}
+
 /// Encodes a pinned-namespace list.
 pub fn encode_pinned(list: &[Pinned]) -> Vec<u8> {
     let mut out = (list.len() as u32).to_le_bytes().to_vec();
@@ -145,5 +169,14 @@ mod tests {
         assert_eq!(decode_pinned(&b), Some(pins));
         assert_eq!(decode_pinned(&b[..b.len() - 1]), None);
         assert_eq!(decode_pinned(&[255, 255, 255, 255]), None);
+        let e = Enrichment {
+            pid: 3,
+            seen_ns: 4,
+            cgroup: "/c".into(),
+            hostname: None,
+        };
+        let b = encode_enrichment(&e);
+        assert_eq!(decode_enrichment(&b), Some(e));
+        assert_eq!(decode_enrichment(&b[..b.len() - 1]), None);
     }
 }
