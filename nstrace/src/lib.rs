@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod detect;
 pub mod event;
 pub mod filter;
 pub mod model;

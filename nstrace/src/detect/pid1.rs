@@ -1,0 +1,561 @@
+//! PID-1 behaviour: inits that never reap, that ignore SIGTERM, or that take
+//! SIGTERM and never pass it on.
+//!
+//! Kernel facts used: a PID-namespace init is SIGNAL_UNKILLABLE, so a signal
+//! whose handler is SIG_DFL is dropped (signal_generate result 1); orphans are
+//! reparented to the nearest subreaper or the init, so a zombie whose parent at
+//! exit is not its creator was reparented; when the init exits the kernel
+//! SIGKILLs the rest of its namespace, after the init's exit event.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Finding, FindingKind, Severity};
+use crate::event::names::{exit_status, signal_name, CLONE_THREAD};
+use crate::event::{cstr, Event};
+use crate::model::Model;
+
+/// Detector settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// A zombie older than this is a finding (ns).
+    pub zombie_after_ns: u64,
+    /// Time the init has to pass SIGTERM on (ns).
+    pub forward_window_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            zombie_after_ns: 5_000_000_000,
+            forward_window_ns: 2_000_000_000,
+        }
+    }
+}
+
+/// Signals that ask a process to end.
+const TERMINATING: [u32; 7] = [1, 2, 3, 9, 10, 12, 15];
+const SIGTERM: u32 = 15;
+
+#[derive(Clone, Debug)]
+struct Zombie {
+    comm: String,
+    exit_ns: u64,
+    code: u32,
+    parent: u32,
+    orphan: bool,
+}
+
+#[derive(Clone, Debug)]
+struct TermTaken {
+    at_ns: u64,
+    sender: u32,
+    sender_comm: String,
+    forwarded: bool,
+    reported: bool,
+}
+
+/// The PID-1 detectors.
+#[derive(Debug, Default)]
+pub struct Pid1 {
+    cfg: Config,
+    node_pid_ns: u32,
+    creators: HashMap<u32, u32>,
+    zombies: BTreeMap<u32, Zombie>,
+    waited: HashSet<u32>,
+    reap_reported: HashSet<u32>,
+    ignore_reported: HashSet<u32>,
+    term: HashMap<u32, TermTaken>,
+}
+
+impl Pid1 {
+    /// A detector for a node whose own PID namespace is `node_pid_ns`.
+    pub fn new(cfg: Config, node_pid_ns: u32) -> Pid1 {
+        Pid1 {
+            cfg,
+            node_pid_ns,
+            ..Pid1::default()
+        }
+    }
+
+    /// Whether `pid` is the init of a PID namespace other than the node's.
+    fn is_ns_init(&self, m: &Model, pid: u32) -> bool {
+        m.get(pid)
+            .is_some_and(|p| p.ns_pid == 1 && p.ns.pid != self.node_pid_ns && p.ns.pid != 0)
+    }
+
+    /// Living (not zombie) processes other than `init` in `init`'s PID namespace.
+    fn living_children(m: &Model, init: u32) -> Vec<(u32, String)> {
+        let Some(ns) = m.get(init).map(|p| p.ns.pid) else {
+            return Vec::new();
+        };
+        m.processes()
+            .filter(|p| p.pid != init && p.ns.pid == ns && !p.zombie)
+            .map(|p| (p.pid, p.comm.clone()))
+            .collect()
+    }
+
+    /// Zombies per PID namespace inode (of their parent), for a live count.
+    pub fn zombie_counts(&self, m: &Model) -> BTreeMap<u32, usize> {
+        let mut out = BTreeMap::new();
+        for z in self.zombies.values() {
+            let ns = m.get(z.parent).map(|p| p.ns.pid).unwrap_or(0);
+            *out.entry(ns).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Feeds one event (after the model has applied it).
+    pub fn on_event(&mut self, ev: &Event, m: &Model) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let h = ev.header();
+        match ev {
+            Event::Create(c) if c.clone_flags & CLONE_THREAD == 0 => {
+                self.creators.insert(h.tgid, c.creator_tgid);
+                // A reused pid is a new process.
+                self.zombies.remove(&h.tgid);
+                self.term.remove(&h.tgid);
+            }
+            Event::Wait(_) => {
+                self.waited.insert(h.tgid);
+            }
+            Event::Exit(e) if e.group_dead != 0 => {
+                if let Some(t) = self.term.remove(&h.tgid) {
+                    if !t.forwarded && !t.reported {
+                        let kids = Self::living_children(m, h.tgid);
+                        if !kids.is_empty() {
+                            out.push(self.not_forwarded(m, h.tgid, h.ts_ns, &t, &kids, true));
+                        }
+                    }
+                }
+                let parent = h.ppid;
+                if parent != 0 {
+                    let orphan = self.creators.get(&h.tgid).is_some_and(|c| *c != parent);
+                    self.zombies.insert(
+                        h.tgid,
+                        Zombie {
+                            comm: cstr(&h.comm).into_owned(),
+                            exit_ns: h.ts_ns,
+                            code: e.exit_code,
+                            parent,
+                            orphan,
+                        },
+                    );
+                }
+            }
+            Event::Reap(_) if h.tid == h.tgid => {
+                self.zombies.remove(&h.tgid);
+                self.creators.remove(&h.tgid);
+            }
+            Event::SignalGenerate(s) => {
+                let target_is_init = s.target_ns_tgid == 1
+                    && s.target_ns.pid != self.node_pid_ns
+                    && s.target_ns.pid != 0;
+                if s.sig == SIGTERM && target_is_init {
+                    match s.result {
+                        1 if self.ignore_reported.insert(s.target_tgid) => {
+                            out.push(Finding {
+                                    kind: FindingKind::Pid1IgnoresSigterm,
+                                    severity: Severity::High,
+                                    ts_ns: h.ts_ns,
+                                    pid: s.target_tgid,
+                                    comm: cstr(&s.target_comm).into_owned(),
+                                    pid_ns: s.target_ns.pid,
+                                    summary: format!(
+                                        "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end this container",
+                                        cstr(&s.target_comm),
+                                        h.tgid,
+                                        cstr(&h.comm)
+                                    ),
+                                    evidence: vec![format!(
+                                        "signal_generate SIGTERM {} ({}) -> {} result=ignored",
+                                        h.tgid,
+                                        cstr(&h.comm),
+                                        s.target_tgid
+                                    )],
+                                });
+                        }
+                        0 | 2 => {
+                            self.term.entry(s.target_tgid).or_insert(TermTaken {
+                                at_ns: h.ts_ns,
+                                sender: h.tgid,
+                                sender_comm: cstr(&h.comm).into_owned(),
+                                forwarded: false,
+                                reported: false,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                // The init passing a terminating signal on to another process.
+                if TERMINATING.contains(&s.sig) && s.target_tgid != h.tgid {
+                    if let Some(t) = self.term.get_mut(&h.tgid) {
+                        t.forwarded = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Advances time to `now_ns` (live clock ticks, or the last event time).
+    pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Finding> {
+        let mut out = Vec::new();
+        // Zombies older than the threshold, grouped by the parent that should reap them.
+        let mut by_parent: BTreeMap<u32, Vec<(u32, &Zombie)>> = BTreeMap::new();
+        for (pid, z) in &self.zombies {
+            if now_ns.saturating_sub(z.exit_ns) >= self.cfg.zombie_after_ns {
+                by_parent.entry(z.parent).or_default().push((*pid, z));
+            }
+        }
+        for (parent, zs) in by_parent {
+            let init = self.is_ns_init(m, parent);
+            let subreaper = !init && zs.iter().any(|(_, z)| z.orphan);
+            if !(init || subreaper) || self.reap_reported.contains(&parent) {
+                continue;
+            }
+            let Some(p) = m.get(parent) else { continue };
+            let role = if init { "PID 1" } else { "child subreaper" };
+            let waited = self.waited.contains(&parent);
+            let mut evidence: Vec<String> = zs
+                .iter()
+                .map(|(pid, z)| {
+                    format!(
+                        "zombie {pid} ({}) exited {:.1}s ago ({}), {}",
+                        z.comm,
+                        (now_ns - z.exit_ns) as f64 / 1e9,
+                        exit_status(z.code),
+                        if z.orphan {
+                            "a reparented orphan"
+                        } else {
+                            "its own child"
+                        }
+                    )
+                })
+                .collect();
+            evidence.push(format!(
+                "{} {} wait4/waitid",
+                p.comm,
+                if waited { "did call" } else { "never called" }
+            ));
+            out.push(Finding {
+                kind: FindingKind::Pid1NeverReaps,
+                severity: Severity::Medium,
+                ts_ns: now_ns,
+                pid: parent,
+                comm: p.comm.clone(),
+                pid_ns: p.ns.pid,
+                summary: format!(
+                    "{role} {} ({}) leaves {} zombie(s) unreaped for over {:.0}s",
+                    parent,
+                    p.comm,
+                    zs.len(),
+                    self.cfg.zombie_after_ns as f64 / 1e9
+                ),
+                evidence,
+            });
+            self.reap_reported.insert(parent);
+        }
+        // SIGTERM taken but not passed on within the window while children run.
+        let due: Vec<u32> = self
+            .term
+            .iter()
+            .filter(|(_, t)| {
+                !t.forwarded
+                    && !t.reported
+                    && now_ns.saturating_sub(t.at_ns) >= self.cfg.forward_window_ns
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        for init in due {
+            let kids = Self::living_children(m, init);
+            let t = self.term[&init].clone();
+            if !kids.is_empty() && m.get(init).is_some_and(|p| !p.zombie) {
+                out.push(self.not_forwarded(m, init, now_ns, &t, &kids, false));
+                if let Some(t) = self.term.get_mut(&init) {
+                    t.reported = true;
+                }
+            }
+        }
+        out
+    }
+
+    fn not_forwarded(
+        &self,
+        m: &Model,
+        init: u32,
+        now_ns: u64,
+        t: &TermTaken,
+        kids: &[(u32, String)],
+        init_exited: bool,
+    ) -> Finding {
+        let p = m.get(init);
+        let comm = p.map(|p| p.comm.clone()).unwrap_or_default();
+        let list: Vec<String> = kids.iter().map(|(pid, c)| format!("{pid} ({c})")).collect();
+        let summary = if init_exited {
+            format!(
+                "PID 1 {init} ({comm}) exited after SIGTERM without passing it on: the kernel SIGKILLs its {} remaining process(es), which never got a graceful signal",
+                kids.len()
+            )
+        } else {
+            format!(
+                "PID 1 {init} ({comm}) took SIGTERM {:.1}s ago and passed no terminating signal to its {} running process(es)",
+                (now_ns - t.at_ns) as f64 / 1e9,
+                kids.len()
+            )
+        };
+        Finding {
+            kind: FindingKind::SigtermNotForwarded,
+            severity: Severity::Medium,
+            ts_ns: now_ns,
+            pid: init,
+            comm,
+            pid_ns: p.map(|p| p.ns.pid).unwrap_or(0),
+            summary,
+            evidence: vec![
+                format!(
+                    "SIG{} from {} ({})",
+                    signal_name(SIGTERM),
+                    t.sender,
+                    t.sender_comm
+                ),
+                format!("still running: {}", list.join(", ")),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testutil::{exit, fork, hdr, reap};
+    use crate::model::{Model, Process};
+    use nstrace_common::{Kind, NsSet, SignalGenerateEvent, WaitEvent};
+
+    const NODE_PID: u32 = 100;
+    const POD_PID: u32 = 200;
+    const S: u64 = 1_000_000_000;
+
+    fn node() -> NsSet {
+        NsSet::from_array([1, 2, 3, NODE_PID, NODE_PID, 6, 7, 8, 9])
+    }
+
+    fn pod() -> NsSet {
+        let mut n = node();
+        n.pid = POD_PID;
+        n.pid_for_children = POD_PID;
+        n.mnt = 11;
+        n
+    }
+
+    /// A model with an init (pid 500, ns pid 1) in the pod's PID namespace.
+    fn setup() -> (Model, Pid1) {
+        let mut m = Model::new(node(), "node");
+        m.add_snapshot(Process {
+            pid: 500,
+            ppid: 400,
+            ns_pid: 1,
+            comm: "sh".into(),
+            ns: pod(),
+            ..Process::default()
+        });
+        (m, Pid1::new(Config::default(), NODE_PID))
+    }
+
+    fn child(m: &mut Model, d: &mut Pid1, pid: u32, parent: u32, ts: u64, comm: &str) {
+        let mut ev = fork(pid, parent, ts, pod(), comm);
+        if let Event::Create(c) = &mut ev {
+            c.hdr.ns_tgid = pid - 498;
+        }
+        m.apply(&ev);
+        d.on_event(&ev, m);
+    }
+
+    fn feed(m: &mut Model, d: &mut Pid1, ev: Event) -> Vec<Finding> {
+        m.apply(&ev);
+        d.on_event(&ev, m)
+    }
+
+    fn sig(from: u32, to: u32, to_ns_pid: u32, sig: u32, result: u32, ts: u64) -> Event {
+        Event::SignalGenerate(SignalGenerateEvent {
+            hdr: hdr(Kind::SignalGenerate, from, 1, ts, node(), "sender"),
+            sig,
+            result,
+            group: 1,
+            target_tgid: to,
+            target_tid: to,
+            target_ns_tgid: to_ns_pid,
+            target_ns: pod(),
+            ..Default::default()
+        })
+    }
+
+    fn wait(pid: u32, ts: u64) -> Event {
+        Event::Wait(WaitEvent {
+            hdr: hdr(Kind::Wait, pid, 1, ts, pod(), "sh"),
+            ..Default::default()
+        })
+    }
+
+    fn exit_with_parent(pid: u32, parent: u32, ts: u64) -> Event {
+        let mut e = exit(pid, ts, 0);
+        if let Event::Exit(x) = &mut e {
+            x.hdr.ppid = parent;
+        }
+        e
+    }
+
+    #[test]
+    fn init_that_never_reaps_an_orphan_is_reported_once() {
+        let (mut m, mut d) = setup();
+        // 501 (child of init) forks 502, exits and is reaped; 502 is orphaned to the init.
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        feed(&mut m, &mut d, reap(501, 2 * S));
+        feed(&mut m, &mut d, exit_with_parent(502, 500, 3 * S));
+        assert!(d.on_tick(7 * S, &m).is_empty(), "4 s old: not yet");
+        let f = d.on_tick(8 * S, &m);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::Pid1NeverReaps);
+        assert_eq!(f[0].pid, 500);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("502") && e.contains("orphan")));
+        assert!(f[0].evidence.iter().any(|e| e.contains("never called")));
+        assert_eq!(d.zombie_counts(&m).get(&POD_PID), Some(&1));
+        assert!(d.on_tick(20 * S, &m).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn init_that_reaps_gives_nothing() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, wait(500, S));
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        feed(&mut m, &mut d, reap(501, 2 * S + 1000));
+        assert!(d.on_tick(60 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn sigchld_ignored_means_autoreap_and_no_finding() {
+        // With SIGCHLD ignored the kernel releases the child right at exit.
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        feed(&mut m, &mut d, reap(501, 2 * S));
+        assert!(d.on_tick(60 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn zombies_of_ordinary_parents_are_not_pid1_findings() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        // 501 is no init and 502 is its own child, not a reparented orphan.
+        feed(&mut m, &mut d, exit_with_parent(502, 501, 2 * S));
+        assert!(d.on_tick(60 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn subreaper_holding_orphans_is_reported_as_such() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "subreaper");
+        child(&mut m, &mut d, 502, 501, S, "sh");
+        child(&mut m, &mut d, 503, 502, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(502, 501, 2 * S));
+        feed(&mut m, &mut d, reap(502, 2 * S));
+        // 503 was reparented to 501 (not the init): 501 is a child subreaper.
+        feed(&mut m, &mut d, exit_with_parent(503, 501, 3 * S));
+        let f = d.on_tick(10 * S, &m);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].pid, 501);
+        assert!(f[0].summary.contains("subreaper"));
+    }
+
+    #[test]
+    fn pid_reuse_forgets_the_old_zombie() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        // The pid comes back as a new process (the old one was reaped without us seeing it).
+        child(&mut m, &mut d, 501, 500, 3 * S, "sleep");
+        assert!(d.on_tick(60 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn threads_exiting_are_not_zombies() {
+        let (mut m, mut d) = setup();
+        let mut t = exit_with_parent(500, 400, 2 * S);
+        if let Event::Exit(x) = &mut t {
+            x.group_dead = 0;
+            x.hdr.tid = 510;
+        }
+        feed(&mut m, &mut d, t);
+        assert!(d.on_tick(60 * S, &m).is_empty());
+        assert!(d.zombie_counts(&m).is_empty());
+    }
+
+    #[test]
+    fn ignored_sigterm_is_high_and_names_the_sender() {
+        let (mut m, mut d) = setup();
+        let f = feed(&mut m, &mut d, sig(42, 500, 1, 15, 1, S));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::Pid1IgnoresSigterm);
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(f[0].summary.contains("42"));
+        assert!(f[0].summary.contains("only SIGKILL"));
+        assert!(
+            feed(&mut m, &mut d, sig(42, 500, 1, 15, 1, 2 * S)).is_empty(),
+            "once"
+        );
+        // SIGTERM to a non-init, or to the node's init, is not this finding.
+        assert!(feed(&mut m, &mut d, sig(42, 501, 2, 15, 1, S)).is_empty());
+    }
+
+    #[test]
+    fn sigterm_taken_and_not_forwarded_while_children_run() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        assert!(d.on_tick(11 * S, &m).is_empty(), "inside the window");
+        let f = d.on_tick(12 * S, &m);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::SigtermNotForwarded);
+        assert!(f[0].evidence.iter().any(|e| e.contains("501 (sleep)")));
+        assert!(d.on_tick(30 * S, &m).is_empty(), "once");
+    }
+
+    #[test]
+    fn forwarding_init_gives_nothing_even_with_pending_sigterm() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        // Already pending (result 2) still counts as taken.
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 2, 10 * S));
+        feed(&mut m, &mut d, sig(500, 501, 2, 15, 0, 10 * S + 1000));
+        assert!(d.on_tick(20 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn init_exiting_first_leaves_children_to_sigkill() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 5000));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].summary.contains("SIGKILLs"));
+        // The kernel's SIGKILLs that follow are not mistaken for forwarding, nor re-reported.
+        feed(&mut m, &mut d, sig(500, 501, 2, 9, 0, 10 * S + 6000));
+        assert!(d.on_tick(30 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn starting_mid_shutdown_without_the_sigterm_gives_no_guess() {
+        // nstrace attached after SIGTERM was sent: no SIGTERM event, so no forwarding verdict.
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(500, 400, 5 * S));
+        assert!(d.on_tick(30 * S, &m).is_empty());
+    }
+}
