@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use nstrace_common::Kind;
 
+use crate::detect::Severity;
 use crate::event::names::parse_signal;
 use crate::output::topology::TopoFormat;
 use crate::output::Format;
@@ -68,6 +69,51 @@ pub enum Command {
     ///   nstrace topology --duration 30s        # trace for 30 s, then print
     #[command(verbatim_doc_comment)]
     Topology(TopologyArgs),
+    /// Watch for PID-1 problems and slow shutdowns; print findings and a summary.
+    ///
+    /// Findings:
+    ///   pid1_never_reaps       a PID-namespace init (or subreaper) leaves zombies
+    ///                          older than --zombie-after unreaped          (medium)
+    ///   pid1_ignores_sigterm   SIGTERM to a PID-namespace init was dropped by the
+    ///                          kernel: no handler, only SIGKILL will end it (high)
+    ///   sigterm_not_forwarded  the init took SIGTERM but sent no terminating signal
+    ///                          to its running children within --forward-window,
+    ///                          or exited and left them to the kernel's SIGKILL (medium)
+    ///   slow_shutdown          a container that got SIGTERM was ended by SIGKILL,
+    ///                          with the timeline, a verdict and advice   (medium)
+    ///
+    /// Examples:
+    ///   nstrace audit --duration 10m
+    ///   nstrace audit --format json --fail-on medium   # exit 1 if anything medium+
+    ///   nstrace audit --record audit.nst              # later: nstrace replay audit.nst --audit
+    #[command(verbatim_doc_comment)]
+    Audit(AuditArgs),
+}
+
+/// `nstrace audit` options.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Run for this long (default: until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Exit 1 if any finding is at or above this severity (info, low, medium, high).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// A zombie older than this is a finding.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub zombie_after: Duration,
+    /// Time PID 1 has to pass SIGTERM on to its children.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub forward_window: Duration,
+    /// Ring buffer size (see `watch --help`).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
+    pub ring_buffer_size: u32,
+    /// Record everything (snapshot, events, clock ticks) for `replay --audit`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// `nstrace topology` options.
@@ -139,8 +185,21 @@ pub struct ReplayArgs {
     pub filter: FilterArgs,
     /// Print the namespace topology at the end of the recording instead of the
     /// events (tree, json or dot; the recording must be unfiltered).
-    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "tree")]
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "tree", conflicts_with = "audit")]
     pub topology: Option<TopoFormat>,
+    /// Run the audit detectors over the recording (record it with `audit --record`
+    /// or an unfiltered `watch --record`) and print their findings.
+    #[arg(long)]
+    pub audit: bool,
+    /// With --audit: see `audit --help`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub zombie_after: Duration,
+    /// With --audit: see `audit --help`.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub forward_window: Duration,
+    /// With --audit: exit 1 if any finding is at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
 }
 
 /// One `--kind` value: a kind, or both signal kinds for "signal".

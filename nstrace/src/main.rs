@@ -15,6 +15,8 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Before any private mount namespace is made: see procfs::node_ns.
+    let _ = nstrace::procfs::node_ns();
     let result = match &cli.command {
         cli::Command::Watch(args) => nstrace::probe::preflight()
             .and_then(|()| nstrace::probe::tracefs::ensure())
@@ -26,6 +28,9 @@ fn main() -> ExitCode {
                     .and_then(|rt| rt.block_on(cmd::watch::run(args)))
             }),
         cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::Audit(args) => nstrace::probe::preflight()
+            .and_then(|()| nstrace::probe::tracefs::ensure())
+            .and_then(|()| block_on(cmd::audit::run(args))),
         cli::Command::Topology(args) if !args.watch && args.duration.is_none() => {
             block_on(cmd::topology::run(args))
         }
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<cmd::GateFailed>() => ExitCode::FAILURE,
         Err(e) => {
             // One line: the error and its causes.
             eprintln!("nstrace: error: {e:#}");

@@ -77,8 +77,11 @@ pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichm
 
 /// Every process now in /proc.
 pub fn processes(node: &NsSet, node_hostname: &str) -> Vec<Process> {
+    let me = std::process::id();
     procfs::pids()
         .into_iter()
+        // nstrace itself may sit in a private mount namespace; it is not a workload.
+        .filter(|pid| *pid != me)
         .filter_map(|pid| process(pid, node, node_hostname))
         .collect()
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod live;
 pub mod replay;
 pub mod topology;
@@ -9,6 +10,18 @@ use std::collections::HashSet;
 
 use crate::cli::FilterArgs;
 use crate::filter::Filter;
+
+/// `--fail-on` was reached: exit 1 without an error message (the findings are the message).
+#[derive(Debug)]
+pub struct GateFailed;
+
+impl std::fmt::Display for GateFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("findings at or above the --fail-on severity")
+    }
+}
+
+impl std::error::Error for GateFailed {}
 
 /// Builds the event filter from the shared flags; `live` also follows the
 /// existing descendants of each --pid root (found in /proc).

@@ -18,6 +18,9 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     if let Some(format) = args.topology {
         return topology(args, format);
     }
+    if args.audit {
+        return super::audit::replay(args);
+    }
     let mut reader = Reader::open(&args.file)?;
     let mut filter = super::build_filter(&args.filter, false);
     let stdout = std::io::stdout().lock();
@@ -45,7 +48,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
                 Err(_) => undecodable += 1,
             },
             Record::Stats(s) => stats = Some(*s),
-            Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) => {}
+            Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) | Record::Tick(_) => {}
         }
     }
     sink.flush()?;
@@ -78,7 +81,7 @@ fn topology(args: &ReplayArgs, format: TopoFormat) -> Result<()> {
             }
             Record::Pinned(p) => model.set_pinned(p),
             Record::Enrich(e) => model.enrich(&e),
-            Record::Stats(_) => {}
+            Record::Stats(_) | Record::Tick(_) => {}
         }
     }
     if !saw_snapshot {

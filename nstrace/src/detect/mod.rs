@@ -4,6 +4,7 @@
 //! exactly what the live run gave.
 
 pub mod pid1;
+pub mod shutdown;
 
 use std::fmt;
 
@@ -47,6 +48,8 @@ pub enum FindingKind {
     Pid1IgnoresSigterm,
     /// The init took SIGTERM but did not pass it on to its children.
     SigtermNotForwarded,
+    /// A container that got SIGTERM was ended by SIGKILL.
+    SlowShutdown,
 }
 
 impl FindingKind {
@@ -56,6 +59,7 @@ impl FindingKind {
             FindingKind::Pid1NeverReaps => "pid1_never_reaps",
             FindingKind::Pid1IgnoresSigterm => "pid1_ignores_sigterm",
             FindingKind::SigtermNotForwarded => "sigterm_not_forwarded",
+            FindingKind::SlowShutdown => "slow_shutdown",
         }
     }
 }
@@ -79,4 +83,95 @@ pub struct Finding {
     pub summary: String,
     /// Supporting facts, one per line.
     pub evidence: Vec<String>,
+}
+
+use crate::event::Event;
+use crate::model::{topology, Model};
+
+/// A finding with the pod and container it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attributed {
+    /// The finding.
+    pub finding: Finding,
+    /// Pod name, if the process is in a pod.
+    pub pod: Option<String>,
+    /// Container id, if the process is in a container.
+    pub container: Option<String>,
+}
+
+/// Places a process (or, when it is gone, its PID namespace) in the topology.
+pub fn locate(m: &Model, pid: u32, pid_ns: u32) -> (Option<String>, Option<String>) {
+    let t = topology::build(m);
+    let hit = |c: &topology::Container| {
+        c.processes.iter().any(|p| p.pid == pid)
+            || (pid_ns != 0 && c.ns.pid == pid_ns && c.init.pid == pid)
+    };
+    for pod in &t.pods {
+        if let Some(c) = pod.containers.iter().find(|c| hit(c)) {
+            return (Some(pod.name.clone()), Some(c.id.clone()));
+        }
+    }
+    for c in &t.lone {
+        if hit(c) {
+            return (None, Some(c.id.clone()));
+        }
+    }
+    (None, None)
+}
+
+/// Everything `audit` runs: the model and every detector, fed in one order.
+pub struct Audit {
+    /// The process model.
+    pub model: Model,
+    /// PID-1 detectors.
+    pub pid1: pid1::Pid1,
+    /// Shutdown timelines.
+    pub shutdowns: shutdown::Shutdowns,
+}
+
+impl Audit {
+    /// Starts from a model (usually a /proc snapshot).
+    pub fn new(model: Model, cfg: pid1::Config) -> Audit {
+        let node_pid = model.node.pid;
+        Audit {
+            model,
+            pid1: pid1::Pid1::new(cfg, node_pid),
+            shutdowns: shutdown::Shutdowns::new(node_pid),
+        }
+    }
+
+    fn attribute(&self, found: Vec<Finding>) -> Vec<Attributed> {
+        found
+            .into_iter()
+            .map(|f| {
+                let (pod, container) = locate(&self.model, f.pid, f.pid_ns);
+                Attributed {
+                    finding: f,
+                    pod,
+                    container,
+                }
+            })
+            .collect()
+    }
+
+    /// Feeds one event. Attribution happens before the model forgets a reaped process.
+    pub fn on_event(&mut self, ev: &Event) -> Vec<Attributed> {
+        let reap = matches!(ev, Event::Reap(_));
+        if !reap {
+            self.model.apply(ev);
+        }
+        let mut found = self.pid1.on_event(ev, &self.model);
+        found.extend(self.shutdowns.on_event(ev));
+        let out = self.attribute(found);
+        if reap {
+            self.model.apply(ev);
+        }
+        out
+    }
+
+    /// Advances the clock.
+    pub fn on_tick(&mut self, now_ns: u64) -> Vec<Attributed> {
+        let found = self.pid1.on_tick(now_ns, &self.model);
+        self.attribute(found)
+    }
 }

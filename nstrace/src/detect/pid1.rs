@@ -118,6 +118,10 @@ impl Pid1 {
             Event::Wait(_) => {
                 self.waited.insert(h.tgid);
             }
+            // A new program: what the old one did (its waits) says nothing about it.
+            Event::Exec(_) => {
+                self.waited.remove(&h.tgid);
+            }
             Event::Exit(e) if e.group_dead != 0 => {
                 if let Some(t) = self.term.remove(&h.tgid) {
                     if !t.forwarded && !t.reported {

@@ -1,5 +1,6 @@
 //! Renderers for the event stream: aligned text for people, JSON lines for programs.
 
+pub mod findings;
 pub mod json;
 pub mod text;
 pub mod time;

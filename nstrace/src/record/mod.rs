@@ -13,7 +13,7 @@
 //! Record types: 1 = a kernel event exactly as the ring buffer gave it,
 //! 2 = the counters at the end of the trace, 3 = a process of the start-up
 //! /proc snapshot, 4 = the pinned namespaces, 5 = cgroup and hostname read
-//! from /proc after an event (events do not carry them). Unknown types are skipped by
+//! from /proc after an event (events do not carry them), 6 = a clock tick. Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -41,6 +41,8 @@ pub const REC_PROCESS: u8 = 3;
 pub const REC_PINNED: u8 = 4;
 /// Record type: cgroup and hostname read from /proc after an event.
 pub const REC_ENRICH: u8 = 5;
+/// Record type: a clock tick (monotonic ns) that advanced the detectors.
+pub const REC_TICK: u8 = 6;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 
@@ -72,6 +74,8 @@ pub enum Record<'a> {
     Pinned(Vec<Pinned>),
     /// /proc facts read after an event.
     Enrich(Box<Enrichment>),
+    /// A clock tick.
+    Tick(u64),
 }
 
 /// Why a record file could not be read.
@@ -176,6 +180,11 @@ impl<W: Write> Writer<W> {
     /// Appends /proc facts read after an event.
     pub fn enrichment(&mut self, e: &Enrichment) -> io::Result<()> {
         self.frame(REC_ENRICH, &model_codec::encode_enrichment(e))
+    }
+
+    /// Appends a clock tick.
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.frame(REC_TICK, &now_ns.to_le_bytes())
     }
 
     /// Appends the final counters.
@@ -380,6 +389,12 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad enrichment record".into())),
                     })
                 }
+                REC_TICK => {
+                    return Some(match <[u8; 8]>::try_from(&self.buf[..]) {
+                        Ok(b) => Ok(Record::Tick(u64::from_le_bytes(b))),
+                        Err(_) => Err(self.corrupt("bad tick record".into())),
+                    })
+                }
                 // Records added by later versions are skipped.
                 _ => continue,
             }
@@ -424,7 +439,7 @@ mod tests {
             match rec? {
                 Record::Event(b) => events.push(b.to_vec()),
                 Record::Stats(s) => stats = Some(*s),
-                Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) => {}
+                Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) | Record::Tick(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

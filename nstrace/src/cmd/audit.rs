@@ -1,0 +1,195 @@
+//! `nstrace audit`: run the detectors live (or over a recording), print each
+//! finding when confirmed and a summary at the end; `--fail-on` gates a pipeline.
+
+use std::io::{BufWriter, Write};
+
+use anyhow::{Context, Result};
+use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
+
+use super::live::{drive, Consumer};
+use super::watch::{node_meta, record_snapshot};
+use super::GateFailed;
+use crate::cli::{AuditArgs, ReplayArgs};
+use crate::detect::{pid1, Attributed, Audit};
+use crate::event::decode;
+use crate::model::wants_enrichment;
+use crate::output::findings;
+use crate::output::Format;
+use crate::probe::{Options, Probes};
+use crate::procfs;
+use crate::record::{Meta, Reader, Record, Writer};
+use crate::snapshot;
+use crate::stats::Stats;
+
+/// Prints findings as they come and keeps them for the summary.
+struct Reporter {
+    format: Format,
+    wall_offset_ns: i64,
+    all: Vec<Attributed>,
+}
+
+impl Reporter {
+    fn show(&mut self, found: Vec<Attributed>) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        for a in found {
+            out.write_all(findings::finding(&a, self.format, self.wall_offset_ns).as_bytes())?;
+            self.all.push(a);
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints the summary; errors with `GateFailed` if a finding reaches `fail_on`.
+    fn finish(&self, audit: &Audit, fail_on: Option<crate::detect::Severity>) -> Result<()> {
+        let zombies = audit.pid1.zombie_counts(&audit.model);
+        let mut out = std::io::stdout().lock();
+        out.write_all(findings::summary(&self.all, &zombies, self.format).as_bytes())?;
+        out.flush()?;
+        if let Some(level) = fail_on {
+            if self.all.iter().any(|a| a.finding.severity >= level) {
+                return Err(GateFailed.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Live {
+    audit: Audit,
+    reporter: Reporter,
+    recorder: Option<Writer<BufWriter<std::fs::File>>>,
+    meta: Meta,
+    user: Stats,
+}
+
+impl Consumer for Live {
+    fn record(&mut self, raw: &[u8]) -> Result<bool> {
+        self.user.received += 1;
+        let Ok(ev) = decode(raw) else {
+            self.user.undecodable += 1;
+            return Ok(true);
+        };
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.event(raw).context("writing the record file")?;
+        }
+        let found = self.audit.on_event(&ev);
+        if let Some(pid) = wants_enrichment(&self.meta.node_ns, &ev) {
+            if let Some(e) = snapshot::enrichment(pid, &self.meta.node_ns, &self.meta.hostname) {
+                if let Some(rec) = self.recorder.as_mut() {
+                    rec.enrichment(&e)?;
+                }
+                self.audit.model.enrich(&e);
+            }
+        }
+        self.reporter.show(found)?;
+        Ok(true)
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        let now = procfs::monotonic_ns();
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.tick(now)?;
+        }
+        let found = self.audit.on_tick(now);
+        self.reporter.show(found)
+    }
+
+    fn report(&mut self, probes: &Probes) {
+        let mut s = probes.stats();
+        s.received = self.user.received;
+        s.undecodable = self.user.undecodable;
+        eprintln!("{s}");
+    }
+}
+
+fn config(zombie_after: std::time::Duration, forward_window: std::time::Duration) -> pid1::Config {
+    pid1::Config {
+        zombie_after_ns: zombie_after.as_nanos() as u64,
+        forward_window_ns: forward_window.as_nanos() as u64,
+    }
+}
+
+/// Runs the live audit.
+pub async fn run(args: &AuditArgs) -> Result<()> {
+    let mut probes = Probes::load(Options {
+        ring_buffer_size: args.ring_buffer_size,
+        signal_mask: signal_mask(&DEFAULT_SIGNALS),
+    })?;
+    let meta = node_meta();
+    let mut recorder = match &args.record {
+        Some(path) => Some(
+            Writer::create(path, &meta)
+                .with_context(|| format!("creating record file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(rec) = recorder.as_mut() {
+        record_snapshot(rec, &meta)?;
+    }
+    // Snapshot after attach: nothing falls between the two.
+    let model = super::topology::snapshot_model();
+    let mut live = Live {
+        audit: Audit::new(model, config(args.zombie_after, args.forward_window)),
+        reporter: Reporter {
+            format: args.format,
+            wall_offset_ns: meta.wall_offset_ns,
+            all: Vec::new(),
+        },
+        recorder,
+        meta,
+        user: Stats::default(),
+    };
+    drive(
+        &mut probes,
+        args.duration,
+        Some(std::time::Duration::from_secs(1)),
+        &mut live,
+    )
+    .await?;
+    // A last tick at the end, so a replay reaches the same verdicts.
+    live.tick()?;
+    let mut stats = probes.stats();
+    stats.received = live.user.received;
+    stats.undecodable = live.user.undecodable;
+    if let Some(mut rec) = live.recorder.take() {
+        rec.stats(&stats)?;
+        rec.flush()?;
+    }
+    drop(probes);
+    eprintln!("{stats}");
+    live.reporter.finish(&live.audit, args.fail_on)
+}
+
+/// `replay FILE --audit`: the same findings offline.
+pub fn replay(args: &ReplayArgs) -> Result<()> {
+    let mut reader = Reader::open(&args.file)?;
+    let meta = reader.meta.clone();
+    let mut audit = Audit::new(
+        crate::model::Model::new(meta.node_ns, &meta.hostname),
+        config(args.zombie_after, args.forward_window),
+    );
+    let mut reporter = Reporter {
+        format: args.format,
+        wall_offset_ns: meta.wall_offset_ns,
+        all: Vec::new(),
+    };
+    while let Some(rec) = reader.next() {
+        match rec? {
+            Record::Event(raw) => {
+                if let Ok(ev) = decode(raw) {
+                    let found = audit.on_event(&ev);
+                    reporter.show(found)?;
+                }
+            }
+            Record::Process(p) => audit.model.add_snapshot(*p),
+            Record::Pinned(p) => audit.model.set_pinned(p),
+            Record::Enrich(e) => audit.model.enrich(&e),
+            Record::Tick(now) => {
+                let found = audit.on_tick(now);
+                reporter.show(found)?;
+            }
+            Record::Stats(s) => eprintln!("{s}"),
+        }
+    }
+    reporter.finish(&audit, args.fail_on)
+}

@@ -1,0 +1,432 @@
+//! Shutdown timelines: from the first SIGTERM to a container's PID 1 until
+//! the container is gone — every signal into its PID namespace with the
+//! kernel's verdict, every exit, the final SIGKILL — with a verdict and advice.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Finding, FindingKind, Severity};
+use crate::event::names::{exit_status, signal_name};
+use crate::event::{cstr, Event};
+use crate::output::text::sig_result;
+
+const SIGTERM: u32 = 15;
+const SIGKILL: u32 = 9;
+
+/// One step of a shutdown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A signal generated for a process of the container.
+    Signal {
+        /// When (monotonic ns).
+        ts_ns: u64,
+        /// Sender pid and command.
+        from: (u32, String),
+        /// Target pid, command, and whether it is the container's PID 1.
+        to: (u32, String, bool),
+        /// Signal number.
+        sig: u32,
+        /// Kernel verdict (0 delivered, 1 ignored…).
+        result: u32,
+    },
+    /// A process of the container exited.
+    Exit {
+        /// When.
+        ts_ns: u64,
+        /// Pid and command.
+        pid: u32,
+        /// Command.
+        comm: String,
+        /// Wait status.
+        code: u32,
+    },
+}
+
+impl Step {
+    fn ts(&self) -> u64 {
+        match self {
+            Step::Signal { ts_ns, .. } | Step::Exit { ts_ns, .. } => *ts_ns,
+        }
+    }
+}
+
+/// The shutdown of one container (one PID namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    /// The container's PID namespace.
+    pub pid_ns: u32,
+    /// Its PID 1 (node pid) and command.
+    pub init: (u32, String),
+    /// The first SIGTERM (t0).
+    pub start_ns: u64,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// When PID 1 exited, if it did.
+    pub end_ns: Option<u64>,
+}
+
+/// What ended the container, in one phrase, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Ended by SIGKILL after SIGTERM (the grace period ran out).
+    pub killed: bool,
+    /// One line.
+    pub verdict: String,
+    /// One line of advice (empty when the shutdown was clean).
+    pub advice: String,
+}
+
+impl Timeline {
+    fn first_sigterm_result(&self) -> Option<u32> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Signal {
+                sig: SIGTERM,
+                to: (_, _, true),
+                result,
+                ..
+            } => Some(*result),
+            _ => None,
+        })
+    }
+
+    /// Whether PID 1 sent a terminating signal to another process.
+    fn init_forwarded(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(s, Step::Signal { from, to: (_, _, false), sig, .. }
+                if from.0 == self.init.0 && *sig != SIGKILL)
+        })
+    }
+
+    fn init_exit(&self) -> Option<u32> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Exit { pid, code, .. } if *pid == self.init.0 => Some(*code),
+            _ => None,
+        })
+    }
+
+    /// Total time from the first SIGTERM to the last exit seen.
+    pub fn total_ns(&self) -> u64 {
+        self.steps.last().map(|s| s.ts()).unwrap_or(self.start_ns) - self.start_ns
+    }
+
+    /// Judges the shutdown.
+    pub fn verdict(&self) -> Verdict {
+        let killed = self.init_exit().is_some_and(|c| c & 0x7f == SIGKILL);
+        let total = self.total_ns() as f64 / 1e9;
+        let (verdict, advice) = match (self.first_sigterm_result(), killed) {
+            (Some(1), true) => (
+                format!("PID 1 ({}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later", self.init.1),
+                "exec the application in the entrypoint (`exec app`) so it is PID 1 and handles SIGTERM, or run it under tini or dumb-init, or set shareProcessNamespace so the pause process is PID 1".to_owned(),
+            ),
+            (Some(_), true) if !self.init_forwarded() => (
+                format!("PID 1 ({}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later", self.init.1),
+                "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini or dumb-init".to_owned(),
+            ),
+            (Some(_), true) => (
+                format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later"),
+                "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds".to_owned(),
+            ),
+            (_, false) if self.end_ns.is_some() => (
+                format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
+                String::new(),
+            ),
+            _ => (
+                format!("in progress: {total:.1}s since SIGTERM"),
+                String::new(),
+            ),
+        };
+        Verdict {
+            killed,
+            verdict,
+            advice,
+        }
+    }
+
+    /// The timeline as aligned text lines.
+    pub fn render(&self, title: &str) -> String {
+        let mut s = format!(
+            "shutdown of {title} (PID 1 {} {})\n",
+            self.init.0, self.init.1
+        );
+        for step in &self.steps {
+            let t = (step.ts() - self.start_ns) as f64 / 1e9;
+            match step {
+                Step::Signal {
+                    from,
+                    to,
+                    sig,
+                    result,
+                    ..
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  t+{t:<8.3}s SIG{:<5} {} ({}) → {} ({}{})  {}",
+                        signal_name(*sig),
+                        from.0,
+                        from.1,
+                        to.0,
+                        to.1,
+                        if to.2 { ", PID 1" } else { "" },
+                        sig_result(*result)
+                    );
+                }
+                Step::Exit {
+                    pid, comm, code, ..
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  t+{t:<8.3}s exit     {pid} ({comm}) {}",
+                        exit_status(*code)
+                    );
+                }
+            }
+        }
+        let v = self.verdict();
+        let _ = writeln!(
+            s,
+            "  total {:.3}s — {}",
+            self.total_ns() as f64 / 1e9,
+            v.verdict
+        );
+        if !v.advice.is_empty() {
+            let _ = writeln!(s, "  advice: {}", v.advice);
+        }
+        s
+    }
+}
+
+/// Tracks shutdowns of every container PID namespace.
+#[derive(Debug, Default)]
+pub struct Shutdowns {
+    node_pid_ns: u32,
+    open: BTreeMap<u32, Timeline>,
+    /// Finished timelines, oldest first.
+    pub done: Vec<Timeline>,
+}
+
+impl Shutdowns {
+    /// A tracker for a node whose PID namespace is `node_pid_ns`.
+    pub fn new(node_pid_ns: u32) -> Shutdowns {
+        Shutdowns {
+            node_pid_ns,
+            ..Shutdowns::default()
+        }
+    }
+
+    /// Timelines still open (SIGTERM seen, PID 1 not gone).
+    pub fn open(&self) -> impl Iterator<Item = &Timeline> {
+        self.open.values()
+    }
+
+    /// Feeds one event; returns a `slow_shutdown` finding when a container
+    /// that got SIGTERM was ended by SIGKILL.
+    pub fn on_event(&mut self, ev: &Event) -> Vec<Finding> {
+        match ev {
+            Event::SignalGenerate(s) => {
+                let ns = s.target_ns.pid;
+                if ns == 0 || ns == self.node_pid_ns {
+                    return Vec::new();
+                }
+                let h = &s.hdr;
+                let to_init = s.target_ns_tgid == 1;
+                if s.sig == SIGTERM && to_init && !self.open.contains_key(&ns) {
+                    self.open.insert(
+                        ns,
+                        Timeline {
+                            pid_ns: ns,
+                            init: (s.target_tgid, cstr(&s.target_comm).into_owned()),
+                            start_ns: h.ts_ns,
+                            steps: Vec::new(),
+                            end_ns: None,
+                        },
+                    );
+                }
+                if let Some(t) = self.open.get_mut(&ns) {
+                    t.steps.push(Step::Signal {
+                        ts_ns: h.ts_ns,
+                        from: (h.tgid, cstr(&h.comm).into_owned()),
+                        to: (s.target_tgid, cstr(&s.target_comm).into_owned(), to_init),
+                        sig: s.sig,
+                        result: s.result,
+                    });
+                }
+                Vec::new()
+            }
+            Event::Exit(e) if e.group_dead != 0 => {
+                let h = &e.hdr;
+                let Some(t) = self.open.get_mut(&h.ns.pid) else {
+                    return Vec::new();
+                };
+                t.steps.push(Step::Exit {
+                    ts_ns: h.ts_ns,
+                    pid: h.tgid,
+                    comm: cstr(&h.comm).into_owned(),
+                    code: e.exit_code,
+                });
+                if h.tgid == t.init.0 {
+                    t.end_ns = Some(h.ts_ns);
+                }
+                Vec::new()
+            }
+            // PID 1 is released only after every other process of the namespace is gone.
+            Event::Reap(r) => {
+                let pid = r.hdr.tgid;
+                let Some(ns) = self
+                    .open
+                    .iter()
+                    .find(|(_, t)| t.init.0 == pid && t.end_ns.is_some())
+                    .map(|(ns, _)| *ns)
+                else {
+                    return Vec::new();
+                };
+                let t = self.open.remove(&ns).expect("found above");
+                let out = finding(&t);
+                self.done.push(t);
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn finding(t: &Timeline) -> Vec<Finding> {
+    let v = t.verdict();
+    if !v.killed {
+        return Vec::new();
+    }
+    let mut evidence: Vec<String> = t
+        .render(&format!("pid namespace {}", t.pid_ns))
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().to_owned())
+        .collect();
+    evidence.retain(|l| !l.is_empty());
+    vec![Finding {
+        kind: FindingKind::SlowShutdown,
+        severity: Severity::Medium,
+        ts_ns: t.end_ns.unwrap_or(t.start_ns),
+        pid: t.init.0,
+        comm: t.init.1.clone(),
+        pid_ns: t.pid_ns,
+        summary: format!("slow shutdown: {}", v.verdict),
+        evidence,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testutil::{hdr, reap};
+    use nstrace_common::{ExitEvent, Kind, NsSet, SignalGenerateEvent};
+
+    const S: u64 = 1_000_000_000;
+
+    fn pod_ns() -> NsSet {
+        NsSet::from_array([11, 2, 3, 200, 200, 6, 7, 8, 9])
+    }
+
+    fn sig(
+        from: u32,
+        from_comm: &str,
+        to: u32,
+        to_ns_pid: u32,
+        sig: u32,
+        result: u32,
+        ts: u64,
+    ) -> Event {
+        let mut c = [0u8; 16];
+        c[..2].copy_from_slice(b"sh");
+        Event::SignalGenerate(SignalGenerateEvent {
+            hdr: hdr(
+                Kind::SignalGenerate,
+                from,
+                1,
+                ts,
+                NsSet::default(),
+                from_comm,
+            ),
+            sig,
+            result,
+            group: 1,
+            target_tgid: to,
+            target_tid: to,
+            target_ns_tgid: to_ns_pid,
+            target_comm: c,
+            target_ns: pod_ns(),
+            ..Default::default()
+        })
+    }
+
+    fn exit(pid: u32, code: u32, ts: u64) -> Event {
+        Event::Exit(ExitEvent {
+            hdr: hdr(Kind::Exit, pid, 1, ts, pod_ns(), "sh"),
+            exit_code: code,
+            group_dead: 1,
+        })
+    }
+
+    #[test]
+    fn ignored_sigterm_then_sigkill_is_a_slow_shutdown() {
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 1, 10 * S));
+        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 15 * S));
+        sh.on_event(&exit(500, 9, 15 * S + 1000));
+        sh.on_event(&exit(501, 9, 15 * S + 2000));
+        let f = sh.on_event(&reap(500, 15 * S + 3000));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::SlowShutdown);
+        let t = &sh.done[0];
+        assert_eq!(t.total_ns(), 5 * S + 2000);
+        let v = t.verdict();
+        assert!(v.killed);
+        assert!(v.verdict.contains("no SIGTERM handler"), "{}", v.verdict);
+        assert!(v.advice.contains("tini"));
+        let text = t.render("pod web");
+        assert!(text.contains("t+0.000"), "{text}");
+        assert!(
+            text.contains("SIGTERM") && text.contains("ignored"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t+5.000") && text.contains("SIGKILL"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn trapped_but_not_forwarded() {
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S));
+        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 6 * S));
+        sh.on_event(&exit(500, 9, 6 * S));
+        let f = sh.on_event(&reap(500, 6 * S));
+        assert!(f[0].summary.contains("never passed it"), "{}", f[0].summary);
+    }
+
+    #[test]
+    fn clean_shutdown_is_no_finding_but_has_a_timeline() {
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S));
+        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 100));
+        sh.on_event(&exit(501, 15, S + 200));
+        sh.on_event(&exit(500, 143 << 8, S + 300));
+        assert!(sh.on_event(&reap(500, S + 400)).is_empty());
+        assert!(sh.done[0].verdict().verdict.starts_with("clean"));
+        assert_eq!(sh.open().count(), 0);
+    }
+
+    #[test]
+    fn signals_to_the_node_or_without_sigterm_open_nothing() {
+        let mut sh = Shutdowns::new(200);
+        // The pod's pid namespace is this node's here: ignored.
+        sh.on_event(&sig(42, "kill", 500, 1, 15, 0, S));
+        assert_eq!(sh.open().count(), 0);
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "kill", 501, 2, 15, 0, S));
+        assert_eq!(
+            sh.open().count(),
+            0,
+            "SIGTERM to a non-init does not start a shutdown"
+        );
+    }
+}
