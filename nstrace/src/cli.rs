@@ -88,6 +88,35 @@ pub enum Command {
     ///   nstrace audit --record audit.nst              # later: nstrace replay audit.nst --audit
     #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
+    /// Follow one termination and print its timeline: every signal into the
+    /// container with the kernel's verdict, every exit, the final SIGKILL, the
+    /// total, a verdict and one line of advice.
+    ///
+    /// Start it, then stop the pod (kubectl delete pod, podman pod stop -t 30 …).
+    ///
+    /// Examples:
+    ///   nstrace shutdown --pod web
+    ///   nstrace shutdown --pid 4242 --format json
+    #[command(verbatim_doc_comment)]
+    Shutdown(ShutdownArgs),
+}
+
+/// `nstrace shutdown` options.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
+pub struct ShutdownArgs {
+    /// The pod (its name, i.e. hostname, or a prefix of its id).
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+    /// A process in a container (its PID namespace is followed).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Give up after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `nstrace audit` options.

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
                     .and_then(|rt| rt.block_on(cmd::watch::run(args)))
             }),
         cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::Shutdown(args) => nstrace::probe::preflight()
+            .and_then(|()| nstrace::probe::tracefs::ensure())
+            .and_then(|()| block_on(cmd::shutdown::run(args))),
         cli::Command::Audit(args) => nstrace::probe::preflight()
             .and_then(|()| nstrace::probe::tracefs::ensure())
             .and_then(|()| block_on(cmd::audit::run(args))),

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod live;
 pub mod replay;
+pub mod shutdown;
 pub mod topology;
 pub mod watch;
 

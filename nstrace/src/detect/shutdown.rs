@@ -160,7 +160,7 @@ impl Timeline {
                 } => {
                     let _ = writeln!(
                         s,
-                        "  t+{t:<8.3}s SIG{:<5} {} ({}) → {} ({}{})  {}",
+                        "  t+{t:>7.3}s  SIG{:<5} {} ({}) → {} ({}{})  {}",
                         signal_name(*sig),
                         from.0,
                         from.1,
@@ -175,7 +175,7 @@ impl Timeline {
                 } => {
                     let _ = writeln!(
                         s,
-                        "  t+{t:<8.3}s exit     {pid} ({comm}) {}",
+                        "  t+{t:>7.3}s  exit     {pid} ({comm}) {}",
                         exit_status(*code)
                     );
                 }
