@@ -382,13 +382,13 @@ mod tests {
         assert!(v.verdict.contains("no SIGTERM handler"), "{}", v.verdict);
         assert!(v.advice.contains("tini"));
         let text = t.render("pod web");
-        assert!(text.contains("t+0.000"), "{text}");
+        assert!(text.contains("t+  0.000s"), "{text}");
         assert!(
             text.contains("SIGTERM") && text.contains("ignored"),
             "{text}"
         );
         assert!(
-            text.contains("t+5.000") && text.contains("SIGKILL"),
+            text.contains("t+  5.000s  SIGKILL"),
             "{text}"
         );
     }
