@@ -69,7 +69,8 @@ pub enum Command {
     ///   nstrace topology --duration 30s        # trace for 30 s, then print
     #[command(verbatim_doc_comment)]
     Topology(TopologyArgs),
-    /// Watch for PID-1 problems and slow shutdowns; print findings and a summary.
+    /// Watch for PID-1 problems, slow shutdowns and namespace joins; print
+    /// findings and a summary.
     ///
     /// Findings:
     ///   pid1_never_reaps       a PID-namespace init (or subreaper) leaves zombies
@@ -81,11 +82,25 @@ pub enum Command {
     ///                          or exited and left them to the kernel's SIGKILL (medium)
     ///   slow_shutdown          a container that got SIGTERM was ended by SIGKILL,
     ///                          with the timeline, a verdict and advice   (medium)
+    ///   host_namespace_join    a process in a container joined one of the node's
+    ///                          namespaces: the escape pattern              (high)
+    ///   cross_pod_join         a process in a container joined another pod's
+    ///                          namespace                                 (medium)
+    ///   user_namespace_created inside a container or by a non-root uid (medium),
+    ///                          else                                        (info)
+    ///   namespace_join         any other setns, unshare or clone with CLONE_NEW*:
+    ///                          node administration (ip netns exec, nsenter),
+    ///                          runtimes building pods (marked expected)    (info)
+    ///
+    /// Every join names its actor (pid, comm, exe, uid, capabilities, pod and
+    /// container or node), the action, the target (node, pod / container,
+    /// named netns, new) and the result. A refused attempt is one level lower.
     ///
     /// Examples:
     ///   nstrace audit --duration 10m
     ///   nstrace audit --format json --fail-on medium   # exit 1 if anything medium+
     ///   nstrace audit --record audit.nst              # later: nstrace replay audit.nst --audit
+    ///   nstrace audit --policy allow.toml            # expected joins become "allowed"
     #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
     /// Follow one termination and print its timeline: every signal into the
@@ -143,6 +158,10 @@ pub struct AuditArgs {
     /// Record everything (snapshot, events, clock ticks) for `replay --audit`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Allow rules (TOML) for findings this site expects; matches are shown as
+    /// allowed, do not count for --fail-on, and are counted per rule. See the README.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// `nstrace topology` options.
@@ -229,6 +248,9 @@ pub struct ReplayArgs {
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// With --audit: allow rules (see `audit --help`).
+    #[arg(long, value_name = "FILE", requires = "audit")]
+    pub policy: Option<PathBuf>,
 }
 
 /// One `--kind` value: a kind, or both signal kinds for "signal".

@@ -117,12 +117,32 @@ pub fn nsfs_mounts(mountinfo: &str) -> Vec<Pinned> {
     out
 }
 
-/// Namespaces pinned by bind mounts (the node's mount table) or by open fds.
-pub fn pinned() -> Vec<Pinned> {
+/// Namespaces pinned by bind mounts in the node's mount table.
+fn mount_pins() -> Vec<Pinned> {
     let mountinfo = std::fs::read_to_string("/proc/1/mountinfo")
         .or_else(|_| std::fs::read_to_string("/proc/self/mountinfo"))
         .unwrap_or_default();
-    let mut out = nsfs_mounts(&mountinfo);
+    nsfs_mounts(&mountinfo)
+}
+
+/// `known` with its bind-mount pins read again (fd pins kept): cheap enough
+/// to run on every setns, unlike the fd walk of [`pinned`].
+pub fn refresh_mount_pins(known: &[Pinned]) -> Vec<Pinned> {
+    let mut out = mount_pins();
+    out.extend(
+        known
+            .iter()
+            .filter(|p| p.holder.starts_with("fd of pid "))
+            .cloned(),
+    );
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Namespaces pinned by bind mounts (the node's mount table) or by open fds.
+pub fn pinned() -> Vec<Pinned> {
+    let mut out = mount_pins();
     let me = std::process::id();
     for pid in procfs::pids() {
         if pid == me {

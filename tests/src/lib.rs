@@ -62,9 +62,19 @@ pub struct Finished {
 impl Tracer {
     /// Starts `nstrace watch --format json EXTRA…` and waits until it is attached.
     pub fn start(extra: &[&str]) -> Tracer {
+        Tracer::command(&["watch", "--format", "json"], extra)
+    }
+
+    /// Starts `nstrace audit --format json EXTRA…`; its lines are findings and, at the end, the summary.
+    pub fn audit(extra: &[&str]) -> Tracer {
+        Tracer::command(&["audit", "--format", "json"], extra)
+    }
+
+    /// Starts `nstrace ARGS… EXTRA…` (a JSON-lines command) and waits until it is attached.
+    pub fn command(args: &[&str], extra: &[&str]) -> Tracer {
         require_root();
         let mut child = Command::new(nstrace_bin())
-            .args(["watch", "--format", "json"])
+            .args(args)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

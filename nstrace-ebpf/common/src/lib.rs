@@ -13,7 +13,7 @@ pub const COMM_LEN: usize = 16;
 pub const FILENAME_LEN: usize = 256;
 
 /// Version of this ABI; stored in record files so old recordings are recognised.
-pub const ABI_VERSION: u16 = 1;
+pub const ABI_VERSION: u16 = 2;
 
 /// Kinds of event. Values are stable: they are stored in record files.
 #[repr(u16)]
@@ -202,6 +202,8 @@ pub struct CreateEvent {
     pub creator_tid: u32,
     /// The creator's namespaces (to see what the clone changed).
     pub creator_ns: NsSet,
+    /// The creator's effective capabilities (bit n = capability n).
+    pub cap_effective: u64,
 }
 
 /// execve succeeded. The header is the task after exec (new comm).
@@ -285,6 +287,13 @@ pub struct NsChangeEvent {
     pub ret: i32,
     /// The caller's namespaces before the call.
     pub before: NsSet,
+    /// The caller's effective capabilities at entry (bit n = capability n).
+    pub cap_effective: u64,
+    /// setns: inode of the file the fd referred to at entry (a namespace's
+    /// inode for an nsfs fd, so a refused call still names its target); 0 unknown.
+    pub target_inode: u32,
+    /// Keeps 8-byte alignment.
+    pub _pad: u32,
 }
 
 /// Signal verdicts of the `signal_generate` tracepoint.
@@ -407,6 +416,20 @@ pub struct Offsets {
     pub ksigaction_flags: u32,
     /// kernel_siginfo si_code offset
     pub siginfo_code: u32,
+    /// cred.cap_effective
+    pub cred_cap_effective: u32,
+    /// task_struct.files
+    pub task_files: u32,
+    /// files_struct.fdt
+    pub files_fdt: u32,
+    /// fdtable.max_fds
+    pub fdtable_max_fds: u32,
+    /// fdtable.fd
+    pub fdtable_fd: u32,
+    /// file.f_inode
+    pub file_inode: u32,
+    /// inode.i_ino
+    pub inode_ino: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }

@@ -57,6 +57,13 @@ static OFFSETS: Offsets = Offsets {
     ksigaction_handler: 0,
     ksigaction_flags: 0,
     siginfo_code: 0,
+    cred_cap_effective: 0,
+    task_files: 0,
+    files_fdt: 0,
+    fdtable_max_fds: 0,
+    fdtable_fd: 0,
+    file_inode: 0,
+    inode_ino: 0,
     valid: 0,
 };
 
@@ -82,7 +89,8 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::SLOTS
 struct Pending {
     flags: u64,
     fd: i32,
-    _pad: u32,
+    target_inode: u32,
+    cap_effective: u64,
     before: NsSet,
 }
 
@@ -234,6 +242,36 @@ fn read_comm(task: usize, comm: &mut [u8; 16], ok: &mut bool) {
     }
 }
 
+/// Effective capabilities of `task` (kernel_cap_t: one u64 on 6.3+, two
+/// little-endian u32 before, which read as the same u64).
+#[inline(always)]
+fn cap_effective(task: usize, ok: &mut bool) -> u64 {
+    let cred: usize = rd(task, off!(task_real_cred), ok);
+    rd(cred, off!(cred_cap_effective), ok)
+}
+
+/// Inode of the file behind `fd` in `task` (`task->files->fdt->fd[fd]->f_inode->i_ino`);
+/// 0 for a closed or out-of-range fd. For an nsfs file this is the namespace's inode.
+#[inline(always)]
+fn fd_inode(task: usize, fd: i32, ok: &mut bool) -> u32 {
+    if fd < 0 {
+        return 0;
+    }
+    let files: usize = rd(task, off!(task_files), ok);
+    let fdt: usize = rd(files, off!(files_fdt), ok);
+    let max: u32 = rd(fdt, off!(fdtable_max_fds), ok);
+    if fd as u32 >= max {
+        return 0;
+    }
+    let fds: usize = rd(fdt, off!(fdtable_fd), ok);
+    let file: usize = rd(fds, fd as usize * 8, ok);
+    if file == 0 {
+        return 0;
+    }
+    let inode: usize = rd(file, off!(file_inode), ok);
+    rd::<u64>(inode, off!(inode_ino), ok) as u32
+}
+
 #[inline(always)]
 fn current_task() -> usize {
     // SAFETY: helper with no preconditions.
@@ -283,8 +321,11 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.creator_tgid = (pid_tgid >> 32) as u32;
     ev.creator_tid = pid_tgid as u32;
-    let f = read_ns(current_task(), &mut ev.creator_ns);
-    if f & FLAG_READ_FAILED != 0 {
+    let creator = current_task();
+    let f = read_ns(creator, &mut ev.creator_ns);
+    let mut ok = f & FLAG_READ_FAILED == 0;
+    ev.cap_effective = cap_effective(creator, &mut ok);
+    if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
@@ -426,18 +467,26 @@ pub fn sys_enter_waitid(ctx: TracePointContext) -> i32 {
 
 /// Remembers the namespaces before a setns/unshare call.
 #[inline(always)]
-fn ns_enter(flags: u64, fd: i32) -> i32 {
+fn ns_enter(flags: u64, fd: i32, is_setns: bool) -> i32 {
     if !offsets_ready() || is_self() {
         return 0;
     }
     let tid = bpf_get_current_pid_tgid() as u32;
+    let task = current_task();
+    let mut ok = true;
     let mut p = Pending {
         flags,
         fd,
-        _pad: 0,
+        // Read now: after a successful setns the fd may be closed, after a failed one it tells the target.
+        target_inode: if is_setns {
+            fd_inode(task, fd, &mut ok)
+        } else {
+            0
+        },
+        cap_effective: cap_effective(task, &mut ok),
         before: NsSet::default(),
     };
-    if read_ns(current_task(), &mut p.before) & FLAG_READ_FAILED != 0 {
+    if read_ns(task, &mut p.before) & FLAG_READ_FAILED != 0 || !ok {
         bump(counter::READ_FAILURES);
     }
     // A full table only loses the pairing; the exit side counts it.
@@ -475,6 +524,9 @@ fn ns_exit(kind: Kind, ret: i64) -> i32 {
     ev.fd = pending.fd;
     ev.ret = ret as i32;
     ev.before = pending.before;
+    ev.cap_effective = pending.cap_effective;
+    ev.target_inode = pending.target_inode;
+    ev._pad = 0;
     note_read_failure(&ev.hdr);
     entry.submit(0);
     0
@@ -483,7 +535,7 @@ fn ns_exit(kind: Kind, ret: i64) -> i32 {
 /// syscalls:sys_enter_setns(fd, nstype).
 #[tracepoint]
 pub fn sys_enter_setns(ctx: TracePointContext) -> i32 {
-    ns_enter(sys_arg(&ctx, 1), sys_arg(&ctx, 0) as i32)
+    ns_enter(sys_arg(&ctx, 1), sys_arg(&ctx, 0) as i32, true)
 }
 
 /// syscalls:sys_exit_setns(ret).
@@ -495,7 +547,7 @@ pub fn sys_exit_setns(ctx: TracePointContext) -> i32 {
 /// syscalls:sys_enter_unshare(flags).
 #[tracepoint]
 pub fn sys_enter_unshare(ctx: TracePointContext) -> i32 {
-    ns_enter(sys_arg(&ctx, 0), 0)
+    ns_enter(sys_arg(&ctx, 0), 0, false)
 }
 
 /// syscalls:sys_exit_unshare(ret).

@@ -10,8 +10,9 @@ use super::live::{drive, Consumer};
 use super::watch::{node_meta, record_snapshot};
 use super::GateFailed;
 use crate::cli::{AuditArgs, ReplayArgs};
+use crate::detect::policy::Policy;
 use crate::detect::{pid1, Attributed, Audit};
-use crate::event::decode;
+use crate::event::{decode, Event};
 use crate::model::wants_enrichment;
 use crate::output::findings;
 use crate::output::Format;
@@ -43,10 +44,21 @@ impl Reporter {
     fn finish(&self, audit: &Audit, fail_on: Option<crate::detect::Severity>) -> Result<()> {
         let zombies = audit.pid1.zombie_counts(&audit.model);
         let mut out = std::io::stdout().lock();
-        out.write_all(findings::summary(&self.all, &zombies, self.format).as_bytes())?;
+        let hits: Vec<(&str, usize)> = audit
+            .policy
+            .rules
+            .iter()
+            .map(|r| r.name.as_str())
+            .zip(audit.policy_hits.iter().copied())
+            .collect();
+        out.write_all(findings::summary(&self.all, &zombies, &hits, self.format).as_bytes())?;
         out.flush()?;
         if let Some(level) = fail_on {
-            if self.all.iter().any(|a| a.finding.severity >= level) {
+            if self
+                .all
+                .iter()
+                .any(|a| a.allowed_by.is_none() && a.finding.severity >= level)
+            {
                 return Err(GateFailed.into());
             }
         }
@@ -69,6 +81,17 @@ impl Consumer for Live {
             self.user.undecodable += 1;
             return Ok(true);
         };
+        if let Event::Setns(_) = ev {
+            // `ip netns add` makes no event: look for new nsfs bind mounts
+            // before the join is classified (recorded, so a replay agrees).
+            let pins = snapshot::refresh_mount_pins(&self.audit.model.pinned);
+            if pins != self.audit.model.pinned {
+                if let Some(rec) = self.recorder.as_mut() {
+                    rec.pinned(&pins)?;
+                }
+                self.audit.model.set_pinned(pins);
+            }
+        }
         if let Some(rec) = self.recorder.as_mut() {
             rec.event(raw).context("writing the record file")?;
         }
@@ -109,8 +132,20 @@ fn config(zombie_after: std::time::Duration, forward_window: std::time::Duration
     }
 }
 
+/// Reads `--policy FILE`; an empty policy without one.
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
+    Ok(Policy::parse(&text, &path.display().to_string())?)
+}
+
 /// Runs the live audit.
 pub async fn run(args: &AuditArgs) -> Result<()> {
+    // A bad policy is reported before anything is loaded.
+    let policy = load_policy(args.policy.as_deref())?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: args.ring_buffer_size,
         signal_mask: signal_mask(&DEFAULT_SIGNALS),
@@ -129,7 +164,11 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
     // Snapshot after attach: nothing falls between the two.
     let model = super::topology::snapshot_model();
     let mut live = Live {
-        audit: Audit::new(model, config(args.zombie_after, args.forward_window)),
+        audit: Audit::new(
+            model,
+            config(args.zombie_after, args.forward_window),
+            policy,
+        ),
         reporter: Reporter {
             format: args.format,
             wall_offset_ns: meta.wall_offset_ns,
@@ -162,11 +201,13 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
 
 /// `replay FILE --audit`: the same findings offline.
 pub fn replay(args: &ReplayArgs) -> Result<()> {
+    let policy = load_policy(args.policy.as_deref())?;
     let mut reader = Reader::open(&args.file)?;
     let meta = reader.meta.clone();
     let mut audit = Audit::new(
         crate::model::Model::new(meta.node_ns, &meta.hostname),
         config(args.zombie_after, args.forward_window),
+        policy,
     );
     let mut reporter = Reporter {
         format: args.format,

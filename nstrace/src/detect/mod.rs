@@ -3,7 +3,9 @@
 //! so every edge is tested from hand-built event sequences and a replay gives
 //! exactly what the live run gave.
 
+pub mod joins;
 pub mod pid1;
+pub mod policy;
 pub mod shutdown;
 
 use std::fmt;
@@ -50,6 +52,14 @@ pub enum FindingKind {
     SigtermNotForwarded,
     /// A container that got SIGTERM was ended by SIGKILL.
     SlowShutdown,
+    /// A process in a container joined one of the node's namespaces.
+    HostNamespaceJoin,
+    /// A process in a container joined a namespace of another pod.
+    CrossPodJoin,
+    /// A user namespace was created.
+    UserNamespaceCreated,
+    /// Any other namespace join or creation (node administration, runtimes).
+    NamespaceJoin,
 }
 
 impl FindingKind {
@@ -60,8 +70,24 @@ impl FindingKind {
             FindingKind::Pid1IgnoresSigterm => "pid1_ignores_sigterm",
             FindingKind::SigtermNotForwarded => "sigterm_not_forwarded",
             FindingKind::SlowShutdown => "slow_shutdown",
+            FindingKind::HostNamespaceJoin => "host_namespace_join",
+            FindingKind::CrossPodJoin => "cross_pod_join",
+            FindingKind::UserNamespaceCreated => "user_namespace_created",
+            FindingKind::NamespaceJoin => "namespace_join",
         }
     }
+
+    /// Every kind, for parsing names.
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::Pid1NeverReaps,
+        FindingKind::Pid1IgnoresSigterm,
+        FindingKind::SigtermNotForwarded,
+        FindingKind::SlowShutdown,
+        FindingKind::HostNamespaceJoin,
+        FindingKind::CrossPodJoin,
+        FindingKind::UserNamespaceCreated,
+        FindingKind::NamespaceJoin,
+    ];
 }
 
 /// One finding, with the evidence that supports it.
@@ -83,6 +109,8 @@ pub struct Finding {
     pub summary: String,
     /// Supporting facts, one per line.
     pub evidence: Vec<String>,
+    /// For namespace-join findings: the classified join.
+    pub join: Option<Box<joins::Join>>,
 }
 
 use crate::event::Event;
@@ -97,6 +125,8 @@ pub struct Attributed {
     pub pod: Option<String>,
     /// Container id, if the process is in a container.
     pub container: Option<String>,
+    /// The policy rule that allows it, if one does.
+    pub allowed_by: Option<String>,
 }
 
 /// Places a process (or, when it is gone, its PID namespace) in the topology.
@@ -127,40 +157,66 @@ pub struct Audit {
     pub pid1: pid1::Pid1,
     /// Shutdown timelines.
     pub shutdowns: shutdown::Shutdowns,
+    /// Namespace joins and creations.
+    pub joins: joins::Joins,
+    /// Allow rules.
+    pub policy: policy::Policy,
+    /// Hits per policy rule, in rule order.
+    pub policy_hits: Vec<usize>,
 }
 
 impl Audit {
     /// Starts from a model (usually a /proc snapshot).
-    pub fn new(model: Model, cfg: pid1::Config) -> Audit {
+    pub fn new(model: Model, cfg: pid1::Config, policy: policy::Policy) -> Audit {
         let node_pid = model.node.pid;
         Audit {
             model,
             pid1: pid1::Pid1::new(cfg, node_pid),
             shutdowns: shutdown::Shutdowns::new(node_pid),
+            joins: joins::Joins::new(),
+            policy_hits: vec![0; policy.rules.len()],
+            policy,
         }
     }
 
-    fn attribute(&self, found: Vec<Finding>) -> Vec<Attributed> {
-        found
+    fn attribute(&mut self, found: Vec<Finding>) -> Vec<Attributed> {
+        let mut out: Vec<Attributed> = found
             .into_iter()
             .map(|f| {
-                let (pod, container) = locate(&self.model, f.pid, f.pid_ns);
+                // A join is placed where its actor lived before the call.
+                let (pod, container) = match &f.join {
+                    Some(j) => (
+                        j.actor.place.pod().map(str::to_owned),
+                        j.actor.place.container().map(str::to_owned),
+                    ),
+                    None => locate(&self.model, f.pid, f.pid_ns),
+                };
                 Attributed {
                     finding: f,
                     pod,
                     container,
+                    allowed_by: None,
                 }
             })
-            .collect()
+            .collect();
+        for a in &mut out {
+            if let Some(i) = self.policy.allows(a) {
+                self.policy_hits[i] += 1;
+                a.allowed_by = Some(self.policy.rules[i].name.clone());
+            }
+        }
+        out
     }
 
-    /// Feeds one event. Attribution happens before the model forgets a reaped process.
+    /// Feeds one event. Joins are classified before the event changes the
+    /// model; attribution happens before the model forgets a reaped process.
     pub fn on_event(&mut self, ev: &Event) -> Vec<Attributed> {
+        let mut found: Vec<Finding> = self.joins.on_event(ev, &self.model).into_iter().collect();
         let reap = matches!(ev, Event::Reap(_));
         if !reap {
             self.model.apply(ev);
         }
-        let mut found = self.pid1.on_event(ev, &self.model);
+        found.extend(self.pid1.on_event(ev, &self.model));
         found.extend(self.shutdowns.on_event(ev));
         let out = self.attribute(found);
         if reap {

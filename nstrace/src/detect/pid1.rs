@@ -176,6 +176,7 @@ impl Pid1 {
                                         cstr(&h.comm),
                                         s.target_tgid
                                     )],
+                                    join: None,
                                 });
                         }
                         0 | 2 => {
@@ -257,6 +258,7 @@ impl Pid1 {
                     self.cfg.zombie_after_ns as f64 / 1e9
                 ),
                 evidence,
+                join: None,
             });
             self.reap_reported.insert(parent);
         }
@@ -325,6 +327,7 @@ impl Pid1 {
                 ),
                 format!("still running: {}", list.join(", ")),
             ],
+            join: None,
         }
     }
 }

@@ -310,6 +310,7 @@ fn finding(t: &Timeline) -> Vec<Finding> {
         pid_ns: t.pid_ns,
         summary: format!("slow shutdown: {}", v.verdict),
         evidence,
+        join: None,
     }]
 }
 
@@ -387,10 +388,7 @@ mod tests {
             text.contains("SIGTERM") && text.contains("ignored"),
             "{text}"
         );
-        assert!(
-            text.contains("t+  5.000s  SIGKILL"),
-            "{text}"
-        );
+        assert!(text.contains("t+  5.000s  SIGKILL"), "{text}");
     }
 
     #[test]

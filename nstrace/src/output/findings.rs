@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use super::json::string;
 use super::time;
 use super::Format;
+use crate::detect::joins::{cap_summary, Action, Join, Place};
 use crate::detect::{Attributed, Severity};
+use crate::event::names::clone_flag_names;
 
 /// Runtime ids (64 hex) are shown as their first 12 digits, like podman and docker do.
 pub fn short_id(id: &str) -> &str {
@@ -28,11 +30,15 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                 (None, Some(c)) => format!("container {}", short_id(c)),
                 _ => "node".to_owned(),
             };
+            let sev = match &a.allowed_by {
+                Some(rule) => format!("allowed by \"{rule}\""),
+                None => f.severity.name().to_uppercase(),
+            };
             let _ = writeln!(
                 s,
                 "{} [{}] {}  {}  pid {} ({})\n  {}",
                 time::clock(f.ts_ns as i64 + wall_offset_ns),
-                f.severity.name().to_uppercase(),
+                sev,
                 f.kind.name(),
                 place,
                 f.pid,
@@ -63,6 +69,15 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                     None => s.push_str("null"),
                 }
             }
+            s.push_str(",\"allowed_by\":");
+            match &a.allowed_by {
+                Some(r) => string(&mut s, r),
+                None => s.push_str("null"),
+            }
+            if let Some(j) = &f.join {
+                s.push_str(",\"join\":");
+                join(&mut s, j);
+            }
             s.push_str(",\"summary\":");
             string(&mut s, &f.summary);
             s.push_str(",\"evidence\":[");
@@ -78,10 +93,95 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
     s
 }
 
-/// End-of-run summary: findings per kind and severity, zombies per PID namespace.
-pub fn summary(all: &[Attributed], zombies: &BTreeMap<u32, usize>, format: Format) -> String {
+/// A place as JSON: `{"class":…,"pod":…,"container":…,"name":…}`.
+fn place(s: &mut String, p: &Place) {
+    s.push_str("{\"class\":");
+    string(s, p.class());
+    for (k, v) in [
+        ("pod", p.pod()),
+        ("container", p.container()),
+        ("netns", p.netns_name()),
+    ] {
+        let _ = write!(s, ",\"{k}\":");
+        match v {
+            Some(v) => string(s, v),
+            None => s.push_str("null"),
+        }
+    }
+    s.push_str(",\"text\":");
+    string(s, &p.to_string());
+    s.push('}');
+}
+
+/// A classified join as JSON (the `join` field of join findings).
+fn join(s: &mut String, j: &Join) {
+    let a = &j.actor;
+    let _ = write!(s, "{{\"actor\":{{\"pid\":{},\"comm\":", a.pid);
+    string(s, &a.comm);
+    s.push_str(",\"exe\":");
+    string(s, &a.exe);
+    let _ = write!(
+        s,
+        ",\"uid\":{},\"euid\":{},\"cap_effective\":{},\"caps\":",
+        a.uid, a.euid, a.cap_effective
+    );
+    string(s, &cap_summary(a.cap_effective));
+    s.push_str(",\"place\":");
+    place(s, &a.place);
+    s.push_str("},\"action\":");
+    string(s, j.action.syscall());
+    s.push_str(",\"flags\":[");
+    let names = clone_flag_names(j.action.flags(), u64::MAX);
+    if names != "0" {
+        for (i, n) in names.split('|').enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            string(s, n);
+        }
+    }
+    s.push(']');
+    match j.action {
+        Action::Setns { fd, .. } => {
+            let _ = write!(s, ",\"fd\":{fd}");
+        }
+        Action::Clone { child, .. } => {
+            let _ = write!(s, ",\"child_pid\":{child}");
+        }
+        Action::Unshare { .. } => {}
+    }
+    s.push_str(",\"targets\":[");
+    for (i, t) in j.targets.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"type\":");
+        string(s, t.ns_type);
+        let _ = write!(s, ",\"inode\":{},\"place\":", t.inode);
+        place(s, &t.place);
+        s.push('}');
+    }
+    let _ = write!(s, "],\"ret\":{},\"result\":", j.ret);
+    string(s, &j.result());
+    s.push_str(",\"expected\":");
+    match &j.expected {
+        Some(why) => string(s, why),
+        None => s.push_str("null"),
+    }
+    s.push('}');
+}
+
+/// End-of-run summary: findings per kind and severity (allowed ones apart),
+/// policy hits per rule, zombies per PID namespace.
+pub fn summary(
+    all: &[Attributed],
+    zombies: &BTreeMap<u32, usize>,
+    rule_hits: &[(&str, usize)],
+    format: Format,
+) -> String {
     let mut by_kind: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
-    for a in all {
+    let allowed = all.iter().filter(|a| a.allowed_by.is_some()).count();
+    for a in all.iter().filter(|a| a.allowed_by.is_none()) {
         *by_kind
             .entry((a.finding.kind.name(), a.finding.severity))
             .or_insert(0) += 1;
@@ -89,9 +189,16 @@ pub fn summary(all: &[Attributed], zombies: &BTreeMap<u32, usize>, format: Forma
     let mut s = String::new();
     match format {
         Format::Text => {
-            let _ = writeln!(s, "summary: {} finding(s)", all.len());
+            let _ = writeln!(
+                s,
+                "summary: {} finding(s), {allowed} allowed by policy",
+                all.len() - allowed
+            );
             for ((k, sev), n) in &by_kind {
                 let _ = writeln!(s, "  {n} x {k} ({sev})");
+            }
+            for (rule, n) in rule_hits {
+                let _ = writeln!(s, "  policy rule \"{rule}\": {n} hit(s)");
             }
             for (ns, n) in zombies {
                 let _ = writeln!(s, "  zombies now in pid namespace {ns}: {n}");
@@ -100,14 +207,37 @@ pub fn summary(all: &[Attributed], zombies: &BTreeMap<u32, usize>, format: Forma
         Format::Json => {
             let _ = write!(
                 s,
-                "{{\"summary\":{{\"findings\":{},\"by_kind\":{{",
-                all.len()
+                "{{\"summary\":{{\"findings\":{},\"allowed\":{allowed},\"by_kind\":{{",
+                all.len() - allowed
             );
-            for (i, ((k, _), n)) in by_kind.iter().enumerate() {
+            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for ((k, _), n) in &by_kind {
+                *kinds.entry(k).or_insert(0) += n;
+            }
+            for (i, (k, n)) in kinds.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
                 }
                 let _ = write!(s, "\"{k}\":{n}");
+            }
+            s.push_str("},\"by_severity\":{");
+            let mut sevs: BTreeMap<Severity, usize> = BTreeMap::new();
+            for ((_, sev), n) in &by_kind {
+                *sevs.entry(*sev).or_insert(0) += n;
+            }
+            for (i, (sev, n)) in sevs.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(s, "\"{sev}\":{n}");
+            }
+            s.push_str("},\"policy_hits\":{");
+            for (i, (rule, n)) in rule_hits.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                string(&mut s, rule);
+                let _ = write!(s, ":{n}");
             }
             s.push_str("},\"zombies_by_pid_ns\":{");
             for (i, (ns, n)) in zombies.iter().enumerate() {

@@ -152,8 +152,8 @@ fn body(out: &mut String, ev: &Event) {
             string(out, what);
             let _ = write!(
                 out,
-                ",\"clone_flags\":{},\"creator_pid\":{},\"creator_tid\":{}",
-                e.clone_flags, e.creator_tgid, e.creator_tid
+                ",\"clone_flags\":{},\"creator_pid\":{},\"creator_tid\":{},\"cap_effective\":{}",
+                e.clone_flags, e.creator_tgid, e.creator_tid, e.cap_effective
             );
             key(out, "new_namespaces");
             flag_list(out, e.clone_flags, CLONE_NEW_MASK);
@@ -203,7 +203,14 @@ fn body(out: &mut String, ev: &Event) {
             }
             key(out, "flag_names");
             flag_list(out, e.flags, u64::MAX);
-            let _ = write!(out, ",\"ret\":{}", e.ret);
+            let _ = write!(
+                out,
+                ",\"ret\":{},\"cap_effective\":{}",
+                e.ret, e.cap_effective
+            );
+            if let Event::Setns(_) = ev {
+                let _ = write!(out, ",\"target_inode\":{}", e.target_inode);
+            }
             key(out, "error");
             if e.ret == 0 {
                 out.push_str("null");

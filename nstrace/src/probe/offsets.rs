@@ -35,6 +35,13 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         ksigaction_handler: m("k_sigaction", "sa.sa_handler")?,
         ksigaction_flags: m("k_sigaction", "sa.sa_flags")?,
         siginfo_code: m("kernel_siginfo", "si_code")?,
+        cred_cap_effective: m("cred", "cap_effective")?,
+        task_files: m("task_struct", "files")?,
+        files_fdt: m("files_struct", "fdt")?,
+        fdtable_max_fds: m("fdtable", "max_fds")?,
+        fdtable_fd: m("fdtable", "fd")?,
+        file_inode: m("file", "f_inode")?,
+        inode_ino: m("inode", "i_ino")?,
         valid: 1,
         ..Offsets::default()
     };

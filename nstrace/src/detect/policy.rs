@@ -1,0 +1,487 @@
+//! Allow rules (`audit --policy FILE`): findings a site expects, such as a
+//! node agent that enters the node's namespaces on purpose. A finding that
+//! matches every field a rule sets is reported as allowed (it no longer counts
+//! for `--fail-on`), and each rule's hits are counted in the summary.
+//!
+//! The file is TOML:
+//!
+//! ```toml
+//! [[allow]]
+//! name = "kured reboots nodes"       # required, shown in the summary
+//! finding = ["host_namespace_join"]  # finding kinds
+//! comm = "nsenter"                   # command name (glob: * and ?)
+//! exe = "/usr/bin/nsenter"           # executable path (glob)
+//! uid = 0                            # the actor's real uid
+//! pod = "kured-*"                    # pod name (glob)
+//! ns_type = ["mnt", "pid"]           # every target's namespace type must be listed
+//! target = ["node"]                  # every target's class must be listed
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Attributed, FindingKind};
+
+/// Namespace type names a rule may list.
+const NS_TYPES: [&str; 8] = ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"];
+/// Target classes a rule may list (see `joins::Place::class`).
+const TARGET_CLASSES: [&str; 8] = [
+    "node",
+    "pod",
+    "container",
+    "named_netns",
+    "pinned",
+    "process",
+    "new",
+    "unknown",
+];
+
+/// A policy file that could not be used: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The file, as given.
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.origin, self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    allow: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    finding: Vec<Spanned<String>>,
+    comm: Option<String>,
+    exe: Option<String>,
+    uid: Option<u32>,
+    pod: Option<String>,
+    #[serde(default)]
+    ns_type: Vec<Spanned<String>>,
+    #[serde(default)]
+    target: Vec<Spanned<String>>,
+}
+
+/// One allow rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    /// Its name.
+    pub name: String,
+    /// Finding kinds it applies to (empty: any).
+    pub findings: Vec<FindingKind>,
+    /// Command-name glob.
+    pub comm: Option<String>,
+    /// Executable-path glob (only join findings carry an executable).
+    pub exe: Option<String>,
+    /// Actor's real uid (only join findings carry one).
+    pub uid: Option<u32>,
+    /// Pod-name glob.
+    pub pod: Option<String>,
+    /// Namespace types every target must have (empty: any).
+    pub ns_types: Vec<String>,
+    /// Target classes every target must have (empty: any).
+    pub targets: Vec<String>,
+}
+
+/// A parsed policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Rules in file order; the first that matches wins.
+    pub rules: Vec<Rule>,
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Policy {
+    /// Parses a policy; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let err = |span: Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            PolicyError {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let file: File = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            // The message is multi-line in toml's Display; keep its first line.
+            let msg = e.message().lines().next().unwrap_or("invalid TOML").trim();
+            err(span, msg.to_owned())
+        })?;
+        let mut rules = Vec::new();
+        for spanned in file.allow {
+            let span = spanned.span();
+            let raw = spanned.into_inner();
+            let name = raw
+                .name
+                .ok_or_else(|| err(span.clone(), "an [[allow]] rule needs a name".into()))?
+                .into_inner();
+            let mut findings = Vec::new();
+            for f in raw.finding {
+                let kind = FindingKind::ALL
+                    .iter()
+                    .copied()
+                    .find(|k| k.name() == f.get_ref())
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.name()).collect();
+                        err(
+                            f.span(),
+                            format!(
+                                "unknown finding '{}' (expected one of: {})",
+                                f.get_ref(),
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
+                findings.push(kind);
+            }
+            let check = |vals: Vec<Spanned<String>>,
+                         allowed: &[&str],
+                         what: &str|
+             -> Result<Vec<String>, PolicyError> {
+                vals.into_iter()
+                    .map(|v| {
+                        if allowed.contains(&v.get_ref().as_str()) {
+                            Ok(v.into_inner())
+                        } else {
+                            Err(err(
+                                v.span(),
+                                format!(
+                                    "unknown {what} '{}' (expected one of: {})",
+                                    v.get_ref(),
+                                    allowed.join(", ")
+                                ),
+                            ))
+                        }
+                    })
+                    .collect()
+            };
+            rules.push(Rule {
+                name,
+                findings,
+                comm: raw.comm,
+                exe: raw.exe,
+                uid: raw.uid,
+                pod: raw.pod,
+                ns_types: check(raw.ns_type, &NS_TYPES, "namespace type")?,
+                targets: check(raw.target, &TARGET_CLASSES, "target class")?,
+            });
+        }
+        Ok(Policy { rules })
+    }
+
+    /// The index of the first rule that allows `a`, if any.
+    pub fn allows(&self, a: &Attributed) -> Option<usize> {
+        self.rules.iter().position(|r| r.matches(a))
+    }
+}
+
+impl Rule {
+    /// Whether every field this rule sets matches the finding.
+    pub fn matches(&self, a: &Attributed) -> bool {
+        let f = &a.finding;
+        let join = f.join.as_deref();
+        if !self.findings.is_empty() && !self.findings.contains(&f.kind) {
+            return false;
+        }
+        if let Some(c) = &self.comm {
+            if !glob(c, &f.comm) {
+                return false;
+            }
+        }
+        if let Some(e) = &self.exe {
+            if !join.is_some_and(|j| glob(e, &j.actor.exe)) {
+                return false;
+            }
+        }
+        if let Some(u) = self.uid {
+            if join.is_none_or(|j| j.actor.uid != u) {
+                return false;
+            }
+        }
+        if let Some(p) = &self.pod {
+            if !a.pod.as_deref().is_some_and(|pod| glob(p, pod)) {
+                return false;
+            }
+        }
+        if !self.ns_types.is_empty() {
+            let Some(j) = join else { return false };
+            if j.targets.is_empty()
+                || !j
+                    .targets
+                    .iter()
+                    .all(|t| self.ns_types.iter().any(|n| n == t.ns_type))
+            {
+                return false;
+            }
+        }
+        if !self.targets.is_empty() {
+            let Some(j) = join else { return false };
+            if j.targets.is_empty()
+                || !j
+                    .targets
+                    .iter()
+                    .all(|t| self.targets.iter().any(|c| c == t.place.class()))
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Shell-style match: `*` any run, `?` one character; everything else literal.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::joins::{Action, Actor, Join, Place, Target};
+    use crate::detect::{Finding, Severity};
+
+    fn join_finding(
+        kind: FindingKind,
+        comm: &str,
+        exe: &str,
+        uid: u32,
+        targets: Vec<Target>,
+    ) -> Attributed {
+        let join = Join {
+            actor: Actor {
+                pid: 10,
+                comm: comm.into(),
+                exe: exe.into(),
+                uid,
+                euid: uid,
+                cap_effective: 0,
+                place: Place::Pod {
+                    pod: "kured-x".into(),
+                    container: Some("c1".into()),
+                },
+            },
+            action: Action::Setns { fd: 3, nstype: 0 },
+            targets,
+            ret: 0,
+            expected: None,
+        };
+        Attributed {
+            finding: Finding {
+                kind,
+                severity: Severity::High,
+                ts_ns: 1,
+                pid: 10,
+                comm: comm.into(),
+                pid_ns: 0,
+                summary: String::new(),
+                evidence: vec![],
+                join: Some(Box::new(join)),
+            },
+            pod: Some("kured-x".into()),
+            container: Some("c1".into()),
+            allowed_by: None,
+        }
+    }
+
+    fn node_target(ty: &'static str) -> Target {
+        Target {
+            ns_type: ty,
+            inode: 1,
+            place: Place::Node,
+        }
+    }
+
+    #[test]
+    fn rule_matches_only_when_every_field_does() {
+        let p = Policy::parse(
+            r#"
+# kured enters the node's mount and pid namespaces to reboot it
+[[allow]]
+name = "kured"
+finding = ["host_namespace_join"]
+comm = "nsenter"
+exe = "/usr/bin/*"
+uid = 0
+pod = "kured-*"
+ns_type = ["mnt", "pid"]
+target = ["node"]
+"#,
+            "p.toml",
+        )
+        .unwrap();
+        let good = join_finding(
+            FindingKind::HostNamespaceJoin,
+            "nsenter",
+            "/usr/bin/nsenter",
+            0,
+            vec![node_target("mnt"), node_target("pid")],
+        );
+        assert_eq!(p.allows(&good), Some(0));
+        let net = join_finding(
+            FindingKind::HostNamespaceJoin,
+            "nsenter",
+            "/usr/bin/nsenter",
+            0,
+            vec![node_target("mnt"), node_target("net")],
+        );
+        assert_eq!(p.allows(&net), None, "net is not listed");
+        let other_uid = join_finding(
+            FindingKind::HostNamespaceJoin,
+            "nsenter",
+            "/usr/bin/nsenter",
+            1000,
+            vec![node_target("mnt")],
+        );
+        assert_eq!(p.allows(&other_uid), None);
+        let other_exe = join_finding(
+            FindingKind::HostNamespaceJoin,
+            "nsenter",
+            "/tmp/nsenter",
+            0,
+            vec![node_target("mnt")],
+        );
+        assert_eq!(p.allows(&other_exe), None);
+        let mut other_pod = good.clone();
+        other_pod.pod = Some("web".into());
+        assert_eq!(p.allows(&other_pod), None);
+        let mut other_kind = good.clone();
+        other_kind.finding.kind = FindingKind::CrossPodJoin;
+        assert_eq!(p.allows(&other_kind), None);
+    }
+
+    #[test]
+    fn join_fields_never_match_findings_without_a_join() {
+        let p = Policy::parse("[[allow]]\nname = \"x\"\nuid = 0\n", "p").unwrap();
+        let mut a = join_finding(FindingKind::SlowShutdown, "sh", "", 0, vec![]);
+        a.finding.join = None;
+        assert_eq!(p.allows(&a), None);
+        let by_pod = Policy::parse("[[allow]]\nname = \"x\"\npod = \"kured-*\"\n", "p").unwrap();
+        assert_eq!(by_pod.allows(&a), Some(0));
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let cases = [
+            (
+                "[[allow]]\nname = \"a\"\ncom = \"x\"\n",
+                3,
+                1,
+                "unknown field",
+            ),
+            (
+                "[[allow]]\nname = \"a\"\nfinding = [\"nope\"]\n",
+                3,
+                12,
+                "unknown finding 'nope'",
+            ),
+            (
+                "[[allow]]\nname = \"a\"\nns_type = [\"net\", \"nett\"]\n",
+                3,
+                19,
+                "unknown namespace type 'nett'",
+            ),
+            (
+                "[[allow]]\nname = \"a\"\ntarget = [\"host\"]\n",
+                3,
+                11,
+                "unknown target class 'host'",
+            ),
+            (
+                "[[allow]]\nname = \"a\"\nuid = \"root\"\n",
+                3,
+                7,
+                "invalid type",
+            ),
+            (
+                "[[allow]]\nname = \"a\nuid = 0\n",
+                2,
+                10,
+                "invalid basic string",
+            ),
+            ("\n\n[[allow]]\ncomm = \"x\"\n", 3, 1, "needs a name"),
+        ];
+        for (text, line, col, needle) in cases {
+            let e = Policy::parse(text, "policy.toml").unwrap_err();
+            assert_eq!((e.line, e.column), (line, col), "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!("policy.toml:{line}:{col}: ")),
+                "{shown}"
+            );
+            assert!(!shown.contains('\n'), "one line: {shown:?}");
+        }
+    }
+
+    #[test]
+    fn empty_policy_allows_nothing() {
+        let p = Policy::parse("# nothing yet\n", "p").unwrap();
+        let a = join_finding(FindingKind::NamespaceJoin, "ip", "/usr/bin/ip", 0, vec![]);
+        assert_eq!(p.allows(&a), None);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", ""));
+        assert!(glob("kured-*", "kured-abc"));
+        assert!(!glob("kured-*", "kure"));
+        assert!(glob("/usr/*/nsenter", "/usr/bin/nsenter"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "ac"));
+        assert!(glob("*a*b*", "xxaxxbxx"));
+        assert!(!glob("*a*b", "xxaxxbxx"));
+    }
+}
