@@ -72,6 +72,7 @@ pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichm
         seen_ns: p.seen_ns,
         cgroup: p.cgroup,
         hostname: p.hostname,
+        comm: p.comm,
     })
 }
 

@@ -130,8 +130,67 @@ pub fn packages() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// What podman needs on this machine class (DESIGN.md §5): no CAP_SYS_RESOURCE,
+/// so its default rlimits cannot be set; crun refuses hybrid cgroups; no systemd.
+const CONTAINERS_CONF: &str = "# Written by nstrace's `cargo xtask setup` (DESIGN.md §5); delete this line to keep your own edits.
+[containers]
+default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]
+[engine]
+cgroup_manager = \"cgroupfs\"
+events_logger = \"file\"
+runtime = \"runc\"
+";
+
+const CONTAINERS_CONF_PATH: &str = "/etc/containers/containers.conf";
+
+/// The image every test pod runs: static busybox, tini and dumb-init, built locally.
+pub const TEST_IMAGE: &str = "localhost/nstrace-busybox:latest";
+
+/// containers.conf, the local test image, and podman's infra (pause) image,
+/// which podman 4.3 builds from the host's catatonit the first time a pod is made.
+pub fn pods() -> Result<()> {
+    match std::fs::read_to_string(CONTAINERS_CONF_PATH) {
+        Ok(have) if have == CONTAINERS_CONF => {}
+        Ok(have) if !have.starts_with("# Written by nstrace") => {
+            if !have.contains("default_ulimits") {
+                eprintln!(
+                    "xtask: warning: {CONTAINERS_CONF_PATH} is not ours and sets no default_ulimits; podman may fail to start containers here (see DESIGN.md §5)"
+                );
+            }
+        }
+        _ => {
+            eprintln!("xtask: writing {CONTAINERS_CONF_PATH}");
+            std::fs::create_dir_all("/etc/containers")?;
+            std::fs::write(CONTAINERS_CONF_PATH, CONTAINERS_CONF)?;
+        }
+    }
+    let work = root().join("target/podimage");
+    std::fs::create_dir_all(&work)?;
+    run(Command::new("bash")
+        .arg("-c")
+        .arg(include_str!("../scripts/mkimage.sh"))
+        .env("IMAGE", TEST_IMAGE)
+        .env("WORK", &work))
+    .context("building the local test image")?;
+    let images =
+        output(Command::new("podman").args(["image", "ls", "--format", "{{.Repository}}"]))?;
+    if !images.lines().any(|l| l == "localhost/podman-pause") {
+        eprintln!("xtask: letting podman build its infra (pause) image from catatonit");
+        let probe = "nstrace-setup-probe";
+        let made = run(Command::new("podman")
+            .args(["pod", "create", "--name", probe])
+            .stdout(std::process::Stdio::null()));
+        let _ = Command::new("podman")
+            .args(["pod", "rm", "-f", probe])
+            .output();
+        made.context("creating a probe pod")?;
+    }
+    Ok(())
+}
+
 /// Everything.
 pub fn all() -> Result<()> {
     toolchain()?;
-    packages()
+    packages()?;
+    pods()
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
 use super::live::{drive, Consumer};
-use super::watch::{node_meta, record_snapshot};
+use super::watch::node_meta;
 use super::GateFailed;
 use crate::cli::{AuditArgs, ReplayArgs};
 use crate::detect::policy::Policy;
@@ -42,7 +42,7 @@ impl Reporter {
 
     /// Prints the summary; errors with `GateFailed` if a finding reaches `fail_on`.
     fn finish(&self, audit: &Audit, fail_on: Option<crate::detect::Severity>) -> Result<()> {
-        let zombies = audit.pid1.zombie_counts(&audit.model);
+        let zombies = audit.pid1.zombie_counts();
         let mut out = std::io::stdout().lock();
         let hits: Vec<(&str, usize)> = audit
             .policy
@@ -158,11 +158,15 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
         ),
         None => None,
     };
-    if let Some(rec) = recorder.as_mut() {
-        record_snapshot(rec, &meta)?;
-    }
-    // Snapshot after attach: nothing falls between the two.
+    // Snapshot after attach: nothing falls between the two. The recording
+    // holds this very snapshot, so a replay starts where the live run did.
     let model = super::topology::snapshot_model();
+    if let Some(rec) = recorder.as_mut() {
+        for p in model.processes() {
+            rec.process(p)?;
+        }
+        rec.pinned(&model.pinned)?;
+    }
     let mut live = Live {
         audit: Audit::new(
             model,
@@ -222,7 +226,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
                     reporter.show(found)?;
                 }
             }
-            Record::Process(p) => audit.model.add_snapshot(*p),
+            Record::Process(p) => audit.add_snapshot(*p),
             Record::Pinned(p) => audit.model.set_pinned(p),
             Record::Enrich(e) => audit.model.enrich(&e),
             Record::Tick(now) => {

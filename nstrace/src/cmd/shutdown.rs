@@ -1,7 +1,7 @@
 //! `nstrace shutdown`: follow one pod's or process's termination and print
 //! its timeline (SIGTERM at t0 → what the kernel did → exits → SIGKILL → total).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -14,13 +14,15 @@ use crate::detect::shutdown::{Shutdowns, Step, Timeline};
 use crate::event::decode;
 use crate::event::names::{exit_status, signal_name};
 use crate::model::{topology, Model};
+use crate::output::findings::short_id;
 use crate::output::json::string;
 use crate::output::text::sig_result;
 use crate::output::Format;
 use crate::probe::{Options, Probes};
 
-/// Which PID namespaces make up the target, and what to call it.
-fn resolve(m: &Model, args: &ShutdownArgs) -> Result<(String, BTreeSet<u32>)> {
+/// Which PID namespaces make up the target, what to call it, and what to
+/// call each namespace's shutdown (its container).
+fn resolve(m: &Model, args: &ShutdownArgs) -> Result<(String, BTreeMap<u32, String>)> {
     if let Some(pid) = args.pid {
         let Some(p) = m.get(pid) else {
             bail!("no process {pid}");
@@ -28,7 +30,8 @@ fn resolve(m: &Model, args: &ShutdownArgs) -> Result<(String, BTreeSet<u32>)> {
         if p.ns.pid == m.node.pid {
             bail!("process {pid} ({}) is in the node's PID namespace: nstrace follows the shutdown of containers (a PID namespace with its own PID 1)", p.comm);
         }
-        return Ok((format!("pid {pid} ({})", p.comm), [p.ns.pid].into()));
+        let title = format!("pid {pid} ({})", p.comm);
+        return Ok((title.clone(), [(p.ns.pid, title)].into()));
     }
     let name = args.pod.as_deref().unwrap_or_default();
     let t = topology::build(m);
@@ -47,12 +50,16 @@ fn resolve(m: &Model, args: &ShutdownArgs) -> Result<(String, BTreeSet<u32>)> {
             }
         );
     };
-    let nss = pod
-        .containers
-        .iter()
-        .map(|c| c.ns.pid)
-        .filter(|ns| *ns != m.node.pid)
-        .collect::<BTreeSet<u32>>();
+    let mut nss: BTreeMap<u32, String> = BTreeMap::new();
+    for c in &pod.containers {
+        if c.ns.pid == m.node.pid {
+            continue;
+        }
+        let label = format!("pod {} / container {}", pod.name, short_id(&c.id));
+        nss.entry(c.ns.pid)
+            .and_modify(|l| *l = format!("pod {} (shared PID namespace)", pod.name))
+            .or_insert(label);
+    }
     if nss.is_empty() {
         bail!("pod {name} uses the node's PID namespace (hostPID): there is no PID 1 of its own to follow");
     }
@@ -80,7 +87,16 @@ pub fn timeline_json(t: &Timeline, title: &str) -> String {
     string(&mut s, &v.verdict);
     s.push_str(",\"advice\":");
     string(&mut s, &v.advice);
-    s.push_str(",\"steps\":[");
+    s.push_str(",\"killed_without_warning\":[");
+    for (i, (pid, comm)) in t.killed_without_warning().iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{{\"pid\":{pid},\"comm\":");
+        string(&mut s, comm);
+        s.push('}');
+    }
+    s.push_str("],\"steps\":[");
     for (i, step) in t.steps.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -103,7 +119,12 @@ pub fn timeline_json(t: &Timeline, title: &str) -> String {
                 string(&mut s, &from.1);
                 let _ = write!(s, ",\"to_pid\":{},\"to_comm\":", to.0);
                 string(&mut s, &to.1);
-                let _ = write!(s, ",\"to_pid1\":{},\"result\":", to.2);
+                let _ = write!(
+                    s,
+                    ",\"to_pid1\":{},\"by_kernel\":{},\"result\":",
+                    to.2,
+                    t.is_teardown(step)
+                );
                 string(&mut s, sig_result(*result));
                 s.push('}');
             }
@@ -132,7 +153,8 @@ pub fn timeline_json(t: &Timeline, title: &str) -> String {
 struct Follow {
     model: Model,
     shutdowns: Shutdowns,
-    targets: BTreeSet<u32>,
+    /// PID namespaces still to see end, with their labels.
+    targets: BTreeMap<u32, String>,
     shown: usize,
     title: String,
     format: Format,
@@ -147,10 +169,10 @@ impl Consumer for Follow {
         while self.shown < self.shutdowns.done.len() {
             let t = &self.shutdowns.done[self.shown];
             self.shown += 1;
-            if self.targets.remove(&t.pid_ns) {
+            if let Some(label) = self.targets.remove(&t.pid_ns) {
                 let text = match self.format {
-                    Format::Text => t.render(&self.title),
-                    Format::Json => timeline_json(t, &self.title),
+                    Format::Text => t.render(&label),
+                    Format::Json => timeline_json(t, &label),
                 };
                 out.write_all(text.as_bytes())?;
                 out.flush()?;
@@ -162,8 +184,8 @@ impl Consumer for Follow {
 
     fn report(&mut self, _: &Probes) {
         for t in self.shutdowns.open() {
-            if self.targets.contains(&t.pid_ns) {
-                eprint!("{}", t.render(&format!("{} (in progress)", self.title)));
+            if let Some(label) = self.targets.get(&t.pid_ns) {
+                eprint!("{}", t.render(&format!("{label} (in progress)")));
             }
         }
     }
@@ -191,10 +213,15 @@ pub async fn run(args: &ShutdownArgs) -> Result<()> {
     if !f.targets.is_empty() {
         // Timed out or interrupted: show what happened so far.
         let mut out = std::io::stdout().lock();
-        for t in f.shutdowns.open().filter(|t| f.targets.contains(&t.pid_ns)) {
-            out.write_all(t.render(&format!("{} (not finished)", f.title)).as_bytes())?;
+        for t in f.shutdowns.open() {
+            if let Some(label) = f.targets.get(&t.pid_ns) {
+                out.write_all(t.render(&format!("{label} (not finished)")).as_bytes())?;
+            }
         }
-        if f.shutdowns.open().all(|t| !f.targets.contains(&t.pid_ns)) {
+        if f.shutdowns
+            .open()
+            .all(|t| !f.targets.contains_key(&t.pid_ns))
+        {
             eprintln!("nstrace: no SIGTERM reached {} while watching", f.title);
         }
     }

@@ -458,11 +458,32 @@ impl Joins {
         Joins::default()
     }
 
+    /// The index, rebuilt only when the model changed since it was built.
     fn places(&mut self, m: &Model) -> &Places {
         if self.places.generation != m.generation || self.places.node != m.node {
             self.places = Places::build(m);
         }
         &self.places
+    }
+
+    /// Where process `pid` lives, with namespaces `ns` before the call. A
+    /// process in the node's mount namespace is in no container (a container
+    /// always has its own), which spares the index for most node activity.
+    fn actor_place(&mut self, m: &Model, pid: u32, ns: &NsSet) -> Place {
+        if ns.mnt == m.node.mnt {
+            Place::Node
+        } else {
+            self.places(m).process(pid)
+        }
+    }
+
+    /// Where namespace `inode` (of `NsSet` slot `slot`) belongs.
+    fn ns_place(&mut self, m: &Model, slot: usize, inode: u32) -> Place {
+        if inode != 0 && m.node.as_array()[type_slot(slot)] == inode {
+            Place::Node
+        } else {
+            self.places(m).namespace(slot, inode)
+        }
     }
 
     /// Classifies `ev` against the model *before* the event is applied to it.
@@ -475,7 +496,7 @@ impl Joins {
                 if new == 0 || e.clone_flags & CLONE_THREAD != 0 {
                     return None;
                 }
-                let places = self.places(m);
+                let place = self.actor_place(m, e.creator_tgid, &e.creator_ns);
                 let creator = m.get(e.creator_tgid);
                 let actor = Actor {
                     pid: e.creator_tgid,
@@ -484,7 +505,7 @@ impl Joins {
                     uid: e.hdr.uid,
                     euid: e.hdr.euid,
                     cap_effective: e.cap_effective,
-                    place: places.process(e.creator_tgid),
+                    place,
                 };
                 let targets = new_targets(new, &e.hdr.ns);
                 Join {
@@ -510,7 +531,7 @@ impl Joins {
 
     fn ns_change(&mut self, e: &NsChangeEvent, setns: bool, m: &Model) -> Join {
         let h = &e.hdr;
-        let places = self.places(m);
+        let place = self.actor_place(m, h.tgid, &e.before);
         let known = m.get(h.tgid);
         let actor = Actor {
             pid: h.tgid,
@@ -519,7 +540,7 @@ impl Joins {
             uid: h.uid,
             euid: h.euid,
             cap_effective: e.cap_effective,
-            place: places.process(h.tgid),
+            place,
         };
         let targets = if setns {
             let mut t = Vec::new();
@@ -532,7 +553,7 @@ impl Joins {
                 t.push(Target {
                     ns_type: NS_TYPES[type_slot(slot)],
                     inode: after[slot],
-                    place: places.namespace(slot, after[slot]),
+                    place: self.ns_place(m, slot, after[slot]),
                 });
             }
             if t.is_empty() && e.target_inode != 0 {
@@ -541,13 +562,15 @@ impl Joins {
                     .iter()
                     .find(|(bit, _)| e.flags == *bit)
                     .map(|(_, s)| type_slot(*s))
-                    .or_else(|| places.type_of(e.target_inode));
+                    .or_else(|| self.places(m).type_of(e.target_inode));
+                let place = match slot {
+                    Some(s) => self.ns_place(m, s, e.target_inode),
+                    None => Place::Unknown,
+                };
                 t.push(Target {
                     ns_type: slot.map(|s| NS_TYPES[s]).unwrap_or("?"),
                     inode: e.target_inode,
-                    place: slot
-                        .map(|s| places.namespace(s, e.target_inode))
-                        .unwrap_or(Place::Unknown),
+                    place,
                 });
             }
             t

@@ -169,14 +169,22 @@ impl Audit {
     /// Starts from a model (usually a /proc snapshot).
     pub fn new(model: Model, cfg: pid1::Config, policy: policy::Policy) -> Audit {
         let node_pid = model.node.pid;
+        let mut pid1 = pid1::Pid1::new(cfg, node_pid);
+        pid1.seed(&model);
         Audit {
             model,
-            pid1: pid1::Pid1::new(cfg, node_pid),
+            pid1,
             shutdowns: shutdown::Shutdowns::new(node_pid),
             joins: joins::Joins::new(),
             policy_hits: vec![0; policy.rules.len()],
             policy,
         }
+    }
+
+    /// Adds a process of the start-up snapshot (a replay's process records).
+    pub fn add_snapshot(&mut self, p: crate::model::Process) {
+        self.pid1.seed_one(&p);
+        self.model.add_snapshot(p);
     }
 
     fn attribute(&mut self, found: Vec<Finding>) -> Vec<Attributed> {

@@ -34,15 +34,22 @@ impl Default for Config {
 
 /// Signals that ask a process to end.
 const TERMINATING: [u32; 7] = [1, 2, 3, 9, 10, 12, 15];
+/// Terminating signals a process can act on (all but SIGKILL).
+const GRACEFUL: [u32; 6] = [1, 2, 3, 10, 12, 15];
 const SIGTERM: u32 = 15;
 
 #[derive(Clone, Debug)]
 struct Zombie {
     comm: String,
+    /// When it exited (or, for one found at start, when it was first seen).
     exit_ns: u64,
     code: u32,
     parent: u32,
     orphan: bool,
+    /// Its own PID namespace.
+    pid_ns: u32,
+    /// Already a zombie when tracing started (exit time and origin unknown).
+    at_start: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +57,12 @@ struct TermTaken {
     at_ns: u64,
     sender: u32,
     sender_comm: String,
+    /// The init's PID namespace.
+    pid_ns: u32,
+    /// The init sent a terminating signal to another process.
     forwarded: bool,
+    /// Processes of the namespace that got a graceful terminating signal since.
+    graceful: HashSet<u32>,
     reported: bool,
 }
 
@@ -65,6 +77,7 @@ pub struct Pid1 {
     reap_reported: HashSet<u32>,
     ignore_reported: HashSet<u32>,
     term: HashMap<u32, TermTaken>,
+    last_ns: u64,
 }
 
 impl Pid1 {
@@ -94,12 +107,37 @@ impl Pid1 {
             .collect()
     }
 
-    /// Zombies per PID namespace inode (of their parent), for a live count.
-    pub fn zombie_counts(&self, m: &Model) -> BTreeMap<u32, usize> {
+    /// Takes the zombies a start-up snapshot shows: their exit is before
+    /// tracing, so their age counts from when they were seen.
+    pub fn seed(&mut self, m: &Model) {
+        for p in m.processes() {
+            self.seed_one(p);
+        }
+    }
+
+    /// Takes one snapshot process, if it is a zombie.
+    pub fn seed_one(&mut self, p: &crate::model::Process) {
+        if p.zombie {
+            self.zombies.entry(p.pid).or_insert(Zombie {
+                comm: p.comm.clone(),
+                exit_ns: p.seen_ns,
+                code: 0,
+                parent: p.ppid,
+                orphan: false,
+                pid_ns: p.ns.pid,
+                at_start: true,
+            });
+        }
+    }
+
+    /// Lasting zombies (older than `--zombie-after` now) per PID namespace
+    /// inode they live in: the live count.
+    pub fn zombie_counts(&self) -> BTreeMap<u32, usize> {
         let mut out = BTreeMap::new();
         for z in self.zombies.values() {
-            let ns = m.get(z.parent).map(|p| p.ns.pid).unwrap_or(0);
-            *out.entry(ns).or_insert(0) += 1;
+            if self.last_ns.saturating_sub(z.exit_ns) >= self.cfg.zombie_after_ns {
+                *out.entry(z.pid_ns).or_insert(0) += 1;
+            }
         }
         out
     }
@@ -108,6 +146,7 @@ impl Pid1 {
     pub fn on_event(&mut self, ev: &Event, m: &Model) -> Vec<Finding> {
         let mut out = Vec::new();
         let h = ev.header();
+        self.last_ns = self.last_ns.max(h.ts_ns);
         match ev {
             Event::Create(c) if c.clone_flags & CLONE_THREAD == 0 => {
                 self.creators.insert(h.tgid, c.creator_tgid);
@@ -124,8 +163,13 @@ impl Pid1 {
             }
             Event::Exit(e) if e.group_dead != 0 => {
                 if let Some(t) = self.term.remove(&h.tgid) {
-                    if !t.forwarded && !t.reported {
-                        let kids = Self::living_children(m, h.tgid);
+                    // The kernel now SIGKILLs the rest of the namespace: whoever
+                    // got no graceful signal is killed without a chance to clean up.
+                    if !t.reported {
+                        let kids: Vec<(u32, String)> = Self::living_children(m, h.tgid)
+                            .into_iter()
+                            .filter(|(pid, _)| !t.graceful.contains(pid))
+                            .collect();
                         if !kids.is_empty() {
                             out.push(self.not_forwarded(m, h.tgid, h.ts_ns, &t, &kids, true));
                         }
@@ -142,6 +186,8 @@ impl Pid1 {
                             code: e.exit_code,
                             parent,
                             orphan,
+                            pid_ns: h.ns.pid,
+                            at_start: false,
                         },
                     );
                 }
@@ -184,11 +230,21 @@ impl Pid1 {
                                 at_ns: h.ts_ns,
                                 sender: h.tgid,
                                 sender_comm: cstr(&h.comm).into_owned(),
+                                pid_ns: s.target_ns.pid,
                                 forwarded: false,
+                                graceful: HashSet::new(),
                                 reported: false,
                             });
                         }
                         _ => {}
+                    }
+                }
+                // Any graceful signal into a namespace whose init is shutting down, from anyone.
+                if GRACEFUL.contains(&s.sig) && matches!(s.result, 0 | 2) {
+                    for t in self.term.values_mut() {
+                        if t.pid_ns == s.target_ns.pid {
+                            t.graceful.insert(s.target_tgid);
+                        }
                     }
                 }
                 // The init passing a terminating signal on to another process.
@@ -206,6 +262,7 @@ impl Pid1 {
     /// Advances time to `now_ns` (live clock ticks, or the last event time).
     pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Finding> {
         let mut out = Vec::new();
+        self.last_ns = self.last_ns.max(now_ns);
         // Zombies older than the threshold, grouped by the parent that should reap them.
         let mut by_parent: BTreeMap<u32, Vec<(u32, &Zombie)>> = BTreeMap::new();
         for (pid, z) in &self.zombies {
@@ -215,6 +272,8 @@ impl Pid1 {
         }
         for (parent, zs) in by_parent {
             let init = self.is_ns_init(m, parent);
+            // Orphans go to the nearest subreaper (a zombie found at start has
+            // no known origin, so only its namespace's init is blamed for it).
             let subreaper = !init && zs.iter().any(|(_, z)| z.orphan);
             if !(init || subreaper) || self.reap_reported.contains(&parent) {
                 continue;
@@ -225,17 +284,25 @@ impl Pid1 {
             let mut evidence: Vec<String> = zs
                 .iter()
                 .map(|(pid, z)| {
-                    format!(
-                        "zombie {pid} ({}) exited {:.1}s ago ({}), {}",
-                        z.comm,
-                        (now_ns - z.exit_ns) as f64 / 1e9,
-                        exit_status(z.code),
-                        if z.orphan {
-                            "a reparented orphan"
-                        } else {
-                            "its own child"
-                        }
-                    )
+                    if z.at_start {
+                        format!(
+                            "zombie {pid} ({}) was already a zombie when tracing started, {:.1}s ago",
+                            z.comm,
+                            (now_ns - z.exit_ns) as f64 / 1e9,
+                        )
+                    } else {
+                        format!(
+                            "zombie {pid} ({}) exited {:.1}s ago ({}), {}",
+                            z.comm,
+                            (now_ns - z.exit_ns) as f64 / 1e9,
+                            exit_status(z.code),
+                            if z.orphan {
+                                "a reparented orphan"
+                            } else {
+                                "its own child"
+                            }
+                        )
+                    }
                 })
                 .collect();
             evidence.push(format!(
@@ -300,7 +367,7 @@ impl Pid1 {
         let list: Vec<String> = kids.iter().map(|(pid, c)| format!("{pid} ({c})")).collect();
         let summary = if init_exited {
             format!(
-                "PID 1 {init} ({comm}) exited after SIGTERM without passing it on: the kernel SIGKILLs its {} remaining process(es), which never got a graceful signal",
+                "PID 1 {init} ({comm}) exited after SIGTERM: the kernel SIGKILLs {} remaining process(es) of its namespace that never got a graceful signal",
                 kids.len()
             )
         } else {
@@ -325,7 +392,15 @@ impl Pid1 {
                     t.sender,
                     t.sender_comm
                 ),
-                format!("still running: {}", list.join(", ")),
+                format!(
+                    "{}: {}",
+                    if init_exited {
+                        "killed by the kernel without a graceful signal"
+                    } else {
+                        "still running"
+                    },
+                    list.join(", ")
+                ),
             ],
             join: None,
         }
@@ -408,6 +483,7 @@ mod tests {
         let mut e = exit(pid, ts, 0);
         if let Event::Exit(x) = &mut e {
             x.hdr.ppid = parent;
+            x.hdr.ns = pod();
         }
         e
     }
@@ -431,7 +507,7 @@ mod tests {
             .iter()
             .any(|e| e.contains("502") && e.contains("orphan")));
         assert!(f[0].evidence.iter().any(|e| e.contains("never called")));
-        assert_eq!(d.zombie_counts(&m).get(&POD_PID), Some(&1));
+        assert_eq!(d.zombie_counts().get(&POD_PID), Some(&1));
         assert!(d.on_tick(20 * S, &m).is_empty(), "reported once");
     }
 
@@ -501,7 +577,7 @@ mod tests {
         }
         feed(&mut m, &mut d, t);
         assert!(d.on_tick(60 * S, &m).is_empty());
-        assert!(d.zombie_counts(&m).is_empty());
+        assert!(d.zombie_counts().is_empty());
     }
 
     #[test]
@@ -563,6 +639,98 @@ mod tests {
         let (mut m, mut d) = setup();
         child(&mut m, &mut d, 501, 500, S, "sleep");
         feed(&mut m, &mut d, exit_with_parent(500, 400, 5 * S));
+        assert!(d.on_tick(30 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn zombie_already_there_at_start_is_reported_with_its_age() {
+        let mut m = Model::new(node(), "node");
+        m.add_snapshot(Process {
+            pid: 500,
+            ppid: 400,
+            ns_pid: 1,
+            comm: "sleep".into(),
+            ns: pod(),
+            seen_ns: S,
+            ..Process::default()
+        });
+        m.add_snapshot(Process {
+            pid: 507,
+            ppid: 500,
+            ns_pid: 7,
+            comm: "sleep".into(),
+            ns: pod(),
+            zombie: true,
+            seen_ns: S,
+            ..Process::default()
+        });
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        d.seed(&m);
+        assert!(d.on_tick(5 * S, &m).is_empty(), "seen 4 s ago: not yet");
+        let f = d.on_tick(6 * S, &m);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].kind, f[0].pid), (FindingKind::Pid1NeverReaps, 500));
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.contains("507") && e.contains("already a zombie")),
+            "{:?}",
+            f[0].evidence
+        );
+        assert_eq!(d.zombie_counts().get(&POD_PID), Some(&1));
+    }
+
+    #[test]
+    fn zombie_counts_are_lasting_zombies_by_their_own_namespace() {
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        d.on_tick(3 * S, &m);
+        assert!(d.zombie_counts().is_empty(), "1 s old is not lasting");
+        // Its parent (the init) is gone from the model; the count still names the zombie's namespace.
+        d.on_tick(8 * S, &m);
+        feed(&mut m, &mut d, reap(500, 8 * S));
+        assert_eq!(d.zombie_counts().get(&POD_PID), Some(&1));
+    }
+
+    #[test]
+    fn init_forwarding_to_its_child_only_leaves_the_grandchild_to_sigkill() {
+        // tini without -g: TERM reaches its child sh, not sh's child sleep; tini exits.
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(&mut m, &mut d, sig(500, 501, 3, 15, 0, 10 * S + 100));
+        let mut sh_dies = exit_with_parent(501, 500, 10 * S + 200);
+        if let Event::Exit(x) = &mut sh_dies {
+            x.exit_code = 15;
+        }
+        feed(&mut m, &mut d, sh_dies);
+        let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 300));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].kind, FindingKind::SigtermNotForwarded);
+        assert!(
+            f[0].evidence.iter().any(|e| e.contains("502 (sleep)")),
+            "{:?}",
+            f[0].evidence
+        );
+        assert!(!f[0].evidence.iter().any(|e| e.contains("501 (sh)")));
+    }
+
+    #[test]
+    fn forwarding_to_the_whole_process_group_gives_nothing() {
+        // tini -g / dumb-init: TERM reaches every process before the init exits.
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(&mut m, &mut d, sig(500, 501, 3, 15, 0, 10 * S + 100));
+        feed(&mut m, &mut d, sig(500, 502, 4, 15, 0, 10 * S + 110));
+        feed(&mut m, &mut d, exit_with_parent(502, 501, 10 * S + 200));
+        feed(&mut m, &mut d, reap(502, 10 * S + 210));
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 10 * S + 250));
+        feed(&mut m, &mut d, reap(501, 10 * S + 260));
+        assert!(feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 300)).is_empty());
         assert!(d.on_tick(30 * S, &m).is_empty());
     }
 }

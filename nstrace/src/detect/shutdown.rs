@@ -12,6 +12,8 @@ use crate::output::text::sig_result;
 
 const SIGTERM: u32 = 15;
 const SIGKILL: u32 = 9;
+/// Terminating signals a process can act on (all but SIGKILL).
+const GRACEFUL: [u32; 6] = [1, 2, 3, 10, 12, 15];
 
 /// One step of a shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +99,38 @@ impl Timeline {
         })
     }
 
+    /// Whether this step is the kernel's pid-namespace teardown: SIGKILLs
+    /// generated in the exit of PID 1, to the rest of the namespace.
+    pub fn is_teardown(&self, step: &Step) -> bool {
+        matches!(step, Step::Signal { ts_ns, from, to: (_, _, false), sig: SIGKILL, .. }
+            if from.0 == self.init.0 && self.end_ns.is_some_and(|end| *ts_ns >= end))
+    }
+
+    /// Processes the kernel SIGKILLed when PID 1 exited that never got a
+    /// graceful signal (zombies, already dead, are not counted).
+    pub fn killed_without_warning(&self) -> Vec<(u32, String)> {
+        let warned: std::collections::BTreeSet<u32> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Signal {
+                    to, sig, result, ..
+                } if GRACEFUL.contains(sig) && matches!(result, 0 | 2) => Some(to.0),
+                _ => None,
+            })
+            .collect();
+        self.steps
+            .iter()
+            .filter(|s| self.is_teardown(s))
+            .filter_map(|s| match s {
+                Step::Signal { to, result: 0, .. } if !warned.contains(&to.0) => {
+                    Some((to.0, to.1.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn init_exit(&self) -> Option<u32> {
         self.steps.iter().find_map(|s| match s {
             Step::Exit { pid, code, .. } if *pid == self.init.0 => Some(*code),
@@ -126,10 +160,27 @@ impl Timeline {
                 format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later"),
                 "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds".to_owned(),
             ),
-            (_, false) if self.end_ns.is_some() => (
-                format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
-                String::new(),
-            ),
+            (_, false) if self.end_ns.is_some() => {
+                let victims = self.killed_without_warning();
+                if victims.is_empty() {
+                    (
+                        format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
+                        String::new(),
+                    )
+                } else {
+                    let list: Vec<String> =
+                        victims.iter().map(|(p, c)| format!("{p} ({c})")).collect();
+                    (
+                        format!(
+                            "ungraceful: PID 1 ({}) exited after SIGTERM and the kernel SIGKILLed {} process(es) that never got a graceful signal: {}",
+                            self.init.1,
+                            victims.len(),
+                            list.join(", ")
+                        ),
+                        "signal the whole process group (tini -g, dumb-init), or have PID 1 pass SIGTERM on and wait for its children before it exits".to_owned(),
+                    )
+                }
+            }
             _ => (
                 format!("in progress: {total:.1}s since SIGTERM"),
                 String::new(),
@@ -158,12 +209,15 @@ impl Timeline {
                     result,
                     ..
                 } => {
+                    let sender = if self.is_teardown(step) {
+                        "kernel (PID 1 exited)".to_owned()
+                    } else {
+                        format!("{} ({})", from.0, from.1)
+                    };
                     let _ = writeln!(
                         s,
-                        "  t+{t:>7.3}s  SIG{:<5} {} ({}) → {} ({}{})  {}",
+                        "  t+{t:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
                         signal_name(*sig),
-                        from.0,
-                        from.1,
                         to.0,
                         to.1,
                         if to.2 { ", PID 1" } else { "" },
@@ -426,5 +480,42 @@ mod tests {
             0,
             "SIGTERM to a non-init does not start a shutdown"
         );
+    }
+
+    #[test]
+    fn init_exiting_on_sigterm_while_the_kernel_kills_the_rest_is_ungraceful() {
+        // sh traps TERM, its wait returns, it exits 0; the kernel SIGKILLs its sleep.
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S));
+        sh.on_event(&exit(500, 0, S + 100));
+        sh.on_event(&sig(500, "sh", 501, 2, 9, 0, S + 200));
+        sh.on_event(&exit(501, 9, S + 300));
+        let f = sh.on_event(&reap(500, S + 400));
+        assert!(
+            f.is_empty(),
+            "not killed by SIGKILL itself: no slow_shutdown"
+        );
+        let t = &sh.done[0];
+        assert_eq!(t.killed_without_warning(), vec![(501, "sh".to_owned())]);
+        let v = t.verdict();
+        assert!(v.verdict.starts_with("ungraceful"), "{}", v.verdict);
+        assert!(v.advice.contains("process group"), "{}", v.advice);
+        let text = t.render("pod web");
+        assert!(
+            text.contains("SIGKILL  kernel (PID 1 exited) → 501 (sh)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kernel_kills_after_a_graceful_signal_are_still_clean() {
+        let mut sh = Shutdowns::new(100);
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S));
+        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 50));
+        sh.on_event(&exit(500, 0, S + 100));
+        sh.on_event(&sig(500, "tini", 501, 2, 9, 0, S + 200));
+        sh.on_event(&reap(500, S + 400));
+        assert!(sh.done[0].killed_without_warning().is_empty());
+        assert!(sh.done[0].verdict().verdict.starts_with("clean"));
     }
 }

@@ -61,6 +61,9 @@ pub struct Enrichment {
     pub cgroup: String,
     /// Its UTS hostname, if readable.
     pub hostname: Option<String>,
+    /// Its command name then (a program may rename itself without an event,
+    /// e.g. busybox applets run through /proc/self/exe); empty if unknown.
+    pub comm: String,
 }
 
 /// Whether the collector should read /proc after this event: an exec or a
@@ -135,6 +138,9 @@ impl Model {
             if p.seen_ns <= e.seen_ns {
                 p.cgroup = e.cgroup.clone();
                 p.hostname = e.hostname.clone();
+                if !e.comm.is_empty() {
+                    p.comm = e.comm.clone();
+                }
                 self.generation += 1;
             }
         }
@@ -149,10 +155,34 @@ impl Model {
         }
     }
 
+    /// Keeps a process's command name current from an event about its
+    /// leader thread (prctl renames make no event of their own).
+    fn refresh_comm(&mut self, pid: u32, tid: u32, comm: &[u8; 16], ts_ns: u64) {
+        if pid != tid {
+            return;
+        }
+        if let Some(p) = self.procs.get_mut(&pid) {
+            let c = &comm[..comm.iter().position(|b| *b == 0).unwrap_or(comm.len())];
+            if p.seen_ns <= ts_ns && !c.is_empty() && p.comm.as_bytes() != c {
+                p.comm = String::from_utf8_lossy(c).into_owned();
+                self.generation += 1;
+            }
+        }
+    }
+
     /// Folds one event in. Events older than what the snapshot already shows
     /// for a process do not roll it back (the snapshot/attach race).
     pub fn apply(&mut self, ev: &Event) {
         let h = ev.header();
+        match ev {
+            Event::SignalGenerate(s) => {
+                self.refresh_comm(s.target_tgid, s.target_tid, &s.target_comm, h.ts_ns)
+            }
+            Event::Wait(_) | Event::SignalDeliver(_) | Event::Setns(_) | Event::Unshare(_) => {
+                self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns)
+            }
+            _ => {}
+        }
         let stale = |m: &Model, pid: u32| m.procs.get(&pid).is_some_and(|p| p.seen_ns > h.ts_ns);
         match ev {
             Event::Create(e) => {
@@ -367,9 +397,15 @@ mod tests {
             seen_ns: 20,
             cgroup: "/libpod_parent/x".into(),
             hostname: Some("web".into()),
+            comm: "sleep".into(),
         };
         m.enrich(&e);
         assert_eq!(m.get(40).unwrap().hostname.as_deref(), Some("web"));
+        assert_eq!(
+            m.get(40).unwrap().comm,
+            "sleep",
+            "a rename seen in /proc wins"
+        );
         m.enrich(&Enrichment {
             pid: 41,
             ..e.clone()
@@ -394,6 +430,33 @@ mod tests {
             wants_enrichment(&ns(1), &ns_change(Kind::Setns, 40, 40, ns(1), ns(1))),
             None
         );
+    }
+
+    #[test]
+    fn later_events_refresh_the_command_name_of_the_leader_only() {
+        use nstrace_common::{SignalGenerateEvent, WaitEvent};
+        let mut m = Model::new(ns(1), "node");
+        // busybox runs `exec sleep` as /proc/self/exe, then renames itself: no event for that.
+        m.apply(&fork(50, 1, 10, ns(1), "exe"));
+        let mut c = [0u8; 16];
+        c[..5].copy_from_slice(b"sleep");
+        m.apply(&Event::SignalGenerate(SignalGenerateEvent {
+            hdr: testutil::hdr(Kind::SignalGenerate, 9, 1, 20, ns(1), "runc"),
+            sig: 15,
+            target_tgid: 50,
+            target_tid: 50,
+            target_comm: c,
+            ..Default::default()
+        }));
+        assert_eq!(m.get(50).unwrap().comm, "sleep");
+        // A thread with its own name does not rename the process.
+        let mut w = WaitEvent {
+            hdr: testutil::hdr(Kind::Wait, 50, 1, 30, ns(1), "worker-3"),
+            ..Default::default()
+        };
+        w.hdr.tid = 51;
+        m.apply(&Event::Wait(w));
+        assert_eq!(m.get(50).unwrap().comm, "sleep");
     }
 
     #[test]

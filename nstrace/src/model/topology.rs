@@ -226,6 +226,32 @@ pub fn build(m: &Model) -> Topology {
         });
     }
 
+    // A zombie has lost its namespaces but its PID namespace (the /proc links
+    // are gone): it belongs with its parent's container, or with the one
+    // container of its PID namespace.
+    for p in &procs {
+        if p.ns.mnt != 0 || in_container.contains(&p.pid) {
+            continue;
+        }
+        let by_parent = containers
+            .iter()
+            .position(|c| c.processes.iter().any(|q| q.pid == p.ppid));
+        let by_pid_ns = || {
+            let mut it = containers
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| p.ns.pid != 0 && p.ns.pid != node.pid && c.ns.pid == p.ns.pid);
+            match (it.next(), it.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        };
+        if let Some(i) = by_parent.or_else(by_pid_ns) {
+            containers[i].processes.push(ProcView::from(*p));
+            in_container.insert(p.pid);
+        }
+    }
+
     // 2. Pods: union containers that share a non-node net/ipc/uts/pid or a pod cgroup.
     let n = containers.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -357,10 +383,17 @@ pub fn build(m: &Model) -> Topology {
 fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
     let node_arr = node.as_array();
     let mut sharing = [Sharing::Mixed; 8];
+    // The workload containers decide "node": an infra the runtime keeps in a
+    // private namespace (podman cannot put it in the host's IPC) hides nothing.
+    let workload: Vec<&Container> = containers.iter().filter(|c| !c.infra).collect();
     for (i, (_, slot)) in MATRIX_TYPES.iter().enumerate() {
         let vals: Vec<u32> = containers.iter().map(|c| c.ns.as_array()[*slot]).collect();
         let distinct: BTreeSet<u32> = vals.iter().copied().collect();
-        sharing[i] = if vals.iter().all(|v| *v == node_arr[*slot]) {
+        let workload_on_node = !workload.is_empty()
+            && workload
+                .iter()
+                .all(|c| c.ns.as_array()[*slot] == node_arr[*slot]);
+        sharing[i] = if workload_on_node || vals.iter().all(|v| *v == node_arr[*slot]) {
             Sharing::Node
         } else if distinct.len() == 1 {
             Sharing::Shared
@@ -602,6 +635,76 @@ mod tests {
         let pod = &t.pods[0];
         assert!(pod.host_pid && pod.host_ipc && !pod.host_network);
         assert_eq!(pod.containers.len(), 2);
+    }
+
+    #[test]
+    fn host_ipc_is_decided_by_the_workload_not_the_private_infra() {
+        // podman pod create --share net,uts + run --ipc host: only the infra keeps a private ipc.
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(9), cid(c));
+        let t = build(&model(vec![
+            proc(
+                90,
+                1,
+                1,
+                "catatonit",
+                &cg(90),
+                &[(0, 901), (3, 902), (5, 905), (1, 903), (2, 904)],
+            ),
+            proc(
+                91,
+                1,
+                1,
+                "sh",
+                &cg(91),
+                &[(0, 911), (3, 912), (5, 905), (1, 903)],
+            ),
+            proc(
+                92,
+                1,
+                1,
+                "sh",
+                &cg(92),
+                &[(0, 921), (3, 922), (5, 905), (1, 903)],
+            ),
+        ]));
+        let pod = &t.pods[0];
+        assert!(pod.host_ipc, "both workload containers use the node's ipc");
+        assert_eq!(pod.sharing[1], Sharing::Node);
+        assert!(!pod.host_network && !pod.host_pid);
+    }
+
+    #[test]
+    fn zombie_without_namespace_links_stays_in_its_container() {
+        let mut ps = default_pod(1000);
+        // /proc/PID/ns/* of a zombie: only pid (and user) still read.
+        let zombie = |pid: u32, ppid: u32| {
+            let mut z = proc(pid, ppid, 7, "sleep", "/", &[]);
+            z.ns = NsSet {
+                pid: 10007,
+                user: NODE[6],
+                ..NsSet::default()
+            };
+            z.zombie = true;
+            z
+        };
+        // A child of the sleep (1002) in the sh container (init 1001), and one whose
+        // parent is unknown to the model, placed by its PID namespace alone.
+        ps.push(zombie(1099, 1002));
+        ps.push(zombie(1098, 999));
+        let t = build(&model(ps));
+        for pid in [1099, 1098] {
+            let c = t.pods[0]
+                .containers
+                .iter()
+                .find(|c| c.processes.iter().any(|p| p.pid == pid))
+                .unwrap_or_else(|| panic!("zombie {pid} is in no container"));
+            assert_eq!(c.init.pid, 1001, "zombie {pid}");
+            assert!(c.processes.iter().any(|p| p.pid == pid && p.zombie));
+            assert!(t
+                .plain
+                .iter()
+                .all(|n| n.processes.iter().all(|p| p.pid != pid)));
+        }
     }
 
     #[test]

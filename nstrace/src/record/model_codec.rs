@@ -89,6 +89,7 @@ pub fn encode_enrichment(e: &Enrichment) -> Vec<u8> {
     out.push(u8::from(e.hostname.is_some()));
     put_str(&mut out, &e.cgroup);
     put_str(&mut out, e.hostname.as_deref().unwrap_or(""));
+    put_str(&mut out, &e.comm);
     out
 }
 
@@ -97,12 +98,13 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
     let mut c = Cur(b);
     let (pid, seen_ns) = (c.u32()?, c.u64()?);
     let has_host = c.take(1)?[0] != 0;
-    let (cgroup, hostname) = (c.str()?, c.str()?);
+    let (cgroup, hostname, comm) = (c.str()?, c.str()?, c.str()?);
     c.0.is_empty().then_some(Enrichment {
         pid,
         seen_ns,
         cgroup,
         hostname: has_host.then_some(hostname),
+        comm,
     })
 }
 
@@ -174,6 +176,7 @@ mod tests {
             seen_ns: 4,
             cgroup: "/c".into(),
             hostname: None,
+            comm: "sleep".into(),
         };
         let b = encode_enrichment(&e);
         assert_eq!(decode_enrichment(&b), Some(e));
