@@ -226,7 +226,7 @@ fn main() -> std::io::Result<()> {
             emit(&mut w, ev, &mut ts)?;
             written += 1;
         }
-        if cycle % 50 == 0 {
+        if cycle.is_multiple_of(50) {
             emit(
                 &mut w,
                 Event::SignalGenerate(SignalGenerateEvent {
@@ -253,7 +253,7 @@ fn main() -> std::io::Result<()> {
             )?;
             written += 2;
         }
-        if cycle % 1000 == 0 {
+        if cycle.is_multiple_of(1000) {
             // A node administrator entering a pod's network namespace and leaving again.
             let admin = 1001;
             let mut inside = node;
