@@ -62,6 +62,7 @@ impl Filter {
             let comm = cstr(&h.comm);
             let target = match ev {
                 Event::SignalGenerate(s) => Some(cstr(&s.target_comm)),
+                Event::Rename(r) => Some(cstr(&r.new_comm)),
                 _ => None,
             };
             let hit = self

@@ -267,3 +267,4 @@ pub fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+pub mod pod;

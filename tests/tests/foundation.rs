@@ -208,6 +208,24 @@ fn thread_creation_is_marked() {
     t.stop();
 }
 
+/// prctl(PR_SET_NAME): a rename event with the old and the new name, as /proc shows it after.
+#[test]
+fn rename_by_prctl_is_an_event() {
+    let t = Tracer::start(&["--kind", "rename"]);
+    let out = Command::new(HELPER)
+        .args(["rename", "nst-renamed"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (pid, comm) = text.trim().split_once(' ').expect("pid and comm");
+    let pid: u64 = pid.parse().unwrap();
+    let ev = t.wait_for("rename", |v| v["kind"] == "rename" && v["pid"] == pid);
+    assert_eq!(s(&ev, "comm"), "nstrace-test-he", "the old name (15 bytes)");
+    assert_eq!(s(&ev, "new_comm"), comm, "what /proc/self/comm said after");
+    assert_eq!(comm, "nst-renamed");
+    t.stop();
+}
+
 /// kill -TERM to a child: generated and delivered with the default handler.
 #[test]
 fn sigterm_to_child_is_delivered() {

@@ -37,6 +37,8 @@ pub enum Kind {
     SignalGenerate = 8,
     /// A task dequeued a signal to act on it (with its handler).
     SignalDeliver = 9,
+    /// A task renamed itself with prctl(PR_SET_NAME) (exec renames are in `Exec`).
+    Rename = 10,
 }
 
 /// Number of kind slots (kinds are `1..KIND_SLOTS`).
@@ -44,7 +46,7 @@ pub const KIND_SLOTS: usize = 16;
 
 impl Kind {
     /// Every kind, in value order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Create,
         Kind::Exec,
         Kind::Exit,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::Unshare,
         Kind::SignalGenerate,
         Kind::SignalDeliver,
+        Kind::Rename,
     ];
 
     /// The kind with this stored value, if any.
@@ -73,6 +76,7 @@ impl Kind {
             Kind::Unshare => "unshare",
             Kind::SignalGenerate => "signal_generate",
             Kind::SignalDeliver => "signal_deliver",
+            Kind::Rename => "rename",
         }
     }
 }
@@ -353,6 +357,21 @@ pub struct SignalDeliverEvent {
     /// sa_flags (SA_RESTART, SA_NOCLDWAIT…).
     pub sa_flags: u64,
 }
+
+/// prctl(PR_SET_NAME): the task's command name changes without an exec
+/// (busybox applets run through /proc/self/exe, runc's init stages…). The
+/// header is the task with its old name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RenameEvent {
+    /// The task, before the rename.
+    pub hdr: Header,
+    /// The name it asked for (NUL padded; the kernel keeps at most 15 bytes).
+    pub new_comm: [u8; COMM_LEN],
+}
+
+/// prctl option that sets the calling thread's name.
+pub const PR_SET_NAME: u64 = 15;
 
 /// Field offsets in kernel structs, resolved by userspace from the running
 /// kernel's BTF and written into the programs' `OFFSETS` global before load.

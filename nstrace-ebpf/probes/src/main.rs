@@ -12,7 +12,7 @@ use core::ptr::{addr_of, read_volatile};
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
-        bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_str_bytes,
         generated::{bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     },
     macros::{btf_tracepoint, map, tracepoint},
@@ -21,9 +21,9 @@ use aya_ebpf::{
 };
 use nstrace_common::{
     counter, Config, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
-    Offsets, ReapEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, FILENAME_LEN,
-    FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NSPROXY_ORDER, WAIT_WAIT4,
-    WAIT_WAITID,
+    Offsets, ReapEvent, RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+    FILENAME_LEN, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NSPROXY_ORDER,
+    PR_SET_NAME, WAIT_WAIT4, WAIT_WAITID,
 };
 
 /// Offsets into kernel structs, written by the loader (see `nstrace::probe::offsets`).
@@ -554,6 +554,28 @@ pub fn sys_enter_unshare(ctx: TracePointContext) -> i32 {
 #[tracepoint]
 pub fn sys_exit_unshare(ctx: TracePointContext) -> i32 {
     ns_exit(Kind::Unshare, sys_arg(&ctx, 0) as i64)
+}
+
+/// syscalls:sys_enter_prctl(option, arg2, …) — only PR_SET_NAME is streamed:
+/// a rename makes no other event, and the collector names processes by comm.
+#[tracepoint]
+pub fn sys_enter_prctl(ctx: TracePointContext) -> i32 {
+    if sys_arg(&ctx, 0) != PR_SET_NAME || !offsets_ready() || is_self() {
+        return 0;
+    }
+    let name = sys_arg(&ctx, 1) as usize;
+    let mut entry = reserve!(RenameEvent, Kind::Rename);
+    // SAFETY: sized for RenameEvent; every field is written.
+    let ev = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut ev.hdr, Kind::Rename, current_task());
+    ev.new_comm = [0; 16];
+    // SAFETY: the helper validates the user address and NUL-terminates.
+    if unsafe { bpf_probe_read_user_str_bytes(name as *const u8, &mut ev.new_comm) }.is_err() {
+        ev.hdr.flags |= FLAG_READ_FAILED;
+    }
+    note_read_failure(&ev.hdr);
+    entry.submit(0);
+    0
 }
 
 /// Whether signal `sig` is streamed (in the collector's mask).

@@ -37,6 +37,7 @@ const TERMINATING: [u32; 7] = [1, 2, 3, 9, 10, 12, 15];
 /// Terminating signals a process can act on (all but SIGKILL).
 const GRACEFUL: [u32; 6] = [1, 2, 3, 10, 12, 15];
 const SIGTERM: u32 = 15;
+const SIGKILL: u32 = 9;
 
 #[derive(Clone, Debug)]
 struct Zombie {
@@ -165,7 +166,10 @@ impl Pid1 {
                 if let Some(t) = self.term.remove(&h.tgid) {
                     // The kernel now SIGKILLs the rest of the namespace: whoever
                     // got no graceful signal is killed without a chance to clean up.
-                    if !t.reported {
+                    // (An init SIGKILLed at the end of the grace period is the
+                    // slow shutdown's story, not this one.)
+                    let killed = e.exit_code & 0x7f == SIGKILL;
+                    if !t.reported && !killed {
                         let kids: Vec<(u32, String)> = Self::living_children(m, h.tgid)
                             .into_iter()
                             .filter(|(pid, _)| !t.graceful.contains(pid))
@@ -732,5 +736,22 @@ mod tests {
         feed(&mut m, &mut d, reap(501, 10 * S + 260));
         assert!(feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 300)).is_empty());
         assert!(d.on_tick(30 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn init_killed_at_the_end_of_the_grace_period_is_not_also_unforwarded() {
+        // Plain tini forwarded to its child; the grandchild ran on; SIGKILL after the grace period.
+        let (mut m, mut d) = setup();
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(&mut m, &mut d, sig(500, 501, 3, 15, 0, 10 * S + 100));
+        assert!(d.on_tick(13 * S, &m).is_empty(), "it did forward");
+        feed(&mut m, &mut d, sig(43, 500, 1, 9, 0, 15 * S));
+        let mut killed = exit_with_parent(500, 400, 15 * S + 100);
+        if let Event::Exit(x) = &mut killed {
+            x.exit_code = 9;
+        }
+        assert!(feed(&mut m, &mut d, killed).is_empty());
     }
 }

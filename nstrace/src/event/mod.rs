@@ -7,8 +7,8 @@ pub mod names;
 use std::fmt;
 
 use nstrace_common::{
-    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent, SignalDeliverEvent,
-    SignalGenerateEvent, WaitEvent,
+    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent, RenameEvent,
+    SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
 };
 
 /// One decoded kernel event.
@@ -32,6 +32,8 @@ pub enum Event {
     SignalGenerate(SignalGenerateEvent),
     /// A signal was delivered.
     SignalDeliver(SignalDeliverEvent),
+    /// A task renamed itself.
+    Rename(RenameEvent),
 }
 
 /// Why a record could not be decoded.
@@ -103,6 +105,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         Kind::Unshare => Event::Unshare(read_exact(buf, kind)?),
         Kind::SignalGenerate => Event::SignalGenerate(read_exact(buf, kind)?),
         Kind::SignalDeliver => Event::SignalDeliver(read_exact(buf, kind)?),
+        Kind::Rename => Event::Rename(read_exact(buf, kind)?),
     })
 }
 
@@ -124,6 +127,7 @@ impl Event {
             Event::Setns(e) | Event::Unshare(e) => &e.hdr,
             Event::SignalGenerate(e) => &e.hdr,
             Event::SignalDeliver(e) => &e.hdr,
+            Event::Rename(e) => &e.hdr,
         }
     }
 
@@ -139,6 +143,7 @@ impl Event {
             Event::Unshare(_) => Kind::Unshare,
             Event::SignalGenerate(_) => Kind::SignalGenerate,
             Event::SignalDeliver(_) => Kind::SignalDeliver,
+            Event::Rename(_) => Kind::Rename,
         }
     }
 
@@ -153,6 +158,7 @@ impl Event {
             Event::Setns(e) | Event::Unshare(e) => as_bytes(e),
             Event::SignalGenerate(e) => as_bytes(e),
             Event::SignalDeliver(e) => as_bytes(e),
+            Event::Rename(e) => as_bytes(e),
         }
     }
 }
@@ -223,7 +229,12 @@ mod tests {
                 sig: 15,
                 ..Default::default()
             }),
+            Event::Rename(RenameEvent {
+                hdr: header(Kind::Rename),
+                new_comm: *b"sleep\0\0\0\0\0\0\0\0\0\0\0",
+            }),
         ];
+        assert_eq!(events.len(), Kind::ALL.len(), "one of each kind");
         for e in events {
             let decoded = decode(e.bytes()).expect("decodes");
             assert_eq!(decoded, e);

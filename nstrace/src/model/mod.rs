@@ -178,6 +178,7 @@ impl Model {
             Event::SignalGenerate(s) => {
                 self.refresh_comm(s.target_tgid, s.target_tid, &s.target_comm, h.ts_ns)
             }
+            Event::Rename(r) => self.refresh_comm(h.tgid, h.tid, &r.new_comm, h.ts_ns),
             Event::Wait(_) | Event::SignalDeliver(_) | Event::Setns(_) | Event::Unshare(_) => {
                 self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns)
             }
@@ -254,7 +255,10 @@ impl Model {
                     self.generation += 1;
                 }
             }
-            Event::Wait(_) | Event::SignalGenerate(_) | Event::SignalDeliver(_) => {}
+            Event::Wait(_)
+            | Event::SignalGenerate(_)
+            | Event::SignalDeliver(_)
+            | Event::Rename(_) => {}
         }
     }
 }

@@ -253,6 +253,10 @@ fn body(out: &mut String, ev: &Event) {
                 e.handler, e.sa_flags
             );
         }
+        Event::Rename(e) => {
+            key(out, "new_comm");
+            string(out, &cstr(&e.new_comm));
+        }
     }
 }
 

@@ -155,6 +155,9 @@ fn details(s: &mut String, ev: &Event) {
         Event::SignalDeliver(e) => {
             let _ = write!(s, "SIG{} {}", signal_name(e.sig), handler_name(e.handler));
         }
+        Event::Rename(e) => {
+            let _ = write!(s, "→ {}", cstr(&e.new_comm));
+        }
     }
 }
 

@@ -329,20 +329,33 @@ pub fn dot(t: &Topology) -> String {
             let _ = writeln!(s, "  p{} -> ns_{}_{};", v.pid, ns_name(p.ns_type), p.inode);
         }
     }
+    // The node's namespaces, always drawn, grey, in a cluster of their own.
+    let _ = writeln!(
+        s,
+        "  subgraph cluster_node {{ label=\"node {} ({} processes)\"; style=filled; fillcolor=whitesmoke;",
+        dot_escape(&t.node_hostname),
+        t.node_processes
+    );
+    for (slot, ino) in node_arr.iter().enumerate() {
+        if slot != 4 && *ino != 0 {
+            let _ = writeln!(
+                s,
+                "    ns_{0}_{1} [shape=ellipse, label=\"{0} {1}\\n(node)\", style=filled, fillcolor=lightgrey];",
+                ns_name(slot),
+                ino
+            );
+        }
+    }
+    s.push_str("  }\n");
     for (slot, ino) in ns_nodes {
-        let is_node = node_arr[slot] == ino;
-        let _ = writeln!(
-            s,
-            "  ns_{0}_{1} [shape=ellipse, label=\"{0} {1}{2}\"{3}];",
-            ns_name(slot),
-            ino,
-            if is_node { "\\n(node)" } else { "" },
-            if is_node {
-                ", style=filled, fillcolor=lightgrey"
-            } else {
-                ""
-            }
-        );
+        if node_arr[slot] != ino {
+            let _ = writeln!(
+                s,
+                "  ns_{0}_{1} [shape=ellipse, label=\"{0} {1}\"];",
+                ns_name(slot),
+                ino
+            );
+        }
     }
     s.push_str("}\n");
     s

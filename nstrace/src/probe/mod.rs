@@ -34,7 +34,7 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 12] = [
+const PROGRAMS: [(&str, Hook); 13] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
@@ -50,6 +50,7 @@ const PROGRAMS: [(&str, Hook); 12] = [
     ("sys_exit_unshare", Hook::Tp("syscalls", "sys_exit_unshare")),
     ("signal_generate", Hook::TpBtf("signal_generate")),
     ("signal_deliver", Hook::TpBtf("signal_deliver")),
+    ("sys_enter_prctl", Hook::Tp("syscalls", "sys_enter_prctl")),
 ];
 
 /// Settings for loading.

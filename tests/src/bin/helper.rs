@@ -3,6 +3,7 @@
 //!   clone-newnet     clone(CLONE_NEWNET) a child that prints its net ns and exits
 //!   thread           start one thread and join it
 //!   burst N          fork N children as fast as possible, reaping each
+//!   rename NAME      prctl(PR_SET_NAME, NAME), then print its pid and /proc comm
 
 use std::io::Write;
 
@@ -55,14 +56,24 @@ fn burst(n: u32) {
     println!("forked {n}");
 }
 
+fn rename(name: &str) {
+    let c = std::ffi::CString::new(name).expect("no NUL in the name");
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of this process.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) };
+    assert_eq!(rc, 0, "prctl: {}", std::io::Error::last_os_error());
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    println!("{} {}", std::process::id(), comm.trim());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("clone-newnet") => clone_newnet(),
         Some("thread") => thread(),
         Some("burst") => burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        Some("rename") => rename(args.get(1).map_or("renamed", String::as_str)),
         _ => {
-            eprintln!("usage: nstrace-test-helper clone-newnet|thread|burst N");
+            eprintln!("usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME");
             std::process::exit(2);
         }
     }

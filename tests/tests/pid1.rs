@@ -1,0 +1,309 @@
+//! PID-1 behaviour in real pods, stopped the way the kubelet does it
+//! (`podman pod stop -t N`: SIGTERM to every container's PID 1, SIGKILL after
+//! N s): exactly the expected findings per container for broken inits, none
+//! for the same workloads under tini -g and dumb-init, and the timeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A shell PID 1 with no trap: SIGTERM is dropped by the kernel.
+const NOTRAP: &str = "sleep 1000; echo done";
+/// A shell PID 1 that traps TERM and does not pass it to its long-running child.
+const TRAPWAIT: &str =
+    "trap 'echo got TERM' TERM; sleep 1000 & wait; echo wait returned $?; wait; echo done";
+/// An orphan left to PID 1, which is then exec'd into a program that never waits.
+const NOREAP: &str = "(sleep 1 &); exec sleep 1000";
+
+const GRACE_S: u32 = 5;
+
+/// Findings of one audit run for pod `pod`, as kind sets per container id.
+fn kinds_by_container(events: &[Value], pod: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for v in events.iter().filter(|v| v["pod"] == pod) {
+        if let Some(kind) = v["finding"].as_str() {
+            let c = v["container"].as_str().unwrap_or("(none)").to_owned();
+            out.entry(c).or_default().insert(kind.to_owned());
+        }
+    }
+    out
+}
+
+fn set(kinds: &[&str]) -> BTreeSet<String> {
+    kinds.iter().map(|k| k.to_string()).collect()
+}
+
+/// Runs `workloads` (container name, sh script, init prefix) in pod `name`
+/// under an audit, waits `settle` (zombies age), stops the pod with the
+/// grace period and returns the audit's output and the pod's containers by name.
+fn audit_pod(
+    name: &str,
+    prefix: &[&str],
+    workloads: &[(&str, &str)],
+    settle: impl FnOnce(&Tracer),
+    also_follow: bool,
+    record: Option<&std::path::Path>,
+) -> (Finished, BTreeMap<String, String>, Option<Finished>) {
+    let argv: Vec<Vec<&str>> = workloads
+        .iter()
+        .map(|(_, script)| {
+            let mut a = prefix.to_vec();
+            a.extend(["sh", "-c", script]);
+            a
+        })
+        .collect();
+    let specs: Vec<Spec> = workloads
+        .iter()
+        .zip(&argv)
+        .map(|((n, _), a)| Spec::sh(n, a))
+        .collect();
+    let mut args = vec!["--zombie-after", "3s"];
+    if let Some(r) = record {
+        args.extend(["--record", r.to_str().unwrap()]);
+    }
+    let t = Tracer::audit(&args);
+    let pod = Pod::play(name, &pod_yaml(name, "", &specs, ""));
+    let ids: BTreeMap<String, String> = pod
+        .containers()
+        .into_iter()
+        .map(|c| (c.name.rsplit('-').next().unwrap().to_owned(), c.id))
+        .collect();
+    settle(&t);
+    let follow = also_follow.then(|| {
+        Tracer::command(
+            &[
+                "shutdown",
+                "--pod",
+                name,
+                "--format",
+                "json",
+                "--timeout",
+                "120s",
+            ],
+            &[],
+        )
+    });
+    pod.stop(GRACE_S);
+    // The last PID 1 is reaped right after the stop returns; give its events a moment.
+    std::thread::sleep(Duration::from_secs(1));
+    let followed = follow.map(|f| f.stop());
+    drop(pod);
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    (done, ids, followed)
+}
+
+/// A shell PID 1 with no trap, one that traps TERM without forwarding, and an
+/// exec'd PID 1 that never reaps an orphan: exactly their findings, per container.
+#[test]
+fn broken_inits_give_exactly_their_findings() {
+    let _g = serial();
+    let record = std::env::temp_dir().join(format!("nstrace-bad-{}.nst", std::process::id()));
+    let (done, ids, followed) = audit_pod(
+        "nst-bad",
+        &[],
+        &[
+            ("notrap", NOTRAP),
+            ("trapwait", TRAPWAIT),
+            ("noreap", NOREAP),
+        ],
+        |t| {
+            // The orphan dies after 1 s and is never reaped: reported once 3 s old.
+            t.wait_for("pid1_never_reaps", |v| {
+                v["finding"] == "pid1_never_reaps" && v["pod"] == "nst-bad"
+            });
+        },
+        true,
+        Some(&record),
+    );
+    let got = kinds_by_container(&done.events, "nst-bad");
+    let mut want = BTreeMap::new();
+    want.insert(
+        ids["notrap"].clone(),
+        set(&["pid1_ignores_sigterm", "slow_shutdown"]),
+    );
+    want.insert(
+        ids["trapwait"].clone(),
+        set(&["sigterm_not_forwarded", "slow_shutdown"]),
+    );
+    want.insert(
+        ids["noreap"].clone(),
+        set(&["pid1_never_reaps", "pid1_ignores_sigterm", "slow_shutdown"]),
+    );
+    assert_eq!(got, want, "infra ({}) gives none", ids["infra"]);
+    let never_reaps = done
+        .events
+        .iter()
+        .find(|v| v["finding"] == "pid1_never_reaps")
+        .unwrap();
+    assert_eq!(
+        never_reaps["comm"], "sleep",
+        "the init's current name: {never_reaps}"
+    );
+    let ev = never_reaps["evidence"].to_string();
+    assert!(ev.contains("orphan") && ev.contains("never called"), "{ev}");
+    let ignored = done
+        .events
+        .iter()
+        .find(|v| {
+            v["finding"] == "pid1_ignores_sigterm" && v["container"] == ids["notrap"].as_str()
+        })
+        .unwrap();
+    assert!(
+        ignored["summary"]
+            .as_str()
+            .unwrap()
+            .contains("only SIGKILL"),
+        "{ignored}"
+    );
+
+    // The timeline of the shell with no trap: SIGTERM dropped, SIGKILL after the grace period.
+    let followed = followed.unwrap();
+    let notrap = followed
+        .events
+        .iter()
+        .find(|t| {
+            t["shutdown"]
+                .as_str()
+                .unwrap()
+                .contains(&ids["notrap"][..12])
+        })
+        .unwrap_or_else(|| panic!("no timeline for notrap: {:?}", followed.events));
+    let steps = notrap["steps"].as_array().unwrap();
+    let term = steps
+        .iter()
+        .find(|s| s["signal"] == "TERM" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("{notrap}"));
+    assert_eq!(term["result"], "ignored", "{notrap}");
+    assert_eq!(term["t"], 0.0);
+    let kill = steps
+        .iter()
+        .find(|s| s["signal"] == "KILL" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("no SIGKILL to PID 1: {notrap}"));
+    assert_eq!(kill["result"], "delivered");
+    // podman waits the whole grace period before SIGKILL (a lower bound, not a speed check).
+    assert!(
+        kill["t"].as_f64().unwrap() >= f64::from(GRACE_S) - 0.5,
+        "{notrap}"
+    );
+    assert!(notrap["total_s"].as_f64().unwrap() >= kill["t"].as_f64().unwrap());
+    assert_eq!(notrap["killed"], true);
+    assert!(
+        notrap["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("no SIGTERM handler"),
+        "{notrap}"
+    );
+    assert!(!notrap["advice"].as_str().unwrap().is_empty());
+
+    // Offline, the recording gives exactly the findings the live run printed.
+    let replay = std::process::Command::new(nstrace_bin())
+        .args([
+            "replay",
+            "--audit",
+            "--zombie-after",
+            "3s",
+            "--format",
+            "json",
+        ])
+        .arg(&record)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let offline: Vec<Value> = String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["finding"].is_string())
+        .collect();
+    let live: Vec<Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string())
+        .cloned()
+        .collect();
+    assert_eq!(offline, live, "replay --audit differs from the live audit");
+    std::fs::remove_file(&record).unwrap();
+}
+
+/// The same workloads under `tini -g` (signals go to the child's process group)
+/// give no finding at all.
+#[test]
+fn the_same_workloads_under_tini_give_nothing() {
+    let _g = serial();
+    let (done, ids, _) = audit_pod(
+        "nst-tini",
+        &["tini", "-g", "--"],
+        &[
+            ("notrap", NOTRAP),
+            ("trapwait", TRAPWAIT),
+            ("noreap", NOREAP),
+        ],
+        |_| std::thread::sleep(Duration::from_secs(6)),
+        false,
+        None,
+    );
+    let got = kinds_by_container(&done.events, "nst-tini");
+    assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
+}
+
+/// The same workloads under dumb-init give no finding at all.
+#[test]
+fn the_same_workloads_under_dumb_init_give_nothing() {
+    let _g = serial();
+    let (done, ids, _) = audit_pod(
+        "nst-dumb",
+        &["dumb-init"],
+        &[
+            ("notrap", NOTRAP),
+            ("trapwait", TRAPWAIT),
+            ("noreap", NOREAP),
+        ],
+        |_| std::thread::sleep(Duration::from_secs(6)),
+        false,
+        None,
+    );
+    let got = kinds_by_container(&done.events, "nst-dumb");
+    assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
+}
+
+/// Plain `tini` (no -g) signals only its child: a shell child that traps TERM
+/// and does not forward leaves its sleep running until SIGKILL. nstrace must
+/// say so; tini is no cure for this script.
+#[test]
+fn plain_tini_does_not_rescue_a_shell_that_traps_term() {
+    let _g = serial();
+    let (done, ids, _) = audit_pod(
+        "nst-tini-plain",
+        &["tini", "--"],
+        &[("trapwait", TRAPWAIT)],
+        |_| {},
+        false,
+        None,
+    );
+    let got = kinds_by_container(&done.events, "nst-tini-plain");
+    assert_eq!(
+        got.get(&ids["trapwait"]),
+        Some(&set(&["slow_shutdown"])),
+        "{got:?}"
+    );
+    let f = done
+        .events
+        .iter()
+        .find(|v| v["finding"] == "slow_shutdown")
+        .unwrap();
+    assert_eq!(f["comm"], "tini", "{f}");
+}

@@ -1,0 +1,606 @@
+//! Real pods (podman kube play, catatonit infra): nstrace's topology checked
+//! against `podman pod inspect`, `podman inspect`, /proc of the pods'
+//! processes and `lsns`; and namespace joins made from inside a pod.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec, IMAGE};
+use nstrace_tests::*;
+
+/// Pods take the machine's 2 cores; and each test reads the whole node.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `nstrace topology --format json` (a /proc snapshot).
+fn topology() -> Value {
+    let out = Command::new(nstrace_bin())
+        .args(["topology", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("topology JSON")
+}
+
+fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
+}
+
+fn sharing(p: &Value) -> BTreeMap<String, String> {
+    p["sharing"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn expect_sharing(p: &Value, want: &[(&str, &str)]) {
+    let got = sharing(p);
+    for (ty, how) in want {
+        assert_eq!(got[*ty], *how, "{ty} sharing of pod {}: {got:?}", p["name"]);
+    }
+}
+
+fn expect_flags(p: &Value, host_net: bool, host_pid: bool, host_ipc: bool, share_pid: bool) {
+    let f = &p["flags"];
+    assert_eq!(
+        (
+            f["hostNetwork"].as_bool(),
+            f["hostPID"].as_bool(),
+            f["hostIPC"].as_bool(),
+            f["shareProcessNamespace"].as_bool()
+        ),
+        (
+            Some(host_net),
+            Some(host_pid),
+            Some(host_ipc),
+            Some(share_pid)
+        ),
+        "flags of pod {}: {f}",
+        p["name"]
+    );
+}
+
+/// Every pid nstrace puts in the pod.
+fn pod_pids(p: &Value) -> BTreeSet<u64> {
+    p["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["processes"].as_array().unwrap().iter())
+        .map(|pr| u(pr, "pid"))
+        .collect()
+}
+
+/// nstrace's pod equals podman's: id, exactly its containers (by id), the infra,
+/// each container's PID 1; and every process it lists is really in the pod.
+fn expect_same_as_podman(t: &Value, pod: &Pod) {
+    let p = find_pod(t, &pod.name);
+    let pod_id = pod.id();
+    assert_eq!(p["id"], pod_id.as_str(), "pod id");
+    let ctrs = pod.containers();
+    let want: BTreeSet<&str> = ctrs.iter().map(|c| c.id.as_str()).collect();
+    let got: BTreeSet<&str> = p["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "containers of pod {}", pod.name);
+    let infra = ctrs
+        .iter()
+        .find(|c| c.infra)
+        .expect("podman names an infra");
+    assert_eq!(p["infra"]["container"], infra.id.as_str());
+    assert_eq!(p["infra"]["pid"], infra.pid);
+    for c in p["containers"].as_array().unwrap() {
+        let podman_c = ctrs.iter().find(|x| c["id"] == x.id.as_str()).unwrap();
+        assert_eq!(c["init"]["pid"], podman_c.pid, "PID 1 of {}", podman_c.name);
+        assert_eq!(c["infra"], podman_c.infra, "{}", podman_c.name);
+    }
+    // Nothing from the node: each listed process's cgroup names this pod.
+    for pid in pod_pids(p) {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        assert!(
+            cg.is_empty() || cg.contains(&pod_id),
+            "process {pid} placed in pod {} has cgroup {cg}",
+            pod.name
+        );
+    }
+    for c in &ctrs {
+        let conmon: u64 = podman_ok(&["inspect", "--format", "{{.State.ConmonPid}}", &c.id])
+            .parse()
+            .unwrap();
+        assert!(
+            !pod_pids(p).contains(&conmon),
+            "conmon {conmon} is a node process"
+        );
+    }
+}
+
+fn sh(cmd: &'static str) -> [&'static str; 3] {
+    ["sh", "-c", cmd]
+}
+
+const LOOP: &str = "while true; do sleep 1; done";
+
+/// (a) the classic app + log sidecar sharing an emptyDir: net, ipc, uts shared
+/// by all containers; pid and mnt per container; user, cgroup, time the node's.
+#[test]
+fn app_and_log_sidecar_sharing_an_empty_dir() {
+    let _g = serial();
+    let app = sh("while true; do date >> /logs/app.log; sleep 1; done");
+    let side = sh("touch /logs/app.log; tail -F /logs/app.log");
+    let yaml = pod_yaml(
+        "nst-emptydir",
+        "",
+        &[
+            Spec {
+                name: "app",
+                command: &app,
+                extra: "    volumeMounts:\n    - name: nst-logs\n      mountPath: /logs\n",
+            },
+            Spec {
+                name: "sidecar",
+                command: &side,
+                extra: "    volumeMounts:\n    - name: nst-logs\n      mountPath: /logs\n",
+            },
+        ],
+        "  volumes:\n  - name: nst-logs\n    emptyDir: {}\n",
+    );
+    let pod = Pod::play("nst-emptydir", &yaml);
+    let t = topology();
+    expect_same_as_podman(&t, &pod);
+    let p = find_pod(&t, "nst-emptydir");
+    assert_eq!(p["containers"].as_array().unwrap().len(), 3);
+    expect_sharing(
+        p,
+        &[
+            ("net", "shared"),
+            ("ipc", "shared"),
+            ("uts", "shared"),
+            ("pid", "per-container"),
+            ("mnt", "per-container"),
+            ("user", "node"),
+            ("cgroup", "node"),
+            ("time", "node"),
+        ],
+    );
+    expect_flags(p, false, false, false, false);
+    // The shared namespaces are the infra's, as /proc says.
+    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    for c in pod.containers() {
+        for ty in ["net", "ipc", "uts"] {
+            assert_eq!(
+                ns_inode(&c.pid.to_string(), ty),
+                ns_inode(&infra.pid.to_string(), ty),
+                "{ty} of {}",
+                c.name
+            );
+        }
+    }
+}
+
+/// (b) shareProcessNamespace: every container in the infra's PID namespace.
+#[test]
+fn share_process_namespace() {
+    let _g = serial();
+    let (a, b) = (sh(LOOP), sh(LOOP));
+    let yaml = pod_yaml(
+        "nst-sharepid",
+        "  shareProcessNamespace: true\n",
+        &[Spec::sh("one", &a), Spec::sh("two", &b)],
+        "",
+    );
+    let pod = Pod::play("nst-sharepid", &yaml);
+    let t = topology();
+    expect_same_as_podman(&t, &pod);
+    let p = find_pod(&t, "nst-sharepid");
+    expect_sharing(
+        p,
+        &[
+            ("pid", "shared"),
+            ("net", "shared"),
+            ("mnt", "per-container"),
+        ],
+    );
+    expect_flags(p, false, false, false, true);
+    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    for c in p["containers"].as_array().unwrap() {
+        assert_eq!(
+            c["ns"]["pid"],
+            ns_inode(&infra.pid.to_string(), "pid"),
+            "{c}"
+        );
+    }
+}
+
+/// (c) hostNetwork: the pod is still found (by its shared ipc/uts and cgroup)
+/// and its net is the node's.
+#[test]
+fn host_network() {
+    let _g = serial();
+    let a = sh(LOOP);
+    let yaml = pod_yaml(
+        "nst-hostnet",
+        "  hostNetwork: true\n",
+        &[Spec::sh("app", &a)],
+        "",
+    );
+    let pod = Pod::play("nst-hostnet", &yaml);
+    let t = topology();
+    expect_same_as_podman(&t, &pod);
+    let p = find_pod(&t, "nst-hostnet");
+    expect_sharing(p, &[("net", "node"), ("ipc", "shared"), ("uts", "shared")]);
+    expect_flags(p, true, false, false, false);
+    assert_eq!(
+        t["node"]["ns"]["net"],
+        ns_inode("self", "net"),
+        "the test runs on the node"
+    );
+}
+
+/// (d) the node's PID namespace for the whole pod (podman 4.3's kube play
+/// ignores hostPID, so the pod is made as the kubelet would: --pid host, shared).
+#[test]
+fn host_pid() {
+    let _g = serial();
+    let pod = Pod::create(
+        "nst-hostpid",
+        &["--share", "ipc,net,uts,pid", "--pid", "host"],
+    );
+    pod.run("app", &[], &["sh", "-c", LOOP]);
+    let t = topology();
+    expect_same_as_podman(&t, &pod);
+    let p = find_pod(&t, "nst-hostpid");
+    expect_sharing(p, &[("pid", "node"), ("net", "shared")]);
+    expect_flags(p, false, true, false, false);
+}
+
+/// (d) the node's IPC namespace for the workload containers (the infra keeps
+/// its own: podman cannot give it the host's; Kubernetes semantics follow the workload).
+#[test]
+fn host_ipc() {
+    let _g = serial();
+    let pod = Pod::create("nst-hostipc", &["--share", "net,uts"]);
+    pod.run("one", &["--ipc", "host"], &["sh", "-c", LOOP]);
+    pod.run("two", &["--ipc", "host"], &["sh", "-c", LOOP]);
+    let t = topology();
+    expect_same_as_podman(&t, &pod);
+    let p = find_pod(&t, "nst-hostipc");
+    expect_sharing(
+        p,
+        &[("ipc", "node"), ("net", "shared"), ("pid", "per-container")],
+    );
+    expect_flags(p, false, false, true, false);
+}
+
+/// (e) a pod started before nstrace and one started while it traces both come
+/// out right (the second from events, with cgroup and hostname read after its exec).
+#[test]
+fn pods_started_before_and_while_tracing() {
+    let _g = serial();
+    let a = sh(LOOP);
+    let before = Pod::play(
+        "nst-before",
+        &pod_yaml("nst-before", "", &[Spec::sh("app", &a)], ""),
+    );
+    let t = Tracer::command(&["topology", "--format", "json", "--duration", "600s"], &[]);
+    let during = Pod::play(
+        "nst-during",
+        &pod_yaml(
+            "nst-during",
+            "",
+            &[Spec::sh("app", &a), Spec::sh("side", &a)],
+            "",
+        ),
+    );
+    // Let the tracer see the containers' first execs.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let topo = done
+        .events
+        .last()
+        .unwrap_or_else(|| panic!("no topology printed: {}", done.stderr));
+    expect_same_as_podman(topo, &before);
+    expect_same_as_podman(topo, &during);
+    expect_sharing(
+        find_pod(topo, "nst-during"),
+        &[("net", "shared"), ("pid", "per-container")],
+    );
+}
+
+/// A named network namespace, deleted on drop.
+struct NamedNetns(String);
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// (f) `ip netns add` makes a namespace with no process, pinned by its bind
+/// mount; `unshare --pid --fork` without --mount-proc makes a PID namespace
+/// whose processes still see the node's /proc. Neither is a pod or a container.
+#[test]
+fn plain_namespaces_on_the_node() {
+    let _g = serial();
+    let name = format!("nst-plain{}", std::process::id());
+    assert!(Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap()
+        .success());
+    let _ns = NamedNetns(name.clone());
+    let netns_inode = std::fs::metadata(format!("/run/netns/{name}"))
+        .unwrap()
+        .ino();
+    let pidns = Proc::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "600"])
+            .stdout(Stdio::null()),
+    );
+    let sleeper = eventually("the forked sleep", || {
+        let kids = std::fs::read_to_string(format!(
+            "/proc/{}/task/{}/children",
+            pidns.pid(),
+            pidns.pid()
+        ))
+        .ok()?;
+        kids.split_whitespace().next()?.parse::<u64>().ok()
+    });
+    let sleeper_pidns = ns_inode(&sleeper.to_string(), "pid");
+    let t = topology();
+    let plain = t["namespaces"].as_array().unwrap();
+    let net = plain
+        .iter()
+        .find(|n| n["type"] == "net" && n["inode"] == netns_inode)
+        .unwrap_or_else(|| panic!("netns {name} not reported: {plain:?}"));
+    assert_eq!(net["processes"].as_array().unwrap().len(), 0, "{net}");
+    assert!(
+        net["pinned_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == &format!("/run/netns/{name}")),
+        "{net}"
+    );
+    let pid = plain
+        .iter()
+        .find(|n| n["type"] == "pid" && n["inode"] == sleeper_pidns)
+        .unwrap_or_else(|| panic!("pid namespace not reported: {plain:?}"));
+    assert_eq!(pid["shares_node_mnt"], true, "{pid}");
+    assert!(pid["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["pid"] == sleeper && p["ns_pid"] == 1));
+    for p in t["pods"].as_array().unwrap() {
+        assert!(!pod_pids(p).contains(&sleeper), "the sleep is in no pod");
+    }
+    assert!(t["lone_containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["init"]["pid"] != sleeper));
+}
+
+/// nstrace's namespaces of each pod process equal lsns's, and for each of the
+/// pod's own namespaces nstrace counts as many processes as lsns does.
+#[test]
+fn grouping_by_namespace_equals_lsns() {
+    let _g = serial();
+    let (a, b) = (sh("sleep 600 & sleep 600 & wait"), sh(LOOP));
+    let _pod = Pod::play(
+        "nst-lsns",
+        &pod_yaml(
+            "nst-lsns",
+            "",
+            &[Spec::sh("app", &a), Spec::sh("side", &b)],
+            "",
+        ),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = topology();
+    let p = find_pod(&t, "nst-lsns");
+    // Every process nstrace knows, with its namespaces (type -> inode).
+    let mut all: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut collect = |c: &Value| {
+        for pr in c["processes"].as_array().unwrap() {
+            let ns = pr["ns"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| *k != "pid_for_children")
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+                .collect();
+            all.insert(u(pr, "pid"), ns);
+        }
+    };
+    for pod in t["pods"].as_array().unwrap() {
+        pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .for_each(&mut collect);
+    }
+    t["lone_containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(&mut collect);
+    let mut checked = 0;
+    for pid in pod_pids(p) {
+        let out = Command::new("lsns")
+            .args(["--json", "--task", &pid.to_string(), "-o", "NS,TYPE,NPROCS"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            continue; // exited meanwhile
+        }
+        let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for n in l["namespaces"].as_array().unwrap() {
+            let ty = n["type"].as_str().unwrap();
+            let inode = n["ns"].as_u64().unwrap();
+            assert_eq!(all[&pid][ty], inode, "{ty} of {pid}: lsns {n}");
+            // The pod's own namespaces hold only processes of pods: the counts must agree.
+            if inode != t["node"]["ns"][ty].as_u64().unwrap() {
+                let ours = all.values().filter(|ns| ns[ty] == inode).count() as u64;
+                assert_eq!(
+                    ours,
+                    n["nprocs"].as_u64().unwrap(),
+                    "processes in {ty} {inode}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} namespace comparisons");
+}
+
+/// `--format dot` is valid Graphviz: `dot -Tsvg` renders it.
+#[test]
+fn dot_output_renders_with_graphviz() {
+    let _g = serial();
+    let a = sh(LOOP);
+    let _pod = Pod::play(
+        "nst-dot",
+        &pod_yaml("nst-dot", "", &[Spec::sh("app", &a)], ""),
+    );
+    let dot = Command::new(nstrace_bin())
+        .args(["topology", "--format", "dot"])
+        .output()
+        .unwrap();
+    assert!(dot.status.success());
+    let mut render = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("graphviz's dot (cargo xtask setup installs it)");
+    use std::io::Write;
+    render.stdin.take().unwrap().write_all(&dot.stdout).unwrap();
+    let svg = render.wait_with_output().unwrap();
+    assert!(
+        svg.status.success(),
+        "dot rejected it: {}",
+        String::from_utf8_lossy(&svg.stderr)
+    );
+    let svg = String::from_utf8_lossy(&svg.stdout);
+    // SVG writes '-' as &#45;.
+    assert!(svg.contains("<svg"), "{svg}");
+    assert!(
+        svg.contains("pod nst&#45;dot"),
+        "the pod is a cluster: {svg}"
+    );
+    assert!(svg.contains("(node)"), "node namespaces are marked: {svg}");
+}
+
+/// A privileged container handed the node's network namespace (a bind mount
+/// of /proc/PID/ns/net of a process the test started) enters it with nsenter:
+/// host_namespace_join, high, naming the pod and container.
+#[test]
+fn container_entering_the_node_net_namespace_is_high() {
+    let _g = serial();
+    let holder = Proc::spawn(Command::new("sleep").arg("600"));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-escape\nspec:\n  containers:\n  - name: tool\n    image: {}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"{LOOP}\"]\n    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: hostnet\n      mountPath: /hostns/net\n  volumes:\n  - name: hostnet\n    hostPath:\n      path: /proc/{}/ns/net\n      type: File\n",
+        IMAGE,
+        holder.pid()
+    );
+    let pod = Pod::play("nst-escape", &yaml);
+    let tool = pod.container("tool");
+    let t = Tracer::audit(&[]);
+    let out = Command::new("podman")
+        .args([
+            "exec",
+            &tool.id,
+            "nsenter",
+            "--net=/hostns/net",
+            "readlink",
+            "/proc/self/ns/net",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node_net = ns_inode("self", "net");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("net:[{node_net}]"),
+        "nsenter really entered the node's net"
+    );
+    let f = t.wait_for("the escape", |v| v["finding"] == "host_namespace_join");
+    assert_eq!(f["severity"], "high", "{f}");
+    assert_eq!(f["pod"], "nst-escape", "{f}");
+    assert_eq!(f["container"], tool.id.as_str(), "{f}");
+    let j = &f["join"];
+    assert_eq!(j["actor"]["comm"], "nsenter", "{f}");
+    assert_eq!(j["actor"]["place"]["class"], "pod", "{f}");
+    assert_eq!(j["action"], "setns");
+    assert_eq!(j["result"], "ok");
+    assert_eq!(j["expected"], Value::Null, "{f}");
+    assert_eq!(j["targets"][0]["type"], "net");
+    assert_eq!(j["targets"][0]["inode"], node_net);
+    assert_eq!(j["targets"][0]["place"]["class"], "node");
+    let done = t.stop();
+    // podman exec's own joins (runc entering the container) are expected, info.
+    for v in &done.events {
+        if v["join"]["expected"].is_string() {
+            assert_eq!(v["severity"], "info", "{v}");
+        }
+    }
+}
+
+/// Creating and stopping a pod is runtime activity: no finding above info.
+#[test]
+fn creating_and_stopping_a_pod_gives_nothing_above_info() {
+    let _g = serial();
+    let t = Tracer::audit(&[]);
+    let cmd = ["dumb-init", "sleep", "600"];
+    let pod = Pod::play(
+        "nst-lifecycle",
+        &pod_yaml(
+            "nst-lifecycle",
+            "",
+            &[Spec::sh("app", &cmd), Spec::sh("side", &cmd)],
+            "",
+        ),
+    );
+    pod.stop(5);
+    drop(pod);
+    let done = t.stop();
+    let above: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
+        .collect();
+    assert!(above.is_empty(), "findings above info: {above:#?}");
+    // It did see the runtime at work: runc's joins, marked expected.
+    assert!(
+        done.events.iter().any(|v| v["join"]["expected"]
+            .as_str()
+            .is_some_and(|e| e.contains("runc"))),
+        "no runtime join recorded"
+    );
+}
