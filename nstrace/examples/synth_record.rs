@@ -174,16 +174,7 @@ fn main() -> std::io::Result<()> {
     // Each event gets the next timestamp, 10 µs apart.
     let emit = |w: &mut Writer<_>, mut ev: Event, ts: &mut u64| -> std::io::Result<()> {
         *ts += 10_000;
-        match &mut ev {
-            Event::Create(e) => e.hdr.ts_ns = *ts,
-            Event::Exec(e) => e.hdr.ts_ns = *ts,
-            Event::Exit(e) => e.hdr.ts_ns = *ts,
-            Event::Reap(e) => e.hdr.ts_ns = *ts,
-            Event::Wait(e) => e.hdr.ts_ns = *ts,
-            Event::Setns(e) | Event::Unshare(e) => e.hdr.ts_ns = *ts,
-            Event::SignalGenerate(e) => e.hdr.ts_ns = *ts,
-            Event::SignalDeliver(e) => e.hdr.ts_ns = *ts,
-        }
+        ev.header_mut().ts_ns = *ts;
         w.event(ev.bytes())
     };
     while written < n_events {

@@ -131,6 +131,21 @@ impl Event {
         }
     }
 
+    /// The common header, to change (building test input and synthetic traces).
+    pub fn header_mut(&mut self) -> &mut Header {
+        match self {
+            Event::Create(e) => &mut e.hdr,
+            Event::Exec(e) => &mut e.hdr,
+            Event::Exit(e) => &mut e.hdr,
+            Event::Reap(e) => &mut e.hdr,
+            Event::Wait(e) => &mut e.hdr,
+            Event::Setns(e) | Event::Unshare(e) => &mut e.hdr,
+            Event::SignalGenerate(e) => &mut e.hdr,
+            Event::SignalDeliver(e) => &mut e.hdr,
+            Event::Rename(e) => &mut e.hdr,
+        }
+    }
+
     /// The event kind.
     pub fn kind(&self) -> Kind {
         match self {
