@@ -87,8 +87,11 @@ fn topology(args: &ReplayArgs, format: TopoFormat) -> Result<()> {
     if !saw_snapshot {
         eprintln!("nstrace: note: the recording has no process snapshot; only processes seen starting are shown");
     }
+    // The model is not needed once the topology is built: free it before rendering.
+    let t = build(&model);
+    drop(model);
     std::io::stdout()
         .lock()
-        .write_all(render(&build(&model), format).as_bytes())?;
+        .write_all(render(&t, format).as_bytes())?;
     Ok(())
 }

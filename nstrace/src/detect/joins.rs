@@ -168,8 +168,12 @@ impl fmt::Display for Place {
 #[derive(Debug, Default)]
 pub struct Places {
     node: NsSet,
+    /// The model's `layout_generation` this was built from.
     generation: u64,
-    by_pid: HashMap<u32, Place>,
+    /// The model's `generation` this was built from.
+    model_generation: u64,
+    /// Containers by their mount namespace (every process of a container shares it).
+    by_mnt: HashMap<u32, Place>,
     by_ns: HashMap<(usize, u32), Place>,
 }
 
@@ -179,7 +183,8 @@ impl Places {
         let t = topology::build(m);
         let mut p = Places {
             node: m.node,
-            generation: m.generation,
+            generation: m.layout_generation,
+            model_generation: m.generation,
             ..Places::default()
         };
         for pod in &t.pods {
@@ -188,9 +193,7 @@ impl Places {
                     pod: pod.name.clone(),
                     container: Some(c.id.clone()),
                 };
-                for proc in &c.processes {
-                    p.by_pid.insert(proc.pid, here.clone());
-                }
+                p.by_mnt.insert(c.ns.mnt, here.clone());
                 for (slot, ino) in c.ns.as_array().into_iter().enumerate() {
                     if ino == 0 || ino == m.node.as_array()[slot] {
                         continue;
@@ -207,9 +210,7 @@ impl Places {
         }
         for c in &t.lone {
             let here = Place::Container(c.id.clone());
-            for proc in &c.processes {
-                p.by_pid.insert(proc.pid, here.clone());
-            }
+            p.by_mnt.insert(c.ns.mnt, here.clone());
             for (slot, ino) in c.ns.as_array().into_iter().enumerate() {
                 if ino != 0 && ino != m.node.as_array()[slot] {
                     p.by_ns
@@ -236,9 +237,9 @@ impl Places {
         p
     }
 
-    /// Where process `pid` lives (node when in no container).
-    pub fn process(&self, pid: u32) -> Place {
-        self.by_pid.get(&pid).cloned().unwrap_or(Place::Node)
+    /// Where a process in mount namespace `mnt` lives (node when in no container).
+    pub fn mount(&self, mnt: u32) -> Place {
+        self.by_mnt.get(&mnt).cloned().unwrap_or(Place::Node)
     }
 
     /// Where namespace `inode` of `NsSet` slot `slot` belongs.
@@ -458,31 +459,38 @@ impl Joins {
         Joins::default()
     }
 
-    /// The index, rebuilt only when the model changed since it was built.
+    /// The index, rebuilt only when the container layout changed since it was built.
     fn places(&mut self, m: &Model) -> &Places {
-        if self.places.generation != m.generation || self.places.node != m.node {
+        if self.places.generation != m.layout_generation || self.places.node != m.node {
             self.places = Places::build(m);
         }
         &self.places
     }
 
-    /// Where process `pid` lives, with namespaces `ns` before the call. A
-    /// process in the node's mount namespace is in no container (a container
-    /// always has its own), which spares the index for most node activity.
-    fn actor_place(&mut self, m: &Model, pid: u32, ns: &NsSet) -> Place {
-        if ns.mnt == m.node.mnt {
+    /// Where a process with namespaces `ns` (before the call) lives: by its
+    /// mount namespace, as containers are found. One in the node's mount
+    /// namespace is in no container, which spares the index for most node activity.
+    fn actor_place(&mut self, m: &Model, ns: &NsSet) -> Place {
+        if ns.mnt == m.node.mnt || ns.mnt == 0 {
             Place::Node
         } else {
-            self.places(m).process(pid)
+            self.places(m).mount(ns.mnt)
         }
     }
 
-    /// Where namespace `inode` (of `NsSet` slot `slot`) belongs.
+    /// Where namespace `inode` (of `NsSet` slot `slot`) belongs. The index
+    /// follows the container layout; a namespace it does not know (say one a
+    /// node process made since) gets one rebuild from the whole model.
     fn ns_place(&mut self, m: &Model, slot: usize, inode: u32) -> Place {
         if inode != 0 && m.node.as_array()[type_slot(slot)] == inode {
-            Place::Node
-        } else {
-            self.places(m).namespace(slot, inode)
+            return Place::Node;
+        }
+        match self.places(m).namespace(slot, inode) {
+            Place::Unknown if self.places.model_generation != m.generation => {
+                self.places = Places::build(m);
+                self.places.namespace(slot, inode)
+            }
+            place => place,
         }
     }
 
@@ -496,7 +504,7 @@ impl Joins {
                 if new == 0 || e.clone_flags & CLONE_THREAD != 0 {
                     return None;
                 }
-                let place = self.actor_place(m, e.creator_tgid, &e.creator_ns);
+                let place = self.actor_place(m, &e.creator_ns);
                 let creator = m.get(e.creator_tgid);
                 let actor = Actor {
                     pid: e.creator_tgid,
@@ -531,7 +539,7 @@ impl Joins {
 
     fn ns_change(&mut self, e: &NsChangeEvent, setns: bool, m: &Model) -> Join {
         let h = &e.hdr;
-        let place = self.actor_place(m, h.tgid, &e.before);
+        let place = self.actor_place(m, &e.before);
         let known = m.get(h.tgid);
         let actor = Actor {
             pid: h.tgid,

@@ -87,6 +87,14 @@ pub struct Model {
     pub pinned: Vec<Pinned>,
     /// Bumped on every change that can alter the topology.
     pub generation: u64,
+    /// Bumped only when the container layout can change: a mount namespace
+    /// gains its first or loses its last process, a namespace init comes or
+    /// goes or runs a new program, a process in a container changes
+    /// namespaces, cgroup/hostname facts or pins change. Forks and exits inside existing
+    /// containers leave it alone, so indexes keyed by it survive process churn.
+    pub layout_generation: u64,
+    /// Processes per mount namespace.
+    mnt_count: std::collections::HashMap<u32, u32>,
 }
 
 impl Model {
@@ -119,15 +127,65 @@ impl Model {
         self.procs.is_empty()
     }
 
+    fn count_in(&mut self, mnt: u32) {
+        let n = self.mnt_count.entry(mnt).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            self.layout_generation += 1;
+        }
+    }
+
+    fn count_out(&mut self, mnt: u32) {
+        if let Some(n) = self.mnt_count.get_mut(&mnt) {
+            *n -= 1;
+            if *n == 0 {
+                self.mnt_count.remove(&mnt);
+                self.layout_generation += 1;
+            }
+        }
+    }
+
+    /// A process moved from mount namespace `from` to `to`.
+    fn move_mnt(&mut self, from: u32, to: u32) {
+        if from != to {
+            self.count_in(to);
+            self.count_out(from);
+        }
+    }
+
+    /// Removes a process, keeping the per-mount counts and the layout generation.
+    fn take(&mut self, pid: u32) -> Option<Process> {
+        let old = self.procs.remove(&pid)?;
+        self.count_out(old.ns.mnt);
+        if old.ns_pid == 1 {
+            self.layout_generation += 1;
+        }
+        self.generation += 1;
+        Some(old)
+    }
+
+    /// Inserts or replaces a process, keeping the per-mount counts and the layout generation.
+    fn put(&mut self, p: Process) {
+        let (mnt, init) = (p.ns.mnt, p.ns_pid == 1);
+        if let Some(old) = self.procs.insert(p.pid, p) {
+            self.count_out(old.ns.mnt);
+            if old.ns_pid == 1 {
+                self.layout_generation += 1;
+            }
+        }
+        self.count_in(mnt);
+        if init {
+            self.layout_generation += 1;
+        }
+        self.generation += 1;
+    }
+
     /// Adds a process read from /proc. A process already known from a newer
     /// event is kept: events carry complete state, the later wins.
     pub fn add_snapshot(&mut self, p: Process) {
         match self.procs.get(&p.pid) {
             Some(known) if known.seen_ns > p.seen_ns => {}
-            _ => {
-                self.procs.insert(p.pid, p);
-                self.generation += 1;
-            }
+            _ => self.put(p),
         }
     }
 
@@ -136,6 +194,9 @@ impl Model {
     pub fn enrich(&mut self, e: &Enrichment) {
         if let Some(p) = self.procs.get_mut(&e.pid) {
             if p.seen_ns <= e.seen_ns {
+                if p.cgroup != e.cgroup || p.hostname != e.hostname {
+                    self.layout_generation += 1;
+                }
                 p.cgroup = e.cgroup.clone();
                 p.hostname = e.hostname.clone();
                 if !e.comm.is_empty() {
@@ -152,6 +213,7 @@ impl Model {
         if pinned != self.pinned {
             self.pinned = pinned;
             self.generation += 1;
+            self.layout_generation += 1;
         }
     }
 
@@ -166,6 +228,10 @@ impl Model {
             if p.seen_ns <= ts_ns && !c.is_empty() && p.comm.as_bytes() != c {
                 p.comm = String::from_utf8_lossy(c).into_owned();
                 self.generation += 1;
+                // An init's name says whether it is an infra (pause) process.
+                if p.ns_pid == 1 {
+                    self.layout_generation += 1;
+                }
             }
         }
     }
@@ -205,17 +271,27 @@ impl Model {
                     zombie: false,
                     seen_ns: h.ts_ns,
                 };
-                self.procs.insert(h.tgid, p);
-                self.generation += 1;
+                self.put(p);
             }
             Event::Exec(e) => {
                 if stale(self, h.tgid) {
                     return;
                 }
-                let p = self.procs.entry(h.tgid).or_insert_with(|| Process {
-                    pid: h.tgid,
-                    ..Process::default()
-                });
+                let Some(p) = self.procs.get_mut(&h.tgid) else {
+                    self.put(Process {
+                        pid: h.tgid,
+                        ppid: h.ppid,
+                        ns_pid: h.ns_tgid,
+                        comm: cstr(&h.comm).into_owned(),
+                        exe: cstr(&e.filename).into_owned(),
+                        cmdline: cstr(&e.filename).into_owned(),
+                        ns: h.ns,
+                        seen_ns: h.ts_ns,
+                        ..Process::default()
+                    });
+                    return;
+                };
+                let (old_mnt, was_init) = (p.ns.mnt, p.ns_pid == 1);
                 p.comm = cstr(&h.comm).into_owned();
                 p.exe = cstr(&e.filename).into_owned();
                 p.cmdline = p.exe.clone();
@@ -224,21 +300,36 @@ impl Model {
                 p.ns = h.ns;
                 p.seen_ns = h.ts_ns;
                 self.generation += 1;
+                // An init running a new program may become (or stop being) an infra.
+                if was_init || h.ns_tgid == 1 {
+                    self.layout_generation += 1;
+                }
+                self.move_mnt(old_mnt, h.ns.mnt);
             }
             Event::Setns(e) | Event::Unshare(e) => {
                 if e.ret != 0 || stale(self, h.tgid) {
                     return;
                 }
+                // Namespaces belong to threads; a process is described by its leader.
+                if h.tid != h.tgid {
+                    return;
+                }
+                let node_mnt = self.node.mnt;
                 if let Some(p) = self.procs.get_mut(&h.tgid) {
-                    // Namespaces belong to threads; a process is described by its leader.
-                    if h.tid == h.tgid {
-                        if p.ns.uts != h.ns.uts {
-                            p.hostname = None;
-                        }
-                        p.ns = h.ns;
-                        p.seen_ns = h.ts_ns;
-                        self.generation += 1;
+                    if p.ns.uts != h.ns.uts {
+                        p.hostname = None;
                     }
+                    // Only a process that is or becomes part of a container can
+                    // change the container layout (node administration cannot).
+                    let old_mnt = p.ns.mnt;
+                    let in_containers = old_mnt != node_mnt || h.ns.mnt != node_mnt;
+                    p.ns = h.ns;
+                    p.seen_ns = h.ts_ns;
+                    self.generation += 1;
+                    if in_containers {
+                        self.layout_generation += 1;
+                    }
+                    self.move_mnt(old_mnt, h.ns.mnt);
                 }
             }
             Event::Exit(e) => {
@@ -251,8 +342,8 @@ impl Model {
             }
             Event::Reap(_) => {
                 // Only the thread-group leader's release removes the process.
-                if h.tid == h.tgid && self.procs.remove(&h.tgid).is_some() {
-                    self.generation += 1;
+                if h.tid == h.tgid {
+                    self.take(h.tgid);
                 }
             }
             Event::Wait(_)
@@ -461,6 +552,47 @@ mod tests {
         w.hdr.tid = 51;
         m.apply(&Event::Wait(w));
         assert_eq!(m.get(50).unwrap().comm, "sleep");
+    }
+
+    #[test]
+    fn layout_generation_moves_only_when_containers_can_change() {
+        let mut m = Model::new(ns(1), "node");
+        let mut c = ns(1);
+        c.mnt = 50;
+        m.apply(&fork(10, 1, 1, c, "app"));
+        let g = m.layout_generation;
+        // Churn inside an existing mount namespace: same layout.
+        for (i, pid) in (11..20).enumerate() {
+            let t = 10 + i as u64 * 10;
+            m.apply(&fork(pid, 10, t, c, "task"));
+            m.apply(&exit(pid, t + 1, 0));
+            m.apply(&reap(pid, t + 2));
+        }
+        assert_eq!(m.layout_generation, g, "forks and reaps inside a container");
+        assert!(m.generation > g);
+        // A new mount namespace (a container starting) moves it…
+        let mut d = ns(1);
+        d.mnt = 60;
+        m.apply(&fork(30, 1, 500, d, "app2"));
+        let g2 = m.layout_generation;
+        assert!(g2 > g);
+        // …as does its last process going, and any namespace change.
+        m.apply(&exit(30, 501, 0));
+        m.apply(&reap(30, 502));
+        let g3 = m.layout_generation;
+        assert!(g3 > g2);
+        let mut after = c;
+        after.net = 77;
+        m.apply(&ns_change(Kind::Setns, 10, 600, c, after));
+        let g4 = m.layout_generation;
+        assert!(g4 > g3, "a container process changed namespaces");
+        // Node administration (a node process entering a pod's net) changes no container.
+        m.apply(&fork(40, 1, 700, ns(1), "nsenter"));
+        let g5 = m.layout_generation;
+        let mut visiting = ns(1);
+        visiting.net = 77;
+        m.apply(&ns_change(Kind::Setns, 40, 701, ns(1), visiting));
+        assert_eq!(m.layout_generation, g5);
     }
 
     #[test]
