@@ -6,7 +6,9 @@
 //!   cargo xtask build          kernel object + the nstrace binary that embeds it
 //!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
+//!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
 
+mod bench;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -23,12 +25,12 @@ pub fn root() -> PathBuf {
 }
 
 /// Where the kernel object is built.
-fn bpf_object() -> PathBuf {
+pub fn bpf_object() -> PathBuf {
     root().join("target/bpf/bpfel-unknown-none/release/nstrace-probes")
 }
 
 /// The nstrace binary built by `build`.
-fn nstrace_bin() -> PathBuf {
+pub fn nstrace_bin() -> PathBuf {
     root().join("target/release/nstrace")
 }
 
@@ -63,7 +65,7 @@ fn build_ebpf() -> Result<()> {
 }
 
 /// Cargo for the userspace side, pointed at the freshly built kernel object.
-fn cargo_user(args: &[&str]) -> Command {
+pub fn cargo_user(args: &[&str]) -> Command {
     let mut c = Command::new("cargo");
     c.args(args)
         .current_dir(root())
@@ -109,6 +111,12 @@ fn dispatch() -> Result<()> {
                 .env("NSTRACE_BIN", nstrace_bin())
                 .args(rest))
         }
+        "bench" => {
+            let opts = bench::Options::parse(rest)?;
+            setup::all()?;
+            build()?;
+            bench::bench(&opts)
+        }
         "clippy" => {
             build_ebpf()?;
             run(&mut cargo_user(&[
@@ -134,7 +142,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

@@ -472,8 +472,10 @@ pub struct Config {
     pub signal_mask: u64,
     /// The collector's own tgid, whose events are dropped in the kernel.
     pub self_tgid: u32,
-    /// Keeps 8-byte alignment.
-    pub _pad: u32,
+    /// Unread bytes in the ring buffer at which an event wakes the collector;
+    /// below it events are submitted without a wakeup (the collector also
+    /// drains on a short timer), so a busy node is not interrupted per event.
+    pub wakeup_bytes: u32,
 }
 
 /// Signals streamed by default: what a shutdown or an audit cares about.

@@ -10,6 +10,7 @@
 use core::ptr::{addr_of, read_volatile};
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
         bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_str_bytes,
@@ -72,7 +73,7 @@ static OFFSETS: Offsets = Offsets {
 static CONFIG: Config = Config {
     signal_mask: 0,
     self_tgid: 0,
-    _pad: 0,
+    wakeup_bytes: 0,
 };
 
 /// The one event stream. Its size is set by the loader (--ring-buffer-size).
@@ -107,6 +108,18 @@ macro_rules! off {
     ($f:ident[$i:expr]) => {
         unsafe { read_volatile(addr_of!(OFFSETS.$f[$i])) as usize }
     };
+}
+
+/// Submit flags: wake the collector only once enough data waits (batching).
+#[inline(always)]
+fn wake_flags() -> u64 {
+    // SAFETY: a plain read of a global the loader initialised.
+    let threshold = unsafe { read_volatile(addr_of!(CONFIG.wakeup_bytes)) } as u64;
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= threshold {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
 }
 
 #[inline(always)]
@@ -322,14 +335,21 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     ev.creator_tgid = (pid_tgid >> 32) as u32;
     ev.creator_tid = pid_tgid as u32;
     let creator = current_task();
-    let f = read_ns(creator, &mut ev.creator_ns);
-    let mut ok = f & FLAG_READ_FAILED == 0;
+    let mut ok = true;
+    if clone_flags & CLONE_NEW_ANY == 0 {
+        // No CLONE_NEW*: the child shares the creator's nsproxy and cred, so
+        // only the creator's own PID namespace can differ (after unshare(NEWPID)).
+        ev.creator_ns = ev.hdr.ns;
+        ev.creator_ns.pid = own_pid(creator, &mut ok).1;
+    } else if read_ns(creator, &mut ev.creator_ns) & FLAG_READ_FAILED != 0 {
+        ok = false;
+    }
     ev.cap_effective = cap_effective(creator, &mut ok);
     if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -363,7 +383,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -388,7 +408,7 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -412,9 +432,12 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
+
+/// Every CLONE_NEW* flag (NS, CGROUP, UTS, IPC, USER, PID, NET, TIME).
+const CLONE_NEW_ANY: u64 = 0x0002_0000 | 0x7e00_0000 | 0x80;
 
 /// Syscall tracepoint arguments start after the common header and the syscall number.
 const SYSCALL_ARG0: usize = 16;
@@ -439,7 +462,7 @@ fn emit_wait(syscall: u32, pid: i32, options: u32, idtype: u32) -> i32 {
     ev.options = options;
     ev.idtype = idtype;
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -528,7 +551,7 @@ fn ns_exit(kind: Kind, ret: i64) -> i32 {
     ev.target_inode = pending.target_inode;
     ev._pad = 0;
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -574,7 +597,7 @@ pub fn sys_enter_prctl(ctx: TracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -631,7 +654,7 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 
@@ -659,7 +682,7 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     note_read_failure(&ev.hdr);
-    entry.submit(0);
+    entry.submit(wake_flags());
     0
 }
 

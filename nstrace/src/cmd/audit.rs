@@ -160,7 +160,7 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
     };
     // Snapshot after attach: nothing falls between the two. The recording
     // holds this very snapshot, so a replay starts where the live run did.
-    let model = super::topology::snapshot_model();
+    let model = super::topology::snapshot_model(super::topology::Pins::Mounts);
     if let Some(rec) = recorder.as_mut() {
         for p in model.processes() {
             rec.process(p)?;

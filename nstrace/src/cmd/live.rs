@@ -7,6 +7,8 @@ use anyhow::Result;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{signal, SignalKind};
 
+use aya::maps::{MapData, RingBuf};
+
 use crate::probe::{Probes, PROGRAM_COUNT};
 
 /// What the loop calls back.
@@ -23,6 +25,24 @@ pub trait Consumer {
     }
     /// SIGUSR1: print counters.
     fn report(&mut self, probes: &Probes);
+}
+
+/// How often the ring buffer is drained without a wakeup from the kernel.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(50);
+
+/// Hands every waiting record to the consumer; `Ok(false)` when it says stop.
+fn drain_ring(rb: &mut RingBuf<MapData>, c: &mut dyn Consumer) -> Result<bool> {
+    let mut any = false;
+    while let Some(item) = rb.next() {
+        any = true;
+        if !c.record(&item)? {
+            return Ok(false);
+        }
+    }
+    if any {
+        return c.batch_done();
+    }
+    Ok(true)
 }
 
 /// Runs until a stop condition; drains what the kernel already wrote before returning.
@@ -45,21 +65,19 @@ pub async fn drive(
     let mut ticker = tokio::time::interval(tick.unwrap_or(far));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
+    // The kernel wakes us only when 1/16 of the buffer waits; this timer
+    // drains the rest, so an event is shown at most DRAIN_EVERY late.
+    let mut drain = tokio::time::interval(DRAIN_EVERY);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
     while open {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    if !c.record(&item)? {
-                        open = false;
-                        break;
-                    }
-                }
+                open = drain_ring(guard.get_inner_mut(), c)?;
                 guard.clear_ready();
-                open = open && c.batch_done()?;
             }
+            _ = drain.tick() => open = drain_ring(ring.get_mut(), c)?,
             _ = ticker.tick() => c.tick()?,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -68,12 +86,7 @@ pub async fn drive(
         }
     }
     if open {
-        let rb = ring.get_mut();
-        while let Some(item) = rb.next() {
-            if !c.record(&item)? {
-                break;
-            }
-        }
+        drain_ring(ring.get_mut(), c)?;
     }
     Ok(())
 }

@@ -197,7 +197,7 @@ pub async fn run(args: &ShutdownArgs) -> Result<()> {
         ring_buffer_size: 8 << 20,
         signal_mask: signal_mask(&DEFAULT_SIGNALS),
     })?;
-    let model = super::topology::snapshot_model();
+    let model = super::topology::snapshot_model(super::topology::Pins::Mounts);
     let (title, targets) = resolve(&model, args)?;
     eprintln!("nstrace: following the shutdown of {title} ({} PID namespace(s)); stop it now (kubectl delete, podman pod stop …)", targets.len());
     let node_pid = model.node.pid;

@@ -14,15 +14,27 @@ use crate::procfs;
 use crate::snapshot;
 use crate::stats::Stats;
 
+/// What a snapshot reads about namespaces kept alive without a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pins {
+    /// Bind mounts and every process's open fds (the topology reports both).
+    All,
+    /// Bind mounts only (named netns): enough to classify joins, and quick.
+    Mounts,
+}
+
 /// A model of this node from /proc now.
-pub fn snapshot_model() -> Model {
+pub fn snapshot_model(pins: Pins) -> Model {
     let node = procfs::node_ns();
     let host = procfs::hostname();
     let mut m = Model::new(node, &host);
     for p in snapshot::processes(&node, &host) {
         m.add_snapshot(p);
     }
-    m.set_pinned(snapshot::pinned());
+    m.set_pinned(match pins {
+        Pins::All => snapshot::pinned(),
+        Pins::Mounts => snapshot::mount_pins(),
+    });
     m
 }
 
@@ -99,7 +111,7 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
             );
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(render(&topology::build(&snapshot_model()), args.format).as_bytes())?;
+        out.write_all(render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes())?;
         return Ok(());
     }
     let mut probes = Probes::load(Options {
@@ -108,7 +120,7 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
     })?;
     // Snapshot after attach, so nothing falls between the two.
     let mut live = Live {
-        model: snapshot_model(),
+        model: snapshot_model(Pins::All),
         args,
         shown: u64::MAX,
         user: Stats::default(),

@@ -103,7 +103,8 @@ impl Probes {
         let config = Config {
             signal_mask: opts.signal_mask,
             self_tgid: std::process::id(),
-            _pad: 0,
+            // Wake the collector when 1/16 of the buffer waits; the drain timer does the rest.
+            wakeup_bytes: opts.ring_buffer_size / 16,
         };
         let aya_btf = aya::Btf::from_sys_fs().context("reading kernel BTF for program loading")?;
         let mut ebpf = EbpfLoader::new()
