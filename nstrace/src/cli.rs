@@ -45,7 +45,8 @@ pub enum Command {
     /// SIGUSR1 prints the counters without stopping.
     #[command(verbatim_doc_comment)]
     Watch(WatchArgs),
-    /// Print a record file made with `watch --record`, exactly as watch printed it.
+    /// Print a record file (`watch --record`, `audit --record`) exactly as it was
+    /// printed live, or its topology or audit findings.
     ///
     /// Examples:
     ///   nstrace replay trace.nst --format json --kind exit
@@ -79,7 +80,8 @@ pub enum Command {
     ///                          kernel: no handler, only SIGKILL will end it (high)
     ///   sigterm_not_forwarded  the init took SIGTERM but sent no terminating signal
     ///                          to its running children within --forward-window,
-    ///                          or exited and left them to the kernel's SIGKILL (medium)
+    ///                          or exited and left processes that never got a
+    ///                          graceful signal to the kernel's SIGKILL    (medium)
     ///   slow_shutdown          a container that got SIGTERM was ended by SIGKILL,
     ///                          with the timeline, a verdict and advice   (medium)
     ///   host_namespace_join    a process in a container joined one of the node's

@@ -165,6 +165,21 @@ fn ns_inum(ns: usize, common_off: usize, ok: &mut bool) -> u32 {
 #[inline(always)]
 fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     let mut ok = true;
+    let cred: usize = rd(task, off!(task_real_cred), &mut ok);
+    let (_, pid_ns) = own_pid(task_leader(task, &mut ok), &mut ok);
+    let flags = read_ns_with(task, cred, pid_ns, ns);
+    if ok {
+        flags
+    } else {
+        flags | FLAG_READ_FAILED
+    }
+}
+
+/// Fills `ns` from the task's nsproxy, given the cred and own PID namespace
+/// its caller already read (each is read once per task and event).
+#[inline(always)]
+fn read_ns_with(task: usize, cred: usize, pid_ns: u32, ns: &mut NsSet) -> u16 {
+    let mut ok = true;
     let mut flags = 0;
     let mut a = [0u32; 9];
     let nsproxy: usize = rd(task, off!(task_nsproxy), &mut ok);
@@ -181,10 +196,8 @@ fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
             i += 1;
         }
     }
-    let cred: usize = rd(task, off!(task_real_cred), &mut ok);
     let user_ns: usize = rd(cred, off!(cred_user_ns), &mut ok);
     a[6] = ns_inum(user_ns, off!(user_ns_common), &mut ok);
-    let (_, pid_ns) = own_pid(task, &mut ok);
     a[3] = pid_ns;
     *ns = NsSet::from_array(a);
     if !ok {
@@ -193,11 +206,16 @@ fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     flags
 }
 
-/// The process id in its own PID namespace and that namespace's inode,
-/// from `task->group_leader->thread_pid->numbers[level]`.
+/// The task's thread-group leader.
 #[inline(always)]
-fn own_pid(task: usize, ok: &mut bool) -> (u32, u32) {
-    let leader: usize = rd(task, off!(task_group_leader), ok);
+fn task_leader(task: usize, ok: &mut bool) -> usize {
+    rd(task, off!(task_group_leader), ok)
+}
+
+/// The process id in its own PID namespace and that namespace's inode,
+/// from `leader->thread_pid->numbers[level]` (`leader` is the task's group leader).
+#[inline(always)]
+fn own_pid(leader: usize, ok: &mut bool) -> (u32, u32) {
     let pid: usize = rd(leader, off!(task_thread_pid), ok);
     if pid == 0 {
         return (0, 0);
@@ -229,9 +247,15 @@ fn fill_header(h: &mut Header, kind: Kind, task: usize) {
     h.uid = rd(cred, off!(cred_uid), &mut ok);
     h.euid = rd(cred, off!(cred_euid), &mut ok);
     read_comm(task, &mut h.comm, &mut ok);
-    let (ns_tgid, _) = own_pid(task, &mut ok);
+    // A group leader is its own leader: one read less for most events.
+    let leader = if h.tid == h.tgid {
+        task
+    } else {
+        task_leader(task, &mut ok)
+    };
+    let (ns_tgid, pid_ns) = own_pid(leader, &mut ok);
     h.ns_tgid = ns_tgid;
-    let mut flags = read_ns(task, &mut h.ns);
+    let mut flags = read_ns_with(task, cred, pid_ns, &mut h.ns);
     if h.tid != h.tgid {
         flags |= FLAG_THREAD;
     }
@@ -340,7 +364,7 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
         // No CLONE_NEW*: the child shares the creator's nsproxy and cred, so
         // only the creator's own PID namespace can differ (after unshare(NEWPID)).
         ev.creator_ns = ev.hdr.ns;
-        ev.creator_ns.pid = own_pid(creator, &mut ok).1;
+        ev.creator_ns.pid = own_pid(task_leader(creator, &mut ok), &mut ok).1;
     } else if read_ns(creator, &mut ev.creator_ns) & FLAG_READ_FAILED != 0 {
         ok = false;
     }
@@ -643,11 +667,17 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     };
     ev.target_tgid = rd(target, off!(task_tgid), &mut ok);
     ev.target_tid = rd(target, off!(task_pid), &mut ok);
-    let (ns_tgid, _) = own_pid(target, &mut ok);
+    let leader = if ev.target_tid == ev.target_tgid {
+        target
+    } else {
+        task_leader(target, &mut ok)
+    };
+    let (ns_tgid, pid_ns) = own_pid(leader, &mut ok);
     ev.target_ns_tgid = ns_tgid;
     ev._pad = 0;
     read_comm(target, &mut ev.target_comm, &mut ok);
-    if read_ns(target, &mut ev.target_ns) & FLAG_READ_FAILED != 0 {
+    let cred: usize = rd(target, off!(task_real_cred), &mut ok);
+    if read_ns_with(target, cred, pid_ns, &mut ev.target_ns) & FLAG_READ_FAILED != 0 {
         ok = false;
     }
     if !ok {

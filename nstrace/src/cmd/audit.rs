@@ -81,10 +81,15 @@ impl Consumer for Live {
             self.user.undecodable += 1;
             return Ok(true);
         };
-        if let Event::Setns(_) = ev {
+        if let Event::Setns(e) = &ev {
             // `ip netns add` makes no event: look for new nsfs bind mounts
-            // before the join is classified (recorded, so a replay agrees).
-            let pins = snapshot::refresh_mount_pins(&self.audit.model.pinned);
+            // before the join is classified (recorded, so a replay agrees) —
+            // only when the join goes somewhere neither the node nor a pin is.
+            let pins = if crate::model::joins_unknown_place(&self.audit.model, e) {
+                snapshot::refresh_mount_pins(&self.audit.model.pinned)
+            } else {
+                self.audit.model.pinned.clone()
+            };
             if pins != self.audit.model.pinned {
                 if let Some(rec) = self.recorder.as_mut() {
                     rec.pinned(&pins)?;

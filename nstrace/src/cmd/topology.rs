@@ -111,7 +111,9 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
             );
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes())?;
+        out.write_all(
+            render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes(),
+        )?;
         return Ok(());
     }
     let mut probes = Probes::load(Options {

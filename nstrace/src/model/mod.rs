@@ -71,8 +71,29 @@ pub struct Enrichment {
 /// starting), where cgroup and hostname matter and events do not carry them.
 pub fn wants_enrichment(node: &NsSet, ev: &Event) -> Option<u32> {
     let h = ev.header();
-    let relevant = matches!(ev, Event::Exec(_) | Event::Setns(_) | Event::Unshare(_));
-    (relevant && (h.ns.mnt != node.mnt || h.ns.uts != node.uts)).then_some(h.tgid)
+    let wanted = match ev {
+        Event::Exec(_) => h.ns.mnt != node.mnt || h.ns.uts != node.uts,
+        // A runtime entering or making a container's mount namespace; a node
+        // process only changing its UTS or net (ip netns, a storm) is not one.
+        Event::Setns(_) | Event::Unshare(_) => h.ns.mnt != node.mnt,
+        _ => false,
+    };
+    wanted.then_some(h.tgid)
+}
+
+/// Whether a setns went into a namespace that is neither the node's nor a
+/// known pin, so new bind mounts (a fresh `ip netns add`) may explain it.
+pub fn joins_unknown_place(m: &Model, e: &nstrace_common::NsChangeEvent) -> bool {
+    let node = m.node.as_array();
+    let (before, after) = (e.before.as_array(), e.hdr.ns.as_array());
+    let known = |slot: usize, ino: u32| {
+        ino == 0 || node[slot] == ino || m.pinned.iter().any(|p| p.inode == ino)
+    };
+    let changed_unknown = (0..after.len()).any(|s| before[s] != after[s] && !known(s, after[s]));
+    let target = e.target_inode;
+    let target_unknown =
+        target != 0 && !node.contains(&target) && !m.pinned.iter().any(|p| p.inode == target);
+    changed_unknown || (after == before && target_unknown)
 }
 
 /// The node and its processes.
@@ -516,10 +537,18 @@ mod tests {
             "only exec and ns changes"
         );
         let mut after = ns(1);
-        after.uts = 9;
+        after.mnt = 9;
         assert_eq!(
             wants_enrichment(&ns(1), &ns_change(Kind::Setns, 40, 40, ns(1), after)),
-            Some(40)
+            Some(40),
+            "entering a mount namespace other than the node's"
+        );
+        let mut uts_only = ns(1);
+        uts_only.uts = 9;
+        assert_eq!(
+            wants_enrichment(&ns(1), &ns_change(Kind::Unshare, 40, 40, ns(1), uts_only)),
+            None,
+            "a node process making a UTS namespace is no container"
         );
         assert_eq!(
             wants_enrichment(&ns(1), &ns_change(Kind::Setns, 40, 40, ns(1), ns(1))),
@@ -593,6 +622,31 @@ mod tests {
         visiting.net = 77;
         m.apply(&ns_change(Kind::Setns, 40, 701, ns(1), visiting));
         assert_eq!(m.layout_generation, g5);
+    }
+
+    #[test]
+    fn pins_are_rescanned_only_for_joins_into_unknown_namespaces() {
+        let mut m = Model::new(ns(1), "node");
+        m.set_pinned(vec![Pinned {
+            ns_type: 5,
+            inode: 700,
+            holder: "/run/netns/x".into(),
+        }]);
+        let join = |after_net: u32, target: u32| {
+            let mut after = ns(1);
+            after.net = after_net;
+            let Event::Setns(mut e) = ns_change(Kind::Setns, 9, 1, ns(1), after) else {
+                unreachable!()
+            };
+            e.target_inode = target;
+            e
+        };
+        assert!(!joins_unknown_place(&m, &join(1, 1)), "back to the node");
+        assert!(!joins_unknown_place(&m, &join(700, 700)), "a known pin");
+        assert!(joins_unknown_place(&m, &join(800, 800)), "somewhere new");
+        // Refused: nothing changed, the fd names the target.
+        assert!(joins_unknown_place(&m, &join(1, 800)));
+        assert!(!joins_unknown_place(&m, &join(1, 700)));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::event::Event;
 /// Output formats of `watch` and `replay`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// One aligned line per event.
+    /// For people: aligned lines (one per event, or a finding with its evidence).
     Text,
     /// One JSON object per line (schema in the README).
     Json,
