@@ -226,6 +226,67 @@ fn rename_by_prctl_is_an_event() {
     t.stop();
 }
 
+/// Namespace facts are cached per task in the kernel: across 200 rounds of
+/// unshare and setns back (nsproxy objects freed and reallocated, possibly at
+/// the same address), every event still carries the namespace /proc shows;
+/// a stale cache entry would show the previous one.
+#[test]
+fn namespaces_stay_exact_across_repeated_changes() {
+    let t = Tracer::start(&["--kind", "rename,unshare,setns"]);
+    let out = Command::new(HELPER)
+        .args(["ns-cycle", "200"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let pid: u64 = lines.next().unwrap().parse().unwrap();
+    let want: Vec<(String, u64)> = lines
+        .map(|l| {
+            let (name, ino) = l.split_once(' ').unwrap();
+            (name.to_owned(), ino.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(want.len(), 400);
+    let last = want.last().unwrap().0.clone();
+    t.wait_for("the last rename", |v| {
+        v["kind"] == "rename" && v["new_comm"] == last.as_str()
+    });
+    let done = t.stop();
+    let renames: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["kind"] == "rename" && v["pid"] == pid)
+        .collect();
+    assert_eq!(renames.len(), want.len(), "one rename event per prctl");
+    for (ev, (name, ino)) in renames.iter().zip(&want) {
+        assert_eq!(ev["new_comm"], name.as_str());
+        assert_eq!(
+            ns(ev, "ns", "uts"),
+            *ino,
+            "uts of the task when it became {name}: {ev}"
+        );
+    }
+    // And each unshare/setns shows the before and after /proc agrees with.
+    let changes: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| (v["kind"] == "unshare" || v["kind"] == "setns") && v["pid"] == pid)
+        .collect();
+    assert_eq!(changes.len(), 400);
+    for (ev, (name, ino)) in changes.iter().zip(&want) {
+        assert_eq!(
+            ns(ev, "ns", "uts"),
+            *ino,
+            "after the call that led to {name}: {ev}"
+        );
+    }
+}
+
 /// kill -TERM to a child: generated and delivered with the default handler.
 #[test]
 fn sigterm_to_child_is_delivered() {

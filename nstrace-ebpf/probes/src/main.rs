@@ -17,7 +17,7 @@ use aya_ebpf::{
         generated::{bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     },
     macros::{btf_tracepoint, map, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use nstrace_common::{
@@ -95,6 +95,26 @@ struct Pending {
     before: NsSet,
 }
 
+/// A task's namespace facts, valid while its nsproxy and cred pointers are
+/// the ones seen when they were read.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct NsCached {
+    nsproxy: u64,
+    cred: u64,
+    ns: NsSet,
+    ns_tgid: u32,
+    _pad: u32,
+}
+
+/// Namespace facts per task (key: task pointer), so an event costs one
+/// lookup instead of ~20 kernel reads. A task's namespaces change only by
+/// setns, unshare, exec (time namespace) and exit: the entry is dropped at
+/// each of those hooks, at free (the pointer may be reused), and is checked
+/// against the current nsproxy and cred pointers on every use.
+#[map]
+static NS_CACHE: LruHashMap<u64, NsCached> = LruHashMap::with_max_entries(32768, 0);
+
 /// setns/unshare calls in flight, by thread id.
 #[map]
 static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(16384, 0);
@@ -166,8 +186,8 @@ fn ns_inum(ns: usize, common_off: usize, ok: &mut bool) -> u32 {
 fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     let mut ok = true;
     let cred: usize = rd(task, off!(task_real_cred), &mut ok);
-    let (_, pid_ns) = own_pid(task_leader(task, &mut ok), &mut ok);
-    let flags = read_ns_with(task, cred, pid_ns, ns);
+    let leader = task_leader(task, &mut ok);
+    let (_, flags) = task_ns(task, leader, cred, ns, &mut ok);
     if ok {
         flags
     } else {
@@ -175,14 +195,54 @@ fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     }
 }
 
+/// The task's namespaces into `ns` and its pid inside its own PID namespace,
+/// from the cache when its nsproxy and cred are unchanged; returns
+/// (ns pid, header flags).
+#[inline(always)]
+fn task_ns(task: usize, leader: usize, cred: usize, ns: &mut NsSet, ok: &mut bool) -> (u32, u16) {
+    let nsproxy: usize = rd(task, off!(task_nsproxy), ok);
+    let key = task as u64;
+    if nsproxy != 0 {
+        // SAFETY: the value is copied out at once.
+        if let Some(c) = unsafe { NS_CACHE.get(key) } {
+            if c.nsproxy == nsproxy as u64 && c.cred == cred as u64 {
+                *ns = c.ns;
+                return (c.ns_tgid, 0);
+            }
+        }
+    }
+    let mut fresh = true;
+    let (ns_tgid, pid_ns) = own_pid(leader, &mut fresh);
+    let flags = read_ns_with(nsproxy, cred, pid_ns, ns);
+    if fresh && flags == 0 {
+        let c = NsCached {
+            nsproxy: nsproxy as u64,
+            cred: cred as u64,
+            ns: *ns,
+            ns_tgid,
+            _pad: 0,
+        };
+        let _ = NS_CACHE.insert(key, c, 0);
+    }
+    if !fresh {
+        *ok = false;
+    }
+    (ns_tgid, flags)
+}
+
+/// Forgets the cached namespaces of `task` (its namespaces are changing or it is gone).
+#[inline(always)]
+fn forget_ns(task: usize) {
+    let _ = NS_CACHE.remove(task as u64);
+}
+
 /// Fills `ns` from the task's nsproxy, given the cred and own PID namespace
 /// its caller already read (each is read once per task and event).
 #[inline(always)]
-fn read_ns_with(task: usize, cred: usize, pid_ns: u32, ns: &mut NsSet) -> u16 {
+fn read_ns_with(nsproxy: usize, cred: usize, pid_ns: u32, ns: &mut NsSet) -> u16 {
     let mut ok = true;
     let mut flags = 0;
     let mut a = [0u32; 9];
-    let nsproxy: usize = rd(task, off!(task_nsproxy), &mut ok);
     if nsproxy == 0 {
         flags |= FLAG_NO_NSPROXY;
     } else {
@@ -253,9 +313,8 @@ fn fill_header(h: &mut Header, kind: Kind, task: usize) {
     } else {
         task_leader(task, &mut ok)
     };
-    let (ns_tgid, pid_ns) = own_pid(leader, &mut ok);
+    let (ns_tgid, mut flags) = task_ns(task, leader, cred, &mut h.ns, &mut ok);
     h.ns_tgid = ns_tgid;
-    let mut flags = read_ns_with(task, cred, pid_ns, &mut h.ns);
     if h.tid != h.tgid {
         flags |= FLAG_THREAD;
     }
@@ -385,6 +444,8 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     }
     let task: usize = ctx.arg::<*const u8>(0) as usize;
     let bprm: usize = ctx.arg::<*const u8>(2) as usize;
+    // exec may move the task to its time namespace for children (a new nsproxy).
+    forget_ns(task);
     let mut entry = reserve!(ExecEvent, Kind::Exec);
     // SAFETY: sized for ExecEvent; the filename tail past its NUL is not read by userspace.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
@@ -440,10 +501,12 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 /// this class of kernel, so the reaper is not current here; see ReapEvent).
 #[btf_tracepoint(function = "sched_process_free")]
 pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
+    let task: usize = ctx.arg::<*const u8>(0) as usize;
+    // The task_struct is about to be freed and its address reused.
+    forget_ns(task);
     if !offsets_ready() {
         return 0;
     }
-    let task: usize = ctx.arg::<*const u8>(0) as usize;
     let mut entry = reserve!(ReapEvent, Kind::Reap);
     // SAFETY: sized for ReapEvent; every field is written.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
@@ -544,6 +607,8 @@ fn ns_enter(flags: u64, fd: i32, is_setns: bool) -> i32 {
 /// Emits one namespace-change event with before and after.
 #[inline(always)]
 fn ns_exit(kind: Kind, ret: i64) -> i32 {
+    // The call may have switched this task's nsproxy or cred: drop what was cached.
+    forget_ns(current_task());
     if !offsets_ready() || is_self() {
         return 0;
     }
@@ -672,12 +737,12 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     } else {
         task_leader(target, &mut ok)
     };
-    let (ns_tgid, pid_ns) = own_pid(leader, &mut ok);
-    ev.target_ns_tgid = ns_tgid;
     ev._pad = 0;
     read_comm(target, &mut ev.target_comm, &mut ok);
     let cred: usize = rd(target, off!(task_real_cred), &mut ok);
-    if read_ns_with(target, cred, pid_ns, &mut ev.target_ns) & FLAG_READ_FAILED != 0 {
+    let (ns_tgid, flags) = task_ns(target, leader, cred, &mut ev.target_ns, &mut ok);
+    ev.target_ns_tgid = ns_tgid;
+    if flags & FLAG_READ_FAILED != 0 {
         ok = false;
     }
     if !ok {

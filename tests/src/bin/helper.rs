@@ -4,6 +4,8 @@
 //!   thread           start one thread and join it
 //!   burst N          fork N children as fast as possible, reaping each
 //!   rename NAME      prctl(PR_SET_NAME, NAME), then print its pid and /proc comm
+//!   ns-cycle N       N times: unshare(UTS), rename to iN, setns back, rename to oN;
+//!                    prints "pid", then "iN INODE" / "oN INODE" as /proc/self/ns/uts says
 
 use std::io::Write;
 
@@ -65,6 +67,43 @@ fn rename(name: &str) {
     println!("{} {}", std::process::id(), comm.trim());
 }
 
+fn uts_inode() -> u64 {
+    let l = std::fs::read_link("/proc/self/ns/uts").expect("own uts link");
+    let s = l.to_string_lossy();
+    s.trim_start_matches("uts:[")
+        .trim_end_matches(']')
+        .parse()
+        .expect("inode")
+}
+
+fn ns_cycle(n: u32) {
+    use std::os::fd::AsRawFd;
+    let node_uts = std::fs::File::open("/proc/self/ns/uts").expect("own uts");
+    println!("{}", std::process::id());
+    for i in 0..n {
+        // SAFETY: namespace and prctl calls on this process only.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWUTS), 0, "unshare (needs root)");
+        }
+        let name = std::ffi::CString::new(format!("i{i}")).unwrap();
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+        println!("i{i} {}", uts_inode());
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(
+                libc::setns(node_uts.as_raw_fd(), libc::CLONE_NEWUTS),
+                0,
+                "setns"
+            );
+        }
+        let name = std::ffi::CString::new(format!("o{i}")).unwrap();
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+        println!("o{i} {}", uts_inode());
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -72,8 +111,11 @@ fn main() {
         Some("thread") => thread(),
         Some("burst") => burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         Some("rename") => rename(args.get(1).map_or("renamed", String::as_str)),
+        Some("ns-cycle") => ns_cycle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100)),
         _ => {
-            eprintln!("usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME");
+            eprintln!(
+                "usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME|ns-cycle N"
+            );
             std::process::exit(2);
         }
     }
