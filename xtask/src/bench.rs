@@ -90,19 +90,19 @@ const WORKLOADS: [Workload; 3] = [
     Workload {
         name: "fork storm",
         arg: "fork",
-        ops: 6000,
+        ops: 8000,
         pin: false,
     },
     Workload {
         name: "signal storm",
         arg: "signal",
-        ops: 15000,
+        ops: 20000,
         pin: true,
     },
     Workload {
         name: "namespace storm",
         arg: "ns",
-        ops: 800,
+        ops: 1000,
         pin: false,
     },
 ];
@@ -111,6 +111,8 @@ const WORKLOADS: [Workload; 3] = [
 #[derive(Clone, Debug, Default)]
 struct Sample {
     secs: f64,
+    /// CPU time (user + system) of the workload and its reaped children.
+    cpu: f64,
     received: Option<u64>,
     dropped: Option<u64>,
 }
@@ -119,8 +121,9 @@ fn load_bin() -> PathBuf {
     root().join("target/release/nstrace-load")
 }
 
-/// Runs the load generator (optionally under a wrapper) and returns its own timing.
-fn run_load(wrapper: &[&str], w: &Workload) -> Result<f64> {
+/// Runs the load generator (optionally under a wrapper); returns its own wall
+/// time and the CPU time of the process tree (for a wrapper, the wrapper's too).
+fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
     let load = load_bin();
     let mut argv: Vec<String> = wrapper.iter().map(|a| a.to_string()).collect();
     if w.pin {
@@ -128,23 +131,74 @@ fn run_load(wrapper: &[&str], w: &Workload) -> Result<f64> {
     }
     argv.push(load.display().to_string());
     argv.extend([w.arg.to_string(), w.ops.to_string()]);
-    let out = Command::new(&argv[0]).args(&argv[1..]).output()?;
-    if !out.status.success() {
-        bail!(
-            "{} {} failed: {}",
-            load.display(),
-            w.arg,
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {argv:?}"))?;
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut text)?;
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)?;
+    let (status, ru) = wait_rusage(child.id() as i32)?;
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{argv:?} failed: {err}");
     }
-    let text = String::from_utf8_lossy(&out.stdout);
     let secs = text
         .split("\"secs\":")
         .nth(1)
         .and_then(|r| r.split(',').next())
         .and_then(|n| n.parse().ok())
         .with_context(|| format!("odd load output: {text}"))?;
-    Ok(secs)
+    Ok((secs, cpu_secs(&ru)))
+}
+
+/// Waits for child `pid` and returns its wait status and resource usage
+/// (which includes the children it reaped).
+fn wait_rusage(pid: i32) -> Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; wait4 on our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
+        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+    }
+    Ok((status, ru))
+}
+
+fn cpu_secs(ru: &libc::rusage) -> f64 {
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// Refuses to measure beside another tracer (a second nstrace, bpftrace or
+/// strace would be measured too): only process names are read.
+fn check_quiet() -> Result<()> {
+    let me = std::process::id();
+    for e in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if matches!(comm.trim(), "nstrace" | "bpftrace" | "strace") {
+            bail!(
+                "{} (pid {pid}) is running: stop it first, or the benchmark measures it too",
+                comm.trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A tracer running beside a workload; stopped (SIGINT) and reaped on drop.
@@ -263,10 +317,14 @@ fn counters(stderr: &str) -> (Option<u64>, Option<u64>) {
 
 fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
     match mode {
-        Mode::Untraced => Ok(Sample {
-            secs: run_load(&[], w)?,
-            ..Sample::default()
-        }),
+        Mode::Untraced => {
+            let (secs, cpu) = run_load(&[], w)?;
+            Ok(Sample {
+                secs,
+                cpu,
+                ..Sample::default()
+            })
+        }
         Mode::Watch | Mode::Audit => {
             let args: &[&str] = if mode == Mode::Watch {
                 &["watch", "--format", "json"]
@@ -274,38 +332,43 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
                 &["audit", "--format", "json"]
             };
             let t = Tracer::nstrace(args)?;
-            let secs = run_load(&[], w)?;
+            let (secs, cpu) = run_load(&[], w)?;
             let (received, dropped) = counters(&t.stop()?);
             Ok(Sample {
                 secs,
+                cpu,
                 received,
                 dropped,
             })
         }
         Mode::Bpftrace => {
             let t = Tracer::bpftrace(dir)?;
-            let secs = run_load(&[], w)?;
+            let (secs, cpu) = run_load(&[], w)?;
             t.stop()?;
             Ok(Sample {
                 secs,
+                cpu,
                 ..Sample::default()
             })
         }
-        Mode::Strace => Ok(Sample {
-            secs: run_load(
-                &[
-                    "strace",
-                    "-f",
-                    "-qq",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    STRACE_SYSCALLS,
-                ],
-                w,
-            )?,
-            ..Sample::default()
-        }),
+        Mode::Strace => {
+            let wrapper = [
+                "strace",
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                STRACE_SYSCALLS,
+            ];
+            // strace's own CPU is in `cpu` too: shown for wall time only.
+            let (secs, cpu) = run_load(&wrapper, w)?;
+            Ok(Sample {
+                secs,
+                cpu,
+                ..Sample::default()
+            })
+        }
     }
 }
 
@@ -330,13 +393,7 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {cmd:?}"))?;
-    let pid = child.id() as i32;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is valid; wait4 on our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
-        bail!("wait4 failed for {cmd:?}");
-    }
+    let (status, ru) = wait_rusage(child.id() as i32)?;
     let secs = start.elapsed().as_secs_f64();
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         let mut err = String::new();
@@ -378,6 +435,7 @@ impl Options {
 
 /// Runs everything and prints the report.
 pub fn bench(opts: &Options) -> Result<()> {
+    check_quiet()?;
     let t0 = Instant::now();
     run(Command::new("cargo")
         .args([
@@ -444,6 +502,10 @@ pub fn bench(opts: &Options) -> Result<()> {
             .iter()
             .map(|ss| median(ss.iter().map(|s| s.secs).collect()))
             .collect();
+        let med_cpu: Vec<f64> = samples
+            .iter()
+            .map(|ss| median(ss.iter().map(|s| s.cpu).collect()))
+            .collect();
         let base = med[0];
         let mut row = format!(
             "| {} ({}) | {:.0} ops/s |",
@@ -474,14 +536,21 @@ pub fn bench(opts: &Options) -> Result<()> {
                 } else {
                     String::new()
                 };
-                row.push_str(&format!(" {:+.1} %{extra} |", (ratio - 1.0) * 100.0));
+                let cpu = if *mode == Mode::Strace {
+                    String::new()
+                } else {
+                    format!(", cpu {:+.1} %", (med_cpu[i] / med_cpu[0] - 1.0) * 100.0)
+                };
+                row.push_str(&format!(" {:+.1} %{cpu}{extra} |", (ratio - 1.0) * 100.0));
                 json.push(',');
             }
             json.push_str(&format!(
-                "{{\"mode\":\"{}\",\"median_secs\":{:.6},\"ratio\":{:.4},\"secs\":[{}],\"dropped\":{drops},\"events\":{events}}}",
+                "{{\"mode\":\"{}\",\"median_secs\":{:.6},\"ratio\":{:.4},\"median_cpu_secs\":{:.6},\"cpu_ratio\":{:.4},\"secs\":[{}],\"dropped\":{drops},\"events\":{events}}}",
                 mode.name(),
                 med[i],
                 ratio,
+                med_cpu[i],
+                med_cpu[i] / med_cpu[0],
                 samples[i]
                     .iter()
                     .map(|s| format!("{:.6}", s.secs))
@@ -495,9 +564,10 @@ pub fn bench(opts: &Options) -> Result<()> {
     }
     json.push(']');
     md.push_str(&format!(
-        "\nCells: change of the workload's median wall time against untraced ({} alternating rounds; \
-         lower is better; the signal storm runs pinned to one CPU). Drops with the default ring buffer \
-         over all nstrace runs: {drops_default}.\n",
+        "\nCells: change of the workload's median wall time against untraced, then of its CPU time \
+         (the in-kernel programs run in its context; strace's CPU includes strace's own) — {} alternating \
+         rounds, lower is better; the signal storm runs pinned to one CPU. Drops with the default ring \
+         buffer over all nstrace runs: {drops_default}.\n",
         opts.rounds
     ));
 
@@ -571,6 +641,8 @@ pub fn bench(opts: &Options) -> Result<()> {
     // 4. Start-up with 10,000 more processes on the node.
     let extra = 10_000;
     let crowd = Crowd::spawn(extra)?;
+    // Let the machine finish starting them before timing anything.
+    std::thread::sleep(Duration::from_secs(5));
     let mut startups = Vec::new();
     for _ in 0..3 {
         let start = Instant::now();
