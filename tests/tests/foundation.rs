@@ -287,6 +287,40 @@ fn namespaces_stay_exact_across_repeated_changes() {
     }
 }
 
+/// A uid change without exec (setresuid) shows in the very next event: uids
+/// are read from the task's current credentials, never cached.
+#[test]
+fn uid_change_without_exec_is_seen() {
+    let t = Tracer::start(&["--kind", "rename"]);
+    let out = Command::new(HELPER).arg("setuid-rename").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let before = t.wait_for("rename before", |v| {
+        v["pid"] == pid && v["new_comm"] == "before-uid"
+    });
+    let after = t.wait_for("rename after", |v| {
+        v["pid"] == pid && v["new_comm"] == "after-uid"
+    });
+    assert_eq!(
+        (before["uid"].as_u64(), before["euid"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (after["uid"].as_u64(), after["euid"].as_u64()),
+        (Some(65534), Some(65534)),
+        "{after}"
+    );
+    t.stop();
+}
+
 /// kill -TERM to a child: generated and delivered with the default handler.
 #[test]
 fn sigterm_to_child_is_delivered() {

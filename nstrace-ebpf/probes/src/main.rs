@@ -95,20 +95,33 @@ struct Pending {
     before: NsSet,
 }
 
-/// A task's namespace facts, valid while its nsproxy and cred pointers are
-/// the ones seen when they were read.
+/// What an event header needs about a task that changes only with its
+/// nsproxy (checked; every switch is hooked) or at exec (entry dropped). The
+/// uids are read each time: setuid() replaces the cred without a hook here.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Facts {
+    tgid: u32,
+    tid: u32,
+    uid: u32,
+    euid: u32,
+    ns_tgid: u32,
+    _pad: u32,
+    ns: NsSet,
+}
+
+/// A task's facts, valid while its nsproxy and cred pointers are the ones
+/// seen when they were read.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct NsCached {
     nsproxy: u64,
     cred: u64,
-    ns: NsSet,
-    ns_tgid: u32,
-    _pad: u32,
+    facts: Facts,
 }
 
-/// Namespace facts per task (key: task pointer), so an event costs one
-/// lookup instead of ~20 kernel reads. A task's namespaces change only by
+/// Facts per task (key: task pointer), so an event costs one lookup instead
+/// of ~25 kernel reads. A task's namespaces change only by
 /// setns, unshare, exec (time namespace) and exit: the entry is dropped at
 /// each of those hooks, at free (the pointer may be reused), and is checked
 /// against the current nsproxy and cred pointers on every use.
@@ -185,9 +198,9 @@ fn ns_inum(ns: usize, common_off: usize, ok: &mut bool) -> u32 {
 #[inline(always)]
 fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     let mut ok = true;
-    let cred: usize = rd(task, off!(task_real_cred), &mut ok);
-    let leader = task_leader(task, &mut ok);
-    let (_, flags) = task_ns(task, leader, cred, ns, &mut ok);
+    let mut f = Facts::default();
+    let flags = task_facts(task, &mut f, &mut ok);
+    *ns = f.ns;
     if ok {
         flags
     } else {
@@ -195,39 +208,51 @@ fn read_ns(task: usize, ns: &mut NsSet) -> u16 {
     }
 }
 
-/// The task's namespaces into `ns` and its pid inside its own PID namespace,
-/// from the cache when its nsproxy and cred are unchanged; returns
-/// (ns pid, header flags).
+/// The task's ids, uids, own pid and namespaces into `f`, from the cache when
+/// its nsproxy and cred are unchanged; returns header flags.
 #[inline(always)]
-fn task_ns(task: usize, leader: usize, cred: usize, ns: &mut NsSet, ok: &mut bool) -> (u32, u16) {
+fn task_facts(task: usize, f: &mut Facts, ok: &mut bool) -> u16 {
+    let cred: usize = rd(task, off!(task_real_cred), ok);
     let nsproxy: usize = rd(task, off!(task_nsproxy), ok);
     let key = task as u64;
     if nsproxy != 0 {
         // SAFETY: the value is copied out at once.
         if let Some(c) = unsafe { NS_CACHE.get(key) } {
             if c.nsproxy == nsproxy as u64 && c.cred == cred as u64 {
-                *ns = c.ns;
-                return (c.ns_tgid, 0);
+                *f = c.facts;
+                f.uid = rd(cred, off!(cred_uid), ok);
+                f.euid = rd(cred, off!(cred_euid), ok);
+                return 0;
             }
         }
     }
     let mut fresh = true;
+    f.tgid = rd(task, off!(task_tgid), &mut fresh);
+    f.tid = rd(task, off!(task_pid), &mut fresh);
+    f.uid = rd(cred, off!(cred_uid), &mut fresh);
+    f.euid = rd(cred, off!(cred_euid), &mut fresh);
+    // A group leader is its own leader: one read less for most tasks.
+    let leader = if f.tid == f.tgid {
+        task
+    } else {
+        task_leader(task, &mut fresh)
+    };
     let (ns_tgid, pid_ns) = own_pid(leader, &mut fresh);
-    let flags = read_ns_with(nsproxy, cred, pid_ns, ns);
+    f.ns_tgid = ns_tgid;
+    f._pad = 0;
+    let flags = read_ns_with(nsproxy, cred, pid_ns, &mut f.ns);
     if fresh && flags == 0 {
         let c = NsCached {
             nsproxy: nsproxy as u64,
             cred: cred as u64,
-            ns: *ns,
-            ns_tgid,
-            _pad: 0,
+            facts: *f,
         };
         let _ = NS_CACHE.insert(key, c, 0);
     }
     if !fresh {
         *ok = false;
     }
-    (ns_tgid, flags)
+    flags
 }
 
 /// Forgets the cached namespaces of `task` (its namespaces are changing or it is gone).
@@ -299,22 +324,18 @@ fn fill_header(h: &mut Header, kind: Kind, task: usize) {
     // SAFETY: helpers with no preconditions.
     h.ts_ns = unsafe { bpf_ktime_get_ns() };
     h.cpu = unsafe { bpf_get_smp_processor_id() };
-    h.tgid = rd(task, off!(task_tgid), &mut ok);
-    h.tid = rd(task, off!(task_pid), &mut ok);
+    let mut f = Facts::default();
+    let mut flags = task_facts(task, &mut f, &mut ok);
+    h.tgid = f.tgid;
+    h.tid = f.tid;
+    h.uid = f.uid;
+    h.euid = f.euid;
+    h.ns_tgid = f.ns_tgid;
+    h.ns = f.ns;
+    // The parent changes on reparenting and the name on renames: read each time.
     let parent: usize = rd(task, off!(task_real_parent), &mut ok);
     h.ppid = rd(parent, off!(task_tgid), &mut ok);
-    let cred: usize = rd(task, off!(task_real_cred), &mut ok);
-    h.uid = rd(cred, off!(cred_uid), &mut ok);
-    h.euid = rd(cred, off!(cred_euid), &mut ok);
     read_comm(task, &mut h.comm, &mut ok);
-    // A group leader is its own leader: one read less for most events.
-    let leader = if h.tid == h.tgid {
-        task
-    } else {
-        task_leader(task, &mut ok)
-    };
-    let (ns_tgid, mut flags) = task_ns(task, leader, cred, &mut h.ns, &mut ok);
-    h.ns_tgid = ns_tgid;
     if h.tid != h.tgid {
         flags |= FLAG_THREAD;
     }
@@ -730,21 +751,16 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
         1 => 0x80,
         _ => rd(info, off!(siginfo_code), &mut ok),
     };
-    ev.target_tgid = rd(target, off!(task_tgid), &mut ok);
-    ev.target_tid = rd(target, off!(task_pid), &mut ok);
-    let leader = if ev.target_tid == ev.target_tgid {
-        target
-    } else {
-        task_leader(target, &mut ok)
-    };
-    ev._pad = 0;
-    read_comm(target, &mut ev.target_comm, &mut ok);
-    let cred: usize = rd(target, off!(task_real_cred), &mut ok);
-    let (ns_tgid, flags) = task_ns(target, leader, cred, &mut ev.target_ns, &mut ok);
-    ev.target_ns_tgid = ns_tgid;
-    if flags & FLAG_READ_FAILED != 0 {
+    let mut f = Facts::default();
+    if task_facts(target, &mut f, &mut ok) & FLAG_READ_FAILED != 0 {
         ok = false;
     }
+    ev.target_tgid = f.tgid;
+    ev.target_tid = f.tid;
+    ev.target_ns_tgid = f.ns_tgid;
+    ev.target_ns = f.ns;
+    ev._pad = 0;
+    read_comm(target, &mut ev.target_comm, &mut ok);
     if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }

@@ -4,6 +4,7 @@
 //!   thread           start one thread and join it
 //!   burst N          fork N children as fast as possible, reaping each
 //!   rename NAME      prctl(PR_SET_NAME, NAME), then print its pid and /proc comm
+//!   setuid-rename    rename to before-uid, setresuid(65534) without exec, rename to after-uid
 //!   ns-cycle N       N times: unshare(UTS), rename to iN, setns back, rename to oN;
 //!                    prints "pid", then "iN INODE" / "oN INODE" as /proc/self/ns/uts says
 
@@ -104,6 +105,23 @@ fn ns_cycle(n: u32) {
     }
 }
 
+fn setuid_rename() {
+    let name = |n: &str| {
+        let c = std::ffi::CString::new(n).unwrap();
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of this process.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) };
+    };
+    println!("{}", std::process::id());
+    name("before-uid");
+    // SAFETY: dropping this process's own privileges.
+    assert_eq!(
+        unsafe { libc::setresuid(65534, 65534, 65534) },
+        0,
+        "setresuid"
+    );
+    name("after-uid");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -111,10 +129,11 @@ fn main() {
         Some("thread") => thread(),
         Some("burst") => burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         Some("rename") => rename(args.get(1).map_or("renamed", String::as_str)),
+        Some("setuid-rename") => setuid_rename(),
         Some("ns-cycle") => ns_cycle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME|ns-cycle N"
+                "usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME|setuid-rename|ns-cycle N"
             );
             std::process::exit(2);
         }
