@@ -148,6 +148,10 @@ pub struct AuditArgs {
     /// Exit 1 if any finding is at or above this severity (info, low, medium, high).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// Print only findings at or above this severity (the summary counts all).
+    /// In text, info findings (runtime joins, node administration) are one line each.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info)]
+    pub min_severity: Severity,
     /// A zombie older than this is a finding.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub zombie_after: Duration,
@@ -250,6 +254,9 @@ pub struct ReplayArgs {
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// With --audit: print only findings at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info)]
+    pub min_severity: Severity,
     /// With --audit: allow rules (see `audit --help`).
     #[arg(long, value_name = "FILE", requires = "audit")]
     pub policy: Option<PathBuf>,

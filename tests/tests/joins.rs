@@ -273,3 +273,46 @@ fn malformed_policy_is_rejected_with_line_and_column() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--min-severity medium` prints no info finding, while the summary still counts them.
+#[test]
+fn min_severity_filters_printing_not_counting() {
+    let _g = serial();
+    let t = Tracer::audit(&["--min-severity", "medium"]);
+    let root = Command::new("unshare")
+        .args(["-U", "true"])
+        .status()
+        .unwrap();
+    assert!(root.success());
+    let nobody = Command::new("setpriv")
+        .args(["--reuid", "65530", "--regid", "65530", "--clear-groups"])
+        .args(["unshare", "-U", "true"])
+        .status()
+        .unwrap();
+    assert!(nobody.success());
+    t.wait_for("the medium finding", |v| {
+        v["finding"] == "user_namespace_created" && v["join"]["actor"]["uid"] == 65530
+    });
+    let done = t.stop();
+    let printed: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string())
+        .collect();
+    assert!(
+        printed.iter().all(|v| v["severity"] != "info"),
+        "info printed: {printed:#?}"
+    );
+    let summary = done
+        .events
+        .iter()
+        .find(|v| v["summary"].is_object())
+        .expect("summary");
+    assert!(
+        summary["summary"]["by_severity"]["info"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "root's user namespace is counted: {summary}"
+    );
+}

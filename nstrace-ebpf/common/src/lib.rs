@@ -358,15 +358,15 @@ pub struct SignalDeliverEvent {
     pub sa_flags: u64,
 }
 
-/// prctl(PR_SET_NAME): the task's command name changes without an exec
-/// (busybox applets run through /proc/self/exe, runc's init stages…). The
-/// header is the task with its old name.
+/// prctl(PR_SET_NAME) succeeded: the task's command name changed without an
+/// exec (busybox applets run through /proc/self/exe, runc's init stages…).
+/// The header is the task after the call, with its old name as `comm`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RenameEvent {
     /// The task, before the rename.
     pub hdr: Header,
-    /// The name it asked for (NUL padded; the kernel keeps at most 15 bytes).
+    /// Its name now (NUL padded; the kernel keeps at most 15 bytes).
     pub new_comm: [u8; COMM_LEN],
 }
 

@@ -13,7 +13,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
-        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_str_bytes,
+        bpf_probe_read_kernel_str_bytes,
         generated::{bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     },
     macros::{btf_tracepoint, map, tracepoint},
@@ -689,23 +689,45 @@ pub fn sys_exit_unshare(ctx: TracePointContext) -> i32 {
     ns_exit(Kind::Unshare, sys_arg(&ctx, 0) as i64)
 }
 
-/// syscalls:sys_enter_prctl(option, arg2, …) — only PR_SET_NAME is streamed:
-/// a rename makes no other event, and the collector names processes by comm.
+/// prctl(PR_SET_NAME) calls in flight, by thread id: the name before.
+#[map]
+static RENAMING: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(4096, 0);
+
+/// syscalls:sys_enter_prctl(option, …) — notes a PR_SET_NAME call and the
+/// caller's name before it. The new name is taken from the task at exit, in
+/// kernel memory: the caller's string may sit in a page not yet faulted in,
+/// which a BPF program cannot read.
 #[tracepoint]
 pub fn sys_enter_prctl(ctx: TracePointContext) -> i32 {
     if sys_arg(&ctx, 0) != PR_SET_NAME || !offsets_ready() || is_self() {
         return 0;
     }
-    let name = sys_arg(&ctx, 1) as usize;
+    let mut ok = true;
+    let mut old = [0u8; 16];
+    read_comm(current_task(), &mut old, &mut ok);
+    let _ = RENAMING.insert(bpf_get_current_pid_tgid() as u32, old, 0);
+    0
+}
+
+/// syscalls:sys_exit_prctl(ret) — a rename that took effect: emit it, with
+/// the old name in the header and the task's name now as `new_comm`.
+#[tracepoint]
+pub fn sys_exit_prctl(ctx: TracePointContext) -> i32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(old) = (unsafe { RENAMING.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = RENAMING.remove(tid);
+    if sys_arg(&ctx, 0) as i64 != 0 || !offsets_ready() {
+        return 0;
+    }
     let mut entry = reserve!(RenameEvent, Kind::Rename);
     // SAFETY: sized for RenameEvent; every field is written.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(&mut ev.hdr, Kind::Rename, current_task());
-    ev.new_comm = [0; 16];
-    // SAFETY: the helper validates the user address and NUL-terminates.
-    if unsafe { bpf_probe_read_user_str_bytes(name as *const u8, &mut ev.new_comm) }.is_err() {
-        ev.hdr.flags |= FLAG_READ_FAILED;
-    }
+    ev.new_comm = ev.hdr.comm;
+    ev.hdr.comm = old;
     note_read_failure(&ev.hdr);
     entry.submit(wake_flags());
     0

@@ -26,14 +26,20 @@ use crate::stats::Stats;
 struct Reporter {
     format: Format,
     wall_offset_ns: i64,
+    min_severity: crate::detect::Severity,
     all: Vec<Attributed>,
 }
 
 impl Reporter {
     fn show(&mut self, found: Vec<Attributed>) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
         let mut out = std::io::stdout().lock();
         for a in found {
-            out.write_all(findings::finding(&a, self.format, self.wall_offset_ns).as_bytes())?;
+            if a.finding.severity >= self.min_severity {
+                out.write_all(findings::finding(&a, self.format, self.wall_offset_ns).as_bytes())?;
+            }
             self.all.push(a);
         }
         out.flush()?;
@@ -181,6 +187,7 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
         reporter: Reporter {
             format: args.format,
             wall_offset_ns: meta.wall_offset_ns,
+            min_severity: args.min_severity,
             all: Vec::new(),
         },
         recorder,
@@ -221,6 +228,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let mut reporter = Reporter {
         format: args.format,
         wall_offset_ns: meta.wall_offset_ns,
+        min_severity: args.min_severity,
         all: Vec::new(),
     };
     while let Some(rec) = reader.next() {

@@ -365,16 +365,26 @@ impl Join {
     }
 }
 
-/// The runtime a node process belongs to, by its command or executable name.
-fn runtime(comm: &str, exe: &str) -> Option<&'static str> {
+/// Where CNI network plugins are installed: they enter pod network namespaces to wire them.
+const CNI_DIRS: [&str; 3] = ["/usr/lib/cni/", "/opt/cni/bin/", "/usr/libexec/cni/"];
+
+/// Why a node process's join is expected: the runtime or network plugin it
+/// is, by its command, executable name, or the CNI directory it runs from.
+fn runtime(comm: &str, exe: &str) -> Option<String> {
     let base = exe.rsplit('/').next().unwrap_or("");
-    RUNTIME_COMMS.iter().copied().find(|r| {
+    if let Some(r) = RUNTIME_COMMS.iter().copied().find(|r| {
         let prefixed = |s: &str| {
             s.strip_prefix(r)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '-', '[', ' ']))
         };
         prefixed(comm) || prefixed(base)
-    })
+    }) {
+        return Some(format!("container runtime activity ({r})"));
+    }
+    CNI_DIRS
+        .iter()
+        .any(|d| exe.starts_with(d))
+        .then(|| format!("container network plugin ({base})"))
 }
 
 /// Capability names by bit (linux/capability.h; CAP_LAST_CAP is 40).
@@ -531,8 +541,7 @@ impl Joins {
         };
         let mut join = join;
         if !join.actor.place.in_container() {
-            join.expected = runtime(&join.actor.comm, &join.actor.exe)
-                .map(|r| format!("container runtime activity ({r})"));
+            join.expected = runtime(&join.actor.comm, &join.actor.exe);
         }
         Some(finding(join, ev.header().ts_ns))
     }
@@ -955,6 +964,22 @@ mod tests {
                 container: None
             }
         );
+    }
+
+    #[test]
+    fn cni_plugins_on_the_node_are_expected() {
+        assert_eq!(
+            runtime("bridge", "/usr/lib/cni/bridge").as_deref(),
+            Some("container network plugin (bridge)")
+        );
+        assert!(runtime("bridge", "/usr/sbin/bridge").is_none());
+        assert!(runtime("conmon", "/usr/bin/conmon")
+            .unwrap()
+            .contains("conmon"));
+        assert!(runtime("runc:[1:CHILD]", "/dev/fd/6")
+            .unwrap()
+            .contains("runc"));
+        assert!(runtime("runcible", "/usr/bin/runcible").is_none());
     }
 
     #[test]

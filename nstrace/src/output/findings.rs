@@ -34,6 +34,17 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                 Some(rule) => format!("allowed by \"{rule}\""),
                 None => f.severity.name().to_uppercase(),
             };
+            if f.severity == Severity::Info && a.allowed_by.is_none() {
+                // For the record: one line each, so the findings that matter stand out.
+                let _ = writeln!(
+                    s,
+                    "{} [INFO] {}  {}",
+                    time::clock(f.ts_ns as i64 + wall_offset_ns),
+                    f.kind.name(),
+                    f.summary
+                );
+                return s;
+            }
             let _ = writeln!(
                 s,
                 "{} [{}] {}  {}  pid {} ({})\n  {}",

@@ -34,7 +34,7 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 13] = [
+const PROGRAMS: [(&str, Hook); 14] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
@@ -51,6 +51,7 @@ const PROGRAMS: [(&str, Hook); 13] = [
     ("signal_generate", Hook::TpBtf("signal_generate")),
     ("signal_deliver", Hook::TpBtf("signal_deliver")),
     ("sys_enter_prctl", Hook::Tp("syscalls", "sys_enter_prctl")),
+    ("sys_exit_prctl", Hook::Tp("syscalls", "sys_exit_prctl")),
 ];
 
 /// Settings for loading.
