@@ -14,18 +14,20 @@ const BPF_LINKER_VERSION: &str = "0.13";
 
 /// Debian packages the integration tests and benchmarks use.
 pub const PACKAGES: &[&str] = &[
-    "util-linux",     // unshare, nsenter, lsns
-    "iproute2",       // ip netns
-    "procps",         // ps, kill
-    "podman",         // real pods from Kubernetes YAML
-    "runc",           // the OCI runtime podman uses here (crun refuses hybrid cgroups)
-    "catatonit",      // the pods' infra (pause) process
-    "tini",           // a well-behaved PID 1
-    "dumb-init",      // another well-behaved PID 1
+    "util-linux",                  // unshare, nsenter, lsns
+    "iproute2",                    // ip netns
+    "procps",                      // ps, kill
+    "podman",                      // real pods from Kubernetes YAML
+    "runc",                        // the OCI runtime podman uses here (crun refuses hybrid cgroups)
+    "containernetworking-plugins", // pod networking as tested (not netavark: a virtual package could pick either)
+    "iptables",  // the CNI bridge and portmap plugins need it (podman only suggests it)
+    "catatonit", // the pods' infra (pause) process
+    "tini",      // a well-behaved PID 1
+    "dumb-init", // another well-behaved PID 1
     "busybox-static", // the userland of locally built images
-    "graphviz",       // renders topology DOT in tests
-    "strace",         // benchmark peer
-    "bpftrace",       // benchmark peer
+    "graphviz",  // renders topology DOT in tests
+    "strace",    // benchmark peer
+    "bpftrace",  // benchmark peer
 ];
 
 /// Project-local directory for built tools.
