@@ -267,4 +267,38 @@ pub fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Serialises the tests of one test binary that read the whole node (audits,
+/// pods): each binary links its own copy of this static.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The summary line of an audit's JSON output (findings carry a string `summary`, it an object).
+pub fn audit_summary(events: &[Value]) -> Option<&Value> {
+    events.iter().find(|v| v["summary"].is_object())
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct NamedNetns(pub String);
+
+impl NamedNetns {
+    /// Adds it.
+    pub fn add(name: &str) -> NamedNetns {
+        let st = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("ip runs");
+        assert!(st.success(), "ip netns add {name}");
+        NamedNetns(name.to_owned())
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 pub mod pod;

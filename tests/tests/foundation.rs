@@ -321,6 +321,50 @@ fn uid_change_without_exec_is_seen() {
     t.stop();
 }
 
+/// A traced process cannot write to the operator's terminal: control
+/// characters in a name it chose are escaped in the text output.
+#[test]
+fn text_output_escapes_control_characters_from_traced_processes() {
+    use std::io::{BufRead, BufReader, Read};
+    require_root();
+    let mut w = Command::new(nstrace_bin())
+        .args(["watch", "--kind", "rename", "--duration", "20s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(w.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("tracing") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "nstrace exited early"
+        );
+    }
+    let evil = "\x1b[31mEV\x07\nFAKE";
+    let out = Command::new(HELPER)
+        .args(["rename", evil])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // SAFETY: signalling the tracer this test started.
+    unsafe { libc::kill(w.id() as i32, libc::SIGINT) };
+    let mut text = String::new();
+    w.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    assert!(w.wait().unwrap().success());
+    let ours: Vec<&str> = text.lines().filter(|l| l.contains(" rename ")).collect();
+    assert_eq!(ours.len(), 1, "one line for the rename: {text:?}");
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert!(ours[0].contains("\\x1b[31mEV\\x07\\nFAKE"), "{:?}", ours[0]);
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.as_bytes().get(2) == Some(&b':')),
+        "every line is an event line starting with its time: {text:?}"
+    );
+}
+
 /// kill -TERM to a child: generated and delivered with the default handler.
 #[test]
 fn sigterm_to_child_is_delivered() {

@@ -5,16 +5,8 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
-use std::sync::Mutex;
 
 use nstrace_tests::*;
-
-/// Each test reads the whole node's findings: run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Findings (not the summary line) whose join actor is `pid`.
 fn findings_of(events: &[Value], pid: u64) -> Vec<Value> {
@@ -23,26 +15,6 @@ fn findings_of(events: &[Value], pid: u64) -> Vec<Value> {
         .filter(|v| v["join"]["actor"]["pid"] == pid)
         .cloned()
         .collect()
-}
-
-/// A named network namespace, deleted on drop.
-struct NamedNetns(String);
-
-impl NamedNetns {
-    fn add(name: &str) -> NamedNetns {
-        let st = Command::new("ip")
-            .args(["netns", "add", name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {name}");
-        NamedNetns(name.to_owned())
-    }
-}
-
-impl Drop for NamedNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// `ip netns add x; ip netns exec x true` on the node: node-level administration,
@@ -171,11 +143,8 @@ fn policy_rule_allows_and_counts_a_finding() {
     assert_eq!(other["allowed_by"], Value::Null, "{other}");
     assert_eq!(other["severity"], "medium");
     let done = t.stop();
-    let summary = done
-        .events
-        .iter()
-        .find(|v| v["summary"].is_object())
-        .unwrap_or_else(|| panic!("no summary: {}", done.stderr));
+    let summary =
+        audit_summary(&done.events).unwrap_or_else(|| panic!("no summary: {}", done.stderr));
     assert_eq!(
         summary["summary"]["policy_hits"]["build sandboxes"], 1,
         "{summary}"
@@ -211,10 +180,7 @@ fn fail_on_counts_only_findings_that_are_not_allowed() {
             v["finding"] == "user_namespace_created" && v["join"]["actor"]["uid"] == 65531
         });
         let done = t.stop();
-        let summary = done
-            .events
-            .iter()
-            .find(|v| v["summary"].is_object())
+        let summary = audit_summary(&done.events)
             .cloned()
             .unwrap_or_else(|| panic!("no summary: {}", done.stderr));
         (done.code, summary)
@@ -303,11 +269,7 @@ fn min_severity_filters_printing_not_counting() {
         printed.iter().all(|v| v["severity"] != "info"),
         "info printed: {printed:#?}"
     );
-    let summary = done
-        .events
-        .iter()
-        .find(|v| v["summary"].is_object())
-        .expect("summary");
+    let summary = audit_summary(&done.events).expect("summary");
     assert!(
         summary["summary"]["by_severity"]["info"]
             .as_u64()

@@ -4,17 +4,10 @@
 //! for the same workloads under tini -g and dumb-init, and the timeline.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use nstrace_tests::pod::{pod_yaml, Pod, Spec};
 use nstrace_tests::*;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A shell PID 1 with no trap: SIGTERM is dropped by the kernel.
 const NOTRAP: &str = "sleep 1000; echo done";

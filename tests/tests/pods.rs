@@ -5,17 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec, IMAGE};
 use nstrace_tests::*;
-
-/// Pods take the machine's 2 cores; and each test reads the whole node.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// `nstrace topology --format json` (a /proc snapshot).
 fn topology() -> Value {
@@ -326,15 +318,6 @@ fn pods_started_before_and_while_tracing() {
     );
 }
 
-/// A named network namespace, deleted on drop.
-struct NamedNetns(String);
-
-impl Drop for NamedNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// (f) `ip netns add` makes a namespace with no process, pinned by its bind
 /// mount; `unshare --pid --fork` without --mount-proc makes a PID namespace
 /// whose processes still see the node's /proc. Neither is a pod or a container.
@@ -342,12 +325,7 @@ impl Drop for NamedNetns {
 fn plain_namespaces_on_the_node() {
     let _g = serial();
     let name = format!("nst-plain{}", std::process::id());
-    assert!(Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .unwrap()
-        .success());
-    let _ns = NamedNetns(name.clone());
+    let _ns = NamedNetns::add(&name);
     let netns_inode = std::fs::metadata(format!("/run/netns/{name}"))
         .unwrap()
         .ino();

@@ -90,6 +90,35 @@ pub const FLAG_TRUNCATED: u16 = 1 << 2;
 /// Header flag: the subject is a thread, not a thread-group leader.
 pub const FLAG_THREAD: u16 = 1 << 3;
 
+/// The CLONE_NEW* flags (clone, unshare, setns nstype), each with its name and
+/// the [`NsSet`] slot it changes. CLONE_NEWPID changes `pid_for_children`;
+/// CLONE_NEWTIME changes the time namespace for children, which is not in
+/// the set (slot 8 is the task's own).
+pub const CLONE_NEW: [(u64, &str, usize); 8] = [
+    (0x0002_0000, "CLONE_NEWNS", 0),
+    (0x0200_0000, "CLONE_NEWCGROUP", 7),
+    (0x0400_0000, "CLONE_NEWUTS", 1),
+    (0x0800_0000, "CLONE_NEWIPC", 2),
+    (0x1000_0000, "CLONE_NEWUSER", 6),
+    (0x2000_0000, "CLONE_NEWPID", 4),
+    (0x4000_0000, "CLONE_NEWNET", 5),
+    (0x0000_0080, "CLONE_NEWTIME", 8),
+];
+
+/// Every CLONE_NEW* bit.
+pub const CLONE_NEW_MASK: u64 = {
+    let mut m = 0;
+    let mut i = 0;
+    while i < CLONE_NEW.len() {
+        m |= CLONE_NEW[i].0;
+        i += 1;
+    }
+    m
+};
+
+/// CLONE_NEWUSER.
+pub const CLONE_NEWUSER: u64 = 0x1000_0000;
+
 /// Namespace types, in the order of [`NsSet`]'s fields.
 pub const NS_TYPES: [&str; 9] = [
     "mnt",

@@ -17,11 +17,11 @@ use aya_ebpf::{
         generated::{bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     },
     macros::{btf_tracepoint, map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use nstrace_common::{
-    counter, Config, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
+    counter, Config, CreateEvent, CLONE_NEW_MASK, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
     Offsets, ReapEvent, RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
     FILENAME_LEN, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NSPROXY_ORDER,
     PR_SET_NAME, WAIT_WAIT4, WAIT_WAITID,
@@ -121,16 +121,18 @@ struct NsCached {
 }
 
 /// Facts per task (key: task pointer), so an event costs one lookup instead
-/// of ~25 kernel reads. A task's namespaces change only by
-/// setns, unshare, exec (time namespace) and exit: the entry is dropped at
-/// each of those hooks, at free (the pointer may be reused), and is checked
-/// against the current nsproxy and cred pointers on every use.
+/// of ~25 kernel reads. A task's namespaces change only by setns, unshare,
+/// exec (time namespace) and exit: the entry is dropped at setns/unshare exit,
+/// exec and free (the pointer may be reused), and is checked against the
+/// current nsproxy and cred pointers on every use (at exit the nsproxy goes
+/// NULL, which never matches).
 #[map]
 static NS_CACHE: LruHashMap<u64, NsCached> = LruHashMap::with_max_entries(32768, 0);
 
-/// setns/unshare calls in flight, by thread id.
+/// setns/unshare calls in flight, by thread id (LRU: an entry whose exit was
+/// never seen cannot fill the table).
 #[map]
-static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(16384, 0);
+static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(16384, 0);
 
 macro_rules! off {
     ($f:ident) => {
@@ -440,7 +442,7 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     ev.creator_tid = pid_tgid as u32;
     let creator = current_task();
     let mut ok = true;
-    if clone_flags & CLONE_NEW_ANY == 0 {
+    if clone_flags & CLONE_NEW_MASK == 0 {
         // No CLONE_NEW*: the child shares the creator's nsproxy and cred, so
         // only the creator's own PID namespace can differ (after unshare(NEWPID)).
         ev.creator_ns = ev.hdr.ns;
@@ -528,6 +530,13 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     if !offsets_ready() {
         return 0;
     }
+    // Runs in RCU context (current is anyone): the freed task says whose it was.
+    let mut ok = true;
+    let tgid: u32 = rd(task, off!(task_tgid), &mut ok);
+    // SAFETY: a plain read of a global the loader initialised.
+    if ok && tgid != 0 && tgid == unsafe { read_volatile(addr_of!(CONFIG.self_tgid)) } {
+        return 0;
+    }
     let mut entry = reserve!(ReapEvent, Kind::Reap);
     // SAFETY: sized for ReapEvent; every field is written.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
@@ -543,9 +552,6 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     entry.submit(wake_flags());
     0
 }
-
-/// Every CLONE_NEW* flag (NS, CGROUP, UTS, IPC, USER, PID, NET, TIME).
-const CLONE_NEW_ANY: u64 = 0x0002_0000 | 0x7e00_0000 | 0x80;
 
 /// Syscall tracepoint arguments start after the common header and the syscall number.
 const SYSCALL_ARG0: usize = 16;
@@ -691,7 +697,7 @@ pub fn sys_exit_unshare(ctx: TracePointContext) -> i32 {
 
 /// prctl(PR_SET_NAME) calls in flight, by thread id: the name before.
 #[map]
-static RENAMING: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(4096, 0);
+static RENAMING: LruHashMap<u32, [u8; 16]> = LruHashMap::with_max_entries(4096, 0);
 
 /// syscalls:sys_enter_prctl(option, …) — notes a PR_SET_NAME call and the
 /// caller's name before it. The new name is taken from the task at exit, in
@@ -744,7 +750,7 @@ fn signal_wanted(sig: u32) -> bool {
 /// signal:signal_generate(sig, info, task, group, result).
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
-    if !offsets_ready() {
+    if !offsets_ready() || is_self() {
         return 0;
     }
     let sig: i32 = ctx.arg(0);
@@ -794,7 +800,7 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
 /// signal:signal_deliver(sig, info, ka) — current is about to act on `sig`.
 #[btf_tracepoint(function = "signal_deliver")]
 pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
-    if !offsets_ready() {
+    if !offsets_ready() || is_self() {
         return 0;
     }
     let sig: i32 = ctx.arg(0);

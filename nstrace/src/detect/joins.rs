@@ -7,27 +7,12 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use nstrace_common::{NsChangeEvent, NsSet, NS_TYPES};
+use nstrace_common::{NsChangeEvent, NsSet, CLONE_NEW, CLONE_NEWUSER, NS_TYPES};
 
 use super::{Finding, FindingKind, Severity};
 use crate::event::names::{clone_flag_names, errno_name, CLONE_NEW_MASK, CLONE_THREAD};
 use crate::event::{cstr, Event};
 use crate::model::{topology, Model};
-
-/// CLONE_NEW* bits and the `NsSet` slot each one changes.
-const NEW_FLAGS: [(u64, usize); 8] = [
-    (0x0002_0000, 0), // CLONE_NEWNS → mnt
-    (0x0400_0000, 1), // CLONE_NEWUTS
-    (0x0800_0000, 2), // CLONE_NEWIPC
-    (0x2000_0000, 4), // CLONE_NEWPID → pid_for_children
-    (0x4000_0000, 5), // CLONE_NEWNET
-    (0x1000_0000, 6), // CLONE_NEWUSER
-    (0x0200_0000, 7), // CLONE_NEWCGROUP
-    (0x0000_0080, 8), // CLONE_NEWTIME (time_for_children: not in the event)
-];
-
-/// CLONE_NEWUSER.
-const CLONE_NEWUSER: u64 = 0x1000_0000;
 
 /// Commands of container runtimes and their helpers: their joins from the
 /// node are how pods are built, so they are marked expected. Never applied to
@@ -575,10 +560,10 @@ impl Joins {
             }
             if t.is_empty() && e.target_inode != 0 {
                 // Refused, or joined where it already was: the fd still names the target.
-                let slot = NEW_FLAGS
+                let slot = CLONE_NEW
                     .iter()
-                    .find(|(bit, _)| e.flags == *bit)
-                    .map(|(_, s)| type_slot(*s))
+                    .find(|(bit, _, _)| e.flags == *bit)
+                    .map(|(_, _, s)| type_slot(*s))
                     .or_else(|| self.places(m).type_of(e.target_inode));
                 let place = match slot {
                     Some(s) => self.ns_place(m, s, e.target_inode),
@@ -619,10 +604,10 @@ impl Joins {
 /// Targets of a creation: one "new" namespace per CLONE_NEW* bit, with the inode it got.
 fn new_targets(flags: u64, after: &NsSet) -> Vec<Target> {
     let a = after.as_array();
-    NEW_FLAGS
+    CLONE_NEW
         .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, slot)| Target {
+        .filter(|(bit, _, _)| flags & bit != 0)
+        .map(|(_, _, slot)| Target {
             ns_type: NS_TYPES[type_slot(*slot)],
             // The time namespace a CLONE_NEWTIME makes is for children: not in the set.
             inode: if *slot == 8 { 0 } else { a[*slot] },

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use super::{Finding, FindingKind, Severity};
 use crate::event::names::{exit_status, signal_name};
 use crate::event::{cstr, Event};
+use crate::output::safe;
 use crate::output::text::sig_result;
 
 const SIGTERM: u32 = 15;
@@ -196,8 +197,10 @@ impl Timeline {
     /// The timeline as aligned text lines.
     pub fn render(&self, title: &str) -> String {
         let mut s = format!(
-            "shutdown of {title} (PID 1 {} {})\n",
-            self.init.0, self.init.1
+            "shutdown of {} (PID 1 {} {})\n",
+            safe(title),
+            self.init.0,
+            safe(&self.init.1)
         );
         for step in &self.steps {
             let t = (step.ts() - self.start_ns) as f64 / 1e9;
@@ -212,14 +215,14 @@ impl Timeline {
                     let sender = if self.is_teardown(step) {
                         "kernel (PID 1 exited)".to_owned()
                     } else {
-                        format!("{} ({})", from.0, from.1)
+                        format!("{} ({})", from.0, safe(&from.1))
                     };
                     let _ = writeln!(
                         s,
                         "  t+{t:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
                         signal_name(*sig),
                         to.0,
-                        to.1,
+                        safe(&to.1),
                         if to.2 { ", PID 1" } else { "" },
                         sig_result(*result)
                     );
@@ -229,7 +232,8 @@ impl Timeline {
                 } => {
                     let _ = writeln!(
                         s,
-                        "  t+{t:>7.3}s  exit     {pid} ({comm}) {}",
+                        "  t+{t:>7.3}s  exit     {pid} ({}) {}",
+                        safe(comm),
                         exit_status(*code)
                     );
                 }
@@ -240,7 +244,7 @@ impl Timeline {
             s,
             "  total {:.3}s — {}",
             self.total_ns() as f64 / 1e9,
-            v.verdict
+            safe(&v.verdict)
         );
         if !v.advice.is_empty() {
             let _ = writeln!(s, "  advice: {}", v.advice);

@@ -1,5 +1,7 @@
 //! Names for the numbers events carry: signals, clone flags, errnos.
 
+use nstrace_common::CLONE_NEW;
+
 /// Signal names, indexed by number (x86_64 / generic Linux numbering).
 const SIGNALS: [&str; 32] = [
     "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
@@ -30,41 +32,40 @@ pub fn parse_signal(s: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
-/// CLONE_* flag bits with their names; namespace flags first.
-pub const CLONE_FLAGS: [(u64, &str); 22] = [
-    (0x0002_0000, "CLONE_NEWNS"),
-    (0x0200_0000, "CLONE_NEWCGROUP"),
-    (0x0400_0000, "CLONE_NEWUTS"),
-    (0x0800_0000, "CLONE_NEWIPC"),
-    (0x1000_0000, "CLONE_NEWUSER"),
-    (0x2000_0000, "CLONE_NEWPID"),
-    (0x4000_0000, "CLONE_NEWNET"),
-    (0x0000_0080, "CLONE_NEWTIME"),
-    (0x0000_0100, "CLONE_VM"),
-    (0x0000_0200, "CLONE_FS"),
-    (0x0000_0400, "CLONE_FILES"),
-    (0x0000_0800, "CLONE_SIGHAND"),
-    (0x0000_1000, "CLONE_PIDFD"),
-    (0x0000_2000, "CLONE_PTRACE"),
-    (0x0000_4000, "CLONE_VFORK"),
-    (0x0000_8000, "CLONE_PARENT"),
-    (0x0001_0000, "CLONE_THREAD"),
-    (0x0004_0000, "CLONE_SYSVSEM"),
-    (0x0008_0000, "CLONE_SETTLS"),
-    (0x0010_0000, "CLONE_PARENT_SETTID"),
-    (0x0020_0000, "CLONE_CHILD_CLEARTID"),
-    (0x0100_0000, "CLONE_CHILD_SETTID"),
-];
+/// CLONE_* flag bits with their names: the namespace flags (from the ABI), then the rest.
+pub const CLONE_FLAGS: [(u64, &str); 22] = {
+    let rest: [(u64, &str); 14] = [
+        (0x0000_0100, "CLONE_VM"),
+        (0x0000_0200, "CLONE_FS"),
+        (0x0000_0400, "CLONE_FILES"),
+        (0x0000_0800, "CLONE_SIGHAND"),
+        (0x0000_1000, "CLONE_PIDFD"),
+        (0x0000_2000, "CLONE_PTRACE"),
+        (0x0000_4000, "CLONE_VFORK"),
+        (0x0000_8000, "CLONE_PARENT"),
+        (0x0001_0000, "CLONE_THREAD"),
+        (0x0004_0000, "CLONE_SYSVSEM"),
+        (0x0008_0000, "CLONE_SETTLS"),
+        (0x0010_0000, "CLONE_PARENT_SETTID"),
+        (0x0020_0000, "CLONE_CHILD_CLEARTID"),
+        (0x0100_0000, "CLONE_CHILD_SETTID"),
+    ];
+    let mut out = [(0u64, ""); 22];
+    let mut i = 0;
+    while i < CLONE_NEW.len() {
+        out[i] = (CLONE_NEW[i].0, CLONE_NEW[i].1);
+        i += 1;
+    }
+    let mut j = 0;
+    while j < rest.len() {
+        out[CLONE_NEW.len() + j] = rest[j];
+        j += 1;
+    }
+    out
+};
 
 /// Every CLONE_NEW* bit.
-pub const CLONE_NEW_MASK: u64 = 0x0002_0000
-    | 0x0200_0000
-    | 0x0400_0000
-    | 0x0800_0000
-    | 0x1000_0000
-    | 0x2000_0000
-    | 0x4000_0000
-    | 0x80;
+pub use nstrace_common::CLONE_NEW_MASK;
 
 /// CLONE_THREAD.
 pub const CLONE_THREAD: u64 = 0x0001_0000;

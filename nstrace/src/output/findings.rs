@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::json::string;
+use super::safe;
 use super::time;
 use super::Format;
 use crate::detect::joins::{cap_summary, Action, Join, Place};
@@ -41,7 +42,7 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                     "{} [INFO] {}  {}",
                     time::clock(f.ts_ns as i64 + wall_offset_ns),
                     f.kind.name(),
-                    f.summary
+                    safe(&f.summary)
                 );
                 return s;
             }
@@ -51,13 +52,13 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                 time::clock(f.ts_ns as i64 + wall_offset_ns),
                 sev,
                 f.kind.name(),
-                place,
+                safe(&place),
                 f.pid,
-                f.comm,
-                f.summary
+                safe(&f.comm),
+                safe(&f.summary)
             );
             for e in &f.evidence {
-                let _ = writeln!(s, "    {e}");
+                let _ = writeln!(s, "    {}", safe(e));
             }
         }
         Format::Json => {

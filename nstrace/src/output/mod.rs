@@ -6,9 +6,35 @@ pub mod text;
 pub mod time;
 pub mod topology;
 
+use std::borrow::Cow;
 use std::io;
 
 use crate::event::Event;
+
+/// Text for a terminal from strings the traced processes control (command
+/// names, exec paths, hostnames that become pod names): every control
+/// character is written as an escape (`\x1b`, `\n`), so a process cannot
+/// colour, rewrite or add lines on the operator's screen. JSON escapes on its own.
+pub fn safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                for unit in c.to_string().bytes() {
+                    out.push_str(&format!("\\x{unit:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Output formats of `watch` and `replay`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -38,5 +64,18 @@ pub fn sink<'a, W: io::Write + 'a>(
     match format {
         Format::Text => Box::new(text::Text::new(out, wall_offset_ns)),
         Format::Json => Box::new(json::Json::new(out, wall_offset_ns)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(safe("sleep"), "sleep");
+        assert_eq!(safe("\x1b[31mEVIL\x07\n"), "\\x1b[31mEVIL\\x07\\n");
+        assert_eq!(safe("a\u{9b}b"), "a\\xc2\\x9bb", "C1 controls too");
+        assert_eq!(safe("日本"), "日本");
     }
 }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, NS_TYPES, SIG_RESULT_NAMES, WAIT_WAIT4};
 
-use super::{time, EventSink};
+use super::{safe, time, EventSink};
 use crate::event::names::{
     clone_flag_names, errno_name, exit_status, signal_name, CLONE_NEW_MASK, CLONE_THREAD,
     CLONE_VFORK,
@@ -88,7 +88,7 @@ fn details(s: &mut String, ev: &Event) {
             }
         }
         Event::Exec(e) => {
-            let _ = write!(s, "{}", cstr(&e.filename));
+            let _ = write!(s, "{}", safe(&cstr(&e.filename)));
         }
         Event::Exit(e) => {
             s.push_str(&exit_status(e.exit_code));
@@ -139,7 +139,7 @@ fn details(s: &mut String, ev: &Event) {
                 "SIG{} → {} ({})",
                 signal_name(e.sig),
                 e.target_tgid,
-                cstr(&e.target_comm)
+                safe(&cstr(&e.target_comm))
             );
             if e.target_tid != e.target_tgid {
                 let _ = write!(s, " tid {}", e.target_tid);
@@ -156,7 +156,7 @@ fn details(s: &mut String, ev: &Event) {
             let _ = write!(s, "SIG{} {}", signal_name(e.sig), handler_name(e.handler));
         }
         Event::Rename(e) => {
-            let _ = write!(s, "→ {}", cstr(&e.new_comm));
+            let _ = write!(s, "→ {}", safe(&cstr(&e.new_comm)));
         }
     }
 }
@@ -185,7 +185,7 @@ impl<W: Write> EventSink for Text<W> {
             time::clock(h.ts_ns as i64 + self.wall_offset_ns),
             pid,
             h.ppid,
-            cstr(&h.comm),
+            safe(&cstr(&h.comm)),
             ev.kind().name(),
         );
         details(s, ev);

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use crate::model::topology::{ns_name, Container, PlainNs, ProcView, Topology, MATRIX_TYPES};
 
+use super::findings::short_id as short;
 use super::json::{ns_object, string};
+use super::safe;
 
 /// Topology output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -27,16 +29,8 @@ pub fn render(t: &Topology, format: TopoFormat) -> String {
     }
 }
 
-fn short(id: &str) -> &str {
-    if id.len() == 64 {
-        &id[..12]
-    } else {
-        id
-    }
-}
-
 fn proc_line(s: &mut String, p: &ProcView, indent: &str) {
-    let _ = write!(s, "{indent}{} {}", p.pid, p.comm);
+    let _ = write!(s, "{indent}{} {}", p.pid, safe(&p.comm));
     if p.ns_pid != p.pid {
         let _ = write!(s, " (pid {} inside)", p.ns_pid);
     }
@@ -55,9 +49,9 @@ fn container_tree(s: &mut String, c: &Container, indent: &str) {
     let _ = writeln!(
         s,
         "{indent}{role} {}  init {} {}  mnt {} pid {}",
-        short(&c.id),
+        safe(short(&c.id)),
         c.init.pid,
-        c.init.comm,
+        safe(&c.init.comm),
         c.ns.mnt,
         c.ns.pid
     );
@@ -73,7 +67,7 @@ pub fn tree(t: &Topology) -> String {
     let _ = writeln!(
         s,
         "node {}  ({} processes in the node's namespaces)\n  namespaces: mnt {} uts {} ipc {} pid {} net {} user {} cgroup {} time {}",
-        t.node_hostname, t.node_processes, n.mnt, n.uts, n.ipc, n.pid, n.net, n.user, n.cgroup, n.time
+        safe(&t.node_hostname), t.node_processes, n.mnt, n.uts, n.ipc, n.pid, n.net, n.user, n.cgroup, n.time
     );
     for pod in &t.pods {
         let mut flags = Vec::new();
@@ -87,9 +81,9 @@ pub fn tree(t: &Topology) -> String {
                 flags.push(name);
             }
         }
-        let _ = write!(s, "\npod {}", pod.name);
+        let _ = write!(s, "\npod {}", safe(&pod.name));
         if let Some(id) = &pod.id {
-            let _ = write!(s, "  id {}", short(id));
+            let _ = write!(s, "  id {}", safe(short(id)));
         }
         let _ = writeln!(
             s,
@@ -103,7 +97,7 @@ pub fn tree(t: &Topology) -> String {
         );
         match pod.infra() {
             Some(i) => {
-                let _ = writeln!(s, "  infra: pid {} {}", i.init.pid, i.init.comm);
+                let _ = writeln!(s, "  infra: pid {} {}", i.init.pid, safe(&i.init.comm));
             }
             None => s.push_str("  infra: none found\n"),
         }
@@ -139,12 +133,12 @@ fn plain_line(s: &mut String, p: &PlainNs) {
         let list: Vec<String> = p
             .processes
             .iter()
-            .map(|v| format!("{} {}", v.pid, v.comm))
+            .map(|v| format!("{} {}", v.pid, safe(&v.comm)))
             .collect();
         let _ = write!(s, "  processes: {}", list.join(", "));
     }
     if !p.pinned_by.is_empty() {
-        let _ = write!(s, "  pinned by {}", p.pinned_by.join(", "));
+        let _ = write!(s, "  pinned by {}", safe(&p.pinned_by.join(", ")));
     }
     if p.shares_node_mnt {
         s.push_str("  (no own mount namespace: its /proc shows the node's processes)");
@@ -258,7 +252,7 @@ pub fn json(t: &Topology) -> String {
 }
 
 fn dot_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    safe(s).replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Graphviz DOT.
