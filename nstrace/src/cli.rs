@@ -191,13 +191,14 @@ pub struct TopologyArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct FilterArgs {
     /// Only this process and its descendants (repeat or comma-separate for several).
-    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    #[arg(long, value_name = "PID", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: Vec<u32>,
-    /// Only tasks with this command name (signals also match on the target's name).
-    #[arg(long, value_name = "COMM", value_delimiter = ',')]
+    /// Only tasks with this command name, as the kernel keeps it: at most 15
+    /// bytes (signals also match on the target's name, renames on the new one).
+    #[arg(long, value_name = "COMM", value_delimiter = ',', value_parser = parse_comm)]
     pub comm: Vec<String>,
     /// Only these event kinds: create, exec, exit, reap, wait, setns, unshare,
-    /// signal_generate, signal_deliver (or "signal" for both signal kinds).
+    /// signal_generate, signal_deliver, rename (or "signal" for both signal kinds).
     #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
     pub kind: Vec<KindSel>,
     /// Only these signals (TERM, SIGKILL, 15…). For watch this also sets which
@@ -238,26 +239,27 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Print the namespace topology at the end of the recording instead of the
-    /// events (tree, json or dot; the recording must be unfiltered).
-    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "tree", conflicts_with = "audit")]
+    /// events: --topology (a tree), --topology=json or --topology=dot (the
+    /// recording must be unfiltered).
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "tree", conflicts_with = "audit")]
     pub topology: Option<TopoFormat>,
     /// Run the audit detectors over the recording (record it with `audit --record`
     /// or an unfiltered `watch --record`) and print their findings.
     #[arg(long)]
     pub audit: bool,
-    /// With --audit: see `audit --help`.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    /// With --audit: see `audit --help` (use the live run's value to get its findings).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, requires = "audit")]
     pub zombie_after: Duration,
-    /// With --audit: see `audit --help`.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    /// With --audit: see `audit --help` (use the live run's value to get its findings).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "audit")]
     pub forward_window: Duration,
     /// With --audit: exit 1 if any finding is at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY")]
+    #[arg(long, value_enum, value_name = "SEVERITY", requires = "audit")]
     pub fail_on: Option<Severity>,
     /// With --audit: print only findings at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info)]
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info, requires = "audit")]
     pub min_severity: Severity,
-    /// With --audit: allow rules (see `audit --help`).
+    /// With --audit: allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE", requires = "audit")]
     pub policy: Option<PathBuf>,
 }
@@ -281,6 +283,19 @@ fn parse_kind(s: &str) -> Result<KindSel, String> {
                 names.join(", ")
             )
         })
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a command name cannot be empty".into());
+    }
+    if s.len() > 15 {
+        return Err(format!(
+            "'{s}' is longer than the 15 bytes the kernel keeps of a command name: use '{}'",
+            s.get(..15).unwrap_or(s)
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_sig(s: &str) -> Result<u32, String> {
@@ -347,6 +362,24 @@ mod tests {
     }
 
     #[test]
+    fn topology_flag_does_not_swallow_the_file() {
+        let c = Cli::try_parse_from(["nstrace", "replay", "--topology", "rec.nst"]).unwrap();
+        let Command::Replay(r) = c.command else {
+            panic!("replay expected")
+        };
+        assert_eq!(r.file, PathBuf::from("rec.nst"));
+        assert_eq!(r.topology, Some(TopoFormat::Tree));
+        let c = Cli::try_parse_from(["nstrace", "replay", "rec.nst", "--topology=json"]).unwrap();
+        let Command::Replay(r) = c.command else {
+            panic!("replay expected")
+        };
+        assert_eq!(r.topology, Some(TopoFormat::Json));
+        assert!(
+            Cli::try_parse_from(["nstrace", "replay", "f", "--audit", "--fail-on", "high"]).is_ok()
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
@@ -378,6 +411,10 @@ mod tests {
             vec!["nstrace", "watch", "--format", "xml"],
             vec!["nstrace", "replay"],
             vec!["nstrace", "frobnicate"],
+            vec!["nstrace", "watch", "--pid", "0"],
+            vec!["nstrace", "watch", "--comm", "a-name-longer-than-15"],
+            vec!["nstrace", "replay", "f.nst", "--fail-on", "high"],
+            vec!["nstrace", "replay", "f.nst", "--zombie-after", "1s"],
         ] {
             assert!(
                 Cli::try_parse_from(&args).is_err(),

@@ -18,6 +18,9 @@ pub struct Filter {
     pub kinds: Option<HashSet<Kind>>,
     /// Accepted signals as a bit mask (signal events only); `None` = all.
     pub signals: Option<u64>,
+    /// Followed processes that exited: their reap takes them out of `pids`
+    /// (not before: the reap of an older process with a reused pid must not).
+    pub exited: HashSet<u32>,
 }
 
 impl Filter {
@@ -39,6 +42,16 @@ impl Filter {
             };
             if !pids.contains(&h.tgid) && !target {
                 return false;
+            }
+            // Keep the followed set to the living tree (pids are reused).
+            match ev {
+                Event::Exit(e) if e.group_dead != 0 => {
+                    self.exited.insert(h.tgid);
+                }
+                Event::Reap(_) if h.tid == h.tgid && self.exited.remove(&h.tgid) => {
+                    pids.remove(&h.tgid);
+                }
+                _ => {}
             }
         }
         if let Some(kinds) = &self.kinds {
@@ -80,7 +93,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nstrace_common::{CreateEvent, ExitEvent, Header, SignalGenerateEvent};
+    use nstrace_common::{CreateEvent, ExitEvent, Header, ReapEvent, SignalGenerateEvent};
 
     fn hdr(kind: Kind, tgid: u32, ppid: u32, comm: &str) -> Header {
         let mut c = [0u8; 16];
@@ -98,7 +111,8 @@ mod tests {
     fn exit(tgid: u32, comm: &str) -> Event {
         Event::Exit(ExitEvent {
             hdr: hdr(Kind::Exit, tgid, 1, comm),
-            ..Default::default()
+            exit_code: 0,
+            group_dead: 1,
         })
     }
 
@@ -125,6 +139,13 @@ mod tests {
         assert!(f.matches(&grandchild));
         assert!(f.matches(&exit(102, "sleep")));
         assert!(!f.matches(&exit(103, "sleep")));
+        // Once reaped, 102 leaves the followed set: a new process with its pid is not followed.
+        let reap = Event::Reap(ReapEvent {
+            hdr: hdr(Kind::Reap, 102, 101, "sleep"),
+            ..Default::default()
+        });
+        assert!(f.matches(&reap));
+        assert!(!f.matches(&exit(102, "other")));
     }
 
     #[test]

@@ -13,8 +13,48 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
         .block_on(f)
 }
 
+/// Parses the command line; a usage error is one line (with clap's tip, if
+/// any) and exit code 2, like every other error; help and version print as usual.
+fn parse() -> cli::Cli {
+    use clap::error::ErrorKind;
+    match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.to_string();
+            // The first paragraph (the message, and for missing arguments
+            // their list), then any tip.
+            let mut lines = text.lines().map(str::trim);
+            let mut message: Vec<&str> = Vec::new();
+            for l in lines.by_ref() {
+                if l.is_empty() {
+                    break;
+                }
+                message.push(l.strip_prefix("error: ").unwrap_or(l));
+            }
+            let tips: Vec<&str> = lines.filter(|l| l.starts_with("tip:")).collect();
+            let mut one = message.join(" ");
+            for t in tips {
+                one.push_str("; ");
+                one.push_str(t);
+            }
+            eprintln!("nstrace: error: {one} (see --help)");
+            std::process::exit(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = parse();
     // Before any private mount namespace is made: see procfs::node_ns.
     let _ = nstrace::procfs::node_ns();
     let result = match &cli.command {

@@ -119,6 +119,18 @@ pub fn parse_release(r: &str) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+/// This process's effective capabilities (CapEff in /proc/self/status); 0 if unreadable.
+pub fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Whether a path exists (used for the BTF check).
 pub fn exists(p: &str) -> bool {
     Path::new(p).exists()

@@ -92,6 +92,7 @@ pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichm
         cgroup: p.cgroup,
         hostname: p.hostname,
         comm: p.comm,
+        exe: p.exe,
     })
 }
 

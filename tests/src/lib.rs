@@ -280,6 +280,29 @@ pub fn audit_summary(events: &[Value]) -> Option<&Value> {
     events.iter().find(|v| v["summary"].is_object())
 }
 
+/// A scratch directory of this test process, removed on drop (also when the test fails).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `$TMPDIR/nstrace-<what>-<pid>`.
+    pub fn new(what: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("nstrace-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("scratch directory");
+        TempDir(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A named network namespace (`ip netns add`), deleted on drop.
 pub struct NamedNetns(pub String);
 

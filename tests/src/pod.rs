@@ -98,9 +98,8 @@ impl Pod {
     pub fn play(name: &str, yaml: &str) -> Pod {
         // A pod of this name left by an earlier, killed run would make play fail.
         let _ = podman(&["pod", "rm", "-f", "-t", "0", name]);
-        let dir = std::env::temp_dir().join("nstrace-tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.yaml"));
+        let path =
+            std::env::temp_dir().join(format!("nstrace-pod-{name}-{}.yaml", std::process::id()));
         std::fs::write(&path, yaml).unwrap();
         let pod = Pod {
             name: name.to_owned(),

@@ -12,24 +12,20 @@ fn nstrace(args: &[&str]) -> Output {
         .expect("nstrace runs")
 }
 
-/// The error contract: exit code, one line, no panic.
+/// The error contract: exit code, exactly one line that says it is an error, no panic.
 fn assert_clean_error(out: &Output, code: i32, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("nstrace: error: "), "{err:?}");
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("nstrace-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Records a short trace with a workload, in `format`; returns (live stdout, record path).
-fn record(format: &str, name: &str) -> (String, std::path::PathBuf) {
+/// Records a short trace with a workload, in `format`, into `dir`; returns (live stdout, record path).
+fn record(dir: &TempDir, format: &str, name: &str) -> (String, std::path::PathBuf) {
     require_root();
-    let path = tmp(name);
+    let path = dir.path().join(name);
     let tracer = Command::new(nstrace_bin())
         .args(["watch", "--format", format, "--duration", "3s", "--record"])
         .arg(&path)
@@ -55,8 +51,9 @@ fn record(format: &str, name: &str) -> (String, std::path::PathBuf) {
 
 #[test]
 fn replay_prints_exactly_what_watch_printed() {
+    let dir = TempDir::new("cli-replay");
     for format in ["json", "text"] {
-        let (live, path) = record(format, &format!("live-{format}.nst"));
+        let (live, path) = record(&dir, format, &format!("live-{format}.nst"));
         assert!(live.contains("unshare"), "workload seen live ({format})");
         let replay = nstrace(&["replay", path.to_str().unwrap(), "--format", format]);
         assert!(replay.status.success());
@@ -72,7 +69,9 @@ fn replay_prints_exactly_what_watch_printed() {
 
 #[test]
 fn damaged_record_files_are_clear_errors() {
-    let (_, path) = record("json", "damaged.nst");
+    let dir = TempDir::new("cli-damaged");
+    let tmp = |name: &str| dir.path().join(name);
+    let (_, path) = record(&dir, "json", "damaged.nst");
     let full = std::fs::read(&path).unwrap();
     let p = path.to_str().unwrap();
 
@@ -124,15 +123,21 @@ fn damaged_record_files_are_clear_errors() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    for args in [
-        &["watch", "--kind", "bogus"][..],
-        &["watch", "--signal", "NOPE"],
-        &["watch", "--ring-buffer-size", "3M"],
-        &["watch", "--duration", "soon"],
-        &["frobnicate"],
+    for (args, needle) in [
+        (&["watch", "--kind", "bogus"][..], "unknown kind 'bogus'"),
+        (&["watch", "--signal", "NOPE"], "unknown signal 'NOPE'"),
+        (&["watch", "--ring-buffer-size", "3M"], "power of two"),
+        (&["watch", "--duration", "soon"], "invalid duration 'soon'"),
+        (
+            &["watch", "--formt", "json"],
+            "tip: a similar argument exists: '--format'",
+        ),
+        (&["watch", "--comm", "a-name-longer-than-15"], "15 bytes"),
+        (&["replay"], "<FILE>"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
     ] {
         let out = nstrace(args);
-        assert_clean_error(&out, 2, "error");
+        assert_clean_error(&out, 2, needle);
     }
 }
 
@@ -147,6 +152,36 @@ fn not_root_is_one_clear_line() {
         .unwrap();
     assert_clean_error(&out, 1, "needs root");
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+/// Root without capabilities (a container's default set, a dropped bounding
+/// set) is told which ones are missing, for tracing and for the snapshot alike.
+#[test]
+fn root_without_capabilities_is_one_clear_line() {
+    require_root();
+    for cmd in [
+        &["watch", "--duration", "1s"][..],
+        &["audit", "--duration", "1s"],
+        &["topology"],
+    ] {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", "-all", "--inh-caps", "-all"])
+            .arg(nstrace_bin())
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert_clean_error(&out, 1, "CAP_SYS_PTRACE");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{cmd:?}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{cmd:?} printed {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }
 
 #[test]

@@ -109,9 +109,8 @@ fn user_namespace_by_unprivileged_uid_is_medium_by_root_info() {
 #[test]
 fn policy_rule_allows_and_counts_a_finding() {
     let _g = serial();
-    let dir = std::env::temp_dir().join(format!("nstrace-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("allow.toml");
+    let dir = TempDir::new("policy");
+    let policy = dir.path().join("allow.toml");
     std::fs::write(
         &policy,
         "# the build farm makes rootless sandboxes as uid 65533\n\
@@ -153,16 +152,14 @@ fn policy_rule_allows_and_counts_a_finding() {
         summary["summary"]["allowed"].as_u64().unwrap() >= 1,
         "{summary}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// --fail-on ignores allowed findings: with every medium finding allowed, the exit code is 0.
 #[test]
 fn fail_on_counts_only_findings_that_are_not_allowed() {
     let _g = serial();
-    let dir = std::env::temp_dir().join(format!("nstrace-gate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("allow.toml");
+    let dir = TempDir::new("gate");
+    let policy = dir.path().join("allow.toml");
     std::fs::write(
         &policy,
         "[[allow]]\nname = \"uid 65531 sandboxes\"\nfinding = [\"user_namespace_created\"]\nuid = 65531\n",
@@ -202,14 +199,12 @@ fn fail_on_counts_only_findings_that_are_not_allowed() {
         summary["summary"]["policy_hits"]["uid 65531 sandboxes"], 1,
         "{summary}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A malformed policy is one line naming file, line and column, exit 1, nothing loaded.
 #[test]
 fn malformed_policy_is_rejected_with_line_and_column() {
-    let dir = std::env::temp_dir().join(format!("nstrace-badpolicy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("badpolicy");
     for (text, at) in [
         ("[[allow]]\nname = \"x\"\ntargett = [\"node\"]\n", ":3:1: "),
         (
@@ -218,7 +213,7 @@ fn malformed_policy_is_rejected_with_line_and_column() {
         ),
         ("[[allow]\nname = \"x\"\n", ":1:"),
     ] {
-        let policy = dir.join("bad.toml");
+        let policy = dir.path().join("bad.toml");
         std::fs::write(&policy, text).unwrap();
         let out = Command::new(nstrace_bin())
             .args(["audit", "--duration", "1s", "--policy"])
@@ -237,7 +232,6 @@ fn malformed_policy_is_rejected_with_line_and_column() {
             "{err}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--min-severity medium` prints no info finding, while the summary still counts them.

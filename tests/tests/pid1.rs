@@ -100,7 +100,8 @@ fn audit_pod(
 #[test]
 fn broken_inits_give_exactly_their_findings() {
     let _g = serial();
-    let record = std::env::temp_dir().join(format!("nstrace-bad-{}.nst", std::process::id()));
+    let dir = TempDir::new("pid1");
+    let record = dir.path().join("bad.nst");
     let (done, ids, followed) = audit_pod(
         "nst-bad",
         &[],
@@ -167,8 +168,7 @@ fn broken_inits_give_exactly_their_findings() {
         .find(|t| {
             t["shutdown"]
                 .as_str()
-                .unwrap()
-                .contains(&ids["notrap"][..12])
+                .is_some_and(|s| s.contains(&ids["notrap"][..12]))
         })
         .unwrap_or_else(|| panic!("no timeline for notrap: {:?}", followed.events));
     let steps = notrap["steps"].as_array().unwrap();
@@ -198,6 +198,18 @@ fn broken_inits_give_exactly_their_findings() {
         "{notrap}"
     );
     assert!(!notrap["advice"].as_str().unwrap().is_empty());
+    // The whole pod: infra and three containers, three of them ended by SIGKILL.
+    let total = followed
+        .events
+        .iter()
+        .find(|t| t["shutdown_total"].is_string())
+        .unwrap_or_else(|| panic!("no pod total: {:?}", followed.events));
+    assert_eq!(
+        (total["containers"].as_u64(), total["killed"].as_u64()),
+        (Some(4), Some(3)),
+        "{total}"
+    );
+    assert!(total["total_s"].as_f64().unwrap() >= kill["t"].as_f64().unwrap());
 
     // Offline, the recording gives exactly the findings the live run printed.
     let replay = std::process::Command::new(nstrace_bin())
@@ -229,7 +241,6 @@ fn broken_inits_give_exactly_their_findings() {
         .cloned()
         .collect();
     assert_eq!(offline, live, "replay --audit differs from the live audit");
-    std::fs::remove_file(&record).unwrap();
 }
 
 /// The same workloads under `tini -g` (signals go to the child's process group)
@@ -251,6 +262,14 @@ fn the_same_workloads_under_tini_give_nothing() {
     );
     let got = kinds_by_container(&done.events, "nst-tini");
     assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
+    // Not only none attributed to the pod: none above info anywhere (a
+    // broken attribution must not hide one).
+    let above: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
+        .collect();
+    assert!(above.is_empty(), "{above:#?}");
 }
 
 /// The same workloads under dumb-init give no finding at all.
@@ -271,6 +290,14 @@ fn the_same_workloads_under_dumb_init_give_nothing() {
     );
     let got = kinds_by_container(&done.events, "nst-dumb");
     assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
+    // Not only none attributed to the pod: none above info anywhere (a
+    // broken attribution must not hide one).
+    let above: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
+        .collect();
+    assert!(above.is_empty(), "{above:#?}");
 }
 
 /// Plain `tini` (no -g) signals only its child: a shell child that traps TERM

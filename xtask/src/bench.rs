@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{nstrace_bin, root, run};
 
-/// The hooks nstrace uses, as a bpftrace script that prints every event
+/// The 14 hooks nstrace uses, as a bpftrace script that prints every event
 /// (bpftrace's own ring buffer, formatted in userspace, to /dev/null).
 const BPFTRACE_SCRIPT: &str = r#"
 BEGIN { system("touch READY"); }
@@ -42,6 +42,8 @@ tracepoint:syscalls:sys_enter_unshare { printf("unshare %d %lx\n", pid, args->un
 tracepoint:syscalls:sys_exit_unshare { printf("unshare-ret %d %d\n", pid, args->ret); }
 tracepoint:signal:signal_generate { printf("sig %d %d %d %d\n", pid, args->sig, args->pid, args->result); }
 tracepoint:signal:signal_deliver { printf("deliver %d %d %lx\n", pid, args->sig, args->sa_handler); }
+tracepoint:syscalls:sys_enter_prctl /args->option == 15/ { @renaming[tid] = 1; }
+tracepoint:syscalls:sys_exit_prctl /@renaming[tid]/ { printf("rename %d %s\n", pid, comm); delete(@renaming[tid]); }
 "#;
 
 /// The syscalls strace is limited to: the same events, the ptrace way.

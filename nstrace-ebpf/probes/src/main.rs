@@ -21,10 +21,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use nstrace_common::{
-    counter, Config, CreateEvent, CLONE_NEW_MASK, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
+    counter, Config, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet,
     Offsets, ReapEvent, RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
-    FILENAME_LEN, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NSPROXY_ORDER,
-    PR_SET_NAME, WAIT_WAIT4, WAIT_WAITID,
+    CLONE_NEW_MASK, FILENAME_LEN, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED,
+    NSPROXY_ORDER, PR_SET_NAME, WAIT_WAIT4, WAIT_WAITID,
 };
 
 /// Offsets into kernel structs, written by the loader (see `nstrace::probe::offsets`).

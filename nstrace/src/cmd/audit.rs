@@ -1,12 +1,12 @@
 //! `nstrace audit`: run the detectors live (or over a recording), print each
 //! finding when confirmed and a summary at the end; `--fail-on` gates a pipeline.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 
 use anyhow::{Context, Result};
 use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
-use super::live::{drive, Consumer};
+use super::live::{drive, Consumer, Stops};
 use super::watch::node_meta;
 use super::GateFailed;
 use crate::cli::{AuditArgs, ReplayArgs};
@@ -15,7 +15,7 @@ use crate::detect::{pid1, Attributed, Audit};
 use crate::event::{decode, Event};
 use crate::model::wants_enrichment;
 use crate::output::findings;
-use crate::output::Format;
+use crate::output::{write_stdout, Format};
 use crate::probe::{Options, Probes};
 use crate::procfs;
 use crate::record::{Meta, Reader, Record, Writer};
@@ -31,25 +31,24 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn show(&mut self, found: Vec<Attributed>) -> Result<()> {
-        if found.is_empty() {
-            return Ok(());
-        }
-        let mut out = std::io::stdout().lock();
+    /// Prints what is at or above `--min-severity`; `Ok(false)` once stdout is gone.
+    fn show(&mut self, found: Vec<Attributed>) -> Result<bool> {
+        let mut text = String::new();
         for a in found {
             if a.finding.severity >= self.min_severity {
-                out.write_all(findings::finding(&a, self.format, self.wall_offset_ns).as_bytes())?;
+                text.push_str(&findings::finding(&a, self.format, self.wall_offset_ns));
             }
             self.all.push(a);
         }
-        out.flush()?;
-        Ok(())
+        if text.is_empty() {
+            return Ok(true);
+        }
+        Ok(write_stdout(text.as_bytes())?)
     }
 
     /// Prints the summary; errors with `GateFailed` if a finding reaches `fail_on`.
     fn finish(&self, audit: &Audit, fail_on: Option<crate::detect::Severity>) -> Result<()> {
         let zombies = audit.pid1.zombie_counts();
-        let mut out = std::io::stdout().lock();
         let hits: Vec<(&str, usize)> = audit
             .policy
             .rules
@@ -57,8 +56,7 @@ impl Reporter {
             .map(|r| r.name.as_str())
             .zip(audit.policy_hits.iter().copied())
             .collect();
-        out.write_all(findings::summary(&self.all, &zombies, &hits, self.format).as_bytes())?;
-        out.flush()?;
+        write_stdout(findings::summary(&self.all, &zombies, &hits, self.format).as_bytes())?;
         if let Some(level) = fail_on {
             if self
                 .all
@@ -115,11 +113,10 @@ impl Consumer for Live {
                 self.audit.model.enrich(&e);
             }
         }
-        self.reporter.show(found)?;
-        Ok(true)
+        self.reporter.show(found)
     }
 
-    fn tick(&mut self) -> Result<()> {
+    fn tick(&mut self) -> Result<bool> {
         let now = procfs::monotonic_ns();
         if let Some(rec) = self.recorder.as_mut() {
             rec.tick(now)?;
@@ -157,6 +154,7 @@ pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
 pub async fn run(args: &AuditArgs) -> Result<()> {
     // A bad policy is reported before anything is loaded.
     let policy = load_policy(args.policy.as_deref())?;
+    let mut stops = Stops::install()?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: args.ring_buffer_size,
         signal_mask: signal_mask(&DEFAULT_SIGNALS),
@@ -196,6 +194,7 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
     };
     drive(
         &mut probes,
+        &mut stops,
         args.duration,
         Some(std::time::Duration::from_secs(1)),
         &mut live,
@@ -236,7 +235,9 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             Record::Event(raw) => {
                 if let Ok(ev) = decode(raw) {
                     let found = audit.on_event(&ev);
-                    reporter.show(found)?;
+                    if !reporter.show(found)? {
+                        return Ok(());
+                    }
                 }
             }
             Record::Process(p) => audit.add_snapshot(*p),
@@ -244,7 +245,9 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             Record::Enrich(e) => audit.model.enrich(&e),
             Record::Tick(now) => {
                 let found = audit.on_tick(now);
-                reporter.show(found)?;
+                if !reporter.show(found)? {
+                    return Ok(());
+                }
             }
             Record::Stats(s) => eprintln!("{s}"),
         }

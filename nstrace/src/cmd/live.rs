@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tokio::io::unix::AsyncFd;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use aya::maps::{MapData, RingBuf};
 
@@ -19,9 +19,9 @@ pub trait Consumer {
     fn batch_done(&mut self) -> Result<bool> {
         Ok(true)
     }
-    /// Every `tick` (re-render, rescan).
-    fn tick(&mut self) -> Result<()> {
-        Ok(())
+    /// Every `tick` (re-render, rescan); `Ok(false)` stops the loop.
+    fn tick(&mut self) -> Result<bool> {
+        Ok(true)
     }
     /// SIGUSR1: print counters.
     fn report(&mut self, probes: &Probes);
@@ -45,20 +45,42 @@ fn drain_ring(rb: &mut RingBuf<MapData>, c: &mut dyn Consumer) -> Result<bool> {
     Ok(true)
 }
 
+/// The signals that stop a trace (SIGINT, SIGTERM, SIGHUP) or ask for the
+/// counters (SIGUSR1). Installed first thing, so one that arrives while the
+/// programs load still ends the run cleanly, with its counters.
+pub struct Stops {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Stops {
+    /// Installs the handlers (needs the tokio runtime).
+    pub fn install() -> Result<Stops> {
+        Ok(Stops {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
+
 /// Runs until a stop condition; drains what the kernel already wrote before returning.
 pub async fn drive(
     probes: &mut Probes,
+    stops: &mut Stops,
     duration: Option<Duration>,
     tick: Option<Duration>,
     c: &mut dyn Consumer,
 ) -> Result<()> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigusr1 = signal(SignalKind::user_defined1())?;
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
         .map_err(|e| anyhow::anyhow!("watching the ring buffer: {e}"))?;
-    eprintln!("nstrace: tracing ({PROGRAM_COUNT} programs attached); Ctrl-C to stop, SIGUSR1 for counters");
+    eprintln!(
+        "nstrace: tracing ({PROGRAM_COUNT} programs attached); Ctrl-C to stop, SIGUSR1 for counters"
+    );
     let far = Duration::from_secs(1 << 40);
     let deadline = tokio::time::sleep(duration.unwrap_or(far));
     tokio::pin!(deadline);
@@ -78,11 +100,12 @@ pub async fn drive(
                 guard.clear_ready();
             }
             _ = drain.tick() => open = drain_ring(ring.get_mut(), c)?,
-            _ = ticker.tick() => c.tick()?,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = ticker.tick() => open = c.tick()?,
+            _ = stops.int.recv() => break,
+            _ = stops.term.recv() => break,
+            _ = stops.hup.recv() => break,
             _ = &mut deadline => break,
-            _ = sigusr1.recv() => c.report(probes),
+            _ = stops.usr1.recv() => c.report(probes),
         }
     }
     if open {

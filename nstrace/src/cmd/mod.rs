@@ -44,5 +44,6 @@ pub fn build_filter(args: &FilterArgs, live: bool) -> Filter {
         kinds: (!args.kind.is_empty())
             .then(|| args.kind.iter().flat_map(|k| k.0.iter().copied()).collect()),
         signals: (!args.signal.is_empty()).then(|| nstrace_common::signal_mask(&args.signal)),
+        exited: HashSet::new(),
     }
 }

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 
 use anyhow::{bail, Result};
 use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
-use super::live::{drive, Consumer};
+use super::live::{drive, Consumer, Stops};
 use crate::cli::ShutdownArgs;
 use crate::detect::shutdown::{Shutdowns, Step, Timeline};
 use crate::event::decode;
@@ -17,8 +16,9 @@ use crate::model::{topology, Model};
 use crate::output::findings::short_id;
 use crate::output::json::string;
 use crate::output::text::sig_result;
-use crate::output::Format;
+use crate::output::{write_stdout, Format};
 use crate::probe::{Options, Probes};
+use crate::stats::Stats;
 
 /// Which PID namespaces make up the target, what to call it, and what to
 /// call each namespace's shutdown (its container).
@@ -34,11 +34,27 @@ fn resolve(m: &Model, args: &ShutdownArgs) -> Result<(String, BTreeMap<u32, Stri
         return Ok((title.clone(), [(p.ns.pid, title)].into()));
     }
     let name = args.pod.as_deref().unwrap_or_default();
+    if name.is_empty() {
+        bail!("--pod needs a pod name (its hostname) or a prefix of its id");
+    }
     let t = topology::build(m);
+    // An exact name wins over an id prefix; a prefix must name one pod.
+    let by_id: Vec<_> = t
+        .pods
+        .iter()
+        .filter(|p| p.id.as_deref().is_some_and(|id| id.starts_with(name)))
+        .collect();
+    if by_id.len() > 1 && !t.pods.iter().any(|p| p.name == name) {
+        bail!(
+            "the id prefix {name} matches {} pods: give more of it",
+            by_id.len()
+        );
+    }
     let Some(pod) = t
         .pods
         .iter()
-        .find(|p| p.name == name || p.id.as_deref().is_some_and(|id| id.starts_with(name)))
+        .find(|p| p.name == name)
+        .or_else(|| by_id.first().copied())
     else {
         let names: Vec<&str> = t.pods.iter().map(|p| p.name.as_str()).collect();
         bail!(
@@ -155,44 +171,100 @@ struct Follow {
     shutdowns: Shutdowns,
     /// PID namespaces still to see end, with their labels.
     targets: BTreeMap<u32, String>,
+    /// Timelines shown, for the pod's total.
+    finished: Vec<Timeline>,
     shown: usize,
     title: String,
     format: Format,
+    user: Stats,
+}
+
+impl Follow {
+    /// One timeline in the chosen format.
+    fn render(&self, t: &Timeline, label: &str) -> String {
+        match self.format {
+            Format::Text => t.render(label),
+            Format::Json => timeline_json(t, label),
+        }
+    }
 }
 
 impl Consumer for Follow {
     fn record(&mut self, raw: &[u8]) -> Result<bool> {
-        let Ok(ev) = decode(raw) else { return Ok(true) };
+        self.user.received += 1;
+        let Ok(ev) = decode(raw) else {
+            self.user.undecodable += 1;
+            return Ok(true);
+        };
         self.model.apply(&ev);
         self.shutdowns.on_event(&ev);
-        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
         while self.shown < self.shutdowns.done.len() {
-            let t = &self.shutdowns.done[self.shown];
+            let t = self.shutdowns.done[self.shown].clone();
             self.shown += 1;
             if let Some(label) = self.targets.remove(&t.pid_ns) {
-                let text = match self.format {
-                    Format::Text => t.render(&label),
-                    Format::Json => timeline_json(t, &label),
-                };
-                out.write_all(text.as_bytes())?;
-                out.flush()?;
+                text.push_str(&self.render(&t, &label));
+                self.finished.push(t);
             }
+        }
+        if !text.is_empty() && !write_stdout(text.as_bytes())? {
+            return Ok(false);
         }
         // Done when every container of the target has gone.
         Ok(!self.targets.is_empty())
     }
 
-    fn report(&mut self, _: &Probes) {
+    fn report(&mut self, probes: &Probes) {
         for t in self.shutdowns.open() {
             if let Some(label) = self.targets.get(&t.pid_ns) {
                 eprint!("{}", t.render(&format!("{label} (in progress)")));
             }
         }
+        eprintln!("{}", self.totals(probes));
     }
+}
+
+impl Follow {
+    fn totals(&self, probes: &Probes) -> Stats {
+        let mut s = probes.stats();
+        s.received = self.user.received;
+        s.undecodable = self.user.undecodable;
+        s
+    }
+}
+
+/// One line for the whole target when it had several PID namespaces: from
+/// the first SIGTERM to the last exit, and how many ended by SIGKILL.
+fn overall(title: &str, done: &[Timeline], format: Format) -> Option<String> {
+    if done.len() < 2 {
+        return None;
+    }
+    let start = done.iter().map(|t| t.start_ns).min()?;
+    let end = done.iter().map(|t| t.start_ns + t.total_ns()).max()?;
+    let killed = done.iter().filter(|t| t.verdict().killed).count();
+    let total = (end - start) as f64 / 1e9;
+    Some(match format {
+        Format::Text => format!(
+            "{}: {total:.3}s from the first SIGTERM to the last exit; {killed} of {} PID 1s ended by SIGKILL\n",
+            crate::output::safe(title),
+            done.len()
+        ),
+        Format::Json => {
+            let mut s = String::from("{\"shutdown_total\":");
+            string(&mut s, title);
+            let _ = writeln!(
+                s,
+                ",\"total_s\":{total:.6},\"containers\":{},\"killed\":{killed}}}",
+                done.len()
+            );
+            s
+        }
+    })
 }
 
 /// Runs the command.
 pub async fn run(args: &ShutdownArgs) -> Result<()> {
+    let mut stops = Stops::install()?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: 8 << 20,
         signal_mask: signal_mask(&DEFAULT_SIGNALS),
@@ -205,25 +277,33 @@ pub async fn run(args: &ShutdownArgs) -> Result<()> {
         model,
         shutdowns: Shutdowns::new(node_pid),
         targets,
+        finished: Vec::new(),
         shown: 0,
         title,
         format: args.format,
+        user: Stats::default(),
     };
-    drive(&mut probes, args.timeout, None, &mut f).await?;
+    drive(&mut probes, &mut stops, args.timeout, None, &mut f).await?;
+    let mut text = String::new();
+    let mut seen_sigterm = !f.finished.is_empty();
     if !f.targets.is_empty() {
         // Timed out or interrupted: show what happened so far.
-        let mut out = std::io::stdout().lock();
         for t in f.shutdowns.open() {
             if let Some(label) = f.targets.get(&t.pid_ns) {
-                out.write_all(t.render(&format!("{label} (not finished)")).as_bytes())?;
+                seen_sigterm = true;
+                text.push_str(&f.render(t, &format!("{label} (not finished)")));
             }
         }
-        if f.shutdowns
-            .open()
-            .all(|t| !f.targets.contains_key(&t.pid_ns))
-        {
-            eprintln!("nstrace: no SIGTERM reached {} while watching", f.title);
-        }
+    }
+    if let Some(line) = overall(&f.title, &f.finished, f.format) {
+        text.push_str(&line);
+    }
+    write_stdout(text.as_bytes())?;
+    let totals = f.totals(&probes);
+    drop(probes);
+    eprintln!("{totals}");
+    if !seen_sigterm {
+        bail!("no SIGTERM reached {} while watching", f.title);
     }
     Ok(())
 }

@@ -1,14 +1,13 @@
 //! `nstrace topology`: which processes, containers and pods share which namespaces.
 
-use std::io::Write;
-
 use anyhow::{bail, Result};
 
-use super::live::{drive, Consumer};
+use super::live::{drive, Consumer, Stops};
 use crate::cli::TopologyArgs;
 use crate::event::decode;
 use crate::model::{topology, wants_enrichment, Model};
 use crate::output::topology::render;
+use crate::output::write_stdout;
 use crate::probe::{Options, Probes};
 use crate::procfs;
 use crate::snapshot;
@@ -41,27 +40,35 @@ pub fn snapshot_model(pins: Pins) -> Model {
 struct Live<'a> {
     model: Model,
     args: &'a TopologyArgs,
+    /// The model generation last rendered.
     shown: u64,
+    /// The text last printed (`--watch` prints only what changed).
+    last: Option<String>,
     user: Stats,
 }
 
 impl Live<'_> {
-    fn print(&mut self) -> Result<()> {
+    /// Prints the topology if it differs from what was printed last;
+    /// `Ok(false)` when stdout is gone.
+    fn print(&mut self) -> Result<bool> {
+        self.shown = self.model.generation;
         let text = render(&topology::build(&self.model), self.args.format);
-        let mut out = std::io::stdout().lock();
+        if self.last.as_deref() == Some(text.as_str()) {
+            return Ok(true);
+        }
+        let mut out = String::new();
         if self.args.watch && self.args.format == crate::output::topology::TopoFormat::Tree {
-            writeln!(
-                out,
-                "--- {}",
+            out = format!(
+                "--- {}\n",
                 crate::output::time::rfc3339(
                     procfs::wall_offset_ns() + procfs::monotonic_ns() as i64
                 )
-            )?;
+            );
         }
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
-        self.shown = self.model.generation;
-        Ok(())
+        out.push_str(&text);
+        let open = write_stdout(out.as_bytes())?;
+        self.last = Some(text);
+        Ok(open)
     }
 }
 
@@ -84,13 +91,13 @@ impl Consumer for Live<'_> {
         Ok(true)
     }
 
-    fn tick(&mut self) -> Result<()> {
+    fn tick(&mut self) -> Result<bool> {
         // Bind mounts and fds make no events: rescan them on each tick.
         self.model.set_pinned(snapshot::pinned());
         if self.model.generation != self.shown {
-            self.print()?;
+            return self.print();
         }
-        Ok(())
+        Ok(true)
     }
 
     fn report(&mut self, probes: &Probes) {
@@ -110,12 +117,11 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
                 "nstrace topology needs root to read every process's namespaces; run it with sudo"
             );
         }
-        let mut out = std::io::stdout().lock();
-        out.write_all(
-            render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes(),
-        )?;
+        crate::probe::require_caps(&[(19, "CAP_SYS_PTRACE")], "read every process's namespaces")?;
+        write_stdout(render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes())?;
         return Ok(());
     }
+    let mut stops = Stops::install()?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: args.ring_buffer_size,
         signal_mask: 0,
@@ -125,16 +131,17 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
         model: snapshot_model(Pins::All),
         args,
         shown: u64::MAX,
+        last: None,
         user: Stats::default(),
     };
-    if args.watch {
-        live.print()?;
-    }
-    let tick = args.watch.then_some(std::time::Duration::from_secs(1));
-    drive(&mut probes, args.duration, tick, &mut live).await?;
-    if !args.watch || live.model.generation != live.shown {
-        live.model.set_pinned(snapshot::pinned());
-        live.print()?;
+    let open = !args.watch || live.print()?;
+    if open {
+        let tick = args.watch.then_some(std::time::Duration::from_secs(1));
+        drive(&mut probes, &mut stops, args.duration, tick, &mut live).await?;
+        if !args.watch || live.model.generation != live.shown {
+            live.model.set_pinned(snapshot::pinned());
+            live.print()?;
+        }
     }
     let mut s = probes.stats();
     s.received = live.user.received;

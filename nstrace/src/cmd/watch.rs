@@ -5,7 +5,7 @@ use std::io::{BufWriter, ErrorKind};
 use anyhow::{Context, Result};
 use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
-use super::live::{drive, Consumer};
+use super::live::{drive, Consumer, Stops};
 use crate::cli::WatchArgs;
 use crate::event::decode;
 use crate::filter::Filter;
@@ -106,6 +106,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     } else {
         signal_mask(&args.filter.signal)
     };
+    let mut stops = Stops::install()?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: args.ring_buffer_size,
         signal_mask: mask,
@@ -134,7 +135,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     };
     p.sink.begin()?;
     p.batch_done()?;
-    drive(&mut probes, args.duration, None, &mut p).await?;
+    drive(&mut probes, &mut stops, args.duration, None, &mut p).await?;
     let _ = p.sink.flush();
     let totals = p.totals(&probes);
     if let Some(mut rec) = p.recorder.take() {

@@ -266,6 +266,8 @@ pub struct Actor {
     pub euid: u32,
     /// Effective capabilities at the call.
     pub cap_effective: u64,
+    /// Its own PID namespace before the call.
+    pub pid_ns: u32,
     /// Where it lived before the call.
     pub place: Place,
 }
@@ -508,6 +510,7 @@ impl Joins {
                     uid: e.hdr.uid,
                     euid: e.hdr.euid,
                     cap_effective: e.cap_effective,
+                    pid_ns: e.creator_ns.pid,
                     place,
                 };
                 let targets = new_targets(new, &e.hdr.ns);
@@ -542,6 +545,7 @@ impl Joins {
             uid: h.uid,
             euid: h.euid,
             cap_effective: e.cap_effective,
+            pid_ns: e.before.pid,
             place,
         };
         let targets = if setns {
@@ -716,7 +720,7 @@ fn finding(join: Join, ts_ns: u64) -> Finding {
         ts_ns,
         pid: a.pid,
         comm: a.comm.clone(),
-        pid_ns: 0,
+        pid_ns: a.pid_ns,
         summary,
         evidence,
         join: Some(Box::new(join)),

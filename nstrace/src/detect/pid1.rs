@@ -136,6 +136,10 @@ impl Pid1 {
     pub fn zombie_counts(&self) -> BTreeMap<u32, usize> {
         let mut out = BTreeMap::new();
         for z in self.zombies.values() {
+            // The node's own zombies belong to its init system, not to a container.
+            if z.pid_ns == self.node_pid_ns {
+                continue;
+            }
             if self.last_ns.saturating_sub(z.exit_ns) >= self.cfg.zombie_after_ns {
                 *out.entry(z.pid_ns).or_insert(0) += 1;
             }
@@ -215,7 +219,7 @@ impl Pid1 {
                                     comm: cstr(&s.target_comm).into_owned(),
                                     pid_ns: s.target_ns.pid,
                                     summary: format!(
-                                        "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end this container",
+                                        "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
                                         cstr(&s.target_comm),
                                         h.tgid,
                                         cstr(&h.comm)

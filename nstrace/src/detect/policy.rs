@@ -141,14 +141,23 @@ impl Policy {
             let msg = e.message().lines().next().unwrap_or("invalid TOML").trim();
             err(span, msg.to_owned())
         })?;
-        let mut rules = Vec::new();
+        let mut rules: Vec<Rule> = Vec::new();
         for spanned in file.allow {
             let span = spanned.span();
             let raw = spanned.into_inner();
-            let name = raw
+            let name_spanned = raw
                 .name
-                .ok_or_else(|| err(span.clone(), "an [[allow]] rule needs a name".into()))?
-                .into_inner();
+                .ok_or_else(|| err(span.clone(), "an [[allow]] rule needs a name".into()))?;
+            if rules.iter().any(|r| r.name == *name_spanned.get_ref()) {
+                return Err(err(
+                    name_spanned.span(),
+                    format!(
+                        "a second rule named '{}': names count hits, so they must differ",
+                        name_spanned.get_ref()
+                    ),
+                ));
+            }
+            let name = name_spanned.into_inner();
             let mut findings = Vec::new();
             for f in raw.finding {
                 let kind = FindingKind::ALL
@@ -308,6 +317,7 @@ mod tests {
                 uid,
                 euid: uid,
                 cap_effective: 0,
+                pid_ns: 0,
                 place: Place::Pod {
                     pod: "kured-x".into(),
                     container: Some("c1".into()),
@@ -452,6 +462,12 @@ target = ["node"]
                 "invalid basic string",
             ),
             ("\n\n[[allow]]\ncomm = \"x\"\n", 3, 1, "needs a name"),
+            (
+                "[[allow]]\nname = \"a\"\n[[allow]]\nname = \"a\"\n",
+                4,
+                8,
+                "a second rule named 'a'",
+            ),
         ];
         for (text, line, col, needle) in cases {
             let e = Policy::parse(text, "policy.toml").unwrap_err();

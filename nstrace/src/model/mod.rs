@@ -64,6 +64,9 @@ pub struct Enrichment {
     /// Its command name then (a program may rename itself without an event,
     /// e.g. busybox applets run through /proc/self/exe); empty if unknown.
     pub comm: String,
+    /// Its executable as /proc resolves it (the exec event has the path asked
+    /// for, such as /proc/self/exe); empty if unknown.
+    pub exe: String,
 }
 
 /// Whether the collector should read /proc after this event: an exec or a
@@ -223,6 +226,9 @@ impl Model {
                 if !e.comm.is_empty() {
                     p.comm = e.comm.clone();
                 }
+                if !e.exe.is_empty() {
+                    p.exe = e.exe.clone();
+                }
                 self.generation += 1;
             }
         }
@@ -362,8 +368,11 @@ impl Model {
                 }
             }
             Event::Reap(_) => {
-                // Only the thread-group leader's release removes the process.
-                if h.tid == h.tgid {
+                // Only the thread-group leader's release removes the process,
+                // and only once it exited: the reap event comes an RCU grace
+                // period after the pid was freed, so the pid may already
+                // belong to a new, living process.
+                if h.tid == h.tgid && self.procs.get(&h.tgid).is_some_and(|p| p.zombie) {
                     self.take(h.tgid);
                 }
             }
@@ -514,6 +523,7 @@ mod tests {
             cgroup: "/libpod_parent/x".into(),
             hostname: Some("web".into()),
             comm: "sleep".into(),
+            exe: "/bin/busybox".into(),
         };
         m.enrich(&e);
         assert_eq!(m.get(40).unwrap().hostname.as_deref(), Some("web"));
@@ -647,6 +657,20 @@ mod tests {
         // Refused: nothing changed, the fd names the target.
         assert!(joins_unknown_place(&m, &join(1, 800)));
         assert!(!joins_unknown_place(&m, &join(1, 700)));
+    }
+
+    #[test]
+    fn a_late_reap_does_not_remove_a_new_process_with_the_same_pid() {
+        let mut m = Model::new(ns(1), "node");
+        m.apply(&fork(60, 1, 10, ns(1), "old"));
+        m.apply(&exit(60, 20, 0));
+        // The pid is freed at release; a new process takes it before the old reap event.
+        m.apply(&fork(60, 1, 30, ns(1), "new"));
+        m.apply(&reap(60, 40));
+        assert_eq!(m.get(60).map(|p| p.comm.as_str()), Some("new"));
+        m.apply(&exit(60, 50, 0));
+        m.apply(&reap(60, 60));
+        assert!(m.get(60).is_none());
     }
 
     #[test]

@@ -416,7 +416,17 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
             })
         })
         .unwrap_or_else(|| format!("pod-net-{}", containers[0].ns.net));
-    let id = containers.iter().find_map(|c| c.cgroup_pod.clone());
+    // The runtime's pod id when a cgroup path names it; otherwise a stable
+    // synthetic one from the first namespace its containers share.
+    let id = containers
+        .iter()
+        .find_map(|c| c.cgroup_pod.clone())
+        .or_else(|| {
+            MATRIX_TYPES.iter().enumerate().find_map(|(i, (ty, slot))| {
+                (sharing[i] == Sharing::Shared)
+                    .then(|| format!("{ty}-{}", containers[0].ns.as_array()[*slot]))
+            })
+        });
     Pod {
         name,
         id,

@@ -11,6 +11,18 @@ use std::io;
 
 use crate::event::Event;
 
+/// Writes to stdout and flushes; `Ok(false)` when the reader has gone (a
+/// closed pipe, `| head`): the caller stops quietly, as a pipeline expects.
+pub fn write_stdout(bytes: &[u8]) -> io::Result<bool> {
+    use io::Write;
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Text for a terminal from strings the traced processes control (command
 /// names, exec paths, hostnames that become pod names): every control
 /// character is written as an escape (`\x1b`, `\n`), so a process cannot

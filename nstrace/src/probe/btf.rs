@@ -3,7 +3,7 @@
 //! aya-ebpf programs get no CO-RE relocations, so userspace looks up struct
 //! member offsets here at load time and hands them to the BPF programs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -43,8 +43,6 @@ pub struct Btf {
     strings: Vec<u8>,
     /// Struct/union name -> preferred type id (first non-empty definition).
     structs: HashMap<String, u32>,
-    /// Names of all BTF_KIND_FUNC entries.
-    funcs: HashSet<String>,
 }
 
 impl fmt::Debug for Btf {
@@ -53,7 +51,6 @@ impl fmt::Debug for Btf {
         f.debug_struct("Btf")
             .field("types", &(self.types.len() - 1))
             .field("structs", &self.structs.len())
-            .field("funcs", &self.funcs.len())
             .finish()
     }
 }
@@ -265,7 +262,6 @@ impl Btf {
             members: Vec::new(),
             strings: data[str_start..str_end].to_vec(),
             structs: HashMap::new(),
-            funcs: HashSet::new(),
         };
 
         let mut pos = type_start;
@@ -333,10 +329,6 @@ impl Btf {
                         }
                     }
                 }
-                KIND_FUNC => {
-                    let name = str_at(&btf.strings, name_off)?.to_owned();
-                    btf.funcs.insert(name);
-                }
                 _ => {}
             }
             if u32::try_from(id).is_err() {
@@ -387,11 +379,6 @@ impl Btf {
     pub fn struct_size(&self, ty: &str) -> Result<u32, BtfError> {
         let id = self.find_struct(ty)?;
         Ok(self.ty(id)?.size_or_type)
-    }
-
-    /// Whether a function (BTF_KIND_FUNC) with this name exists (used to check fentry targets).
-    pub fn has_func(&self, name: &str) -> bool {
-        self.funcs.contains(name)
     }
 
     fn find_struct(&self, name: &str) -> Result<u32, BtfError> {
@@ -718,20 +705,21 @@ mod tests {
     }
 
     #[test]
-    fn struct_size_and_has_func() {
+    fn struct_sizes() {
         let btf = Btf::parse(&sample().build(false)).unwrap();
         assert_eq!(btf.struct_size("outer").unwrap(), 64);
         assert_eq!(btf.struct_size("inner").unwrap(), 16);
-        assert!(btf.has_func("do_thing"));
-        assert!(!btf.has_func("outer"));
-        assert!(!btf.has_func("missing"));
+        assert!(matches!(
+            btf.struct_size("do_thing"),
+            Err(BtfError::MissingType(_))
+        ));
     }
 
     #[test]
     fn big_endian() {
         let btf = Btf::parse(&sample().build(true)).unwrap();
         assert_eq!(btf.member_offset("outer", "nested.y").unwrap(), 24);
-        assert!(btf.has_func("do_thing"));
+        assert_eq!(btf.struct_size("outer").unwrap(), 64);
     }
 
     #[test]
@@ -814,7 +802,6 @@ mod tests {
         }
         btf.member_offset("ns_common", "inum").unwrap();
         assert_eq!(btf.member_offset("nsproxy", "net_ns").unwrap() % 8, 0);
-        eprintln!("has_func(release_task) = {}", btf.has_func("release_task"));
 
         let queries: &[(&str, &[&str])] = &[
             (

@@ -77,6 +77,10 @@ pub fn preflight() -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("nstrace needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its eBPF programs; run it with sudo");
     }
+    require_caps(
+        &[(21, "CAP_SYS_ADMIN"), (19, "CAP_SYS_PTRACE")],
+        "load its eBPF programs and read every process's namespaces",
+    )?;
     let release = procfs::kernel_release();
     match procfs::parse_release(&release) {
         Some(v) if v < MIN_KERNEL => bail!(
@@ -90,6 +94,25 @@ pub fn preflight() -> Result<()> {
         bail!(
             "kernel BTF not found at {} (nstrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)",
             btf::Btf::KERNEL_PATH
+        );
+    }
+    Ok(())
+}
+
+/// Fails with one sentence naming the missing capabilities (root can run
+/// without them: a container's default set, `setpriv --bounding-set -all`).
+pub fn require_caps(needed: &[(u32, &str)], to: &str) -> Result<()> {
+    let have = procfs::effective_caps();
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(bit, _)| have & (1 << bit) == 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "nstrace needs {} to {to}, and this process lacks {} (effective capabilities {have:#x}); run it with full root privileges",
+            missing.join(" and "),
+            if missing.len() == 1 { "it" } else { "them" }
         );
     }
     Ok(())

@@ -90,6 +90,7 @@ pub fn encode_enrichment(e: &Enrichment) -> Vec<u8> {
     put_str(&mut out, &e.cgroup);
     put_str(&mut out, e.hostname.as_deref().unwrap_or(""));
     put_str(&mut out, &e.comm);
+    put_str(&mut out, &e.exe);
     out
 }
 
@@ -98,13 +99,14 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
     let mut c = Cur(b);
     let (pid, seen_ns) = (c.u32()?, c.u64()?);
     let has_host = c.take(1)?[0] != 0;
-    let (cgroup, hostname, comm) = (c.str()?, c.str()?, c.str()?);
+    let (cgroup, hostname, comm, exe) = (c.str()?, c.str()?, c.str()?, c.str()?);
     c.0.is_empty().then_some(Enrichment {
         pid,
         seen_ns,
         cgroup,
         hostname: has_host.then_some(hostname),
         comm,
+        exe,
     })
 }
 
@@ -177,6 +179,7 @@ mod tests {
             cgroup: "/c".into(),
             hostname: None,
             comm: "sleep".into(),
+            exe: "/bin/busybox".into(),
         };
         let b = encode_enrichment(&e);
         assert_eq!(decode_enrichment(&b), Some(e));
