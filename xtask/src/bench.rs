@@ -616,7 +616,7 @@ pub fn bench(opts: &Options) -> Result<()> {
     json.push_str(",\"collector\":[");
     for (i, (label, extra)) in [
         ("replay --audit", &["--audit"][..]),
-        ("replay --topology json", &["--topology", "json"][..]),
+        ("replay --topology=json", &["--topology=json"][..]),
     ]
     .iter()
     .enumerate()
