@@ -582,3 +582,48 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info() {
         "no runtime join recorded"
     );
 }
+
+/// A container entering another pod's network namespace (handed over as a
+/// hostPath of that pod's infra): cross_pod_join, medium, naming both pods.
+#[test]
+fn container_entering_another_pods_namespace_is_cross_pod() {
+    let _g = serial();
+    let b = Pod::play(
+        "nst-victim",
+        &pod_yaml("nst-victim", "", &[Spec::sh("app", &sh(LOOP))], ""),
+    );
+    let victim_infra = b.containers().into_iter().find(|c| c.infra).unwrap();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-lateral\nspec:\n  containers:\n  - name: tool\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"{LOOP}\"]\n    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: theirs\n      mountPath: /theirs/net\n  volumes:\n  - name: theirs\n    hostPath:\n      path: /proc/{}/ns/net\n      type: File\n",
+        victim_infra.pid
+    );
+    let a = Pod::play("nst-lateral", &yaml);
+    let tool = a.container("tool");
+    let t = Tracer::audit(&[]);
+    let out = Command::new("podman")
+        .args(["exec", &tool.id, "nsenter", "--net=/theirs/net", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = t.wait_for("the lateral move", |v| v["finding"] == "cross_pod_join");
+    assert_eq!(f["severity"], "medium", "{f}");
+    assert_eq!(
+        (f["pod"].as_str(), f["container"].as_str()),
+        (Some("nst-lateral"), Some(tool.id.as_str())),
+        "{f}"
+    );
+    let target = &f["join"]["targets"][0];
+    assert_eq!(target["type"], "net", "{f}");
+    assert_eq!(
+        target["inode"],
+        ns_inode(&victim_infra.pid.to_string(), "net"),
+        "{f}"
+    );
+    assert_eq!(target["place"]["class"], "pod", "{f}");
+    assert_eq!(target["place"]["pod"], "nst-victim", "{f}");
+    t.stop();
+}
