@@ -3,13 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::json::string;
+use super::json::{flag_list, opt_str, string};
 use super::safe;
 use super::time;
 use super::Format;
 use crate::detect::joins::{cap_summary, Action, Join, Place};
 use crate::detect::{Attributed, Severity};
-use crate::event::names::clone_flag_names;
 
 /// Runtime ids (64 hex) are shown as their first 12 digits, like podman and docker do.
 pub fn short_id(id: &str) -> &str {
@@ -74,17 +73,13 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
                 f.ts_ns, f.pid, f.pid_ns
             );
             string(&mut s, &f.comm);
-            for (k, v) in [("pod", &a.pod), ("container", &a.container)] {
+            for (k, v) in [
+                ("pod", &a.pod),
+                ("container", &a.container),
+                ("allowed_by", &a.allowed_by),
+            ] {
                 let _ = write!(s, ",\"{k}\":");
-                match v {
-                    Some(v) => string(&mut s, v),
-                    None => s.push_str("null"),
-                }
-            }
-            s.push_str(",\"allowed_by\":");
-            match &a.allowed_by {
-                Some(r) => string(&mut s, r),
-                None => s.push_str("null"),
+                opt_str(&mut s, v.as_deref());
             }
             if let Some(j) = &f.join {
                 s.push_str(",\"join\":");
@@ -115,10 +110,7 @@ fn place(s: &mut String, p: &Place) {
         ("netns", p.netns_name()),
     ] {
         let _ = write!(s, ",\"{k}\":");
-        match v {
-            Some(v) => string(s, v),
-            None => s.push_str("null"),
-        }
+        opt_str(s, v);
     }
     s.push_str(",\"text\":");
     string(s, &p.to_string());
@@ -142,17 +134,8 @@ fn join(s: &mut String, j: &Join) {
     place(s, &a.place);
     s.push_str("},\"action\":");
     string(s, j.action.syscall());
-    s.push_str(",\"flags\":[");
-    let names = clone_flag_names(j.action.flags(), u64::MAX);
-    if names != "0" {
-        for (i, n) in names.split('|').enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            string(s, n);
-        }
-    }
-    s.push(']');
+    s.push_str(",\"flags\":");
+    flag_list(s, j.action.flags(), u64::MAX);
     match j.action {
         Action::Setns { fd, .. } => {
             let _ = write!(s, ",\"fd\":{fd}");
@@ -176,10 +159,7 @@ fn join(s: &mut String, j: &Join) {
     let _ = write!(s, "],\"ret\":{},\"result\":", j.ret);
     string(s, &j.result());
     s.push_str(",\"expected\":");
-    match &j.expected {
-        Some(why) => string(s, why),
-        None => s.push_str("null"),
-    }
+    opt_str(s, j.expected.as_deref());
     s.push('}');
 }
 

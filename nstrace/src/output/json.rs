@@ -33,6 +33,14 @@ impl<W: Write> Json<W> {
     }
 }
 
+/// Appends `v` as a JSON string, or `null` when absent.
+pub fn opt_str(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(v) => string(out, v),
+        None => out.push_str("null"),
+    }
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
@@ -124,7 +132,8 @@ fn changed(out: &mut String, before: &NsSet, after: &NsSet) {
     out.push(']');
 }
 
-fn flag_list(out: &mut String, flags: u64, mask: u64) {
+/// Appends the names of the clone flags set in `flags & mask` as a JSON array.
+pub fn flag_list(out: &mut String, flags: u64, mask: u64) {
     out.push('[');
     let names = clone_flag_names(flags, mask);
     if names != "0" {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::model::topology::{ns_name, Container, PlainNs, ProcView, Topology, MATRIX_TYPES};
 
 use super::findings::short_id as short;
-use super::json::{ns_object, string};
+use super::json::{ns_object, opt_str, string};
 use super::safe;
 
 /// Topology output formats.
@@ -167,13 +167,6 @@ fn list<T>(s: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {
         f(s, it);
     }
     s.push(']');
-}
-
-fn opt_str(s: &mut String, v: Option<&str>) {
-    match v {
-        Some(v) => string(s, v),
-        None => s.push_str("null"),
-    }
 }
 
 fn container_json(s: &mut String, c: &Container) {
