@@ -126,10 +126,7 @@ impl Consumer for Live {
     }
 
     fn report(&mut self, probes: &Probes) {
-        let mut s = probes.stats();
-        s.received = self.user.received;
-        s.undecodable = self.user.undecodable;
-        eprintln!("{s}");
+        eprintln!("{}", probes.totals(&self.user));
     }
 }
 
@@ -202,9 +199,7 @@ pub async fn run(args: &AuditArgs) -> Result<()> {
     .await?;
     // A last tick at the end, so a replay reaches the same verdicts.
     live.tick()?;
-    let mut stats = probes.stats();
-    stats.received = live.user.received;
-    stats.undecodable = live.user.undecodable;
+    let stats = probes.totals(&live.user);
     if let Some(mut rec) = live.recorder.take() {
         rec.stats(&stats)?;
         rec.flush()?;

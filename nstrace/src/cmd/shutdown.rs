@@ -220,16 +220,7 @@ impl Consumer for Follow {
                 eprint!("{}", t.render(&format!("{label} (in progress)")));
             }
         }
-        eprintln!("{}", self.totals(probes));
-    }
-}
-
-impl Follow {
-    fn totals(&self, probes: &Probes) -> Stats {
-        let mut s = probes.stats();
-        s.received = self.user.received;
-        s.undecodable = self.user.undecodable;
-        s
+        eprintln!("{}", probes.totals(&self.user));
     }
 }
 
@@ -299,7 +290,7 @@ pub async fn run(args: &ShutdownArgs) -> Result<()> {
         text.push_str(&line);
     }
     write_stdout(text.as_bytes())?;
-    let totals = f.totals(&probes);
+    let totals = probes.totals(&f.user);
     drop(probes);
     eprintln!("{totals}");
     if !seen_sigterm {

@@ -101,10 +101,7 @@ impl Consumer for Live<'_> {
     }
 
     fn report(&mut self, probes: &Probes) {
-        let mut s = probes.stats();
-        s.received = self.user.received;
-        s.undecodable = self.user.undecodable;
-        eprintln!("{s}");
+        eprintln!("{}", probes.totals(&self.user));
     }
 }
 
@@ -143,9 +140,7 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
             live.print()?;
         }
     }
-    let mut s = probes.stats();
-    s.received = live.user.received;
-    s.undecodable = live.user.undecodable;
+    let s = probes.totals(&live.user);
     drop(probes);
     eprintln!("{s}");
     Ok(())

@@ -76,17 +76,7 @@ impl Consumer for Pipeline<'_> {
     }
 
     fn report(&mut self, probes: &Probes) {
-        eprintln!("{}", self.totals(probes));
-    }
-}
-
-impl Pipeline<'_> {
-    /// Kernel counters plus ours.
-    fn totals(&self, probes: &Probes) -> Stats {
-        let mut s = probes.stats();
-        s.received = self.user.received;
-        s.undecodable = self.user.undecodable;
-        s
+        eprintln!("{}", probes.totals(&self.user));
     }
 }
 
@@ -137,7 +127,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     p.batch_done()?;
     drive(&mut probes, &mut stops, args.duration, None, &mut p).await?;
     let _ = p.sink.flush();
-    let totals = p.totals(&probes);
+    let totals = probes.totals(&p.user);
     if let Some(mut rec) = p.recorder.take() {
         rec.stats(&totals)?;
         rec.flush().context("writing the record file")?;

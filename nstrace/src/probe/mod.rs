@@ -155,6 +155,15 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// The kernel's counters plus what the collector itself counted
+    /// (`received`, `undecodable` from `user`): the line printed at exit.
+    pub fn totals(&self, user: &Stats) -> Stats {
+        let mut s = self.stats();
+        s.received = user.received;
+        s.undecodable = user.undecodable;
+        s
+    }
+
     /// Current counters summed over CPUs (userspace fields are zero).
     pub fn stats(&self) -> Stats {
         let mut slots = vec![0u64; counter::SLOTS as usize];
