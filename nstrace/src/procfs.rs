@@ -4,13 +4,19 @@ use std::path::Path;
 
 use nstrace_common::{NsSet, NS_TYPES};
 
+/// One namespace inode of a process (`/proc/PID/ns/NAME`), if readable.
+pub fn ns_inode(pid: &str, name: &str) -> Option<u32> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/{name}")).ok()?;
+    Some(parse_ns_link(&link.to_string_lossy()).unwrap_or(0))
+}
+
 /// The namespace inodes of a process as `/proc/PID/ns/*` shows them; missing ones are 0.
 pub fn ns_of(pid: &str) -> std::io::Result<NsSet> {
     let mut a = [0u32; 9];
     let mut any = false;
     for (slot, name) in NS_TYPES.iter().enumerate() {
-        if let Ok(link) = std::fs::read_link(format!("/proc/{pid}/ns/{name}")) {
-            a[slot] = parse_ns_link(&link.to_string_lossy()).unwrap_or(0);
+        if let Some(ino) = ns_inode(pid, name) {
+            a[slot] = ino;
             any = true;
         }
     }

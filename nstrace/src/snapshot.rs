@@ -21,59 +21,30 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         return None;
     }
     let ns = procfs::ns_of(&pid.to_string()).ok()?;
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
     // A process in the node's mount and PID namespaces is no container's: its
     // pid is its own, and cgroup, hostname and argv say nothing the topology
     // uses. Skipping them keeps start-up fast on nodes with many processes.
-    let outside = ns.mnt != node.mnt || ns.pid != node.pid || ns.mnt == 0;
-    if !outside {
-        return Some(Process {
-            pid,
-            ppid,
-            ns_pid: pid,
-            comm,
-            exe,
-            cmdline: String::new(),
-            cgroup: String::new(),
-            ns,
-            hostname: (ns.uts == node.uts).then(|| node_hostname.to_owned()),
-            zombie: state == "Z",
-            seen_ns,
-        });
-    }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let ns_pid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .and_then(|v| v.split_whitespace().last()?.parse().ok())
-        .unwrap_or(pid);
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .trim_end_matches('\0')
-                .replace('\0', " ")
-        })
-        .unwrap_or_default();
-    let cgroup = cgroup::best_path(
-        &std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default(),
-    );
-    // The UTS name is not in /proc; runtimes write it to the container's /etc/hostname.
-    let hostname = if ns.uts == node.uts {
-        Some(node_hostname.to_owned())
+    let (ns_pid, cmdline, cgroup, hostname) = if outside_node(&ns, node) {
+        (
+            ns_pid_of(pid),
+            cmdline_of(pid),
+            cgroup_of(pid),
+            hostname_of(pid, ns.uts, node, node_hostname),
+        )
     } else {
-        std::fs::read_to_string(format!("/proc/{pid}/root/etc/hostname"))
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
+        (
+            pid,
+            String::new(),
+            String::new(),
+            (ns.uts == node.uts).then(|| node_hostname.to_owned()),
+        )
     };
     Some(Process {
         pid,
         ppid,
         ns_pid,
         comm,
-        exe,
+        exe: exe_of(pid),
         cmdline,
         cgroup,
         ns,
@@ -83,16 +54,93 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
     })
 }
 
-/// Reads cgroup and hostname of `pid` now (see `model::wants_enrichment`).
+/// Whether a process with namespaces `ns` may be in a container (not in both
+/// the node's mount and PID namespaces, or a zombie whose links are gone).
+fn outside_node(ns: &NsSet, node: &NsSet) -> bool {
+    ns.mnt != node.mnt || ns.pid != node.pid || ns.mnt == 0
+}
+
+fn exe_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The pid inside the process's own PID namespace (NSpid's last field).
+fn ns_pid_of(pid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|v| v.split_whitespace().last()?.parse().ok())
+        .unwrap_or(pid)
+}
+
+fn cmdline_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
+        })
+        .unwrap_or_default()
+}
+
+fn cgroup_of(pid: u32) -> String {
+    cgroup::best_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default())
+}
+
+/// The node's hostname in the node's UTS namespace; otherwise what the
+/// runtime wrote to the container's /etc/hostname (the UTS name is not in /proc).
+fn hostname_of(pid: u32, uts: u32, node: &NsSet, node_hostname: &str) -> Option<String> {
+    if uts == node.uts {
+        return Some(node_hostname.to_owned());
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/root/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// Reads what events do not carry about `pid` right after one of its events
+/// (see `model::wants_enrichment`): cgroup, hostname, comm and exe, and only
+/// the three namespace links that decide them. `None` if it is gone.
 pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichment> {
-    let p = process(pid, node, node_hostname)?;
+    let seen_ns = procfs::monotonic_ns();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let p = pid.to_string();
+    let (mnt, pid_ns, uts) = (
+        procfs::ns_inode(&p, "mnt"),
+        procfs::ns_inode(&p, "pid"),
+        procfs::ns_inode(&p, "uts"),
+    );
+    if mnt.is_none() && pid_ns.is_none() && uts.is_none() {
+        return None;
+    }
+    let ns = NsSet {
+        mnt: mnt.unwrap_or(0),
+        pid: pid_ns.unwrap_or(0),
+        uts: uts.unwrap_or(0),
+        ..NsSet::default()
+    };
+    let (cgroup, hostname) = if outside_node(&ns, node) {
+        (
+            cgroup_of(pid),
+            hostname_of(pid, ns.uts, node, node_hostname),
+        )
+    } else {
+        (
+            String::new(),
+            (ns.uts == node.uts).then(|| node_hostname.to_owned()),
+        )
+    };
     Some(Enrichment {
         pid,
-        seen_ns: p.seen_ns,
-        cgroup: p.cgroup,
-        hostname: p.hostname,
-        comm: p.comm,
-        exe: p.exe,
+        seen_ns,
+        cgroup,
+        hostname,
+        comm: comm.trim_end_matches('\n').to_owned(),
+        exe: exe_of(pid),
     })
 }
 
@@ -222,6 +270,22 @@ mod tests {
             (5, 4026532281, "/run/netns/x")
         );
         assert_eq!(p[1].holder, "/run/my ns");
+    }
+
+    #[test]
+    fn enrichment_reads_what_the_full_read_would() {
+        let node = procfs::ns_of("self").unwrap();
+        let me = std::process::id();
+        let full = process(me, &node, "here").unwrap();
+        let e = enrichment(me, &node, "here").unwrap();
+        assert_eq!(
+            (e.pid, &e.cgroup, &e.hostname, &e.comm, &e.exe),
+            (me, &full.cgroup, &full.hostname, &full.comm, &full.exe)
+        );
+        assert!(
+            enrichment(u32::MAX, &node, "here").is_none(),
+            "a gone process"
+        );
     }
 
     #[test]
