@@ -89,16 +89,14 @@ impl Consumer for Live {
             // `ip netns add` makes no event: look for new nsfs bind mounts
             // before the join is classified (recorded, so a replay agrees) —
             // only when the join goes somewhere neither the node nor a pin is.
-            let pins = if crate::model::joins_unknown_place(&self.audit.model, e) {
-                snapshot::refresh_mount_pins(&self.audit.model.pinned)
-            } else {
-                self.audit.model.pinned.clone()
-            };
-            if pins != self.audit.model.pinned {
-                if let Some(rec) = self.recorder.as_mut() {
-                    rec.pinned(&pins)?;
+            if crate::model::joins_unknown_place(&self.audit.model, e) {
+                let pins = snapshot::refresh_mount_pins(&self.audit.model.pinned);
+                if pins != self.audit.model.pinned {
+                    if let Some(rec) = self.recorder.as_mut() {
+                        rec.pinned(&pins)?;
+                    }
+                    self.audit.model.set_pinned(pins);
                 }
-                self.audit.model.set_pinned(pins);
             }
         }
         if let Some(rec) = self.recorder.as_mut() {

@@ -89,13 +89,12 @@ pub fn wants_enrichment(node: &NsSet, ev: &Event) -> Option<u32> {
 pub fn joins_unknown_place(m: &Model, e: &nstrace_common::NsChangeEvent) -> bool {
     let node = m.node.as_array();
     let (before, after) = (e.before.as_array(), e.hdr.ns.as_array());
-    let known = |slot: usize, ino: u32| {
-        ino == 0 || node[slot] == ino || m.pinned.iter().any(|p| p.inode == ino)
-    };
-    let changed_unknown = (0..after.len()).any(|s| before[s] != after[s] && !known(s, after[s]));
+    let pinned = |ino: u32| m.pinned.iter().any(|p| p.inode == ino);
+    let changed_unknown = (0..after.len()).any(|s| {
+        before[s] != after[s] && after[s] != 0 && node[s] != after[s] && !pinned(after[s])
+    });
     let target = e.target_inode;
-    let target_unknown =
-        target != 0 && !node.contains(&target) && !m.pinned.iter().any(|p| p.inode == target);
+    let target_unknown = target != 0 && !node.contains(&target) && !pinned(target);
     changed_unknown || (after == before && target_unknown)
 }
 
@@ -177,13 +176,18 @@ impl Model {
         }
     }
 
-    /// Removes a process, keeping the per-mount counts and the layout generation.
-    fn take(&mut self, pid: u32) -> Option<Process> {
-        let old = self.procs.remove(&pid)?;
+    /// A process leaves the model (removed, or replaced by a newer entry).
+    fn left(&mut self, old: &Process) {
         self.count_out(old.ns.mnt);
         if old.ns_pid == 1 {
             self.layout_generation += 1;
         }
+    }
+
+    /// Removes a process, keeping the per-mount counts and the layout generation.
+    fn take(&mut self, pid: u32) -> Option<Process> {
+        let old = self.procs.remove(&pid)?;
+        self.left(&old);
         self.generation += 1;
         Some(old)
     }
@@ -192,10 +196,7 @@ impl Model {
     fn put(&mut self, p: Process) {
         let (mnt, init) = (p.ns.mnt, p.ns_pid == 1);
         if let Some(old) = self.procs.insert(p.pid, p) {
-            self.count_out(old.ns.mnt);
-            if old.ns_pid == 1 {
-                self.layout_generation += 1;
-            }
+            self.left(&old);
         }
         self.count_in(mnt);
         if init {
@@ -251,9 +252,9 @@ impl Model {
             return;
         }
         if let Some(p) = self.procs.get_mut(&pid) {
-            let c = &comm[..comm.iter().position(|b| *b == 0).unwrap_or(comm.len())];
-            if p.seen_ns <= ts_ns && !c.is_empty() && p.comm.as_bytes() != c {
-                p.comm = String::from_utf8_lossy(c).into_owned();
+            let c = cstr(comm);
+            if p.seen_ns <= ts_ns && !c.is_empty() && p.comm != c {
+                p.comm = c.into_owned();
                 self.generation += 1;
                 // An init's name says whether it is an infra (pause) process.
                 if p.ns_pid == 1 {
