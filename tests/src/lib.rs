@@ -280,6 +280,14 @@ pub fn audit_summary(events: &[Value]) -> Option<&Value> {
     events.iter().find(|v| v["summary"].is_object())
 }
 
+/// Findings (not the summary) above info in an audit's JSON output.
+pub fn findings_above_info(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
+        .collect()
+}
+
 /// A scratch directory of this test process, removed on drop (also when the test fails).
 pub struct TempDir(PathBuf);
 

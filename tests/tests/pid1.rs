@@ -243,14 +243,14 @@ fn broken_inits_give_exactly_their_findings() {
     assert_eq!(offline, live, "replay --audit differs from the live audit");
 }
 
-/// The same workloads under `tini -g` (signals go to the child's process group)
-/// give no finding at all.
-#[test]
-fn the_same_workloads_under_tini_give_nothing() {
+/// Runs the three broken workloads under `init` (argv prefix) in pod `pod`,
+/// stops it, and asserts that no finding at all came of it: none for the pod,
+/// and none above info anywhere (a broken attribution must not hide one).
+fn workloads_under_give_nothing(pod: &str, init: &[&str]) {
     let _g = serial();
     let (done, ids, _) = audit_pod(
-        "nst-tini",
-        &["tini", "-g", "--"],
+        pod,
+        init,
         &[
             ("notrap", NOTRAP),
             ("trapwait", TRAPWAIT),
@@ -260,44 +260,23 @@ fn the_same_workloads_under_tini_give_nothing() {
         false,
         None,
     );
-    let got = kinds_by_container(&done.events, "nst-tini");
+    let got = kinds_by_container(&done.events, pod);
     assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
-    // Not only none attributed to the pod: none above info anywhere (a
-    // broken attribution must not hide one).
-    let above: Vec<&Value> = done
-        .events
-        .iter()
-        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
-        .collect();
+    let above = findings_above_info(&done.events);
     assert!(above.is_empty(), "{above:#?}");
+}
+
+/// The same workloads under `tini -g` (signals go to the child's process group)
+/// give no finding at all.
+#[test]
+fn the_same_workloads_under_tini_give_nothing() {
+    workloads_under_give_nothing("nst-tini", &["tini", "-g", "--"]);
 }
 
 /// The same workloads under dumb-init give no finding at all.
 #[test]
 fn the_same_workloads_under_dumb_init_give_nothing() {
-    let _g = serial();
-    let (done, ids, _) = audit_pod(
-        "nst-dumb",
-        &["dumb-init"],
-        &[
-            ("notrap", NOTRAP),
-            ("trapwait", TRAPWAIT),
-            ("noreap", NOREAP),
-        ],
-        |_| std::thread::sleep(Duration::from_secs(6)),
-        false,
-        None,
-    );
-    let got = kinds_by_container(&done.events, "nst-dumb");
-    assert!(got.is_empty(), "findings: {got:?} (containers {ids:?})");
-    // Not only none attributed to the pod: none above info anywhere (a
-    // broken attribution must not hide one).
-    let above: Vec<&Value> = done
-        .events
-        .iter()
-        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
-        .collect();
-    assert!(above.is_empty(), "{above:#?}");
+    workloads_under_give_nothing("nst-dumb", &["dumb-init"]);
 }
 
 /// Plain `tini` (no -g) signals only its child: a shell child that traps TERM

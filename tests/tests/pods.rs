@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
-use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec, IMAGE};
+use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec};
 use nstrace_tests::*;
 
 /// `nstrace topology --format json` (a /proc snapshot).
@@ -491,6 +491,22 @@ fn dot_output_renders_with_graphviz() {
     assert!(svg.contains("(node)"), "node namespaces are marked: {svg}");
 }
 
+/// A pod with one privileged container `tool` that is handed the network
+/// namespace of process `pid` as a file at `/handle/net` (a hostPath of
+/// /proc/PID/ns/net), as a node agent or an attacker might be.
+fn pod_with_netns_handle(name: &str, pid: u32) -> Pod {
+    let lp = sh(LOOP);
+    let tool = Spec {
+        name: "tool",
+        command: &lp,
+        extra: "    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: handle\n      mountPath: /handle/net\n",
+    };
+    let volumes = format!(
+        "  volumes:\n  - name: handle\n    hostPath:\n      path: /proc/{pid}/ns/net\n      type: File\n"
+    );
+    Pod::play(name, &pod_yaml(name, "", &[tool], &volumes))
+}
+
 /// A privileged container handed the node's network namespace (a bind mount
 /// of /proc/PID/ns/net of a process the test started) enters it with nsenter:
 /// host_namespace_join, high, naming the pod and container.
@@ -498,12 +514,7 @@ fn dot_output_renders_with_graphviz() {
 fn container_entering_the_node_net_namespace_is_high() {
     let _g = serial();
     let holder = Proc::spawn(Command::new("sleep").arg("600"));
-    let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-escape\nspec:\n  containers:\n  - name: tool\n    image: {}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"{LOOP}\"]\n    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: hostnet\n      mountPath: /hostns/net\n  volumes:\n  - name: hostnet\n    hostPath:\n      path: /proc/{}/ns/net\n      type: File\n",
-        IMAGE,
-        holder.pid()
-    );
-    let pod = Pod::play("nst-escape", &yaml);
+    let pod = pod_with_netns_handle("nst-escape", holder.pid());
     let tool = pod.container("tool");
     let t = Tracer::audit(&[]);
     let out = Command::new("podman")
@@ -511,7 +522,7 @@ fn container_entering_the_node_net_namespace_is_high() {
             "exec",
             &tool.id,
             "nsenter",
-            "--net=/hostns/net",
+            "--net=/handle/net",
             "readlink",
             "/proc/self/ns/net",
         ])
@@ -568,11 +579,7 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info() {
     pod.stop(5);
     drop(pod);
     let done = t.stop();
-    let above: Vec<&Value> = done
-        .events
-        .iter()
-        .filter(|v| v["finding"].is_string() && v["severity"] != "info")
-        .collect();
+    let above = findings_above_info(&done.events);
     assert!(above.is_empty(), "findings above info: {above:#?}");
     // It did see the runtime at work: runc's joins, marked expected.
     assert!(
@@ -593,15 +600,11 @@ fn container_entering_another_pods_namespace_is_cross_pod() {
         &pod_yaml("nst-victim", "", &[Spec::sh("app", &sh(LOOP))], ""),
     );
     let victim_infra = b.containers().into_iter().find(|c| c.infra).unwrap();
-    let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-lateral\nspec:\n  containers:\n  - name: tool\n    image: {IMAGE}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"{LOOP}\"]\n    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: theirs\n      mountPath: /theirs/net\n  volumes:\n  - name: theirs\n    hostPath:\n      path: /proc/{}/ns/net\n      type: File\n",
-        victim_infra.pid
-    );
-    let a = Pod::play("nst-lateral", &yaml);
+    let a = pod_with_netns_handle("nst-lateral", victim_infra.pid);
     let tool = a.container("tool");
     let t = Tracer::audit(&[]);
     let out = Command::new("podman")
-        .args(["exec", &tool.id, "nsenter", "--net=/theirs/net", "true"])
+        .args(["exec", &tool.id, "nsenter", "--net=/handle/net", "true"])
         .output()
         .unwrap();
     assert!(
