@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use nstrace_common::{NsSet, NS_TYPES};
+use nstrace_common::{NsSet, NsType};
 
 /// One namespace inode of a process (`/proc/PID/ns/NAME`), if readable.
 pub fn ns_inode(pid: &str, name: &str) -> Option<u32> {
@@ -14,9 +14,9 @@ pub fn ns_inode(pid: &str, name: &str) -> Option<u32> {
 pub fn ns_of(pid: &str) -> std::io::Result<NsSet> {
     let mut a = [0u32; 9];
     let mut any = false;
-    for (slot, name) in NS_TYPES.iter().enumerate() {
-        if let Some(ino) = ns_inode(pid, name) {
-            a[slot] = ino;
+    for t in NsType::ALL {
+        if let Some(ino) = ns_inode(pid, t.name()) {
+            a[t.slot()] = ino;
             any = true;
         }
     }

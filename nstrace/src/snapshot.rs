@@ -2,7 +2,7 @@
 //! namespaces, cgroup and hostname, and the namespaces pinned by bind mounts
 //! or open fds. Read-only; it never enters another process's namespaces.
 
-use nstrace_common::{NsSet, NS_TYPES};
+use nstrace_common::{NsSet, NsType};
 
 use crate::model::{cgroup, Enrichment, Pinned, Process};
 use crate::procfs;
@@ -175,7 +175,7 @@ pub fn processes(node: &NsSet, node_hostname: &str) -> Vec<Process> {
 /// Parses "net:[4026532281]" into (slot, inode).
 fn ns_ref(s: &str) -> Option<(usize, u32)> {
     let (ty, _) = s.split_once(":[")?;
-    let slot = NS_TYPES.iter().position(|t| *t == ty)?;
+    let slot = NsType::from_name(ty)?.slot();
     Some((slot, procfs::parse_ns_link(s)?))
 }
 

@@ -276,7 +276,7 @@ fn read_ns_with(nsproxy: usize, cred: usize, pid_ns: u32, ns: &mut NsSet) -> u16
         let mut i = 0;
         while i < NSPROXY_ORDER.len() {
             let p: usize = rd(nsproxy, off!(nsproxy_ns[i]), &mut ok);
-            let slot = NSPROXY_ORDER[i].2;
+            let slot = NSPROXY_ORDER[i].2.slot();
             if slot < a.len() {
                 a[slot] = ns_inum(p, off!(ns_common_in[i]), &mut ok);
             }

@@ -114,7 +114,10 @@ pub async fn run(args: &TopologyArgs) -> Result<()> {
                 "nstrace topology needs root to read every process's namespaces; run it with sudo"
             );
         }
-        crate::probe::require_caps(&[(19, "CAP_SYS_PTRACE")], "read every process's namespaces")?;
+        crate::probe::require_caps(
+            &[(nstrace_common::caps::SYS_PTRACE, "CAP_SYS_PTRACE")],
+            "read every process's namespaces",
+        )?;
         write_stdout(render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes())?;
         return Ok(());
     }

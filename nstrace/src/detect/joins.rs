@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use nstrace_common::{NsChangeEvent, NsSet, CLONE_NEW, CLONE_NEWUSER, NS_TYPES};
+use nstrace_common::{caps, NsChangeEvent, NsSet, NsType, CLONE_NEW, CLONE_NEWUSER};
 
 use super::{Finding, FindingKind, Severity};
 use crate::event::names::{clone_flag_names, errno_name, CLONE_NEW_MASK, CLONE_THREAD};
@@ -36,13 +36,14 @@ const RUNTIME_COMMS: [&str; 16] = [
     "pause",
 ];
 
+/// The user-facing name of an `NsSet` slot's type: pid_for_children is "pid".
+fn type_name(slot: usize) -> &'static str {
+    NsType::from_slot(slot).map_or("?", |t| t.kind().name())
+}
+
 /// The user-facing type of an `NsSet` slot: pid_for_children is "pid".
 fn type_slot(slot: usize) -> usize {
-    if slot == 4 {
-        3
-    } else {
-        slot
-    }
+    NsType::from_slot(slot).map_or(slot, |t| t.kind().slot())
 }
 
 /// Where a process or a namespace belongs.
@@ -374,64 +375,19 @@ fn runtime(comm: &str, exe: &str) -> Option<String> {
         .then(|| format!("container network plugin ({base})"))
 }
 
-/// Capability names by bit (linux/capability.h; CAP_LAST_CAP is 40).
-const CAP_NAMES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// Capabilities in words: "none", "all", "all except SYS_RESOURCE" (root
 /// with a few dropped), or the set ones ("NET_BIND_SERVICE,SYS_ADMIN").
 pub fn cap_summary(caps: u64) -> String {
-    let name = |bit: usize| CAP_NAMES[bit];
-    let set: Vec<&str> = (0..CAP_NAMES.len())
+    let name = |bit: usize| caps::NAMES[bit];
+    let set: Vec<&str> = (0..caps::NAMES.len())
         .filter(|b| caps & (1 << b) != 0)
         .map(name)
         .collect();
-    let missing: Vec<&str> = (0..CAP_NAMES.len())
+    let missing: Vec<&str> = (0..caps::NAMES.len())
         .filter(|b| caps & (1 << b) == 0)
         .map(name)
         .collect();
-    let unknown = caps >> CAP_NAMES.len();
+    let unknown = caps >> caps::NAMES.len();
     let mut s = match (set.len(), missing.len()) {
         (0, _) => "none".to_owned(),
         (_, 0) => "all".to_owned(),
@@ -439,7 +395,7 @@ pub fn cap_summary(caps: u64) -> String {
         _ => set.join(","),
     };
     if unknown != 0 {
-        s.push_str(&format!(" +{:#x}", unknown << CAP_NAMES.len()));
+        s.push_str(&format!(" +{:#x}", unknown << caps::NAMES.len()));
     }
     s
 }
@@ -551,13 +507,13 @@ impl Joins {
         let targets = if setns {
             let mut t = Vec::new();
             let (before, after) = (e.before.as_array(), h.ns.as_array());
-            for slot in 0..NS_TYPES.len() {
+            for slot in 0..NsType::ALL.len() {
                 // pid mirrors pid_for_children after a pid setns; report the latter once.
                 if slot == 3 || before[slot] == after[slot] {
                     continue;
                 }
                 t.push(Target {
-                    ns_type: NS_TYPES[type_slot(slot)],
+                    ns_type: type_name(slot),
                     inode: after[slot],
                     place: self.ns_place(m, slot, after[slot]),
                 });
@@ -567,14 +523,14 @@ impl Joins {
                 let slot = CLONE_NEW
                     .iter()
                     .find(|(bit, _, _)| e.flags == *bit)
-                    .map(|(_, _, s)| type_slot(*s))
+                    .map(|(_, _, t)| type_slot(t.slot()))
                     .or_else(|| self.places(m).type_of(e.target_inode));
                 let place = match slot {
                     Some(s) => self.ns_place(m, s, e.target_inode),
                     None => Place::Unknown,
                 };
                 t.push(Target {
-                    ns_type: slot.map(|s| NS_TYPES[s]).unwrap_or("?"),
+                    ns_type: slot.map_or("?", type_name),
                     inode: e.target_inode,
                     place,
                 });
@@ -611,10 +567,10 @@ fn new_targets(flags: u64, after: &NsSet) -> Vec<Target> {
     CLONE_NEW
         .iter()
         .filter(|(bit, _, _)| flags & bit != 0)
-        .map(|(_, _, slot)| Target {
-            ns_type: NS_TYPES[type_slot(*slot)],
+        .map(|(_, _, t)| Target {
+            ns_type: t.kind().name(),
             // The time namespace a CLONE_NEWTIME makes is for children: not in the set.
-            inode: if *slot == 8 { 0 } else { a[*slot] },
+            inode: if *t == NsType::Time { 0 } else { a[t.slot()] },
             place: Place::New,
         })
         .collect()

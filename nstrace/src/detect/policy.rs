@@ -23,10 +23,20 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use nstrace_common::NsType;
+
 use super::{Attributed, FindingKind};
 
 /// Namespace type names a rule may list.
-const NS_TYPES: [&str; 8] = ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"];
+const NS_TYPES: [&str; 8] = {
+    let mut names = [""; 8];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = NsType::KINDS[i].name();
+        i += 1;
+    }
+    names
+};
 /// Target classes a rule may list (see `joins::Place::class`).
 const TARGET_CLASSES: [&str; 8] = [
     "node",

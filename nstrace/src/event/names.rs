@@ -67,10 +67,7 @@ pub const CLONE_FLAGS: [(u64, &str); 22] = {
 /// Every CLONE_NEW* bit.
 pub use nstrace_common::CLONE_NEW_MASK;
 
-/// CLONE_THREAD.
-pub const CLONE_THREAD: u64 = 0x0001_0000;
-/// CLONE_VFORK.
-pub const CLONE_VFORK: u64 = 0x0000_4000;
+pub use nstrace_common::{CLONE_THREAD, CLONE_VFORK};
 
 /// Writes the names of the set flags in `mask & only`, joined by `|` ("0" if none).
 pub fn clone_flag_names(flags: u64, only: u64) -> String {

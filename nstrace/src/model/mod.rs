@@ -42,7 +42,7 @@ pub struct Process {
 /// A namespace kept alive by something other than a process in it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pinned {
-    /// Index into `nstrace_common::NS_TYPES`.
+    /// Slot of its `nstrace_common::NsType`.
     pub ns_type: usize,
     /// Its inode.
     pub inode: u32,

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nstrace_common::{NsSet, NS_TYPES};
+use nstrace_common::{NsSet, NsType};
 
 use super::cgroup;
 use super::{Model, Pinned, Process};
@@ -140,7 +140,7 @@ impl Pod {
 /// A namespace outside containers that is not the node's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlainNs {
-    /// Index into `NS_TYPES`.
+    /// Slot of its `NsType`.
     pub ns_type: usize,
     /// Inode.
     pub inode: u32,
@@ -441,7 +441,7 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
 
 /// Name of a namespace type slot.
 pub fn ns_name(slot: usize) -> &'static str {
-    NS_TYPES.get(slot).copied().unwrap_or("?")
+    NsType::from_slot(slot).map_or("?", NsType::name)
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use nstrace_common::{
-    Header, NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, NS_TYPES,
-    WAIT_WAIT4,
+    Header, NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED, WAIT_WAIT4,
 };
 
 use super::text::sig_result;
@@ -71,7 +70,8 @@ fn key(out: &mut String, k: &str) {
 /// Appends a namespace set as an object of inode numbers.
 pub fn ns_object(out: &mut String, ns: &NsSet) {
     out.push('{');
-    for (i, (name, ino)) in NS_TYPES.iter().zip(ns.as_array()).enumerate() {
+    for (i, (t, ino)) in ns.iter().enumerate() {
+        let name = t.name();
         if i > 0 {
             out.push(',');
         }
@@ -120,7 +120,8 @@ fn changed(out: &mut String, before: &NsSet, after: &NsSet) {
     key(out, "changed");
     out.push('[');
     let mut first = true;
-    for ((name, b), a) in NS_TYPES.iter().zip(before.as_array()).zip(after.as_array()) {
+    for ((t, b), a) in before.iter().zip(after.as_array()) {
+        let name = t.name();
         if a != b {
             if !first {
                 out.push(',');

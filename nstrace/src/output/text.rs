@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, NS_TYPES, SIG_RESULT_NAMES, WAIT_WAIT4};
+use nstrace_common::{NsSet, SigResult, HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4};
 
 use super::{safe, time, EventSink};
 use crate::event::names::{
@@ -33,7 +33,8 @@ impl<W: Write> Text<W> {
 /// Appends "net 4026531833 → 4026532181, uts …" for every namespace that differs.
 pub fn ns_diff(out: &mut String, before: &NsSet, after: &NsSet) -> bool {
     let mut any = false;
-    for ((name, b), a) in NS_TYPES.iter().zip(before.as_array()).zip(after.as_array()) {
+    for ((t, b), a) in before.iter().zip(after.as_array()) {
+        let name = t.name();
         if a != b && a != 0 && b != 0 {
             if any {
                 out.push_str(", ");
@@ -47,10 +48,7 @@ pub fn ns_diff(out: &mut String, before: &NsSet, after: &NsSet) -> bool {
 
 /// Name of a signal verdict.
 pub fn sig_result(result: u32) -> &'static str {
-    SIG_RESULT_NAMES
-        .get(result as usize)
-        .copied()
-        .unwrap_or("unknown")
+    SigResult::from_u32(result).map_or("unknown", SigResult::name)
 }
 
 /// Describes a signal handler value.

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use nstrace_common::{counter, Config};
+use nstrace_common::{caps, counter, Config};
 
 use crate::procfs;
 use crate::stats::Stats;
@@ -78,7 +78,10 @@ pub fn preflight() -> Result<()> {
         bail!("nstrace needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its eBPF programs; run it with sudo");
     }
     require_caps(
-        &[(21, "CAP_SYS_ADMIN"), (19, "CAP_SYS_PTRACE")],
+        &[
+            (caps::SYS_ADMIN, "CAP_SYS_ADMIN"),
+            (caps::SYS_PTRACE, "CAP_SYS_PTRACE"),
+        ],
         "load its eBPF programs and read every process's namespaces",
     )?;
     let release = procfs::kernel_release();

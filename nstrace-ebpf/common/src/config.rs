@@ -1,0 +1,129 @@
+//! What userspace writes into the programs before load (kernel struct
+//! offsets resolved from BTF, runtime settings) and the counter slots the
+//! programs keep.
+
+use crate::ns::NsType;
+
+/// Field offsets in kernel structs, resolved by userspace from the running
+/// kernel's BTF and written into the programs' `OFFSETS` global before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offsets {
+    /// task_struct.pid
+    pub task_pid: u32,
+    /// task_struct.tgid
+    pub task_tgid: u32,
+    /// task_struct.comm
+    pub task_comm: u32,
+    /// task_struct.real_parent
+    pub task_real_parent: u32,
+    /// task_struct.group_leader
+    pub task_group_leader: u32,
+    /// task_struct.thread_pid
+    pub task_thread_pid: u32,
+    /// task_struct.nsproxy
+    pub task_nsproxy: u32,
+    /// task_struct.real_cred
+    pub task_real_cred: u32,
+    /// task_struct.exit_code
+    pub task_exit_code: u32,
+    /// task_struct.signal
+    pub task_signal: u32,
+    /// signal_struct.live (atomic_t)
+    pub signal_live: u32,
+    /// cred.uid
+    pub cred_uid: u32,
+    /// cred.euid
+    pub cred_euid: u32,
+    /// cred.user_ns
+    pub cred_user_ns: u32,
+    /// nsproxy.{mnt_ns, uts_ns, ipc_ns, pid_ns_for_children, net_ns, cgroup_ns, time_ns}
+    /// in [`NSPROXY_ORDER`] order.
+    pub nsproxy_ns: [u32; 7],
+    /// `ns` member offset inside each namespace struct, in [`NSPROXY_ORDER`] order.
+    pub ns_common_in: [u32; 7],
+    /// user_namespace.ns
+    pub user_ns_common: u32,
+    /// pid_namespace.ns (for the task's own PID namespace)
+    pub pid_ns_common: u32,
+    /// ns_common.inum
+    pub ns_common_inum: u32,
+    /// pid.level
+    pub pid_level: u32,
+    /// pid.numbers
+    pub pid_numbers: u32,
+    /// sizeof(struct upid)
+    pub upid_size: u32,
+    /// upid.nr
+    pub upid_nr: u32,
+    /// upid.ns
+    pub upid_ns: u32,
+    /// linux_binprm.filename
+    pub binprm_filename: u32,
+    /// k_sigaction.sa + sigaction.sa_handler
+    pub ksigaction_handler: u32,
+    /// k_sigaction.sa + sigaction.sa_flags
+    pub ksigaction_flags: u32,
+    /// kernel_siginfo si_code offset
+    pub siginfo_code: u32,
+    /// cred.cap_effective
+    pub cred_cap_effective: u32,
+    /// task_struct.files
+    pub task_files: u32,
+    /// files_struct.fdt
+    pub files_fdt: u32,
+    /// fdtable.max_fds
+    pub fdtable_max_fds: u32,
+    /// fdtable.fd
+    pub fdtable_fd: u32,
+    /// file.f_inode
+    pub file_inode: u32,
+    /// inode.i_ino
+    pub inode_ino: u32,
+    /// 1 once userspace has filled the table (the programs emit nothing before).
+    pub valid: u32,
+}
+
+/// Which nsproxy members [`Offsets::nsproxy_ns`] holds: member, struct, and
+/// the namespace type it gives.
+pub const NSPROXY_ORDER: [(&str, &str, NsType); 7] = [
+    ("mnt_ns", "mnt_namespace", NsType::Mnt),
+    ("uts_ns", "uts_namespace", NsType::Uts),
+    ("ipc_ns", "ipc_namespace", NsType::Ipc),
+    (
+        "pid_ns_for_children",
+        "pid_namespace",
+        NsType::PidForChildren,
+    ),
+    ("net_ns", "net", NsType::Net),
+    ("cgroup_ns", "cgroup_namespace", NsType::Cgroup),
+    ("time_ns", "time_namespace", NsType::Time),
+];
+
+/// Runtime settings the collector writes into the programs' `CONFIG` global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Bit n set = stream signal n (generate and deliver); others are only counted.
+    pub signal_mask: u64,
+    /// The collector's own tgid, whose events are dropped in the kernel.
+    pub self_tgid: u32,
+    /// Unread bytes in the ring buffer at which an event wakes the collector;
+    /// below it events are submitted without a wakeup (the collector also
+    /// drains on a short timer), so a busy node is not interrupted per event.
+    pub wakeup_bytes: u32,
+}
+
+/// Slots of the per-CPU `COUNTERS` array.
+pub mod counter {
+    /// Ring-buffer reservations that failed, per kind: slot `DROPS + kind`.
+    pub const DROPS: u32 = 0;
+    /// Kernel reads (bpf_probe_read_kernel) that failed.
+    pub const READ_FAILURES: u32 = 16;
+    /// setns/unshare exits whose entry was not seen (started before attach).
+    pub const UNPAIRED_EXITS: u32 = 17;
+    /// Signals generated or delivered but not streamed (not in the mask), per signal 0..=64: slot `SIGNALS_FILTERED + sig`.
+    pub const SIGNALS_FILTERED: u32 = 64;
+    /// Size of the array.
+    pub const SLOTS: u32 = 136;
+}

@@ -1,0 +1,112 @@
+//! Process lifecycle records: create, exec, exit, reap, wait, rename.
+
+use crate::event::Header;
+use crate::ns::NsSet;
+
+/// Bytes of the exec filename kept (longer names are cut, flagged by `FLAG_TRUNCATED`).
+pub const FILENAME_LEN: usize = 256;
+
+/// CLONE_THREAD: the new task is a thread of its creator's process.
+pub const CLONE_THREAD: u64 = 0x0001_0000;
+/// CLONE_VFORK: the creator waits until the child execs or exits.
+pub const CLONE_VFORK: u64 = 0x0000_4000;
+
+/// Fork, vfork, clone, clone3 or a new thread. The header is the new task.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreateEvent {
+    /// The new task.
+    pub hdr: Header,
+    /// clone flags (CLONE_THREAD, CLONE_VFORK, CLONE_NEW*…).
+    pub clone_flags: u64,
+    /// tgid of the task that called fork/clone.
+    pub creator_tgid: u32,
+    /// tid of the task that called fork/clone.
+    pub creator_tid: u32,
+    /// The creator's namespaces (to see what the clone changed).
+    pub creator_ns: NsSet,
+    /// The creator's effective capabilities (bit n = capability n).
+    pub cap_effective: u64,
+}
+
+/// execve succeeded. The header is the task after exec (new comm).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// The task.
+    pub hdr: Header,
+    /// Path passed to execve (NUL terminated, cut at `FILENAME_LEN`).
+    pub filename: [u8; FILENAME_LEN],
+}
+
+impl Default for ExecEvent {
+    fn default() -> Self {
+        ExecEvent {
+            hdr: Header::default(),
+            filename: [0; FILENAME_LEN],
+        }
+    }
+}
+
+/// A task exited. The header is the exiting task.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitEvent {
+    /// The task.
+    pub hdr: Header,
+    /// task->exit_code: (status << 8) | terminating signal, as wait() reports it.
+    pub exit_code: u32,
+    /// 1 when this was the last thread of its group (the process is now dead).
+    pub group_dead: u32,
+}
+
+/// A dead task was freed (no longer a zombie: reaped by a wait, or auto-reaped).
+/// Emitted from `sched_process_free`, shortly (an RCU grace period) after the
+/// release; the header's `ppid` is the parent at that time, which is the reaper
+/// for a waited-for child.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReapEvent {
+    /// The released task (its namespaces are gone: usually `FLAG_NO_NSPROXY`).
+    pub hdr: Header,
+    /// Its final task->exit_code.
+    pub exit_code: u32,
+    /// Keeps 8-byte alignment.
+    pub _pad: u32,
+}
+
+/// Wait syscall numbers carried by [`WaitEvent::syscall`].
+pub const WAIT_WAIT4: u32 = 1;
+/// waitid(2).
+pub const WAIT_WAITID: u32 = 2;
+
+/// A task entered wait4/waitid. The header is the waiter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitEvent {
+    /// The waiting task.
+    pub hdr: Header,
+    /// `WAIT_WAIT4` or `WAIT_WAITID`.
+    pub syscall: u32,
+    /// wait4's pid argument, or waitid's id.
+    pub pid: i32,
+    /// wait options (WNOHANG…).
+    pub options: u32,
+    /// waitid's idtype (P_ALL=0, P_PID=1, P_PGID=2, P_PIDFD=3); 0 for wait4.
+    pub idtype: u32,
+}
+
+/// prctl(PR_SET_NAME) succeeded: the task's command name changed without an
+/// exec (busybox applets run through /proc/self/exe, runc's init stages…).
+/// The header is the task after the call, with its old name as `comm`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RenameEvent {
+    /// The task, before the rename.
+    pub hdr: Header,
+    /// Its name now (NUL padded; the kernel keeps at most 15 bytes).
+    pub new_comm: [u8; crate::event::COMM_LEN],
+}
+
+/// prctl option that sets the calling thread's name.
+pub const PR_SET_NAME: u64 = 15;
