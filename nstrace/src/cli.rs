@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use nstrace_common::Kind;
 
@@ -118,6 +119,28 @@ pub enum Command {
     Shutdown(ShutdownArgs),
 }
 
+/// What a command needs of this machine before it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Privilege {
+    /// Load and attach the kernel programs (root, capabilities, BTF, tracefs).
+    Trace,
+    /// Read every process's /proc entries (root, CAP_SYS_PTRACE).
+    ReadProc,
+    /// Nothing: it reads a file.
+    None,
+}
+
+impl Command {
+    /// What this command needs of the machine.
+    pub fn privilege(&self) -> Privilege {
+        match self {
+            Command::Replay(_) => Privilege::None,
+            Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
+            _ => Privilege::Trace,
+        }
+    }
+}
+
 /// `nstrace shutdown` options.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
@@ -132,7 +155,7 @@ pub struct ShutdownArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
 }
 
@@ -140,17 +163,17 @@ pub struct ShutdownArgs {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
     /// Run for this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Exit 1 if any finding is at or above this severity (info, low, medium, high).
-    #[arg(long, value_enum, value_name = "SEVERITY")]
+    #[arg(long, value_name = "SEVERITY", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
     /// Print only findings at or above this severity (the summary counts all).
     /// In text, info findings (runtime joins, node administration) are one line each.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info)]
+    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = severity_parser())]
     pub min_severity: Severity,
     /// A zombie older than this is a finding.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -158,9 +181,8 @@ pub struct AuditArgs {
     /// Time PID 1 has to pass SIGTERM on to its children.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub forward_window: Duration,
-    /// Ring buffer size (see `watch --help`).
-    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
-    pub ring_buffer_size: u32,
+    #[command(flatten)]
+    pub ring: RingArgs,
     /// Record everything (snapshot, events, clock ticks) for `replay --audit`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -173,8 +195,8 @@ pub struct AuditArgs {
 /// `nstrace topology` options.
 #[derive(Debug, Args)]
 pub struct TopologyArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = TopoFormat::Tree)]
+    /// Output format: tree, json or dot.
+    #[arg(long, default_value = "tree", value_parser = topo_format_parser())]
     pub format: TopoFormat,
     /// Keep tracing and print the topology again whenever it changes.
     #[arg(long)]
@@ -182,7 +204,15 @@ pub struct TopologyArgs {
     /// Trace for this long, then print (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Ring buffer size when tracing (see `watch --help`).
+    #[command(flatten)]
+    pub ring: RingArgs,
+}
+
+/// The ring buffer, for every command that traces.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct RingArgs {
+    /// Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M).
+    /// Events that find it full are dropped and counted, never lost silently.
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 }
@@ -212,16 +242,15 @@ pub struct FilterArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Stop after this long (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M).
-    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
-    pub ring_buffer_size: u32,
+    #[command(flatten)]
+    pub ring: RingArgs,
     /// Also write the shown events to this record file (read it with `nstrace replay`).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -234,14 +263,14 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Print the namespace topology at the end of the recording instead of the
     /// events: --topology (a tree), --topology=json or --topology=dot (the
     /// recording must be unfiltered).
-    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "tree", conflicts_with = "audit")]
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "tree", conflicts_with = "audit", value_parser = topo_format_parser())]
     pub topology: Option<TopoFormat>,
     /// Run the audit detectors over the recording (record it with `audit --record`
     /// or an unfiltered `watch --record`) and print their findings.
@@ -254,14 +283,76 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "audit")]
     pub forward_window: Duration,
     /// With --audit: exit 1 if any finding is at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", requires = "audit")]
+    #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
     /// With --audit: print only findings at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info, requires = "audit")]
+    #[arg(long, value_name = "SEVERITY", default_value = "info", requires = "audit", value_parser = severity_parser())]
     pub min_severity: Severity,
     /// With --audit: allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE", requires = "audit")]
     pub policy: Option<PathBuf>,
+}
+
+/// A parser of one of `choices` (name, help, value), listed in `--help`.
+fn choice<T: Copy + Send + Sync + 'static>(
+    choices: &'static [(&'static str, &'static str, T)],
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        choices
+            .iter()
+            .map(|(name, help, _)| PossibleValue::new(*name).help(*help)),
+    )
+    .map(move |s: String| {
+        choices
+            .iter()
+            .find(|(name, _, _)| *name == s)
+            .map(|(_, _, v)| *v)
+            .expect("clap checked the value")
+    })
+}
+
+fn format_parser() -> impl TypedValueParser<Value = Format> {
+    choice(&[
+        (
+            "text",
+            "For people: aligned lines (one per event, or a finding with its evidence)",
+            Format::Text,
+        ),
+        (
+            "json",
+            "One JSON object per line (schema in the README)",
+            Format::Json,
+        ),
+    ])
+}
+
+fn topo_format_parser() -> impl TypedValueParser<Value = TopoFormat> {
+    choice(&[
+        (
+            "tree",
+            "Pods → containers → processes, with the sharing matrix",
+            TopoFormat::Tree,
+        ),
+        (
+            "json",
+            "One JSON document (schema in the README)",
+            TopoFormat::Json,
+        ),
+        (
+            "dot",
+            "Graphviz: namespaces and processes, pods as clusters",
+            TopoFormat::Dot,
+        ),
+    ])
+}
+
+fn severity_parser() -> impl TypedValueParser<Value = Severity> {
+    choice(&[
+        ("info", "For the record", Severity::Info),
+        ("low", "Worth a look", Severity::Low),
+        ("medium", "Should be fixed", Severity::Medium),
+        ("high", "Fix now", Severity::High),
+    ])
 }
 
 /// One `--kind` value: a kind, or both signal kinds for "signal".

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod consumer;
 pub mod detect;
 pub mod event;
 pub mod filter;
@@ -13,5 +14,6 @@ pub mod output;
 pub mod probe;
 pub mod procfs;
 pub mod record;
+pub mod session;
 pub mod snapshot;
 pub mod stats;

@@ -3,15 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use nstrace::output::is_broken_pipe;
+use nstrace::session::Outcome;
 use nstrace::{cli, cmd};
-
-/// Runs a command on a single-threaded runtime (the tracer needs no more).
-fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
-}
 
 /// Parses the command line; a usage error is one line (with clap's tip, if
 /// any) and exit code 2, like every other error; help and version print as usual.
@@ -53,37 +47,39 @@ fn parse() -> cli::Cli {
     }
 }
 
+/// Checks what the command needs of this machine, once, before it starts.
+fn prepare(cmd: &cli::Command) -> anyhow::Result<()> {
+    match cmd.privilege() {
+        cli::Privilege::Trace => {
+            nstrace::probe::preflight()?;
+            nstrace::probe::tracefs::ensure()
+        }
+        cli::Privilege::ReadProc => nstrace::probe::preflight_proc(),
+        cli::Privilege::None => Ok(()),
+    }
+}
+
+fn run(cmd: &cli::Command) -> anyhow::Result<Outcome> {
+    prepare(cmd)?;
+    match cmd {
+        cli::Command::Watch(args) => cmd::watch::run(args),
+        cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::Shutdown(args) => cmd::shutdown::run(args),
+        cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Topology(args) => cmd::topology::run(args),
+    }
+}
+
+/// Exit codes: 0 done (also when the reader of stdout went away), 1 an
+/// error (one line on stderr) or a finding at `--fail-on`, 2 a usage error.
 fn main() -> ExitCode {
     let cli = parse();
     // Before any private mount namespace is made: see procfs::node_ns.
     let _ = nstrace::procfs::node_ns();
-    let result = match &cli.command {
-        cli::Command::Watch(args) => nstrace::probe::preflight()
-            .and_then(|()| nstrace::probe::tracefs::ensure())
-            .and_then(|()| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|rt| rt.block_on(cmd::watch::run(args)))
-            }),
-        cli::Command::Replay(args) => cmd::replay::run(args),
-        cli::Command::Shutdown(args) => nstrace::probe::preflight()
-            .and_then(|()| nstrace::probe::tracefs::ensure())
-            .and_then(|()| block_on(cmd::shutdown::run(args))),
-        cli::Command::Audit(args) => nstrace::probe::preflight()
-            .and_then(|()| nstrace::probe::tracefs::ensure())
-            .and_then(|()| block_on(cmd::audit::run(args))),
-        cli::Command::Topology(args) if !args.watch && args.duration.is_none() => {
-            block_on(cmd::topology::run(args))
-        }
-        cli::Command::Topology(args) => nstrace::probe::preflight()
-            .and_then(|()| nstrace::probe::tracefs::ensure())
-            .and_then(|()| block_on(cmd::topology::run(args))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<cmd::GateFailed>() => ExitCode::FAILURE,
+    match run(&cli.command) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::GateFailed) => ExitCode::FAILURE,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes.
             eprintln!("nstrace: error: {e:#}");

@@ -173,10 +173,9 @@ pub fn processes(node: &NsSet, node_hostname: &str) -> Vec<Process> {
 }
 
 /// Parses "net:[4026532281]" into (slot, inode).
-fn ns_ref(s: &str) -> Option<(usize, u32)> {
+fn ns_ref(s: &str) -> Option<(NsType, u32)> {
     let (ty, _) = s.split_once(":[")?;
-    let slot = NsType::from_name(ty)?.slot();
-    Some((slot, procfs::parse_ns_link(s)?))
+    Some((NsType::from_name(ty)?, procfs::parse_ns_link(s)?))
 }
 
 /// nsfs bind mounts in a mountinfo text: (slot, inode, mount point).
@@ -267,7 +266,7 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(
             (p[0].ns_type, p[0].inode, p[0].holder.as_str()),
-            (5, 4026532281, "/run/netns/x")
+            (NsType::Net, 4026532281, "/run/netns/x")
         );
         assert_eq!(p[1].holder, "/run/my ns");
     }

@@ -1,7 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand. Each builds its consumer from its flags, picks
+//! where the inputs come from (the live node or a record file) and returns
+//! how it went; `main` turns that into an exit code.
 
 pub mod audit;
-pub mod live;
 pub mod replay;
 pub mod shutdown;
 pub mod topology;
@@ -9,20 +10,11 @@ pub mod watch;
 
 use std::collections::HashSet;
 
+use anyhow::{Context, Result};
+
 use crate::cli::FilterArgs;
+use crate::detect::{pid1, policy::Policy};
 use crate::filter::Filter;
-
-/// `--fail-on` was reached: exit 1 without an error message (the findings are the message).
-#[derive(Debug)]
-pub struct GateFailed;
-
-impl std::fmt::Display for GateFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("findings at or above the --fail-on severity")
-    }
-}
-
-impl std::error::Error for GateFailed {}
 
 /// Builds the event filter from the shared flags; `live` also follows the
 /// existing descendants of each --pid root (found in /proc).
@@ -45,5 +37,26 @@ pub fn build_filter(args: &FilterArgs, live: bool) -> Filter {
             .then(|| args.kind.iter().flat_map(|k| k.0.iter().copied()).collect()),
         signals: (!args.signal.is_empty()).then(|| nstrace_common::signal_mask(&args.signal)),
         exited: HashSet::new(),
+    }
+}
+
+/// Reads `--policy FILE`; an empty policy without one.
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
+    Ok(Policy::parse(&text, &path.display().to_string())?)
+}
+
+/// PID-1 detector settings from `--zombie-after` and `--forward-window`.
+pub fn pid1_config(
+    zombie_after: std::time::Duration,
+    forward_window: std::time::Duration,
+) -> pid1::Config {
+    pid1::Config {
+        zombie_after_ns: zombie_after.as_nanos() as u64,
+        forward_window_ns: forward_window.as_nanos() as u64,
     }
 }

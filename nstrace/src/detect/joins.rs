@@ -4,15 +4,12 @@
 //! worked. Pure: the classification reads only the event and the model as it
 //! was before the event.
 
-use std::collections::HashMap;
-use std::fmt;
+use nstrace_common::{NsChangeEvent, NsSet, NsType, CLONE_NEW, CLONE_NEWUSER, CLONE_NEW_MASK};
 
-use nstrace_common::{caps, NsChangeEvent, NsSet, NsType, CLONE_NEW, CLONE_NEWUSER};
-
-use super::{Finding, FindingKind, Severity};
-use crate::event::names::{clone_flag_names, errno_name, CLONE_NEW_MASK, CLONE_THREAD};
+use super::{Evidence, Finding, FindingKind, Severity};
+use crate::event::names::{errno_name, CLONE_THREAD};
 use crate::event::{cstr, Event};
-use crate::model::{topology, Model};
+use crate::model::{Model, Place};
 
 /// Commands of container runtimes and their helpers: their joins from the
 /// node are how pods are built, so they are marked expected. Never applied to
@@ -35,222 +32,6 @@ const RUNTIME_COMMS: [&str; 16] = [
     "catatonit",
     "pause",
 ];
-
-/// The user-facing name of an `NsSet` slot's type: pid_for_children is "pid".
-fn type_name(slot: usize) -> &'static str {
-    NsType::from_slot(slot).map_or("?", |t| t.kind().name())
-}
-
-/// The user-facing type of an `NsSet` slot: pid_for_children is "pid".
-fn type_slot(slot: usize) -> usize {
-    NsType::from_slot(slot).map_or(slot, |t| t.kind().slot())
-}
-
-/// Where a process or a namespace belongs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// The node itself.
-    Node,
-    /// A pod; `container` is set when only that container has the namespace.
-    Pod {
-        /// Pod name.
-        pod: String,
-        /// Container id, when the namespace or process is one container's.
-        container: Option<String>,
-    },
-    /// A container that belongs to no pod.
-    Container(String),
-    /// A namespace kept by a bind mount (`/run/netns/NAME` is a named netns).
-    Pinned(String),
-    /// A namespace of a process outside any container.
-    Process {
-        /// One process in it.
-        pid: u32,
-        /// Its command.
-        comm: String,
-    },
-    /// Made by this very call.
-    New,
-    /// Not known to the model (e.g. a pidfd, or a namespace with no process left).
-    Unknown,
-}
-
-impl Place {
-    /// Stable class name for JSON and policies.
-    pub fn class(&self) -> &'static str {
-        match self {
-            Place::Node => "node",
-            Place::Pod { .. } => "pod",
-            Place::Container(_) => "container",
-            Place::Pinned(h) if named_netns(h).is_some() => "named_netns",
-            Place::Pinned(_) => "pinned",
-            Place::Process { .. } => "process",
-            Place::New => "new",
-            Place::Unknown => "unknown",
-        }
-    }
-
-    /// Whether this is inside a container (of a pod or alone).
-    pub fn in_container(&self) -> bool {
-        matches!(self, Place::Pod { .. } | Place::Container(_))
-    }
-
-    /// Pod name, if in a pod.
-    pub fn pod(&self) -> Option<&str> {
-        match self {
-            Place::Pod { pod, .. } => Some(pod),
-            _ => None,
-        }
-    }
-
-    /// Container id, if one container is meant.
-    pub fn container(&self) -> Option<&str> {
-        match self {
-            Place::Pod { container, .. } => container.as_deref(),
-            Place::Container(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// The named netns, for a `/run/netns/NAME` bind mount.
-    pub fn netns_name(&self) -> Option<&str> {
-        match self {
-            Place::Pinned(h) => named_netns(h),
-            _ => None,
-        }
-    }
-}
-
-fn named_netns(holder: &str) -> Option<&str> {
-    holder
-        .strip_prefix("/run/netns/")
-        .or_else(|| holder.strip_prefix("/var/run/netns/"))
-}
-
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::output::findings::short_id;
-        match self {
-            Place::Node => f.write_str("node"),
-            Place::Pod {
-                pod,
-                container: Some(c),
-            } => write!(f, "pod {pod} / container {}", short_id(c)),
-            Place::Pod { pod, .. } => write!(f, "pod {pod}"),
-            Place::Container(c) => write!(f, "container {}", short_id(c)),
-            Place::Pinned(h) => match named_netns(h) {
-                Some(n) => write!(f, "named netns {n}"),
-                None => write!(f, "pinned at {h}"),
-            },
-            Place::Process { pid, comm } => write!(f, "namespace of pid {pid} ({comm})"),
-            Place::New => f.write_str("new"),
-            Place::Unknown => f.write_str("unknown"),
-        }
-    }
-}
-
-/// Processes and namespaces placed in node / pod / container language,
-/// from one build of the topology (rebuilt only when the model changed).
-#[derive(Debug, Default)]
-pub struct Places {
-    node: NsSet,
-    /// The model's `layout_generation` this was built from.
-    generation: u64,
-    /// The model's `generation` this was built from.
-    model_generation: u64,
-    /// Containers by their mount namespace (every process of a container shares it).
-    by_mnt: HashMap<u32, Place>,
-    by_ns: HashMap<(usize, u32), Place>,
-}
-
-impl Places {
-    /// Places everything in `m` now.
-    pub fn build(m: &Model) -> Places {
-        let t = topology::build(m);
-        let mut p = Places {
-            node: m.node,
-            generation: m.layout_generation,
-            model_generation: m.generation,
-            ..Places::default()
-        };
-        for pod in &t.pods {
-            for c in &pod.containers {
-                let here = Place::Pod {
-                    pod: pod.name.clone(),
-                    container: Some(c.id.clone()),
-                };
-                p.by_mnt.insert(c.ns.mnt, here.clone());
-                for (slot, ino) in c.ns.as_array().into_iter().enumerate() {
-                    if ino == 0 || ino == m.node.as_array()[slot] {
-                        continue;
-                    }
-                    let ty = type_slot(slot);
-                    let shared = pod.containers.iter().all(|o| o.ns.as_array()[slot] == ino);
-                    let place = Place::Pod {
-                        pod: pod.name.clone(),
-                        container: (!shared || pod.containers.len() == 1).then(|| c.id.clone()),
-                    };
-                    p.by_ns.entry((ty, ino)).or_insert(place);
-                }
-            }
-        }
-        for c in &t.lone {
-            let here = Place::Container(c.id.clone());
-            p.by_mnt.insert(c.ns.mnt, here.clone());
-            for (slot, ino) in c.ns.as_array().into_iter().enumerate() {
-                if ino != 0 && ino != m.node.as_array()[slot] {
-                    p.by_ns
-                        .entry((type_slot(slot), ino))
-                        .or_insert(here.clone());
-                }
-            }
-        }
-        for pin in &m.pinned {
-            p.by_ns
-                .entry((type_slot(pin.ns_type), pin.inode))
-                .or_insert_with(|| Place::Pinned(pin.holder.clone()));
-        }
-        for ns in &t.plain {
-            if let Some(first) = ns.processes.first() {
-                p.by_ns
-                    .entry((type_slot(ns.ns_type), ns.inode))
-                    .or_insert_with(|| Place::Process {
-                        pid: first.pid,
-                        comm: first.comm.clone(),
-                    });
-            }
-        }
-        p
-    }
-
-    /// Where a process in mount namespace `mnt` lives (node when in no container).
-    pub fn mount(&self, mnt: u32) -> Place {
-        self.by_mnt.get(&mnt).cloned().unwrap_or(Place::Node)
-    }
-
-    /// Where namespace `inode` of `NsSet` slot `slot` belongs.
-    pub fn namespace(&self, slot: usize, inode: u32) -> Place {
-        let ty = type_slot(slot);
-        if inode != 0 && self.node.as_array()[ty] == inode {
-            return Place::Node;
-        }
-        self.by_ns
-            .get(&(ty, inode))
-            .cloned()
-            .unwrap_or(Place::Unknown)
-    }
-
-    /// The type slot of a namespace known by inode alone (a refused setns with nstype 0).
-    fn type_of(&self, inode: u32) -> Option<usize> {
-        if let Some(slot) = self.node.as_array().iter().position(|i| *i == inode) {
-            return Some(type_slot(slot));
-        }
-        self.by_ns
-            .keys()
-            .find(|(_, ino)| *ino == inode)
-            .map(|(ty, _)| *ty)
-    }
-}
 
 /// Who made a join.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,12 +100,20 @@ impl Action {
 /// One namespace a join went into (or created).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// Namespace type name ("net", "pid", …).
-    pub ns_type: &'static str,
+    /// Namespace type (`None` when the event cannot tell: a refused setns
+    /// with nstype 0 into a namespace nobody knows).
+    pub ns_type: Option<NsType>,
     /// Its inode (0 when the event cannot tell, e.g. a new time namespace).
     pub inode: u32,
     /// Who lives there.
     pub place: Place,
+}
+
+impl Target {
+    /// The type's name ("net"; "?" when unknown).
+    pub fn type_name(&self) -> &'static str {
+        self.ns_type.map_or("?", NsType::name)
+    }
 }
 
 /// One classified join or creation.
@@ -351,6 +140,11 @@ impl Join {
             errno_name(self.ret).into_owned()
         }
     }
+
+    /// Whether the call worked.
+    pub fn ok(&self) -> bool {
+        self.ret == 0
+    }
 }
 
 /// Where CNI network plugins are installed: they enter pod network namespaces to wire them.
@@ -375,89 +169,26 @@ fn runtime(comm: &str, exe: &str) -> Option<String> {
         .then(|| format!("container network plugin ({base})"))
 }
 
-/// Capabilities in words: "none", "all", "all except SYS_RESOURCE" (root
-/// with a few dropped), or the set ones ("NET_BIND_SERVICE,SYS_ADMIN").
-pub fn cap_summary(caps: u64) -> String {
-    let name = |bit: usize| caps::NAMES[bit];
-    let set: Vec<&str> = (0..caps::NAMES.len())
-        .filter(|b| caps & (1 << b) != 0)
-        .map(name)
-        .collect();
-    let missing: Vec<&str> = (0..caps::NAMES.len())
-        .filter(|b| caps & (1 << b) == 0)
-        .map(name)
-        .collect();
-    let unknown = caps >> caps::NAMES.len();
-    let mut s = match (set.len(), missing.len()) {
-        (0, _) => "none".to_owned(),
-        (_, 0) => "all".to_owned(),
-        (_, m) if m <= 4 => format!("all except {}", missing.join(",")),
-        _ => set.join(","),
-    };
-    if unknown != 0 {
-        s.push_str(&format!(" +{:#x}", unknown << caps::NAMES.len()));
-    }
-    s
-}
-
 /// Classifies namespace joins and creations into findings.
 #[derive(Debug, Default)]
-pub struct Joins {
-    places: Places,
-}
+pub struct Joins;
 
 impl Joins {
-    /// A detector with nothing placed yet.
+    /// A detector.
     pub fn new() -> Joins {
-        Joins::default()
-    }
-
-    /// The index, rebuilt only when the container layout changed since it was built.
-    fn places(&mut self, m: &Model) -> &Places {
-        if self.places.generation != m.layout_generation || self.places.node != m.node {
-            self.places = Places::build(m);
-        }
-        &self.places
-    }
-
-    /// Where a process with namespaces `ns` (before the call) lives: by its
-    /// mount namespace, as containers are found. One in the node's mount
-    /// namespace is in no container, which spares the index for most node activity.
-    fn actor_place(&mut self, m: &Model, ns: &NsSet) -> Place {
-        if ns.mnt == m.node.mnt || ns.mnt == 0 {
-            Place::Node
-        } else {
-            self.places(m).mount(ns.mnt)
-        }
-    }
-
-    /// Where namespace `inode` (of `NsSet` slot `slot`) belongs. The index
-    /// follows the container layout; a namespace it does not know (say one a
-    /// node process made since) gets one rebuild from the whole model.
-    fn ns_place(&mut self, m: &Model, slot: usize, inode: u32) -> Place {
-        if inode != 0 && m.node.as_array()[type_slot(slot)] == inode {
-            return Place::Node;
-        }
-        match self.places(m).namespace(slot, inode) {
-            Place::Unknown if self.places.model_generation != m.generation => {
-                self.places = Places::build(m);
-                self.places.namespace(slot, inode)
-            }
-            place => place,
-        }
+        Joins
     }
 
     /// Classifies `ev` against the model *before* the event is applied to it.
     pub fn on_event(&mut self, ev: &Event, m: &Model) -> Option<Finding> {
-        let join = match ev {
-            Event::Setns(e) => self.ns_change(e, true, m),
-            Event::Unshare(e) => self.ns_change(e, false, m),
+        let mut join = match ev {
+            Event::Setns(e) => ns_change(e, true, m),
+            Event::Unshare(e) => ns_change(e, false, m),
             Event::Create(e) => {
                 let new = e.clone_flags & CLONE_NEW_MASK;
                 if new == 0 || e.clone_flags & CLONE_THREAD != 0 {
                     return None;
                 }
-                let place = self.actor_place(m, &e.creator_ns);
                 let creator = m.get(e.creator_tgid);
                 let actor = Actor {
                     pid: e.creator_tgid,
@@ -467,120 +198,111 @@ impl Joins {
                     euid: e.hdr.euid,
                     cap_effective: e.cap_effective,
                     pid_ns: e.creator_ns.pid,
-                    place,
+                    place: m.place_of_mnt(e.creator_ns.mnt),
                 };
-                let targets = new_targets(new, &e.hdr.ns);
                 Join {
                     actor,
                     action: Action::Clone {
                         flags: e.clone_flags,
                         child: e.hdr.tgid,
                     },
-                    targets,
+                    targets: new_targets(new, &e.hdr.ns),
                     ret: 0,
                     expected: None,
                 }
             }
             _ => return None,
         };
-        let mut join = join;
         if !join.actor.place.in_container() {
             join.expected = runtime(&join.actor.comm, &join.actor.exe);
         }
         Some(finding(join, ev.header().ts_ns))
     }
+}
 
-    fn ns_change(&mut self, e: &NsChangeEvent, setns: bool, m: &Model) -> Join {
-        let h = &e.hdr;
-        let place = self.actor_place(m, &e.before);
-        let known = m.get(h.tgid);
-        let actor = Actor {
-            pid: h.tgid,
-            comm: cstr(&h.comm).into_owned(),
-            exe: known.map(|p| p.exe.clone()).unwrap_or_default(),
-            uid: h.uid,
-            euid: h.euid,
-            cap_effective: e.cap_effective,
-            pid_ns: e.before.pid,
-            place,
-        };
-        let targets = if setns {
-            let mut t = Vec::new();
-            let (before, after) = (e.before.as_array(), h.ns.as_array());
-            for slot in 0..NsType::ALL.len() {
-                // pid mirrors pid_for_children after a pid setns; report the latter once.
-                if slot == 3 || before[slot] == after[slot] {
-                    continue;
-                }
-                t.push(Target {
-                    ns_type: type_name(slot),
-                    inode: after[slot],
-                    place: self.ns_place(m, slot, after[slot]),
-                });
+fn ns_change(e: &NsChangeEvent, setns: bool, m: &Model) -> Join {
+    let h = &e.hdr;
+    let known = m.get(h.tgid);
+    let actor = Actor {
+        pid: h.tgid,
+        comm: cstr(&h.comm).into_owned(),
+        exe: known.map(|p| p.exe.clone()).unwrap_or_default(),
+        uid: h.uid,
+        euid: h.euid,
+        cap_effective: e.cap_effective,
+        pid_ns: e.before.pid,
+        place: m.place_of_mnt(e.before.mnt),
+    };
+    let targets = if setns {
+        let mut t = Vec::new();
+        for ((ty, before), after) in e.before.iter().zip(h.ns.as_array()) {
+            // pid mirrors pid_for_children after a pid setns; report the latter once.
+            if ty == NsType::Pid || before == after {
+                continue;
             }
-            if t.is_empty() && e.target_inode != 0 {
-                // Refused, or joined where it already was: the fd still names the target.
-                let slot = CLONE_NEW
-                    .iter()
-                    .find(|(bit, _, _)| e.flags == *bit)
-                    .map(|(_, _, t)| type_slot(t.slot()))
-                    .or_else(|| self.places(m).type_of(e.target_inode));
-                let place = match slot {
-                    Some(s) => self.ns_place(m, s, e.target_inode),
-                    None => Place::Unknown,
-                };
-                t.push(Target {
-                    ns_type: slot.map_or("?", type_name),
-                    inode: e.target_inode,
-                    place,
-                });
-            }
-            t
-        } else {
-            let new = e.flags & CLONE_NEW_MASK;
-            if e.ret == 0 {
-                new_targets(new, &h.ns)
-            } else {
-                new_targets(new, &NsSet::default())
-            }
-        };
-        Join {
-            actor,
-            action: if setns {
-                Action::Setns {
-                    fd: e.fd,
-                    nstype: e.flags,
-                }
-            } else {
-                Action::Unshare { flags: e.flags }
-            },
-            targets,
-            ret: e.ret,
-            expected: None,
+            t.push(Target {
+                ns_type: Some(ty.kind()),
+                inode: after,
+                place: m.place_of_ns(ty, after),
+            });
         }
+        if t.is_empty() && e.target_inode != 0 {
+            // Refused, or joined where it already was: the fd still names the target.
+            let ty = CLONE_NEW
+                .iter()
+                .find(|(bit, _, _)| e.flags == *bit)
+                .map(|(_, _, t)| t.kind())
+                .or_else(|| m.type_of_ns(e.target_inode));
+            t.push(Target {
+                ns_type: ty,
+                inode: e.target_inode,
+                place: ty.map_or(Place::Unknown, |ty| m.place_of_ns(ty, e.target_inode)),
+            });
+        }
+        t
+    } else {
+        let new = e.flags & CLONE_NEW_MASK;
+        if e.ret == 0 {
+            new_targets(new, &h.ns)
+        } else {
+            new_targets(new, &NsSet::default())
+        }
+    };
+    Join {
+        actor,
+        action: if setns {
+            Action::Setns {
+                fd: e.fd,
+                nstype: e.flags,
+            }
+        } else {
+            Action::Unshare { flags: e.flags }
+        },
+        targets,
+        ret: e.ret,
+        expected: None,
     }
 }
 
 /// Targets of a creation: one "new" namespace per CLONE_NEW* bit, with the inode it got.
 fn new_targets(flags: u64, after: &NsSet) -> Vec<Target> {
-    let a = after.as_array();
     CLONE_NEW
         .iter()
         .filter(|(bit, _, _)| flags & bit != 0)
         .map(|(_, _, t)| Target {
-            ns_type: t.kind().name(),
+            ns_type: Some(t.kind()),
             // The time namespace a CLONE_NEWTIME makes is for children: not in the set.
-            inode: if *t == NsType::Time { 0 } else { a[t.slot()] },
+            inode: if *t == NsType::Time { 0 } else { after.get(*t) },
             place: Place::New,
         })
         .collect()
 }
 
-/// Kind and severity of a classified join, with its summary and evidence.
+/// Kind and severity of a classified join.
 fn finding(join: Join, ts_ns: u64) -> Finding {
     let j = &join;
     let a = &j.actor;
-    let ok = j.ret == 0;
+    let ok = j.ok();
     let creates_user = matches!(j.action, Action::Unshare { .. } | Action::Clone { .. })
         && j.action.flags() & CLONE_NEWUSER != 0;
     let escapes = a.place.in_container() && j.targets.iter().any(|t| t.place == Place::Node);
@@ -612,64 +334,6 @@ fn finding(join: Join, ts_ns: u64) -> Finding {
     } else {
         (FindingKind::NamespaceJoin, Severity::Info)
     };
-    let types: Vec<&str> = j.targets.iter().map(|t| t.ns_type).collect();
-    let into: Vec<String> = j
-        .targets
-        .iter()
-        .map(|t| format!("{} {}", t.ns_type, t.place))
-        .collect();
-    let verb = match (j.action, ok) {
-        (Action::Setns { .. }, true) => "joined",
-        (Action::Setns { .. }, false) => "tried to join",
-        (_, true) => "created",
-        (_, false) => "tried to create",
-    };
-    let what = match j.action {
-        Action::Setns { .. } if into.is_empty() => "a namespace".to_owned(),
-        Action::Setns { .. } => into.join(", "),
-        _ => format!("new {} namespace(s)", types.join(",")),
-    };
-    let mut summary = format!(
-        "{} (pid {}, uid {}) in {} {verb} {what}",
-        a.comm, a.pid, a.uid, a.place
-    );
-    if !ok {
-        summary.push_str(&format!(" ({})", j.result()));
-    }
-    if let Some(why) = &j.expected {
-        summary.push_str(&format!(" — expected: {why}"));
-    }
-    let mut evidence = vec![
-        format!(
-            "actor: pid {} {} exe {} uid {} euid {} caps {} in {}",
-            a.pid,
-            a.comm,
-            if a.exe.is_empty() { "?" } else { &a.exe },
-            a.uid,
-            a.euid,
-            cap_summary(a.cap_effective),
-            a.place
-        ),
-        match j.action {
-            Action::Setns { fd, nstype } => format!(
-                "action: setns(fd {fd}, {}) → {}",
-                clone_flag_names(nstype, u64::MAX),
-                j.result()
-            ),
-            Action::Unshare { flags } => format!(
-                "action: unshare({}) → {}",
-                clone_flag_names(flags, u64::MAX),
-                j.result()
-            ),
-            Action::Clone { flags, child } => format!(
-                "action: clone({}) → child {child}",
-                clone_flag_names(flags, CLONE_NEW_MASK)
-            ),
-        },
-    ];
-    for t in &j.targets {
-        evidence.push(format!("target: {} {} — {}", t.ns_type, t.inode, t.place));
-    }
     Finding {
         kind,
         severity,
@@ -677,9 +341,7 @@ fn finding(join: Join, ts_ns: u64) -> Finding {
         pid: a.pid,
         comm: a.comm.clone(),
         pid_ns: a.pid_ns,
-        summary,
-        evidence,
-        join: Some(Box::new(join)),
+        evidence: Evidence::Join(Box::new(join)),
     }
 }
 
@@ -757,7 +419,7 @@ mod tests {
         }
         m.add_snapshot(proc(50, 50, "bash", "/user.slice", ns_with(&[]), "node-1"));
         m.set_pinned(vec![Pinned {
-            ns_type: 5,
+            ns_type: NsType::Net,
             inode: 7777,
             holder: "/run/netns/x".into(),
         }]);
@@ -813,14 +475,16 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::HostNamespaceJoin, Severity::High)
         );
-        let j = f.join.as_ref().unwrap();
+        let j = f.join().unwrap();
         assert_eq!(j.actor.place.pod(), Some("web"));
         assert_eq!(j.actor.place.container(), Some(cid(11).as_str()));
         assert_eq!(j.targets.len(), 1);
-        assert_eq!((j.targets[0].ns_type, j.targets[0].inode), ("net", NODE[5]));
+        assert_eq!(
+            (j.targets[0].ns_type, j.targets[0].inode),
+            (Some(NsType::Net), NODE[5])
+        );
         assert_eq!(j.targets[0].place, Place::Node);
         assert_eq!(j.expected, None);
-        assert!(f.summary.contains("joined net node"), "{}", f.summary);
     }
 
     #[test]
@@ -835,11 +499,11 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::HostNamespaceJoin, Severity::Medium)
         );
-        let j = f.join.unwrap();
+        let j = f.join().unwrap();
         assert_eq!(j.result(), "EPERM");
         assert_eq!(
             (j.targets[0].ns_type, j.targets[0].place.clone()),
-            ("net", Place::Node)
+            (Some(NsType::Net), Place::Node)
         );
     }
 
@@ -856,7 +520,7 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::CrossPodJoin, Severity::Medium)
         );
-        let j = f.join.unwrap();
+        let j = f.join().unwrap();
         assert_eq!(
             j.targets[0].place,
             Place::Pod {
@@ -875,7 +539,7 @@ mod tests {
             (FindingKind::NamespaceJoin, Severity::Info)
         );
         assert_eq!(
-            f.join.unwrap().targets[0].place,
+            f.join().unwrap().targets[0].place,
             Place::Pod {
                 pod: "web".into(),
                 container: Some(cid(10))
@@ -899,7 +563,7 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::NamespaceJoin, Severity::Info)
         );
-        let j = f.join.unwrap();
+        let j = f.join().unwrap();
         assert_eq!(j.actor.place, Place::Node);
         assert!(j.expected.as_deref().unwrap().contains("runc"));
         assert_eq!(
@@ -945,7 +609,7 @@ mod tests {
             .on_event(&setns(12, "runc", app, after, NEWNET, 0, NODE[5]), &m)
             .unwrap();
         assert_eq!(f.kind, FindingKind::HostNamespaceJoin);
-        assert_eq!(f.join.unwrap().expected, None);
+        assert_eq!(f.join().unwrap().expected, None);
     }
 
     #[test]
@@ -960,7 +624,7 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::NamespaceJoin, Severity::Info)
         );
-        let j = f.join.unwrap();
+        let j = f.join().unwrap();
         assert_eq!(j.targets[0].place.netns_name(), Some("x"));
         assert_eq!(j.targets[0].place.class(), "named_netns");
         assert_eq!(j.targets[0].place.to_string(), "named netns x");
@@ -980,10 +644,10 @@ mod tests {
             (by_user.kind, by_user.severity),
             (FindingKind::UserNamespaceCreated, Severity::Medium)
         );
-        let t = &by_user.join.as_ref().unwrap().targets;
+        let t = &by_user.join().unwrap().targets;
         assert_eq!(
             (t[0].ns_type, t[0].inode, t[0].place.clone()),
-            ("user", 9999, Place::New)
+            (Some(NsType::User), 9999, Place::New)
         );
         let by_root = Joins::new()
             .on_event(&unshare(50, 0, node, after, CLONE_NEWUSER), &m)
@@ -1019,7 +683,7 @@ mod tests {
             (f.kind, f.severity),
             (FindingKind::NamespaceJoin, Severity::Info)
         );
-        let j = f.join.unwrap();
+        let j = f.join().unwrap();
         assert_eq!(
             j.action,
             Action::Clone {
@@ -1028,8 +692,11 @@ mod tests {
             }
         );
         assert_eq!(j.actor.comm, "bash");
-        assert_eq!(cap_summary(j.actor.cap_effective), "all");
-        assert_eq!((j.targets[0].ns_type, j.targets[0].inode), ("net", 4242));
+        assert_eq!(j.actor.cap_effective, FULL_CAPS);
+        assert_eq!(
+            (j.targets[0].ns_type, j.targets[0].inode),
+            (Some(NsType::Net), 4242)
+        );
         // Plain forks and threads are not joins.
         let fork = Event::Create(CreateEvent {
             hdr: hdr(Kind::Create, 71, 50, 1_000, ns_with(&[]), "bash"),
@@ -1038,26 +705,5 @@ mod tests {
             ..Default::default()
         });
         assert!(Joins::new().on_event(&fork, &m).is_none());
-    }
-
-    #[test]
-    fn capability_summaries() {
-        assert_eq!(cap_summary(0), "none");
-        assert_eq!(cap_summary(FULL_CAPS), "all");
-        assert_eq!(
-            cap_summary(FULL_CAPS & !(1 << 24)),
-            "all except SYS_RESOURCE"
-        );
-        assert_eq!(cap_summary(1 << 21 | 1 << 12), "NET_ADMIN,SYS_ADMIN");
-        // Docker's default set: 14 capabilities, no SYS_ADMIN.
-        let docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]
-            .iter()
-            .fold(0u64, |m, b| m | 1 << b);
-        let s = cap_summary(docker);
-        assert!(
-            s.starts_with("CHOWN,DAC_OVERRIDE,") && !s.contains("SYS_ADMIN"),
-            "{s}"
-        );
-        assert_eq!(cap_summary(1 << 45 | 1), "CHOWN +0x200000000000");
     }
 }

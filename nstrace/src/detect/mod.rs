@@ -11,7 +11,7 @@ pub mod shutdown;
 use std::fmt;
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// For the record.
     Info,
@@ -24,6 +24,19 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+    ];
+
+    /// The severity with this name.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// Stable lowercase name.
     pub fn name(self) -> &'static str {
         match self {
@@ -105,54 +118,55 @@ pub struct Finding {
     pub comm: String,
     /// Its PID namespace inode.
     pub pid_ns: u32,
-    /// One sentence.
-    pub summary: String,
-    /// Supporting facts, one per line.
-    pub evidence: Vec<String>,
-    /// For namespace-join findings: the classified join.
-    pub join: Option<Box<joins::Join>>,
+    /// The facts behind it, typed by kind (`output` turns them into words).
+    pub evidence: Evidence,
+}
+
+/// The facts behind a finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// `pid1_never_reaps`: the lasting zombies.
+    Unreaped(Box<pid1::Unreaped>),
+    /// `pid1_ignores_sigterm`: who sent the dropped SIGTERM.
+    IgnoredSigterm(pid1::IgnoredSigterm),
+    /// `sigterm_not_forwarded`: who got no graceful signal.
+    NotForwarded(Box<pid1::NotForwarded>),
+    /// `slow_shutdown`: the whole timeline.
+    Shutdown(Box<shutdown::Timeline>),
+    /// Namespace joins and creations: the classified join.
+    Join(Box<joins::Join>),
+}
+
+impl Finding {
+    /// The classified join, for namespace-join findings.
+    pub fn join(&self) -> Option<&joins::Join> {
+        match &self.evidence {
+            Evidence::Join(j) => Some(j),
+            _ => None,
+        }
+    }
 }
 
 use crate::event::Event;
-use crate::model::{topology, Model};
+use crate::model::{Model, Place};
 
-/// A finding with the pod and container it belongs to.
+/// A finding with the place it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attributed {
     /// The finding.
     pub finding: Finding,
-    /// Pod name, if the process is in a pod.
-    pub pod: Option<String>,
-    /// Container id, if the process is in a container.
-    pub container: Option<String>,
+    /// Where: a join where its actor lived before the call, anything else
+    /// where its process lives (its pod and container, or the node).
+    pub place: Place,
     /// The policy rule that allows it, if one does.
     pub allowed_by: Option<String>,
 }
 
-/// Places a process (or, when it is gone, its PID namespace) in the topology.
-pub fn locate(m: &Model, pid: u32, pid_ns: u32) -> (Option<String>, Option<String>) {
-    let t = topology::build(m);
-    let hit = |c: &topology::Container| {
-        c.processes.iter().any(|p| p.pid == pid)
-            || (pid_ns != 0 && c.ns.pid == pid_ns && c.init.pid == pid)
-    };
-    for pod in &t.pods {
-        if let Some(c) = pod.containers.iter().find(|c| hit(c)) {
-            return (Some(pod.name.clone()), Some(c.id.clone()));
-        }
-    }
-    for c in &t.lone {
-        if hit(c) {
-            return (None, Some(c.id.clone()));
-        }
-    }
-    (None, None)
-}
-
-/// Everything `audit` runs: the model and every detector, fed in one order.
+/// Every detector `audit` runs, fed in one order by the session. The model
+/// is the session's: joins are classified against the model before an event
+/// is applied ([`Audit::before_event`]), everything else after it
+/// ([`Audit::on_event`]), while a reaped process is still in the model.
 pub struct Audit {
-    /// The process model.
-    pub model: Model,
     /// PID-1 detectors.
     pub pid1: pid1::Pid1,
     /// Shutdown timelines.
@@ -163,46 +177,39 @@ pub struct Audit {
     pub policy: policy::Policy,
     /// Hits per policy rule, in rule order.
     pub policy_hits: Vec<usize>,
+    /// Joins classified before the current event was applied.
+    pending: Vec<Finding>,
 }
 
 impl Audit {
-    /// Starts from a model (usually a /proc snapshot).
-    pub fn new(model: Model, cfg: pid1::Config, policy: policy::Policy) -> Audit {
-        let node_pid = model.node.pid;
-        let mut pid1 = pid1::Pid1::new(cfg, node_pid);
-        pid1.seed(&model);
+    /// Detectors for a node whose own PID namespace is `node_pid_ns`.
+    pub fn new(node_pid_ns: u32, cfg: pid1::Config, policy: policy::Policy) -> Audit {
         Audit {
-            model,
-            pid1,
-            shutdowns: shutdown::Shutdowns::new(node_pid),
+            pid1: pid1::Pid1::new(cfg, node_pid_ns),
+            shutdowns: shutdown::Shutdowns::new(node_pid_ns),
             joins: joins::Joins::new(),
             policy_hits: vec![0; policy.rules.len()],
             policy,
+            pending: Vec::new(),
         }
     }
 
-    /// Adds a process of the start-up snapshot (a replay's process records).
-    pub fn add_snapshot(&mut self, p: crate::model::Process) {
-        self.pid1.seed_one(&p);
-        self.model.add_snapshot(p);
+    /// Takes the start-up state (zombies already there).
+    pub fn seed(&mut self, m: &Model) {
+        self.pid1.seed(m);
     }
 
-    fn attribute(&mut self, found: Vec<Finding>) -> Vec<Attributed> {
+    fn attribute(&mut self, found: Vec<Finding>, m: &Model) -> Vec<Attributed> {
         let mut out: Vec<Attributed> = found
             .into_iter()
             .map(|f| {
-                // A join is placed where its actor lived before the call.
-                let (pod, container) = match &f.join {
-                    Some(j) => (
-                        j.actor.place.pod().map(str::to_owned),
-                        j.actor.place.container().map(str::to_owned),
-                    ),
-                    None => locate(&self.model, f.pid, f.pid_ns),
+                let place = match f.join() {
+                    Some(j) => j.actor.place.clone(),
+                    None => m.place_of_process(f.pid, f.pid_ns),
                 };
                 Attributed {
                     finding: f,
-                    pod,
-                    container,
+                    place,
                     allowed_by: None,
                 }
             })
@@ -216,26 +223,28 @@ impl Audit {
         out
     }
 
-    /// Feeds one event. Joins are classified before the event changes the
-    /// model; attribution happens before the model forgets a reaped process.
-    pub fn on_event(&mut self, ev: &Event) -> Vec<Attributed> {
-        let mut found: Vec<Finding> = self.joins.on_event(ev, &self.model).into_iter().collect();
-        let reap = matches!(ev, Event::Reap(_));
-        if !reap {
-            self.model.apply(ev);
-        }
-        found.extend(self.pid1.on_event(ev, &self.model));
+    /// Sees `ev` with the model as it was before the event.
+    pub fn before_event(&mut self, ev: &Event, m: &Model) {
+        self.pending.extend(self.joins.on_event(ev, m));
+    }
+
+    /// Sees `ev` with the model after it; returns what was confirmed.
+    pub fn on_event(&mut self, ev: &Event, m: &Model) -> Vec<Attributed> {
+        let mut found = std::mem::take(&mut self.pending);
+        found.extend(self.pid1.on_event(ev, m));
         found.extend(self.shutdowns.on_event(ev));
-        let out = self.attribute(found);
-        if reap {
-            self.model.apply(ev);
+        if found.is_empty() {
+            return Vec::new();
         }
-        out
+        self.attribute(found, m)
     }
 
     /// Advances the clock.
-    pub fn on_tick(&mut self, now_ns: u64) -> Vec<Attributed> {
-        let found = self.pid1.on_tick(now_ns, &self.model);
-        self.attribute(found)
+    pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Attributed> {
+        let found = self.pid1.on_tick(now_ns, m);
+        if found.is_empty() {
+            return Vec::new();
+        }
+        self.attribute(found, m)
     }
 }

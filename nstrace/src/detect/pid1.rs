@@ -9,8 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Finding, FindingKind, Severity};
-use crate::event::names::{exit_status, signal_name, CLONE_THREAD};
+use nstrace_common::{sig, SigResult};
+
+use super::{Evidence, Finding, FindingKind, Severity};
+use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
 use crate::model::Model;
 
@@ -32,12 +34,59 @@ impl Default for Config {
     }
 }
 
-/// Signals that ask a process to end.
-const TERMINATING: [u32; 7] = [1, 2, 3, 9, 10, 12, 15];
-/// Terminating signals a process can act on (all but SIGKILL).
-const GRACEFUL: [u32; 6] = [1, 2, 3, 10, 12, 15];
-const SIGTERM: u32 = 15;
-const SIGKILL: u32 = 9;
+/// Evidence of `pid1_never_reaps`: the zombies a reaper leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreaped {
+    /// Whether the reaper is a PID-namespace init (else a child subreaper).
+    pub init: bool,
+    /// The zombies, by pid.
+    pub zombies: Vec<ZombieFact>,
+    /// Whether the reaper ever called wait4/waitid.
+    pub waited: bool,
+    /// The `--zombie-after` threshold (ns).
+    pub threshold_ns: u64,
+}
+
+/// One lasting zombie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZombieFact {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command.
+    pub comm: String,
+    /// How long since it exited (or, for one found at start, since it was seen).
+    pub age_ns: u64,
+    /// Its wait status.
+    pub code: u32,
+    /// Reparented to the reaper (not the reaper's own child).
+    pub orphan: bool,
+    /// Already a zombie when tracing started (exit time and origin unknown).
+    pub at_start: bool,
+}
+
+/// Evidence of `pid1_ignores_sigterm`: who sent the SIGTERM the kernel dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoredSigterm {
+    /// Sender pid.
+    pub sender: u32,
+    /// Sender command.
+    pub sender_comm: String,
+}
+
+/// Evidence of `sigterm_not_forwarded`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotForwarded {
+    /// Who sent PID 1 its SIGTERM.
+    pub sender: u32,
+    /// Sender command.
+    pub sender_comm: String,
+    /// Time since the SIGTERM (ns).
+    pub since_ns: u64,
+    /// PID 1 exited (the kernel kills these) rather than kept them running.
+    pub init_exited: bool,
+    /// The processes that got no graceful signal: pid and command.
+    pub processes: Vec<(u32, String)>,
+}
 
 #[derive(Clone, Debug)]
 struct Zombie {
@@ -172,7 +221,7 @@ impl Pid1 {
                     // got no graceful signal is killed without a chance to clean up.
                     // (An init SIGKILLed at the end of the grace period is the
                     // slow shutdown's story, not this one.)
-                    let killed = e.exit_code & 0x7f == SIGKILL;
+                    let killed = e.exit_code & 0x7f == sig::KILL;
                     if !t.reported && !killed {
                         let kids: Vec<(u32, String)> = Self::living_children(m, h.tgid)
                             .into_iter()
@@ -208,32 +257,23 @@ impl Pid1 {
                 let target_is_init = s.target_ns_tgid == 1
                     && s.target_ns.pid != self.node_pid_ns
                     && s.target_ns.pid != 0;
-                if s.sig == SIGTERM && target_is_init {
-                    match s.result {
-                        1 if self.ignore_reported.insert(s.target_tgid) => {
+                if s.sig == sig::TERM && target_is_init {
+                    match s.verdict() {
+                        Some(SigResult::Ignored) if self.ignore_reported.insert(s.target_tgid) => {
                             out.push(Finding {
-                                    kind: FindingKind::Pid1IgnoresSigterm,
-                                    severity: Severity::High,
-                                    ts_ns: h.ts_ns,
-                                    pid: s.target_tgid,
-                                    comm: cstr(&s.target_comm).into_owned(),
-                                    pid_ns: s.target_ns.pid,
-                                    summary: format!(
-                                        "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
-                                        cstr(&s.target_comm),
-                                        h.tgid,
-                                        cstr(&h.comm)
-                                    ),
-                                    evidence: vec![format!(
-                                        "signal_generate SIGTERM {} ({}) -> {} result=ignored",
-                                        h.tgid,
-                                        cstr(&h.comm),
-                                        s.target_tgid
-                                    )],
-                                    join: None,
-                                });
+                                kind: FindingKind::Pid1IgnoresSigterm,
+                                severity: Severity::High,
+                                ts_ns: h.ts_ns,
+                                pid: s.target_tgid,
+                                comm: cstr(&s.target_comm).into_owned(),
+                                pid_ns: s.target_ns.pid,
+                                evidence: Evidence::IgnoredSigterm(IgnoredSigterm {
+                                    sender: h.tgid,
+                                    sender_comm: cstr(&h.comm).into_owned(),
+                                }),
+                            });
                         }
-                        0 | 2 => {
+                        Some(r) if r.reaches_target() => {
                             self.term.entry(s.target_tgid).or_insert(TermTaken {
                                 at_ns: h.ts_ns,
                                 sender: h.tgid,
@@ -248,7 +288,9 @@ impl Pid1 {
                     }
                 }
                 // Any graceful signal into a namespace whose init is shutting down, from anyone.
-                if GRACEFUL.contains(&s.sig) && matches!(s.result, 0 | 2) {
+                if sig::GRACEFUL.contains(&s.sig)
+                    && s.verdict().is_some_and(SigResult::reaches_target)
+                {
                     for t in self.term.values_mut() {
                         if t.pid_ns == s.target_ns.pid {
                             t.graceful.insert(s.target_tgid);
@@ -256,7 +298,7 @@ impl Pid1 {
                     }
                 }
                 // The init passing a terminating signal on to another process.
-                if TERMINATING.contains(&s.sig) && s.target_tgid != h.tgid {
+                if sig::TERMINATING.contains(&s.sig) && s.target_tgid != h.tgid {
                     if let Some(t) = self.term.get_mut(&h.tgid) {
                         t.forwarded = true;
                     }
@@ -287,37 +329,17 @@ impl Pid1 {
                 continue;
             }
             let Some(p) = m.get(parent) else { continue };
-            let role = if init { "PID 1" } else { "child subreaper" };
-            let waited = self.waited.contains(&parent);
-            let mut evidence: Vec<String> = zs
+            let zombies = zs
                 .iter()
-                .map(|(pid, z)| {
-                    if z.at_start {
-                        format!(
-                            "zombie {pid} ({}) was already a zombie when tracing started, {:.1}s ago",
-                            z.comm,
-                            (now_ns - z.exit_ns) as f64 / 1e9,
-                        )
-                    } else {
-                        format!(
-                            "zombie {pid} ({}) exited {:.1}s ago ({}), {}",
-                            z.comm,
-                            (now_ns - z.exit_ns) as f64 / 1e9,
-                            exit_status(z.code),
-                            if z.orphan {
-                                "a reparented orphan"
-                            } else {
-                                "its own child"
-                            }
-                        )
-                    }
+                .map(|(pid, z)| ZombieFact {
+                    pid: *pid,
+                    comm: z.comm.clone(),
+                    age_ns: now_ns - z.exit_ns,
+                    code: z.code,
+                    orphan: z.orphan,
+                    at_start: z.at_start,
                 })
                 .collect();
-            evidence.push(format!(
-                "{} {} wait4/waitid",
-                p.comm,
-                if waited { "did call" } else { "never called" }
-            ));
             out.push(Finding {
                 kind: FindingKind::Pid1NeverReaps,
                 severity: Severity::Medium,
@@ -325,15 +347,12 @@ impl Pid1 {
                 pid: parent,
                 comm: p.comm.clone(),
                 pid_ns: p.ns.pid,
-                summary: format!(
-                    "{role} {} ({}) leaves {} zombie(s) unreaped for over {:.0}s",
-                    parent,
-                    p.comm,
-                    zs.len(),
-                    self.cfg.zombie_after_ns as f64 / 1e9
-                ),
-                evidence,
-                join: None,
+                evidence: Evidence::Unreaped(Box::new(Unreaped {
+                    init,
+                    zombies,
+                    waited: self.waited.contains(&parent),
+                    threshold_ns: self.cfg.zombie_after_ns,
+                })),
             });
             self.reap_reported.insert(parent);
         }
@@ -371,46 +390,20 @@ impl Pid1 {
         init_exited: bool,
     ) -> Finding {
         let p = m.get(init);
-        let comm = p.map(|p| p.comm.clone()).unwrap_or_default();
-        let list: Vec<String> = kids.iter().map(|(pid, c)| format!("{pid} ({c})")).collect();
-        let summary = if init_exited {
-            format!(
-                "PID 1 {init} ({comm}) exited after SIGTERM: the kernel SIGKILLs {} remaining process(es) of its namespace that never got a graceful signal",
-                kids.len()
-            )
-        } else {
-            format!(
-                "PID 1 {init} ({comm}) took SIGTERM {:.1}s ago and passed no terminating signal to its {} running process(es)",
-                (now_ns - t.at_ns) as f64 / 1e9,
-                kids.len()
-            )
-        };
         Finding {
             kind: FindingKind::SigtermNotForwarded,
             severity: Severity::Medium,
             ts_ns: now_ns,
             pid: init,
-            comm,
+            comm: p.map(|p| p.comm.clone()).unwrap_or_default(),
             pid_ns: p.map(|p| p.ns.pid).unwrap_or(0),
-            summary,
-            evidence: vec![
-                format!(
-                    "SIG{} from {} ({})",
-                    signal_name(SIGTERM),
-                    t.sender,
-                    t.sender_comm
-                ),
-                format!(
-                    "{}: {}",
-                    if init_exited {
-                        "killed by the kernel without a graceful signal"
-                    } else {
-                        "still running"
-                    },
-                    list.join(", ")
-                ),
-            ],
-            join: None,
+            evidence: Evidence::NotForwarded(Box::new(NotForwarded {
+                sender: t.sender,
+                sender_comm: t.sender_comm.clone(),
+                since_ns: now_ns - t.at_ns,
+                init_exited,
+                processes: kids.to_vec(),
+            })),
         }
     }
 }
@@ -459,6 +452,20 @@ mod tests {
         }
         m.apply(&ev);
         d.on_event(&ev, m);
+    }
+
+    fn unreaped(f: &Finding) -> &Unreaped {
+        match &f.evidence {
+            Evidence::Unreaped(u) => u,
+            e => panic!("not pid1_never_reaps: {e:?}"),
+        }
+    }
+
+    fn not_forwarded(f: &Finding) -> &NotForwarded {
+        match &f.evidence {
+            Evidence::NotForwarded(n) => n,
+            e => panic!("not sigterm_not_forwarded: {e:?}"),
+        }
     }
 
     fn feed(m: &mut Model, d: &mut Pid1, ev: Event) -> Vec<Finding> {
@@ -510,11 +517,9 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Pid1NeverReaps);
         assert_eq!(f[0].pid, 500);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("502") && e.contains("orphan")));
-        assert!(f[0].evidence.iter().any(|e| e.contains("never called")));
+        let u = unreaped(&f[0]);
+        assert!(u.zombies.iter().any(|z| z.pid == 502 && z.orphan));
+        assert!(!u.waited, "never called wait");
         assert_eq!(d.zombie_counts().get(&POD_PID), Some(&1));
         assert!(d.on_tick(20 * S, &m).is_empty(), "reported once");
     }
@@ -562,7 +567,7 @@ mod tests {
         let f = d.on_tick(10 * S, &m);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].pid, 501);
-        assert!(f[0].summary.contains("subreaper"));
+        assert!(!unreaped(&f[0]).init, "a child subreaper");
     }
 
     #[test]
@@ -595,8 +600,10 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Pid1IgnoresSigterm);
         assert_eq!(f[0].severity, Severity::High);
-        assert!(f[0].summary.contains("42"));
-        assert!(f[0].summary.contains("only SIGKILL"));
+        let Evidence::IgnoredSigterm(e) = &f[0].evidence else {
+            panic!("{f:?}")
+        };
+        assert_eq!(e.sender, 42);
         assert!(
             feed(&mut m, &mut d, sig(42, 500, 1, 15, 1, 2 * S)).is_empty(),
             "once"
@@ -614,7 +621,7 @@ mod tests {
         let f = d.on_tick(12 * S, &m);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::SigtermNotForwarded);
-        assert!(f[0].evidence.iter().any(|e| e.contains("501 (sleep)")));
+        assert_eq!(not_forwarded(&f[0]).processes, [(501, "sleep".to_owned())]);
         assert!(d.on_tick(30 * S, &m).is_empty(), "once");
     }
 
@@ -635,7 +642,7 @@ mod tests {
         feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
         let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 5000));
         assert_eq!(f.len(), 1);
-        assert!(f[0].summary.contains("SIGKILLs"));
+        assert!(not_forwarded(&f[0]).init_exited);
         // The kernel's SIGKILLs that follow are not mistaken for forwarding, nor re-reported.
         feed(&mut m, &mut d, sig(500, 501, 2, 9, 0, 10 * S + 6000));
         assert!(d.on_tick(30 * S, &m).is_empty());
@@ -679,11 +686,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].kind, f[0].pid), (FindingKind::Pid1NeverReaps, 500));
         assert!(
-            f[0].evidence
+            unreaped(&f[0])
+                .zombies
                 .iter()
-                .any(|e| e.contains("507") && e.contains("already a zombie")),
-            "{:?}",
-            f[0].evidence
+                .any(|z| z.pid == 507 && z.at_start),
+            "{f:?}"
         );
         assert_eq!(d.zombie_counts().get(&POD_PID), Some(&1));
     }
@@ -717,12 +724,12 @@ mod tests {
         let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 300));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].kind, FindingKind::SigtermNotForwarded);
+        let n = not_forwarded(&f[0]);
         assert!(
-            f[0].evidence.iter().any(|e| e.contains("502 (sleep)")),
-            "{:?}",
-            f[0].evidence
+            n.processes.iter().any(|(p, c)| *p == 502 && c == "sleep"),
+            "{n:?}"
         );
-        assert!(!f[0].evidence.iter().any(|e| e.contains("501 (sh)")));
+        assert!(!n.processes.iter().any(|(p, _)| *p == 501));
     }
 
     #[test]

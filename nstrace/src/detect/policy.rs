@@ -26,6 +26,7 @@ use toml::Spanned;
 use nstrace_common::NsType;
 
 use super::{Attributed, FindingKind};
+use crate::model::Place;
 
 /// Namespace type names a rule may list.
 const NS_TYPES: [&str; 8] = {
@@ -37,17 +38,8 @@ const NS_TYPES: [&str; 8] = {
     }
     names
 };
-/// Target classes a rule may list (see `joins::Place::class`).
-const TARGET_CLASSES: [&str; 8] = [
-    "node",
-    "pod",
-    "container",
-    "named_netns",
-    "pinned",
-    "process",
-    "new",
-    "unknown",
-];
+/// Target classes a rule may list (see `Place::class`).
+const TARGET_CLASSES: [&str; 8] = Place::CLASSES;
 
 /// A policy file that could not be used: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +224,7 @@ impl Rule {
     /// Whether every field this rule sets matches the finding.
     pub fn matches(&self, a: &Attributed) -> bool {
         let f = &a.finding;
-        let join = f.join.as_deref();
+        let join = f.join();
         if !self.findings.is_empty() && !self.findings.contains(&f.kind) {
             return false;
         }
@@ -252,7 +244,7 @@ impl Rule {
             }
         }
         if let Some(p) = &self.pod {
-            if !a.pod.as_deref().is_some_and(|pod| glob(p, pod)) {
+            if !a.place.pod().is_some_and(|pod| glob(p, pod)) {
                 return false;
             }
         }
@@ -262,7 +254,7 @@ impl Rule {
                 || !j
                     .targets
                     .iter()
-                    .all(|t| self.ns_types.iter().any(|n| n == t.ns_type))
+                    .all(|t| self.ns_types.iter().any(|n| n == t.type_name()))
             {
                 return false;
             }
@@ -309,8 +301,11 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::joins::{Action, Actor, Join, Place, Target};
-    use crate::detect::{Finding, Severity};
+    use crate::detect::joins::{Action, Actor, Join, Target};
+    use crate::detect::pid1::IgnoredSigterm;
+    use crate::detect::{Evidence, Finding, Severity};
+    use crate::model::Place;
+    use nstrace_common::NsType;
 
     fn join_finding(
         kind: FindingKind,
@@ -346,19 +341,19 @@ mod tests {
                 pid: 10,
                 comm: comm.into(),
                 pid_ns: 0,
-                summary: String::new(),
-                evidence: vec![],
-                join: Some(Box::new(join)),
+                evidence: Evidence::Join(Box::new(join)),
             },
-            pod: Some("kured-x".into()),
-            container: Some("c1".into()),
+            place: Place::Pod {
+                pod: "kured-x".into(),
+                container: Some("c1".into()),
+            },
             allowed_by: None,
         }
     }
 
     fn node_target(ty: &'static str) -> Target {
         Target {
-            ns_type: ty,
+            ns_type: NsType::from_name(ty),
             inode: 1,
             place: Place::Node,
         }
@@ -415,7 +410,10 @@ target = ["node"]
         );
         assert_eq!(p.allows(&other_exe), None);
         let mut other_pod = good.clone();
-        other_pod.pod = Some("web".into());
+        other_pod.place = Place::Pod {
+            pod: "web".into(),
+            container: None,
+        };
         assert_eq!(p.allows(&other_pod), None);
         let mut other_kind = good.clone();
         other_kind.finding.kind = FindingKind::CrossPodJoin;
@@ -426,7 +424,10 @@ target = ["node"]
     fn join_fields_never_match_findings_without_a_join() {
         let p = Policy::parse("[[allow]]\nname = \"x\"\nuid = 0\n", "p").unwrap();
         let mut a = join_finding(FindingKind::SlowShutdown, "sh", "", 0, vec![]);
-        a.finding.join = None;
+        a.finding.evidence = Evidence::IgnoredSigterm(IgnoredSigterm {
+            sender: 1,
+            sender_comm: "runc".into(),
+        });
         assert_eq!(p.allows(&a), None);
         let by_pod = Policy::parse("[[allow]]\nname = \"x\"\npod = \"kured-*\"\n", "p").unwrap();
         assert_eq!(by_pod.allows(&a), Some(0));

@@ -3,18 +3,11 @@
 //! kernel's verdict, every exit, the final SIGKILL — with a verdict and advice.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use super::{Finding, FindingKind, Severity};
-use crate::event::names::{exit_status, signal_name};
+use nstrace_common::{sig, SigResult};
+
+use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::{cstr, Event};
-use crate::output::safe;
-use crate::output::text::sig_result;
-
-const SIGTERM: u32 = 15;
-const SIGKILL: u32 = 9;
-/// Terminating signals a process can act on (all but SIGKILL).
-const GRACEFUL: [u32; 6] = [1, 2, 3, 10, 12, 15];
 
 /// One step of a shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,22 +61,38 @@ pub struct Timeline {
     pub end_ns: Option<u64>,
 }
 
-/// What ended the container, in one phrase, and what to do about it.
+/// How a shutdown ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// PID 1 had no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it.
+    NoHandler,
+    /// PID 1 took SIGTERM but passed it to none of its children; SIGKILL ended the container.
+    NotPassedOn,
+    /// SIGTERM was passed on, but the processes outlived the grace period.
+    TooSlow,
+    /// PID 1 exited after SIGTERM, and nothing was killed without warning.
+    Clean,
+    /// PID 1 exited after SIGTERM and the kernel SIGKILLed these processes
+    /// (pid, command), which never got a graceful signal.
+    Ungraceful(Vec<(u32, String)>),
+    /// Not finished yet.
+    InProgress,
+}
+
+/// What ended the container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
     /// Ended by SIGKILL after SIGTERM (the grace period ran out).
     pub killed: bool,
-    /// One line.
-    pub verdict: String,
-    /// One line of advice (empty when the shutdown was clean).
-    pub advice: String,
+    /// How.
+    pub outcome: Outcome,
 }
 
 impl Timeline {
     fn first_sigterm_result(&self) -> Option<u32> {
         self.steps.iter().find_map(|s| match s {
             Step::Signal {
-                sig: SIGTERM,
+                sig: sig::TERM,
                 to: (_, _, true),
                 result,
                 ..
@@ -96,14 +105,14 @@ impl Timeline {
     fn init_forwarded(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(s, Step::Signal { from, to: (_, _, false), sig, .. }
-                if from.0 == self.init.0 && *sig != SIGKILL)
+                if from.0 == self.init.0 && *sig != sig::KILL)
         })
     }
 
     /// Whether this step is the kernel's pid-namespace teardown: SIGKILLs
     /// generated in the exit of PID 1, to the rest of the namespace.
     pub fn is_teardown(&self, step: &Step) -> bool {
-        matches!(step, Step::Signal { ts_ns, from, to: (_, _, false), sig: SIGKILL, .. }
+        matches!(step, Step::Signal { ts_ns, from, to: (_, _, false), sig: sig::KILL, .. }
             if from.0 == self.init.0 && self.end_ns.is_some_and(|end| *ts_ns >= end))
     }
 
@@ -116,7 +125,11 @@ impl Timeline {
             .filter_map(|s| match s {
                 Step::Signal {
                     to, sig, result, ..
-                } if GRACEFUL.contains(sig) && matches!(result, 0 | 2) => Some(to.0),
+                } if sig::GRACEFUL.contains(sig)
+                    && SigResult::from_u32(*result).is_some_and(SigResult::reaches_target) =>
+                {
+                    Some(to.0)
+                }
                 _ => None,
             })
             .collect();
@@ -124,7 +137,9 @@ impl Timeline {
             .iter()
             .filter(|s| self.is_teardown(s))
             .filter_map(|s| match s {
-                Step::Signal { to, result: 0, .. } if !warned.contains(&to.0) => {
+                Step::Signal { to, result, .. }
+                    if *result == SigResult::Delivered as u32 && !warned.contains(&to.0) =>
+                {
                     Some((to.0, to.1.clone()))
                 }
                 _ => None,
@@ -146,110 +161,27 @@ impl Timeline {
 
     /// Judges the shutdown.
     pub fn verdict(&self) -> Verdict {
-        let killed = self.init_exit().is_some_and(|c| c & 0x7f == SIGKILL);
-        let total = self.total_ns() as f64 / 1e9;
-        let (verdict, advice) = match (self.first_sigterm_result(), killed) {
-            (Some(1), true) => (
-                format!("PID 1 ({}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later", self.init.1),
-                "exec the application in the entrypoint (`exec app`) so it is PID 1 and handles SIGTERM, or run it under tini or dumb-init, or set shareProcessNamespace so the pause process is PID 1".to_owned(),
-            ),
-            (Some(_), true) if !self.init_forwarded() => (
-                format!("PID 1 ({}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later", self.init.1),
-                "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini or dumb-init".to_owned(),
-            ),
-            (Some(_), true) => (
-                format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later"),
-                "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds".to_owned(),
-            ),
+        let killed = self.init_exit().is_some_and(|c| c & 0x7f == sig::KILL);
+        let outcome = match (self.first_sigterm_result(), killed) {
+            (Some(r), true) if r == SigResult::Ignored as u32 => Outcome::NoHandler,
+            (Some(_), true) if !self.init_forwarded() => Outcome::NotPassedOn,
+            (Some(_), true) => Outcome::TooSlow,
             (_, false) if self.end_ns.is_some() => {
                 let victims = self.killed_without_warning();
                 if victims.is_empty() {
-                    (
-                        format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
-                        String::new(),
-                    )
+                    Outcome::Clean
                 } else {
-                    let list: Vec<String> =
-                        victims.iter().map(|(p, c)| format!("{p} ({c})")).collect();
-                    (
-                        format!(
-                            "ungraceful: PID 1 ({}) exited after SIGTERM and the kernel SIGKILLed {} process(es) that never got a graceful signal: {}",
-                            self.init.1,
-                            victims.len(),
-                            list.join(", ")
-                        ),
-                        "signal the whole process group (tini -g, dumb-init), or have PID 1 pass SIGTERM on and wait for its children before it exits".to_owned(),
-                    )
+                    Outcome::Ungraceful(victims)
                 }
             }
-            _ => (
-                format!("in progress: {total:.1}s since SIGTERM"),
-                String::new(),
-            ),
+            _ => Outcome::InProgress,
         };
-        Verdict {
-            killed,
-            verdict,
-            advice,
-        }
+        Verdict { killed, outcome }
     }
 
-    /// The timeline as aligned text lines.
-    pub fn render(&self, title: &str) -> String {
-        let mut s = format!(
-            "shutdown of {} (PID 1 {} {})\n",
-            safe(title),
-            self.init.0,
-            safe(&self.init.1)
-        );
-        for step in &self.steps {
-            let t = (step.ts() - self.start_ns) as f64 / 1e9;
-            match step {
-                Step::Signal {
-                    from,
-                    to,
-                    sig,
-                    result,
-                    ..
-                } => {
-                    let sender = if self.is_teardown(step) {
-                        "kernel (PID 1 exited)".to_owned()
-                    } else {
-                        format!("{} ({})", from.0, safe(&from.1))
-                    };
-                    let _ = writeln!(
-                        s,
-                        "  t+{t:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
-                        signal_name(*sig),
-                        to.0,
-                        safe(&to.1),
-                        if to.2 { ", PID 1" } else { "" },
-                        sig_result(*result)
-                    );
-                }
-                Step::Exit {
-                    pid, comm, code, ..
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "  t+{t:>7.3}s  exit     {pid} ({}) {}",
-                        safe(comm),
-                        exit_status(*code)
-                    );
-                }
-            }
-        }
-        let v = self.verdict();
-        let _ = writeln!(
-            s,
-            "  total {:.3}s — {}",
-            self.total_ns() as f64 / 1e9,
-            safe(&v.verdict)
-        );
-        if !v.advice.is_empty() {
-            let _ = writeln!(s, "  advice: {}", v.advice);
-        }
-        s
+    /// Each step's time since the first SIGTERM (ns).
+    pub fn offset_ns(&self, step: &Step) -> u64 {
+        step.ts() - self.start_ns
     }
 }
 
@@ -287,7 +219,7 @@ impl Shutdowns {
                 }
                 let h = &s.hdr;
                 let to_init = s.target_ns_tgid == 1;
-                if s.sig == SIGTERM && to_init && !self.open.contains_key(&ns) {
+                if s.sig == sig::TERM && to_init && !self.open.contains_key(&ns) {
                     self.open.insert(
                         ns,
                         Timeline {
@@ -348,17 +280,9 @@ impl Shutdowns {
 }
 
 fn finding(t: &Timeline) -> Vec<Finding> {
-    let v = t.verdict();
-    if !v.killed {
+    if !t.verdict().killed {
         return Vec::new();
     }
-    let mut evidence: Vec<String> = t
-        .render(&format!("pid namespace {}", t.pid_ns))
-        .lines()
-        .skip(1)
-        .map(|l| l.trim().to_owned())
-        .collect();
-    evidence.retain(|l| !l.is_empty());
     vec![Finding {
         kind: FindingKind::SlowShutdown,
         severity: Severity::Medium,
@@ -366,9 +290,7 @@ fn finding(t: &Timeline) -> Vec<Finding> {
         pid: t.init.0,
         comm: t.init.1.clone(),
         pid_ns: t.pid_ns,
-        summary: format!("slow shutdown: {}", v.verdict),
-        evidence,
-        join: None,
+        evidence: Evidence::Shutdown(Box::new(t.clone())),
     }]
 }
 
@@ -438,15 +360,8 @@ mod tests {
         assert_eq!(t.total_ns(), 5 * S + 2000);
         let v = t.verdict();
         assert!(v.killed);
-        assert!(v.verdict.contains("no SIGTERM handler"), "{}", v.verdict);
-        assert!(v.advice.contains("tini"));
-        let text = t.render("pod web");
-        assert!(text.contains("t+  0.000s"), "{text}");
-        assert!(
-            text.contains("SIGTERM") && text.contains("ignored"),
-            "{text}"
-        );
-        assert!(text.contains("t+  5.000s  SIGKILL"), "{text}");
+        assert_eq!(v.outcome, Outcome::NoHandler);
+        assert_eq!(t.offset_ns(&t.steps[1]), 5 * S, "SIGKILL at t0+5s");
     }
 
     #[test]
@@ -456,7 +371,10 @@ mod tests {
         sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 6 * S));
         sh.on_event(&exit(500, 9, 6 * S));
         let f = sh.on_event(&reap(500, 6 * S));
-        assert!(f[0].summary.contains("never passed it"), "{}", f[0].summary);
+        let Evidence::Shutdown(t) = &f[0].evidence else {
+            panic!("{f:?}")
+        };
+        assert_eq!(t.verdict().outcome, Outcome::NotPassedOn);
     }
 
     #[test]
@@ -467,7 +385,7 @@ mod tests {
         sh.on_event(&exit(501, 15, S + 200));
         sh.on_event(&exit(500, 143 << 8, S + 300));
         assert!(sh.on_event(&reap(500, S + 400)).is_empty());
-        assert!(sh.done[0].verdict().verdict.starts_with("clean"));
+        assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
         assert_eq!(sh.open().count(), 0);
     }
 
@@ -501,13 +419,13 @@ mod tests {
         );
         let t = &sh.done[0];
         assert_eq!(t.killed_without_warning(), vec![(501, "sh".to_owned())]);
-        let v = t.verdict();
-        assert!(v.verdict.starts_with("ungraceful"), "{}", v.verdict);
-        assert!(v.advice.contains("process group"), "{}", v.advice);
-        let text = t.render("pod web");
+        assert_eq!(
+            t.verdict().outcome,
+            Outcome::Ungraceful(vec![(501, "sh".to_owned())])
+        );
         assert!(
-            text.contains("SIGKILL  kernel (PID 1 exited) → 501 (sh)"),
-            "{text}"
+            t.is_teardown(&t.steps[2]),
+            "the kernel's SIGKILL at teardown"
         );
     }
 
@@ -520,6 +438,6 @@ mod tests {
         sh.on_event(&sig(500, "tini", 501, 2, 9, 0, S + 200));
         sh.on_event(&reap(500, S + 400));
         assert!(sh.done[0].killed_without_warning().is_empty());
-        assert!(sh.done[0].verdict().verdict.starts_with("clean"));
+        assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
     }
 }

@@ -1,6 +1,6 @@
 //! Names for the numbers events carry: signals, clone flags, errnos.
 
-use nstrace_common::CLONE_NEW;
+use nstrace_common::{caps, CLONE_NEW};
 
 /// Signal names, indexed by number (x86_64 / generic Linux numbering).
 const SIGNALS: [&str; 32] = [
@@ -69,31 +69,32 @@ pub use nstrace_common::CLONE_NEW_MASK;
 
 pub use nstrace_common::{CLONE_THREAD, CLONE_VFORK};
 
-/// Writes the names of the set flags in `mask & only`, joined by `|` ("0" if none).
-pub fn clone_flag_names(flags: u64, only: u64) -> String {
-    let mut out = String::new();
+/// The names of the set flags in `flags & only`, in table order, then any
+/// unnamed rest as hex (the low byte of clone flags, the exit signal, is no flag).
+pub fn clone_flag_list(flags: u64, only: u64) -> Vec<std::borrow::Cow<'static, str>> {
+    let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut rest = flags & only;
     for (bit, name) in CLONE_FLAGS {
         if rest & bit != 0 {
-            if !out.is_empty() {
-                out.push('|');
-            }
-            out.push_str(name);
+            out.push(name.into());
             rest &= !bit;
         }
     }
-    // The low byte of clone flags is the exit signal, not a flag.
     rest &= !0xff | 0x80;
     if rest != 0 {
-        if !out.is_empty() {
-            out.push('|');
-        }
-        out.push_str(&format!("{rest:#x}"));
-    }
-    if out.is_empty() {
-        out.push('0');
+        out.push(format!("{rest:#x}").into());
     }
     out
+}
+
+/// The names of the set flags in `flags & only` joined by `|` ("0" if none).
+pub fn clone_flag_names(flags: u64, only: u64) -> String {
+    let list = clone_flag_list(flags, only);
+    if list.is_empty() {
+        "0".to_owned()
+    } else {
+        list.join("|")
+    }
 }
 
 /// The errno name of a negative syscall return ("EPERM"), or the number.
@@ -125,6 +126,31 @@ pub fn exit_status(code: u32) -> String {
         let core = if code & 0x80 != 0 { " (core)" } else { "" };
         format!("killed by {}{core}", signal_name(sig))
     }
+}
+
+/// Capabilities in words: "none", "all", "all except SYS_RESOURCE" (root
+/// with a few dropped), or the set ones ("NET_BIND_SERVICE,SYS_ADMIN").
+pub fn cap_summary(caps: u64) -> String {
+    let name = |bit: usize| caps::NAMES[bit];
+    let set: Vec<&str> = (0..caps::NAMES.len())
+        .filter(|b| caps & (1 << b) != 0)
+        .map(name)
+        .collect();
+    let missing: Vec<&str> = (0..caps::NAMES.len())
+        .filter(|b| caps & (1 << b) == 0)
+        .map(name)
+        .collect();
+    let unknown = caps >> caps::NAMES.len();
+    let mut s = match (set.len(), missing.len()) {
+        (0, _) => "none".to_owned(),
+        (_, 0) => "all".to_owned(),
+        (_, m) if m <= 4 => format!("all except {}", missing.join(",")),
+        _ => set.join(","),
+    };
+    if unknown != 0 {
+        s.push_str(&format!(" +{:#x}", unknown << caps::NAMES.len()));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -161,5 +187,26 @@ mod tests {
         assert_eq!(exit_status(3 << 8), "exit 3");
         assert_eq!(exit_status(9), "killed by KILL");
         assert_eq!(exit_status(0x80 | 11), "killed by SEGV (core)");
+    }
+
+    #[test]
+    fn capability_summaries() {
+        assert_eq!(cap_summary(0), "none");
+        assert_eq!(cap_summary(0x1ff_ffff_ffff), "all");
+        assert_eq!(
+            cap_summary(0x1ff_ffff_ffff & !(1 << 24)),
+            "all except SYS_RESOURCE"
+        );
+        assert_eq!(cap_summary(1 << 21 | 1 << 12), "NET_ADMIN,SYS_ADMIN");
+        // Docker's default set: 14 capabilities, no SYS_ADMIN.
+        let docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]
+            .iter()
+            .fold(0u64, |m, b| m | 1 << b);
+        let s = cap_summary(docker);
+        assert!(
+            s.starts_with("CHOWN,DAC_OVERRIDE,") && !s.contains("SYS_ADMIN"),
+            "{s}"
+        );
+        assert_eq!(cap_summary(1 << 45 | 1), "CHOWN +0x200000000000");
     }
 }

@@ -3,11 +3,16 @@
 //! hand-built inputs and a replay gives exactly what the live run gave.
 
 pub mod cgroup;
+pub mod place;
 pub mod topology;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use nstrace_common::NsSet;
+use nstrace_common::{NsSet, NsType};
+
+pub use place::{short_id, Place, Places};
 
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
@@ -42,8 +47,8 @@ pub struct Process {
 /// A namespace kept alive by something other than a process in it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pinned {
-    /// Slot of its `nstrace_common::NsType`.
-    pub ns_type: usize,
+    /// Its type.
+    pub ns_type: NsType,
     /// Its inode.
     pub inode: u32,
     /// What holds it: a bind-mount path ("/run/netns/x") or "fd of pid N".
@@ -118,6 +123,8 @@ pub struct Model {
     pub layout_generation: u64,
     /// Processes per mount namespace.
     mnt_count: std::collections::HashMap<u32, u32>,
+    /// The places index, rebuilt when the container layout changed (see [`Model::places`]).
+    places: RefCell<Option<Rc<Places>>>,
 }
 
 impl Model {
@@ -128,6 +135,59 @@ impl Model {
             node_hostname: node_hostname.to_owned(),
             ..Model::default()
         }
+    }
+
+    /// Where everything lives now, from an index rebuilt only when the
+    /// container layout changed (forks and exits inside containers keep it).
+    pub fn places(&self) -> Rc<Places> {
+        let mut cache = self.places.borrow_mut();
+        match cache.as_ref() {
+            Some(p) if p.fresh_for(self) => p.clone(),
+            _ => {
+                let p = Rc::new(Places::build(self));
+                *cache = Some(p.clone());
+                p
+            }
+        }
+    }
+
+    /// Where a process in mount namespace `mnt` lives; a node process never
+    /// touches the index.
+    pub fn place_of_mnt(&self, mnt: u32) -> Place {
+        if mnt == 0 || mnt == self.node.mnt {
+            return Place::Node;
+        }
+        self.places().mount(mnt)
+    }
+
+    /// Where namespace `inode` of type `ty` belongs. A namespace the index
+    /// does not know (say one a node process made since it was built) gets
+    /// one rebuild from the whole model.
+    pub fn place_of_ns(&self, ty: NsType, inode: u32) -> Place {
+        if inode != 0 && self.node.get(ty.kind()) == inode {
+            return Place::Node;
+        }
+        let places = self.places();
+        match places.namespace(ty, inode) {
+            Place::Unknown if places.model_generation != self.generation => {
+                let fresh = Rc::new(Places::build(self));
+                let place = fresh.namespace(ty, inode);
+                *self.places.borrow_mut() = Some(fresh);
+                place
+            }
+            place => place,
+        }
+    }
+
+    /// The type of a namespace known by inode alone.
+    pub fn type_of_ns(&self, inode: u32) -> Option<NsType> {
+        self.places().type_of(inode)
+    }
+
+    /// Where process `pid` (of PID namespace `pid_ns`) lives or lived, as a
+    /// finding about it is placed: its pod and container, or the node.
+    pub fn place_of_process(&self, pid: u32, pid_ns: u32) -> Place {
+        self.places().process(self, pid, pid_ns).of_process()
     }
 
     /// All known processes, by pid.
@@ -639,7 +699,7 @@ mod tests {
     fn pins_are_rescanned_only_for_joins_into_unknown_namespaces() {
         let mut m = Model::new(ns(1), "node");
         m.set_pinned(vec![Pinned {
-            ns_type: 5,
+            ns_type: NsType::Net,
             inode: 700,
             holder: "/run/netns/x".into(),
         }]);

@@ -18,17 +18,20 @@ use nstrace_common::{NsSet, NsType};
 use super::cgroup;
 use super::{Model, Pinned, Process};
 
-/// Namespace types in the sharing matrix, with their `NsSet` slot.
-pub const MATRIX_TYPES: [(&str, usize); 8] = [
-    ("net", 5),
-    ("ipc", 2),
-    ("uts", 1),
-    ("pid", 3),
-    ("mnt", 0),
-    ("user", 6),
-    ("cgroup", 7),
-    ("time", 8),
+/// Namespace types in the sharing matrix, in the order it is shown.
+pub const MATRIX_TYPES: [NsType; 8] = [
+    NsType::Net,
+    NsType::Ipc,
+    NsType::Uts,
+    NsType::Pid,
+    NsType::Mnt,
+    NsType::User,
+    NsType::Cgroup,
+    NsType::Time,
 ];
+
+/// Namespace types containers of one pod share (what makes them one pod).
+const POD_TYPES: [NsType; 4] = [NsType::Net, NsType::Ipc, NsType::Uts, NsType::Pid];
 
 /// Commands of infra (pause) processes.
 const INFRA_COMMS: [&str; 2] = ["catatonit", "pause"];
@@ -130,7 +133,20 @@ pub struct Pod {
     pub share_process_namespace: bool,
 }
 
+/// The sharing of type `t` in a matrix laid out as [`MATRIX_TYPES`].
+fn sharing_of(sharing: &[Sharing; 8], t: NsType) -> Sharing {
+    MATRIX_TYPES
+        .iter()
+        .position(|m| *m == t)
+        .map_or(Sharing::Mixed, |i| sharing[i])
+}
+
 impl Pod {
+    /// How namespace type `t` is arranged across the pod's containers.
+    pub fn sharing_of(&self, t: NsType) -> Sharing {
+        sharing_of(&self.sharing, t)
+    }
+
     /// The infra container, if the pod has one.
     pub fn infra(&self) -> Option<&Container> {
         self.containers.iter().find(|c| c.infra)
@@ -140,8 +156,8 @@ impl Pod {
 /// A namespace outside containers that is not the node's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlainNs {
-    /// Slot of its `NsType`.
-    pub ns_type: usize,
+    /// Its type (never `PidForChildren`).
+    pub ns_type: NsType,
     /// Inode.
     pub inode: u32,
     /// Processes in it (empty when only pinned).
@@ -268,18 +284,17 @@ pub fn build(m: &Model) -> Topology {
         }
         r
     }
-    let mut first_with: BTreeMap<(usize, u32), usize> = BTreeMap::new();
+    let mut first_with: BTreeMap<(NsType, u32), usize> = BTreeMap::new();
     let mut first_pod: BTreeMap<String, usize> = BTreeMap::new();
     for (i, c) in containers.iter().enumerate() {
-        let arr = c.ns.as_array();
-        let node_arr = node.as_array();
-        for slot in [5usize, 2, 1, 3] {
-            if arr[slot] != 0 && arr[slot] != node_arr[slot] {
-                if let Some(&j) = first_with.get(&(slot, arr[slot])) {
+        for t in POD_TYPES {
+            let ino = c.ns.get(t);
+            if ino != 0 && ino != node.get(t) {
+                if let Some(&j) = first_with.get(&(t, ino)) {
                     let (a, b) = (find(&mut parent, i), find(&mut parent, j));
                     parent[a] = b;
                 } else {
-                    first_with.insert((slot, arr[slot]), i);
+                    first_with.insert((t, ino), i);
                 }
             }
         }
@@ -311,34 +326,32 @@ pub fn build(m: &Model) -> Topology {
     lone.sort_by(|a, b| a.id.cmp(&b.id));
 
     // 3. Plain namespaces: non-node namespaces of processes outside containers, and pinned ones.
-    let node_arr = node.as_array();
-    let mut plain: BTreeMap<(usize, u32), PlainNs> = BTreeMap::new();
+    let mut plain: BTreeMap<(NsType, u32), PlainNs> = BTreeMap::new();
     let mut node_processes = 0;
-    let mut inodes_with_procs: BTreeSet<(usize, u32)> = BTreeSet::new();
+    let mut inodes_with_procs: BTreeSet<(NsType, u32)> = BTreeSet::new();
     for p in &procs {
-        let arr = p.ns.as_array();
-        for (slot, ino) in arr.iter().enumerate() {
-            inodes_with_procs.insert((slot, *ino));
+        for (t, ino) in p.ns.iter() {
+            inodes_with_procs.insert((t, ino));
         }
         if in_container.contains(&p.pid) {
             continue;
         }
         let mut outside = false;
-        for (slot, ino) in arr.iter().enumerate() {
+        for (t, ino) in p.ns.iter() {
             // pid_for_children mirrors pid except right after an unshare; report the pid one.
-            if slot == 4 || *ino == 0 || *ino == node_arr[slot] {
+            if t == NsType::PidForChildren || ino == 0 || ino == node.get(t) {
                 continue;
             }
             outside = true;
-            let e = plain.entry((slot, *ino)).or_insert_with(|| PlainNs {
-                ns_type: slot,
-                inode: *ino,
+            let e = plain.entry((t, ino)).or_insert_with(|| PlainNs {
+                ns_type: t,
+                inode: ino,
                 processes: Vec::new(),
                 pinned_by: Vec::new(),
                 shares_node_mnt: false,
             });
             e.processes.push(ProcView::from(*p));
-            if slot == 3 && p.ns.mnt == node.mnt {
+            if t == NsType::Pid && p.ns.mnt == node.mnt {
                 e.shares_node_mnt = true;
             }
         }
@@ -352,7 +365,7 @@ pub fn build(m: &Model) -> Topology {
         holder,
     } in &m.pinned
     {
-        if *inode == node_arr.get(*ns_type).copied().unwrap_or(0) {
+        if *inode == node.get(*ns_type) {
             continue;
         }
         if let Some(e) = plain.get_mut(&(*ns_type, *inode)) {
@@ -381,28 +394,27 @@ pub fn build(m: &Model) -> Topology {
 }
 
 fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
-    let node_arr = node.as_array();
     let mut sharing = [Sharing::Mixed; 8];
     // The workload containers decide "node": an infra the runtime keeps in a
     // private namespace (podman cannot put it in the host's IPC) hides nothing.
     let workload: Vec<&Container> = containers.iter().filter(|c| !c.infra).collect();
-    for (i, (_, slot)) in MATRIX_TYPES.iter().enumerate() {
-        let vals: Vec<u32> = containers.iter().map(|c| c.ns.as_array()[*slot]).collect();
+    for (i, t) in MATRIX_TYPES.iter().enumerate() {
+        let on_node = node.get(*t);
+        let vals: Vec<u32> = containers.iter().map(|c| c.ns.get(*t)).collect();
         let distinct: BTreeSet<u32> = vals.iter().copied().collect();
-        let workload_on_node = !workload.is_empty()
-            && workload
-                .iter()
-                .all(|c| c.ns.as_array()[*slot] == node_arr[*slot]);
-        sharing[i] = if workload_on_node || vals.iter().all(|v| *v == node_arr[*slot]) {
+        let workload_on_node =
+            !workload.is_empty() && workload.iter().all(|c| c.ns.get(*t) == on_node);
+        sharing[i] = if workload_on_node || vals.iter().all(|v| *v == on_node) {
             Sharing::Node
         } else if distinct.len() == 1 {
             Sharing::Shared
-        } else if distinct.len() == vals.len() && !distinct.contains(&node_arr[*slot]) {
+        } else if distinct.len() == vals.len() && !distinct.contains(&on_node) {
             Sharing::PerContainer
         } else {
             Sharing::Mixed
         };
     }
+    let of = |t: NsType| sharing_of(&sharing, t);
     let name = containers
         .iter()
         .find(|c| c.infra)
@@ -422,26 +434,21 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
         .iter()
         .find_map(|c| c.cgroup_pod.clone())
         .or_else(|| {
-            MATRIX_TYPES.iter().enumerate().find_map(|(i, (ty, slot))| {
+            MATRIX_TYPES.iter().enumerate().find_map(|(i, t)| {
                 (sharing[i] == Sharing::Shared)
-                    .then(|| format!("{ty}-{}", containers[0].ns.as_array()[*slot]))
+                    .then(|| format!("{}-{}", t.name(), containers[0].ns.get(*t)))
             })
         });
     Pod {
         name,
         id,
-        host_network: sharing[0] == Sharing::Node,
-        host_ipc: sharing[1] == Sharing::Node,
-        host_pid: sharing[3] == Sharing::Node,
-        share_process_namespace: sharing[3] == Sharing::Shared,
+        host_network: of(NsType::Net) == Sharing::Node,
+        host_ipc: of(NsType::Ipc) == Sharing::Node,
+        host_pid: of(NsType::Pid) == Sharing::Node,
+        share_process_namespace: of(NsType::Pid) == Sharing::Shared,
         sharing,
         containers,
     }
-}
-
-/// Name of a namespace type slot.
-pub fn ns_name(slot: usize) -> &'static str {
-    NsType::from_slot(slot).map_or("?", NsType::name)
 }
 
 #[cfg(test)]
@@ -679,7 +686,7 @@ mod tests {
         ]));
         let pod = &t.pods[0];
         assert!(pod.host_ipc, "both workload containers use the node's ipc");
-        assert_eq!(pod.sharing[1], Sharing::Node);
+        assert_eq!(pod.sharing_of(NsType::Ipc), Sharing::Node);
         assert!(!pod.host_network && !pod.host_pid);
     }
 
@@ -748,12 +755,12 @@ mod tests {
         ]);
         m.set_pinned(vec![
             Pinned {
-                ns_type: 5,
+                ns_type: NsType::Net,
                 inode: 920,
                 holder: "/run/netns/x".into(),
             },
             Pinned {
-                ns_type: 5,
+                ns_type: NsType::Net,
                 inode: 105,
                 holder: "/run/netns/node".into(),
             },
@@ -762,7 +769,7 @@ mod tests {
         assert!(t.pods.is_empty() && t.lone.is_empty());
         assert_eq!(t.node_processes, 2);
         let net900 = t.plain.iter().find(|p| p.inode == 900).unwrap();
-        assert_eq!(ns_name(net900.ns_type), "net");
+        assert_eq!(net900.ns_type, NsType::Net);
         assert_eq!(net900.processes[0].pid, 51);
         let pid910 = t.plain.iter().find(|p| p.inode == 910).unwrap();
         assert!(pid910.shares_node_mnt);

@@ -1,186 +1,322 @@
-//! Rendering of audit findings and the end-of-run summary.
+//! Findings and the end-of-run summary, in words: text (a headline and
+//! indented evidence) or JSON lines. The detectors hand over typed evidence;
+//! every sentence is made here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::json::{flag_list, opt_str, string};
-use super::safe;
-use super::time;
-use super::Format;
-use crate::detect::joins::{cap_summary, Action, Join, Place};
-use crate::detect::{Attributed, Severity};
+use super::wire::{
+    self, ActorWire, FindingLine, JoinWire, Ordered, PlaceWire, SummaryLine, SummaryWire,
+    TargetWire,
+};
+use super::{safe, time, timeline, Format};
+use crate::detect::joins::{Action, Join};
+use crate::detect::pid1::{NotForwarded, Unreaped};
+use crate::detect::{Attributed, Evidence, Finding, Severity};
+use crate::event::names::{
+    cap_summary, clone_flag_list, clone_flag_names, exit_status, CLONE_NEW_MASK,
+};
+use crate::model::Place;
 
-/// Runtime ids (64 hex) are shown as their first 12 digits, like podman and docker do.
-pub fn short_id(id: &str) -> &str {
-    if id.len() == 64 {
-        &id[..12]
-    } else {
-        id
+/// One sentence about a finding.
+pub fn summary(f: &Finding) -> String {
+    match &f.evidence {
+        Evidence::Unreaped(u) => format!(
+            "{} {} ({}) leaves {} zombie(s) unreaped for over {:.0}s",
+            if u.init { "PID 1" } else { "child subreaper" },
+            f.pid,
+            f.comm,
+            u.zombies.len(),
+            u.threshold_ns as f64 / 1e9
+        ),
+        Evidence::IgnoredSigterm(e) => format!(
+            "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
+            f.comm, e.sender, e.sender_comm
+        ),
+        Evidence::NotForwarded(n) if n.init_exited => format!(
+            "PID 1 {} ({}) exited after SIGTERM: the kernel SIGKILLs {} remaining process(es) of its namespace that never got a graceful signal",
+            f.pid,
+            f.comm,
+            n.processes.len()
+        ),
+        Evidence::NotForwarded(n) => format!(
+            "PID 1 {} ({}) took SIGTERM {:.1}s ago and passed no terminating signal to its {} running process(es)",
+            f.pid,
+            f.comm,
+            n.since_ns as f64 / 1e9,
+            n.processes.len()
+        ),
+        Evidence::Shutdown(t) => format!("slow shutdown: {}", timeline::verdict_text(t)),
+        Evidence::Join(j) => join_summary(j),
     }
+}
+
+/// The facts behind a finding, one line each.
+pub fn evidence(f: &Finding) -> Vec<String> {
+    match &f.evidence {
+        Evidence::Unreaped(u) => unreaped(f, u),
+        Evidence::IgnoredSigterm(e) => vec![format!(
+            "signal_generate SIGTERM {} ({}) -> {} result=ignored",
+            e.sender, e.sender_comm, f.pid
+        )],
+        Evidence::NotForwarded(n) => not_forwarded(n),
+        Evidence::Shutdown(t) => timeline::lines(t),
+        Evidence::Join(j) => join_evidence(j),
+    }
+}
+
+fn unreaped(f: &Finding, u: &Unreaped) -> Vec<String> {
+    let mut out: Vec<String> = u
+        .zombies
+        .iter()
+        .map(|z| {
+            let age = z.age_ns as f64 / 1e9;
+            if z.at_start {
+                format!(
+                    "zombie {} ({}) was already a zombie when tracing started, {age:.1}s ago",
+                    z.pid, z.comm
+                )
+            } else {
+                format!(
+                    "zombie {} ({}) exited {age:.1}s ago ({}), {}",
+                    z.pid,
+                    z.comm,
+                    exit_status(z.code),
+                    if z.orphan {
+                        "a reparented orphan"
+                    } else {
+                        "its own child"
+                    }
+                )
+            }
+        })
+        .collect();
+    out.push(format!(
+        "{} {} wait4/waitid",
+        f.comm,
+        if u.waited { "did call" } else { "never called" }
+    ));
+    out
+}
+
+fn not_forwarded(n: &NotForwarded) -> Vec<String> {
+    let list: Vec<String> = n
+        .processes
+        .iter()
+        .map(|(pid, c)| format!("{pid} ({c})"))
+        .collect();
+    vec![
+        format!("SIGTERM from {} ({})", n.sender, n.sender_comm),
+        format!(
+            "{}: {}",
+            if n.init_exited {
+                "killed by the kernel without a graceful signal"
+            } else {
+                "still running"
+            },
+            list.join(", ")
+        ),
+    ]
+}
+
+fn join_summary(j: &Join) -> String {
+    let a = &j.actor;
+    let ok = j.ok();
+    let verb = match (j.action, ok) {
+        (Action::Setns { .. }, true) => "joined",
+        (Action::Setns { .. }, false) => "tried to join",
+        (_, true) => "created",
+        (_, false) => "tried to create",
+    };
+    let what = match j.action {
+        Action::Setns { .. } if j.targets.is_empty() => "a namespace".to_owned(),
+        Action::Setns { .. } => {
+            let into: Vec<String> = j
+                .targets
+                .iter()
+                .map(|t| format!("{} {}", t.type_name(), t.place))
+                .collect();
+            into.join(", ")
+        }
+        _ => {
+            let types: Vec<&str> = j.targets.iter().map(|t| t.type_name()).collect();
+            format!("new {} namespace(s)", types.join(","))
+        }
+    };
+    let mut s = format!(
+        "{} (pid {}, uid {}) in {} {verb} {what}",
+        a.comm, a.pid, a.uid, a.place
+    );
+    if !ok {
+        let _ = write!(s, " ({})", j.result());
+    }
+    if let Some(why) = &j.expected {
+        let _ = write!(s, " — expected: {why}");
+    }
+    s
+}
+
+fn join_evidence(j: &Join) -> Vec<String> {
+    let a = &j.actor;
+    let mut out = vec![
+        format!(
+            "actor: pid {} {} exe {} uid {} euid {} caps {} in {}",
+            a.pid,
+            a.comm,
+            if a.exe.is_empty() { "?" } else { &a.exe },
+            a.uid,
+            a.euid,
+            cap_summary(a.cap_effective),
+            a.place
+        ),
+        match j.action {
+            Action::Setns { fd, nstype } => format!(
+                "action: setns(fd {fd}, {}) → {}",
+                clone_flag_names(nstype, u64::MAX),
+                j.result()
+            ),
+            Action::Unshare { flags } => format!(
+                "action: unshare({}) → {}",
+                clone_flag_names(flags, u64::MAX),
+                j.result()
+            ),
+            Action::Clone { flags, child } => format!(
+                "action: clone({}) → child {child}",
+                clone_flag_names(flags, CLONE_NEW_MASK)
+            ),
+        },
+    ];
+    for t in &j.targets {
+        out.push(format!(
+            "target: {} {} — {}",
+            t.type_name(),
+            t.inode,
+            t.place
+        ));
+    }
+    out
 }
 
 /// Renders one finding: text (a headline and indented evidence) or one JSON line.
 pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
     let f = &a.finding;
-    let mut s = String::new();
     match format {
         Format::Text => {
-            let place = match (&a.pod, &a.container) {
-                (Some(p), Some(c)) => format!("pod {p} / container {}", short_id(c)),
-                (None, Some(c)) => format!("container {}", short_id(c)),
-                _ => "node".to_owned(),
-            };
+            let mut s = String::new();
+            let clock = time::clock(f.ts_ns as i64 + wall_offset_ns);
+            if f.severity == Severity::Info && a.allowed_by.is_none() {
+                // For the record: one line each, so the findings that matter stand out.
+                let _ = writeln!(s, "{clock} [INFO] {}  {}", f.kind.name(), safe(&summary(f)));
+                return s;
+            }
             let sev = match &a.allowed_by {
                 Some(rule) => format!("allowed by \"{rule}\""),
                 None => f.severity.name().to_uppercase(),
             };
-            if f.severity == Severity::Info && a.allowed_by.is_none() {
-                // For the record: one line each, so the findings that matter stand out.
-                let _ = writeln!(
-                    s,
-                    "{} [INFO] {}  {}",
-                    time::clock(f.ts_ns as i64 + wall_offset_ns),
-                    f.kind.name(),
-                    safe(&f.summary)
-                );
-                return s;
-            }
             let _ = writeln!(
                 s,
-                "{} [{}] {}  {}  pid {} ({})\n  {}",
-                time::clock(f.ts_ns as i64 + wall_offset_ns),
-                sev,
+                "{clock} [{sev}] {}  {}  pid {} ({})\n  {}",
                 f.kind.name(),
-                safe(&place),
+                safe(&a.place.to_string()),
                 f.pid,
                 safe(&f.comm),
-                safe(&f.summary)
+                safe(&summary(f))
             );
-            for e in &f.evidence {
-                let _ = writeln!(s, "    {}", safe(e));
+            for e in evidence(f) {
+                let _ = writeln!(s, "    {}", safe(&e));
             }
+            s
         }
-        Format::Json => {
-            s.push_str("{\"finding\":");
-            string(&mut s, f.kind.name());
-            s.push_str(",\"severity\":");
-            string(&mut s, f.severity.name());
-            s.push_str(",\"time\":");
-            string(&mut s, &time::rfc3339(f.ts_ns as i64 + wall_offset_ns));
-            let _ = write!(
-                s,
-                ",\"ts_ns\":{},\"pid\":{},\"pid_ns\":{},\"comm\":",
-                f.ts_ns, f.pid, f.pid_ns
-            );
-            string(&mut s, &f.comm);
-            for (k, v) in [
-                ("pod", &a.pod),
-                ("container", &a.container),
-                ("allowed_by", &a.allowed_by),
-            ] {
-                let _ = write!(s, ",\"{k}\":");
-                opt_str(&mut s, v.as_deref());
-            }
-            if let Some(j) = &f.join {
-                s.push_str(",\"join\":");
-                join(&mut s, j);
-            }
-            s.push_str(",\"summary\":");
-            string(&mut s, &f.summary);
-            s.push_str(",\"evidence\":[");
-            for (i, e) in f.evidence.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                string(&mut s, e);
-            }
-            s.push_str("]}\n");
-        }
+        Format::Json => wire::to_line(&finding_line(a, wall_offset_ns)),
     }
-    s
 }
 
-/// A place as JSON: `{"class":…,"pod":…,"container":…,"name":…}`.
-fn place(s: &mut String, p: &Place) {
-    s.push_str("{\"class\":");
-    string(s, p.class());
-    for (k, v) in [
-        ("pod", p.pod()),
-        ("container", p.container()),
-        ("netns", p.netns_name()),
-    ] {
-        let _ = write!(s, ",\"{k}\":");
-        opt_str(s, v);
+/// One finding as its wire type.
+pub fn finding_line(a: &Attributed, wall_offset_ns: i64) -> FindingLine<'_> {
+    let f = &a.finding;
+    FindingLine {
+        finding: f.kind.name(),
+        severity: f.severity.name(),
+        time: time::rfc3339(f.ts_ns as i64 + wall_offset_ns),
+        ts_ns: f.ts_ns,
+        pid: f.pid,
+        pid_ns: f.pid_ns,
+        comm: &f.comm,
+        pod: a.place.pod(),
+        container: a.place.container(),
+        allowed_by: a.allowed_by.as_deref(),
+        join: f.join().map(join_wire),
+        summary: summary(f),
+        evidence: evidence(f),
     }
-    s.push_str(",\"text\":");
-    string(s, &p.to_string());
-    s.push('}');
 }
 
-/// A classified join as JSON (the `join` field of join findings).
-fn join(s: &mut String, j: &Join) {
+fn place_wire(p: &Place) -> PlaceWire<'_> {
+    PlaceWire {
+        class: p.class(),
+        pod: p.pod(),
+        container: p.container(),
+        netns: p.netns_name(),
+        text: p.to_string(),
+    }
+}
+
+fn join_wire(j: &Join) -> JoinWire<'_> {
     let a = &j.actor;
-    let _ = write!(s, "{{\"actor\":{{\"pid\":{},\"comm\":", a.pid);
-    string(s, &a.comm);
-    s.push_str(",\"exe\":");
-    string(s, &a.exe);
-    let _ = write!(
-        s,
-        ",\"uid\":{},\"euid\":{},\"cap_effective\":{},\"caps\":",
-        a.uid, a.euid, a.cap_effective
-    );
-    string(s, &cap_summary(a.cap_effective));
-    s.push_str(",\"place\":");
-    place(s, &a.place);
-    s.push_str("},\"action\":");
-    string(s, j.action.syscall());
-    s.push_str(",\"flags\":");
-    flag_list(s, j.action.flags(), u64::MAX);
-    match j.action {
-        Action::Setns { fd, .. } => {
-            let _ = write!(s, ",\"fd\":{fd}");
-        }
-        Action::Clone { child, .. } => {
-            let _ = write!(s, ",\"child_pid\":{child}");
-        }
-        Action::Unshare { .. } => {}
+    JoinWire {
+        actor: ActorWire {
+            pid: a.pid,
+            comm: &a.comm,
+            exe: &a.exe,
+            uid: a.uid,
+            euid: a.euid,
+            cap_effective: a.cap_effective,
+            caps: cap_summary(a.cap_effective),
+            place: place_wire(&a.place),
+        },
+        action: j.action.syscall(),
+        flags: clone_flag_list(j.action.flags(), u64::MAX),
+        fd: match j.action {
+            Action::Setns { fd, .. } => Some(fd),
+            _ => None,
+        },
+        child_pid: match j.action {
+            Action::Clone { child, .. } => Some(child),
+            _ => None,
+        },
+        targets: j
+            .targets
+            .iter()
+            .map(|t| TargetWire {
+                ns_type: t.type_name(),
+                inode: t.inode,
+                place: place_wire(&t.place),
+            })
+            .collect(),
+        ret: j.ret,
+        result: j.result(),
+        expected: j.expected.as_deref(),
     }
-    s.push_str(",\"targets\":[");
-    for (i, t) in j.targets.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str("{\"type\":");
-        string(s, t.ns_type);
-        let _ = write!(s, ",\"inode\":{},\"place\":", t.inode);
-        place(s, &t.place);
-        s.push('}');
-    }
-    let _ = write!(s, "],\"ret\":{},\"result\":", j.ret);
-    string(s, &j.result());
-    s.push_str(",\"expected\":");
-    opt_str(s, j.expected.as_deref());
-    s.push('}');
 }
 
 /// End-of-run summary: findings per kind and severity (allowed ones apart),
 /// policy hits per rule, zombies per PID namespace.
-pub fn summary(
+pub fn summary_of_run(
     all: &[Attributed],
     zombies: &BTreeMap<u32, usize>,
     rule_hits: &[(&str, usize)],
     format: Format,
 ) -> String {
-    let mut by_kind: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(&'static str, Severity), usize> = BTreeMap::new();
     let allowed = all.iter().filter(|a| a.allowed_by.is_some()).count();
     for a in all.iter().filter(|a| a.allowed_by.is_none()) {
         *by_kind
             .entry((a.finding.kind.name(), a.finding.severity))
             .or_insert(0) += 1;
     }
-    let mut s = String::new();
     match format {
         Format::Text => {
+            let mut s = String::new();
             let _ = writeln!(
                 s,
                 "summary: {} finding(s), {allowed} allowed by policy",
@@ -195,51 +331,145 @@ pub fn summary(
             for (ns, n) in zombies {
                 let _ = writeln!(s, "  zombies now in pid namespace {ns}: {n}");
             }
+            s
         }
         Format::Json => {
-            let _ = write!(
-                s,
-                "{{\"summary\":{{\"findings\":{},\"allowed\":{allowed},\"by_kind\":{{",
-                all.len() - allowed
-            );
-            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-            for ((k, _), n) in &by_kind {
-                *kinds.entry(k).or_insert(0) += n;
-            }
-            for (i, (k, n)) in kinds.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                let _ = write!(s, "\"{k}\":{n}");
-            }
-            s.push_str("},\"by_severity\":{");
+            let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
             let mut sevs: BTreeMap<Severity, usize> = BTreeMap::new();
-            for ((_, sev), n) in &by_kind {
+            for ((k, sev), n) in &by_kind {
+                *kinds.entry(k).or_insert(0) += n;
                 *sevs.entry(*sev).or_insert(0) += n;
             }
-            for (i, (sev, n)) in sevs.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                let _ = write!(s, "\"{sev}\":{n}");
-            }
-            s.push_str("},\"policy_hits\":{");
-            for (i, (rule, n)) in rule_hits.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                string(&mut s, rule);
-                let _ = write!(s, ":{n}");
-            }
-            s.push_str("},\"zombies_by_pid_ns\":{");
-            for (i, (ns, n)) in zombies.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                let _ = write!(s, "\"{ns}\":{n}");
-            }
-            s.push_str("}}}\n");
+            wire::to_line(&SummaryLine {
+                summary: SummaryWire {
+                    findings: all.len() - allowed,
+                    allowed,
+                    by_kind: Ordered(kinds.into_iter().collect()),
+                    by_severity: Ordered(sevs.into_iter().map(|(s, n)| (s.name(), n)).collect()),
+                    policy_hits: Ordered(rule_hits.to_vec()),
+                    zombies_by_pid_ns: Ordered(
+                        zombies.iter().map(|(ns, n)| (ns.to_string(), *n)).collect(),
+                    ),
+                },
+            })
         }
     }
-    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::pid1::{IgnoredSigterm, ZombieFact};
+    use crate::detect::FindingKind;
+
+    fn f(evidence: Evidence) -> Finding {
+        Finding {
+            kind: FindingKind::Pid1NeverReaps,
+            severity: Severity::Medium,
+            ts_ns: 1,
+            pid: 500,
+            comm: "sh".into(),
+            pid_ns: 7,
+            evidence,
+        }
+    }
+
+    #[test]
+    fn pid1_findings_in_words() {
+        let u = f(Evidence::Unreaped(Box::new(Unreaped {
+            init: false,
+            zombies: vec![ZombieFact {
+                pid: 502,
+                comm: "sleep".into(),
+                age_ns: 5_000_000_000,
+                code: 0,
+                orphan: true,
+                at_start: false,
+            }],
+            waited: false,
+            threshold_ns: 5_000_000_000,
+        })));
+        assert_eq!(
+            summary(&u),
+            "child subreaper 500 (sh) leaves 1 zombie(s) unreaped for over 5s"
+        );
+        assert_eq!(
+            evidence(&u),
+            [
+                "zombie 502 (sleep) exited 5.0s ago (exit 0), a reparented orphan",
+                "sh never called wait4/waitid"
+            ]
+        );
+        let i = f(Evidence::IgnoredSigterm(IgnoredSigterm {
+            sender: 42,
+            sender_comm: "runc".into(),
+        }));
+        assert!(summary(&i).contains("dropped SIGTERM from 42 (runc); only SIGKILL"));
+        let n = f(Evidence::NotForwarded(Box::new(NotForwarded {
+            sender: 42,
+            sender_comm: "runc".into(),
+            since_ns: 2_000_000_000,
+            init_exited: true,
+            processes: vec![(501, "sleep".into())],
+        })));
+        assert!(summary(&n).contains("the kernel SIGKILLs 1 remaining"));
+        assert_eq!(
+            evidence(&n)[1],
+            "killed by the kernel without a graceful signal: 501 (sleep)"
+        );
+    }
+
+    #[test]
+    fn json_finding_keeps_its_fields_in_order() {
+        let a = Attributed {
+            finding: f(Evidence::IgnoredSigterm(IgnoredSigterm {
+                sender: 42,
+                sender_comm: "runc".into(),
+            })),
+            place: Place::Node,
+            allowed_by: None,
+        };
+        let line = finding(&a, Format::Json, 0);
+        let keys: Vec<&str> = line
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|k| {
+                [
+                    "finding",
+                    "severity",
+                    "time",
+                    "ts_ns",
+                    "pid",
+                    "pid_ns",
+                    "comm",
+                    "pod",
+                    "container",
+                    "allowed_by",
+                    "join",
+                    "summary",
+                    "evidence",
+                ]
+                .contains(k)
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "finding",
+                "severity",
+                "time",
+                "ts_ns",
+                "pid",
+                "pid_ns",
+                "comm",
+                "pod",
+                "container",
+                "allowed_by",
+                "summary",
+                "evidence"
+            ]
+        );
+        assert!(line.ends_with("}\n"));
+    }
 }

@@ -4,23 +4,30 @@ pub mod findings;
 pub mod json;
 pub mod text;
 pub mod time;
+pub mod timeline;
 pub mod topology;
+pub mod wire;
 
 use std::borrow::Cow;
 use std::io;
 
 use crate::event::Event;
 
-/// Writes to stdout and flushes; `Ok(false)` when the reader has gone (a
-/// closed pipe, `| head`): the caller stops quietly, as a pipeline expects.
-pub fn write_stdout(bytes: &[u8]) -> io::Result<bool> {
+/// Writes to stdout and flushes. A closed pipe (`| head`) is an error of
+/// kind `BrokenPipe`, which the session takes as "stop" and `main` as a quiet
+/// exit: one policy, in those two places.
+pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     use io::Write;
     let mut out = io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e),
-    }
+    out.write_all(bytes).and_then(|()| out.flush())
+}
+
+/// Whether `e` (or what caused it) is a write to a reader that has gone.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Text for a terminal from strings the traced processes control (command
@@ -48,8 +55,8 @@ pub fn safe(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Output formats of `watch` and `replay`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Output formats of events, findings and timelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// For people: aligned lines (one per event, or a finding with its evidence).
     Text,

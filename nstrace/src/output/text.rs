@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use nstrace_common::{NsSet, SigResult, HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4};
+use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4};
 
+use super::json::{create_kind, result_name};
 use super::{safe, time, EventSink};
 use crate::event::names::{
     clone_flag_names, errno_name, exit_status, signal_name, CLONE_NEW_MASK, CLONE_THREAD,
-    CLONE_VFORK,
 };
 use crate::event::{cstr, Event};
 
@@ -46,11 +46,6 @@ pub fn ns_diff(out: &mut String, before: &NsSet, after: &NsSet) -> bool {
     any
 }
 
-/// Name of a signal verdict.
-pub fn sig_result(result: u32) -> &'static str {
-    SigResult::from_u32(result).map_or("unknown", SigResult::name)
-}
-
 /// Describes a signal handler value.
 pub fn handler_name(h: u64) -> String {
     match h {
@@ -63,14 +58,7 @@ pub fn handler_name(h: u64) -> String {
 fn details(s: &mut String, ev: &Event) {
     match ev {
         Event::Create(e) => {
-            let what = if e.clone_flags & CLONE_THREAD != 0 {
-                "thread"
-            } else if e.clone_flags & CLONE_VFORK != 0 {
-                "vfork"
-            } else {
-                "fork"
-            };
-            let _ = write!(s, "{what} by {}", e.creator_tgid);
+            let _ = write!(s, "{} by {}", create_kind(e.clone_flags), e.creator_tgid);
             if e.creator_tid != e.creator_tgid {
                 let _ = write!(s, "/{}", e.creator_tid);
             }
@@ -145,7 +133,7 @@ fn details(s: &mut String, ev: &Event) {
             if e.target_ns_tgid != e.target_tgid {
                 let _ = write!(s, " [pid {} in its namespace]", e.target_ns_tgid);
             }
-            let _ = write!(s, " {}", sig_result(e.result));
+            let _ = write!(s, " {}", result_name(e.result));
             if e.group == 0 {
                 s.push_str(" (thread)");
             }

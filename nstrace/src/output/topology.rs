@@ -3,14 +3,18 @@
 
 use std::fmt::Write as _;
 
-use crate::model::topology::{ns_name, Container, PlainNs, ProcView, Topology, MATRIX_TYPES};
+use nstrace_common::NsType;
 
-use super::findings::short_id as short;
-use super::json::{ns_object, opt_str, string};
 use super::safe;
+use super::wire::{
+    self, ContainerWire, InfraWire, NodeWire, NsObj, Ordered, PlainWire, PodFlags, PodWire,
+    ProcWire, TopologyDoc,
+};
+use crate::model::short_id as short;
+use crate::model::topology::{Container, PlainNs, ProcView, Topology, MATRIX_TYPES};
 
 /// Topology output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TopoFormat {
     /// Pods → containers → processes, with the sharing matrix.
     Tree,
@@ -102,8 +106,8 @@ pub fn tree(t: &Topology) -> String {
             None => s.push_str("  infra: none found\n"),
         }
         s.push_str("  sharing:");
-        for (i, (name, _)) in MATRIX_TYPES.iter().enumerate() {
-            let _ = write!(s, " {name}={}", pod.sharing[i].name());
+        for (i, t) in MATRIX_TYPES.iter().enumerate() {
+            let _ = write!(s, " {}={}", t.name(), pod.sharing[i].name());
         }
         s.push('\n');
         for c in &pod.containers {
@@ -126,7 +130,7 @@ pub fn tree(t: &Topology) -> String {
 }
 
 fn plain_line(s: &mut String, p: &PlainNs) {
-    let _ = write!(s, "  {} {}", ns_name(p.ns_type), p.inode);
+    let _ = write!(s, "  {} {}", p.ns_type.name(), p.inode);
     if p.processes.is_empty() {
         s.push_str("  no process");
     } else {
@@ -146,102 +150,82 @@ fn plain_line(s: &mut String, p: &PlainNs) {
     s.push('\n');
 }
 
-fn proc_json(s: &mut String, p: &ProcView) {
-    let _ = write!(
-        s,
-        "{{\"pid\":{},\"ppid\":{},\"ns_pid\":{},\"comm\":",
-        p.pid, p.ppid, p.ns_pid
-    );
-    string(s, &p.comm);
-    let _ = write!(s, ",\"zombie\":{},\"ns\":", p.zombie);
-    ns_object(s, &p.ns);
-    s.push('}');
-}
-
-fn list<T>(s: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {
-    s.push('[');
-    for (i, it) in items.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        f(s, it);
+fn proc_wire(p: &ProcView) -> ProcWire<'_> {
+    ProcWire {
+        pid: p.pid,
+        ppid: p.ppid,
+        ns_pid: p.ns_pid,
+        comm: &p.comm,
+        zombie: p.zombie,
+        ns: NsObj(&p.ns),
     }
-    s.push(']');
 }
 
-fn container_json(s: &mut String, c: &Container) {
-    s.push_str("{\"id\":");
-    string(s, &c.id);
-    let _ = write!(
-        s,
-        ",\"runtime_id\":{},\"infra\":{},\"init\":",
-        c.runtime_id, c.infra
-    );
-    proc_json(s, &c.init);
-    s.push_str(",\"hostname\":");
-    opt_str(s, c.hostname.as_deref());
-    s.push_str(",\"ns\":");
-    ns_object(s, &c.ns);
-    s.push_str(",\"processes\":");
-    list(s, &c.processes, proc_json);
-    s.push('}');
+fn container_wire(c: &Container) -> ContainerWire<'_> {
+    ContainerWire {
+        id: &c.id,
+        runtime_id: c.runtime_id,
+        infra: c.infra,
+        init: proc_wire(&c.init),
+        hostname: c.hostname.as_deref(),
+        ns: NsObj(&c.ns),
+        processes: c.processes.iter().map(proc_wire).collect(),
+    }
+}
+
+/// The topology as its wire type.
+pub fn document(t: &Topology) -> TopologyDoc<'_> {
+    TopologyDoc {
+        node: NodeWire {
+            hostname: &t.node_hostname,
+            ns: NsObj(&t.node),
+            processes: t.node_processes,
+        },
+        pods: t
+            .pods
+            .iter()
+            .map(|pod| PodWire {
+                name: &pod.name,
+                id: pod.id.as_deref(),
+                infra: pod.infra().map(|i| InfraWire {
+                    container: &i.id,
+                    pid: i.init.pid,
+                    comm: &i.init.comm,
+                }),
+                flags: PodFlags {
+                    hostNetwork: pod.host_network,
+                    hostPID: pod.host_pid,
+                    hostIPC: pod.host_ipc,
+                    shareProcessNamespace: pod.share_process_namespace,
+                },
+                sharing: Ordered(
+                    MATRIX_TYPES
+                        .iter()
+                        .zip(pod.sharing)
+                        .map(|(t, sh)| (t.name(), sh.name()))
+                        .collect(),
+                ),
+                containers: pod.containers.iter().map(container_wire).collect(),
+            })
+            .collect(),
+        lone_containers: t.lone.iter().map(container_wire).collect(),
+        namespaces: t
+            .plain
+            .iter()
+            .map(|p| PlainWire {
+                ns_type: p.ns_type.name(),
+                inode: p.inode,
+                processes: p.processes.iter().map(proc_wire).collect(),
+                pinned_by: &p.pinned_by,
+                shares_node_mnt: p.shares_node_mnt,
+            })
+            .collect(),
+    }
 }
 
 /// One JSON document.
 pub fn json(t: &Topology) -> String {
-    let mut s = String::from("{\"node\":{\"hostname\":");
-    string(&mut s, &t.node_hostname);
-    s.push_str(",\"ns\":");
-    ns_object(&mut s, &t.node);
-    let _ = write!(s, ",\"processes\":{}}},\"pods\":", t.node_processes);
-    list(&mut s, &t.pods, |s, pod| {
-        s.push_str("{\"name\":");
-        string(s, &pod.name);
-        s.push_str(",\"id\":");
-        opt_str(s, pod.id.as_deref());
-        s.push_str(",\"infra\":");
-        match pod.infra() {
-            Some(i) => {
-                s.push_str("{\"container\":");
-                string(s, &i.id);
-                let _ = write!(s, ",\"pid\":{},\"comm\":", i.init.pid);
-                string(s, &i.init.comm);
-                s.push('}');
-            }
-            None => s.push_str("null"),
-        }
-        let _ = write!(
-            s,
-            ",\"flags\":{{\"hostNetwork\":{},\"hostPID\":{},\"hostIPC\":{},\"shareProcessNamespace\":{}}},\"sharing\":{{",
-            pod.host_network, pod.host_pid, pod.host_ipc, pod.share_process_namespace
-        );
-        for (i, (name, _)) in MATRIX_TYPES.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            let _ = write!(s, "\"{name}\":\"{}\"", pod.sharing[i].name());
-        }
-        s.push_str("},\"containers\":");
-        list(s, &pod.containers, container_json);
-        s.push('}');
-    });
-    s.push_str(",\"lone_containers\":");
-    list(&mut s, &t.lone, container_json);
-    s.push_str(",\"namespaces\":");
-    list(&mut s, &t.plain, |s, p| {
-        let _ = write!(
-            s,
-            "{{\"type\":\"{}\",\"inode\":{},\"processes\":",
-            ns_name(p.ns_type),
-            p.inode
-        );
-        list(s, &p.processes, proc_json);
-        s.push_str(",\"pinned_by\":");
-        list(s, &p.pinned_by, |s, h| string(s, h));
-        let _ = write!(s, ",\"shares_node_mnt\":{}}}", p.shares_node_mnt);
-    });
-    s.push_str("}\n");
-    s
+    wire::to_line(&document(t))
 }
 
 fn dot_escape(s: &str) -> String {
@@ -254,16 +238,15 @@ pub fn dot(t: &Topology) -> String {
         "digraph nstrace {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n",
     );
     let mut ns_nodes = std::collections::BTreeSet::new();
-    let node_arr = t.node.as_array();
-    let mut edge = |s: &mut String, pid: u32, slot: usize, ino: u32| {
-        if ino == 0 || slot == 4 {
+    let mut edge = |s: &mut String, pid: u32, t: NsType, ino: u32| {
+        if ino == 0 || t == NsType::PidForChildren {
             return;
         }
-        ns_nodes.insert((slot, ino));
-        let _ = writeln!(s, "  p{pid} -> ns_{}_{ino};", ns_name(slot));
+        ns_nodes.insert((t, ino));
+        let _ = writeln!(s, "  p{pid} -> ns_{}_{ino};", t.name());
     };
     let container_dot =
-        |s: &mut String, c: &Container, edge: &mut dyn FnMut(&mut String, u32, usize, u32)| {
+        |s: &mut String, c: &Container, edge: &mut dyn FnMut(&mut String, u32, NsType, u32)| {
             let _ = writeln!(
                 s,
                 "    subgraph \"cluster_c_{}\" {{ label=\"{}{}\"; style=dashed;",
@@ -283,8 +266,8 @@ pub fn dot(t: &Topology) -> String {
             s.push_str("    }\n");
             for p in &c.processes {
                 if p.pid == c.init.pid {
-                    for (slot, ino) in c.ns.as_array().iter().enumerate() {
-                        edge(s, p.pid, slot, *ino);
+                    for (t, ino) in c.ns.iter() {
+                        edge(s, p.pid, t, ino);
                     }
                 }
             }
@@ -313,7 +296,7 @@ pub fn dot(t: &Topology) -> String {
                 v.pid,
                 dot_escape(&v.comm)
             );
-            let _ = writeln!(s, "  p{} -> ns_{}_{};", v.pid, ns_name(p.ns_type), p.inode);
+            let _ = writeln!(s, "  p{} -> ns_{}_{};", v.pid, p.ns_type.name(), p.inode);
         }
     }
     // The node's namespaces, always drawn, grey, in a cluster of their own.
@@ -323,23 +306,23 @@ pub fn dot(t: &Topology) -> String {
         dot_escape(&t.node_hostname),
         t.node_processes
     );
-    for (slot, ino) in node_arr.iter().enumerate() {
-        if slot != 4 && *ino != 0 {
+    for (t, ino) in t.node.iter() {
+        if t != NsType::PidForChildren && ino != 0 {
             let _ = writeln!(
                 s,
                 "    ns_{0}_{1} [shape=ellipse, label=\"{0} {1}\\n(node)\", style=filled, fillcolor=lightgrey];",
-                ns_name(slot),
+                t.name(),
                 ino
             );
         }
     }
     s.push_str("  }\n");
-    for (slot, ino) in ns_nodes {
-        if node_arr[slot] != ino {
+    for (ty, ino) in ns_nodes {
+        if t.node.get(ty) != ino {
             let _ = writeln!(
                 s,
                 "  ns_{0}_{1} [shape=ellipse, label=\"{0} {1}\"];",
-                ns_name(slot),
+                ty.name(),
                 ino
             );
         }

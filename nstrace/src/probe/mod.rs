@@ -102,6 +102,18 @@ pub fn preflight() -> Result<()> {
     Ok(())
 }
 
+/// Checks that this process can read every process's /proc entries.
+pub fn preflight_proc() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("nstrace topology needs root to read every process's namespaces; run it with sudo");
+    }
+    require_caps(
+        &[(caps::SYS_PTRACE, "CAP_SYS_PTRACE")],
+        "read every process's namespaces",
+    )
+}
+
 /// Fails with one sentence naming the missing capabilities (root can run
 /// without them: a container's default set, `setpriv --bounding-set -all`).
 pub fn require_caps(needed: &[(u32, &str)], to: &str) -> Result<()> {
@@ -124,7 +136,6 @@ pub fn require_caps(needed: &[(u32, &str)], to: &str) -> Result<()> {
 impl Probes {
     /// Resolves offsets, loads the object and attaches every program.
     pub fn load(opts: Options) -> Result<Probes> {
-        preflight()?;
         let kernel_btf = btf::Btf::from_kernel()?;
         let offsets = offsets::resolve(&kernel_btf)?;
         let config = Config {

@@ -1,7 +1,7 @@
 //! Encoding of snapshot state (processes, pinned namespaces) in record files,
 //! so a replay starts from the same model the live run started from.
 
-use nstrace_common::NsSet;
+use nstrace_common::{NsSet, NsType};
 
 use crate::model::{Enrichment, Pinned, Process};
 
@@ -114,7 +114,7 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
 pub fn encode_pinned(list: &[Pinned]) -> Vec<u8> {
     let mut out = (list.len() as u32).to_le_bytes().to_vec();
     for p in list {
-        out.extend_from_slice(&(p.ns_type as u32).to_le_bytes());
+        out.extend_from_slice(&(p.ns_type.slot() as u32).to_le_bytes());
         out.extend_from_slice(&p.inode.to_le_bytes());
         put_str(&mut out, &p.holder);
     }
@@ -127,10 +127,7 @@ pub fn decode_pinned(b: &[u8]) -> Option<Vec<Pinned>> {
     let n = c.u32()? as usize;
     let mut out = Vec::with_capacity(n.min(4096));
     for _ in 0..n {
-        let ns_type = c.u32()? as usize;
-        if ns_type >= 9 {
-            return None;
-        }
+        let ns_type = NsType::from_slot(c.u32()? as usize)?;
         out.push(Pinned {
             ns_type,
             inode: c.u32()?,
@@ -165,7 +162,7 @@ mod tests {
             assert_eq!(decode_process(&b[..cut]), None);
         }
         let pins = vec![Pinned {
-            ns_type: 5,
+            ns_type: NsType::Net,
             inode: 42,
             holder: "/run/netns/x".into(),
         }];

@@ -1,0 +1,139 @@
+//! The audit view: every detector, each finding printed when confirmed, and
+//! a summary at the end; `--fail-on` decides the outcome.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
+use crate::event::Event;
+use crate::model::Model;
+use crate::output::{findings, write_stdout, Format};
+use crate::record::Meta;
+use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+
+/// What the audit prints and when it fails.
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    /// Output format.
+    pub format: Format,
+    /// Findings below this are counted, not printed.
+    pub min_severity: Severity,
+    /// A finding at or above this (not allowed by policy) fails the run.
+    pub fail_on: Option<Severity>,
+    /// Detector settings.
+    pub pid1: pid1::Config,
+}
+
+/// Runs the detectors and prints their findings.
+pub struct AuditView {
+    opts: AuditOptions,
+    audit: Option<Audit>,
+    policy: Option<Policy>,
+    wall_offset_ns: i64,
+    all: Vec<Attributed>,
+}
+
+impl AuditView {
+    /// An audit with these options and allow rules.
+    pub fn new(opts: AuditOptions, policy: Policy) -> AuditView {
+        AuditView {
+            opts,
+            audit: None,
+            policy: Some(policy),
+            wall_offset_ns: 0,
+            all: Vec::new(),
+        }
+    }
+
+    /// Prints what is at or above `--min-severity` and keeps everything for the summary.
+    fn show(&mut self, found: Vec<Attributed>) -> Result<Flow> {
+        let mut text = String::new();
+        for a in found {
+            if a.finding.severity >= self.opts.min_severity {
+                text.push_str(&findings::finding(
+                    &a,
+                    self.opts.format,
+                    self.wall_offset_ns,
+                ));
+            }
+            self.all.push(a);
+        }
+        if !text.is_empty() {
+            write_stdout(text.as_bytes())?;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+impl Consumer for AuditView {
+    fn needs(&self) -> Needs {
+        Needs {
+            model: true,
+            pins: Pins::Mounts,
+            tick: Some(Duration::from_secs(1)),
+            rescan_pins: false,
+            final_tick: true,
+        }
+    }
+
+    fn start(&mut self, m: &Model, meta: &Meta) -> Result<Flow> {
+        self.wall_offset_ns = meta.wall_offset_ns;
+        let mut audit = Audit::new(
+            m.node.pid,
+            self.opts.pid1,
+            self.policy.take().unwrap_or_default(),
+        );
+        audit.seed(m);
+        self.audit = Some(audit);
+        Ok(Flow::Continue)
+    }
+
+    fn before_event(&mut self, ev: &Event, m: &Model) {
+        if let Some(a) = self.audit.as_mut() {
+            a.before_event(ev, m);
+        }
+    }
+
+    fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
+        let found = match self.audit.as_mut() {
+            Some(a) => a.on_event(ev, m),
+            None => Vec::new(),
+        };
+        self.show(found)
+    }
+
+    fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
+        let found = match self.audit.as_mut() {
+            Some(a) => a.on_tick(now_ns, m),
+            None => Vec::new(),
+        };
+        self.show(found)
+    }
+
+    fn finish(&mut self, _m: &Model) -> Result<Outcome> {
+        let Some(audit) = self.audit.as_ref() else {
+            return Ok(Outcome::Done);
+        };
+        let zombies = audit.pid1.zombie_counts();
+        let hits: Vec<(&str, usize)> = audit
+            .policy
+            .rules
+            .iter()
+            .map(|r| r.name.as_str())
+            .zip(audit.policy_hits.iter().copied())
+            .collect();
+        let text = findings::summary_of_run(&self.all, &zombies, &hits, self.opts.format);
+        write_stdout(text.as_bytes())?;
+        let failed = self.opts.fail_on.is_some_and(|level| {
+            self.all
+                .iter()
+                .any(|a| a.allowed_by.is_none() && a.finding.severity >= level)
+        });
+        Ok(if failed {
+            Outcome::GateFailed
+        } else {
+            Outcome::Done
+        })
+    }
+}

@@ -1,0 +1,403 @@
+//! Where a process or a namespace lives, in the words people use: the node,
+//! a pod (and one of its containers), a lone container, a named netns, a
+//! pinned namespace. The one place that turns inode sets into that language;
+//! joins, findings and shutdown timelines all ask here.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use nstrace_common::{NsSet, NsType};
+
+use super::topology::{self, Topology};
+use super::Model;
+
+/// Runtime ids (64 hex) are shown as their first 12 digits, like podman and docker do.
+pub fn short_id(id: &str) -> &str {
+    if id.len() == 64 {
+        &id[..12]
+    } else {
+        id
+    }
+}
+
+/// Where a process or a namespace belongs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The node itself.
+    Node,
+    /// A pod; `container` is set when only that container has the namespace.
+    Pod {
+        /// Pod name.
+        pod: String,
+        /// Container id, when the namespace or process is one container's.
+        container: Option<String>,
+    },
+    /// A container that belongs to no pod.
+    Container(String),
+    /// A namespace kept by a bind mount (`/run/netns/NAME` is a named netns).
+    Pinned(String),
+    /// A namespace of a process outside any container.
+    Process {
+        /// One process in it.
+        pid: u32,
+        /// Its command.
+        comm: String,
+    },
+    /// Made by this very call.
+    New,
+    /// Not known to the model (e.g. a pidfd, or a namespace with no process left).
+    Unknown,
+}
+
+impl Place {
+    /// Stable class name for JSON and policies.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Place::Node => "node",
+            Place::Pod { .. } => "pod",
+            Place::Container(_) => "container",
+            Place::Pinned(h) if named_netns(h).is_some() => "named_netns",
+            Place::Pinned(_) => "pinned",
+            Place::Process { .. } => "process",
+            Place::New => "new",
+            Place::Unknown => "unknown",
+        }
+    }
+
+    /// Every class name, for validating policies.
+    pub const CLASSES: [&'static str; 8] = [
+        "node",
+        "pod",
+        "container",
+        "named_netns",
+        "pinned",
+        "process",
+        "new",
+        "unknown",
+    ];
+
+    /// Whether this is inside a container (of a pod or alone).
+    pub fn in_container(&self) -> bool {
+        matches!(self, Place::Pod { .. } | Place::Container(_))
+    }
+
+    /// Pod name, if in a pod.
+    pub fn pod(&self) -> Option<&str> {
+        match self {
+            Place::Pod { pod, .. } => Some(pod),
+            _ => None,
+        }
+    }
+
+    /// Container id, if one container is meant.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            Place::Pod { container, .. } => container.as_deref(),
+            Place::Container(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The named netns, for a `/run/netns/NAME` bind mount.
+    pub fn netns_name(&self) -> Option<&str> {
+        match self {
+            Place::Pinned(h) => named_netns(h),
+            _ => None,
+        }
+    }
+
+    /// Where a finding about a process is shown: the process's pod and
+    /// container, or the node (what is not in a container is the node's).
+    pub fn of_process(self) -> Place {
+        if self.in_container() {
+            self
+        } else {
+            Place::Node
+        }
+    }
+}
+
+fn named_netns(holder: &str) -> Option<&str> {
+    holder
+        .strip_prefix("/run/netns/")
+        .or_else(|| holder.strip_prefix("/var/run/netns/"))
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Node => f.write_str("node"),
+            Place::Pod {
+                pod,
+                container: Some(c),
+            } => write!(f, "pod {pod} / container {}", short_id(c)),
+            Place::Pod { pod, .. } => write!(f, "pod {pod}"),
+            Place::Container(c) => write!(f, "container {}", short_id(c)),
+            Place::Pinned(h) => match named_netns(h) {
+                Some(n) => write!(f, "named netns {n}"),
+                None => write!(f, "pinned at {h}"),
+            },
+            Place::Process { pid, comm } => write!(f, "namespace of pid {pid} ({comm})"),
+            Place::New => f.write_str("new"),
+            Place::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+/// Processes and namespaces placed in node / pod / container language,
+/// from one build of the topology. [`Model::places`] keeps one, rebuilt
+/// only when the container layout changed.
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    node: NsSet,
+    /// The model's `layout_generation` this was built from.
+    pub(super) generation: u64,
+    /// The model's `generation` this was built from.
+    pub(super) model_generation: u64,
+    /// Containers by their mount namespace (every process of a container shares it).
+    by_mnt: HashMap<u32, Place>,
+    /// Containers by their init's pid (found even after the init is gone).
+    by_init: HashMap<u32, (u32, Place)>,
+    /// Containers by PID namespace, when one container alone has it.
+    by_pid_ns: HashMap<u32, Option<Place>>,
+    /// Namespaces by (kind, inode).
+    by_ns: HashMap<(NsType, u32), Place>,
+}
+
+impl Places {
+    /// Places everything in `m` now.
+    pub fn build(m: &Model) -> Places {
+        Places::from_topology(m, &topology::build(m))
+    }
+
+    /// Places everything in `t`, the topology of `m`.
+    pub fn from_topology(m: &Model, t: &Topology) -> Places {
+        let node = m.node;
+        let mut p = Places {
+            node,
+            generation: m.layout_generation,
+            model_generation: m.generation,
+            ..Places::default()
+        };
+        let container = |p: &mut Places, c: &topology::Container, here: Place| {
+            p.by_mnt.insert(c.ns.mnt, here.clone());
+            p.by_init.insert(c.init.pid, (c.ns.pid, here.clone()));
+            if c.ns.pid != 0 && c.ns.pid != node.pid {
+                p.by_pid_ns
+                    .entry(c.ns.pid)
+                    .and_modify(|e| *e = None)
+                    .or_insert(Some(here));
+            }
+        };
+        for pod in &t.pods {
+            for c in &pod.containers {
+                let here = Place::Pod {
+                    pod: pod.name.clone(),
+                    container: Some(c.id.clone()),
+                };
+                container(&mut p, c, here);
+                for (ty, ino) in c.ns.iter() {
+                    if ino == 0 || ino == node.get(ty) {
+                        continue;
+                    }
+                    let shared = pod.containers.iter().all(|o| o.ns.get(ty) == ino);
+                    let place = Place::Pod {
+                        pod: pod.name.clone(),
+                        container: (!shared || pod.containers.len() == 1).then(|| c.id.clone()),
+                    };
+                    p.by_ns.entry((ty.kind(), ino)).or_insert(place);
+                }
+            }
+        }
+        for c in &t.lone {
+            let here = Place::Container(c.id.clone());
+            container(&mut p, c, here.clone());
+            for (ty, ino) in c.ns.iter() {
+                if ino != 0 && ino != node.get(ty) {
+                    p.by_ns.entry((ty.kind(), ino)).or_insert(here.clone());
+                }
+            }
+        }
+        for pin in &m.pinned {
+            p.by_ns
+                .entry((pin.ns_type.kind(), pin.inode))
+                .or_insert_with(|| Place::Pinned(pin.holder.clone()));
+        }
+        for ns in &t.plain {
+            if let Some(first) = ns.processes.first() {
+                p.by_ns
+                    .entry((ns.ns_type.kind(), ns.inode))
+                    .or_insert_with(|| Place::Process {
+                        pid: first.pid,
+                        comm: first.comm.clone(),
+                    });
+            }
+        }
+        p
+    }
+
+    /// Whether this index still describes `m`'s container layout.
+    pub fn fresh_for(&self, m: &Model) -> bool {
+        self.generation == m.layout_generation && self.node == m.node
+    }
+
+    /// Where a process in mount namespace `mnt` lives (node when in no container).
+    pub fn mount(&self, mnt: u32) -> Place {
+        if mnt == 0 || mnt == self.node.mnt {
+            return Place::Node;
+        }
+        self.by_mnt.get(&mnt).cloned().unwrap_or(Place::Node)
+    }
+
+    /// Where namespace `inode` of type `ty` belongs.
+    pub fn namespace(&self, ty: NsType, inode: u32) -> Place {
+        let ty = ty.kind();
+        if inode != 0 && self.node.get(ty) == inode {
+            return Place::Node;
+        }
+        self.by_ns
+            .get(&(ty, inode))
+            .cloned()
+            .unwrap_or(Place::Unknown)
+    }
+
+    /// The type of a namespace known by inode alone (a refused setns with nstype 0).
+    pub fn type_of(&self, inode: u32) -> Option<NsType> {
+        if let Some((ty, _)) = self.node.iter().find(|(_, i)| *i == inode) {
+            return Some(ty.kind());
+        }
+        self.by_ns
+            .keys()
+            .find(|(_, ino)| *ino == inode)
+            .map(|(ty, _)| *ty)
+    }
+
+    /// Where process `pid` lives, or lived: by its mount namespace while the
+    /// model knows it; a zombie (its namespace links are gone) by its parent;
+    /// a process gone from the model by the container it was the init of, or
+    /// by its PID namespace `pid_ns` when one container alone has it.
+    pub fn process(&self, m: &Model, pid: u32, pid_ns: u32) -> Place {
+        if let Some(p) = m.get(pid) {
+            if p.ns.mnt != 0 {
+                return self.mount(p.ns.mnt);
+            }
+            if let Some(parent) = m.get(p.ppid) {
+                if parent.ns.mnt != 0 && parent.ns.mnt != self.node.mnt {
+                    return self.mount(parent.ns.mnt);
+                }
+            }
+        }
+        if let Some((ns, place)) = self.by_init.get(&pid) {
+            if pid_ns == 0 || *ns == pid_ns {
+                return place.clone();
+            }
+        }
+        match self.by_pid_ns.get(&pid_ns) {
+            Some(Some(place)) => place.clone(),
+            _ => Place::Node,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Process;
+
+    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
+
+    fn cid(n: u32) -> String {
+        format!("{n:064x}")
+    }
+
+    fn proc(
+        pid: u32,
+        ppid: u32,
+        ns_pid: u32,
+        comm: &str,
+        cg: &str,
+        over: &[(NsType, u32)],
+    ) -> Process {
+        let mut ns = NsSet::from_array(NODE);
+        for (t, ino) in over {
+            ns.set(*t, *ino);
+            if *t == NsType::Pid {
+                ns.set(NsType::PidForChildren, *ino);
+            }
+        }
+        Process {
+            pid,
+            ppid,
+            ns_pid,
+            comm: comm.into(),
+            cgroup: cg.into(),
+            ns,
+            hostname: Some("web".into()),
+            ..Process::default()
+        }
+    }
+
+    /// Pod "web": infra 10, app 11 with a child 12; shared net/ipc/uts.
+    fn model() -> Model {
+        let mut m = Model::new(NsSet::from_array(NODE), "node");
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(1), cid(c));
+        let shared = [(NsType::Net, 905), (NsType::Ipc, 902), (NsType::Uts, 901)];
+        let with = |extra: [(NsType, u32); 2]| {
+            let mut v = shared.to_vec();
+            v.extend(extra);
+            v
+        };
+        m.add_snapshot(proc(
+            10,
+            1,
+            1,
+            "catatonit",
+            &cg(10),
+            &with([(NsType::Mnt, 910), (NsType::Pid, 913)]),
+        ));
+        m.add_snapshot(proc(
+            11,
+            1,
+            1,
+            "sh",
+            &cg(11),
+            &with([(NsType::Mnt, 920), (NsType::Pid, 923)]),
+        ));
+        m.add_snapshot(proc(
+            12,
+            11,
+            2,
+            "sleep",
+            &cg(11),
+            &with([(NsType::Mnt, 920), (NsType::Pid, 923)]),
+        ));
+        m
+    }
+
+    #[test]
+    fn processes_and_namespaces_are_placed() {
+        let m = model();
+        let p = Places::build(&m);
+        let app = Place::Pod {
+            pod: "web".into(),
+            container: Some(cid(11)),
+        };
+        assert_eq!(p.process(&m, 12, 923), app);
+        assert_eq!(p.process(&m, 1, 103), Place::Node, "unknown node process");
+        // Gone from the model: by the init it was, or by its PID namespace.
+        assert_eq!(p.process(&m, 999, 923), app);
+        assert_eq!(p.namespace(NsType::Net, 905).to_string(), "pod web");
+        assert_eq!(
+            p.namespace(NsType::PidForChildren, 923),
+            app,
+            "pid_for_children is a PID namespace"
+        );
+        assert_eq!(p.namespace(NsType::Net, 105), Place::Node);
+        assert_eq!(p.namespace(NsType::Net, 7), Place::Unknown);
+        assert_eq!(p.type_of(905), Some(NsType::Net));
+        assert_eq!(
+            app.to_string(),
+            format!("pod web / container {}", &cid(11)[..12])
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! Shutdown timelines in words: aligned text (SIGTERM at t0 → what the kernel
+//! did → exits → SIGKILL → total, verdict, advice) and the JSON document.
+
+use std::fmt::Write as _;
+
+use super::json::result_name;
+use super::wire::{self, PidComm, ShutdownTotal, StepWire, TimelineDoc};
+use super::{safe, Format};
+use crate::detect::shutdown::{Outcome, Step, Timeline};
+use crate::event::names::{exit_status, signal_name};
+
+/// The verdict in one phrase.
+pub fn verdict_text(t: &Timeline) -> String {
+    let total = t.total_ns() as f64 / 1e9;
+    let init = &t.init.1;
+    match t.verdict().outcome {
+        Outcome::NoHandler => format!("PID 1 ({init}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later"),
+        Outcome::NotPassedOn => format!("PID 1 ({init}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later"),
+        Outcome::TooSlow => format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later"),
+        Outcome::Clean => format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
+        Outcome::Ungraceful(victims) => {
+            let list: Vec<String> = victims.iter().map(|(p, c)| format!("{p} ({c})")).collect();
+            format!(
+                "ungraceful: PID 1 ({init}) exited after SIGTERM and the kernel SIGKILLed {} process(es) that never got a graceful signal: {}",
+                victims.len(),
+                list.join(", ")
+            )
+        }
+        Outcome::InProgress => format!("in progress: {total:.1}s since SIGTERM"),
+    }
+}
+
+/// One line of advice for an outcome (empty when there is nothing to do).
+pub fn advice(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::NoHandler => "exec the application in the entrypoint (`exec app`) so it is PID 1 and handles SIGTERM, or run it under tini or dumb-init, or set shareProcessNamespace so the pause process is PID 1",
+        Outcome::NotPassedOn => "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini or dumb-init",
+        Outcome::TooSlow => "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds",
+        Outcome::Ungraceful(_) => "signal the whole process group (tini -g, dumb-init), or have PID 1 pass SIGTERM on and wait for its children before it exits",
+        Outcome::Clean | Outcome::InProgress => "",
+    }
+}
+
+/// One step as a line (without indentation).
+fn step_line(t: &Timeline, step: &Step) -> String {
+    let at = t.offset_ns(step) as f64 / 1e9;
+    match step {
+        Step::Signal {
+            from,
+            to,
+            sig,
+            result,
+            ..
+        } => {
+            let sender = if t.is_teardown(step) {
+                "kernel (PID 1 exited)".to_owned()
+            } else {
+                format!("{} ({})", from.0, safe(&from.1))
+            };
+            format!(
+                "t+{at:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
+                signal_name(*sig),
+                to.0,
+                safe(&to.1),
+                if to.2 { ", PID 1" } else { "" },
+                result_name(*result)
+            )
+        }
+        Step::Exit {
+            pid, comm, code, ..
+        } => format!(
+            "t+{at:>7.3}s  exit     {pid} ({}) {}",
+            safe(comm),
+            exit_status(*code)
+        ),
+    }
+}
+
+/// The steps, the total with its verdict, and the advice: one line each
+/// (the evidence of a `slow_shutdown` finding).
+pub fn lines(t: &Timeline) -> Vec<String> {
+    let mut out: Vec<String> = t.steps.iter().map(|s| step_line(t, s)).collect();
+    out.push(format!(
+        "total {:.3}s — {}",
+        t.total_ns() as f64 / 1e9,
+        safe(&verdict_text(t))
+    ));
+    let a = advice(&t.verdict().outcome);
+    if !a.is_empty() {
+        out.push(format!("advice: {a}"));
+    }
+    out
+}
+
+/// The timeline as aligned text lines under a title.
+pub fn text(t: &Timeline, title: &str) -> String {
+    let mut s = format!(
+        "shutdown of {} (PID 1 {} {})\n",
+        safe(title),
+        t.init.0,
+        safe(&t.init.1)
+    );
+    for l in lines(t) {
+        let _ = writeln!(s, "  {l}");
+    }
+    s
+}
+
+/// The timeline as one JSON line.
+pub fn json(t: &Timeline, title: &str) -> String {
+    let v = t.verdict();
+    let victims = t.killed_without_warning();
+    wire::to_line(&TimelineDoc {
+        shutdown: title,
+        pid_ns: t.pid_ns,
+        init_pid: t.init.0,
+        init_comm: &t.init.1,
+        start_ts_ns: t.start_ns,
+        total_s: wire::seconds(t.total_ns()),
+        killed: v.killed,
+        verdict: verdict_text(t),
+        advice: advice(&v.outcome),
+        killed_without_warning: victims
+            .iter()
+            .map(|(pid, comm)| PidComm { pid: *pid, comm })
+            .collect(),
+        steps: t
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Signal {
+                    from,
+                    to,
+                    sig,
+                    result,
+                    ..
+                } => StepWire::Signal {
+                    t: wire::seconds(t.offset_ns(step)),
+                    step: "signal",
+                    signal: signal_name(*sig),
+                    from_pid: from.0,
+                    from_comm: &from.1,
+                    to_pid: to.0,
+                    to_comm: &to.1,
+                    to_pid1: to.2,
+                    by_kernel: t.is_teardown(step),
+                    result: result_name(*result),
+                },
+                Step::Exit {
+                    pid, comm, code, ..
+                } => StepWire::Exit {
+                    t: wire::seconds(t.offset_ns(step)),
+                    step: "exit",
+                    pid: *pid,
+                    comm,
+                    status: exit_status(*code),
+                },
+            })
+            .collect(),
+    })
+}
+
+/// One timeline in `format`.
+pub fn render(t: &Timeline, title: &str, format: Format) -> String {
+    match format {
+        Format::Text => text(t, title),
+        Format::Json => json(t, title),
+    }
+}
+
+/// One line for a whole target with several PID namespaces: from the first
+/// SIGTERM to the last exit, and how many ended by SIGKILL.
+pub fn overall(title: &str, done: &[Timeline], format: Format) -> Option<String> {
+    if done.len() < 2 {
+        return None;
+    }
+    let start = done.iter().map(|t| t.start_ns).min()?;
+    let end = done.iter().map(|t| t.start_ns + t.total_ns()).max()?;
+    let killed = done.iter().filter(|t| t.verdict().killed).count();
+    Some(match format {
+        Format::Text => format!(
+            "{}: {:.3}s from the first SIGTERM to the last exit; {killed} of {} PID 1s ended by SIGKILL\n",
+            safe(title),
+            (end - start) as f64 / 1e9,
+            done.len()
+        ),
+        Format::Json => wire::to_line(&ShutdownTotal {
+            shutdown_total: title,
+            total_s: wire::seconds(end - start),
+            containers: done.len(),
+            killed,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn sig(ts: u64, from: (u32, &str), to: (u32, &str, bool), sig: u32, result: u32) -> Step {
+        Step::Signal {
+            ts_ns: ts,
+            from: (from.0, from.1.into()),
+            to: (to.0, to.1.into(), to.2),
+            sig,
+            result,
+        }
+    }
+
+    fn exit(ts: u64, pid: u32, comm: &str, code: u32) -> Step {
+        Step::Exit {
+            ts_ns: ts,
+            pid,
+            comm: comm.into(),
+            code,
+        }
+    }
+
+    #[test]
+    fn ignored_sigterm_then_sigkill_reads_as_a_timeline() {
+        let t = Timeline {
+            pid_ns: 7,
+            init: (500, "sh".into()),
+            start_ns: 10 * S,
+            steps: vec![
+                sig(10 * S, (42, "podman"), (500, "sh", true), 15, 1),
+                sig(15 * S, (42, "podman"), (500, "sh", true), 9, 0),
+                exit(15 * S + 1000, 500, "sh", 9),
+                exit(15 * S + 2000, 501, "sleep", 9),
+            ],
+            end_ns: Some(15 * S + 1000),
+        };
+        let text = text(&t, "pod web");
+        assert!(
+            text.starts_with("shutdown of pod web (PID 1 500 sh)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  t+  0.000s  SIGTERM  42 (podman) → 500 (sh, PID 1)  ignored\n"),
+            "{text}"
+        );
+        assert!(text.contains("t+  5.000s  SIGKILL  42 (podman)"), "{text}");
+        assert!(text.contains("no SIGTERM handler"), "{text}");
+        assert!(text.contains("  advice: exec the application"), "{text}");
+        let j: serde_json::Value = serde_json::from_str(&json(&t, "pod web")).unwrap();
+        assert_eq!(j["killed"], true);
+        assert_eq!(j["steps"][1]["t"], 5.0);
+        assert_eq!(j["steps"][0]["result"], "ignored");
+    }
+
+    #[test]
+    fn the_kernels_teardown_kill_is_named_and_advised_against() {
+        let t = Timeline {
+            pid_ns: 7,
+            init: (500, "sh".into()),
+            start_ns: S,
+            steps: vec![
+                sig(S, (42, "runc"), (500, "sh", true), 15, 0),
+                exit(S + 100, 500, "sh", 0),
+                sig(S + 200, (500, "sh"), (501, "sleep", false), 9, 0),
+                exit(S + 300, 501, "sleep", 9),
+            ],
+            end_ns: Some(S + 100),
+        };
+        let text = text(&t, "pod web");
+        assert!(
+            text.contains("SIGKILL  kernel (PID 1 exited) → 501 (sleep)"),
+            "{text}"
+        );
+        assert!(text.contains("ungraceful: PID 1 (sh)"), "{text}");
+        assert!(text.contains("process group"), "{text}");
+    }
+}

@@ -1,0 +1,600 @@
+//! Every JSON document nstrace prints, as serde wire types in one module:
+//! event lines, findings and the audit summary, the topology document and
+//! shutdown timelines. Field order here is the order on the wire (and in the
+//! README); the types borrow from the model so rendering copies little.
+
+use std::borrow::Cow;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use nstrace_common::NsSet;
+
+/// A namespace set as an object of inode numbers, keyed by type name.
+pub struct NsObj<'a>(pub &'a NsSet);
+
+impl Serialize for NsObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(9))?;
+        for (t, ino) in self.0.iter() {
+            m.serialize_entry(t.name(), &ino)?;
+        }
+        m.end()
+    }
+}
+
+/// A map whose keys keep the order they were given in.
+pub struct Ordered<K, V>(pub Vec<(K, V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for Ordered<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Appends `v` as one JSON line to `out`.
+pub fn line<T: Serialize>(out: &mut Vec<u8>, v: &T) {
+    // Serialising these types into memory cannot fail: no map has non-string keys.
+    serde_json::to_writer(&mut *out, v).expect("wire types serialise");
+    out.push(b'\n');
+}
+
+/// `v` as one JSON line.
+pub fn to_line<T: Serialize>(v: &T) -> String {
+    let mut out = Vec::with_capacity(256);
+    line(&mut out, v);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+// ---- events ---------------------------------------------------------------
+
+/// One event line: the common header, then the kind's own fields.
+#[derive(Serialize)]
+pub struct EventLine<'a> {
+    /// Kind name.
+    pub kind: &'static str,
+    /// RFC 3339 wall time.
+    pub time: String,
+    /// Monotonic ns.
+    pub ts_ns: u64,
+    /// Node pid.
+    pub pid: u32,
+    /// Node tid.
+    pub tid: u32,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Pid inside its own PID namespace.
+    pub ns_pid: u32,
+    /// Real uid.
+    pub uid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// Command.
+    pub comm: Cow<'a, str>,
+    /// Namespaces.
+    pub ns: NsObj<'a>,
+    /// Header flag names.
+    pub flags: Vec<&'static str>,
+    /// The kind's fields.
+    #[serde(flatten)]
+    pub body: EventBody<'a>,
+}
+
+/// The fields of one kind of event.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EventBody<'a> {
+    /// `create`.
+    Create {
+        /// fork / vfork / thread.
+        create: &'static str,
+        /// Raw clone flags.
+        clone_flags: u64,
+        /// Creator tgid.
+        creator_pid: u32,
+        /// Creator tid.
+        creator_tid: u32,
+        /// Creator's effective capabilities.
+        cap_effective: u64,
+        /// CLONE_NEW* names.
+        new_namespaces: Vec<Cow<'static, str>>,
+        /// Creator's namespaces.
+        creator_ns: NsObj<'a>,
+        /// Types differing between creator and child.
+        changed: Vec<&'static str>,
+    },
+    /// `exec`.
+    Exec {
+        /// Path asked for.
+        filename: Cow<'a, str>,
+    },
+    /// `exit`.
+    Exit {
+        /// Raw wait status.
+        exit_code: u32,
+        /// Exit status.
+        status: u32,
+        /// Killing signal (0 if it exited).
+        signal: u32,
+        /// Last thread of the process.
+        group_dead: bool,
+    },
+    /// `reap`.
+    Reap {
+        /// Final wait status.
+        exit_code: u32,
+    },
+    /// `wait`.
+    Wait {
+        /// wait4 / waitid.
+        syscall: &'static str,
+        /// Pid argument.
+        wait_pid: i32,
+        /// Options.
+        options: u32,
+        /// waitid idtype.
+        idtype: u32,
+    },
+    /// `setns`.
+    Setns {
+        /// fd argument.
+        fd: i32,
+        /// nstype argument.
+        nstype: u64,
+        /// Flag names.
+        flag_names: Vec<Cow<'static, str>>,
+        /// Return value.
+        ret: i32,
+        /// Caller's effective capabilities.
+        cap_effective: u64,
+        /// Inode behind the fd.
+        target_inode: u32,
+        /// errno name.
+        error: Option<Cow<'static, str>>,
+        /// Namespaces before.
+        before: NsObj<'a>,
+        /// Types the call moved.
+        changed: Vec<&'static str>,
+    },
+    /// `unshare`.
+    Unshare {
+        /// Flags argument.
+        unshare_flags: u64,
+        /// Flag names.
+        flag_names: Vec<Cow<'static, str>>,
+        /// Return value.
+        ret: i32,
+        /// Caller's effective capabilities.
+        cap_effective: u64,
+        /// errno name.
+        error: Option<Cow<'static, str>>,
+        /// Namespaces before.
+        before: NsObj<'a>,
+        /// Types the call moved.
+        changed: Vec<&'static str>,
+    },
+    /// `signal_generate`.
+    SignalGenerate {
+        /// Number.
+        signal: u32,
+        /// Name.
+        signal_name: Cow<'static, str>,
+        /// Verdict value.
+        result: u32,
+        /// Sent to the thread group.
+        group: bool,
+        /// siginfo si_code.
+        si_code: i32,
+        /// Target tgid.
+        target_pid: u32,
+        /// Target tid.
+        target_tid: u32,
+        /// Target pid in its namespace.
+        target_ns_pid: u32,
+        /// Verdict name.
+        result_name: &'static str,
+        /// Target command.
+        target_comm: Cow<'a, str>,
+        /// Target namespaces.
+        target_ns: NsObj<'a>,
+    },
+    /// `signal_deliver`.
+    SignalDeliver {
+        /// Number.
+        signal: u32,
+        /// Name.
+        signal_name: Cow<'static, str>,
+        /// default / ignore / installed.
+        handler: &'static str,
+        /// Handler address.
+        handler_addr: u64,
+        /// sa_flags.
+        sa_flags: u64,
+    },
+    /// `rename`.
+    Rename {
+        /// Name now.
+        new_comm: Cow<'a, str>,
+    },
+}
+
+// ---- findings -------------------------------------------------------------
+
+/// One finding line.
+#[derive(Serialize)]
+pub struct FindingLine<'a> {
+    /// Kind name.
+    pub finding: &'static str,
+    /// Severity name.
+    pub severity: &'static str,
+    /// RFC 3339 wall time.
+    pub time: String,
+    /// Monotonic ns.
+    pub ts_ns: u64,
+    /// Node pid.
+    pub pid: u32,
+    /// PID namespace inode.
+    pub pid_ns: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// Pod name.
+    pub pod: Option<&'a str>,
+    /// Container id.
+    pub container: Option<&'a str>,
+    /// Allowing rule.
+    pub allowed_by: Option<&'a str>,
+    /// The classified join, for join findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinWire<'a>>,
+    /// One sentence.
+    pub summary: String,
+    /// Supporting facts.
+    pub evidence: Vec<String>,
+}
+
+/// A place: its class, pod, container, named netns and words.
+#[derive(Serialize)]
+pub struct PlaceWire<'a> {
+    /// Class name.
+    pub class: &'static str,
+    /// Pod name.
+    pub pod: Option<&'a str>,
+    /// Container id.
+    pub container: Option<&'a str>,
+    /// Named netns.
+    pub netns: Option<&'a str>,
+    /// In words.
+    pub text: String,
+}
+
+/// A join's actor.
+#[derive(Serialize)]
+pub struct ActorWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// Executable.
+    pub exe: &'a str,
+    /// Real uid.
+    pub uid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// Effective capabilities, bit n = capability n.
+    pub cap_effective: u64,
+    /// The same in words.
+    pub caps: String,
+    /// Where it lived before the call.
+    pub place: PlaceWire<'a>,
+}
+
+/// One target of a join.
+#[derive(Serialize)]
+pub struct TargetWire<'a> {
+    /// Namespace type.
+    #[serde(rename = "type")]
+    pub ns_type: &'static str,
+    /// Inode.
+    pub inode: u32,
+    /// Who lives there.
+    pub place: PlaceWire<'a>,
+}
+
+/// A classified join.
+#[derive(Serialize)]
+pub struct JoinWire<'a> {
+    /// Who.
+    pub actor: ActorWire<'a>,
+    /// Syscall.
+    pub action: &'static str,
+    /// Flag names.
+    pub flags: Vec<Cow<'static, str>>,
+    /// setns's fd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    /// clone's child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_pid: Option<u32>,
+    /// Into what.
+    pub targets: Vec<TargetWire<'a>>,
+    /// Return value.
+    pub ret: i32,
+    /// "ok" or errno name.
+    pub result: String,
+    /// Why it is expected.
+    pub expected: Option<&'a str>,
+}
+
+/// The audit's closing line.
+#[derive(Serialize)]
+pub struct SummaryLine<'a> {
+    /// The counts.
+    pub summary: SummaryWire<'a>,
+}
+
+/// Counts of an audit.
+#[derive(Serialize)]
+pub struct SummaryWire<'a> {
+    /// Findings not allowed by policy.
+    pub findings: usize,
+    /// Findings allowed by policy.
+    pub allowed: usize,
+    /// Per kind.
+    pub by_kind: Ordered<&'static str, usize>,
+    /// Per severity.
+    pub by_severity: Ordered<&'static str, usize>,
+    /// Per policy rule, in rule order.
+    pub policy_hits: Ordered<&'a str, usize>,
+    /// Lasting zombies per PID namespace.
+    pub zombies_by_pid_ns: Ordered<String, usize>,
+}
+
+// ---- topology -------------------------------------------------------------
+
+/// The topology document.
+#[derive(Serialize)]
+pub struct TopologyDoc<'a> {
+    /// The node.
+    pub node: NodeWire<'a>,
+    /// Pods.
+    pub pods: Vec<PodWire<'a>>,
+    /// Containers in no pod.
+    pub lone_containers: Vec<ContainerWire<'a>>,
+    /// Other namespaces.
+    pub namespaces: Vec<PlainWire<'a>>,
+}
+
+/// The node.
+#[derive(Serialize)]
+pub struct NodeWire<'a> {
+    /// Hostname.
+    pub hostname: &'a str,
+    /// Its namespaces.
+    pub ns: NsObj<'a>,
+    /// Processes in the node's namespaces only.
+    pub processes: usize,
+}
+
+/// A pod.
+#[derive(Serialize)]
+pub struct PodWire<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Id.
+    pub id: Option<&'a str>,
+    /// Its infra container.
+    pub infra: Option<InfraWire<'a>>,
+    /// hostNetwork, hostPID, hostIPC, shareProcessNamespace.
+    pub flags: PodFlags,
+    /// Sharing per namespace type.
+    pub sharing: Ordered<&'static str, &'static str>,
+    /// Containers.
+    pub containers: Vec<ContainerWire<'a>>,
+}
+
+/// A pod's infra container, briefly.
+#[derive(Serialize)]
+pub struct InfraWire<'a> {
+    /// Container id.
+    pub container: &'a str,
+    /// Its init's pid.
+    pub pid: u32,
+    /// Its init's command.
+    pub comm: &'a str,
+}
+
+/// A pod's Kubernetes-style flags.
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+pub struct PodFlags {
+    /// Net is the node's.
+    pub hostNetwork: bool,
+    /// Pid is the node's.
+    pub hostPID: bool,
+    /// Ipc is the node's.
+    pub hostIPC: bool,
+    /// All containers share one non-node PID namespace.
+    pub shareProcessNamespace: bool,
+}
+
+/// A container.
+#[derive(Serialize)]
+pub struct ContainerWire<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Whether the id came from the runtime.
+    pub runtime_id: bool,
+    /// Whether it is the pod's infra.
+    pub infra: bool,
+    /// Its init.
+    pub init: ProcWire<'a>,
+    /// UTS hostname.
+    pub hostname: Option<&'a str>,
+    /// Its init's namespaces.
+    pub ns: NsObj<'a>,
+    /// Its processes.
+    pub processes: Vec<ProcWire<'a>>,
+}
+
+/// A process.
+#[derive(Serialize)]
+pub struct ProcWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Parent.
+    pub ppid: u32,
+    /// Pid inside.
+    pub ns_pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// Exited, not reaped.
+    pub zombie: bool,
+    /// Namespaces.
+    pub ns: NsObj<'a>,
+}
+
+/// A namespace outside containers.
+#[derive(Serialize)]
+pub struct PlainWire<'a> {
+    /// Type.
+    #[serde(rename = "type")]
+    pub ns_type: &'static str,
+    /// Inode.
+    pub inode: u32,
+    /// Its processes.
+    pub processes: Vec<ProcWire<'a>>,
+    /// What pins it.
+    pub pinned_by: &'a [String],
+    /// Its processes see the node's /proc.
+    pub shares_node_mnt: bool,
+}
+
+// ---- shutdown -------------------------------------------------------------
+
+/// One shutdown timeline.
+#[derive(Serialize)]
+pub struct TimelineDoc<'a> {
+    /// What shut down.
+    pub shutdown: &'a str,
+    /// Its PID namespace.
+    pub pid_ns: u32,
+    /// PID 1's node pid.
+    pub init_pid: u32,
+    /// PID 1's command.
+    pub init_comm: &'a str,
+    /// t0 (monotonic ns).
+    pub start_ts_ns: u64,
+    /// Seconds from t0 to the last exit.
+    pub total_s: f64,
+    /// Ended by SIGKILL.
+    pub killed: bool,
+    /// The verdict in words.
+    pub verdict: String,
+    /// Advice (empty when clean).
+    pub advice: &'static str,
+    /// Killed by the kernel without a graceful signal.
+    pub killed_without_warning: Vec<PidComm<'a>>,
+    /// Every step.
+    pub steps: Vec<StepWire<'a>>,
+}
+
+/// A pid and its command.
+#[derive(Serialize)]
+pub struct PidComm<'a> {
+    /// Pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+}
+
+/// One step of a timeline.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum StepWire<'a> {
+    /// A signal.
+    Signal {
+        /// Seconds since t0.
+        t: f64,
+        /// "signal".
+        step: &'static str,
+        /// Signal name.
+        signal: Cow<'static, str>,
+        /// Sender pid.
+        from_pid: u32,
+        /// Sender command.
+        from_comm: &'a str,
+        /// Target pid.
+        to_pid: u32,
+        /// Target command.
+        to_comm: &'a str,
+        /// Target is PID 1.
+        to_pid1: bool,
+        /// The kernel's teardown kill.
+        by_kernel: bool,
+        /// Verdict name.
+        result: &'static str,
+    },
+    /// An exit.
+    Exit {
+        /// Seconds since t0.
+        t: f64,
+        /// "exit".
+        step: &'static str,
+        /// Pid.
+        pid: u32,
+        /// Command.
+        comm: &'a str,
+        /// Exit status in words.
+        status: String,
+    },
+}
+
+/// The closing line of a pod's shutdown with several PID namespaces.
+#[derive(Serialize)]
+pub struct ShutdownTotal<'a> {
+    /// What shut down.
+    pub shutdown_total: &'a str,
+    /// Seconds from the first SIGTERM to the last exit.
+    pub total_s: f64,
+    /// PID namespaces followed.
+    pub containers: usize,
+    /// How many ended by SIGKILL.
+    pub killed: usize,
+}
+
+/// Seconds with microsecond precision, as the timelines print them.
+pub fn seconds(ns: u64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_orders() {
+        #[derive(Serialize)]
+        struct T<'a> {
+            b: &'a str,
+            a: Ordered<&'a str, u32>,
+        }
+        let s = to_line(&T {
+            b: "a\"b\\c\nd\u{1}",
+            a: Ordered(vec![("z", 1), ("y", 2)]),
+        });
+        assert_eq!(
+            s,
+            "{\"b\":\"a\\\"b\\\\c\\nd\\u0001\",\"a\":{\"z\":1,\"y\":2}}\n"
+        );
+        let ns = NsSet::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(
+            serde_json::to_string(&NsObj(&ns)).unwrap(),
+            "{\"mnt\":1,\"uts\":2,\"ipc\":3,\"pid\":4,\"pid_for_children\":5,\"net\":6,\"user\":7,\"cgroup\":8,\"time\":9}"
+        );
+        assert_eq!(seconds(5_011_234_567), 5.011235);
+    }
+}

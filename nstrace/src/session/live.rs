@@ -1,0 +1,204 @@
+//! The live source: attach the kernel programs, snapshot /proc, then read the
+//! ring buffer into the feed until Ctrl-C, SIGTERM, SIGHUP, the deadline, or
+//! the consumer says stop; detach, record the counters, print them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use aya::maps::{MapData, RingBuf};
+
+use super::{node_meta, Consumer, Feed, Flow, Outcome};
+use crate::event::Event;
+use crate::model::{joins_unknown_place, wants_enrichment};
+use crate::probe::{Options, Probes, PROGRAM_COUNT};
+use crate::procfs;
+use crate::snapshot;
+
+/// How often the ring buffer is drained without a wakeup from the kernel.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(50);
+
+/// How a live trace runs.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Ring buffer size in bytes.
+    pub ring_buffer_size: u32,
+    /// Signals the kernel streams (bit n = signal n).
+    pub signal_mask: u64,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Also write everything to this record file.
+    pub record: Option<PathBuf>,
+}
+
+/// The signals that stop a trace (SIGINT, SIGTERM, SIGHUP) or ask for the
+/// counters (SIGUSR1). Installed first thing, so one that arrives while the
+/// programs load still ends the run cleanly, with its counters.
+struct Stops {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Stops {
+    fn install() -> Result<Stops> {
+        Ok(Stops {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
+
+/// Runs `consumer` on the live node; blocks until the trace ends.
+pub fn run(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(opts, consumer))
+}
+
+/// [`run`] on a runtime the caller already has.
+pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Outcome> {
+    let mut stops = Stops::install()?;
+    let mut probes = Probes::load(Options {
+        ring_buffer_size: opts.ring_buffer_size,
+        signal_mask: opts.signal_mask,
+    })?;
+    let mut feed = Feed::new(consumer, node_meta());
+    if let Some(path) = &opts.record {
+        feed.record_to(path)?;
+    }
+    // Snapshot after attach: whatever changes from here on is also in the stream.
+    if feed.wants_proc() {
+        let node = feed.meta.node_ns;
+        let host = feed.meta.hostname.clone();
+        for p in snapshot::processes(&node, &host) {
+            feed.process(p)?;
+        }
+        let pins = feed.needs.pins.read();
+        feed.pinned(pins)?;
+    }
+    let mut open = feed.start()? == Flow::Continue;
+    if open {
+        open = drive(&mut probes, &mut stops, opts.duration, &mut feed).await?;
+    }
+    if open && feed.needs.final_tick {
+        tick(&mut feed)?;
+    }
+    let totals = probes.totals(&feed.user);
+    feed.close_recording(&totals)?;
+    // Detach every program before reporting.
+    drop(probes);
+    eprintln!("{totals}");
+    feed.finish()
+}
+
+/// One clock tick: pins read again if wanted, then the consumer.
+fn tick(feed: &mut Feed<'_>) -> Result<Flow> {
+    if feed.needs.rescan_pins {
+        feed.pinned(snapshot::pinned())?;
+    }
+    feed.tick(procfs::monotonic_ns())
+}
+
+/// One raw record from the ring buffer through the feed.
+fn ingest(feed: &mut Feed<'_>, raw: &[u8]) -> Result<Flow> {
+    let Some(ev) = feed.decode(raw) else {
+        return Ok(Flow::Continue);
+    };
+    if !feed.admit(&ev) {
+        return Ok(Flow::Continue);
+    }
+    if let Event::Setns(e) = &ev {
+        // `ip netns add` makes no event: look for new nsfs bind mounts before
+        // the join is classified (recorded, so a replay agrees), only when the
+        // join goes somewhere neither the node nor a known pin is.
+        if feed.needs.model && joins_unknown_place(&feed.model, e) {
+            let pins = snapshot::refresh_mount_pins(&feed.model.pinned);
+            if pins != feed.model.pinned {
+                feed.pinned(pins)?;
+            }
+        }
+    }
+    let flow = feed.event(&ev)?;
+    if feed.wants_proc() {
+        if let Some(pid) = wants_enrichment(&feed.meta.node_ns, &ev) {
+            let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
+            if let Some(e) = snapshot::enrichment(pid, &node, host) {
+                feed.enrich(e)?;
+            }
+        }
+    }
+    Ok(flow)
+}
+
+/// Hands every waiting record to the feed; `Stop` when the consumer says so.
+fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>) -> Result<Flow> {
+    let mut any = false;
+    while let Some(item) = rb.next() {
+        any = true;
+        if ingest(feed, &item)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+    }
+    if any {
+        return feed.batch_done();
+    }
+    Ok(Flow::Continue)
+}
+
+/// Runs until a stop condition; drains what the kernel already wrote before
+/// returning. `false` when the consumer stopped it.
+async fn drive(
+    probes: &mut Probes,
+    stops: &mut Stops,
+    duration: Option<Duration>,
+    feed: &mut Feed<'_>,
+) -> Result<bool> {
+    // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
+    let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
+        .map_err(|e| anyhow::anyhow!("watching the ring buffer: {e}"))?;
+    eprintln!(
+        "nstrace: tracing ({PROGRAM_COUNT} programs attached); Ctrl-C to stop, SIGUSR1 for counters"
+    );
+    let far = Duration::from_secs(1 << 40);
+    let deadline = tokio::time::sleep(duration.unwrap_or(far));
+    tokio::pin!(deadline);
+    let mut ticker = tokio::time::interval(feed.needs.tick.unwrap_or(far));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    // The kernel wakes us only when enough data waits; this timer drains the
+    // rest, so an event is shown at most DRAIN_EVERY late.
+    let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
+    drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flow = Flow::Continue;
+    while flow == Flow::Continue {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                flow = drain(guard.get_inner_mut(), feed)?;
+                guard.clear_ready();
+            }
+            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed)?,
+            _ = ticker.tick(), if feed.needs.tick.is_some() => flow = tick(feed)?,
+            _ = stops.int.recv() => break,
+            _ = stops.term.recv() => break,
+            _ = stops.hup.recv() => break,
+            _ = &mut deadline => break,
+            _ = stops.usr1.recv() => {
+                feed.report();
+                eprintln!("{}", probes.totals(&feed.user));
+            }
+        }
+    }
+    if flow == Flow::Continue {
+        flow = drain(ring.get_mut(), feed)?;
+    }
+    Ok(flow == Flow::Continue)
+}
