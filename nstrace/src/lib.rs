@@ -13,5 +13,6 @@ pub mod output;
 pub mod probe;
 pub mod procfs;
 pub mod record;
+pub mod runtime;
 pub mod snapshot;
 pub mod stats;
