@@ -14,6 +14,7 @@ pub mod output;
 pub mod probe;
 pub mod procfs;
 pub mod record;
+pub mod runtime;
 pub mod session;
 pub mod snapshot;
 pub mod stats;

@@ -1,0 +1,408 @@
+//! Kubernetes (and podman) names of a container, read from its runtime's files on the
+//! node: no API server, no runtime socket, no podman command.
+//!
+//! Given the 64-hex id from a process's cgroup path, [`lookup`] reads the container's
+//! OCI bundle `config.json` where CRI-O, containerd and podman keep it; CRI-O and
+//! containerd write the names there as annotations ([`bundle`]), podman keeps them in
+//! libpod's database (`podman.rs`). These are runtime internals: everything is read
+//! defensively, and every way it can fail is its own [`Lookup`] so the caller can count
+//! it. Nothing is cached here; one lookup is a few small reads, meant for once per
+//! container start, with the caller keeping the answer.
+
+pub mod bundle;
+
+mod bolt;
+#[cfg(test)]
+mod fixtures;
+mod podman;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use bundle::Bundle;
+pub use bundle::{ContainerNames, Runtime};
+
+/// A bundle `config.json` larger than this is not a runtime's (they are ~10 KiB).
+const MAX_CONFIG: u64 = 4 << 20;
+
+/// Where the runtimes keep their files. Only paths under these are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roots {
+    /// containers/storage container directories, `<root>/<id>/userdata/config.json`:
+    /// CRI-O's bundles, and podman's (the two share the store).
+    pub storage: Vec<PathBuf>,
+    /// containerd's task directories for the CRI namespace, `<root>/<id>/config.json`.
+    pub containerd: Vec<PathBuf>,
+    /// libpod state databases (`bolt_state.db`), which name podman's containers and pods.
+    pub podman: Vec<PathBuf>,
+}
+
+impl Default for Roots {
+    /// The paths root-ful CRI-O, containerd and podman use by default.
+    fn default() -> Self {
+        Roots {
+            // CRI-O writes the bundle to both (RunDir and Dir); podman only to the second.
+            storage: vec![
+                "/run/containers/storage/overlay-containers".into(),
+                "/var/lib/containers/storage/overlay-containers".into(),
+            ],
+            containerd: vec!["/run/containerd/io.containerd.runtime.v2.task/k8s.io".into()],
+            podman: vec!["/var/lib/containers/storage/libpod/bolt_state.db".into()],
+        }
+    }
+}
+
+/// The outcome of one [`lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The runtime's names for the container.
+    Found(ContainerNames),
+    /// No bundle under any root (gone already, another runtime, or not a 64-hex id).
+    Missing,
+    /// A file is there but could not be read (permissions, I/O, a podman bundle without
+    /// a readable libpod database, a database busy for the whole read); may pass.
+    Unreadable(String),
+    /// A file was read but is not what the runtime writes.
+    Garbled(String),
+}
+
+/// Finds the names of container `id` (64 lowercase hex digits) under `roots`.
+///
+/// Roots are tried in order, storage first; the first bundle found decides.
+pub fn lookup(roots: &Roots, id: &str) -> Lookup {
+    // The id becomes a path component: nothing but an id may get that far.
+    if !(id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
+        return Lookup::Missing;
+    }
+    let storage = roots.storage.iter().map(|r| r.join(id).join("userdata"));
+    let containerd = roots.containerd.iter().map(|r| r.join(id));
+    let mut unreadable = None;
+    for path in storage.chain(containerd).map(|dir| dir.join("config.json")) {
+        match read_small(&path, MAX_CONFIG) {
+            Ok(bytes) => return from_bundle(roots, id, &path, &bytes),
+            Err(Failure::Absent) => {}
+            Err(Failure::Unreadable(why)) => {
+                unreadable.get_or_insert(why);
+            }
+            Err(Failure::Garbled(why)) => return Lookup::Garbled(why),
+        }
+    }
+    unreadable.map_or(Lookup::Missing, Lookup::Unreadable)
+}
+
+fn from_bundle(roots: &Roots, id: &str, path: &Path, bytes: &[u8]) -> Lookup {
+    match bundle::parse(bytes) {
+        Ok(Bundle::Named(names)) => Lookup::Found(names),
+        Ok(Bundle::Podman { .. }) => from_libpod(&roots.podman, id),
+        Err(why) => Lookup::Garbled(format!("{}: {why}", path.display())),
+    }
+}
+
+/// A podman container's names from the first libpod database that exists.
+fn from_libpod(dbs: &[PathBuf], id: &str) -> Lookup {
+    for path in dbs {
+        let file = match open(path) {
+            Ok(f) => f,
+            Err(Failure::Absent) => continue,
+            Err(Failure::Unreadable(why) | Failure::Garbled(why)) => {
+                return Lookup::Unreadable(why)
+            }
+        };
+        let at = |why: &dyn std::fmt::Display| format!("{}: {why}", path.display());
+        return match podman::record(&file, id) {
+            Ok(Some(record)) => Lookup::Found(podman::names(id, record)),
+            // Another podman's container (a different root), or a bundle left behind.
+            Ok(None) => Lookup::Missing,
+            Err(podman::DbError::Bolt(bolt::BoltError::Corrupt(why))) => Lookup::Garbled(at(&why)),
+            Err(podman::DbError::Bolt(e)) => Lookup::Unreadable(at(&e)),
+            Err(podman::DbError::Record(why)) => Lookup::Garbled(at(&why)),
+        };
+    }
+    Lookup::Unreadable(
+        "a podman bundle, but no libpod database (bolt_state.db) under the podman roots".into(),
+    )
+}
+
+/// Why a file gave no bytes.
+enum Failure {
+    /// Nothing there.
+    Absent,
+    /// There, but not readable.
+    Unreadable(String),
+    /// There, but not a regular file of a sane size.
+    Garbled(String),
+}
+
+/// Opens a regular file without following a final symlink, and without blocking on a
+/// FIFO planted where a file should be.
+fn open(path: &Path) -> Result<File, Failure> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Failure::Absent,
+            _ => Failure::Unreadable(format!("{}: {e}", path.display())),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Failure::Unreadable(format!("{}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Failure::Garbled(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// The whole of a small regular file.
+fn read_small(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
+    let file = open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Unreadable(format!("{}: {e}", path.display())))?;
+    if bytes.len() as u64 > max {
+        return Err(Failure::Garbled(format!(
+            "{}: larger than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    /// Roots laid out like a node's, below a temporary directory.
+    struct Node {
+        dir: TempDir,
+        roots: Roots,
+    }
+
+    impl Node {
+        fn new(tag: &str) -> Node {
+            let dir = TempDir::new(tag);
+            let p = dir.path();
+            let roots = Roots {
+                storage: vec![
+                    p.join("run/containers/storage/overlay-containers"),
+                    p.join("var/lib/containers/storage/overlay-containers"),
+                ],
+                containerd: vec![p.join("run/containerd/io.containerd.runtime.v2.task/k8s.io")],
+                podman: vec![p.join("var/lib/containers/storage/libpod/bolt_state.db")],
+            };
+            Node { dir, roots }
+        }
+
+        /// Writes a bundle in storage root `i`, as CRI-O and podman do.
+        fn storage(&self, i: usize, id: &str, json: &str) {
+            let root = self.roots.storage[i].strip_prefix(self.dir.path()).unwrap();
+            self.dir
+                .write(root.join(id).join("userdata/config.json"), json);
+        }
+
+        fn containerd(&self, id: &str, json: &str) {
+            let root = self.roots.containerd[0]
+                .strip_prefix(self.dir.path())
+                .unwrap();
+            self.dir.write(root.join(id).join("config.json"), json);
+        }
+
+        fn libpod(&self, bytes: &[u8]) {
+            let db = self.roots.podman[0].strip_prefix(self.dir.path()).unwrap();
+            self.dir.write(db, bytes);
+        }
+
+        fn found(&self, id: &str) -> ContainerNames {
+            match lookup(&self.roots, id) {
+                Lookup::Found(n) => n,
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn default_roots_are_the_runtimes_paths() {
+        let r = Roots::default();
+        assert_eq!(
+            r.storage[1],
+            Path::new("/var/lib/containers/storage/overlay-containers")
+        );
+        assert_eq!(
+            r.containerd[0],
+            Path::new("/run/containerd/io.containerd.runtime.v2.task/k8s.io")
+        );
+        assert_eq!(
+            r.podman[0],
+            Path::new("/var/lib/containers/storage/libpod/bolt_state.db")
+        );
+    }
+
+    #[test]
+    fn crio_bundles_in_either_storage_root() {
+        let node = Node::new("crio");
+        node.storage(0, CRIO_SBX, CRIO_SANDBOX);
+        node.storage(1, CRIO_CTR, CRIO_WORKLOAD);
+        let sandbox = node.found(CRIO_SBX);
+        assert_eq!(
+            (sandbox.runtime, sandbox.sandbox, sandbox.container),
+            (Runtime::CriO, true, None)
+        );
+        let web = node.found(CRIO_CTR);
+        assert_eq!(web.container.as_deref(), Some("web-api"));
+        assert_eq!(
+            (web.pod.as_deref(), web.namespace.as_deref()),
+            (Some(POD), Some("prod"))
+        );
+        assert_eq!(
+            (web.pod_uid.as_deref(), web.sandbox_id.as_deref()),
+            (Some(UID), Some(CRIO_SBX))
+        );
+        assert_eq!(web.grace_period_s, Some(45));
+    }
+
+    #[test]
+    fn containerd_bundles() {
+        let node = Node::new("containerd");
+        node.containerd(CTRD_SBX, CONTAINERD_SANDBOX);
+        node.containerd(CTRD_CTR, CONTAINERD_WORKLOAD);
+        let sandbox = node.found(CTRD_SBX);
+        assert_eq!(
+            (sandbox.runtime, sandbox.sandbox),
+            (Runtime::Containerd, true)
+        );
+        let car = node.found(CTRD_CTR);
+        assert_eq!(
+            (car.container.as_deref(), car.pod.as_deref()),
+            (Some("side-car"), Some(POD))
+        );
+        assert_eq!(
+            (car.sandbox_id.as_deref(), car.grace_period_s),
+            (Some(CTRD_SBX), None)
+        );
+    }
+
+    #[test]
+    fn podman_names_come_from_libpod() {
+        let node = Node::new("podman");
+        node.storage(1, INFRA, PODMAN_INFRA);
+        node.storage(1, WEB, PODMAN_WORKLOAD);
+        // No database yet: the bundle alone names nothing.
+        assert!(matches!(lookup(&node.roots, WEB), Lookup::Unreadable(_)));
+        node.libpod(&libpod_db(0, 100));
+        let web = node.found(WEB);
+        assert_eq!(
+            web,
+            ContainerNames {
+                runtime: Runtime::Podman,
+                container: Some("web-api".into()),
+                pod: Some("my-shop".into()),
+                namespace: None,
+                pod_uid: None,
+                pod_id: Some(POD_ID.into()),
+                sandbox: false,
+                sandbox_id: Some(INFRA.into()),
+                grace_period_s: Some(10),
+            }
+        );
+        let infra = node.found(INFRA);
+        assert_eq!(
+            (infra.sandbox, infra.container, infra.pod.as_deref()),
+            (true, None, Some("my-shop"))
+        );
+        // A bundle whose container libpod no longer knows.
+        let gone = "b".repeat(64);
+        node.storage(1, &gone, PODMAN_WORKLOAD);
+        assert_eq!(lookup(&node.roots, &gone), Lookup::Missing);
+        // A database that is not one.
+        node.libpod(b"SQLite format 3\0 and then some");
+        assert!(matches!(lookup(&node.roots, WEB), Lookup::Garbled(_)));
+    }
+
+    #[test]
+    fn missing_and_ids_that_are_not_ids() {
+        let node = Node::new("missing");
+        assert_eq!(lookup(&node.roots, CRIO_CTR), Lookup::Missing);
+        // A bundle where "../x" would lead must not be found through such an id.
+        node.storage(0, "x", CRIO_WORKLOAD);
+        let upper = CRIO_CTR.to_uppercase();
+        for id in [
+            "",
+            "../x",
+            "x",
+            &CRIO_CTR[1..],
+            &upper,
+            &format!("{}/", &CRIO_CTR[..63]),
+        ] {
+            assert_eq!(lookup(&node.roots, id), Lookup::Missing, "{id:?}");
+        }
+        // A file where a root's directory should be is no bundle either.
+        let flat = Node::new("flat");
+        flat.dir
+            .write("run/containerd/io.containerd.runtime.v2.task/k8s.io", "x");
+        assert_eq!(lookup(&flat.roots, CTRD_CTR), Lookup::Missing);
+    }
+
+    #[test]
+    fn unreadable_and_garbled_files() {
+        let node = Node::new("bad");
+        let ids: Vec<String> = (0..6).map(|i| format!("{i}").repeat(64)).collect();
+        node.storage(0, &ids[0], "{\"ociVersion\": \"1.0.2-dev\", \"annot");
+        node.storage(
+            0,
+            &ids[1],
+            "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"args\":[\"/pause\"]}}",
+        );
+        node.containerd(
+            &ids[2],
+            "{\"annotations\":{\"io.kubernetes.cri.sandbox-name\":[\"x\"]}}",
+        );
+        node.storage(1, &ids[3], &" ".repeat(MAX_CONFIG as usize + 1));
+        for id in &ids[..4] {
+            assert!(
+                matches!(lookup(&node.roots, id), Lookup::Garbled(_)),
+                "{id}"
+            );
+        }
+        // A directory where config.json should be; a FIFO (must not block).
+        std::fs::create_dir_all(
+            node.roots.storage[0]
+                .join(&ids[4])
+                .join("userdata/config.json"),
+        )
+        .unwrap();
+        assert!(matches!(lookup(&node.roots, &ids[4]), Lookup::Garbled(_)));
+        let fifo_dir = node.roots.containerd[0].join(&ids[5]);
+        std::fs::create_dir_all(&fifo_dir).unwrap();
+        let fifo = std::ffi::CString::new(
+            fifo_dir
+                .join("config.json")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(matches!(lookup(&node.roots, &ids[5]), Lookup::Garbled(_)));
+    }
+
+    #[test]
+    fn a_symlinked_bundle_is_unreadable_unless_another_root_has_it() {
+        let node = Node::new("symlink");
+        let outside = node.dir.write("elsewhere/config.json", CRIO_WORKLOAD);
+        let link_dir = node.roots.storage[0].join(CRIO_CTR).join("userdata");
+        std::fs::create_dir_all(&link_dir).unwrap();
+        std::os::unix::fs::symlink(&outside, link_dir.join("config.json")).unwrap();
+        assert!(matches!(
+            lookup(&node.roots, CRIO_CTR),
+            Lookup::Unreadable(_)
+        ));
+        node.storage(1, CRIO_CTR, CRIO_WORKLOAD);
+        assert_eq!(node.found(CRIO_CTR).container.as_deref(), Some("web-api"));
+    }
+}
