@@ -145,7 +145,8 @@ impl Command {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
 pub struct ShutdownArgs {
-    /// The pod (its name, i.e. hostname, or a prefix of its id).
+    /// The pod: NAME or NAMESPACE/NAME as the runtime names it (else its
+    /// hostname), or a prefix of its id.
     #[arg(long, value_name = "NAME")]
     pub pod: Option<String>,
     /// A process in a container (its PID namespace is followed).
@@ -154,6 +155,8 @@ pub struct ShutdownArgs {
     /// Give up after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Output format.
     #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
@@ -183,6 +186,8 @@ pub struct AuditArgs {
     pub forward_window: Duration,
     #[command(flatten)]
     pub ring: RingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Record everything (snapshot, events, clock ticks) for `replay --audit`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -206,6 +211,36 @@ pub struct TopologyArgs {
     pub duration: Option<Duration>,
     #[command(flatten)]
     pub ring: RingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Where the container runtimes keep the files that name containers and
+/// pods (a DaemonSet mounts the host's at other paths). A container whose
+/// files are missing or unreadable keeps its id, and is counted.
+#[derive(Debug, Args, Clone)]
+pub struct RuntimeArgs {
+    /// containers/storage container directories, as CRI-O and podman use them
+    /// (DIR/<id>/userdata/config.json); repeat for several.
+    #[arg(long = "storage-root", value_name = "DIR", default_values = ["/run/containers/storage/overlay-containers", "/var/lib/containers/storage/overlay-containers"])]
+    pub storage_root: Vec<PathBuf>,
+    /// containerd's task directories for Kubernetes (DIR/<id>/config.json); repeat for several.
+    #[arg(long = "containerd-root", value_name = "DIR", default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
+    pub containerd_root: Vec<PathBuf>,
+    /// podman's state database, which names its pods and containers; repeat for several.
+    #[arg(long = "podman-db", value_name = "FILE", default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
+    pub podman_db: Vec<PathBuf>,
+}
+
+impl RuntimeArgs {
+    /// The roots as the runtime reader takes them.
+    pub fn roots(&self) -> crate::runtime::Roots {
+        crate::runtime::Roots {
+            storage: self.storage_root.clone(),
+            containerd: self.containerd_root.clone(),
+            podman: self.podman_db.clone(),
+        }
+    }
 }
 
 /// The ring buffer, for every command that traces.
@@ -251,6 +286,8 @@ pub struct WatchArgs {
     pub duration: Option<Duration>,
     #[command(flatten)]
     pub ring: RingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Also write the shown events to this record file (read it with `nstrace replay`).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,

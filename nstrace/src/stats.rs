@@ -25,6 +25,21 @@ pub struct Stats {
     pub undecodable: u64,
     /// Events received from the kernel.
     pub received: u64,
+    /// Container names looked up in the runtime's files: found, no file,
+    /// unreadable, garbled (see `runtime::Lookup`).
+    pub names: [u64; 4],
+}
+
+/// [`Stats::names`] slots.
+pub mod names {
+    /// Names found.
+    pub const FOUND: usize = 0;
+    /// No bundle under any root.
+    pub const MISSING: usize = 1;
+    /// A file that could not be read.
+    pub const UNREADABLE: usize = 2;
+    /// A file that is not what the runtime writes.
+    pub const GARBLED: usize = 3;
 }
 
 impl Default for Stats {
@@ -36,6 +51,7 @@ impl Default for Stats {
             signals_filtered: [0; MAX_SIG + 1],
             undecodable: 0,
             received: 0,
+            names: [0; 4],
         }
     }
 }
@@ -68,6 +84,7 @@ impl Stats {
             .chain([self.read_failures, self.unpaired_exits])
             .chain(self.signals_filtered.iter().copied())
             .chain([self.undecodable, self.received])
+            .chain(self.names.iter().copied())
     }
 
     /// Serialises as little-endian u64s (count first) for the record file.
@@ -80,7 +97,8 @@ impl Stats {
         out
     }
 
-    /// Parses what `to_bytes` wrote; `None` if the layout does not match.
+    /// Parses what `to_bytes` wrote (also an older build's shorter list:
+    /// counters it did not have are zero); `None` if the layout does not match.
     pub fn from_bytes(b: &[u8]) -> Option<Stats> {
         let mut words = b
             .chunks_exact(8)
@@ -90,7 +108,9 @@ impl Stats {
         }
         let n = words.next()? as usize;
         let mut s = Stats::default();
-        if n != s.fields().count() || b.len() != (n + 1) * 8 {
+        // The first build that wrote counters wrote up to `received`.
+        let oldest = s.fields().count() - s.names.len();
+        if n < oldest || n > s.fields().count() || b.len() != (n + 1) * 8 {
             return None;
         }
         for d in s.drops.iter_mut() {
@@ -103,6 +123,9 @@ impl Stats {
         }
         s.undecodable = words.next()?;
         s.received = words.next()?;
+        for c in s.names.iter_mut().take(n - oldest) {
+            *c = words.next()?;
+        }
         Some(s)
     }
 }
@@ -143,6 +166,16 @@ impl fmt::Display for Stats {
         if !filtered.is_empty() {
             write!(f, "; signals counted, not streamed: {}", filtered.join(" "))?;
         }
+        if self.names.iter().any(|n| *n > 0) {
+            write!(
+                f,
+                "; container names: {} read, {} without runtime files, {} unreadable, {} garbled",
+                self.names[names::FOUND],
+                self.names[names::MISSING],
+                self.names[names::UNREADABLE],
+                self.names[names::GARBLED]
+            )?;
+        }
         Ok(())
     }
 }
@@ -181,5 +214,13 @@ mod tests {
         assert_eq!(Stats::from_bytes(&b[..b.len() - 8]), None);
         assert_eq!(Stats::from_bytes(&b[..b.len() - 1]), None);
         assert_eq!(Stats::from_bytes(&[]), None);
+        // A recording from before the name counters still reads.
+        let mut older = s.clone();
+        older.names = [0; 4];
+        let mut b = older.to_bytes();
+        b.truncate(b.len() - 32);
+        let n = (b.len() / 8 - 1) as u64;
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        assert_eq!(Stats::from_bytes(&b), Some(older));
     }
 }

@@ -168,7 +168,7 @@ fn broken_inits_give_exactly_their_findings() {
         .find(|t| {
             t["shutdown"]
                 .as_str()
-                .is_some_and(|s| s.contains(&ids["notrap"][..12]))
+                .is_some_and(|s| s.ends_with("/ container notrap"))
         })
         .unwrap_or_else(|| panic!("no timeline for notrap: {:?}", followed.events));
     let steps = notrap["steps"].as_array().unwrap();

@@ -27,6 +27,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
             signal_mask: signal_mask(&DEFAULT_SIGNALS),
             duration: args.duration,
             record: args.record.clone(),
+            runtime_roots: args.runtime.roots(),
         },
         &mut view,
     )

@@ -21,6 +21,7 @@ pub fn run(args: &ShutdownArgs) -> Result<Outcome> {
             signal_mask: signal_mask(&DEFAULT_SIGNALS),
             duration: args.timeout,
             record: None,
+            runtime_roots: args.runtime.roots(),
         },
         &mut follow,
     )

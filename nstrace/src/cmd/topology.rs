@@ -12,7 +12,13 @@ use crate::session::{live, snapshot_model, Outcome, Pins};
 /// Runs the command: a /proc snapshot, or a trace with `--watch` / `--duration`.
 pub fn run(args: &TopologyArgs) -> Result<Outcome> {
     if !args.watch && args.duration.is_none() {
-        write_stdout(render(&topology::build(&snapshot_model(Pins::All)), args.format).as_bytes())?;
+        write_stdout(
+            render(
+                &topology::build(&snapshot_model(Pins::All, &args.runtime.roots())),
+                args.format,
+            )
+            .as_bytes(),
+        )?;
         return Ok(Outcome::Done);
     }
     let mut view = TopologyView::new(args.format, args.watch);
@@ -22,6 +28,7 @@ pub fn run(args: &TopologyArgs) -> Result<Outcome> {
             signal_mask: 0,
             duration: args.duration,
             record: None,
+            runtime_roots: args.runtime.roots(),
         },
         &mut view,
     )

@@ -21,6 +21,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
             signal_mask: signal_mask(signals),
             duration: args.duration,
             record: args.record.clone(),
+            runtime_roots: args.runtime.roots(),
         },
         &mut printer,
     )

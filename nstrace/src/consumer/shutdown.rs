@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::detect::shutdown::{Shutdowns, Timeline};
 use crate::event::Event;
-use crate::model::{short_id, topology, Model};
+use crate::model::{topology, Model};
 use crate::output::{timeline, write_stdout, Format};
 use crate::record::Meta;
 use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
@@ -75,7 +75,7 @@ fn resolve(m: &Model, target: &Target) -> Result<(String, BTreeMap<u32, String>)
         .iter()
         .filter(|p| p.id.as_deref().is_some_and(|id| id.starts_with(name)))
         .collect();
-    if by_id.len() > 1 && !t.pods.iter().any(|p| p.name == name) {
+    if by_id.len() > 1 && !t.pods.iter().any(|p| p.pod_ref().matches(name)) {
         bail!(
             "the id prefix {name} matches {} pods: give more of it",
             by_id.len()
@@ -84,10 +84,10 @@ fn resolve(m: &Model, target: &Target) -> Result<(String, BTreeMap<u32, String>)
     let Some(pod) = t
         .pods
         .iter()
-        .find(|p| p.name == name)
+        .find(|p| p.pod_ref().matches(name))
         .or_else(|| by_id.first().copied())
     else {
-        let names: Vec<&str> = t.pods.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<String> = t.pods.iter().map(|p| p.pod_ref().to_string()).collect();
         bail!(
             "no pod named {name} (pods now: {})",
             if names.is_empty() {
@@ -102,15 +102,16 @@ fn resolve(m: &Model, target: &Target) -> Result<(String, BTreeMap<u32, String>)
         if c.ns.pid == m.node.pid {
             continue;
         }
-        let label = format!("pod {} / container {}", pod.name, short_id(&c.id));
+        let pod_ref = pod.pod_ref();
+        let label = format!("pod {pod_ref} / container {}", c.label());
         nss.entry(c.ns.pid)
-            .and_modify(|l| *l = format!("pod {} (shared PID namespace)", pod.name))
+            .and_modify(|l| *l = format!("pod {pod_ref} (shared PID namespace)"))
             .or_insert(label);
     }
     if nss.is_empty() {
         bail!("pod {name} uses the node's PID namespace (hostPID): there is no PID 1 of its own to follow");
     }
-    Ok((format!("pod {}", pod.name), nss))
+    Ok((format!("pod {}", pod.pod_ref()), nss))
 }
 
 impl Consumer for Follow {

@@ -349,7 +349,7 @@ fn finding(join: Join, ts_ns: u64) -> Finding {
 mod tests {
     use super::*;
     use crate::model::testutil::hdr;
-    use crate::model::{Pinned, Process};
+    use crate::model::{CtrRef, Pinned, Process};
     use nstrace_common::{CreateEvent, Kind};
 
     /// Node namespaces: slot i has inode 100 + i (pid_for_children = pid).
@@ -542,7 +542,7 @@ mod tests {
             f.join().unwrap().targets[0].place,
             Place::Pod {
                 pod: "web".into(),
-                container: Some(cid(10))
+                container: Some(CtrRef::id(&cid(10)))
             }
         );
     }

@@ -12,7 +12,7 @@
 //! comm = "nsenter"                   # command name (glob: * and ?)
 //! exe = "/usr/bin/nsenter"           # executable path (glob)
 //! uid = 0                            # the actor's real uid
-//! pod = "kured-*"                    # pod name (glob)
+//! pod = "kured-*"                    # pod name or NAMESPACE/NAME (glob)
 //! ns_type = ["mnt", "pid"]           # every target's namespace type must be listed
 //! target = ["node"]                  # every target's class must be listed
 //! ```
@@ -244,7 +244,10 @@ impl Rule {
             }
         }
         if let Some(p) = &self.pod {
-            if !a.place.pod().is_some_and(|pod| glob(p, pod)) {
+            let matches = |pod: &crate::model::PodRef| {
+                glob(p, &pod.name) || (pod.namespace.is_some() && glob(p, &pod.to_string()))
+            };
+            if !a.place.pod_ref().is_some_and(matches) {
                 return false;
             }
         }

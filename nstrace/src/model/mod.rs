@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use nstrace_common::{NsSet, NsType};
 
-pub use place::{short_id, Place, Places};
+pub use crate::runtime::ContainerNames;
+pub use place::{short_id, CtrRef, Place, Places, PodRef};
 
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
@@ -123,6 +124,8 @@ pub struct Model {
     pub layout_generation: u64,
     /// Processes per mount namespace.
     mnt_count: std::collections::HashMap<u32, u32>,
+    /// What the container runtime calls each container and its pod, by container id.
+    names: BTreeMap<String, ContainerNames>,
     /// The places index, rebuilt when the container layout changed (see [`Model::places`]).
     places: RefCell<Option<Rc<Places>>>,
 }
@@ -188,6 +191,44 @@ impl Model {
     /// finding about it is placed: its pod and container, or the node.
     pub fn place_of_process(&self, pid: u32, pid_ns: u32) -> Place {
         self.places().process(self, pid, pid_ns).of_process()
+    }
+
+    /// Records the runtime's names of container `id`.
+    pub fn set_names(&mut self, id: &str, names: ContainerNames) {
+        if self.names.get(id) != Some(&names) {
+            self.names.insert(id.to_owned(), names);
+            self.generation += 1;
+            self.layout_generation += 1;
+        }
+    }
+
+    /// The runtime's names of container `id`, if read.
+    pub fn names_of(&self, id: &str) -> Option<&ContainerNames> {
+        self.names.get(id)
+    }
+
+    /// Every container's runtime names, by id.
+    pub fn all_names(&self) -> impl Iterator<Item = (&String, &ContainerNames)> {
+        self.names.iter()
+    }
+
+    /// Ids of the containers some known process's cgroup names.
+    pub fn live_container_ids(&self) -> std::collections::HashSet<String> {
+        self.procs
+            .values()
+            .filter_map(|p| cgroup::parse(&p.cgroup).container)
+            .collect()
+    }
+
+    /// Forgets the names of containers no process names in its cgroup any
+    /// more, keeping the map bounded on a node where pods come and go.
+    pub fn forget_gone_names(&mut self, live: &std::collections::HashSet<String>) {
+        let before = self.names.len();
+        self.names.retain(|id, _| live.contains(id));
+        if self.names.len() != before {
+            self.generation += 1;
+            self.layout_generation += 1;
+        }
     }
 
     /// All known processes, by pid.

@@ -20,6 +20,81 @@ pub fn short_id(id: &str) -> &str {
     }
 }
 
+/// A pod as people name it: `namespace/name` (the namespace when the
+/// runtime's files say it, as CRI-O and containerd do; podman has none).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodRef {
+    /// Kubernetes namespace, when known.
+    pub namespace: Option<String>,
+    /// Pod name.
+    pub name: String,
+}
+
+impl PodRef {
+    /// A pod known by name only.
+    pub fn named(name: &str) -> PodRef {
+        PodRef {
+            namespace: None,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Whether `--pod SEL` means this pod: `NAMESPACE/NAME`, or `NAME` alone.
+    pub fn matches(&self, sel: &str) -> bool {
+        match sel.split_once('/') {
+            Some((ns, name)) => self.namespace.as_deref() == Some(ns) && self.name == name,
+            None => self.name == sel,
+        }
+    }
+}
+
+impl From<&str> for PodRef {
+    fn from(name: &str) -> PodRef {
+        PodRef::named(name)
+    }
+}
+
+impl From<&str> for CtrRef {
+    fn from(id: &str) -> CtrRef {
+        CtrRef::id(id)
+    }
+}
+
+impl fmt::Display for PodRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A container: its runtime id, and its name in the pod spec when known.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CtrRef {
+    /// Runtime id (64 hex), or `mnt-<inode>`.
+    pub id: String,
+    /// Name in the pod spec (`web`).
+    pub name: Option<String>,
+}
+
+impl CtrRef {
+    /// A container known by id only.
+    pub fn id(id: &str) -> CtrRef {
+        CtrRef {
+            id: id.to_owned(),
+            name: None,
+        }
+    }
+}
+
+impl fmt::Display for CtrRef {
+    /// Its name, or its short id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name.as_deref().unwrap_or_else(|| short_id(&self.id)))
+    }
+}
+
 /// Where a process or a namespace belongs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -27,13 +102,13 @@ pub enum Place {
     Node,
     /// A pod; `container` is set when only that container has the namespace.
     Pod {
-        /// Pod name.
-        pod: String,
-        /// Container id, when the namespace or process is one container's.
-        container: Option<String>,
+        /// The pod.
+        pod: PodRef,
+        /// The container, when the namespace or process is one container's.
+        container: Option<CtrRef>,
     },
     /// A container that belongs to no pod.
-    Container(String),
+    Container(CtrRef),
     /// A namespace kept by a bind mount (`/run/netns/NAME` is a named netns).
     Pinned(String),
     /// A namespace of a process outside any container.
@@ -81,21 +156,41 @@ impl Place {
         matches!(self, Place::Pod { .. } | Place::Container(_))
     }
 
-    /// Pod name, if in a pod.
-    pub fn pod(&self) -> Option<&str> {
+    /// The pod, if in a pod.
+    pub fn pod_ref(&self) -> Option<&PodRef> {
         match self {
             Place::Pod { pod, .. } => Some(pod),
             _ => None,
         }
     }
 
-    /// Container id, if one container is meant.
-    pub fn container(&self) -> Option<&str> {
+    /// Pod name, if in a pod.
+    pub fn pod(&self) -> Option<&str> {
+        self.pod_ref().map(|p| p.name.as_str())
+    }
+
+    /// The pod's Kubernetes namespace, if known.
+    pub fn namespace(&self) -> Option<&str> {
+        self.pod_ref().and_then(|p| p.namespace.as_deref())
+    }
+
+    /// The container, if one container is meant.
+    pub fn ctr(&self) -> Option<&CtrRef> {
         match self {
-            Place::Pod { container, .. } => container.as_deref(),
+            Place::Pod { container, .. } => container.as_ref(),
             Place::Container(c) => Some(c),
             _ => None,
         }
+    }
+
+    /// Container id, if one container is meant.
+    pub fn container(&self) -> Option<&str> {
+        self.ctr().map(|c| c.id.as_str())
+    }
+
+    /// Container name in the pod spec, if one container is meant and its name is known.
+    pub fn container_name(&self) -> Option<&str> {
+        self.ctr().and_then(|c| c.name.as_deref())
     }
 
     /// The named netns, for a `/run/netns/NAME` bind mount.
@@ -130,9 +225,9 @@ impl fmt::Display for Place {
             Place::Pod {
                 pod,
                 container: Some(c),
-            } => write!(f, "pod {pod} / container {}", short_id(c)),
+            } => write!(f, "pod {pod} / container {c}"),
             Place::Pod { pod, .. } => write!(f, "pod {pod}"),
-            Place::Container(c) => write!(f, "container {}", short_id(c)),
+            Place::Container(c) => write!(f, "container {c}"),
             Place::Pinned(h) => match named_netns(h) {
                 Some(n) => write!(f, "named netns {n}"),
                 None => write!(f, "pinned at {h}"),
@@ -190,10 +285,11 @@ impl Places {
             }
         };
         for pod in &t.pods {
+            let pod_ref = pod.pod_ref();
             for c in &pod.containers {
                 let here = Place::Pod {
-                    pod: pod.name.clone(),
-                    container: Some(c.id.clone()),
+                    pod: pod_ref.clone(),
+                    container: Some(c.ctr_ref()),
                 };
                 container(&mut p, c, here);
                 for (ty, ino) in c.ns.iter() {
@@ -202,15 +298,15 @@ impl Places {
                     }
                     let shared = pod.containers.iter().all(|o| o.ns.get(ty) == ino);
                     let place = Place::Pod {
-                        pod: pod.name.clone(),
-                        container: (!shared || pod.containers.len() == 1).then(|| c.id.clone()),
+                        pod: pod_ref.clone(),
+                        container: (!shared || pod.containers.len() == 1).then(|| c.ctr_ref()),
                     };
                     p.by_ns.entry((ty.kind(), ino)).or_insert(place);
                 }
             }
         }
         for c in &t.lone {
-            let here = Place::Container(c.id.clone());
+            let here = Place::Container(c.ctr_ref());
             container(&mut p, c, here.clone());
             for (ty, ino) in c.ns.iter() {
                 if ino != 0 && ino != node.get(ty) {
@@ -379,8 +475,8 @@ mod tests {
         let m = model();
         let p = Places::build(&m);
         let app = Place::Pod {
-            pod: "web".into(),
-            container: Some(cid(11)),
+            pod: PodRef::named("web"),
+            container: Some(CtrRef::id(&cid(11))),
         };
         assert_eq!(p.process(&m, 12, 923), app);
         assert_eq!(p.process(&m, 1, 103), Place::Node, "unknown node process");

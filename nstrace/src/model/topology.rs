@@ -110,12 +110,38 @@ pub struct Container {
     pub cgroup_pod: Option<String>,
     /// UTS hostname, if known.
     pub hostname: Option<String>,
+    /// What the runtime calls it and its pod, when its files say.
+    pub names: Option<super::ContainerNames>,
+}
+
+impl Container {
+    /// Its name in the pod spec (`web`), when the runtime says.
+    pub fn name(&self) -> Option<&str> {
+        self.names.as_ref().and_then(|n| n.container.as_deref())
+    }
+
+    /// How a person refers to it: its name, or the short id.
+    pub fn label(&self) -> &str {
+        self.name().unwrap_or_else(|| super::short_id(&self.id))
+    }
+
+    /// Its id and name, as places carry them.
+    pub fn ctr_ref(&self) -> super::CtrRef {
+        super::CtrRef {
+            id: self.id.clone(),
+            name: self.name().map(str::to_owned),
+        }
+    }
 }
 
 /// One pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
-    /// The pod's name: its UTS hostname (or a synthetic one).
+    /// The pod's Kubernetes namespace, when the runtime's files say (CRI-O, containerd).
+    pub namespace: Option<String>,
+    /// The pod's Kubernetes uid, when the runtime's files say.
+    pub uid: Option<String>,
+    /// The pod's name: the runtime's, else its UTS hostname (or a synthetic one).
     pub name: String,
     /// Pod id from the cgroup path, if named.
     pub id: Option<String>,
@@ -142,6 +168,14 @@ fn sharing_of(sharing: &[Sharing; 8], t: NsType) -> Sharing {
 }
 
 impl Pod {
+    /// Its namespace and name, as places carry them.
+    pub fn pod_ref(&self) -> super::PodRef {
+        super::PodRef {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// How namespace type `t` is arranged across the pod's containers.
     pub fn sharing_of(&self, t: NsType) -> Sharing {
         sharing_of(&self.sharing, t)
@@ -235,10 +269,15 @@ pub fn build(m: &Model) -> Topology {
             runtime_id: runtime_id.is_some(),
             init: init.into(),
             ns: init.ns,
-            infra: is_infra(init),
+            infra: is_infra(init)
+                || runtime_id
+                    .as_deref()
+                    .and_then(|id| m.names_of(id))
+                    .is_some_and(|n| n.sandbox),
             processes: members.iter().map(|p| ProcView::from(*p)).collect(),
             cgroup_pod: members.iter().find_map(|p| ids[&p.pid].pod.clone()),
             hostname: members.iter().find_map(|p| p.hostname.clone()),
+            names: runtime_id.as_deref().and_then(|id| m.names_of(id)).cloned(),
         });
     }
 
@@ -415,10 +454,18 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
         };
     }
     let of = |t: NsType| sharing_of(&sharing, t);
-    let name = containers
-        .iter()
-        .find(|c| c.infra)
-        .and_then(|c| c.hostname.clone())
+    let named = |f: fn(&super::ContainerNames) -> Option<&String>| {
+        containers
+            .iter()
+            .find_map(|c| c.names.as_ref().and_then(|n| f(n).cloned()))
+    };
+    let name = named(|n| n.pod.as_ref())
+        .or_else(|| {
+            containers
+                .iter()
+                .find(|c| c.infra)
+                .and_then(|c| c.hostname.clone())
+        })
         .or_else(|| containers.iter().find_map(|c| c.hostname.clone()))
         .or_else(|| {
             containers.iter().find_map(|c| {
@@ -440,6 +487,8 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
             })
         });
     Pod {
+        namespace: named(|n| n.namespace.as_ref()),
+        uid: named(|n| n.pod_uid.as_ref()),
         name,
         id,
         host_network: of(NsType::Net) == Sharing::Node,

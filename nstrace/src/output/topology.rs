@@ -50,10 +50,14 @@ fn container_tree(s: &mut String, c: &Container, indent: &str) {
     } else {
         "container"
     };
+    let id = match c.name() {
+        Some(_) => format!(" ({})", short(&c.id)),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        "{indent}{role} {}  init {} {}  mnt {} pid {}",
-        safe(short(&c.id)),
+        "{indent}{role} {}{id}  init {} {}  mnt {} pid {}",
+        safe(c.label()),
         c.init.pid,
         safe(&c.init.comm),
         c.ns.mnt,
@@ -85,7 +89,7 @@ pub fn tree(t: &Topology) -> String {
                 flags.push(name);
             }
         }
-        let _ = write!(s, "\npod {}", safe(&pod.name));
+        let _ = write!(s, "\npod {}", safe(&pod.pod_ref().to_string()));
         if let Some(id) = &pod.id {
             let _ = write!(s, "  id {}", safe(short(id)));
         }
@@ -164,6 +168,7 @@ fn proc_wire(p: &ProcView) -> ProcWire<'_> {
 fn container_wire(c: &Container) -> ContainerWire<'_> {
     ContainerWire {
         id: &c.id,
+        name: c.name(),
         runtime_id: c.runtime_id,
         infra: c.infra,
         init: proc_wire(&c.init),
@@ -186,6 +191,8 @@ pub fn document(t: &Topology) -> TopologyDoc<'_> {
             .iter()
             .map(|pod| PodWire {
                 name: &pod.name,
+                namespace: pod.namespace.as_deref(),
+                uid: pod.uid.as_deref(),
                 id: pod.id.as_deref(),
                 infra: pod.infra().map(|i| InfraWire {
                     container: &i.id,
@@ -252,7 +259,7 @@ pub fn dot(t: &Topology) -> String {
                 "    subgraph \"cluster_c_{}\" {{ label=\"{}{}\"; style=dashed;",
                 dot_escape(&c.id),
                 if c.infra { "infra " } else { "container " },
-                dot_escape(short(&c.id))
+                dot_escape(c.label())
             );
             for p in &c.processes {
                 let _ = writeln!(
@@ -276,7 +283,7 @@ pub fn dot(t: &Topology) -> String {
         let _ = writeln!(
             s,
             "  subgraph cluster_pod_{i} {{ label=\"pod {}\"; style=rounded;",
-            dot_escape(&pod.name)
+            dot_escape(&pod.pod_ref().to_string())
         );
         for c in &pod.containers {
             container_dot(&mut s, c, &mut edge);

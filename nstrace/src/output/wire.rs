@@ -243,8 +243,12 @@ pub struct FindingLine<'a> {
     pub comm: &'a str,
     /// Pod name.
     pub pod: Option<&'a str>,
+    /// Pod's Kubernetes namespace.
+    pub namespace: Option<&'a str>,
     /// Container id.
     pub container: Option<&'a str>,
+    /// Container name in the pod spec.
+    pub container_name: Option<&'a str>,
     /// Allowing rule.
     pub allowed_by: Option<&'a str>,
     /// The classified join, for join findings.
@@ -263,8 +267,12 @@ pub struct PlaceWire<'a> {
     pub class: &'static str,
     /// Pod name.
     pub pod: Option<&'a str>,
+    /// Pod's Kubernetes namespace.
+    pub namespace: Option<&'a str>,
     /// Container id.
     pub container: Option<&'a str>,
+    /// Container name in the pod spec.
+    pub container_name: Option<&'a str>,
     /// Named netns.
     pub netns: Option<&'a str>,
     /// In words.
@@ -382,8 +390,12 @@ pub struct NodeWire<'a> {
 /// A pod.
 #[derive(Serialize)]
 pub struct PodWire<'a> {
-    /// Name.
+    /// Name (the runtime's, else its hostname).
     pub name: &'a str,
+    /// Kubernetes namespace, when the runtime's files say.
+    pub namespace: Option<&'a str>,
+    /// Kubernetes uid, when the runtime's files say.
+    pub uid: Option<&'a str>,
     /// Id.
     pub id: Option<&'a str>,
     /// Its infra container.
@@ -426,6 +438,8 @@ pub struct PodFlags {
 pub struct ContainerWire<'a> {
     /// Id.
     pub id: &'a str,
+    /// Name in the pod spec, when the runtime's files say.
+    pub name: Option<&'a str>,
     /// Whether the id came from the runtime.
     pub runtime_id: bool,
     /// Whether it is the pod's infra.

@@ -175,6 +175,7 @@ impl Probes {
         let mut s = self.stats();
         s.received = user.received;
         s.undecodable = user.undecodable;
+        s.names = user.names;
         s
     }
 

@@ -13,7 +13,8 @@
 //! Record types: 1 = a kernel event exactly as the ring buffer gave it,
 //! 2 = the counters at the end of the trace, 3 = a process of the start-up
 //! /proc snapshot, 4 = the pinned namespaces, 5 = cgroup and hostname read
-//! from /proc after an event (events do not carry them), 6 = a clock tick. Unknown types are skipped by
+//! from /proc after an event (events do not carry them), 6 = a clock tick,
+//! 7 = a container's names read from its runtime's files. Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -43,6 +44,8 @@ pub const REC_PINNED: u8 = 4;
 pub const REC_ENRICH: u8 = 5;
 /// Record type: a clock tick (monotonic ns) that advanced the detectors.
 pub const REC_TICK: u8 = 6;
+/// Record type: what the container runtime calls a container and its pod.
+pub const REC_NAMES: u8 = 7;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 
@@ -76,6 +79,8 @@ pub enum Record<'a> {
     Enrich(Box<Enrichment>),
     /// A clock tick.
     Tick(u64),
+    /// A container's runtime names (container id, names).
+    Names(Box<(String, crate::model::ContainerNames)>),
 }
 
 /// Why a record file could not be read.
@@ -180,6 +185,11 @@ impl<W: Write> Writer<W> {
     /// Appends /proc facts read after an event.
     pub fn enrichment(&mut self, e: &Enrichment) -> io::Result<()> {
         self.frame(REC_ENRICH, &model_codec::encode_enrichment(e))
+    }
+
+    /// Appends a container's runtime names.
+    pub fn names(&mut self, id: &str, n: &crate::model::ContainerNames) -> io::Result<()> {
+        self.frame(REC_NAMES, &model_codec::encode_names(id, n))
     }
 
     /// Appends a clock tick.
@@ -389,6 +399,12 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad enrichment record".into())),
                     })
                 }
+                REC_NAMES => {
+                    return Some(match model_codec::decode_names(&self.buf) {
+                        Some(n) => Ok(Record::Names(Box::new(n))),
+                        None => Err(self.corrupt("bad container-names record".into())),
+                    })
+                }
                 REC_TICK => {
                     return Some(match <[u8; 8]>::try_from(&self.buf[..]) {
                         Ok(b) => Ok(Record::Tick(u64::from_le_bytes(b))),
@@ -439,7 +455,11 @@ mod tests {
             match rec? {
                 Record::Event(b) => events.push(b.to_vec()),
                 Record::Stats(s) => stats = Some(*s),
-                Record::Process(_) | Record::Pinned(_) | Record::Enrich(_) | Record::Tick(_) => {}
+                Record::Process(_)
+                | Record::Pinned(_)
+                | Record::Enrich(_)
+                | Record::Tick(_)
+                | Record::Names(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

@@ -3,7 +3,8 @@
 
 use nstrace_common::{NsSet, NsType};
 
-use crate::model::{Enrichment, Pinned, Process};
+use crate::model::{ContainerNames, Enrichment, Pinned, Process};
+use crate::runtime::Runtime;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
@@ -110,6 +111,72 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
     })
 }
 
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    out.push(u8::from(s.is_some()));
+    put_str(out, s.unwrap_or(""));
+}
+
+/// Encodes container `id`'s runtime names.
+pub fn encode_names(id: &str, n: &ContainerNames) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    put_str(&mut out, id);
+    out.push(match n.runtime {
+        Runtime::CriO => 1,
+        Runtime::Containerd => 2,
+        Runtime::Podman => 3,
+    });
+    out.push(u8::from(n.sandbox));
+    for s in [
+        &n.container,
+        &n.pod,
+        &n.namespace,
+        &n.pod_uid,
+        &n.pod_id,
+        &n.sandbox_id,
+    ] {
+        put_opt(&mut out, s.as_deref());
+    }
+    out.push(u8::from(n.grace_period_s.is_some()));
+    out.extend_from_slice(&n.grace_period_s.unwrap_or(0).to_le_bytes());
+    out
+}
+
+/// Decodes what `encode_names` wrote.
+pub fn decode_names(b: &[u8]) -> Option<(String, ContainerNames)> {
+    let mut c = Cur(b);
+    let id = c.str()?;
+    let runtime = match c.take(1)?[0] {
+        1 => Runtime::CriO,
+        2 => Runtime::Containerd,
+        3 => Runtime::Podman,
+        _ => return None,
+    };
+    let sandbox = c.take(1)?[0] != 0;
+    let mut opt = || -> Option<Option<String>> {
+        let present = c.take(1)?[0] != 0;
+        let s = c.str()?;
+        Some(present.then_some(s))
+    };
+    let (container, pod, namespace, pod_uid, pod_id, sandbox_id) =
+        (opt()?, opt()?, opt()?, opt()?, opt()?, opt()?);
+    let has_grace = c.take(1)?[0] != 0;
+    let grace = c.u64()?;
+    c.0.is_empty().then_some((
+        id,
+        ContainerNames {
+            runtime,
+            container,
+            pod,
+            namespace,
+            pod_uid,
+            pod_id,
+            sandbox,
+            sandbox_id,
+            grace_period_s: has_grace.then_some(grace),
+        },
+    ))
+}
+
 /// Encodes a pinned-namespace list.
 pub fn encode_pinned(list: &[Pinned]) -> Vec<u8> {
     let mut out = (list.len() as u32).to_le_bytes().to_vec();
@@ -181,5 +248,21 @@ mod tests {
         let b = encode_enrichment(&e);
         assert_eq!(decode_enrichment(&b), Some(e));
         assert_eq!(decode_enrichment(&b[..b.len() - 1]), None);
+        let n = ContainerNames {
+            runtime: Runtime::CriO,
+            container: Some("web-api".into()),
+            pod: Some("my-shop".into()),
+            namespace: Some("prod".into()),
+            pod_uid: None,
+            pod_id: None,
+            sandbox: false,
+            sandbox_id: Some("ab".into()),
+            grace_period_s: Some(30),
+        };
+        let b = encode_names("c1", &n);
+        assert_eq!(decode_names(&b), Some(("c1".to_owned(), n)));
+        for cut in 0..b.len() {
+            assert_eq!(decode_names(&b[..cut]), None);
+        }
     }
 }

@@ -11,12 +11,16 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use aya::maps::{MapData, RingBuf};
 
+use std::collections::HashSet;
+
 use super::{node_meta, Consumer, Feed, Flow, Outcome};
 use crate::event::Event;
-use crate::model::{joins_unknown_place, wants_enrichment};
+use crate::model::{cgroup, joins_unknown_place, wants_enrichment};
 use crate::probe::{Options, Probes, PROGRAM_COUNT};
 use crate::procfs;
+use crate::runtime::{self, Lookup, Roots};
 use crate::snapshot;
+use crate::stats;
 
 /// How often the ring buffer is drained without a wakeup from the kernel.
 pub const DRAIN_EVERY: Duration = Duration::from_millis(50);
@@ -32,6 +36,52 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
     /// Also write everything to this record file.
     pub record: Option<PathBuf>,
+    /// Where the container runtimes keep the files that name containers.
+    pub runtime_roots: Roots,
+}
+
+/// Reads the names of the container a cgroup path names, once per container.
+struct Namer {
+    roots: Roots,
+    tried: HashSet<String>,
+    /// The model's layout generation at the last pruning.
+    pruned_at: u64,
+}
+
+impl Namer {
+    /// Looks up the container `cgroup` names, if not tried before; counts the outcome.
+    fn name(&mut self, feed: &mut Feed<'_>, cgroup: &str) -> Result<()> {
+        let Some(id) = cgroup::parse(cgroup).container else {
+            return Ok(());
+        };
+        if self.tried.contains(&id) {
+            return Ok(());
+        }
+        let slot = match runtime::lookup(&self.roots, &id) {
+            Lookup::Found(names) => {
+                feed.names(&id, names)?;
+                stats::names::FOUND
+            }
+            Lookup::Missing => stats::names::MISSING,
+            Lookup::Unreadable(_) => stats::names::UNREADABLE,
+            Lookup::Garbled(_) => stats::names::GARBLED,
+        };
+        feed.user.names[slot] += 1;
+        self.tried.insert(id);
+        Ok(())
+    }
+
+    /// Forgets what is known of containers that are gone, when the container
+    /// layout changed since the last time (so names and tries stay bounded).
+    fn forget_gone(&mut self, m: &mut crate::model::Model) {
+        if m.layout_generation == self.pruned_at {
+            return;
+        }
+        let live = m.live_container_ids();
+        self.tried.retain(|id| live.contains(id));
+        m.forget_gone_names(&live);
+        self.pruned_at = m.layout_generation;
+    }
 }
 
 /// The signals that stop a trace (SIGINT, SIGTERM, SIGHUP) or ask for the
@@ -75,10 +125,16 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         feed.record_to(path)?;
     }
     // Snapshot after attach: whatever changes from here on is also in the stream.
+    let mut namer = Namer {
+        roots: opts.runtime_roots.clone(),
+        tried: HashSet::new(),
+        pruned_at: 0,
+    };
     if feed.wants_proc() {
         let node = feed.meta.node_ns;
         let host = feed.meta.hostname.clone();
         for p in snapshot::processes(&node, &host) {
+            namer.name(&mut feed, &p.cgroup)?;
             feed.process(p)?;
         }
         let pins = feed.needs.pins.read();
@@ -86,10 +142,17 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     }
     let mut open = feed.start()? == Flow::Continue;
     if open {
-        open = drive(&mut probes, &mut stops, opts.duration, &mut feed).await?;
+        open = drive(
+            &mut probes,
+            &mut stops,
+            opts.duration,
+            &mut feed,
+            &mut namer,
+        )
+        .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed)?;
+        tick(&mut feed, &mut namer)?;
     }
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
@@ -99,16 +162,20 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     feed.finish()
 }
 
-/// One clock tick: pins read again if wanted, then the consumer.
-fn tick(feed: &mut Feed<'_>) -> Result<Flow> {
+/// One clock tick: pins read again if wanted, then the consumer. What is
+/// known of containers that are gone is forgotten first.
+fn tick(feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
+    }
+    if feed.needs.model {
+        namer.forget_gone(&mut feed.model);
     }
     feed.tick(procfs::monotonic_ns())
 }
 
 /// One raw record from the ring buffer through the feed.
-fn ingest(feed: &mut Feed<'_>, raw: &[u8]) -> Result<Flow> {
+fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
     let Some(ev) = feed.decode(raw) else {
         return Ok(Flow::Continue);
     };
@@ -131,6 +198,8 @@ fn ingest(feed: &mut Feed<'_>, raw: &[u8]) -> Result<Flow> {
         if let Some(pid) = wants_enrichment(&feed.meta.node_ns, &ev) {
             let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
             if let Some(e) = snapshot::enrichment(pid, &node, host) {
+                // Once per container, after its first exec: the runtime's files name it.
+                namer.name(feed, &e.cgroup)?;
                 feed.enrich(e)?;
             }
         }
@@ -139,11 +208,11 @@ fn ingest(feed: &mut Feed<'_>, raw: &[u8]) -> Result<Flow> {
 }
 
 /// Hands every waiting record to the feed; `Stop` when the consumer says so.
-fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>) -> Result<Flow> {
+fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
     let mut any = false;
     while let Some(item) = rb.next() {
         any = true;
-        if ingest(feed, &item)? == Flow::Stop {
+        if ingest(feed, namer, &item)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
     }
@@ -160,6 +229,7 @@ async fn drive(
     stops: &mut Stops,
     duration: Option<Duration>,
     feed: &mut Feed<'_>,
+    namer: &mut Namer,
 ) -> Result<bool> {
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
@@ -182,11 +252,11 @@ async fn drive(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                flow = drain(guard.get_inner_mut(), feed)?;
+                flow = drain(guard.get_inner_mut(), feed, namer)?;
                 guard.clear_ready();
             }
-            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed)?,
-            _ = ticker.tick(), if feed.needs.tick.is_some() => flow = tick(feed)?,
+            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, namer)?,
+            _ = ticker.tick(), if feed.needs.tick.is_some() => flow = tick(feed, namer)?,
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,
             _ = stops.hup.recv() => break,
@@ -198,7 +268,7 @@ async fn drive(
         }
     }
     if flow == Flow::Continue {
-        flow = drain(ring.get_mut(), feed)?;
+        flow = drain(ring.get_mut(), feed, namer)?;
     }
     Ok(flow == Flow::Continue)
 }

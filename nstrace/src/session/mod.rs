@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::event::{decode, Event};
-use crate::model::{Enrichment, Model, Pinned, Process};
+use crate::model::{ContainerNames, Enrichment, Model, Pinned, Process};
 use crate::output::is_broken_pipe;
 use crate::procfs;
 use crate::record::{Meta, Writer};
@@ -210,6 +210,15 @@ impl<'c> Feed<'c> {
         Ok(())
     }
 
+    /// What the container runtime calls container `id` and its pod.
+    pub fn names(&mut self, id: &str, names: ContainerNames) -> Result<()> {
+        self.rec(|w| w.names(id, &names))?;
+        if self.needs.model {
+            self.model.set_names(id, names);
+        }
+        Ok(())
+    }
+
     /// Tells the consumer the start-up state is complete (once).
     pub fn start(&mut self) -> Result<Flow> {
         if self.started {
@@ -298,13 +307,18 @@ pub fn node_meta() -> Meta {
     }
 }
 
-/// A model of this node from /proc now (no tracing).
-pub fn snapshot_model(pins: Pins) -> Model {
+/// A model of this node from /proc and the runtimes' files now (no tracing).
+pub fn snapshot_model(pins: Pins, roots: &crate::runtime::Roots) -> Model {
     let node = procfs::node_ns();
     let host = procfs::hostname();
     let mut m = Model::new(node, &host);
     for p in snapshot::processes(&node, &host) {
         m.add_snapshot(p);
+    }
+    for id in m.live_container_ids() {
+        if let crate::runtime::Lookup::Found(names) = crate::runtime::lookup(roots, &id) {
+            m.set_names(&id, names);
+        }
     }
     m.set_pinned(pins.read());
     m

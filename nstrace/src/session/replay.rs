@@ -47,6 +47,11 @@ pub fn run(path: &Path, consumer: &mut dyn Consumer) -> Result<Outcome> {
                     feed.tick(now)?
                 }
             }
+            Record::Names(n) => {
+                let (id, names) = *n;
+                feed.names(&id, names)?;
+                Flow::Continue
+            }
             Record::Stats(s) => {
                 stats = Some(*s);
                 Flow::Continue

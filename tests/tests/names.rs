@@ -1,0 +1,313 @@
+//! Kubernetes names: pods and containers named as the runtime names them,
+//! read from the node's files alone — podman's own (real pods from Pod YAML),
+//! and CRI-O-shaped bundles under roots given as flags.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::*;
+
+/// A shell PID 1 with no trap: the kernel drops SIGTERM, SIGKILL ends it.
+const NOTRAP: &str = "sleep 1000; echo done";
+
+fn nstrace(args: &[&str]) -> std::process::Output {
+    Command::new(nstrace_bin()).args(args).output().unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+fn pod_named<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
+}
+
+/// The (id, name) of every container of a topology pod.
+fn containers(p: &Value) -> Vec<(String, Value)> {
+    p["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["name"].clone()))
+        .collect()
+}
+
+/// Two pods with dashes in every name and a container name they share:
+/// topology (tree, JSON, DOT), audit findings, shutdown timelines and the
+/// replay of the recording all name them as the Pod YAML did.
+#[test]
+fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
+    let _g = serial();
+    let dir = TempDir::new("names");
+    let record = dir.path().join("names.nst");
+    let t = Tracer::audit(&["--record", record.to_str().unwrap()]);
+    let specs = |_: &str| {
+        vec![
+            Spec::sh("web-api", &["/bin/sh", "-c", NOTRAP]),
+            Spec::sh("side-car", &["sleep", "1000"]),
+        ]
+    };
+    let a = Pod::play("nm-shop-a", &pod_yaml("nm-shop-a", "", &specs("a"), ""));
+    let b = Pod::play("nm-shop-b", &pod_yaml("nm-shop-b", "", &specs("b"), ""));
+
+    // podman's own view: which id is which YAML container.
+    let ids = |pod: &Pod| -> Vec<(String, String)> {
+        pod.containers()
+            .into_iter()
+            .filter(|c| !c.infra)
+            .map(|c| {
+                let yaml = c.name.strip_prefix(&format!("{}-", pod.name)).unwrap();
+                (c.id, yaml.to_owned())
+            })
+            .collect()
+    };
+    let (ids_a, ids_b) = (ids(&a), ids(&b));
+    assert_eq!(ids_a.len(), 2);
+
+    // Topology snapshot, JSON: each container's name is its YAML name.
+    let topo = json_of(&nstrace(&["topology", "--format", "json"]));
+    for (pod, want) in [(&a, &ids_a), (&b, &ids_b)] {
+        let p = pod_named(&topo, &pod.name);
+        assert_eq!(p["namespace"], Value::Null, "podman has no namespace: {p}");
+        let got = containers(p);
+        for (id, name) in want.iter() {
+            let (_, n) = got
+                .iter()
+                .find(|(i, _)| i == id)
+                .unwrap_or_else(|| panic!("container {id} missing: {p}"));
+            assert_eq!(n, name.as_str(), "{p}");
+        }
+        let infra: Vec<&Value> = p["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["infra"] == true)
+            .collect();
+        assert_eq!(infra.len(), 1);
+        assert_eq!(infra[0]["name"], Value::Null, "the spec names no infra");
+    }
+    // Tree and DOT name them too.
+    let tree = String::from_utf8(nstrace(&["topology"]).stdout).unwrap();
+    for (id, name) in &ids_a {
+        assert!(
+            tree.contains(&format!("container {name} ({})", &id[..12])),
+            "{tree}"
+        );
+    }
+    assert!(tree.contains("\npod nm-shop-a  id "), "{tree}");
+    let dot = String::from_utf8(nstrace(&["topology", "--format", "dot"]).stdout).unwrap();
+    assert!(dot.contains("label=\"pod nm-shop-b\""), "{dot}");
+    assert!(dot.contains("label=\"container side-car\""), "{dot}");
+
+    // Stop pod a while following it by its name: timelines per named container.
+    let follow = Tracer::command(
+        &[
+            "shutdown",
+            "--pod",
+            "nm-shop-a",
+            "--format",
+            "json",
+            "--timeout",
+            "120s",
+        ],
+        &[],
+    );
+    a.stop(2);
+    std::thread::sleep(Duration::from_secs(1));
+    let followed = follow.stop();
+    let labels: Vec<&str> = followed
+        .events
+        .iter()
+        .filter_map(|v| v["shutdown"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"pod nm-shop-a / container web-api"),
+        "{labels:?}"
+    );
+    assert!(
+        labels.contains(&"pod nm-shop-a / container side-car"),
+        "{labels:?}"
+    );
+    drop(a);
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+
+    // The audit's findings name pod and container.
+    let ignored: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"] == "pid1_ignores_sigterm")
+        .collect();
+    assert!(
+        ignored.iter().all(|f| f["pod"] == "nm-shop-a"),
+        "only pod a was stopped: {ignored:?}"
+    );
+    let f = ignored
+        .iter()
+        .find(|f| f["container_name"] == "web-api")
+        .unwrap_or_else(|| panic!("web-api's PID 1 ignores SIGTERM: {ignored:?}"));
+    let web_a = ids_a.iter().find(|(_, n)| n == "web-api").unwrap();
+    assert_eq!(f["container"], web_a.0.as_str(), "the id stays: {f}");
+    assert!(
+        done.stderr.contains("container names: "),
+        "lookups are counted: {}",
+        done.stderr
+    );
+
+    // Replayed, the recording names them the same way.
+    let replayed = nstrace(&[
+        "replay",
+        record.to_str().unwrap(),
+        "--audit",
+        "--format",
+        "json",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&replayed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let again = lines
+        .iter()
+        .find(|v| v["finding"] == "pid1_ignores_sigterm")
+        .expect("the finding again");
+    assert_eq!(again["container_name"], "web-api");
+    let text = nstrace(&["replay", record.to_str().unwrap(), "--audit"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("pod nm-shop-a / container web-api"), "{text}");
+    let end = json_of(&nstrace(&[
+        "replay",
+        record.to_str().unwrap(),
+        "--topology=json",
+    ]));
+    let pb = pod_named(&end, "nm-shop-b");
+    let names: Vec<Value> = containers(pb).into_iter().map(|(_, n)| n).collect();
+    assert!(names.contains(&Value::from("web-api")), "{pb}");
+    assert!(names.contains(&Value::from("side-car")), "{pb}");
+    drop(b);
+}
+
+/// Writes a bundle `config.json` shaped as CRI-O writes it for a workload
+/// container: its own `io.kubernetes.cri-o.*` annotations next to the
+/// kubelet's labels it copies in (sources cited in nstrace/src/runtime/bundle.rs).
+fn crio_bundle(root: &Path, id: &str, sandbox: &str) {
+    let dir = root.join(id).join("userdata");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {"user": {"uid": 0, "gid": 0}, "args": ["nginx"], "cwd": "/"},
+        "root": {"path": "/var/lib/containers/storage/overlay/x/merged"},
+        "hostname": "frontend-7d9",
+        "annotations": {
+            "io.container.manager": "cri-o",
+            "io.kubernetes.container.hash": "1b2a3c4d",
+            "io.kubernetes.container.name": "nginx-main",
+            "io.kubernetes.container.restartCount": "0",
+            "io.kubernetes.cri-o.ContainerID": id,
+            "io.kubernetes.cri-o.ContainerName": "k8s_nginx-main_frontend-7d9_prod_8c2f0a7e-1111-4a2b-9c3d-0123456789ab_0",
+            "io.kubernetes.cri-o.ContainerType": "container",
+            "io.kubernetes.cri-o.SandboxID": sandbox,
+            "io.kubernetes.cri-o.SandboxName": "k8s_frontend-7d9_prod_8c2f0a7e-1111-4a2b-9c3d-0123456789ab_0",
+            "io.kubernetes.pod.name": "frontend-7d9",
+            "io.kubernetes.pod.namespace": "prod",
+            "io.kubernetes.pod.terminationGracePeriod": "30",
+            "io.kubernetes.pod.uid": "8c2f0a7e-1111-4a2b-9c3d-0123456789ab"
+        }
+    });
+    std::fs::write(dir.join("config.json"), spec.to_string()).unwrap();
+}
+
+/// The runtime roots are flags: pointed at a directory holding a CRI-O-shaped
+/// bundle for a container this test started, nstrace names the container and
+/// its pod from there, with the Kubernetes namespace, and `--pod NS/NAME`
+/// selects it. A garbled bundle leaves the id and is counted.
+#[test]
+fn runtime_roots_are_flags_and_crio_bundles_name_containers() {
+    let _g = serial();
+    let dir = TempDir::new("crio");
+    let storage = dir.path().join("storage");
+    let pod = Pod::play(
+        "nm-crio",
+        &pod_yaml("nm-crio", "", &[Spec::sh("app", &["sleep", "1000"])], ""),
+    );
+    let app = pod.container("app");
+    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    crio_bundle(&storage, &app.id, &infra.id);
+    let nowhere = dir.path().join("none");
+    let roots = [
+        "--storage-root",
+        storage.to_str().unwrap(),
+        "--containerd-root",
+        nowhere.to_str().unwrap(),
+        "--podman-db",
+        nowhere.to_str().unwrap(),
+    ];
+    let mut args = vec!["topology", "--format", "json"];
+    args.extend(roots);
+    let topo = json_of(&nstrace(&args));
+    let p = pod_named(&topo, "frontend-7d9");
+    assert_eq!(p["namespace"], "prod", "{p}");
+    assert_eq!(p["uid"], "8c2f0a7e-1111-4a2b-9c3d-0123456789ab", "{p}");
+    let got = containers(p);
+    assert!(
+        got.contains(&(app.id.clone(), Value::from("nginx-main"))),
+        "{p}"
+    );
+    // The infra has no bundle under these roots: it keeps its id, unnamed.
+    assert!(got.contains(&(infra.id.clone(), Value::Null)), "{p}");
+
+    // --pod NAMESPACE/NAME selects the pod the bundle names.
+    let mut args = vec!["shutdown", "--pod", "prod/frontend-7d9", "--timeout", "1s"];
+    args.extend(roots);
+    let out = nstrace(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("following the shutdown of pod prod/frontend-7d9 (2 PID namespace(s))"),
+        "{err}"
+    );
+    let mut args = vec!["shutdown", "--pod", "other/frontend-7d9", "--timeout", "1s"];
+    args.extend(roots);
+    let err = String::from_utf8_lossy(&nstrace(&args).stderr).into_owned();
+    assert!(err.contains("no pod named other/frontend-7d9"), "{err}");
+
+    // A garbled bundle: the container keeps its id and the audit counts it.
+    std::fs::write(
+        storage.join(&app.id).join("userdata/config.json"),
+        "{\"ociVersion\": ",
+    )
+    .unwrap();
+    let topo = json_of(&nstrace(&{
+        let mut a = vec!["topology", "--format", "json"];
+        a.extend(roots);
+        a
+    }));
+    let p = pod_named(&topo, "nm-crio");
+    assert!(
+        containers(p).contains(&(app.id.clone(), Value::Null)),
+        "{p}"
+    );
+    let mut args = vec!["--duration", "1s"];
+    args.extend(roots);
+    let done = Tracer::audit(&args).stop();
+    assert!(
+        done.stderr.contains("1 garbled"),
+        "a garbled bundle is counted: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("0 read"),
+        "nothing was named: {}",
+        done.stderr
+    );
+}
