@@ -117,6 +117,62 @@ pub enum Command {
     ///   nstrace shutdown --pid 4242 --format json
     #[command(verbatim_doc_comment)]
     Shutdown(ShutdownArgs),
+    /// Run as a node agent: every detector and the live topology, for days.
+    ///
+    /// Findings go to stdout as JSON lines (the `audit --format json` schema)
+    /// for Fluent Bit, Vector or Loki, and optionally to a rotating file.
+    /// An HTTP listener serves:
+    ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
+    ///               by kind/severity/namespace/pod/container, zombies, shutdown
+    ///               durations, pods, containers, the agent's own memory
+    ///   /healthz    200 once attached and draining the ring buffer, else 503 and why
+    ///   /topology   the `topology --format json` document, kept current
+    /// Series of pods that are gone are removed after --series-hold. A second
+    /// agent on the same node refuses to start (it would double every count).
+    /// SIGTERM or Ctrl-C detaches, flushes and exits 0.
+    ///
+    /// Examples:
+    ///   nstrace agent                                   # 127.0.0.1:9750
+    ///   nstrace agent --listen 0.0.0.0:9750 --output /var/log/nstrace/findings.jsonl
+    ///   curl -s localhost:9750/metrics | grep nstrace_findings_total
+    #[command(verbatim_doc_comment)]
+    Agent(AgentArgs),
+}
+
+/// `nstrace agent` options.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address of the HTTP listener (/metrics, /healthz, /topology).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
+    pub listen: std::net::SocketAddr,
+    /// Also append findings (JSON lines) to this file, rotated by size.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Rotate --output when it would pass this size (e.g. 10M, 1G).
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size, requires = "output")]
+    pub output_max_size: u64,
+    /// How many rotated files of --output to keep (FILE.1 … FILE.N).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "output")]
+    pub output_keep: u32,
+    /// The lock that keeps a second agent off this node.
+    #[arg(long, value_name = "PATH", default_value = "/run/nstrace/agent.lock")]
+    pub lock_file: PathBuf,
+    /// How long the metric series of a pod stay after the pod is gone.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub series_hold: Duration,
+    /// A zombie older than this is a finding.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub zombie_after: Duration,
+    /// Time PID 1 has to pass SIGTERM on to its children.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub forward_window: Duration,
+    /// Allow rules (TOML; see `audit --help` and the README).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub ring: RingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// What a command needs of this machine before it starts.
@@ -456,6 +512,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration '{s}' must be positive"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses "4096", "512K", "100M", "1G" into bytes (at least 4K).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (examples: 512K, 100M, 1G)"))?;
+    let bytes = n.saturating_mul(mult);
+    if bytes < 4096 {
+        return Err(format!("size '{s}' must be at least 4K"));
+    }
+    Ok(bytes)
 }
 
 /// Parses "4096", "256K", "8M", "1G" into a power-of-two byte count.

@@ -15,6 +15,7 @@ pub mod probe;
 pub mod procfs;
 pub mod record;
 pub mod runtime;
+pub mod serve;
 pub mod session;
 pub mod snapshot;
 pub mod stats;

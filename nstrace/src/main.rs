@@ -60,6 +60,11 @@ fn prepare(cmd: &cli::Command) -> anyhow::Result<()> {
 }
 
 fn run(cmd: &cli::Command) -> anyhow::Result<Outcome> {
+    // The agent's node lock comes first: a second agent leaves no trace.
+    let _lock = match cmd {
+        cli::Command::Agent(a) => Some(cmd::agent::lock(&a.lock_file)?),
+        _ => None,
+    };
     prepare(cmd)?;
     match cmd {
         cli::Command::Watch(args) => cmd::watch::run(args),
@@ -67,6 +72,7 @@ fn run(cmd: &cli::Command) -> anyhow::Result<Outcome> {
         cli::Command::Shutdown(args) => cmd::shutdown::run(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
         cli::Command::Topology(args) => cmd::topology::run(args),
+        cli::Command::Agent(args) => cmd::agent::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! where the inputs come from (the live node or a record file) and returns
 //! how it went; `main` turns that into an exit code.
 
+pub mod agent;
 pub mod audit;
 pub mod replay;
 pub mod shutdown;

@@ -3,6 +3,7 @@
 //! Each builds on the model, the detectors and the renderers; none reads
 //! /proc or the kernel itself (the feed does).
 
+pub mod agent;
 pub mod audit;
 pub mod printer;
 pub mod shutdown;

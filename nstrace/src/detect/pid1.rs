@@ -250,8 +250,13 @@ impl Pid1 {
                 }
             }
             Event::Reap(_) if h.tid == h.tgid => {
+                // Everything kept about a process ends with it: state stays
+                // bounded on a node where processes come and go for hours.
                 self.zombies.remove(&h.tgid);
                 self.creators.remove(&h.tgid);
+                self.waited.remove(&h.tgid);
+                self.reap_reported.remove(&h.tgid);
+                self.ignore_reported.remove(&h.tgid);
             }
             Event::SignalGenerate(s) => {
                 let target_is_init = s.target_ns_tgid == 1

@@ -368,6 +368,11 @@ impl Places {
             .map(|(ty, _)| *ty)
     }
 
+    /// The container that alone has PID namespace `pid_ns`, if one does.
+    pub fn of_pid_ns(&self, pid_ns: u32) -> Option<Place> {
+        self.by_pid_ns.get(&pid_ns).cloned().flatten()
+    }
+
     /// Where process `pid` lives, or lived: by its mount namespace while the
     /// model knows it; a zombie (its namespace links are gone) by its parent;
     /// a process gone from the model by the container it was the init of, or

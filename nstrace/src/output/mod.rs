@@ -2,6 +2,8 @@
 
 pub mod findings;
 pub mod json;
+pub mod logfile;
+pub mod metrics;
 pub mod text;
 pub mod time;
 pub mod timeline;

@@ -216,6 +216,7 @@ fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, namer: &mut Namer) -> R
             return Ok(Flow::Stop);
         }
     }
+    feed.drained();
     if any {
         return feed.batch_done();
     }
@@ -256,7 +257,10 @@ async fn drive(
                 guard.clear_ready();
             }
             _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, namer)?,
-            _ = ticker.tick(), if feed.needs.tick.is_some() => flow = tick(feed, namer)?,
+            _ = ticker.tick(), if feed.needs.tick.is_some() => {
+                feed.counters(&probes.totals(&feed.user));
+                flow = tick(feed, namer)?;
+            }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,
             _ = stops.hup.recv() => break,

@@ -105,6 +105,10 @@ pub trait Consumer {
     fn batch_done(&mut self) -> Result<Flow> {
         Ok(Flow::Continue)
     }
+    /// Live: the ring buffer was just drained (every few tens of ms; a health signal).
+    fn drained(&mut self) {}
+    /// Live, before each tick: the counters so far (kernel and collector).
+    fn counters(&mut self, _totals: &Stats) {}
     /// The clock moved (live ticks, or ticks a recording holds).
     fn tick(&mut self, _now_ns: u64, _m: &Model) -> Result<Flow> {
         Ok(Flow::Continue)
@@ -268,6 +272,16 @@ impl<'c> Feed<'c> {
     /// A batch of events ended.
     pub fn batch_done(&mut self) -> Result<Flow> {
         flow(self.consumer.batch_done())
+    }
+
+    /// The ring buffer was drained.
+    pub fn drained(&mut self) {
+        self.consumer.drained();
+    }
+
+    /// The counters so far.
+    pub fn counters(&mut self, totals: &Stats) {
+        self.consumer.counters(totals);
     }
 
     /// The clock moved to `now_ns`.

@@ -1,0 +1,97 @@
+//! `nstrace agent`: the node agent — every detector, JSON-lines findings,
+//! and HTTP endpoints for Prometheus and health checks.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
+
+use crate::cli::AgentArgs;
+use crate::consumer::agent::{AgentOptions, AgentView};
+use crate::output::logfile::RotatingLog;
+use crate::output::metrics::Metrics;
+use crate::serve::{self, Health, Shared};
+use crate::session::{live, Outcome};
+
+/// Takes the node's agent lock (held while the file lives); a second agent
+/// gets one line.
+pub fn lock(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the lock directory {}", dir.display()))?;
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(path).unwrap_or_default();
+        bail!(
+            "another nstrace agent runs on this node ({} holds {}); two would count everything twice",
+            match holder.trim() {
+                "" => "a process".to_owned(),
+                pid => format!("pid {pid}"),
+            },
+            path.display()
+        );
+    }
+    f.set_len(0)?;
+    writeln!(f, "{}", std::process::id())?;
+    Ok(f)
+}
+
+/// Runs the agent until SIGTERM or Ctrl-C.
+pub fn run(args: &AgentArgs) -> Result<Outcome> {
+    let policy = super::load_policy(args.policy.as_deref())?;
+    let log = match &args.output {
+        Some(path) => Some(
+            RotatingLog::open(path, args.output_max_size, args.output_keep)
+                .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        metrics: Mutex::new(Metrics::new(&crate::procfs::kernel_release())),
+        health: Mutex::new(Health::default()),
+        topology: Mutex::new(String::from("{}\n")),
+    });
+    let mut view = AgentView::new(
+        AgentOptions {
+            pid1: super::pid1_config(args.zombie_after, args.forward_window),
+            policy,
+            log,
+            series_hold: args.series_hold,
+        },
+        shared.clone(),
+    );
+    let opts = live::LiveOptions {
+        ring_buffer_size: args.ring.ring_buffer_size,
+        signal_mask: signal_mask(&DEFAULT_SIGNALS),
+        duration: None,
+        record: None,
+        runtime_roots: args.runtime.roots(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        // Bound before anything is loaded: a taken port is a clear error, early.
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!(
+            "nstrace: agent serving http://{}/metrics, /healthz, /topology",
+            args.listen
+        );
+        tokio::spawn(serve::serve(listener, shared));
+        live::run_async(&opts, &mut view).await
+    })
+}

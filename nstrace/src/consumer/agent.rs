@@ -1,0 +1,305 @@
+//! The node agent's consumer: every detector, findings as JSON lines (stdout
+//! and an optional rotating file), and the metrics, health and topology the
+//! HTTP endpoints serve. Built to run for days: it keeps no finding, drains
+//! finished timelines, and drops the series of pods that are gone after a hold.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nstrace_common::KIND_SLOTS;
+
+use crate::detect::{pid1, policy::Policy, Attributed, Audit};
+use crate::event::Event;
+use crate::model::{topology, Model, Place};
+use crate::output::logfile::RotatingLog;
+use crate::output::metrics::{FindingLabels, PlaceLabels};
+use crate::output::{findings, topology as topo_out, write_stdout};
+use crate::record::Meta;
+use crate::serve::Shared;
+use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::stats::Stats;
+
+/// How the agent runs.
+pub struct AgentOptions {
+    /// Detector settings.
+    pub pid1: pid1::Config,
+    /// Allow rules.
+    pub policy: Policy,
+    /// Also append findings to this rotating file.
+    pub log: Option<RotatingLog>,
+    /// How long a pod's series stay after the pod is gone.
+    pub series_hold: Duration,
+}
+
+/// A pod as metric labels name it: (namespace, pod).
+type PodKey = (String, String);
+
+/// The label sets a pod has in the metrics, and since when it is gone.
+#[derive(Default)]
+struct Series {
+    findings: HashSet<FindingLabels>,
+    gone_since: Option<Instant>,
+}
+
+/// The agent.
+pub struct AgentView {
+    pid1: pid1::Config,
+    policy: Option<Policy>,
+    audit: Option<Audit>,
+    log: Option<RotatingLog>,
+    hold: Duration,
+    shared: Arc<Shared>,
+    wall_offset_ns: i64,
+    /// Events per kind since the last tick (added to the metrics there).
+    kinds: [u64; KIND_SLOTS],
+    series: HashMap<PodKey, Series>,
+    /// The model generation the topology was last rendered at.
+    shown: u64,
+    /// The pods in that topology.
+    live_pods: HashSet<PodKey>,
+}
+
+/// The labels of a place: namespace, pod, container (name, else short id).
+fn place_labels(p: &Place) -> PlaceLabels {
+    [
+        ("namespace", p.namespace().unwrap_or_default().to_owned()),
+        ("pod", p.pod().unwrap_or_default().to_owned()),
+        (
+            "container",
+            p.ctr().map(|c| c.to_string()).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// The agent's resident memory in bytes (VmRSS), 0 if unreadable.
+fn rss_bytes() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl AgentView {
+    /// An agent sharing its state with the HTTP endpoints through `shared`.
+    pub fn new(opts: AgentOptions, shared: Arc<Shared>) -> AgentView {
+        AgentView {
+            pid1: opts.pid1,
+            policy: Some(opts.policy),
+            audit: None,
+            log: opts.log,
+            hold: opts.series_hold,
+            shared,
+            wall_offset_ns: 0,
+            kinds: [0; KIND_SLOTS],
+            series: HashMap::new(),
+            shown: u64::MAX,
+            live_pods: HashSet::new(),
+        }
+    }
+
+    /// Logs findings as JSON lines and counts them in the metrics.
+    fn report(&mut self, found: Vec<Attributed>) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for a in &found {
+            text.push_str(&findings::finding(
+                a,
+                crate::output::Format::Json,
+                self.wall_offset_ns,
+            ));
+            let [ns, pod, ctr] = place_labels(&a.place);
+            let labels: FindingLabels = [
+                ("finding", a.finding.kind.name().to_owned()),
+                ("severity", a.finding.severity.name().to_owned()),
+                ns.clone(),
+                pod.clone(),
+                ctr,
+            ];
+            self.shared
+                .metrics(|m| m.findings.get_or_create(&labels).inc());
+            let s = self.series.entry((ns.1, pod.1)).or_default();
+            s.findings.insert(labels);
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.write_lines(&text)
+                .context("writing the findings file")?;
+        }
+        write_stdout(text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Timelines that ended: one sample each of the shutdown histogram.
+    fn shutdowns(&mut self, m: &Model) {
+        let Some(audit) = self.audit.as_mut() else {
+            return;
+        };
+        for t in audit.shutdowns.done.drain(..) {
+            let place = m.place_of_process(t.init.0, t.pid_ns);
+            let verdict = if t.verdict().killed {
+                "sigkill"
+            } else {
+                "graceful"
+            };
+            let labels = [
+                (
+                    "namespace",
+                    place.namespace().unwrap_or_default().to_owned(),
+                ),
+                ("verdict", verdict.to_owned()),
+            ];
+            self.shared.metrics(|mm| {
+                mm.shutdown_seconds
+                    .get_or_create(&labels)
+                    .observe(t.total_ns() as f64 / 1e9)
+            });
+        }
+    }
+
+    /// Gauges, the topology document, and series of pods gone past the hold.
+    fn refresh(&mut self, m: &Model) {
+        let zombies = self
+            .audit
+            .as_ref()
+            .map(|a| a.pid1.zombie_counts())
+            .unwrap_or_default();
+        let places = m.places();
+        self.shared.metrics(|mm| {
+            mm.zombies.clear();
+            for (ns, n) in &zombies {
+                let p = places.of_pid_ns(*ns).unwrap_or(Place::Node);
+                mm.zombies.get_or_create(&place_labels(&p)).set(*n as i64);
+            }
+            mm.rss_bytes.set(rss_bytes());
+            for k in nstrace_common::Kind::ALL {
+                let n = std::mem::take(&mut self.kinds[k as usize]);
+                if n > 0 {
+                    mm.events
+                        .get_or_create(&[("kind", k.name().to_owned())])
+                        .inc_by(n);
+                }
+            }
+        });
+        if m.generation != self.shown {
+            self.shown = m.generation;
+            let t = topology::build(m);
+            self.live_pods = t
+                .pods
+                .iter()
+                .map(|p| (p.namespace.clone().unwrap_or_default(), p.name.clone()))
+                .collect();
+            let containers =
+                t.pods.iter().map(|p| p.containers.len()).sum::<usize>() + t.lone.len();
+            self.shared.metrics(|mm| {
+                mm.pods.set(t.pods.len() as i64);
+                mm.containers.set(containers as i64);
+            });
+            self.shared.set_topology(topo_out::json(&t));
+        }
+        // A pod that is gone keeps its series for the hold, then they go.
+        let now = Instant::now();
+        let hold = self.hold;
+        let mut expired = Vec::new();
+        for (key, s) in self.series.iter_mut() {
+            if self.live_pods.contains(key) || key.1.is_empty() {
+                s.gone_since = None;
+                continue;
+            }
+            let since = *s.gone_since.get_or_insert(now);
+            if now.duration_since(since) >= hold {
+                expired.push(key.clone());
+            }
+        }
+        for key in expired {
+            if let Some(s) = self.series.remove(&key) {
+                self.shared.metrics(|mm| {
+                    for l in &s.findings {
+                        mm.findings.remove(l);
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Consumer for AgentView {
+    fn needs(&self) -> Needs {
+        Needs {
+            model: true,
+            pins: Pins::Mounts,
+            tick: Some(Duration::from_secs(1)),
+            rescan_pins: false,
+            final_tick: true,
+        }
+    }
+
+    fn start(&mut self, m: &Model, meta: &Meta) -> Result<Flow> {
+        self.wall_offset_ns = meta.wall_offset_ns;
+        let mut audit = Audit::new(
+            m.node.pid,
+            self.pid1,
+            self.policy.take().unwrap_or_default(),
+        );
+        audit.seed(m);
+        self.audit = Some(audit);
+        self.refresh(m);
+        self.shared.health(|h| h.started = true);
+        Ok(Flow::Continue)
+    }
+
+    fn before_event(&mut self, ev: &Event, m: &Model) {
+        if let Some(a) = self.audit.as_mut() {
+            a.before_event(ev, m);
+        }
+    }
+
+    fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
+        if let Some(n) = self.kinds.get_mut(ev.kind() as usize) {
+            *n += 1;
+        }
+        let found = match self.audit.as_mut() {
+            Some(a) => a.on_event(ev, m),
+            None => Vec::new(),
+        };
+        self.report(found)?;
+        if matches!(ev, Event::Reap(_)) {
+            self.shutdowns(m);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn drained(&mut self) {
+        self.shared.health(|h| h.last_drain = Some(Instant::now()));
+    }
+
+    fn counters(&mut self, totals: &Stats) {
+        self.shared.metrics(|m| m.counters(totals));
+    }
+
+    fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
+        let found = match self.audit.as_mut() {
+            Some(a) => a.on_tick(now_ns, m),
+            None => Vec::new(),
+        };
+        self.report(found)?;
+        self.refresh(m);
+        if let Some(log) = self.log.as_mut() {
+            log.flush().context("writing the findings file")?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _m: &Model) -> Result<Outcome> {
+        if let Some(log) = self.log.as_mut() {
+            log.flush().context("writing the findings file")?;
+        }
+        Ok(Outcome::Done)
+    }
+}

@@ -1,0 +1,195 @@
+//! The agent's HTTP endpoints, on hyper over the tokio runtime the trace
+//! already runs on: `/metrics` (Prometheus exposition), `/healthz` and
+//! `/topology` (the `topology --format json` document). Handlers only read
+//! what the agent's consumer left in [`Shared`]; they never touch the model.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::output::metrics::Metrics;
+
+/// How long without a drain of the ring buffer before `/healthz` says no.
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// What the agent is ready for.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The kernel programs are attached and the start-up snapshot is in the model.
+    pub started: bool,
+    /// The last time the ring buffer was drained.
+    pub last_drain: Option<Instant>,
+}
+
+impl Health {
+    /// `Ok` when healthy at `now`, else the reason in one line.
+    pub fn check(&self, now: Instant) -> Result<(), String> {
+        if !self.started {
+            return Err(
+                "starting: programs not attached or start-up snapshot not taken yet".into(),
+            );
+        }
+        match self.last_drain {
+            None => Err("the ring buffer has not been drained yet".into()),
+            Some(t) if now.duration_since(t) > STALE_AFTER => Err(format!(
+                "the ring buffer was last drained {:.1}s ago",
+                now.duration_since(t).as_secs_f64()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// What the consumer shares with the HTTP handlers.
+pub struct Shared {
+    /// Every metric.
+    pub metrics: Mutex<Metrics>,
+    /// Readiness.
+    pub health: Mutex<Health>,
+    /// The latest topology document (JSON).
+    pub topology: Mutex<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A handler that panicked left nothing half-written that matters here.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Runs `f` on the metrics.
+    pub fn metrics<R>(&self, f: impl FnOnce(&mut Metrics) -> R) -> R {
+        f(&mut lock(&self.metrics))
+    }
+
+    /// Runs `f` on the health state.
+    pub fn health<R>(&self, f: impl FnOnce(&mut Health) -> R) -> R {
+        f(&mut lock(&self.health))
+    }
+
+    /// Replaces the topology document.
+    pub fn set_topology(&self, json: String) {
+        *lock(&self.topology) = json;
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// Answers one request.
+pub fn respond(shared: &Shared, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    match path {
+        "/metrics" => reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            lock(&shared.metrics).render(),
+        ),
+        "/healthz" => match lock(&shared.health).check(Instant::now()) {
+            Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+            Err(why) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("{why}\n"),
+            ),
+        },
+        "/topology" => reply(
+            StatusCode::OK,
+            "application/json",
+            lock(&shared.topology).clone(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics, /healthz or /topology\n".into(),
+        ),
+    }
+}
+
+/// Serves `listener` until the runtime ends; a failed connection is dropped, never fatal.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of fds or similar: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let r = respond(&shared, req.method(), req.uri().path());
+                async move { Ok::<_, Infallible>(r) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_needs_a_start_and_a_recent_drain() {
+        let now = Instant::now();
+        let mut h = Health::default();
+        assert!(h.check(now).unwrap_err().contains("starting"));
+        h.started = true;
+        assert!(h.check(now).is_err(), "never drained");
+        h.last_drain = Some(now);
+        assert_eq!(h.check(now), Ok(()));
+        let later = now + STALE_AFTER + Duration::from_secs(1);
+        assert!(h.check(later).unwrap_err().contains("last drained"));
+    }
+
+    #[test]
+    fn endpoints() {
+        let shared = Shared {
+            metrics: Mutex::new(Metrics::new("6.18")),
+            health: Mutex::new(Health::default()),
+            topology: Mutex::new("{\"pods\":[]}".into()),
+        };
+        assert_eq!(
+            respond(&shared, &Method::GET, "/healthz").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            respond(&shared, &Method::GET, "/metrics").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            respond(&shared, &Method::GET, "/topology").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            respond(&shared, &Method::GET, "/x").status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            respond(&shared, &Method::POST, "/metrics").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+}
