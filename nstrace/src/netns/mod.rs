@@ -7,9 +7,14 @@
 //! * the namespace is opened as an fd ([`NetnsRef`]: `/proc/PID/ns/net` or a bind
 //!   mount such as `/run/netns/NAME`); holding the fd keeps it alive;
 //! * a dedicated thread joins it with `setns(fd, CLONE_NEWNET)`, creates a
-//!   `NETLINK_ROUTE` socket and opens `/proc/thread-self/net/{tcp,tcp6,udp,udp6}`
-//!   there, and ends. Both stay bound to that namespace; all reading happens on the
-//!   caller's thread, which never changes namespace;
+//!   `NETLINK_ROUTE` and a `NETLINK_SOCK_DIAG` socket there, and ends. Both stay
+//!   bound to that namespace; all reading happens on the caller's thread, which
+//!   never changes namespace;
+//! * listeners come from inet_diag (LISTEN/unconnected only: see `diag.rs` for why
+//!   not `/proc/net/tcp`, which costs 1.7 ms a read here); when the kernel has no
+//!   inet_diag, from `/proc/thread-self/net/{tcp,tcp6,udp,udp6}` opened on a second
+//!   such thread (`/proc/PID/net/*` shows the namespace of PID the same way: see
+//!   [`read_proc_net_listeners`] for callers without CAP_SYS_ADMIN);
 //! * the node's side (peer veths, bridges and their addresses) comes from one
 //!   [`NodeNet`] opened once for many pods, on the node reference the caller
 //!   passes (`/proc/1/ns/net` by [`NetnsRef::node`]: nstrace may itself run in a pod).
@@ -18,486 +23,42 @@
 //! `IFLA_LINK_NETNSID` is the id the pod's namespace gives the node's (asked with
 //! `RTM_GETNSID` on the fd), the node end is a veth whose `IFLA_LINK` is the pod
 //! end's ifindex and whose `IFLA_LINK_NETNSID` is the id the node gives the pod's
-//! namespace. A node snapshot that misses a peer (a pod created after it) is read
-//! again once.
+//! namespace. A node snapshot that misses a peer is read again, once, and only if
+//! it was taken before the pod's own dump began (a pod created after it).
 //!
-//! Everything here is blocking and quick (well under a millisecond per namespace,
-//! see the module tests' bench); call it from `spawn_blocking` in async code. Every
+//! Everything here is blocking and quick (about 0.1 ms per namespace here, see the
+//! `bench` test); call it from `spawn_blocking` in async code. Every
 //! failure is an [`NetnsError`] (the whole namespace) or a [`Problem`] (one item),
 //! each with a `kind()` to count; nothing panics on kernel or /proc input.
 
+mod diag;
 mod nsfd;
 mod owners;
 mod procnet;
 mod rtnl;
+mod types;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 pub use nsfd::{NetnsRef, NsId};
 pub use owners::{parse_socket_link, socket_owners, OwnerScan};
 pub use procnet::{parse as parse_proc_net, parse_endpoint, Listener, Parsed, ProcNetFile, Proto};
 pub use rtnl::{decode_addr, decode_link, DecodeError, RawAddr, RawLink};
+pub use types::{
+    Addr, Bridge, Interface, Kind, LinkNetns, LinkRef, Mac, NetnsError, NetnsWiring, OperState,
+    Peer, Problem, Scope, Side,
+};
 
-use nsfd::{in_netns, EnterError, NsHandle, OpenError};
-use rtnl::{Dump, RtnlSocket};
+use nsfd::{in_each_netns, in_netns, EnterError, NsHandle};
+use rtnl::{Dump, NlSocket};
 
 const IFF_UP: u32 = 0x1;
 const IFF_LOWER_UP: u32 = 0x10000;
-const ARPHRD_LOOPBACK: u16 = 772;
-
-/// What one network namespace looks like.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NetnsWiring {
-    /// The namespace read (inode as in `net:[INODE]`).
-    pub netns: NsId,
-    /// Whether the loopback device `lo` is up (false also when there is no `lo`).
-    pub lo_up: bool,
-    /// Interfaces, by ifindex.
-    pub interfaces: Vec<Interface>,
-    /// TCP LISTEN and bound unconnected UDP sockets, IPv4 then IPv6 per protocol,
-    /// sorted by protocol, port, address.
-    pub listeners: Vec<Listener>,
-    /// Items that could not be read or matched; the rest of the result is valid.
-    pub problems: Vec<Problem>,
-}
-
-/// One network interface of the namespace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Interface {
-    /// Name in the namespace (`eth0`).
-    pub name: String,
-    /// ifindex in the namespace (ifindexes are per namespace: `eth0` is often 2 in
-    /// every pod).
-    pub index: u32,
-    /// Device kind.
-    pub kind: Kind,
-    /// Carries traffic: operational state up, or (loopback, dummy, some tunnels
-    /// report "unknown") administratively up with the carrier (`LOWER_UP`) on.
-    pub up: bool,
-    /// Administratively up (`IFF_UP`, `ip link set … up`).
-    pub admin_up: bool,
-    /// Operational state (RFC 2863), as `ip link` prints after `state`.
-    pub oper: OperState,
-    /// MTU, when reported.
-    pub mtu: Option<u32>,
-    /// Ethernet address; `None` for devices without a 6-byte link-layer address.
-    pub mac: Option<Mac>,
-    /// IPv4 and IPv6 addresses, in the kernel's order.
-    pub addrs: Vec<Addr>,
-    /// ifindex (in this namespace) of the device this one is enslaved to.
-    pub master: Option<u32>,
-    /// The device this one is linked to (`IFLA_LINK`: a veth's peer, a
-    /// macvlan/ipvlan/vlan's parent), and the namespace it lives in.
-    pub link: Option<LinkRef>,
-    /// For a veth whose other end is in the node's namespace: that end.
-    pub peer: Option<Peer>,
-}
-
-/// A device this one is linked to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkRef {
-    /// Its ifindex, in the namespace `netns` says.
-    pub ifindex: u32,
-    /// Which namespace it is in.
-    pub netns: LinkNetns,
-}
-
-/// Where a linked device lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkNetns {
-    /// The same namespace (both ends of a veth pair inside the pod, a vlan on a
-    /// local device).
-    Same,
-    /// The node's namespace.
-    Node,
-    /// Another namespace (a sibling pod, a nested one), by the id this namespace
-    /// gives it (`ip link` prints it as `link-netnsid`).
-    Other { nsid: i32 },
-}
-
-/// The node-side end of a pod's veth.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peer {
-    /// Its name on the node (`veth2d74ee66`).
-    pub node_ifname: String,
-    /// Its ifindex on the node.
-    pub node_ifindex: u32,
-    /// Whether it is up on the node.
-    pub node_up: bool,
-    /// The bridge (or other master: bond, vrf, Open vSwitch) it is enslaved to.
-    pub bridge: Option<Bridge>,
-}
-
-/// The master device of a node-side peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bridge {
-    /// Name on the node (`cni-podman1`).
-    pub name: String,
-    /// ifindex on the node.
-    pub index: u32,
-    /// Its kind (normally [`Kind::Bridge`]).
-    pub kind: Kind,
-    /// Whether it is up.
-    pub up: bool,
-    /// Its addresses on the node: the pods' gateway.
-    pub addrs: Vec<Addr>,
-}
-
-/// Device kinds (`IFLA_INFO_KIND`, `ip -d link` prints it on its own line).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Loopback,
-    Veth,
-    Bridge,
-    Macvlan,
-    Ipvlan,
-    Dummy,
-    Vlan,
-    Vxlan,
-    Bond,
-    Tun,
-    Wireguard,
-    /// A kind not listed above, by the kernel's name ("ipip", "sit", "geneve", …).
-    Other(String),
-    /// A device whose driver names no kind: a physical or paravirtual NIC.
-    Device,
-}
-
-impl Kind {
-    fn from_raw(kind: Option<&str>, hw_type: u16) -> Kind {
-        match kind {
-            None if hw_type == ARPHRD_LOOPBACK => Kind::Loopback,
-            None => Kind::Device,
-            Some("veth") => Kind::Veth,
-            Some("bridge") => Kind::Bridge,
-            Some("macvlan" | "macvtap") => Kind::Macvlan,
-            Some("ipvlan" | "ipvtap") => Kind::Ipvlan,
-            Some("dummy") => Kind::Dummy,
-            Some("vlan") => Kind::Vlan,
-            Some("vxlan") => Kind::Vxlan,
-            Some("bond") => Kind::Bond,
-            Some("tun") => Kind::Tun,
-            Some("wireguard") => Kind::Wireguard,
-            Some(k) => Kind::Other(k.to_owned()),
-        }
-    }
-
-    /// Short name, as `ip -d link` prints it ("device" for a NIC).
-    pub fn as_str(&self) -> &str {
-        match self {
-            Kind::Loopback => "loopback",
-            Kind::Veth => "veth",
-            Kind::Bridge => "bridge",
-            Kind::Macvlan => "macvlan",
-            Kind::Ipvlan => "ipvlan",
-            Kind::Dummy => "dummy",
-            Kind::Vlan => "vlan",
-            Kind::Vxlan => "vxlan",
-            Kind::Bond => "bond",
-            Kind::Tun => "tun",
-            Kind::Wireguard => "wireguard",
-            Kind::Other(k) => k,
-            Kind::Device => "device",
-        }
-    }
-
-    /// One line on what the kind means for a pod (for a tree or a report).
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Kind::Loopback => "loopback: traffic to itself only, no peer",
-            Kind::Veth => "veth: one end of a virtual cable; the other end (peer) is usually on the node, on a bridge",
-            Kind::Bridge => "bridge: a virtual switch inside this namespace, no peer",
-            Kind::Macvlan => "macvlan: own MAC on a parent device (see link), no peer",
-            Kind::Ipvlan => "ipvlan: shares the parent device's MAC (see link), no peer",
-            Kind::Dummy => "dummy: a device that drops everything, no peer",
-            Kind::Vlan => "vlan: 802.1Q sub-interface of a parent device (see link), no peer",
-            Kind::Vxlan => "vxlan: overlay tunnel endpoint, no peer",
-            Kind::Bond => "bond: aggregate of devices, no peer",
-            Kind::Tun => "tun/tap: a process reads and writes its packets, no peer",
-            Kind::Wireguard => "wireguard: encrypted tunnel, no peer",
-            Kind::Other(_) => "another virtual device (kind named), no peer",
-            Kind::Device => "a physical or paravirtual network device, no peer",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// RFC 2863 operational state (`IFLA_OPERSTATE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OperState {
-    Unknown,
-    NotPresent,
-    Down,
-    LowerLayerDown,
-    Testing,
-    Dormant,
-    Up,
-    Other(u8),
-}
-
-impl OperState {
-    fn from_raw(v: Option<u8>) -> OperState {
-        match v {
-            None | Some(0) => OperState::Unknown,
-            Some(1) => OperState::NotPresent,
-            Some(2) => OperState::Down,
-            Some(3) => OperState::LowerLayerDown,
-            Some(4) => OperState::Testing,
-            Some(5) => OperState::Dormant,
-            Some(6) => OperState::Up,
-            Some(v) => OperState::Other(v),
-        }
-    }
-
-    /// As `ip link` prints it ("UP", "DOWN", "UNKNOWN", …).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            OperState::Unknown => "UNKNOWN",
-            OperState::NotPresent => "NOTPRESENT",
-            OperState::Down => "DOWN",
-            OperState::LowerLayerDown => "LOWERLAYERDOWN",
-            OperState::Testing => "TESTING",
-            OperState::Dormant => "DORMANT",
-            OperState::Up => "UP",
-            OperState::Other(_) => "OTHER",
-        }
-    }
-}
-
-/// An Ethernet address (printed, and debug-printed, as `0a:58:0a:59:00:05`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Mac(pub [u8; 6]);
-
-impl fmt::Debug for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-/// An interface address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Addr {
-    /// The address.
-    pub ip: IpAddr,
-    /// Prefix length (`/24`).
-    pub prefix: u8,
-    /// Scope, as `ip addr` prints after `scope`.
-    pub scope: Scope,
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.ip, self.prefix)
-    }
-}
-
-/// Address scope (`RT_SCOPE_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    Global,
-    Site,
-    Link,
-    Host,
-    Nowhere,
-    Other(u8),
-}
-
-impl Scope {
-    fn from_raw(v: u8) -> Scope {
-        match v {
-            0 => Scope::Global,
-            200 => Scope::Site,
-            253 => Scope::Link,
-            254 => Scope::Host,
-            255 => Scope::Nowhere,
-            v => Scope::Other(v),
-        }
-    }
-
-    /// As `ip addr` prints it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Scope::Global => "global",
-            Scope::Site => "site",
-            Scope::Link => "link",
-            Scope::Host => "host",
-            Scope::Nowhere => "nowhere",
-            Scope::Other(_) => "other",
-        }
-    }
-}
-
-impl From<&RawAddr> for Addr {
-    fn from(a: &RawAddr) -> Addr {
-        Addr {
-            ip: a.ip,
-            prefix: a.prefix,
-            scope: Scope::from_raw(a.scope),
-        }
-    }
-}
-
-/// Something one namespace read could not do; the rest of the result stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Problem {
-    /// A `/proc/thread-self/net/FILE` could not be opened or read.
-    ProcNet {
-        file: &'static str,
-        error: io::ErrorKind,
-    },
-    /// Lines of a `/proc/net` file that did not parse (1-based).
-    BadLines {
-        file: &'static str,
-        lines: Vec<usize>,
-    },
-    /// A netlink message (link or address) that did not decode, skipped.
-    BadMessage { side: Side, reason: &'static str },
-    /// `RTM_GETNSID` failed: peers on the node cannot be confirmed.
-    Nsid { side: Side, error: io::ErrorKind },
-    /// The node side could not be (re)read.
-    NodeRead { error: io::ErrorKind },
-    /// A veth points into the node's namespace, but the node has no matching
-    /// veth at that ifindex (even after a fresh read).
-    PeerNotFound { ifname: String, node_ifindex: u32 },
-    /// An address for an ifindex that the link dump did not list.
-    AddrWithoutLink { index: u32 },
-}
-
-/// Which namespace a problem was met in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    Pod,
-    Node,
-}
-
-impl Problem {
-    /// A stable name for counters.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Problem::ProcNet { .. } => "proc_net_unreadable",
-            Problem::BadLines { .. } => "proc_net_bad_line",
-            Problem::BadMessage { .. } => "netlink_bad_message",
-            Problem::Nsid { .. } => "nsid_failed",
-            Problem::NodeRead { .. } => "node_read_failed",
-            Problem::PeerNotFound { .. } => "peer_not_found",
-            Problem::AddrWithoutLink { .. } => "addr_without_link",
-        }
-    }
-}
-
-/// Why a namespace could not be read at all.
-#[derive(Debug)]
-pub enum NetnsError {
-    /// The pid has exited, or the namespace file does not exist.
-    Gone(String),
-    /// Opening the namespace was refused (EACCES/EPERM).
-    Permission(String),
-    /// The file is not a network namespace.
-    NotNetns(String),
-    /// Another error opening the namespace.
-    Open(String, io::Error),
-    /// The namespace is the node's own (a hostNetwork pod): nothing to wire.
-    NodeNamespace,
-    /// Joining the namespace (on the helper thread) was refused.
-    Setns(io::Error),
-    /// The helper thread could not run.
-    Thread(String),
-    /// The netlink socket could not be created.
-    Socket(io::Error),
-    /// A netlink request failed (kernel error, time-out, truncated answer).
-    Netlink(&'static str, io::Error),
-}
-
-impl NetnsError {
-    /// A stable name for counters.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            NetnsError::Gone(_) => "gone",
-            NetnsError::Permission(_) => "permission",
-            NetnsError::NotNetns(_) => "not_netns",
-            NetnsError::Open(..) => "open",
-            NetnsError::NodeNamespace => "node_namespace",
-            NetnsError::Setns(_) => "setns",
-            NetnsError::Thread(_) => "thread",
-            NetnsError::Socket(_) => "socket",
-            NetnsError::Netlink(..) => "netlink",
-        }
-    }
-
-    fn open(r: &NetnsRef, e: OpenError) -> NetnsError {
-        let what = r.path().display().to_string();
-        match e {
-            OpenError::NotNetns => NetnsError::NotNetns(what),
-            OpenError::Io(e)
-                if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) =>
-            {
-                NetnsError::Gone(what)
-            }
-            OpenError::Io(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                NetnsError::Permission(what)
-            }
-            OpenError::Io(e) => NetnsError::Open(what, e),
-        }
-    }
-}
-
-impl From<EnterError> for NetnsError {
-    fn from(e: EnterError) -> Self {
-        match e {
-            EnterError::Setns(e) => NetnsError::Setns(e),
-            EnterError::Thread(s) => NetnsError::Thread(s),
-        }
-    }
-}
-
-impl fmt::Display for NetnsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NetnsError::Gone(p) => write!(f, "{p}: gone"),
-            NetnsError::Permission(p) => write!(f, "{p}: permission denied"),
-            NetnsError::NotNetns(p) => write!(f, "{p}: not a network namespace"),
-            NetnsError::Open(p, e) => write!(f, "{p}: {e}"),
-            NetnsError::NodeNamespace => write!(f, "this is the node's network namespace"),
-            NetnsError::Setns(e) => write!(f, "setns(CLONE_NEWNET): {e}"),
-            NetnsError::Thread(s) => write!(f, "namespace helper thread: {s}"),
-            NetnsError::Socket(e) => write!(f, "netlink socket: {e}"),
-            NetnsError::Netlink(op, e) => write!(f, "netlink {op}: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for NetnsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            NetnsError::Open(_, e)
-            | NetnsError::Setns(e)
-            | NetnsError::Socket(e)
-            | NetnsError::Netlink(_, e) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 /// The node's links and addresses, as last read.
 #[derive(Debug, Default)]
@@ -523,8 +84,12 @@ impl NodeSnapshot {
 
 #[derive(Debug)]
 struct NodeInner {
-    sock: RtnlSocket,
+    sock: NlSocket,
     snap: NodeSnapshot,
+    /// When `snap` was asked for: a snapshot asked for after a pod's own dump
+    /// began is not read again for it.
+    snap_at: Instant,
+    rereads: u64,
 }
 
 /// The node's network namespace, opened once and shared by the reads of many pod
@@ -540,20 +105,31 @@ impl NodeNet {
     /// and reads its links and addresses.
     pub fn open(node: &NetnsRef) -> Result<NodeNet, NetnsError> {
         let ns = NsHandle::open(&node.path()).map_err(|e| NetnsError::open(node, e))?;
-        let mut sock = in_netns(&ns, RtnlSocket::open)?.map_err(NetnsError::Socket)?;
+        let snap_at = Instant::now();
+        let mut sock = in_netns(&ns, NlSocket::route)?.map_err(NetnsError::Socket)?;
         let snap = NodeSnapshot::from_dump(
             sock.dump()
                 .map_err(|e| NetnsError::Netlink("dump node", e))?,
         );
         Ok(NodeNet {
             ns,
-            inner: Mutex::new(NodeInner { sock, snap }),
+            inner: Mutex::new(NodeInner {
+                sock,
+                snap,
+                snap_at,
+                rereads: 0,
+            }),
         })
     }
 
     /// The node's network namespace.
     pub fn netns(&self) -> NsId {
         self.ns.id()
+    }
+
+    /// How many times a pod read found the node snapshot stale and read it again.
+    pub fn rereads(&self) -> u64 {
+        self.lock().rereads
     }
 
     /// Messages of the last node read that did not decode.
@@ -568,6 +144,7 @@ impl NodeNet {
     /// Reads the node's links and addresses again.
     pub fn refresh(&self) -> Result<(), NetnsError> {
         let mut g = self.lock();
+        g.snap_at = Instant::now();
         let d = g
             .sock
             .dump()
@@ -577,27 +154,80 @@ impl NodeNet {
     }
 }
 
-/// The namespace reads [`read_netns`] does in the target namespace: the socket and
-/// the four `/proc/thread-self/net` files, made on the helper thread.
+/// What [`read_netns`] creates in the target namespace, on the helper thread.
 struct Opened {
-    sock: io::Result<RtnlSocket>,
-    files: Vec<io::Result<OwnedFd>>,
+    route: io::Result<NlSocket>,
+    diag: io::Result<NlSocket>,
 }
 
 /// Reads the wiring of one network namespace other than the node's.
 pub fn read_netns(target: &NetnsRef, node: &NodeNet) -> Result<NetnsWiring, NetnsError> {
-    let ns = NsHandle::open(&target.path()).map_err(|e| NetnsError::open(target, e))?;
-    if ns.id() == node.netns() {
-        return Err(NetnsError::NodeNamespace);
-    }
-    let names: Vec<&str> = ProcNetFile::ALL.iter().map(|f| f.name()).collect();
-    let opened = in_netns(&ns, || Opened {
-        sock: RtnlSocket::open(),
-        files: nsfd::open_thread_net(&names),
-    })?;
-    let mut sock = opened.sock.map_err(NetnsError::Socket)?;
+    read_netns_many(std::slice::from_ref(target), node)
+        .pop()
+        .unwrap_or_else(|| Err(NetnsError::Thread("no result".into())))
+}
+
+/// Reads many namespaces (all pods of a node) with a single helper thread, which
+/// joins each in turn to create its sockets and then ends: one thread start for
+/// the lot (per batch of 64: a namespace holds three fds while it is read). One
+/// result per target, in order.
+pub fn read_netns_many(
+    targets: &[NetnsRef],
+    node: &NodeNet,
+) -> Vec<Result<NetnsWiring, NetnsError>> {
+    targets
+        .chunks(BATCH)
+        .flat_map(|c| read_batch(c, node))
+        .collect()
+}
+
+/// Namespaces opened at once by [`read_netns_many`].
+const BATCH: usize = 64;
+
+fn read_batch(targets: &[NetnsRef], node: &NodeNet) -> Vec<Result<NetnsWiring, NetnsError>> {
+    let handles: Vec<Result<NsHandle, NetnsError>> = targets
+        .iter()
+        .map(|t| {
+            let ns = NsHandle::open(&t.path()).map_err(|e| NetnsError::open(t, e))?;
+            if ns.id() == node.netns() {
+                return Err(NetnsError::NodeNamespace);
+            }
+            Ok(ns)
+        })
+        .collect();
+    let ok: Vec<&NsHandle> = handles.iter().filter_map(|h| h.as_ref().ok()).collect();
+    let opened = in_each_netns(&ok, || Opened {
+        route: NlSocket::route(),
+        diag: NlSocket::open(libc::NETLINK_SOCK_DIAG),
+    });
+    let mut opened = match opened {
+        Ok(v) => v.into_iter(),
+        Err(e) => {
+            let e = NetnsError::from(e);
+            return handles
+                .into_iter()
+                .map(|h| h.and_then(|_| Err(NetnsError::Thread(e.to_string()))))
+                .collect();
+        }
+    };
+    handles
+        .into_iter()
+        .map(|h| {
+            let ns = h?;
+            let o = opened
+                .next()
+                .unwrap_or_else(|| Err(EnterError::Thread("no result".into())))?;
+            read_opened(&ns, o, node)
+        })
+        .collect()
+}
+
+/// Reads one namespace through the sockets made in it.
+fn read_opened(ns: &NsHandle, opened: Opened, node: &NodeNet) -> Result<NetnsWiring, NetnsError> {
+    let mut sock = opened.route.map_err(NetnsError::Socket)?;
     let mut problems = Vec::new();
 
+    let dumped_at = Instant::now();
     let dump = sock.dump().map_err(|e| NetnsError::Netlink("dump", e))?;
     // The id the pod gives the node's namespace, and the one the node gives the pod's.
     let node_nsid = sock.nsid_of(node.ns.file.as_raw_fd()).unwrap_or_else(|e| {
@@ -608,7 +238,23 @@ pub fn read_netns(target: &NetnsRef, node: &NodeNet) -> Result<NetnsWiring, Netn
         -1
     });
 
-    let listeners = read_listeners(opened.files, &mut problems);
+    let mut listeners = match opened.diag.and_then(|mut d| diag::listeners(&mut d)) {
+        Ok((listeners, bad)) => {
+            problems.extend(bad.into_iter().map(|e| Problem::BadMessage {
+                side: Side::Pod,
+                reason: e.0,
+            }));
+            listeners
+        }
+        Err(e) => {
+            // No inet_diag in this kernel (ENOENT), or it failed: read /proc instead.
+            problems.push(Problem::SockDiag { error: e.kind() });
+            let names: Vec<&str> = ProcNetFile::ALL.iter().map(|f| f.name()).collect();
+            let files = in_netns(ns, || nsfd::open_thread_net(&names))?;
+            read_listeners(files, &mut problems)
+        }
+    };
+    listeners.sort_by_key(|a| (a.proto, a.port, a.addr, a.inode));
 
     let mut g = node.lock();
     let pod_nsid_at_node = g.sock.nsid_of(ns.file.as_raw_fd()).unwrap_or_else(|e| {
@@ -626,7 +272,9 @@ pub fn read_netns(target: &NetnsRef, node: &NodeNet) -> Result<NetnsWiring, Netn
         .links
         .iter()
         .any(|l| matches!(resolve_peer(l, &g.snap, ids), PeerLookup::Missing(_)));
-    if stale {
+    if stale && g.snap_at < dumped_at {
+        g.rereads += 1;
+        g.snap_at = Instant::now();
         match g.sock.dump() {
             Ok(d) => g.snap = NodeSnapshot::from_dump(d),
             Err(e) => problems.push(Problem::NodeRead { error: e.kind() }),
@@ -637,6 +285,20 @@ pub fn read_netns(target: &NetnsRef, node: &NodeNet) -> Result<NetnsWiring, Netn
     problems.append(&mut w.problems);
     w.problems = problems;
     Ok(w)
+}
+
+/// Listeners from `DIR/{tcp,tcp6,udp,udp6}`, e.g. `/proc/PID/net` (the namespace of
+/// PID; readable without CAP_SYS_ADMIN), with what could not be read. Slower than
+/// [`read_netns`]'s inet_diag: each `tcp` file read walks the node-wide TCP hash.
+pub fn read_proc_net_listeners(dir: &Path) -> (Vec<Listener>, Vec<Problem>) {
+    let files = ProcNetFile::ALL
+        .iter()
+        .map(|f| std::fs::File::open(dir.join(f.name())).map(OwnedFd::from))
+        .collect();
+    let mut problems = Vec::new();
+    let mut l = read_listeners(files, &mut problems);
+    l.sort_by_key(|a| (a.proto, a.port, a.addr, a.inode));
+    (l, problems)
 }
 
 /// Reads and parses the four files opened in the namespace.
@@ -664,7 +326,6 @@ fn read_listeners(files: Vec<io::Result<OwnedFd>>, problems: &mut Vec<Problem>) 
         }
         out.extend(p.listeners);
     }
-    out.sort_by_key(|a| (a.proto, a.port, a.addr, a.inode));
     out
 }
 

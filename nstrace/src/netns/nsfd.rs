@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,10 @@ pub enum NetnsRef {
 }
 
 impl NetnsRef {
-    /// The node's network namespace, as the node's PID 1 holds it.
+    /// The node's network namespace, as the node's PID 1 holds it. Opening it can be
+    /// refused (EACCES on hardened hosts, as on this project's test machines, where
+    /// PID 1 belongs to the machine's supervisor): fall back the way
+    /// `procfs::node_ns` does, to nstrace's own namespace as it was at start-up.
     pub fn node() -> Self {
         NetnsRef::Pid(1)
     }
@@ -143,6 +146,56 @@ pub fn in_netns<T: Send>(ns: &NsHandle, f: impl FnOnce() -> T + Send) -> Result<
     })
 }
 
+/// Like [`in_netns`] for many namespaces with one thread: the thread joins each in
+/// turn and runs `f` there, then ends. One result per namespace, in order; the
+/// outer error is a thread that could not run at all. Namespaces the calling thread
+/// is in run here, without the thread.
+pub fn in_each_netns<T: Send>(
+    nss: &[&NsHandle],
+    f: impl Fn() -> T + Sync,
+) -> Result<Vec<Result<T, EnterError>>, EnterError> {
+    let here = current_thread_netns().ok();
+    let (local, remote): (Vec<usize>, Vec<usize>) =
+        (0..nss.len()).partition(|&i| Some(nss[i].id) == here);
+    let mut out: Vec<Option<Result<T, EnterError>>> = (0..nss.len()).map(|_| None).collect();
+    for &i in &local {
+        out[i] = Some(Ok(f()));
+    }
+    if !remote.is_empty() {
+        let fds: Vec<(usize, RawFd)> = remote
+            .iter()
+            .map(|&i| (i, nss[i].file.as_raw_fd()))
+            .collect();
+        let f = &f;
+        let done = std::thread::scope(|s| {
+            let h = std::thread::Builder::new()
+                .name("nstrace-netns".into())
+                .stack_size(256 * 1024)
+                .spawn_scoped(s, move || {
+                    fds.into_iter()
+                        .map(|(i, fd)| {
+                            // SAFETY: setns on a valid fd; only this thread changes namespace.
+                            if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+                                return (i, Err(EnterError::Setns(io::Error::last_os_error())));
+                            }
+                            (i, Ok(f()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| EnterError::Thread(e.to_string()))?;
+            h.join()
+                .map_err(|_| EnterError::Thread("namespace helper thread panicked".into()))
+        })?;
+        for (i, r) in done {
+            out[i] = Some(r);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(EnterError::Thread("no result".into()))))
+        .collect())
+}
+
 /// Opens files named relative to `/proc/thread-self/net/` on the calling thread:
 /// they show the namespace this thread is in at open time, and keep showing it.
 pub fn open_thread_net(names: &[&str]) -> Vec<io::Result<OwnedFd>> {
@@ -176,5 +229,10 @@ mod tests {
         }
         // Own namespace: runs in place.
         assert_eq!(in_netns(&me, || 7).unwrap(), 7);
+        let r = in_each_netns(&[&me, &me], || 8).unwrap();
+        assert_eq!(
+            r.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(),
+            [8, 8]
+        );
     }
 }

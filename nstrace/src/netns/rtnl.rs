@@ -339,10 +339,11 @@ pub struct Dump {
     pub skipped: Vec<DecodeError>,
 }
 
-/// A `NETLINK_ROUTE` socket. It answers for the network namespace it was created
-/// in, whichever namespace the thread using it is in later.
+/// A netlink socket (`NETLINK_ROUTE` or `NETLINK_SOCK_DIAG`). It answers for the
+/// network namespace it was created in, whichever namespace the thread using it is
+/// in later.
 #[derive(Debug)]
-pub struct RtnlSocket {
+pub struct NlSocket {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
@@ -352,15 +353,21 @@ fn last_err() -> io::Error {
     io::Error::last_os_error()
 }
 
-impl RtnlSocket {
-    /// Creates a socket in the calling thread's current network namespace.
-    pub fn open() -> io::Result<Self> {
+impl NlSocket {
+    /// Creates a `NETLINK_ROUTE` socket in the calling thread's current network namespace.
+    pub fn route() -> io::Result<Self> {
+        Self::open(libc::NETLINK_ROUTE)
+    }
+
+    /// Creates a netlink socket of `protocol` in the calling thread's current
+    /// network namespace.
+    pub fn open(protocol: libc::c_int) -> io::Result<Self> {
         // SAFETY: plain syscalls on integers and local, correctly sized structs.
         unsafe {
             let fd = libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
+                protocol,
             );
             if fd < 0 {
                 return Err(last_err());
@@ -391,7 +398,7 @@ impl RtnlSocket {
             {
                 return Err(last_err());
             }
-            Ok(RtnlSocket {
+            Ok(NlSocket {
                 fd,
                 seq: 0,
                 buf: vec![0u8; RECV_BUF],
@@ -400,6 +407,7 @@ impl RtnlSocket {
     }
 
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        // SAFETY: sockaddr_nl is plain data; all-zero is valid.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
         // SAFETY: msg and sa outlive the call; lengths are theirs.
@@ -456,7 +464,7 @@ impl RtnlSocket {
 
     /// Sends a dump request and calls `each(type, payload)` for every answer until
     /// NLMSG_DONE. Returns whether the kernel flagged the dump as interrupted.
-    fn dump_once(
+    pub(super) fn dump_once(
         &mut self,
         ty: u16,
         body: &[u8],
@@ -837,7 +845,7 @@ mod tests {
     /// The real kernel, in this process's own namespace: read-only, always allowed.
     #[test]
     fn dumps_own_namespace() {
-        let mut s = RtnlSocket::open().unwrap();
+        let mut s = NlSocket::route().unwrap();
         let d = s.dump().unwrap();
         assert!(d.skipped.is_empty(), "{:?}", d.skipped);
         let lo = d.links.iter().find(|l| l.name == "lo").expect("lo");

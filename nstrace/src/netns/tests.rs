@@ -1,6 +1,7 @@
+use super::types::ARPHRD_LOOPBACK;
 use super::*;
 use std::fs::File;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -380,6 +381,42 @@ fn reads_a_namespace_it_made() {
         .iter()
         .any(|l| l.port == node_l.local_addr().unwrap().port()));
 
+    // The /proc fallback, opened in the same namespace, says the same as inet_diag.
+    let ns = NsHandle::open(&target.path()).unwrap();
+    let names: Vec<&str> = ProcNetFile::ALL.iter().map(|f| f.name()).collect();
+    let files = in_netns(&ns, || nsfd::open_thread_net(&names)).unwrap();
+    let mut problems = vec![];
+    let mut from_proc = read_listeners(files, &mut problems);
+    from_proc.sort_by_key(|a| (a.proto, a.port, a.addr, a.inode));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(from_proc, w.listeners);
+    // and /proc/self/net shows this process's (the node's here) namespace instead
+    let (own, problems) = read_proc_net_listeners(std::path::Path::new("/proc/self/net"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let node_port = node_l.local_addr().unwrap().port();
+    assert!(own.iter().any(|l| l.port == node_port));
+    assert!(!own.iter().any(|l| l.inode == tino));
+
+    // Several at once, failures in their slots.
+    let many = read_netns_many(
+        &[
+            target.clone(),
+            NetnsRef::Path("/proc/self/ns/net".into()),
+            NetnsRef::Pid(0),
+            target.clone(),
+        ],
+        &node,
+    );
+    let kinds: Vec<_> = many
+        .iter()
+        .map(|r| r.as_ref().map(|w| w.netns).map_err(|e| e.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [Ok(w.netns), Err("node_namespace"), Err("gone"), Ok(w.netns)]
+    );
+    assert_eq!(many[3].as_ref().unwrap().listeners, w.listeners);
+
     let me = std::process::id();
     let scan = w.attach_owners(&[me, 0]);
     assert_eq!((scan.pids_read, scan.pids_gone), (1, 1));
@@ -450,15 +487,38 @@ fn bench() {
             t.elapsed()
         })
         .collect();
+    let per_many: Vec<Duration> = (0..all_runs)
+        .map(|_| {
+            let refs: Vec<NetnsRef> = targets.iter().map(|p| NetnsRef::Path(p.clone())).collect();
+            let t = Instant::now();
+            errors += read_netns_many(&refs, &node)
+                .iter()
+                .filter(|r| r.is_err())
+                .count();
+            t.elapsed()
+        })
+        .collect();
+    eprintln!(
+        "{} namespaces with read_netns_many: median {:?} (min {:?}, max {:?})",
+        targets.len(),
+        median(per_many.clone()),
+        per_many.iter().min().unwrap(),
+        per_many.iter().max().unwrap()
+    );
     let mut sorted = per_one.clone();
     sorted.sort();
     eprintln!(
-        "node open + dump: {open_node:?}\none namespace: median {:?} (p10 {:?}, p90 {:?}, {runs} runs)\n{} namespaces: median {:?} ({all_runs} runs, {errors} errors)",
+        "node open + dump: {open_node:?}\none namespace: median {:?} (p10 {:?}, p90 {:?}, {runs} runs)\n{} namespaces, read_netns each: median {:?} ({all_runs} runs; {errors} errors in all)",
         median(per_one),
         sorted[runs / 10],
         sorted[runs * 9 / 10],
         targets.len(),
-        median(per_all)
+        median(per_all.clone())
+    );
+    eprintln!(
+        "  read_netns each: min {:?}, max {:?}",
+        per_all.iter().min().unwrap(),
+        per_all.iter().max().unwrap()
     );
 }
 
@@ -474,6 +534,22 @@ fn show() {
         Err(_) => NetnsRef::Path(target.into()),
     };
     let node = NodeNet::open(&node_ref()).unwrap();
+    // NSTRACE_NETNS_WAIT=FILE: wait for FILE before reading, so that the node
+    // snapshot is older than the namespace (checks the one re-read).
+    if let Ok(f) = std::env::var("NSTRACE_NETNS_WAIT") {
+        while !std::path::Path::new(&f).exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let target = match &target {
+        NetnsRef::Path(p) if p.to_string_lossy().starts_with("file:") => NetnsRef::Path(
+            std::fs::read_to_string(&p.to_string_lossy()[5..])
+                .unwrap()
+                .trim()
+                .into(),
+        ),
+        t => t.clone(),
+    };
     let mut w = read_netns(&target, &node).unwrap();
     let pids: Vec<u32> = std::env::var("NSTRACE_NETNS_PIDS")
         .unwrap_or_default()
@@ -489,7 +565,12 @@ fn show() {
             .collect::<Vec<_>>()
             .join(",")
     };
-    println!("NETNS {} lo_up={}", w.netns.inode, w.lo_up);
+    println!(
+        "NETNS {} lo_up={} node_rereads={}",
+        w.netns.inode,
+        w.lo_up,
+        node.rereads()
+    );
     for i in &w.interfaces {
         let peer = i.peer.as_ref().map_or("-".to_string(), |p| {
             let b = p.bridge.as_ref().map_or("-".to_string(), |b| {
