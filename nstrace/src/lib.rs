@@ -10,6 +10,7 @@ pub mod detect;
 pub mod event;
 pub mod filter;
 pub mod model;
+pub mod netns;
 pub mod output;
 pub mod probe;
 pub mod procfs;
