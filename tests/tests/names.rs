@@ -178,11 +178,16 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let again = lines
+    let again: Vec<&Value> = lines
         .iter()
-        .find(|v| v["finding"] == "pid1_ignores_sigterm")
-        .expect("the finding again");
-    assert_eq!(again["container_name"], "web-api");
+        .filter(|v| v["finding"] == "pid1_ignores_sigterm")
+        .collect();
+    assert!(
+        again
+            .iter()
+            .any(|v| v["container_name"] == "web-api" && v["pod"] == "nm-shop-a"),
+        "the finding again, named: {again:?}"
+    );
     let text = nstrace(&["replay", record.to_str().unwrap(), "--audit"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("pod nm-shop-a / container web-api"), "{text}");
