@@ -160,12 +160,8 @@ pub struct AgentArgs {
     /// How long the metric series of a pod stay after the pod is gone.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub series_hold: Duration,
-    /// A zombie older than this is a finding.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub zombie_after: Duration,
-    /// Time PID 1 has to pass SIGTERM on to its children.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub forward_window: Duration,
+    #[command(flatten)]
+    pub detect: DetectorArgs,
     /// Allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -192,6 +188,7 @@ impl Command {
         match self {
             Command::Replay(_) => Privilege::None,
             Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
+            Command::Audit(a) if a.once => Privilege::ReadProc,
             _ => Privilege::Trace,
         }
     }
@@ -234,16 +231,17 @@ pub struct AuditArgs {
     /// In text, info findings (runtime joins, node administration) are one line each.
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = severity_parser())]
     pub min_severity: Severity,
-    /// A zombie older than this is a finding.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub zombie_after: Duration,
-    /// Time PID 1 has to pass SIGTERM on to its children.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub forward_window: Duration,
+    #[command(flatten)]
+    pub detect: DetectorArgs,
     #[command(flatten)]
     pub ring: RingArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// Take the /proc snapshot, print the predictions for every container
+    /// init (no SIGTERM handler, not reaping), and exit: a pre-rollout check.
+    /// With --fail-on medium it exits 1 when a PID 1 will drop SIGTERM.
+    #[arg(long, conflicts_with_all = ["duration", "record"])]
+    pub once: bool,
     /// Record everything (snapshot, events, clock ticks) for `replay --audit`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -269,6 +267,21 @@ pub struct TopologyArgs {
     pub ring: RingArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// Settings of the PID-1 detectors.
+#[derive(Debug, Args, Clone)]
+pub struct DetectorArgs {
+    /// A zombie older than this is a finding.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub zombie_after: Duration,
+    /// Time PID 1 has to pass SIGTERM on to its children.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub forward_window: Duration,
+    /// How long a container's PID 1 runs its program before its signal
+    /// handling is judged (programs install their handlers first thing).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub predict_after: Duration,
 }
 
 /// Where the container runtimes keep the files that name containers and
@@ -375,6 +388,9 @@ pub struct ReplayArgs {
     /// With --audit: see `audit --help` (use the live run's value to get its findings).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "audit")]
     pub forward_window: Duration,
+    /// With --audit: see `audit --help` (use the live run's value to get its findings).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, requires = "audit")]
+    pub predict_after: Duration,
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,

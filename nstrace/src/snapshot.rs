@@ -4,7 +4,7 @@
 
 use nstrace_common::{NsSet, NsType};
 
-use crate::model::{cgroup, Enrichment, Pinned, Process};
+use crate::model::{cgroup, Enrichment, Pinned, Process, Signals};
 use crate::procfs;
 
 /// Reads one process; `None` if it vanished or is a kernel thread.
@@ -20,13 +20,20 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
     if pid == 2 || ppid == 2 {
         return None;
     }
+    // Field 22, starttime: clock ticks since boot (the monotonic clock's origin here).
+    let started = rest
+        .nth(17)
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(seen_ns, |t| t * (1_000_000_000 / clock_ticks()));
     let ns = procfs::ns_of(&pid.to_string()).ok()?;
     // A process in the node's mount and PID namespaces is no container's: its
     // pid is its own, and cgroup, hostname and argv say nothing the topology
     // uses. Skipping them keeps start-up fast on nodes with many processes.
-    let (ns_pid, cmdline, cgroup, hostname) = if outside_node(&ns, node) {
+    let (ns_pid, signals, cmdline, cgroup, hostname) = if outside_node(&ns, node) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         (
-            ns_pid_of(pid),
+            ns_pid_in(&status).unwrap_or(pid),
+            Signals::from_status(&status),
             cmdline_of(pid),
             cgroup_of(pid),
             hostname_of(pid, ns.uts, node, node_hostname),
@@ -34,6 +41,7 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
     } else {
         (
             pid,
+            Signals::default(),
             String::new(),
             String::new(),
             (ns.uts == node.uts).then(|| node_hostname.to_owned()),
@@ -51,7 +59,26 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         hostname,
         zombie: state == "Z",
         seen_ns,
+        program_ns: started.min(seen_ns),
+        signals,
     })
+}
+
+/// The kernel's clock ticks per second (USER_HZ).
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as u64
+    } else {
+        100
+    }
+}
+
+/// What a process does with each signal now (SigCgt, SigIgn), if readable.
+pub fn signals(pid: u32) -> Option<Signals> {
+    let s = Signals::from_status(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?);
+    s.known.then_some(s)
 }
 
 /// Whether a process with namespaces `ns` may be in a container (not in both
@@ -67,13 +94,11 @@ fn exe_of(pid: u32) -> String {
 }
 
 /// The pid inside the process's own PID namespace (NSpid's last field).
-fn ns_pid_of(pid: u32) -> u32 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
+fn ns_pid_in(status: &str) -> Option<u32> {
+    status
         .lines()
         .find_map(|l| l.strip_prefix("NSpid:"))
         .and_then(|v| v.split_whitespace().last()?.parse().ok())
-        .unwrap_or(pid)
 }
 
 fn cmdline_of(pid: u32) -> String {
@@ -141,6 +166,11 @@ pub fn enrichment(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Enrichm
         hostname,
         comm: comm.trim_end_matches('\n').to_owned(),
         exe: exe_of(pid),
+        cmdline: if outside_node(&ns, node) {
+            cmdline_of(pid)
+        } else {
+            String::new()
+        },
     })
 }
 

@@ -28,6 +28,8 @@ pub struct Stats {
     /// Container names looked up in the runtime's files: found, no file,
     /// unreadable, garbled (see `runtime::Lookup`).
     pub names: [u64; 4],
+    /// Signal dispositions of container inits read from /proc to judge them.
+    pub signal_reads: u64,
 }
 
 /// [`Stats::names`] slots.
@@ -52,6 +54,7 @@ impl Default for Stats {
             undecodable: 0,
             received: 0,
             names: [0; 4],
+            signal_reads: 0,
         }
     }
 }
@@ -85,6 +88,7 @@ impl Stats {
             .chain(self.signals_filtered.iter().copied())
             .chain([self.undecodable, self.received])
             .chain(self.names.iter().copied())
+            .chain([self.signal_reads])
     }
 
     /// Serialises as little-endian u64s (count first) for the record file.
@@ -109,7 +113,8 @@ impl Stats {
         let n = words.next()? as usize;
         let mut s = Stats::default();
         // The first build that wrote counters wrote up to `received`.
-        let oldest = s.fields().count() - s.names.len();
+        // Counters added since: names (4), signal_reads (1); each may be absent.
+        let oldest = s.fields().count() - s.names.len() - 1;
         if n < oldest || n > s.fields().count() || b.len() != (n + 1) * 8 {
             return None;
         }
@@ -123,7 +128,12 @@ impl Stats {
         }
         s.undecodable = words.next()?;
         s.received = words.next()?;
-        for c in s.names.iter_mut().take(n - oldest) {
+        let mut later = s
+            .names
+            .iter_mut()
+            .chain(std::iter::once(&mut s.signal_reads))
+            .take(n - oldest);
+        for c in &mut later {
             *c = words.next()?;
         }
         Some(s)
@@ -176,6 +186,13 @@ impl fmt::Display for Stats {
                 self.names[names::GARBLED]
             )?;
         }
+        if self.signal_reads > 0 {
+            write!(
+                f,
+                "; {} signal-state reads of container inits",
+                self.signal_reads
+            )?;
+        }
         Ok(())
     }
 }
@@ -217,8 +234,9 @@ mod tests {
         // A recording from before the name counters still reads.
         let mut older = s.clone();
         older.names = [0; 4];
+        older.signal_reads = 0;
         let mut b = older.to_bytes();
-        b.truncate(b.len() - 32);
+        b.truncate(b.len() - 40);
         let n = (b.len() / 8 - 1) as u64;
         b[..8].copy_from_slice(&n.to_le_bytes());
         assert_eq!(Stats::from_bytes(&b), Some(older));

@@ -65,7 +65,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
     });
     let mut view = AgentView::new(
         AgentOptions {
-            pid1: super::pid1_config(args.zombie_after, args.forward_window),
+            pid1: super::pid1_config(&args.detect),
             policy,
             log,
             series_hold: args.series_hold,

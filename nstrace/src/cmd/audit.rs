@@ -17,10 +17,13 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
             format: args.format,
             min_severity: args.min_severity,
             fail_on: args.fail_on,
-            pid1: super::pid1_config(args.zombie_after, args.forward_window),
+            pid1: super::pid1_config(&args.detect),
         },
         policy,
     );
+    if args.once {
+        return live::once(&args.runtime.roots(), &mut view);
+    }
     live::run(
         &live::LiveOptions {
             ring_buffer_size: args.ring.ring_buffer_size,

@@ -51,13 +51,11 @@ pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
     Ok(Policy::parse(&text, &path.display().to_string())?)
 }
 
-/// PID-1 detector settings from `--zombie-after` and `--forward-window`.
-pub fn pid1_config(
-    zombie_after: std::time::Duration,
-    forward_window: std::time::Duration,
-) -> pid1::Config {
+/// PID-1 detector settings from `--zombie-after`, `--forward-window` and `--predict-after`.
+pub fn pid1_config(d: &crate::cli::DetectorArgs) -> pid1::Config {
     pid1::Config {
-        zombie_after_ns: zombie_after.as_nanos() as u64,
-        forward_window_ns: forward_window.as_nanos() as u64,
+        zombie_after_ns: d.zombie_after.as_nanos() as u64,
+        forward_window_ns: d.forward_window.as_nanos() as u64,
+        predict_after_ns: d.predict_after.as_nanos() as u64,
     }
 }

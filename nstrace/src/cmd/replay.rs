@@ -21,7 +21,11 @@ pub fn run(args: &ReplayArgs) -> Result<Outcome> {
                 format: args.format,
                 min_severity: args.min_severity,
                 fail_on: args.fail_on,
-                pid1: super::pid1_config(args.zombie_after, args.forward_window),
+                pid1: super::pid1_config(&crate::cli::DetectorArgs {
+                    zombie_after: args.zombie_after,
+                    forward_window: args.forward_window,
+                    predict_after: args.predict_after,
+                }),
             },
             policy,
         );

@@ -237,6 +237,7 @@ impl Consumer for AgentView {
             tick: Some(Duration::from_secs(1)),
             rescan_pins: false,
             final_tick: true,
+            judge_signals_after: Some(Duration::from_nanos(self.pid1.predict_after_ns)),
         }
     }
 

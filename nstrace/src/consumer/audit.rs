@@ -74,6 +74,7 @@ impl Consumer for AuditView {
             tick: Some(Duration::from_secs(1)),
             rescan_pins: false,
             final_tick: true,
+            judge_signals_after: Some(Duration::from_nanos(self.opts.pid1.predict_after_ns)),
         }
     }
 

@@ -42,6 +42,7 @@ impl Consumer for Printer {
             tick: None,
             rescan_pins: false,
             final_tick: false,
+            judge_signals_after: None,
         }
     }
 

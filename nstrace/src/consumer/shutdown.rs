@@ -122,6 +122,7 @@ impl Consumer for Follow {
             tick: None,
             rescan_pins: false,
             final_tick: false,
+            judge_signals_after: None,
         }
     }
 

@@ -65,6 +65,7 @@ impl Consumer for TopologyView {
             // Bind mounts and fds make no events.
             rescan_pins: true,
             final_tick: true,
+            judge_signals_after: None,
         }
     }
 

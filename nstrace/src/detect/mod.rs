@@ -63,6 +63,13 @@ pub enum FindingKind {
     Pid1IgnoresSigterm,
     /// The init took SIGTERM but did not pass it on to its children.
     SigtermNotForwarded,
+    /// PID 1 exited after SIGTERM and the kernel killed processes that never
+    /// had a graceful signal.
+    KilledAtTeardown,
+    /// Predicted: a container's PID 1 has no SIGTERM handler.
+    Pid1WillIgnoreSigterm,
+    /// Predicted: a container's PID 1 neither is a reaping init nor handles SIGCHLD.
+    Pid1NotReapingCapable,
     /// A container that got SIGTERM was ended by SIGKILL.
     SlowShutdown,
     /// A process in a container joined one of the node's namespaces.
@@ -82,6 +89,9 @@ impl FindingKind {
             FindingKind::Pid1NeverReaps => "pid1_never_reaps",
             FindingKind::Pid1IgnoresSigterm => "pid1_ignores_sigterm",
             FindingKind::SigtermNotForwarded => "sigterm_not_forwarded",
+            FindingKind::KilledAtTeardown => "killed_at_teardown",
+            FindingKind::Pid1WillIgnoreSigterm => "pid1_will_ignore_sigterm",
+            FindingKind::Pid1NotReapingCapable => "pid1_not_reaping_capable",
             FindingKind::SlowShutdown => "slow_shutdown",
             FindingKind::HostNamespaceJoin => "host_namespace_join",
             FindingKind::CrossPodJoin => "cross_pod_join",
@@ -91,10 +101,13 @@ impl FindingKind {
     }
 
     /// Every kind, for parsing names.
-    pub const ALL: [FindingKind; 8] = [
+    pub const ALL: [FindingKind; 11] = [
         FindingKind::Pid1NeverReaps,
         FindingKind::Pid1IgnoresSigterm,
         FindingKind::SigtermNotForwarded,
+        FindingKind::KilledAtTeardown,
+        FindingKind::Pid1WillIgnoreSigterm,
+        FindingKind::Pid1NotReapingCapable,
         FindingKind::SlowShutdown,
         FindingKind::HostNamespaceJoin,
         FindingKind::CrossPodJoin,
@@ -131,6 +144,10 @@ pub enum Evidence {
     IgnoredSigterm(pid1::IgnoredSigterm),
     /// `sigterm_not_forwarded`: who got no graceful signal.
     NotForwarded(Box<pid1::NotForwarded>),
+    /// `killed_at_teardown`: who forwarded to whom, who was killed.
+    Teardown(Box<pid1::TeardownKills>),
+    /// A prediction about a PID 1 (or its withdrawal).
+    Prediction(Box<pid1::Prediction>),
     /// `slow_shutdown`: the whole timeline.
     Shutdown(Box<shutdown::Timeline>),
     /// Namespace joins and creations: the classified join.
@@ -138,6 +155,11 @@ pub enum Evidence {
 }
 
 impl Finding {
+    /// Whether this withdraws an earlier prediction.
+    pub fn resolved(&self) -> bool {
+        matches!(&self.evidence, Evidence::Prediction(p) if p.resolved)
+    }
+
     /// The classified join, for namespace-join findings.
     pub fn join(&self) -> Option<&joins::Join> {
         match &self.evidence {

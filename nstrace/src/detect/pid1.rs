@@ -14,7 +14,7 @@ use nstrace_common::{sig, SigResult};
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
-use crate::model::Model;
+use crate::model::{Disposition, Init, Model, Process};
 
 /// Detector settings.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +23,9 @@ pub struct Config {
     pub zombie_after_ns: u64,
     /// Time the init has to pass SIGTERM on (ns).
     pub forward_window_ns: u64,
+    /// How long a container's PID 1 runs its program before its signal
+    /// handling is judged (ns): a program installs its handlers first thing.
+    pub predict_after_ns: u64,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
         Config {
             zombie_after_ns: 5_000_000_000,
             forward_window_ns: 2_000_000_000,
+            predict_after_ns: 3_000_000_000,
         }
     }
 }
@@ -73,17 +77,47 @@ pub struct IgnoredSigterm {
     pub sender_comm: String,
 }
 
-/// Evidence of `sigterm_not_forwarded`.
+/// Evidence of `killed_at_teardown`: PID 1 exited after SIGTERM, and the
+/// kernel SIGKILLed the rest of its namespace, some of which never got a
+/// graceful signal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeardownKills {
+    /// Which init it is.
+    pub init: Init,
+    /// Who sent PID 1 its SIGTERM.
+    pub sender: (u32, String),
+    /// Graceful signals passed on inside the namespace: from, to.
+    pub forwards: Vec<((u32, String), (u32, String))>,
+    /// Killed by the kernel without a graceful signal: pid, command.
+    pub killed: Vec<(u32, String)>,
+}
+
+/// Evidence of a prediction (`pid1_will_ignore_sigterm`, `pid1_not_reaping_capable`),
+/// or of its withdrawal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prediction {
+    /// Which init it is.
+    pub init: Init,
+    /// What it does with the signal judged (SIGTERM, or SIGCHLD).
+    pub disposition: Disposition,
+    /// How long it had run its program when judged (ns).
+    pub age_ns: u64,
+    /// The condition no longer holds: the finding is withdrawn.
+    pub resolved: bool,
+}
+
+/// Evidence of `sigterm_not_forwarded`: PID 1 took SIGTERM, passed nothing
+/// on, and its processes kept running.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotForwarded {
+    /// Which init it is.
+    pub init: Init,
     /// Who sent PID 1 its SIGTERM.
     pub sender: u32,
     /// Sender command.
     pub sender_comm: String,
     /// Time since the SIGTERM (ns).
     pub since_ns: u64,
-    /// PID 1 exited (the kernel kills these) rather than kept them running.
-    pub init_exited: bool,
     /// The processes that got no graceful signal: pid and command.
     pub processes: Vec<(u32, String)>,
 }
@@ -113,6 +147,8 @@ struct TermTaken {
     forwarded: bool,
     /// Processes of the namespace that got a graceful terminating signal since.
     graceful: HashSet<u32>,
+    /// Those signals: from, to.
+    forwards: Vec<((u32, String), (u32, String))>,
     reported: bool,
 }
 
@@ -127,6 +163,10 @@ pub struct Pid1 {
     reap_reported: HashSet<u32>,
     ignore_reported: HashSet<u32>,
     term: HashMap<u32, TermTaken>,
+    /// Inits predicted to drop SIGTERM.
+    will_ignore: HashSet<u32>,
+    /// Inits predicted not to reap.
+    not_reaping: HashSet<u32>,
     last_ns: u64,
 }
 
@@ -228,7 +268,7 @@ impl Pid1 {
                             .filter(|(pid, _)| !t.graceful.contains(pid))
                             .collect();
                         if !kids.is_empty() {
-                            out.push(self.not_forwarded(m, h.tgid, h.ts_ns, &t, &kids, true));
+                            out.push(teardown(m, h.tgid, h.ts_ns, t, kids));
                         }
                     }
                 }
@@ -250,6 +290,8 @@ impl Pid1 {
                 }
             }
             Event::Reap(_) if h.tid == h.tgid => {
+                self.will_ignore.remove(&h.tgid);
+                self.not_reaping.remove(&h.tgid);
                 // Everything kept about a process ends with it: state stays
                 // bounded on a node where processes come and go for hours.
                 self.zombies.remove(&h.tgid);
@@ -286,6 +328,7 @@ impl Pid1 {
                                 pid_ns: s.target_ns.pid,
                                 forwarded: false,
                                 graceful: HashSet::new(),
+                                forwards: Vec::new(),
                                 reported: false,
                             });
                         }
@@ -296,9 +339,15 @@ impl Pid1 {
                 if sig::GRACEFUL.contains(&s.sig)
                     && s.verdict().is_some_and(SigResult::reaches_target)
                 {
-                    for t in self.term.values_mut() {
+                    for (init, t) in self.term.iter_mut() {
                         if t.pid_ns == s.target_ns.pid {
                             t.graceful.insert(s.target_tgid);
+                            if s.target_tgid != *init {
+                                t.forwards.push((
+                                    (h.tgid, cstr(&h.comm).into_owned()),
+                                    (s.target_tgid, cstr(&s.target_comm).into_owned()),
+                                ));
+                            }
                         }
                     }
                 }
@@ -314,10 +363,61 @@ impl Pid1 {
         out
     }
 
+    /// Judges every container PID 1 that has run its program long enough:
+    /// will it drop SIGTERM (no handler), can it reap (a known reaping init,
+    /// or SIGCHLD handled or ignored)? Raised once, withdrawn when it changes.
+    fn predict(&mut self, now_ns: u64, m: &Model, out: &mut Vec<Finding>) {
+        for p in m.processes() {
+            let init_here = p.ns_pid == 1
+                && p.ns.pid != self.node_pid_ns
+                && p.ns.pid != 0
+                && !p.zombie
+                && p.signals.known;
+            let age = now_ns.saturating_sub(p.program_ns);
+            if !init_here || age < self.cfg.predict_after_ns {
+                continue;
+            }
+            let init = p.init();
+            let term = p.signals.of(sig::TERM);
+            let drops = matches!(term, Disposition::Default | Disposition::Ignored);
+            if let Some(f) = toggle(&mut self.will_ignore, drops, p, now_ns, || Prediction {
+                init: init.clone(),
+                disposition: term,
+                age_ns: age,
+                resolved: !drops,
+            }) {
+                out.push(Finding {
+                    kind: FindingKind::Pid1WillIgnoreSigterm,
+                    severity: if drops {
+                        Severity::Medium
+                    } else {
+                        Severity::Info
+                    },
+                    ..f
+                });
+            }
+            let chld = p.signals.of(sig::CHLD);
+            let reaps = init.reaps() || matches!(chld, Disposition::Handled | Disposition::Ignored);
+            if let Some(f) = toggle(&mut self.not_reaping, !reaps, p, now_ns, || Prediction {
+                init: init.clone(),
+                disposition: chld,
+                age_ns: age,
+                resolved: reaps,
+            }) {
+                out.push(Finding {
+                    kind: FindingKind::Pid1NotReapingCapable,
+                    severity: if reaps { Severity::Info } else { Severity::Low },
+                    ..f
+                });
+            }
+        }
+    }
+
     /// Advances time to `now_ns` (live clock ticks, or the last event time).
     pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Finding> {
         let mut out = Vec::new();
         self.last_ns = self.last_ns.max(now_ns);
+        self.predict(now_ns, m, &mut out);
         // Zombies older than the threshold, grouped by the parent that should reap them.
         let mut by_parent: BTreeMap<u32, Vec<(u32, &Zombie)>> = BTreeMap::new();
         for (pid, z) in &self.zombies {
@@ -376,7 +476,7 @@ impl Pid1 {
             let kids = Self::living_children(m, init);
             let t = self.term[&init].clone();
             if !kids.is_empty() && m.get(init).is_some_and(|p| !p.zombie) {
-                out.push(self.not_forwarded(m, init, now_ns, &t, &kids, false));
+                out.push(self.not_forwarded(m, init, now_ns, &t, &kids));
                 if let Some(t) = self.term.get_mut(&init) {
                     t.reported = true;
                 }
@@ -392,7 +492,6 @@ impl Pid1 {
         now_ns: u64,
         t: &TermTaken,
         kids: &[(u32, String)],
-        init_exited: bool,
     ) -> Finding {
         let p = m.get(init);
         Finding {
@@ -403,13 +502,61 @@ impl Pid1 {
             comm: p.map(|p| p.comm.clone()).unwrap_or_default(),
             pid_ns: p.map(|p| p.ns.pid).unwrap_or(0),
             evidence: Evidence::NotForwarded(Box::new(NotForwarded {
+                init: p.map(Process::init).unwrap_or(Init::App(String::new())),
                 sender: t.sender,
                 sender_comm: t.sender_comm.clone(),
                 since_ns: now_ns - t.at_ns,
-                init_exited,
                 processes: kids.to_vec(),
             })),
         }
+    }
+}
+
+/// Raises a prediction when `now` holds and it was not raised, withdraws it
+/// when it no longer holds and it was; `None` when nothing changed.
+fn toggle(
+    raised: &mut HashSet<u32>,
+    now: bool,
+    p: &Process,
+    now_ns: u64,
+    evidence: impl FnOnce() -> Prediction,
+) -> Option<Finding> {
+    let was = raised.contains(&p.pid);
+    if now == was {
+        return None;
+    }
+    if now {
+        raised.insert(p.pid);
+    } else {
+        raised.remove(&p.pid);
+    }
+    Some(Finding {
+        kind: FindingKind::Pid1WillIgnoreSigterm,
+        severity: Severity::Info,
+        ts_ns: now_ns,
+        pid: p.pid,
+        comm: p.comm.clone(),
+        pid_ns: p.ns.pid,
+        evidence: Evidence::Prediction(Box::new(evidence())),
+    })
+}
+
+/// PID 1 exited after SIGTERM; the kernel kills `killed` at teardown.
+fn teardown(m: &Model, init: u32, ts_ns: u64, t: TermTaken, killed: Vec<(u32, String)>) -> Finding {
+    let p = m.get(init);
+    Finding {
+        kind: FindingKind::KilledAtTeardown,
+        severity: Severity::Low,
+        ts_ns,
+        pid: init,
+        comm: p.map(|p| p.comm.clone()).unwrap_or_default(),
+        pid_ns: p.map(|p| p.ns.pid).unwrap_or(t.pid_ns),
+        evidence: Evidence::Teardown(Box::new(TeardownKills {
+            init: p.map(Process::init).unwrap_or(Init::App(String::new())),
+            sender: (t.sender, t.sender_comm),
+            forwards: t.forwards,
+            killed,
+        })),
     }
 }
 

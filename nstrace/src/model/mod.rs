@@ -3,7 +3,9 @@
 //! hand-built inputs and a replay gives exactly what the live run gave.
 
 pub mod cgroup;
+pub mod init;
 pub mod place;
+pub mod signals;
 pub mod topology;
 
 use std::cell::RefCell;
@@ -13,7 +15,9 @@ use std::rc::Rc;
 use nstrace_common::{NsSet, NsType};
 
 pub use crate::runtime::ContainerNames;
+pub use init::Init;
 pub use place::{short_id, CtrRef, Place, Places, PodRef};
+pub use signals::{Disposition, Signals};
 
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
@@ -43,6 +47,17 @@ pub struct Process {
     pub zombie: bool,
     /// Monotonic time of the information (snapshot read or last event).
     pub seen_ns: u64,
+    /// When its current program started (its exec, or its start at snapshot).
+    pub program_ns: u64,
+    /// What it does with each signal.
+    pub signals: Signals,
+}
+
+impl Process {
+    /// Which init this is, when it is a container's PID 1.
+    pub fn init(&self) -> Init {
+        Init::identify(&self.exe, &self.cmdline, &self.comm)
+    }
 }
 
 /// A namespace kept alive by something other than a process in it.
@@ -73,6 +88,8 @@ pub struct Enrichment {
     /// Its executable as /proc resolves it (the exec event has the path asked
     /// for, such as /proc/self/exe); empty if unknown.
     pub exe: String,
+    /// Its command line, space-joined (exec events do not carry argv); empty if unknown.
+    pub cmdline: String,
 }
 
 /// Whether the collector should read /proc after this event: an exec or a
@@ -331,6 +348,19 @@ impl Model {
                 if !e.exe.is_empty() {
                     p.exe = e.exe.clone();
                 }
+                if !e.cmdline.is_empty() {
+                    p.cmdline = e.cmdline.clone();
+                }
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Signal dispositions read from /proc for `pid` at `seen_ns`.
+    pub fn set_signals(&mut self, pid: u32, seen_ns: u64, signals: Signals) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            if p.seen_ns <= seen_ns && p.signals != signals {
+                p.signals = signals;
                 self.generation += 1;
             }
         }
@@ -399,6 +429,9 @@ impl Model {
                     ns: h.ns,
                     zombie: false,
                     seen_ns: h.ts_ns,
+                    program_ns: h.ts_ns,
+                    // fork copies the handlers.
+                    signals: parent.map(|p| p.signals).unwrap_or_default(),
                 };
                 self.put(p);
             }
@@ -416,6 +449,7 @@ impl Model {
                         cmdline: cstr(&e.filename).into_owned(),
                         ns: h.ns,
                         seen_ns: h.ts_ns,
+                        program_ns: h.ts_ns,
                         ..Process::default()
                     });
                     return;
@@ -428,6 +462,8 @@ impl Model {
                 p.ns_pid = h.ns_tgid;
                 p.ns = h.ns;
                 p.seen_ns = h.ts_ns;
+                p.program_ns = h.ts_ns;
+                p.signals = p.signals.after_exec();
                 self.generation += 1;
                 // An init running a new program may become (or stop being) an infra.
                 if was_init || h.ns_tgid == 1 {
@@ -478,10 +514,12 @@ impl Model {
                     self.take(h.tgid);
                 }
             }
-            Event::Wait(_)
-            | Event::SignalGenerate(_)
-            | Event::SignalDeliver(_)
-            | Event::Rename(_) => {}
+            Event::SignalDeliver(d) => {
+                if let Some(p) = self.procs.get_mut(&h.tgid) {
+                    p.signals.saw_handler(d.sig, d.handler);
+                }
+            }
+            Event::Wait(_) | Event::SignalGenerate(_) | Event::Rename(_) => {}
         }
     }
 }

@@ -11,12 +11,13 @@ use super::wire::{
 };
 use super::{safe, time, timeline, Format};
 use crate::detect::joins::{Action, Join};
-use crate::detect::pid1::{NotForwarded, Unreaped};
-use crate::detect::{Attributed, Evidence, Finding, Severity};
+use crate::detect::pid1::{NotForwarded, Prediction, TeardownKills, Unreaped};
+use crate::detect::{Attributed, Evidence, Finding, FindingKind, Severity};
 use crate::event::names::{
     cap_summary, clone_flag_list, clone_flag_names, exit_status, CLONE_NEW_MASK,
 };
 use crate::model::Place;
+use crate::model::{Disposition, Init};
 
 /// One sentence about a finding.
 pub fn summary(f: &Finding) -> String {
@@ -33,12 +34,14 @@ pub fn summary(f: &Finding) -> String {
             "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
             f.comm, e.sender, e.sender_comm
         ),
-        Evidence::NotForwarded(n) if n.init_exited => format!(
-            "PID 1 {} ({}) exited after SIGTERM: the kernel SIGKILLs {} remaining process(es) of its namespace that never got a graceful signal",
+        Evidence::Teardown(t) => format!(
+            "PID 1 {} ({}) exited after SIGTERM and the kernel SIGKILLed {} remaining process(es) of its namespace that never got a graceful signal: {}",
             f.pid,
-            f.comm,
-            n.processes.len()
+            t.init.describe(),
+            t.killed.len(),
+            pids(&t.killed)
         ),
+        Evidence::Prediction(p) => prediction_summary(f, p),
         Evidence::NotForwarded(n) => format!(
             "PID 1 {} ({}) took SIGTERM {:.1}s ago and passed no terminating signal to its {} running process(es)",
             f.pid,
@@ -60,6 +63,8 @@ pub fn evidence(f: &Finding) -> Vec<String> {
             e.sender, e.sender_comm, f.pid
         )],
         Evidence::NotForwarded(n) => not_forwarded(n),
+        Evidence::Teardown(t) => teardown(t),
+        Evidence::Prediction(p) => prediction_evidence(f, p),
         Evidence::Shutdown(t) => timeline::lines(t),
         Evidence::Join(j) => join_evidence(j),
     }
@@ -99,24 +104,101 @@ fn unreaped(f: &Finding, u: &Unreaped) -> Vec<String> {
     out
 }
 
+/// "12 (sleep), 13 (sh)".
+fn pids(list: &[(u32, String)]) -> String {
+    let v: Vec<String> = list.iter().map(|(pid, c)| format!("{pid} ({c})")).collect();
+    v.join(", ")
+}
+
 fn not_forwarded(n: &NotForwarded) -> Vec<String> {
-    let list: Vec<String> = n
-        .processes
-        .iter()
-        .map(|(pid, c)| format!("{pid} ({c})"))
-        .collect();
     vec![
         format!("SIGTERM from {} ({})", n.sender, n.sender_comm),
-        format!(
-            "{}: {}",
-            if n.init_exited {
-                "killed by the kernel without a graceful signal"
-            } else {
-                "still running"
-            },
-            list.join(", ")
-        ),
+        format!("still running: {}", pids(&n.processes)),
+        format!("init: {}", n.init.describe()),
+        format!("advice: {}", n.init.group_advice()),
     ]
+}
+
+fn teardown(t: &TeardownKills) -> Vec<String> {
+    let mut out = vec![format!("SIGTERM from {} ({})", t.sender.0, t.sender.1)];
+    if t.forwards.is_empty() {
+        out.push("forwarded: nothing".into());
+    }
+    for (from, to) in &t.forwards {
+        out.push(format!(
+            "forwarded: {} ({}) → {} ({})",
+            from.1, from.0, to.1, to.0
+        ));
+    }
+    for (pid, comm) in &t.killed {
+        out.push(format!(
+            "nothing → {comm} ({pid}): SIGKILLed by the kernel when PID 1 exited"
+        ));
+    }
+    out.push(format!(
+        "advice: if these processes matter, {}",
+        t.init.group_advice()
+    ));
+    out
+}
+
+fn prediction_summary(f: &Finding, p: &Prediction) -> String {
+    let init = p.init.describe();
+    match (f.kind, p.resolved) {
+        (FindingKind::Pid1WillIgnoreSigterm, false) => format!(
+            "PID 1 {} ({init}) has {} SIGTERM: the kernel will drop it, so a stop waits the whole grace period and ends in SIGKILL",
+            f.pid,
+            if p.disposition == Disposition::Ignored { "ignored" } else { "no handler for" }
+        ),
+        (FindingKind::Pid1WillIgnoreSigterm, true) => {
+            format!("resolved: PID 1 {} ({init}) now handles SIGTERM", f.pid)
+        }
+        (_, false) => format!(
+            "PID 1 {} ({init}) is not a reaping init and does not handle SIGCHLD: orphans reparented to it will stay zombies",
+            f.pid
+        ),
+        (_, true) => format!(
+            "resolved: PID 1 {} ({init}) now reaps (SIGCHLD {})",
+            f.pid,
+            p.disposition.name()
+        ),
+    }
+}
+
+fn prediction_evidence(f: &Finding, p: &Prediction) -> Vec<String> {
+    let sig = if f.kind == FindingKind::Pid1WillIgnoreSigterm {
+        "SIGTERM"
+    } else {
+        "SIGCHLD"
+    };
+    let mut out = vec![
+        format!("init: {}", p.init.describe()),
+        format!(
+            "{sig}: {} after {:.1}s running its program",
+            p.disposition.name(),
+            p.age_ns as f64 / 1e9
+        ),
+    ];
+    if !p.resolved {
+        out.push(format!(
+            "advice: {}",
+            if f.kind == FindingKind::Pid1WillIgnoreSigterm {
+                sigterm_advice(&p.init)
+            } else {
+                "run it under an init that reaps (tini, dumb-init, catatonit), or set shareProcessNamespace so the pause process reaps".to_owned()
+            }
+        ));
+    }
+    out
+}
+
+/// What an init that has no SIGTERM handler needs, by kind of init.
+pub fn sigterm_advice(init: &Init) -> String {
+    match init {
+        Init::Shell(_) => "exec the application from the shell (`exec app`) so it is PID 1 and handles SIGTERM, or trap TERM and pass it on, or run it under tini -g or dumb-init".into(),
+        Init::App(app) => format!("handle SIGTERM in {app}, or run it under tini -g or dumb-init (they handle SIGTERM and pass it on)"),
+        _ => "run the application under an init that handles SIGTERM (tini -g, dumb-init)".into(),
+    }
 }
 
 fn join_summary(j: &Join) -> String {
@@ -204,13 +286,14 @@ pub fn finding(a: &Attributed, format: Format, wall_offset_ns: i64) -> String {
         Format::Text => {
             let mut s = String::new();
             let clock = time::clock(f.ts_ns as i64 + wall_offset_ns);
-            if f.severity == Severity::Info && a.allowed_by.is_none() {
+            if f.severity == Severity::Info && a.allowed_by.is_none() && !f.resolved() {
                 // For the record: one line each, so the findings that matter stand out.
                 let _ = writeln!(s, "{clock} [INFO] {}  {}", f.kind.name(), safe(&summary(f)));
                 return s;
             }
             let sev = match &a.allowed_by {
                 Some(rule) => format!("allowed by \"{rule}\""),
+                None if f.resolved() => "RESOLVED".to_owned(),
                 None => f.severity.name().to_uppercase(),
             };
             let _ = writeln!(
@@ -248,6 +331,7 @@ pub fn finding_line(a: &Attributed, wall_offset_ns: i64) -> FindingLine<'_> {
         container_name: a.place.container_name(),
         allowed_by: a.allowed_by.as_deref(),
         join: f.join().map(join_wire),
+        resolved: f.resolved(),
         summary: summary(f),
         evidence: evidence(f),
     }

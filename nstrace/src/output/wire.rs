@@ -254,6 +254,9 @@ pub struct FindingLine<'a> {
     /// The classified join, for join findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub join: Option<JoinWire<'a>>,
+    /// Present (true) on a line that withdraws an earlier prediction.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
     /// One sentence.
     pub summary: String,
     /// Supporting facts.

@@ -176,6 +176,7 @@ impl Probes {
         s.received = user.received;
         s.undecodable = user.undecodable;
         s.names = user.names;
+        s.signal_reads = user.signal_reads;
         s
     }
 

@@ -14,7 +14,8 @@
 //! 2 = the counters at the end of the trace, 3 = a process of the start-up
 //! /proc snapshot, 4 = the pinned namespaces, 5 = cgroup and hostname read
 //! from /proc after an event (events do not carry them), 6 = a clock tick,
-//! 7 = a container's names read from its runtime's files. Unknown types are skipped by
+//! 7 = a container's names read from its runtime's files, 8 = a process's
+//! signal dispositions read from /proc. Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -46,6 +47,8 @@ pub const REC_ENRICH: u8 = 5;
 pub const REC_TICK: u8 = 6;
 /// Record type: what the container runtime calls a container and its pod.
 pub const REC_NAMES: u8 = 7;
+/// Record type: a process's signal dispositions read from /proc.
+pub const REC_SIGNALS: u8 = 8;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 
@@ -81,6 +84,8 @@ pub enum Record<'a> {
     Tick(u64),
     /// A container's runtime names (container id, names).
     Names(Box<(String, crate::model::ContainerNames)>),
+    /// A process's signal dispositions (pid, when read, what they were).
+    Signals(u32, u64, crate::model::Signals),
 }
 
 /// Why a record file could not be read.
@@ -190,6 +195,11 @@ impl<W: Write> Writer<W> {
     /// Appends a container's runtime names.
     pub fn names(&mut self, id: &str, n: &crate::model::ContainerNames) -> io::Result<()> {
         self.frame(REC_NAMES, &model_codec::encode_names(id, n))
+    }
+
+    /// Appends a process's signal dispositions read at `seen_ns`.
+    pub fn signals(&mut self, pid: u32, seen_ns: u64, s: &crate::model::Signals) -> io::Result<()> {
+        self.frame(REC_SIGNALS, &model_codec::encode_signals(pid, seen_ns, s))
     }
 
     /// Appends a clock tick.
@@ -405,6 +415,12 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad container-names record".into())),
                     })
                 }
+                REC_SIGNALS => {
+                    return Some(match model_codec::decode_signals(&self.buf) {
+                        Some((pid, seen, s)) => Ok(Record::Signals(pid, seen, s)),
+                        None => Err(self.corrupt("bad signals record".into())),
+                    })
+                }
                 REC_TICK => {
                     return Some(match <[u8; 8]>::try_from(&self.buf[..]) {
                         Ok(b) => Ok(Record::Tick(u64::from_le_bytes(b))),
@@ -459,7 +475,8 @@ mod tests {
                 | Record::Pinned(_)
                 | Record::Enrich(_)
                 | Record::Tick(_)
-                | Record::Names(_) => {}
+                | Record::Names(_)
+                | Record::Signals(..) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

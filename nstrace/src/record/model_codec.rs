@@ -3,7 +3,7 @@
 
 use nstrace_common::{NsSet, NsType};
 
-use crate::model::{ContainerNames, Enrichment, Pinned, Process};
+use crate::model::{ContainerNames, Enrichment, Pinned, Process, Signals};
 use crate::runtime::Runtime;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -51,7 +51,24 @@ pub fn encode_process(p: &Process) -> Vec<u8> {
         put_str(&mut out, s);
     }
     put_str(&mut out, p.hostname.as_deref().unwrap_or(""));
+    // Added in ABI 2's second record layout: older readers stop before it.
+    out.extend_from_slice(&p.program_ns.to_le_bytes());
+    put_signals(&mut out, &p.signals);
     out
+}
+
+fn put_signals(out: &mut Vec<u8>, s: &Signals) {
+    out.extend_from_slice(&s.caught.to_le_bytes());
+    out.extend_from_slice(&s.ignored.to_le_bytes());
+    out.push(u8::from(s.known));
+}
+
+fn take_signals(c: &mut Cur<'_>) -> Option<Signals> {
+    Some(Signals {
+        caught: c.u64()?,
+        ignored: c.u64()?,
+        known: c.take(1)?[0] != 0,
+    })
 }
 
 /// Decodes what `encode_process` wrote.
@@ -65,6 +82,12 @@ pub fn decode_process(b: &[u8]) -> Option<Process> {
     let seen_ns = c.u64()?;
     let flags = c.take(1)?[0];
     let (comm, exe, cmdline, cgroup, hostname) = (c.str()?, c.str()?, c.str()?, c.str()?, c.str()?);
+    // A recording from before program start and signals were kept ends here.
+    let (program_ns, signals) = if c.0.is_empty() {
+        (seen_ns, Signals::default())
+    } else {
+        (c.u64()?, take_signals(&mut c)?)
+    };
     if !c.0.is_empty() {
         return None;
     }
@@ -80,7 +103,25 @@ pub fn decode_process(b: &[u8]) -> Option<Process> {
         hostname: (flags & 2 != 0).then_some(hostname),
         zombie: flags & 1 != 0,
         seen_ns,
+        program_ns,
+        signals,
     })
+}
+
+/// Encodes signal dispositions read from /proc for `pid` at `seen_ns`.
+pub fn encode_signals(pid: u32, seen_ns: u64, s: &Signals) -> Vec<u8> {
+    let mut out = pid.to_le_bytes().to_vec();
+    out.extend_from_slice(&seen_ns.to_le_bytes());
+    put_signals(&mut out, s);
+    out
+}
+
+/// Decodes what `encode_signals` wrote.
+pub fn decode_signals(b: &[u8]) -> Option<(u32, u64, Signals)> {
+    let mut c = Cur(b);
+    let (pid, seen) = (c.u32()?, c.u64()?);
+    let s = take_signals(&mut c)?;
+    c.0.is_empty().then_some((pid, seen, s))
 }
 
 /// Encodes an enrichment.
@@ -92,6 +133,7 @@ pub fn encode_enrichment(e: &Enrichment) -> Vec<u8> {
     put_str(&mut out, e.hostname.as_deref().unwrap_or(""));
     put_str(&mut out, &e.comm);
     put_str(&mut out, &e.exe);
+    put_str(&mut out, &e.cmdline);
     out
 }
 
@@ -101,6 +143,12 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
     let (pid, seen_ns) = (c.u32()?, c.u64()?);
     let has_host = c.take(1)?[0] != 0;
     let (cgroup, hostname, comm, exe) = (c.str()?, c.str()?, c.str()?, c.str()?);
+    // Recordings from before argv was read after exec end here.
+    let cmdline = if c.0.is_empty() {
+        String::new()
+    } else {
+        c.str()?
+    };
     c.0.is_empty().then_some(Enrichment {
         pid,
         seen_ns,
@@ -108,6 +156,7 @@ pub fn decode_enrichment(b: &[u8]) -> Option<Enrichment> {
         hostname: has_host.then_some(hostname),
         comm,
         exe,
+        cmdline,
     })
 }
 
@@ -222,12 +271,24 @@ mod tests {
             hostname: Some("web".into()),
             zombie: true,
             seen_ns: 99,
+            program_ns: 50,
+            signals: Signals {
+                caught: 1 << 14,
+                ignored: 4,
+                known: true,
+            },
         };
         let b = encode_process(&p);
         assert_eq!(decode_process(&b), Some(p.clone()));
+        // The layout before program start and signals: 25 bytes shorter, still read.
+        let old = b.len() - 25;
         for cut in 0..b.len() {
-            assert_eq!(decode_process(&b[..cut]), None);
+            if cut != old {
+                assert_eq!(decode_process(&b[..cut]), None, "cut at {cut}");
+            }
         }
+        let older = decode_process(&b[..old]).unwrap();
+        assert_eq!((older.program_ns, older.signals.known), (99, false));
         let pins = vec![Pinned {
             ns_type: NsType::Net,
             inode: 42,
@@ -244,10 +305,19 @@ mod tests {
             hostname: None,
             comm: "sleep".into(),
             exe: "/bin/busybox".into(),
+            cmdline: "sleep 1000".into(),
         };
         let b = encode_enrichment(&e);
         assert_eq!(decode_enrichment(&b), Some(e));
         assert_eq!(decode_enrichment(&b[..b.len() - 1]), None);
+        let s = Signals {
+            caught: 9,
+            ignored: 0,
+            known: true,
+        };
+        let b = encode_signals(7, 8, &s);
+        assert_eq!(decode_signals(&b), Some((7, 8, s)));
+        assert_eq!(decode_signals(&b[..b.len() - 1]), None);
         let n = ContainerNames {
             runtime: Runtime::CriO,
             container: Some("web-api".into()),

@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use aya::maps::{MapData, RingBuf};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{node_meta, Consumer, Feed, Flow, Outcome};
 use crate::event::Event;
@@ -44,6 +44,8 @@ pub struct LiveOptions {
 struct Namer {
     roots: Roots,
     tried: HashSet<String>,
+    /// Container inits whose signal handling was read, with their program start then.
+    judged: HashMap<u32, u64>,
     /// The model's layout generation at the last pruning.
     pruned_at: u64,
 }
@@ -128,6 +130,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     let mut namer = Namer {
         roots: opts.runtime_roots.clone(),
         tried: HashSet::new(),
+        judged: HashMap::new(),
         pruned_at: 0,
     };
     if feed.wants_proc() {
@@ -162,8 +165,56 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     feed.finish()
 }
 
-/// One clock tick: pins read again if wanted, then the consumer. What is
-/// known of containers that are gone is forgotten first.
+/// Runs `consumer` over the node as it is now, without tracing: the /proc
+/// snapshot, the runtimes' names, and (if the consumer judges signal
+/// handling) container inits read once each has run long enough; then one
+/// tick at the end. The pre-rollout check (`audit --once`).
+pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
+    let mut feed = Feed::new(consumer, node_meta());
+    let mut namer = Namer {
+        roots: roots.clone(),
+        tried: HashSet::new(),
+        judged: HashMap::new(),
+        pruned_at: 0,
+    };
+    let node = feed.meta.node_ns;
+    let host = feed.meta.hostname.clone();
+    for p in snapshot::processes(&node, &host) {
+        namer.name(&mut feed, &p.cgroup)?;
+        feed.process(p)?;
+    }
+    let pins = feed.needs.pins.read();
+    feed.pinned(pins)?;
+    if feed.start()? == Flow::Stop {
+        return feed.finish();
+    }
+    let mut now = procfs::monotonic_ns();
+    if let Some(after) = feed.needs.judge_signals_after {
+        // Wait until the youngest container init has run long enough to judge.
+        let after = after.as_nanos() as u64;
+        let node_pid = feed.model.node.pid;
+        let youngest = feed
+            .model
+            .processes()
+            .filter(|p| p.ns_pid == 1 && p.ns.pid != node_pid && p.ns.pid != 0 && !p.zombie)
+            .map(|p| p.program_ns)
+            .max();
+        if let Some(start) = youngest {
+            let wait = (start + after).saturating_sub(now);
+            if wait > 0 {
+                std::thread::sleep(Duration::from_nanos(wait.min(after)));
+                now = procfs::monotonic_ns();
+            }
+        }
+        read_init_signals(&mut feed, &mut namer.judged, now, after)?;
+    }
+    feed.tick(now)?;
+    feed.finish()
+}
+
+/// One clock tick: pins read again if wanted, container inits' signal
+/// handling read when due, then the consumer. What is known of containers
+/// that are gone is forgotten first.
 fn tick(feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
@@ -171,7 +222,59 @@ fn tick(feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
     if feed.needs.model {
         namer.forget_gone(&mut feed.model);
     }
-    feed.tick(procfs::monotonic_ns())
+    let now = procfs::monotonic_ns();
+    if let Some(after) = feed.needs.judge_signals_after {
+        read_init_signals(feed, &mut namer.judged, now, after.as_nanos() as u64)?;
+    }
+    feed.tick(now)
+}
+
+/// Reads the signal dispositions of container inits that are due: once
+/// their program has run `after_ns`, then on every tick while SIGTERM has no
+/// handler or SIGCHLD is neither handled nor ignored (so a handler installed
+/// later withdraws the prediction). `judged` holds each init's program start
+/// at its first read.
+fn read_init_signals(
+    feed: &mut Feed<'_>,
+    judged: &mut HashMap<u32, u64>,
+    now: u64,
+    after: u64,
+) -> Result<()> {
+    use crate::model::Disposition;
+    use nstrace_common::sig;
+    let node_pid = feed.model.node.pid;
+    let due: Vec<(u32, u64, crate::model::Signals)> = feed
+        .model
+        .processes()
+        .filter(|p| {
+            p.ns_pid == 1
+                && p.ns.pid != node_pid
+                && p.ns.pid != 0
+                && !p.zombie
+                && now.saturating_sub(p.program_ns) >= after
+        })
+        .filter(|p| {
+            judged.get(&p.pid) != Some(&p.program_ns)
+                || p.signals.of(sig::TERM) != Disposition::Handled
+                || !matches!(
+                    p.signals.of(sig::CHLD),
+                    Disposition::Handled | Disposition::Ignored
+                )
+        })
+        .map(|p| (p.pid, p.program_ns, p.signals))
+        .collect();
+    for (pid, program, known) in due {
+        let Some(s) = snapshot::signals(pid) else {
+            continue;
+        };
+        feed.user.signal_reads += 1;
+        judged.insert(pid, program);
+        if s != known {
+            feed.signals(pid, now, s)?;
+        }
+    }
+    judged.retain(|pid, _| feed.model.get(*pid).is_some());
+    Ok(())
 }
 
 /// One raw record from the ring buffer through the feed.

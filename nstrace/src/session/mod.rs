@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::event::{decode, Event};
-use crate::model::{ContainerNames, Enrichment, Model, Pinned, Process};
+use crate::model::{ContainerNames, Enrichment, Model, Pinned, Process, Signals};
 use crate::output::is_broken_pipe;
 use crate::procfs;
 use crate::record::{Meta, Writer};
@@ -80,6 +80,10 @@ pub struct Needs {
     pub rescan_pins: bool,
     /// Live: one last tick when the trace ends (so a replay reaches the same verdicts).
     pub final_tick: bool,
+    /// Live: read a container PID 1's signal dispositions from /proc once it
+    /// has run its program this long (and again while they look wrong), so
+    /// detectors can judge its SIGTERM and SIGCHLD handling.
+    pub judge_signals_after: Option<Duration>,
 }
 
 /// Something the feed hands its inputs to: an event printer, the topology,
@@ -219,6 +223,15 @@ impl<'c> Feed<'c> {
         self.rec(|w| w.names(id, &names))?;
         if self.needs.model {
             self.model.set_names(id, names);
+        }
+        Ok(())
+    }
+
+    /// A process's signal dispositions, read from /proc at `seen_ns`.
+    pub fn signals(&mut self, pid: u32, seen_ns: u64, s: Signals) -> Result<()> {
+        self.rec(|w| w.signals(pid, seen_ns, &s))?;
+        if self.needs.model {
+            self.model.set_signals(pid, seen_ns, s);
         }
         Ok(())
     }

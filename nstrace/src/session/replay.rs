@@ -52,6 +52,10 @@ pub fn run(path: &Path, consumer: &mut dyn Consumer) -> Result<Outcome> {
                 feed.names(&id, names)?;
                 Flow::Continue
             }
+            Record::Signals(pid, seen, s) => {
+                feed.signals(pid, seen, s)?;
+                Flow::Continue
+            }
             Record::Stats(s) => {
                 stats = Some(*s);
                 Flow::Continue

@@ -1,0 +1,124 @@
+//! What a process does with each signal: its handler (caught), SIG_IGN, or
+//! the default action. Read from /proc (SigCgt, SigIgn) and kept current
+//! with events: exec resets every handler to the default (SIG_IGN survives),
+//! and a delivery shows the handler in force.
+
+/// How a process treats one signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// A handler is installed.
+    Handled,
+    /// SIG_IGN.
+    Ignored,
+    /// SIG_DFL (at a PID-namespace init, the kernel drops such a signal).
+    Default,
+    /// Not known.
+    Unknown,
+}
+
+impl Disposition {
+    /// Stable lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Disposition::Handled => "handled",
+            Disposition::Ignored => "ignored",
+            Disposition::Default => "default",
+            Disposition::Unknown => "unknown",
+        }
+    }
+}
+
+/// Signal dispositions as /proc/PID/status shows them: bit n-1 is signal n.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Signals {
+    /// SigCgt: signals with a handler.
+    pub caught: u64,
+    /// SigIgn: signals set to SIG_IGN.
+    pub ignored: u64,
+    /// Whether the two masks were read (else nothing is known).
+    pub known: bool,
+}
+
+impl Signals {
+    /// Parses SigCgt and SigIgn from a /proc/PID/status text.
+    pub fn from_status(status: &str) -> Signals {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        };
+        match (field("SigCgt:"), field("SigIgn:")) {
+            (Some(caught), Some(ignored)) => Signals {
+                caught,
+                ignored,
+                known: true,
+            },
+            _ => Signals::default(),
+        }
+    }
+
+    fn bit(sig: u32) -> u64 {
+        if (1..=64).contains(&sig) {
+            1 << (sig - 1)
+        } else {
+            0
+        }
+    }
+
+    /// How signal `sig` is treated.
+    pub fn of(&self, sig: u32) -> Disposition {
+        if !self.known {
+            Disposition::Unknown
+        } else if self.caught & Self::bit(sig) != 0 {
+            Disposition::Handled
+        } else if self.ignored & Self::bit(sig) != 0 {
+            Disposition::Ignored
+        } else {
+            Disposition::Default
+        }
+    }
+
+    /// What exec leaves: handlers reset to the default, SIG_IGN kept.
+    pub fn after_exec(self) -> Signals {
+        Signals { caught: 0, ..self }
+    }
+
+    /// Notes the handler a delivery showed for `sig` (0 default, 1 ignore, else a handler).
+    pub fn saw_handler(&mut self, sig: u32, handler: u64) {
+        if !self.known {
+            return;
+        }
+        let b = Self::bit(sig);
+        self.caught &= !b;
+        self.ignored &= !b;
+        match handler {
+            nstrace_common::HANDLER_DFL => {}
+            nstrace_common::HANDLER_IGN => self.ignored |= b,
+            _ => self.caught |= b,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_status_masks() {
+        let s = Signals::from_status(
+            "Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000004\nSigCgt:\t0000000000014002\n",
+        );
+        assert_eq!(s.of(15), Disposition::Handled, "bit 14 of 0x4002");
+        assert_eq!(s.of(2), Disposition::Handled);
+        assert_eq!(s.of(3), Disposition::Ignored);
+        assert_eq!(s.of(9), Disposition::Default);
+        assert_eq!(s.of(17), Disposition::Handled);
+        assert_eq!(s.after_exec().of(15), Disposition::Default);
+        assert_eq!(s.after_exec().of(3), Disposition::Ignored);
+        assert_eq!(Signals::from_status("garbage").of(15), Disposition::Unknown);
+        let mut d = s;
+        d.saw_handler(15, 0);
+        assert_eq!(d.of(15), Disposition::Default);
+    }
+}
