@@ -196,14 +196,18 @@ fn outcome(log: &str, success: bool) -> Outcome {
         l.split_once("Test unit written to ")
             .map(|(_, p)| p.trim().to_owned())
     });
-    let why = log
-        .lines()
-        .find(|l| {
-            l.contains("ERROR: libFuzzer:")
-                || l.contains("ERROR: AddressSanitizer:")
-                || l.contains("panicked at")
-        })
-        .map(|l| l.trim().to_owned());
+    let lines: Vec<&str> = log.lines().collect();
+    let why = lines.iter().enumerate().find_map(|(i, l)| {
+        if l.contains("panicked at") {
+            // The panic message is on the next line.
+            let msg = lines.get(i + 1).map_or("", |m| m.trim());
+            Some(format!("{}: {msg}", l.trim().trim_end_matches(':')))
+        } else if l.contains("ERROR: libFuzzer:") || l.contains("ERROR: AddressSanitizer:") {
+            Some(l.trim().to_owned())
+        } else {
+            None
+        }
+    });
     let crash = if success && artifact.is_none() {
         None
     } else {
@@ -289,8 +293,9 @@ pub fn fuzz(opts: &Options) -> Result<()> {
             eprintln!("xtask: {} FAILED: {why}", t.name);
             if let Some(a) = artifact {
                 eprintln!(
-                    "xtask: reproduce with: PATH={}:$PATH cargo +nightly fuzz run --fuzz-dir nstrace/fuzz --target-dir target/fuzz {} {a}",
+                    "xtask: reproduce with: PATH={}:$PATH NSTRACE_BPF_OBJECT={} cargo +nightly fuzz run --fuzz-dir nstrace/fuzz --target-dir target/fuzz {} {a}",
                     tools_dir().join("bin").display(),
+                    object.display(),
                     t.name
                 );
             }
@@ -354,7 +359,7 @@ mod tests {
         assert_eq!(o.executions, Some(42));
         let (artifact, why) = o.crash.unwrap();
         assert_eq!(artifact.as_deref(), Some("/x/artifacts/btf/crash-ab12"));
-        assert!(why.contains("panicked at"), "{why}");
+        assert_eq!(why, "thread '<unnamed>' panicked at src/lib.rs:3:5: boom");
     }
 
     #[test]
