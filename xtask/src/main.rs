@@ -7,8 +7,10 @@
 //!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
 //!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
+//!   cargo xtask fuzz           each decoder's fuzz target for a fixed time (nightly, cargo-fuzz)
 
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +119,7 @@ fn dispatch() -> Result<()> {
             build()?;
             bench::bench(&opts)
         }
+        "fuzz" => fuzz::fuzz(&fuzz::Options::parse(rest)?),
         "clippy" => {
             build_ebpf()?;
             run(&mut cargo_user(&[
@@ -142,7 +145,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|fuzz [--seconds N] [TARGET...]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

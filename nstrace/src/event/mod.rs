@@ -73,8 +73,40 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Reads a `T` from the start of `buf`, which must be exactly its size.
-fn read_exact<T: Copy>(buf: &[u8], kind: Kind) -> Result<T, DecodeError> {
+/// A record struct of the event ABI: plain old data that may be read from,
+/// and viewed as, raw bytes.
+///
+/// # Safety
+/// Only for `#[repr(C)]` types with no implicit padding (every byte is
+/// initialised) for which every bit pattern is a valid value: integers and
+/// integer arrays only, no `bool`, enum, reference or pointer fields.
+pub unsafe trait Abi: Copy {}
+
+macro_rules! abi {
+    ($($t:ty),* $(,)?) => {
+        // SAFETY: the nstrace-common record structs are repr(C), built from
+        // integers and byte arrays, with explicit `_pad` fields (see its crate doc).
+        $(unsafe impl Abi for $t {})*
+    };
+}
+
+abi!(
+    Header,
+    CreateEvent,
+    ExecEvent,
+    ExitEvent,
+    ReapEvent,
+    WaitEvent,
+    NsChangeEvent,
+    SignalGenerateEvent,
+    SignalDeliverEvent,
+    RenameEvent,
+);
+
+/// Copies `buf`, which must be exactly a `T` long, into a `T`: a properly
+/// aligned value, whatever the alignment of `buf` (ring-buffer records are
+/// 8-byte aligned, record-file payloads are not). No allocation.
+fn read_exact<T: Abi>(buf: &[u8], kind: Kind) -> Result<T, DecodeError> {
     let expected = std::mem::size_of::<T>();
     if buf.len() != expected {
         return Err(DecodeError::BadSize {
@@ -83,8 +115,9 @@ fn read_exact<T: Copy>(buf: &[u8], kind: Kind) -> Result<T, DecodeError> {
             expected,
         });
     }
-    // SAFETY: the length matches; T is a repr(C) plain-old-data ABI struct for
-    // which every bit pattern is valid; read_unaligned copies into aligned storage.
+    // SAFETY: `buf` holds exactly size_of::<T>() readable bytes; T: Abi, so any
+    // bytes make a valid T; read_unaligned makes no alignment assumption about
+    // the source and returns the copy by value, in T's own alignment.
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
 }
 
@@ -110,8 +143,8 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
 }
 
 /// The raw bytes of an ABI struct (for writing records and building test input).
-pub fn as_bytes<T: Copy>(v: &T) -> &[u8] {
-    // SAFETY: ABI structs are repr(C) with explicit padding fields, so every byte is initialised.
+pub fn as_bytes<T: Abi>(v: &T) -> &[u8] {
+    // SAFETY: T: Abi has no implicit padding, so every one of its bytes is initialised.
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 

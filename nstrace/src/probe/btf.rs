@@ -3,7 +3,7 @@
 //! aya-ebpf programs get no CO-RE relocations, so userspace looks up struct
 //! member offsets here at load time and hands them to the BPF programs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -357,7 +357,9 @@ impl Btf {
             if part.is_empty() {
                 return Err(missing());
             }
-            let found = self.find_member(current, part, 0)?.ok_or_else(missing)?;
+            let found = self
+                .find_member(current, part, 0, &mut HashSet::new())?
+                .ok_or_else(missing)?;
             if found.bitfield || found.bit_offset % 8 != 0 {
                 return Err(bitfield());
             }
@@ -422,11 +424,15 @@ impl Btf {
     }
 
     /// Searches `struct_id` for `name`, descending into anonymous struct/union members.
+    /// `searched` holds the structs already searched in full without finding
+    /// `name`: one reached again through another anonymous member is skipped,
+    /// so a lookup visits each struct once however the members share types.
     fn find_member(
         &self,
         struct_id: u32,
         name: &str,
         depth: usize,
+        searched: &mut HashSet<u32>,
     ) -> Result<Option<Found>, BtfError> {
         if depth > MAX_DEPTH {
             return Err(malformed("anonymous member nesting too deep or cyclic"));
@@ -449,8 +455,10 @@ impl Btf {
             }
             if member_name.is_empty() {
                 let inner = self.resolve(m.ty)?;
-                if matches!(self.ty(inner)?.kind, KIND_STRUCT | KIND_UNION) {
-                    if let Some(mut found) = self.find_member(inner, name, depth + 1)? {
+                if matches!(self.ty(inner)?.kind, KIND_STRUCT | KIND_UNION)
+                    && !searched.contains(&inner)
+                {
+                    if let Some(mut found) = self.find_member(inner, name, depth + 1, searched)? {
                         found.bit_offset += u64::from(bit_offset);
                         found.bitfield |= bits != 0;
                         return Ok(Some(found));
@@ -458,6 +466,7 @@ impl Btf {
                 }
             }
         }
+        searched.insert(struct_id);
         Ok(None)
     }
 
@@ -770,6 +779,28 @@ mod tests {
             btf.member_offset("s", "x"),
             Err(BtfError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn shared_anonymous_members_are_searched_once() {
+        // Found by reading, not by the fuzzer: each level holds the level below
+        // twice as anonymous members, 40 levels deep. Walking every path is 2^40
+        // searches (a hang); a lookup must cost about the size of the type graph.
+        let mut b = Builder::new();
+        let int = b.int("int", 4);
+        let mut below = b.strukt("", 4, &[("leaf", int, 0)]);
+        for _ in 0..40 {
+            below = b.strukt("", 4, &[("", below, 0), ("", below, 0)]);
+        }
+        b.strukt("top", 4, &[("", below, 0), ("", below, 32)]);
+        let btf = Btf::parse(&b.build(false)).unwrap();
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            btf.member_offset("top", "nope"),
+            Err(BtfError::MissingField { .. })
+        ));
+        assert_eq!(btf.member_offset("top", "leaf").unwrap(), 0);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::fmt;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use bytes::{Buf, BufMut, BytesMut};
 use nstrace_common::{NsSet, ABI_VERSION};
 
 use crate::model::{Enrichment, Pinned, Process};
@@ -51,6 +52,10 @@ pub const REC_NAMES: u8 = 7;
 pub const REC_SIGNALS: u8 = 8;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
+/// Largest metadata block accepted.
+const MAX_META: u32 = 64 * 1024;
+/// Bytes before each record's payload: length, type, 3 reserved.
+const FRAME_LEN: usize = 8;
 
 /// What a recording says about where and when it was made.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,6 +139,9 @@ impl std::error::Error for RecordError {}
 /// Writes a record file.
 pub struct Writer<W: Write> {
     out: W,
+    /// One frame (header and payload) is built here and written at once;
+    /// reused, so appending a record allocates nothing once it has grown.
+    frame: BytesMut,
 }
 
 impl Writer<BufWriter<std::fs::File>> {
@@ -147,29 +155,35 @@ impl Writer<BufWriter<std::fs::File>> {
 impl<W: Write> Writer<W> {
     /// Writes the file header to `out`.
     pub fn new(mut out: W, meta: &Meta) -> io::Result<Self> {
-        let mut m = Vec::with_capacity(128);
-        m.extend_from_slice(&meta.wall_offset_ns.to_le_bytes());
-        m.extend_from_slice(&meta.start_mono_ns.to_le_bytes());
+        let mut m = BytesMut::with_capacity(128);
+        m.put_i64_le(meta.wall_offset_ns);
+        m.put_u64_le(meta.start_mono_ns);
         for ino in meta.node_ns.as_array() {
-            m.extend_from_slice(&ino.to_le_bytes());
+            m.put_u32_le(ino);
         }
         for s in [&meta.hostname, &meta.kernel] {
             let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-            m.extend_from_slice(&(b.len() as u16).to_le_bytes());
-            m.extend_from_slice(b);
+            m.put_u16_le(b.len() as u16);
+            m.put_slice(b);
         }
-        out.write_all(&MAGIC)?;
-        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        out.write_all(&ABI_VERSION.to_le_bytes())?;
-        out.write_all(&(m.len() as u32).to_le_bytes())?;
-        out.write_all(&m)?;
-        Ok(Writer { out })
+        let mut frame = BytesMut::with_capacity(512);
+        frame.put_slice(&MAGIC);
+        frame.put_u16_le(FORMAT_VERSION);
+        frame.put_u16_le(ABI_VERSION);
+        frame.put_u32_le(m.len() as u32);
+        frame.put_slice(&m);
+        out.write_all(&frame)?;
+        frame.clear();
+        Ok(Writer { out, frame })
     }
 
     fn frame(&mut self, rtype: u8, payload: &[u8]) -> io::Result<()> {
-        self.out.write_all(&(payload.len() as u32).to_le_bytes())?;
-        self.out.write_all(&[rtype, 0, 0, 0])?;
-        self.out.write_all(payload)
+        let f = &mut self.frame;
+        f.clear();
+        f.put_u32_le(payload.len() as u32);
+        f.put_slice(&[rtype, 0, 0, 0]);
+        f.put_slice(payload);
+        self.out.write_all(f)
     }
 
     /// Appends one raw kernel event.
@@ -244,6 +258,31 @@ impl Reader<BufReader<std::fs::File>> {
     }
 }
 
+/// Parses the metadata block; `None` when it is too short. Bytes after the
+/// kernel release are ignored (room for later versions).
+fn parse_meta(mut m: &[u8]) -> Option<Meta> {
+    let wall_offset_ns = m.try_get_i64_le().ok()?;
+    let start_mono_ns = m.try_get_u64_le().ok()?;
+    let mut ns = [0u32; 9];
+    for slot in &mut ns {
+        *slot = m.try_get_u32_le().ok()?;
+    }
+    let mut text = || {
+        let len = usize::from(m.try_get_u16_le().ok()?);
+        let s = String::from_utf8_lossy(m.get(..len)?).into_owned();
+        m.advance(len);
+        Some(s)
+    };
+    let (hostname, kernel) = (text()?, text()?);
+    Some(Meta {
+        wall_offset_ns,
+        start_mono_ns,
+        node_ns: NsSet::from_array(ns),
+        hostname,
+        kernel,
+    })
+}
+
 impl<R: Read> Reader<R> {
     /// Reads the header from `input`; `path` is used in messages.
     pub fn new(input: R, path: &Path) -> Result<Self, RecordError> {
@@ -269,10 +308,11 @@ impl<R: Read> Reader<R> {
                 path: path.to_owned(),
             });
         }
+        // Format version, event ABI version, metadata length.
         let mut fixed = [0u8; 8];
         r.fill(&mut fixed)?;
-        let version = u16::from_le_bytes([fixed[0], fixed[1]]);
-        let abi = u16::from_le_bytes([fixed[2], fixed[3]]);
+        let mut h = &fixed[..];
+        let (version, abi, meta_len) = (h.get_u16_le(), h.get_u16_le(), h.get_u32_le());
         if version != FORMAT_VERSION || abi != ABI_VERSION {
             return Err(RecordError::UnsupportedVersion {
                 path: path.to_owned(),
@@ -280,13 +320,12 @@ impl<R: Read> Reader<R> {
                 abi,
             });
         }
-        let meta_len = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
-        if meta_len > 64 * 1024 {
+        if meta_len > MAX_META {
             return Err(r.corrupt(format!("metadata length {meta_len} is too large")));
         }
         let mut m = vec![0u8; meta_len as usize];
         r.fill(&mut m)?;
-        r.meta = r.parse_meta(&m)?;
+        r.meta = parse_meta(&m).ok_or_else(|| r.corrupt("metadata is too short".into()))?;
         Ok(r)
     }
 
@@ -296,32 +335,6 @@ impl<R: Read> Reader<R> {
             offset: self.offset,
             what,
         }
-    }
-
-    fn parse_meta(&self, m: &[u8]) -> Result<Meta, RecordError> {
-        let bad = || self.corrupt("metadata is too short".into());
-        let take = |at: usize, n: usize| m.get(at..at + n).ok_or_else(bad);
-        let mut meta = Meta {
-            wall_offset_ns: i64::from_le_bytes(take(0, 8)?.try_into().map_err(|_| bad())?),
-            start_mono_ns: u64::from_le_bytes(take(8, 8)?.try_into().map_err(|_| bad())?),
-            ..Meta::default()
-        };
-        let mut ns = [0u32; 9];
-        for (i, slot) in ns.iter_mut().enumerate() {
-            *slot = u32::from_le_bytes(take(16 + i * 4, 4)?.try_into().map_err(|_| bad())?);
-        }
-        meta.node_ns = NsSet::from_array(ns);
-        let mut at = 16 + 36;
-        let mut strings = [String::new(), String::new()];
-        for s in &mut strings {
-            let len = u16::from_le_bytes(take(at, 2)?.try_into().map_err(|_| bad())?) as usize;
-            *s = String::from_utf8_lossy(take(at + 2, len)?).into_owned();
-            at += 2 + len;
-        }
-        let [hostname, kernel] = strings;
-        meta.hostname = hostname;
-        meta.kernel = kernel;
-        Ok(meta)
     }
 
     /// Fills `out` completely or reports where the file ended.
@@ -353,11 +366,12 @@ impl<R: Read> Reader<R> {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<Record<'_>, RecordError>> {
         loop {
-            let mut frame = [0u8; 8];
+            let mut frame = [0u8; FRAME_LEN];
             // A clean end is exactly at a frame boundary.
             match self.input.read(&mut frame[..1]) {
                 Ok(0) => return None,
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
                     return Some(Err(RecordError::Io {
                         path: self.path.clone(),
@@ -369,10 +383,10 @@ impl<R: Read> Reader<R> {
             if let Err(e) = self.fill(&mut frame[1..]) {
                 return Some(Err(e));
             }
-            let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
-            let rtype = frame[4];
+            let mut h = &frame[..];
+            let (len, rtype) = (h.get_u32_le(), h.get_u8());
             if len > MAX_RECORD {
-                self.offset -= 8;
+                self.offset -= FRAME_LEN as u64;
                 return Some(Err(
                     self.corrupt(format!("record length {len} is too large"))
                 ));
@@ -422,9 +436,9 @@ impl<R: Read> Reader<R> {
                     })
                 }
                 REC_TICK => {
-                    return Some(match <[u8; 8]>::try_from(&self.buf[..]) {
-                        Ok(b) => Ok(Record::Tick(u64::from_le_bytes(b))),
-                        Err(_) => Err(self.corrupt("bad tick record".into())),
+                    return Some(match &self.buf[..] {
+                        mut b if b.len() == 8 => Ok(Record::Tick(b.get_u64_le())),
+                        _ => Err(self.corrupt("bad tick record".into())),
                     })
                 }
                 // Records added by later versions are skipped.
@@ -553,6 +567,47 @@ mod tests {
         w.event(&[9]).unwrap();
         let (_, events, _) = read_all(&w.into_inner()).unwrap();
         assert_eq!(events, vec![vec![9]]);
+    }
+
+    #[test]
+    fn layout_is_the_documented_one() {
+        // Pinned byte for byte: old recordings must keep reading the same.
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.tick(0x0102_0304_0506_0708).unwrap();
+        let b = w.into_inner();
+        let mut want = b"NSTRACE\0".to_vec();
+        want.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        want.extend_from_slice(&ABI_VERSION.to_le_bytes());
+        want.extend_from_slice(&(16u32 + 36 + 2 + 6 + 2 + 6).to_le_bytes());
+        want.extend_from_slice(&1_700_000_000_000_000_000i64.to_le_bytes());
+        want.extend_from_slice(&123u64.to_le_bytes());
+        for ino in 10u32..19 {
+            want.extend_from_slice(&ino.to_le_bytes());
+        }
+        want.extend_from_slice(b"\x06\x00node-a\x06\x006.18.0");
+        want.extend_from_slice(&[8, 0, 0, 0, REC_TICK, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(b, want);
+        let mut r = Reader::new(&b[..], Path::new("t.rec")).unwrap();
+        assert_eq!(r.meta, meta());
+        assert_eq!(
+            r.next().unwrap().unwrap(),
+            Record::Tick(0x0102_0304_0506_0708)
+        );
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn short_metadata_and_bad_tick_are_corrupt() {
+        let full = Writer::new(Vec::new(), &meta()).unwrap().into_inner();
+        // Claim one byte less of metadata than was written: the kernel string runs short.
+        let mut b = full[..full.len() - 1].to_vec();
+        b[12..16].copy_from_slice(&((full.len() - 17) as u32).to_le_bytes());
+        let e = read_all(&b).unwrap_err();
+        assert!(e.to_string().contains("metadata is too short"), "{e}");
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.frame(REC_TICK, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
+        let e = read_all(&w.into_inner()).unwrap_err();
+        assert!(e.to_string().contains("bad tick record"), "{e}");
     }
 
     #[test]
