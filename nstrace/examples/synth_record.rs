@@ -96,6 +96,7 @@ fn main() -> std::io::Result<()> {
             hostname: Some(meta.hostname.clone()),
             zombie: false,
             seen_ns: 1,
+            ..Process::default()
         })?;
         live += 1;
     }
@@ -133,6 +134,7 @@ fn main() -> std::io::Result<()> {
                 hostname: Some(name.clone()),
                 zombie: false,
                 seen_ns: 1,
+                ..Process::default()
             })?;
             live += 1;
         }
@@ -156,6 +158,7 @@ fn main() -> std::io::Result<()> {
                 hostname: Some(name.clone()),
                 zombie: false,
                 seen_ns: 1,
+                ..Process::default()
             })?;
             live += 1;
         }

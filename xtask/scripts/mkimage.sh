@@ -3,7 +3,7 @@
 # Idempotent: the rootfs tarball is built reproducibly and its sha256 is stored as
 # an image label; if an image with the same label exists, nothing is imported.
 # No network: everything comes from Debian packages already installed
-# (busybox-static, tini, dumb-init).
+# (busybox-static, tini, dumb-init, catatonit).
 set -euo pipefail
 
 IMAGE=${IMAGE:-localhost/nstrace-busybox:latest}
@@ -18,6 +18,7 @@ need podman podman
 if ldd /bin/busybox >/dev/null 2>&1; then echo "/bin/busybox is not static (install busybox-static)" >&2; exit 1; fi
 [ -x /usr/bin/tini-static ] || { echo "missing /usr/bin/tini-static (apt-get install tini)" >&2; exit 1; }
 [ -x /usr/bin/dumb-init ] || { echo "missing /usr/bin/dumb-init (apt-get install dumb-init)" >&2; exit 1; }
+[ -x /usr/bin/catatonit ] || { echo "missing /usr/bin/catatonit (apt-get install catatonit)" >&2; exit 1; }
 
 rm -rf "$ROOT"; mkdir -p "$ROOT"
 cd "$ROOT"
@@ -34,6 +35,9 @@ done
 # tini: the static build, under both names (tini-static is what "docker run --init" uses)
 cp /usr/bin/tini-static usr/bin/tini-static
 ln -sf tini-static usr/bin/tini
+
+# catatonit: podman's init, statically linked in Debian
+cp /usr/bin/catatonit usr/bin/catatonit
 
 # dumb-init: Debian ships it dynamically linked against libc only: copy the libs ldd names
 cp /usr/bin/dumb-init usr/bin/dumb-init

@@ -110,6 +110,15 @@ impl AgentView {
         }
         let mut text = String::new();
         for a in &found {
+            if a.finding.resolved() {
+                // Logged, not counted: the series counts raised findings.
+                text.push_str(&findings::finding(
+                    a,
+                    crate::output::Format::Json,
+                    self.wall_offset_ns,
+                ));
+                continue;
+            }
             text.push_str(&findings::finding(
                 a,
                 crate::output::Format::Json,

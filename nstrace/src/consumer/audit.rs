@@ -50,7 +50,23 @@ impl AuditView {
     fn show(&mut self, found: Vec<Attributed>) -> Result<Flow> {
         let mut text = String::new();
         for a in found {
-            if a.finding.severity >= self.opts.min_severity {
+            let f = &a.finding;
+            if f.resolved() {
+                // A withdrawn prediction: the earlier one no longer counts, and
+                // its withdrawal is shown wherever it was.
+                let before = self.all.len();
+                self.all
+                    .retain(|x| !(x.finding.kind == f.kind && x.finding.pid == f.pid));
+                if self.all.len() < before {
+                    text.push_str(&findings::finding(
+                        &a,
+                        self.opts.format,
+                        self.wall_offset_ns,
+                    ));
+                }
+                continue;
+            }
+            if f.severity >= self.opts.min_severity {
                 text.push_str(&findings::finding(
                     &a,
                     self.opts.format,

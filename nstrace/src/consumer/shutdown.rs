@@ -135,8 +135,8 @@ impl Consumer for Follow {
         Ok(Flow::Continue)
     }
 
-    fn event(&mut self, ev: &Event, _m: &Model) -> Result<Flow> {
-        self.shutdowns.on_event(ev);
+    fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
+        self.shutdowns.on_event(ev, m);
         let mut text = String::new();
         while self.shown < self.shutdowns.done.len() {
             let t = self.shutdowns.done[self.shown].clone();

@@ -254,7 +254,7 @@ impl Audit {
     pub fn on_event(&mut self, ev: &Event, m: &Model) -> Vec<Attributed> {
         let mut found = std::mem::take(&mut self.pending);
         found.extend(self.pid1.on_event(ev, m));
-        found.extend(self.shutdowns.on_event(ev));
+        found.extend(self.shutdowns.on_event(ev, m));
         if found.is_empty() {
             return Vec::new();
         }

@@ -304,7 +304,10 @@ impl Pid1 {
                 let target_is_init = s.target_ns_tgid == 1
                     && s.target_ns.pid != self.node_pid_ns
                     && s.target_ns.pid != 0;
-                if s.sig == sig::TERM && target_is_init {
+                // A SIGTERM PID 1 sends itself (busybox re-raising the signal it
+                // handled, on its way out) says nothing about how it is stopped.
+                let from_outside = h.tgid != s.target_tgid;
+                if s.sig == sig::TERM && target_is_init && from_outside {
                     match s.verdict() {
                         Some(SigResult::Ignored) if self.ignore_reported.insert(s.target_tgid) => {
                             out.push(Finding {
@@ -364,8 +367,9 @@ impl Pid1 {
     }
 
     /// Judges every container PID 1 that has run its program long enough:
-    /// will it drop SIGTERM (no handler), can it reap (a known reaping init,
-    /// or SIGCHLD handled or ignored)? Raised once, withdrawn when it changes.
+    /// will it drop SIGTERM (a shell or an application with no handler), can
+    /// it reap (an init program, or SIGCHLD handled or ignored)? Raised once,
+    /// withdrawn when it changes.
     fn predict(&mut self, now_ns: u64, m: &Model, out: &mut Vec<Finding>) {
         for p in m.processes() {
             let init_here = p.ns_pid == 1
@@ -379,7 +383,10 @@ impl Pid1 {
             }
             let init = p.init();
             let term = p.signals.of(sig::TERM);
-            let drops = matches!(term, Disposition::Default | Disposition::Ignored);
+            // An init program takes SIGTERM by design, often with sigtimedwait,
+            // which /proc cannot show (the wait unblocks what it waits for).
+            let drops =
+                !init.is_init() && matches!(term, Disposition::Default | Disposition::Ignored);
             if let Some(f) = toggle(&mut self.will_ignore, drops, p, now_ns, || Prediction {
                 init: init.clone(),
                 disposition: term,
@@ -397,7 +404,11 @@ impl Pid1 {
                 });
             }
             let chld = p.signals.of(sig::CHLD);
-            let reaps = init.reaps() || matches!(chld, Disposition::Handled | Disposition::Ignored);
+            let reaps = init.reaps()
+                || matches!(
+                    chld,
+                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
+                );
             if let Some(f) = toggle(&mut self.not_reaping, !reaps, p, now_ns, || Prediction {
                 init: init.clone(),
                 disposition: chld,
@@ -765,6 +776,15 @@ mod tests {
     }
 
     #[test]
+    fn a_sigterm_pid_1_sends_itself_is_not_ignoring_sigterm() {
+        // busybox re-raises the SIGTERM it handled on its way out; as PID 1 the
+        // kernel drops it. That says nothing about how the init is stopped.
+        let (mut m, mut d) = setup();
+        assert!(feed(&mut m, &mut d, sig(500, 500, 1, 15, 1, S)).is_empty());
+        assert_eq!(feed(&mut m, &mut d, sig(42, 500, 1, 15, 1, 2 * S)).len(), 1);
+    }
+
+    #[test]
     fn sigterm_taken_and_not_forwarded_while_children_run() {
         let (mut m, mut d) = setup();
         child(&mut m, &mut d, 501, 500, S, "sleep");
@@ -794,7 +814,16 @@ mod tests {
         feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
         let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 5000));
         assert_eq!(f.len(), 1);
-        assert!(not_forwarded(&f[0]).init_exited);
+        assert_eq!(
+            (f[0].kind, f[0].severity),
+            (FindingKind::KilledAtTeardown, Severity::Low),
+            "a teardown kill, not a missing forward"
+        );
+        let Evidence::Teardown(t) = &f[0].evidence else {
+            panic!("{f:?}")
+        };
+        assert_eq!(t.killed, [(501, "sleep".to_owned())]);
+        assert!(t.forwards.is_empty());
         // The kernel's SIGKILLs that follow are not mistaken for forwarding, nor re-reported.
         feed(&mut m, &mut d, sig(500, 501, 2, 9, 0, 10 * S + 6000));
         assert!(d.on_tick(30 * S, &m).is_empty());
@@ -875,13 +904,14 @@ mod tests {
         feed(&mut m, &mut d, sh_dies);
         let f = feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 300));
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].kind, FindingKind::SigtermNotForwarded);
-        let n = not_forwarded(&f[0]);
-        assert!(
-            n.processes.iter().any(|(p, c)| *p == 502 && c == "sleep"),
-            "{n:?}"
-        );
-        assert!(!n.processes.iter().any(|(p, _)| *p == 501));
+        // tini did forward (to sh): the grandchild's end is a teardown kill, not a missing forward.
+        assert_eq!(f[0].kind, FindingKind::KilledAtTeardown);
+        let Evidence::Teardown(t) = &f[0].evidence else {
+            panic!("{f:?}")
+        };
+        assert_eq!(t.killed, [(502, "sleep".to_owned())]);
+        assert_eq!(t.forwards.len(), 1);
+        assert_eq!((t.forwards[0].0 .0, t.forwards[0].1 .0), (500, 501));
     }
 
     #[test]
@@ -916,5 +946,100 @@ mod tests {
             x.exit_code = 9;
         }
         assert!(feed(&mut m, &mut d, killed).is_empty());
+    }
+
+    fn init_with(exe: &str, cmdline: &str, comm: &str, caught: &[u32], blocked: &[u32]) -> Model {
+        let mask = |sigs: &[u32]| sigs.iter().fold(0u64, |m, s| m | 1 << (s - 1));
+        let mut m = Model::new(node(), "node");
+        m.add_snapshot(Process {
+            pid: 500,
+            ppid: 400,
+            ns_pid: 1,
+            comm: comm.into(),
+            exe: exe.into(),
+            cmdline: cmdline.into(),
+            ns: pod(),
+            program_ns: 0,
+            signals: crate::model::Signals {
+                caught: mask(caught),
+                ignored: 0,
+                blocked: mask(blocked),
+                known: true,
+            },
+            ..Process::default()
+        });
+        m
+    }
+
+    fn kinds(f: &[Finding]) -> Vec<(FindingKind, Severity, bool)> {
+        f.iter()
+            .map(|f| (f.kind, f.severity, f.resolved()))
+            .collect()
+    }
+
+    #[test]
+    fn a_shell_without_a_trap_is_predicted_to_drop_sigterm_once_it_has_run_a_while() {
+        let mut m = init_with("/bin/busybox", "/bin/sh -c sleep 1000", "sh", &[2, 17], &[]);
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        assert!(d.on_tick(2 * S, &m).is_empty(), "too young to judge");
+        let f = d.on_tick(4 * S, &m);
+        assert_eq!(
+            kinds(&f),
+            [(FindingKind::Pid1WillIgnoreSigterm, Severity::Medium, false)],
+            "a shell handles SIGCHLD: it can reap"
+        );
+        let Evidence::Prediction(p) = &f[0].evidence else {
+            panic!("{f:?}")
+        };
+        assert_eq!(p.init, Init::Shell("sh".into()));
+        assert_eq!(p.disposition, Disposition::Default);
+        assert!(d.on_tick(5 * S, &m).is_empty(), "raised once");
+        // The script installs its trap later: the prediction is withdrawn.
+        let mut now = m.get(500).unwrap().signals;
+        now.caught |= 1 << 14;
+        m.set_signals(500, 6 * S, now);
+        let f = d.on_tick(6 * S, &m);
+        assert_eq!(
+            kinds(&f),
+            [(FindingKind::Pid1WillIgnoreSigterm, Severity::Info, true)]
+        );
+        assert!(d.on_tick(7 * S, &m).is_empty());
+    }
+
+    #[test]
+    fn inits_that_handle_or_wait_for_sigterm_are_not_predicted() {
+        // A trap; catatonit's way (signals blocked, read from a signalfd); and
+        // tini's, which /proc shows as nothing at all: inside sigtimedwait the
+        // kernel unblocks what it waits for (`real_blocked` is not in /proc).
+        for m in [
+            init_with("/bin/busybox", "/bin/sh -c x", "sh", &[2, 15, 17], &[]),
+            init_with("/bin/busybox", "/bin/sh -c x", "sh", &[2, 17], &[15]),
+            init_with("/usr/bin/tini-static", "tini -g -- app", "tini", &[], &[]),
+        ] {
+            let mut d = Pid1::new(Config::default(), NODE_PID);
+            assert!(d.on_tick(10 * S, &m).is_empty());
+        }
+    }
+
+    #[test]
+    fn an_application_as_pid_1_that_does_not_handle_sigchld_cannot_reap() {
+        let m = init_with("/bin/busybox", "sleep 1000", "sleep", &[], &[]);
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        let f = d.on_tick(10 * S, &m);
+        assert_eq!(
+            kinds(&f),
+            [
+                (FindingKind::Pid1WillIgnoreSigterm, Severity::Medium, false),
+                (FindingKind::Pid1NotReapingCapable, Severity::Low, false)
+            ]
+        );
+        // Not judged without its signal state.
+        let mut unknown = m.clone();
+        let mut s = unknown.get(500).unwrap().signals;
+        s.known = false;
+        unknown.set_signals(500, 1, s);
+        assert!(Pid1::new(Config::default(), NODE_PID)
+            .on_tick(10 * S, &unknown)
+            .is_empty());
     }
 }

@@ -8,6 +8,7 @@ use nstrace_common::{sig, SigResult};
 
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::{cstr, Event};
+use crate::model::{Init, Model, Runtime};
 
 /// One step of a shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,11 @@ pub struct Timeline {
     pub steps: Vec<Step>,
     /// When PID 1 exited, if it did.
     pub end_ns: Option<u64>,
+    /// Which init PID 1 is, when the model knew it at the first SIGTERM.
+    pub init_kind: Option<Init>,
+    /// The grace period the orchestrator set, where its runtime records it
+    /// (CRI-O's `io.kubernetes.pod.terminationGracePeriod`), in seconds.
+    pub grace_s: Option<u64>,
 }
 
 /// How a shutdown ended.
@@ -179,6 +185,20 @@ impl Timeline {
         Verdict { killed, outcome }
     }
 
+    /// How long after the first SIGTERM the runtime sent PID 1 SIGKILL: the
+    /// grace period it used (`None` when no SIGKILL came from outside).
+    pub fn grace_used_ns(&self) -> Option<u64> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Signal {
+                ts_ns,
+                sig: sig::KILL,
+                to: (_, _, true),
+                ..
+            } if !self.is_teardown(s) => Some(ts_ns - self.start_ns),
+            _ => None,
+        })
+    }
+
     /// Each step's time since the first SIGTERM (ns).
     pub fn offset_ns(&self, step: &Step) -> u64 {
         step.ts() - self.start_ns
@@ -208,9 +228,9 @@ impl Shutdowns {
         self.open.values()
     }
 
-    /// Feeds one event; returns a `slow_shutdown` finding when a container
-    /// that got SIGTERM was ended by SIGKILL.
-    pub fn on_event(&mut self, ev: &Event) -> Vec<Finding> {
+    /// Feeds one event (after the model applied it); returns a
+    /// `slow_shutdown` finding when a container that got SIGTERM was ended by SIGKILL.
+    pub fn on_event(&mut self, ev: &Event, m: &Model) -> Vec<Finding> {
         match ev {
             Event::SignalGenerate(s) => {
                 let ns = s.target_ns.pid;
@@ -228,6 +248,8 @@ impl Shutdowns {
                             start_ns: h.ts_ns,
                             steps: Vec::new(),
                             end_ns: None,
+                            init_kind: m.get(s.target_tgid).map(|p| p.init()),
+                            grace_s: grace_of(m, s.target_tgid, ns),
                         },
                     );
                 }
@@ -277,6 +299,17 @@ impl Shutdowns {
             _ => Vec::new(),
         }
     }
+}
+
+/// The grace period the kubelet set for the container of `init`, where the
+/// runtime's files say it (podman's own stop timeout is not one: `podman
+/// stop -t` overrides it per stop).
+fn grace_of(m: &Model, init: u32, pid_ns: u32) -> Option<u64> {
+    let place = m.place_of_process(init, pid_ns);
+    let names = m.names_of(place.container()?)?;
+    (names.runtime != Runtime::Podman)
+        .then_some(names.grace_period_s)
+        .flatten()
 }
 
 fn finding(t: &Timeline) -> Vec<Finding> {
@@ -349,11 +382,11 @@ mod tests {
     #[test]
     fn ignored_sigterm_then_sigkill_is_a_slow_shutdown() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 1, 10 * S));
-        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 15 * S));
-        sh.on_event(&exit(500, 9, 15 * S + 1000));
-        sh.on_event(&exit(501, 9, 15 * S + 2000));
-        let f = sh.on_event(&reap(500, 15 * S + 3000));
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 1, 10 * S), &Model::default());
+        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 15 * S), &Model::default());
+        sh.on_event(&exit(500, 9, 15 * S + 1000), &Model::default());
+        sh.on_event(&exit(501, 9, 15 * S + 2000), &Model::default());
+        let f = sh.on_event(&reap(500, 15 * S + 3000), &Model::default());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::SlowShutdown);
         let t = &sh.done[0];
@@ -367,10 +400,10 @@ mod tests {
     #[test]
     fn trapped_but_not_forwarded() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S));
-        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 6 * S));
-        sh.on_event(&exit(500, 9, 6 * S));
-        let f = sh.on_event(&reap(500, 6 * S));
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S), &Model::default());
+        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 6 * S), &Model::default());
+        sh.on_event(&exit(500, 9, 6 * S), &Model::default());
+        let f = sh.on_event(&reap(500, 6 * S), &Model::default());
         let Evidence::Shutdown(t) = &f[0].evidence else {
             panic!("{f:?}")
         };
@@ -380,11 +413,13 @@ mod tests {
     #[test]
     fn clean_shutdown_is_no_finding_but_has_a_timeline() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S));
-        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 100));
-        sh.on_event(&exit(501, 15, S + 200));
-        sh.on_event(&exit(500, 143 << 8, S + 300));
-        assert!(sh.on_event(&reap(500, S + 400)).is_empty());
+        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S), &Model::default());
+        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 100), &Model::default());
+        sh.on_event(&exit(501, 15, S + 200), &Model::default());
+        sh.on_event(&exit(500, 143 << 8, S + 300), &Model::default());
+        assert!(sh
+            .on_event(&reap(500, S + 400), &Model::default())
+            .is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
         assert_eq!(sh.open().count(), 0);
     }
@@ -393,10 +428,10 @@ mod tests {
     fn signals_to_the_node_or_without_sigterm_open_nothing() {
         let mut sh = Shutdowns::new(200);
         // The pod's pid namespace is this node's here: ignored.
-        sh.on_event(&sig(42, "kill", 500, 1, 15, 0, S));
+        sh.on_event(&sig(42, "kill", 500, 1, 15, 0, S), &Model::default());
         assert_eq!(sh.open().count(), 0);
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "kill", 501, 2, 15, 0, S));
+        sh.on_event(&sig(42, "kill", 501, 2, 15, 0, S), &Model::default());
         assert_eq!(
             sh.open().count(),
             0,
@@ -408,11 +443,11 @@ mod tests {
     fn init_exiting_on_sigterm_while_the_kernel_kills_the_rest_is_ungraceful() {
         // sh traps TERM, its wait returns, it exits 0; the kernel SIGKILLs its sleep.
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S));
-        sh.on_event(&exit(500, 0, S + 100));
-        sh.on_event(&sig(500, "sh", 501, 2, 9, 0, S + 200));
-        sh.on_event(&exit(501, 9, S + 300));
-        let f = sh.on_event(&reap(500, S + 400));
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S), &Model::default());
+        sh.on_event(&exit(500, 0, S + 100), &Model::default());
+        sh.on_event(&sig(500, "sh", 501, 2, 9, 0, S + 200), &Model::default());
+        sh.on_event(&exit(501, 9, S + 300), &Model::default());
+        let f = sh.on_event(&reap(500, S + 400), &Model::default());
         assert!(
             f.is_empty(),
             "not killed by SIGKILL itself: no slow_shutdown"
@@ -432,11 +467,11 @@ mod tests {
     #[test]
     fn kernel_kills_after_a_graceful_signal_are_still_clean() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S));
-        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 50));
-        sh.on_event(&exit(500, 0, S + 100));
-        sh.on_event(&sig(500, "tini", 501, 2, 9, 0, S + 200));
-        sh.on_event(&reap(500, S + 400));
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S), &Model::default());
+        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 50), &Model::default());
+        sh.on_event(&exit(500, 0, S + 100), &Model::default());
+        sh.on_event(&sig(500, "tini", 501, 2, 9, 0, S + 200), &Model::default());
+        sh.on_event(&reap(500, S + 400), &Model::default());
         assert!(sh.done[0].killed_without_warning().is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
     }

@@ -111,9 +111,15 @@ impl Init {
         }
     }
 
+    /// Whether it is an init program (it reaps any child it is given and
+    /// handles SIGTERM by design), rather than a shell or an application.
+    pub fn is_init(&self) -> bool {
+        !matches!(self, Init::Shell(_) | Init::App(_))
+    }
+
     /// Whether it reaps any child it is given (zombie-safe as PID 1).
     pub fn reaps(&self) -> bool {
-        !matches!(self, Init::Shell(_) | Init::App(_))
+        self.is_init()
     }
 
     /// Whether it passes SIGTERM to its children's whole process group.

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use nstrace_common::{NsSet, NsType};
 
-pub use crate::runtime::ContainerNames;
+pub use crate::runtime::{ContainerNames, Runtime};
 pub use init::Init;
 pub use place::{short_id, CtrRef, Place, Places, PodRef};
 pub use signals::{Disposition, Signals};
@@ -664,6 +664,7 @@ mod tests {
             hostname: Some("web".into()),
             comm: "sleep".into(),
             exe: "/bin/busybox".into(),
+            cmdline: "sleep 1000".into(),
         };
         m.enrich(&e);
         assert_eq!(m.get(40).unwrap().hostname.as_deref(), Some("web"));

@@ -10,6 +10,8 @@ pub enum Disposition {
     Handled,
     /// SIG_IGN.
     Ignored,
+    /// Blocked and waited for (signalfd, sigwait: tini, catatonit): queued, not dropped.
+    Blocked,
     /// SIG_DFL (at a PID-namespace init, the kernel drops such a signal).
     Default,
     /// Not known.
@@ -22,6 +24,7 @@ impl Disposition {
         match self {
             Disposition::Handled => "handled",
             Disposition::Ignored => "ignored",
+            Disposition::Blocked => "blocked (waited for)",
             Disposition::Default => "default",
             Disposition::Unknown => "unknown",
         }
@@ -35,6 +38,9 @@ pub struct Signals {
     pub caught: u64,
     /// SigIgn: signals set to SIG_IGN.
     pub ignored: u64,
+    /// SigBlk: signals the main thread blocks (an init waiting for them with
+    /// signalfd or sigwait gets them queued, never dropped).
+    pub blocked: u64,
     /// Whether the two masks were read (else nothing is known).
     pub known: bool,
 }
@@ -48,10 +54,11 @@ impl Signals {
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         };
-        match (field("SigCgt:"), field("SigIgn:")) {
-            (Some(caught), Some(ignored)) => Signals {
+        match (field("SigCgt:"), field("SigIgn:"), field("SigBlk:")) {
+            (Some(caught), Some(ignored), Some(blocked)) => Signals {
                 caught,
                 ignored,
+                blocked,
                 known: true,
             },
             _ => Signals::default(),
@@ -72,6 +79,8 @@ impl Signals {
             Disposition::Unknown
         } else if self.caught & Self::bit(sig) != 0 {
             Disposition::Handled
+        } else if self.blocked & Self::bit(sig) != 0 {
+            Disposition::Blocked
         } else if self.ignored & Self::bit(sig) != 0 {
             Disposition::Ignored
         } else {
@@ -79,7 +88,7 @@ impl Signals {
         }
     }
 
-    /// What exec leaves: handlers reset to the default, SIG_IGN kept.
+    /// What exec leaves: handlers reset to the default, SIG_IGN and the blocked mask kept.
     pub fn after_exec(self) -> Signals {
         Signals { caught: 0, ..self }
     }
@@ -107,12 +116,17 @@ mod tests {
     #[test]
     fn reads_status_masks() {
         let s = Signals::from_status(
-            "Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000004\nSigCgt:\t0000000000014002\n",
+            "Name:\tsh\nSigBlk:\t0000000000000100\nSigIgn:\t0000000000000004\nSigCgt:\t0000000000014002\n",
         );
         assert_eq!(s.of(15), Disposition::Handled, "bit 14 of 0x4002");
         assert_eq!(s.of(2), Disposition::Handled);
         assert_eq!(s.of(3), Disposition::Ignored);
-        assert_eq!(s.of(9), Disposition::Default);
+        assert_eq!(
+            s.of(9),
+            Disposition::Blocked,
+            "bit 8: tini's sigtimedwait way"
+        );
+        assert_eq!(s.of(10), Disposition::Default);
         assert_eq!(s.of(17), Disposition::Handled);
         assert_eq!(s.after_exec().of(15), Disposition::Default);
         assert_eq!(s.after_exec().of(3), Disposition::Ignored);

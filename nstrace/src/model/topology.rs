@@ -106,6 +106,10 @@ pub struct Container {
     pub infra: bool,
     /// Every process, by pid.
     pub processes: Vec<ProcView>,
+    /// Which init its init is ("tini -g", "sh (a shell)", "java").
+    pub init_kind: String,
+    /// The command of the init's first child, if it has one ("tini -g → java").
+    pub init_child: Option<String>,
     /// Pod id named by the cgroup path, if any.
     pub cgroup_pod: Option<String>,
     /// UTS hostname, if known.
@@ -269,12 +273,19 @@ pub fn build(m: &Model) -> Topology {
             runtime_id: runtime_id.is_some(),
             init: init.into(),
             ns: init.ns,
-            infra: is_infra(init)
-                || runtime_id
-                    .as_deref()
-                    .and_then(|id| m.names_of(id))
-                    .is_some_and(|n| n.sandbox),
+            // The runtime's word when its files say; else the init's name
+            // (an application container may run catatonit as its own init).
+            infra: runtime_id
+                .as_deref()
+                .and_then(|id| m.names_of(id))
+                .map_or_else(|| is_infra(init), |n| n.sandbox),
             processes: members.iter().map(|p| ProcView::from(*p)).collect(),
+            init_kind: init.init().describe(),
+            init_child: members
+                .iter()
+                .filter(|p| p.ppid == init.pid)
+                .min_by_key(|p| p.pid)
+                .map(|p| p.comm.clone()),
             cgroup_pod: members.iter().find_map(|p| ids[&p.pid].pod.clone()),
             hostname: members.iter().find_map(|p| p.hostname.clone()),
             names: runtime_id.as_deref().and_then(|id| m.names_of(id)).cloned(),

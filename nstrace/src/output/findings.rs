@@ -494,17 +494,34 @@ mod tests {
         }));
         assert!(summary(&i).contains("dropped SIGTERM from 42 (runc); only SIGKILL"));
         let n = f(Evidence::NotForwarded(Box::new(NotForwarded {
+            init: Init::Shell("sh".into()),
             sender: 42,
             sender_comm: "runc".into(),
             since_ns: 2_000_000_000,
-            init_exited: true,
             processes: vec![(501, "sleep".into())],
         })));
-        assert!(summary(&n).contains("the kernel SIGKILLs 1 remaining"));
-        assert_eq!(
-            evidence(&n)[1],
-            "killed by the kernel without a graceful signal: 501 (sleep)"
+        assert!(summary(&n)
+            .contains("took SIGTERM 2.0s ago and passed no terminating signal to its 1 running"));
+        assert_eq!(evidence(&n)[1], "still running: 501 (sleep)");
+        assert!(evidence(&n)[3].starts_with("advice: have the shell trap TERM"));
+        let t = f(Evidence::Teardown(Box::new(TeardownKills {
+            init: Init::Catatonit { group: false },
+            sender: (42, "runc".into()),
+            forwards: vec![((500, "catatonit".into()), (501, "sh".into()))],
+            killed: vec![(502, "sleep".into())],
+        })));
+        assert!(
+            summary(&t).contains("catatonit) exited after SIGTERM"),
+            "{}",
+            summary(&t)
         );
+        let ev = evidence(&t);
+        assert_eq!(ev[1], "forwarded: catatonit (500) → sh (501)");
+        assert_eq!(
+            ev[2],
+            "nothing → sleep (502): SIGKILLed by the kernel when PID 1 exited"
+        );
+        assert!(ev[3].contains("catatonit with -g"), "{ev:?}");
     }
 
     #[test]

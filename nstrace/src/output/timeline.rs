@@ -8,16 +8,36 @@ use super::wire::{self, PidComm, ShutdownTotal, StepWire, TimelineDoc};
 use super::{safe, Format};
 use crate::detect::shutdown::{Outcome, Step, Timeline};
 use crate::event::names::{exit_status, signal_name};
+use crate::model::Init;
+
+/// How much of the grace period was used, when it is known: measured from
+/// the runtime's SIGKILL, and the period the orchestrator set where the
+/// runtime records it.
+fn grace(t: &Timeline) -> String {
+    match (t.grace_used_ns(), t.grace_s) {
+        (Some(used), Some(set)) => format!(
+            " (used {:.1} s of a {set} s grace period)",
+            used as f64 / 1e9
+        ),
+        (Some(used), None) => format!(" (a {:.1} s grace period)", used as f64 / 1e9),
+        (None, Some(set)) => format!(
+            " ({:.1} s of a {set} s grace period)",
+            t.total_ns() as f64 / 1e9
+        ),
+        (None, None) => String::new(),
+    }
+}
 
 /// The verdict in one phrase.
 pub fn verdict_text(t: &Timeline) -> String {
     let total = t.total_ns() as f64 / 1e9;
     let init = &t.init.1;
+    let grace = grace(t);
     match t.verdict().outcome {
-        Outcome::NoHandler => format!("PID 1 ({init}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later"),
-        Outcome::NotPassedOn => format!("PID 1 ({init}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later"),
-        Outcome::TooSlow => format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later"),
-        Outcome::Clean => format!("clean: PID 1 exited {total:.1}s after SIGTERM"),
+        Outcome::NoHandler => format!("PID 1 ({init}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later{grace}"),
+        Outcome::NotPassedOn => format!("PID 1 ({init}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later{grace}"),
+        Outcome::TooSlow => format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later{grace}"),
+        Outcome::Clean => format!("clean: PID 1 exited {total:.1}s after SIGTERM{grace}"),
         Outcome::Ungraceful(victims) => {
             let list: Vec<String> = victims.iter().map(|(p, c)| format!("{p} ({c})")).collect();
             format!(
@@ -30,14 +50,19 @@ pub fn verdict_text(t: &Timeline) -> String {
     }
 }
 
-/// One line of advice for an outcome (empty when there is nothing to do).
-pub fn advice(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::NoHandler => "exec the application in the entrypoint (`exec app`) so it is PID 1 and handles SIGTERM, or run it under tini or dumb-init, or set shareProcessNamespace so the pause process is PID 1",
-        Outcome::NotPassedOn => "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini or dumb-init",
-        Outcome::TooSlow => "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds",
-        Outcome::Ungraceful(_) => "signal the whole process group (tini -g, dumb-init), or have PID 1 pass SIGTERM on and wait for its children before it exits",
-        Outcome::Clean | Outcome::InProgress => "",
+/// One line of advice for the way a shutdown went, naming what this init
+/// needs (empty when there is nothing to do).
+pub fn advice(t: &Timeline) -> String {
+    let init = t.init_kind.clone().unwrap_or(Init::App(t.init.1.clone()));
+    match t.verdict().outcome {
+        Outcome::NoHandler => super::findings::sigterm_advice(&init),
+        Outcome::NotPassedOn => match init {
+            Init::Shell(_) => "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini -g or dumb-init".into(),
+            i => i.group_advice(),
+        },
+        Outcome::TooSlow => "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds".into(),
+        Outcome::Ungraceful(_) => init.group_advice(),
+        Outcome::Clean | Outcome::InProgress => String::new(),
     }
 }
 
@@ -85,7 +110,7 @@ pub fn lines(t: &Timeline) -> Vec<String> {
         t.total_ns() as f64 / 1e9,
         safe(&verdict_text(t))
     ));
-    let a = advice(&t.verdict().outcome);
+    let a = advice(t);
     if !a.is_empty() {
         out.push(format!("advice: {a}"));
     }
@@ -119,7 +144,7 @@ pub fn json(t: &Timeline, title: &str) -> String {
         total_s: wire::seconds(t.total_ns()),
         killed: v.killed,
         verdict: verdict_text(t),
-        advice: advice(&v.outcome),
+        advice: advice(t),
         killed_without_warning: victims
             .iter()
             .map(|(pid, comm)| PidComm { pid: *pid, comm })
@@ -231,6 +256,8 @@ mod tests {
                 exit(15 * S + 2000, 501, "sleep", 9),
             ],
             end_ns: Some(15 * S + 1000),
+            init_kind: Some(Init::Shell("sh".into())),
+            grace_s: Some(30),
         };
         let text = text(&t, "pod web");
         assert!(
@@ -243,6 +270,10 @@ mod tests {
         );
         assert!(text.contains("t+  5.000s  SIGKILL  42 (podman)"), "{text}");
         assert!(text.contains("no SIGTERM handler"), "{text}");
+        assert!(
+            text.contains("(used 5.0 s of a 30 s grace period)"),
+            "{text}"
+        );
         assert!(text.contains("  advice: exec the application"), "{text}");
         let j: serde_json::Value = serde_json::from_str(&json(&t, "pod web")).unwrap();
         assert_eq!(j["killed"], true);
@@ -263,6 +294,8 @@ mod tests {
                 exit(S + 300, 501, "sleep", 9),
             ],
             end_ns: Some(S + 100),
+            init_kind: Some(Init::Tini { group: false }),
+            grace_s: None,
         };
         let text = text(&t, "pod web");
         assert!(
@@ -270,6 +303,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ungraceful: PID 1 (sh)"), "{text}");
-        assert!(text.contains("process group"), "{text}");
+        assert!(text.contains("run tini with -g"), "{text}");
     }
 }

@@ -63,6 +63,15 @@ fn container_tree(s: &mut String, c: &Container, indent: &str) {
         c.ns.mnt,
         c.ns.pid
     );
+    let _ = writeln!(
+        s,
+        "{indent}    init: {}{}",
+        safe(&c.init_kind),
+        c.init_child
+            .as_deref()
+            .map(|ch| format!(" → {}", safe(ch)))
+            .unwrap_or_default()
+    );
     for p in &c.processes {
         proc_line(s, p, &format!("{indent}    "));
     }
@@ -172,6 +181,8 @@ fn container_wire(c: &Container) -> ContainerWire<'_> {
         runtime_id: c.runtime_id,
         infra: c.infra,
         init: proc_wire(&c.init),
+        init_kind: &c.init_kind,
+        init_child: c.init_child.as_deref(),
         hostname: c.hostname.as_deref(),
         ns: NsObj(&c.ns),
         processes: c.processes.iter().map(proc_wire).collect(),

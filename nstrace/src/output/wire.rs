@@ -449,6 +449,10 @@ pub struct ContainerWire<'a> {
     pub infra: bool,
     /// Its init.
     pub init: ProcWire<'a>,
+    /// Which init that is ("tini -g", "sh (a shell)", "java").
+    pub init_kind: &'a str,
+    /// The command of the init's first child.
+    pub init_child: Option<&'a str>,
     /// UTS hostname.
     pub hostname: Option<&'a str>,
     /// Its init's namespaces.
@@ -512,7 +516,7 @@ pub struct TimelineDoc<'a> {
     /// The verdict in words.
     pub verdict: String,
     /// Advice (empty when clean).
-    pub advice: &'static str,
+    pub advice: String,
     /// Killed by the kernel without a graceful signal.
     pub killed_without_warning: Vec<PidComm<'a>>,
     /// Every step.

@@ -60,6 +60,7 @@ pub fn encode_process(p: &Process) -> Vec<u8> {
 fn put_signals(out: &mut Vec<u8>, s: &Signals) {
     out.extend_from_slice(&s.caught.to_le_bytes());
     out.extend_from_slice(&s.ignored.to_le_bytes());
+    out.extend_from_slice(&s.blocked.to_le_bytes());
     out.push(u8::from(s.known));
 }
 
@@ -67,6 +68,7 @@ fn take_signals(c: &mut Cur<'_>) -> Option<Signals> {
     Some(Signals {
         caught: c.u64()?,
         ignored: c.u64()?,
+        blocked: c.u64()?,
         known: c.take(1)?[0] != 0,
     })
 }
@@ -275,13 +277,14 @@ mod tests {
             signals: Signals {
                 caught: 1 << 14,
                 ignored: 4,
+                blocked: 1,
                 known: true,
             },
         };
         let b = encode_process(&p);
         assert_eq!(decode_process(&b), Some(p.clone()));
-        // The layout before program start and signals: 25 bytes shorter, still read.
-        let old = b.len() - 25;
+        // The layout before program start and signals: 33 bytes shorter, still read.
+        let old = b.len() - 33;
         for cut in 0..b.len() {
             if cut != old {
                 assert_eq!(decode_process(&b[..cut]), None, "cut at {cut}");
@@ -313,6 +316,7 @@ mod tests {
         let s = Signals {
             caught: 9,
             ignored: 0,
+            blocked: 0,
             known: true,
         };
         let b = encode_signals(7, 8, &s);

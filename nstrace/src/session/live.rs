@@ -255,10 +255,13 @@ fn read_init_signals(
         })
         .filter(|p| {
             judged.get(&p.pid) != Some(&p.program_ns)
-                || p.signals.of(sig::TERM) != Disposition::Handled
+                || !matches!(
+                    p.signals.of(sig::TERM),
+                    Disposition::Handled | Disposition::Blocked
+                )
                 || !matches!(
                     p.signals.of(sig::CHLD),
-                    Disposition::Handled | Disposition::Ignored
+                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
                 )
         })
         .map(|p| (p.pid, p.program_ns, p.signals))
