@@ -111,6 +111,15 @@ impl Init {
         }
     }
 
+    /// What it is, for a sentence: "tini -g", "a shell", "the application itself".
+    pub fn noun(&self) -> String {
+        match self {
+            Init::Shell(_) => "a shell".into(),
+            Init::App(_) => "the application itself".into(),
+            i => i.describe(),
+        }
+    }
+
     /// Whether it is an init program (it reaps any child it is given and
     /// handles SIGTERM by design), rather than a shell or an application.
     pub fn is_init(&self) -> bool {

@@ -35,9 +35,10 @@ pub fn summary(f: &Finding) -> String {
             f.comm, e.sender, e.sender_comm
         ),
         Evidence::Teardown(t) => format!(
-            "PID 1 {} ({}) exited after SIGTERM and the kernel SIGKILLed {} remaining process(es) of its namespace that never got a graceful signal: {}",
+            "PID 1 {} ({}, {}) exited after SIGTERM and the kernel SIGKILLed {} remaining process(es) of its namespace that never got a graceful signal: {}",
             f.pid,
-            t.init.describe(),
+            f.comm,
+            t.init.noun(),
             t.killed.len(),
             pids(&t.killed)
         ),
@@ -143,7 +144,7 @@ fn teardown(t: &TeardownKills) -> Vec<String> {
 }
 
 fn prediction_summary(f: &Finding, p: &Prediction) -> String {
-    let init = p.init.describe();
+    let init = format!("{}, {}", f.comm, p.init.noun());
     match (f.kind, p.resolved) {
         (FindingKind::Pid1WillIgnoreSigterm, false) => format!(
             "PID 1 {} ({init}) has {} SIGTERM: the kernel will drop it, so a stop waits the whole grace period and ends in SIGKILL",
