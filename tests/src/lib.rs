@@ -333,3 +333,4 @@ impl Drop for NamedNetns {
 }
 
 pub mod pod;
+pub mod prometheus;
