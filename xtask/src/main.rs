@@ -7,8 +7,10 @@
 //!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
 //!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
+//!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
 
 mod bench;
+mod image;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -73,7 +75,7 @@ pub fn cargo_user(args: &[&str]) -> Command {
     c
 }
 
-fn build() -> Result<()> {
+pub(crate) fn build() -> Result<()> {
     build_ebpf()?;
     run(&mut cargo_user(&["build", "--release", "-p", "nstrace"]))
 }
@@ -117,6 +119,7 @@ fn dispatch() -> Result<()> {
             build()?;
             bench::bench(&opts)
         }
+        "image" => image::image(),
         "clippy" => {
             build_ebpf()?;
             run(&mut cargo_user(&[
@@ -142,7 +145,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|image|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())
