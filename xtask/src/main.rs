@@ -10,6 +10,8 @@
 //!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
 
 mod bench;
+#[cfg(test)]
+mod deploy;
 mod image;
 mod setup;
 
