@@ -8,12 +8,14 @@
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
 //!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
 //!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
+//!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
 
 mod bench;
 #[cfg(test)]
 mod deploy;
 mod image;
 mod setup;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,6 +124,14 @@ fn dispatch() -> Result<()> {
             bench::bench(&opts)
         }
         "image" => image::image(),
+        "soak" => {
+            let opts = soak::Options::parse(rest)?;
+            setup::all()?;
+            if opts.nstrace.is_none() {
+                build()?;
+            }
+            soak::soak(&opts)
+        }
         "clippy" => {
             build_ebpf()?;
             run(&mut cargo_user(&[
@@ -147,7 +157,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|image|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())
