@@ -921,6 +921,13 @@ pub fn soak(opts: &Options) -> Result<()> {
             stderr.trim()
         );
     }
+    if interrupted {
+        bail!(
+            "interrupted after {:.1} of {} min",
+            t0.elapsed().as_secs_f64() / 60.0,
+            opts.minutes
+        );
+    }
     Ok(())
 }
 
