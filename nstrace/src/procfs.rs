@@ -34,19 +34,24 @@ pub fn parse_ns_link(s: &str) -> Option<u32> {
     s.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
-/// The node's namespaces: those of the node's PID 1, or (when PID 1 is not
-/// readable, as on hardened hosts) nstrace's own as they were at start-up —
+/// The node's namespaces: those of the node's PID 1, or kthreadd's (the
+/// initial ones), or (when neither is readable) nstrace's own as they were at start-up —
 /// before nstrace made a private mount namespace for tracefs. `main` calls
 /// this first thing so the start-up value is the one kept.
 pub fn node_ns() -> NsSet {
     static NODE: std::sync::OnceLock<NsSet> = std::sync::OnceLock::new();
     *NODE.get_or_init(|| {
-        let own = ns_of("self").unwrap_or_default();
-        match ns_of("1") {
-            // A partial read (some links refused) is not trusted.
-            Ok(init) if init.as_array().iter().all(|i| *i != 0) => init,
-            _ => own,
-        }
+        // A partial read (some links refused) is not trusted. kthreadd (2)
+        // lives in the initial namespaces: the node's, when PID 1's are
+        // not readable and nstrace runs in a container of its own.
+        let whole = |pid: &str| {
+            ns_of(pid)
+                .ok()
+                .filter(|n| n.as_array().iter().all(|i| *i != 0))
+        };
+        whole("1")
+            .or_else(|| whole("2"))
+            .unwrap_or_else(|| ns_of("self").unwrap_or_default())
     })
 }
 

@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
 
 /// A shell PID 1 with no trap: the kernel drops SIGTERM, SIGKILL ends it.
@@ -36,9 +37,11 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
         &[],
     );
     let health = eventually("/healthz 200", || {
-        http_get(port, "/healthz").ok().filter(|(s, _)| *s == 200)
+        http_get(&listen, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
     });
-    assert_eq!(health.1, "ok\n");
+    assert_eq!(health.body, "ok\n");
 
     // A second agent on this node refuses, in one line, and leaves the first alone.
     let second = Command::new(nstrace_bin())
@@ -61,8 +64,8 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
         ),
     );
     let topo = eventually("the pod in /topology", || {
-        let (_, body) = http_get(port, "/topology").ok()?;
-        let v: Value = serde_json::from_str(&body).ok()?;
+        let r = http_get(&listen, "/topology").ok()?;
+        let v: Value = serde_json::from_str(&r.body).ok()?;
         v["pods"]
             .as_array()?
             .iter()
@@ -73,7 +76,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
     pod.stop(2);
     let series = "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",severity=\"high\",namespace=\"\",pod=\"ag-bad\",container=\"stubborn\"}";
     let metrics = eventually("the finding and the shutdown in /metrics", || {
-        let (_, m) = http_get(port, "/metrics").ok()?;
+        let m = http_get(&listen, "/metrics").ok()?.body;
         let killed = "nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"sigkill\"}";
         (sample(&m, series)? >= 1.0 && sample(&m, killed)? >= 1.0).then_some(m)
     });
@@ -101,7 +104,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("no JSON finding line: {:?}", done.events));
     assert_eq!(finding["container_name"], "stubborn");
     assert!(
-        http_get(port, "/healthz").is_err(),
+        http_get(&listen, "/healthz").is_err(),
         "the listener is gone with the agent"
     );
     // The lock went with it: a new agent could start.
@@ -110,4 +113,151 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
     // SAFETY: flock on a file this test opened.
     let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     assert!(free, "the lock is released");
+}
+
+/// The agent's image, run by podman the way `deploy/daemonset.yaml` runs it;
+/// removed on drop (also when the test fails).
+struct AgentContainer(String);
+
+impl Drop for AgentContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", &self.0])
+            .output();
+    }
+}
+
+/// The image `cargo xtask image` built runs as the DaemonSet runs it
+/// (privileged, the node's PID and network namespaces, read-only root and
+/// mounts); a real Prometheus scrapes it and finds the broken PID 1 of a pod
+/// that was stopped, and its SIGKILL shutdown; promtool accepts the
+/// exposition; SIGTERM stops it cleanly.
+#[test]
+fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
+    use nstrace_tests::prometheus::{
+        openmetrics_to_text, promtool_check_metrics, sample_value, Prometheus,
+    };
+    let _g = serial();
+    let dir = TempDir::new("agent-image");
+    let lock_dir = dir.path().join("run-nstrace");
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let name = format!("nstrace-agent-test-{}", std::process::id());
+    let storage = "/var/lib/containers/storage";
+    let mount = |host: &str, inside: &str, opts: &str| format!("{host}:{inside}:{opts}");
+    let lock_mount = format!("{}:/run/nstrace", lock_dir.display());
+    let out = Command::new("podman")
+        .args(["run", "-d", "--name", &name])
+        .args([
+            "--privileged",
+            "--pid=host",
+            "--network=host",
+            "--read-only",
+        ])
+        .args(["-v", &mount("/sys/kernel/btf", "/sys/kernel/btf", "ro")])
+        .args(["-v", &mount("/sys/fs/cgroup", "/sys/fs/cgroup", "ro")])
+        .args(["-v", &mount("/run", "/host/run", "ro,rslave")])
+        .args(["-v", &lock_mount])
+        // podman keeps bundles and names only under /var/lib (a CRI node: /run).
+        .args([
+            "-v",
+            &mount(
+                &format!("{storage}/overlay-containers"),
+                "/host/var/lib/containers/storage/overlay-containers",
+                "ro",
+            ),
+        ])
+        .args([
+            "-v",
+            &mount(
+                &format!("{storage}/libpod"),
+                "/host/var/lib/containers/storage/libpod",
+                "ro",
+            ),
+        ])
+        .arg("localhost/nstrace:latest")
+        .args(["agent", "--listen", &listen])
+        .args([
+            "--storage-root",
+            "/host/var/lib/containers/storage/overlay-containers",
+            "--podman-db",
+            "/host/var/lib/containers/storage/libpod/bolt_state.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = AgentContainer(name.clone());
+    eventually("/healthz 200 from the image", || {
+        http_get(&listen, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+
+    let pod = Pod::play(
+        "ag-img",
+        &pod_yaml(
+            "ag-img",
+            "",
+            &[Spec::sh("stubborn", &["/bin/sh", "-c", NOTRAP])],
+            "",
+        ),
+    );
+    // Named before it stops: the agent has read the names from podman's files.
+    eventually("the pod in the agent's topology", || {
+        let r = http_get(&listen, "/topology").ok()?;
+        r.body.contains("\"stubborn\"").then_some(())
+    });
+    pod.stop(2);
+    drop(pod);
+
+    let prom = Prometheus::start(&[&listen]);
+    prom.wait_up(1);
+    let finding = prom.wait_for(
+        "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",pod=\"ag-img\",container=\"stubborn\"}",
+    );
+    assert!(sample_value(&finding[0]) >= 1.0, "{finding:?}");
+    let killed = prom.wait_for("nstrace_pod_shutdown_seconds_count{verdict=\"sigkill\"}");
+    assert!(sample_value(&killed[0]) >= 1.0, "{killed:?}");
+    let exposition = http_get(&listen, "/metrics").unwrap().body;
+    promtool_check_metrics(&openmetrics_to_text(&exposition))
+        .unwrap_or_else(|e| panic!("promtool: {e}\n{exposition}"));
+    drop(prom);
+
+    // SIGTERM (podman stop): detach, flush, exit 0 well inside the stop timeout.
+    let stop = Command::new("podman")
+        .args(["stop", "-t", "10", &name])
+        .output()
+        .unwrap();
+    assert!(stop.status.success());
+    let code = Command::new("podman")
+        .args(["inspect", "--format", "{{.State.ExitCode}}", &name])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&code.stdout).trim(),
+        "0",
+        "exit code after SIGTERM (137 would be podman's SIGKILL)"
+    );
+    let logs = Command::new("podman")
+        .args(["logs", &name])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["finding"] == "pid1_ignores_sigterm" && v["pod"] == "ag-img"),
+        "the JSON log line: {stdout}"
+    );
+    assert!(
+        http_get(&listen, "/healthz").is_err(),
+        "nothing left listening"
+    );
+    drop(agent);
 }

@@ -8,10 +8,16 @@
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
 //!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
 //!   cargo xtask fuzz           each decoder's fuzz target for a fixed time (nightly, cargo-fuzz)
+//!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
+//!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
 
 mod bench;
+#[cfg(test)]
+mod deploy;
 mod fuzz;
+mod image;
 mod setup;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,7 +81,7 @@ pub fn cargo_user(args: &[&str]) -> Command {
     c
 }
 
-fn build() -> Result<()> {
+pub(crate) fn build() -> Result<()> {
     build_ebpf()?;
     run(&mut cargo_user(&["build", "--release", "-p", "nstrace"]))
 }
@@ -108,7 +114,8 @@ fn dispatch() -> Result<()> {
         }
         "test" => {
             setup::all()?;
-            build()?;
+            // Builds both sides, then the agent's image the agent test runs.
+            image::image()?;
             run(cargo_user(&["test", "--release", "--workspace"])
                 .env("NSTRACE_BIN", nstrace_bin())
                 .args(rest))
@@ -120,6 +127,15 @@ fn dispatch() -> Result<()> {
             bench::bench(&opts)
         }
         "fuzz" => fuzz::fuzz(&fuzz::Options::parse(rest)?),
+        "image" => image::image(),
+        "soak" => {
+            let opts = soak::Options::parse(rest)?;
+            setup::all()?;
+            if opts.nstrace.is_none() {
+                build()?;
+            }
+            soak::soak(&opts)
+        }
         "clippy" => {
             build_ebpf()?;
             run(&mut cargo_user(&[
@@ -145,7 +161,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|fuzz [--seconds N] [TARGET...]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

@@ -28,7 +28,17 @@ pub const PACKAGES: &[&str] = &[
     "graphviz",  // renders topology DOT in tests
     "strace",    // benchmark peer
     "bpftrace",  // benchmark peer
+    "prometheus", // the agent's tests scrape it with a real server; ships promtool too
 ];
+
+/// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
+/// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface). The
+/// tests start their own servers on loopback ports: these are installed with a
+/// policy-rc.d that forbids starting anything (Debian's mechanism, see invoke-rc.d(8)).
+const DAEMON_PACKAGES: &[&str] = &["prometheus"];
+
+/// Debian's policy layer for maintainer scripts: exit 101 = "action forbidden".
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// Project-local directory for built tools.
 pub fn tools_dir() -> PathBuf {
@@ -126,10 +136,92 @@ pub fn packages() -> Result<()> {
     }
     eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    // No service may start: without systemd here, only policy-rc.d stops invoke-rc.d.
+    let _policy = missing
+        .iter()
+        .any(|p| DAEMON_PACKAGES.contains(p))
+        .then(NoServiceStarts::install)
+        .transpose()?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    for name in missing.iter().filter(|p| DAEMON_PACKAGES.contains(p)) {
+        keep_daemon_off(name);
+    }
+    Ok(())
+}
+
+/// A policy-rc.d forbidding every init-script action, for the length of one install;
+/// removed on drop, and only if it was ours (a machine may have its own: then it stays).
+struct NoServiceStarts {
+    /// The file we wrote, to remove.
+    ours: Option<PathBuf>,
+}
+
+impl NoServiceStarts {
+    const MARK: &'static str = "# nstrace xtask setup: no service may start during apt-get install";
+
+    fn install() -> Result<NoServiceStarts> {
+        Self::install_at(std::path::Path::new(POLICY_RC_D))
+    }
+
+    fn install_at(path: &std::path::Path) -> Result<NoServiceStarts> {
+        match std::fs::read_to_string(path) {
+            // A policy of the machine's own (Docker-style images ship one that exits 101).
+            Ok(have) if !have.contains(Self::MARK) => return Ok(NoServiceStarts { ours: None }),
+            // Absent, or ours left by an interrupted run.
+            _ => {}
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, format!("#!/bin/sh\n{}\nexit 101\n", Self::MARK))
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(NoServiceStarts {
+            ours: Some(path.to_path_buf()),
+        })
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if let Some(p) = &self.ours {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// After installing daemon package `name` ourselves: not started at boot either (the
+/// postinst enabled it: rc links and the systemd unit's wants link), and, as a
+/// safety net should its init script have run anyway, the daemon it started is stopped
+/// through its own pid file (so only that process).
+fn keep_daemon_off(name: &str) {
+    let quiet = |c: &mut Command| {
+        let _ = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    };
+    let unit = format!("{name}.service");
+    quiet(Command::new("update-rc.d").args([name, "disable"]));
+    // Works without a running systemd too (it edits the links); `--now` only where one runs.
+    let now = std::path::Path::new("/run/systemd/system").is_dir();
+    quiet(
+        Command::new("systemctl")
+            .arg("disable")
+            .args(now.then_some("--now"))
+            .arg(&unit),
+    );
+    let pidfile = format!("/run/{name}/{name}.pid");
+    if std::path::Path::new(&pidfile).exists() {
+        eprintln!("xtask: warning: installing {name} started its service; stopping it");
+        quiet(
+            Command::new("start-stop-daemon")
+                .args(["--stop", "--quiet", "--oknodo", "--retry=TERM/10/KILL/5"])
+                .args(["--pidfile", &pidfile, "--exec", &format!("/usr/bin/{name}")])
+                .arg("--remove-pidfile"),
+        );
+    }
 }
 
 /// What podman needs on this machine class (DESIGN.md §5): no CAP_SYS_RESOURCE,
@@ -195,4 +287,40 @@ pub fn all() -> Result<()> {
     toolchain()?;
     packages()?;
     pods()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_rc_d_forbids_starting_and_is_removed_after() {
+        let dir = std::env::temp_dir().join(format!("xtask-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy-rc.d");
+        {
+            let _p = NoServiceStarts::install_at(&path).unwrap();
+            // What invoke-rc.d runs: `policy-rc.d SERVICE ACTION` → 101, forbidden.
+            let st = Command::new(&path)
+                .args(["prometheus", "start"])
+                .status()
+                .unwrap();
+            assert_eq!(st.code(), Some(101));
+        }
+        assert!(!path.exists(), "ours is removed after the install");
+        // The machine's own policy is left as it is.
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        drop(NoServiceStarts::install_at(&path).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "#!/bin/sh\nexit 0\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn prometheus_is_installed_without_recommends_and_as_a_daemon_package() {
+        assert!(PACKAGES.contains(&"prometheus"));
+        assert!(DAEMON_PACKAGES.iter().all(|d| PACKAGES.contains(d)));
+    }
 }
