@@ -40,8 +40,10 @@ pub struct LiveOptions {
     pub runtime_roots: Roots,
 }
 
-/// Reads the names of the container a cgroup path names, once per container.
-struct Namer {
+/// What the live source reads besides the ring buffer, and what it already
+/// read: containers' names (once per container) and container inits' signal
+/// handling (when due).
+struct LiveReads {
     roots: Roots,
     tried: HashSet<String>,
     /// Container inits whose signal handling was read, with their program start then.
@@ -50,7 +52,7 @@ struct Namer {
     pruned_at: u64,
 }
 
-impl Namer {
+impl LiveReads {
     /// Looks up the container `cgroup` names, if not tried before; counts the outcome.
     fn name(&mut self, feed: &mut Feed<'_>, cgroup: &str) -> Result<()> {
         let Some(id) = cgroup::parse(cgroup).container else {
@@ -127,7 +129,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         feed.record_to(path)?;
     }
     // Snapshot after attach: whatever changes from here on is also in the stream.
-    let mut namer = Namer {
+    let mut reads = LiveReads {
         roots: opts.runtime_roots.clone(),
         tried: HashSet::new(),
         judged: HashMap::new(),
@@ -137,7 +139,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         let node = feed.meta.node_ns;
         let host = feed.meta.hostname.clone();
         for p in snapshot::processes(&node, &host) {
-            namer.name(&mut feed, &p.cgroup)?;
+            reads.name(&mut feed, &p.cgroup)?;
             feed.process(p)?;
         }
         let pins = feed.needs.pins.read();
@@ -150,12 +152,12 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
             &mut stops,
             opts.duration,
             &mut feed,
-            &mut namer,
+            &mut reads,
         )
         .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed, &mut namer)?;
+        tick(&mut feed, &mut reads)?;
     }
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
@@ -171,7 +173,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
 /// tick at the end. The pre-rollout check (`audit --once`).
 pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
     let mut feed = Feed::new(consumer, node_meta());
-    let mut namer = Namer {
+    let mut reads = LiveReads {
         roots: roots.clone(),
         tried: HashSet::new(),
         judged: HashMap::new(),
@@ -180,7 +182,7 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
     let node = feed.meta.node_ns;
     let host = feed.meta.hostname.clone();
     for p in snapshot::processes(&node, &host) {
-        namer.name(&mut feed, &p.cgroup)?;
+        reads.name(&mut feed, &p.cgroup)?;
         feed.process(p)?;
     }
     let pins = feed.needs.pins.read();
@@ -206,7 +208,7 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
                 now = procfs::monotonic_ns();
             }
         }
-        read_init_signals(&mut feed, &mut namer.judged, now, after)?;
+        read_init_signals(&mut feed, &mut reads.judged, now, after)?;
     }
     feed.tick(now)?;
     feed.finish()
@@ -215,16 +217,16 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
 /// One clock tick: pins read again if wanted, container inits' signal
 /// handling read when due, then the consumer. What is known of containers
 /// that are gone is forgotten first.
-fn tick(feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
+fn tick(feed: &mut Feed<'_>, reads: &mut LiveReads) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
     if feed.needs.model {
-        namer.forget_gone(&mut feed.model);
+        reads.forget_gone(&mut feed.model);
     }
     let now = procfs::monotonic_ns();
     if let Some(after) = feed.needs.judge_signals_after {
-        read_init_signals(feed, &mut namer.judged, now, after.as_nanos() as u64)?;
+        read_init_signals(feed, &mut reads.judged, now, after.as_nanos() as u64)?;
     }
     feed.tick(now)
 }
@@ -281,7 +283,7 @@ fn read_init_signals(
 }
 
 /// One raw record from the ring buffer through the feed.
-fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
+fn ingest(feed: &mut Feed<'_>, reads: &mut LiveReads, raw: &[u8]) -> Result<Flow> {
     let Some(ev) = feed.decode(raw) else {
         return Ok(Flow::Continue);
     };
@@ -305,7 +307,7 @@ fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
             let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
             if let Some(e) = snapshot::enrichment(pid, &node, host) {
                 // Once per container, after its first exec: the runtime's files name it.
-                namer.name(feed, &e.cgroup)?;
+                reads.name(feed, &e.cgroup)?;
                 feed.enrich(e)?;
             }
         }
@@ -314,11 +316,11 @@ fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
 }
 
 /// Hands every waiting record to the feed; `Stop` when the consumer says so.
-fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
+fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, reads: &mut LiveReads) -> Result<Flow> {
     let mut any = false;
     while let Some(item) = rb.next() {
         any = true;
-        if ingest(feed, namer, &item)? == Flow::Stop {
+        if ingest(feed, reads, &item)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
     }
@@ -336,7 +338,7 @@ async fn drive(
     stops: &mut Stops,
     duration: Option<Duration>,
     feed: &mut Feed<'_>,
-    namer: &mut Namer,
+    reads: &mut LiveReads,
 ) -> Result<bool> {
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
@@ -359,13 +361,13 @@ async fn drive(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                flow = drain(guard.get_inner_mut(), feed, namer)?;
+                flow = drain(guard.get_inner_mut(), feed, reads)?;
                 guard.clear_ready();
             }
-            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, namer)?,
+            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, reads)?,
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
-                flow = tick(feed, namer)?;
+                flow = tick(feed, reads)?;
             }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,
@@ -378,7 +380,7 @@ async fn drive(
         }
     }
     if flow == Flow::Continue {
-        flow = drain(ring.get_mut(), feed, namer)?;
+        flow = drain(ring.get_mut(), feed, reads)?;
     }
     Ok(flow == Flow::Continue)
 }
