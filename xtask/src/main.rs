@@ -6,9 +6,10 @@
 //!   cargo xtask build          kernel object + the nstrace binary that embeds it
 //!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
-//!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
+//!   cargo xtask bench          overhead against bpftrace and strace, in-kernel cost, loss, collector speed
 
 mod bench;
+mod bpfstats;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -142,7 +143,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N] [--only PART,…]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())
