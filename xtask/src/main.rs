@@ -30,9 +30,12 @@ pub fn bpf_object() -> PathBuf {
     root().join("target/bpf/bpfel-unknown-none/release/nstrace-probes")
 }
 
-/// The nstrace binary built by `build`.
+/// The nstrace binary built by `build`, or `$NSTRACE_BIN` when set (to
+/// bench or test another build, e.g. the one before a change).
 pub fn nstrace_bin() -> PathBuf {
-    root().join("target/release/nstrace")
+    std::env::var_os("NSTRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/nstrace"))
 }
 
 /// Runs a command, failing with its command line if it fails.
