@@ -41,6 +41,8 @@ fn ns_enter(flags: u64, fd: i32, is_setns: bool) -> i32 {
     let Some(p) = PENDING.get_or_create(task) else {
         return 0;
     };
+    // SAFETY: this task's own value; only this task's syscalls touch it.
+    let p = unsafe { &mut *p };
     let mut ok = true;
     p.flags = flags;
     p.fd = fd;
@@ -67,7 +69,8 @@ fn ns_exit(kind: Kind, ret: i64) -> i32 {
         return 0;
     }
     let task = task::current();
-    let pending = match PENDING.get(task) {
+    // SAFETY: this task's own value; only this task's syscalls touch it.
+    let pending = match PENDING.get(task).map(|p| unsafe { &mut *p }) {
         Some(p) if p.armed == 1 => {
             p.armed = 0;
             *p

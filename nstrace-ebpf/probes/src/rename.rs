@@ -40,6 +40,8 @@ pub fn sys_enter_prctl(ctx: TracePointContext) -> i32 {
     }
     let task = task::current();
     if let Some(r) = RENAMING.get_or_create(task) {
+        // SAFETY: this task's own value; only this task's syscalls touch it.
+        let r = unsafe { &mut *r };
         let mut ok = true;
         task::comm(task, &mut r.old, &mut ok);
         r.armed = 1;
@@ -53,7 +55,8 @@ pub fn sys_enter_prctl(ctx: TracePointContext) -> i32 {
 pub fn sys_exit_prctl(ctx: TracePointContext) -> i32 {
     let task = task::current();
     // Only tasks that ever renamed have storage: every other prctl stops here.
-    let old = match RENAMING.get(task) {
+    // SAFETY: this task's own value; only this task's syscalls touch it.
+    let old = match RENAMING.get(task).map(|r| unsafe { &mut *r }) {
         Some(r) if r.armed == 1 => {
             r.armed = 0;
             r.old

@@ -45,9 +45,10 @@ impl<T> TaskStorage<T> {
     }
 
     /// The value of `task` (a trusted BTF task pointer), created zeroed on
-    /// first use; `None` when the kernel cannot allocate it.
+    /// first use; `None` when the kernel cannot allocate it. The pointer is
+    /// valid for this program run; only programs running as `task` use it.
     #[inline(always)]
-    pub fn get_or_create(&self, task: *const u8) -> Option<&mut T> {
+    pub fn get_or_create(&self, task: *const u8) -> Option<*mut T> {
         // SAFETY: `self` is a task storage map and `task` a BTF task pointer;
         // the helper returns NULL or a value of this map's value size.
         let p = unsafe {
@@ -58,13 +59,12 @@ impl<T> TaskStorage<T> {
                 GET_F_CREATE,
             )
         };
-        // SAFETY: non-NULL: the task's own value, valid for this program run.
-        (!p.is_null()).then(|| unsafe { &mut *p.cast::<T>() })
+        (!p.is_null()).then_some(p.cast::<T>())
     }
 
     /// The value of `task` if it has one (nothing is created).
     #[inline(always)]
-    pub fn get(&self, task: *const u8) -> Option<&mut T> {
+    pub fn get(&self, task: *const u8) -> Option<*mut T> {
         // SAFETY: as in `get_or_create`, without the create flag.
         let p = unsafe {
             bpf_task_storage_get(
@@ -74,7 +74,6 @@ impl<T> TaskStorage<T> {
                 0,
             )
         };
-        // SAFETY: as above.
-        (!p.is_null()).then(|| unsafe { &mut *p.cast::<T>() })
+        (!p.is_null()).then_some(p.cast::<T>())
     }
 }
