@@ -28,6 +28,7 @@ pub const PACKAGES: &[&str] = &[
     "graphviz",  // renders topology DOT in tests
     "strace",    // benchmark peer
     "bpftrace",  // benchmark peer
+    "stress-ng", // benchmark load (the fork and signal storms of issue 12)
 ];
 
 /// Project-local directory for built tools.

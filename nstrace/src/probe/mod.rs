@@ -150,6 +150,9 @@ impl Probes {
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", opts.ring_buffer_size)
+            // PENDING and RENAMING are task storage, which aya creates but
+            // does not wrap for userspace (only the programs use them).
+            .allow_unsupported_maps()
             .load(OBJECT)
             .context("loading the eBPF object")?;
         for (name, hook) in &PROGRAMS {
