@@ -84,6 +84,14 @@ pub struct Offsets {
     pub file_inode: u32,
     /// inode.i_ino
     pub inode_ino: u32,
+    /// file.private_data (a `struct socket *` for a socket file)
+    pub file_private_data: u32,
+    /// socket.type
+    pub socket_type: u32,
+    /// socket.sk
+    pub socket_sk: u32,
+    /// sock.sk_protocol
+    pub sock_protocol: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }

@@ -9,7 +9,7 @@
 //! task readers are in [`task`], the record plumbing (reserve, submit,
 //! wake-ups, counters) in [`emit`], and the programs one file per concern:
 //! [`process`] (create, exec, exit, free, wait), [`ns`] (setns, unshare),
-//! [`signal`] (generate, deliver) and [`rename`] (prctl).
+//! [`signal`] (generate, deliver), [`rename`] (prctl) and [`net`] (bind).
 //!
 //! Reads are plain loads through BTF-typed pointers (tp_btf arguments,
 //! `bpf_get_current_task_btf()`), at offsets read from the frozen `.rodata`
@@ -38,6 +38,7 @@ macro_rules! off {
 }
 
 mod emit;
+mod net;
 mod ns;
 mod process;
 mod rename;
@@ -84,6 +85,10 @@ static OFFSETS: Offsets = Offsets {
     fdtable_fd: 0,
     file_inode: 0,
     inode_ino: 0,
+    file_private_data: 0,
+    socket_type: 0,
+    socket_sk: 0,
+    sock_protocol: 0,
     valid: 0,
 };
 

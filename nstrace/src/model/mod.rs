@@ -374,9 +374,11 @@ impl Model {
                 self.refresh_comm(s.target_tgid, s.target_tid, &s.target_comm, h.ts_ns)
             }
             Event::Rename(r) => self.refresh_comm(h.tgid, h.tid, &r.new_comm, h.ts_ns),
-            Event::Wait(_) | Event::SignalDeliver(_) | Event::Setns(_) | Event::Unshare(_) => {
-                self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns)
-            }
+            Event::Wait(_)
+            | Event::SignalDeliver(_)
+            | Event::Setns(_)
+            | Event::Unshare(_)
+            | Event::Bind(_) => self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns),
             _ => {}
         }
         let stale = |m: &Model, pid: u32| m.procs.get(&pid).is_some_and(|p| p.seen_ns > h.ts_ns);
@@ -481,7 +483,8 @@ impl Model {
             Event::Wait(_)
             | Event::SignalGenerate(_)
             | Event::SignalDeliver(_)
-            | Event::Rename(_) => {}
+            | Event::Rename(_)
+            | Event::Bind(_) => {}
         }
     }
 }

@@ -220,6 +220,31 @@ pub enum EventBody<'a> {
         /// Name now.
         new_comm: Cow<'a, str>,
     },
+    /// `bind`.
+    Bind {
+        /// "tcp", "udp", "sctp", … (from the socket's type and protocol).
+        transport: Cow<'static, str>,
+        /// "inet" or "inet6".
+        family: &'static str,
+        /// The address asked for.
+        addr: String,
+        /// The port asked for.
+        port: u16,
+        /// Socket type name.
+        sock_type: Cow<'static, str>,
+        /// Socket protocol number.
+        protocol: u16,
+        /// The socket's fd.
+        fd: i32,
+        /// Return value.
+        ret: i32,
+        /// errno name.
+        error: Option<Cow<'static, str>>,
+        /// The network namespace whose port space the address was asked in.
+        port_space: u32,
+        /// Whether that is the node's.
+        node_port_space: bool,
+    },
 }
 
 // ---- findings -------------------------------------------------------------

@@ -42,6 +42,10 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         fdtable_fd: m("fdtable", "fd")?,
         file_inode: m("file", "f_inode")?,
         inode_ino: m("inode", "i_ino")?,
+        file_private_data: m("file", "private_data")?,
+        socket_type: m("socket", "type")?,
+        socket_sk: m("socket", "sk")?,
+        sock_protocol: m("sock", "sk_protocol")?,
         valid: 1,
         ..Offsets::default()
     };
