@@ -28,6 +28,19 @@ pub struct Stats {
     /// Container names looked up in the runtime's files: found, no file,
     /// unreadable, garbled (see `runtime::Lookup`).
     pub names: [u64; 4],
+    /// Network namespaces read, reads that failed, port-holder lookups after
+    /// a refused bind (see `session::network`).
+    pub net: [u64; 3],
+}
+
+/// [`Stats::net`] slots.
+pub mod net {
+    /// Namespaces read.
+    pub const READS: usize = 0;
+    /// Reads or lookups that failed.
+    pub const FAILED: usize = 1;
+    /// Port-holder lookups.
+    pub const LOOKUPS: usize = 2;
 }
 
 /// [`Stats::names`] slots.
@@ -52,6 +65,7 @@ impl Default for Stats {
             undecodable: 0,
             received: 0,
             names: [0; 4],
+            net: [0; 3],
         }
     }
 }
@@ -85,6 +99,7 @@ impl Stats {
             .chain(self.signals_filtered.iter().copied())
             .chain([self.undecodable, self.received])
             .chain(self.names.iter().copied())
+            .chain(self.net.iter().copied())
     }
 
     /// Serialises as little-endian u64s (count first) for the record file.
@@ -108,8 +123,9 @@ impl Stats {
         }
         let n = words.next()? as usize;
         let mut s = Stats::default();
-        // The first build that wrote counters wrote up to `received`.
-        let oldest = s.fields().count() - s.names.len();
+        // The first build that wrote counters wrote up to `received`; later
+        // ones added the name counters, then the network ones.
+        let oldest = s.fields().count() - s.names.len() - s.net.len();
         if n < oldest || n > s.fields().count() || b.len() != (n + 1) * 8 {
             return None;
         }
@@ -123,7 +139,7 @@ impl Stats {
         }
         s.undecodable = words.next()?;
         s.received = words.next()?;
-        for c in s.names.iter_mut().take(n - oldest) {
+        for c in s.names.iter_mut().chain(s.net.iter_mut()).take(n - oldest) {
             *c = words.next()?;
         }
         Some(s)
@@ -176,6 +192,15 @@ impl fmt::Display for Stats {
                 self.names[names::GARBLED]
             )?;
         }
+        if self.net.iter().any(|n| *n > 0) {
+            write!(
+                f,
+                "; network namespaces: {} read, {} failed, {} port-holder lookups",
+                self.net[net::READS],
+                self.net[net::FAILED],
+                self.net[net::LOOKUPS]
+            )?;
+        }
         Ok(())
     }
 }
@@ -218,7 +243,7 @@ mod tests {
         let mut older = s.clone();
         older.names = [0; 4];
         let mut b = older.to_bytes();
-        b.truncate(b.len() - 32);
+        b.truncate(b.len() - 56);
         let n = (b.len() / 8 - 1) as u64;
         b[..8].copy_from_slice(&n.to_le_bytes());
         assert_eq!(Stats::from_bytes(&b), Some(older));

@@ -18,7 +18,7 @@ use crate::output::metrics::{FindingLabels, PlaceLabels};
 use crate::output::{findings, topology as topo_out, write_stdout};
 use crate::record::Meta;
 use crate::serve::Shared;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, Outcome, Pins, NetNeeds};
 use crate::stats::Stats;
 
 /// How the agent runs.
@@ -237,6 +237,7 @@ impl Consumer for AgentView {
             tick: Some(Duration::from_secs(1)),
             rescan_pins: false,
             final_tick: true,
+            net: NetNeeds::Wiring,
         }
     }
 

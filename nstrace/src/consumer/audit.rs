@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::model::Model;
 use crate::output::{findings, write_stdout, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, Outcome, Pins, NetNeeds};
 
 /// What the audit prints and when it fails.
 #[derive(Clone, Debug)]
@@ -74,6 +74,7 @@ impl Consumer for AuditView {
             tick: Some(Duration::from_secs(1)),
             rescan_pins: false,
             final_tick: true,
+            net: NetNeeds::Holders,
         }
     }
 

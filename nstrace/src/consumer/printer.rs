@@ -9,7 +9,7 @@ use crate::filter::Filter;
 use crate::model::Model;
 use crate::output::{self, EventSink, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins};
+use crate::session::{Consumer, Flow, Needs, Pins, NetNeeds};
 
 /// Prints events that pass a filter.
 pub struct Printer {
@@ -42,6 +42,7 @@ impl Consumer for Printer {
             tick: None,
             rescan_pins: false,
             final_tick: false,
+            net: NetNeeds::Off,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::model::{topology, Model};
 use crate::output::{timeline, write_stdout, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, Outcome, Pins, NetNeeds};
 
 /// What to follow.
 #[derive(Clone, Debug)]
@@ -122,6 +122,7 @@ impl Consumer for Follow {
             tick: None,
             rescan_pins: false,
             final_tick: false,
+            net: NetNeeds::Off,
         }
     }
 

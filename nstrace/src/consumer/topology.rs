@@ -10,7 +10,7 @@ use crate::model::{topology, Model};
 use crate::output::topology::{render, TopoFormat};
 use crate::output::{time, write_stdout};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins};
+use crate::session::{Consumer, Flow, Needs, Pins, NetNeeds};
 
 /// Prints the topology.
 pub struct TopologyView {
@@ -65,6 +65,7 @@ impl Consumer for TopologyView {
             // Bind mounts and fds make no events.
             rescan_pins: true,
             final_tick: true,
+            net: NetNeeds::Wiring,
         }
     }
 

@@ -188,6 +188,7 @@ impl Probes {
         s.received = user.received;
         s.undecodable = user.undecodable;
         s.names = user.names;
+        s.net = user.net;
         s
     }
 

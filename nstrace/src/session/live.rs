@@ -13,7 +13,8 @@ use aya::maps::{MapData, RingBuf};
 
 use std::collections::HashSet;
 
-use super::{node_meta, Consumer, Feed, Flow, Outcome};
+use super::network::{NetProc, NetSource};
+use super::{node_meta, Consumer, Feed, Flow, NetNeeds, Outcome};
 use crate::event::Event;
 use crate::model::{cgroup, joins_unknown_place, wants_enrichment};
 use crate::probe::{Options, Probes, PROGRAM_COUNT};
@@ -130,15 +131,37 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         tried: HashSet::new(),
         pruned_at: 0,
     };
+    let mut net = NetSource::new(feed.meta.node_ns);
     if feed.wants_proc() {
         let node = feed.meta.node_ns;
         let host = feed.meta.hostname.clone();
+        // Without a model (a `watch --record`), what the network read needs of each process.
+        let mut net_procs = Vec::new();
         for p in snapshot::processes(&node, &host) {
             namer.name(&mut feed, &p.cgroup)?;
+            if !feed.needs.model {
+                net_procs.push(NetProc::of(&p, &node));
+            }
             feed.process(p)?;
         }
         let pins = feed.needs.pins.read();
-        feed.pinned(pins)?;
+        // The wiring at start: for the consumer, or for a recording's `replay --topology`.
+        let wiring = if feed.needs.net == NetNeeds::Wiring || feed.recording() {
+            if feed.needs.model {
+                feed.pinned(pins)?;
+                net.refresh(&feed.model)
+            } else {
+                let facts = net.read_all(&net_procs, &pins);
+                feed.pinned(pins)?;
+                facts
+            }
+        } else {
+            feed.pinned(pins)?;
+            Vec::new()
+        };
+        for f in wiring {
+            feed.net(f)?;
+        }
     }
     let mut open = feed.start()? == Flow::Continue;
     if open {
@@ -148,12 +171,18 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
             opts.duration,
             &mut feed,
             &mut namer,
+            &mut net,
         )
         .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed, &mut namer)?;
+        tick(&mut feed, &mut namer, &mut net, true)?;
     }
+    feed.user.net = [
+        net.counts.reads,
+        net.counts.failed,
+        net.counts.lookups,
+    ];
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
     // Detach every program before reporting.
@@ -162,20 +191,34 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     feed.finish()
 }
 
-/// One clock tick: pins read again if wanted, then the consumer. What is
-/// known of containers that are gone is forgotten first.
-fn tick(feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
+/// One clock tick: pins read again if wanted, network namespaces that
+/// changed read again, then the consumer. What is known of containers and
+/// network namespaces that are gone is forgotten first. The last tick also
+/// reads the network for a recording, so `replay --topology` ends where the
+/// trace did.
+fn tick(feed: &mut Feed<'_>, namer: &mut Namer, net: &mut NetSource, last: bool) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
     if feed.needs.model {
         namer.forget_gone(&mut feed.model);
+        feed.model.forget_gone_net();
+        if feed.needs.net == NetNeeds::Wiring || (last && feed.recording()) {
+            for f in net.refresh(&feed.model) {
+                feed.net(f)?;
+            }
+        }
     }
     feed.tick(procfs::monotonic_ns())
 }
 
 /// One raw record from the ring buffer through the feed.
-fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
+fn ingest(
+    feed: &mut Feed<'_>,
+    namer: &mut Namer,
+    net: &mut NetSource,
+    raw: &[u8],
+) -> Result<Flow> {
     let Some(ev) = feed.decode(raw) else {
         return Ok(Flow::Continue);
     };
@@ -193,7 +236,19 @@ fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
             }
         }
     }
+    if let Event::Bind(b) = &ev {
+        // Who holds the port, looked up before the clash is judged (recorded,
+        // so a replay agrees), while the holder still holds it.
+        if b.ret != 0 && feed.needs.net != NetNeeds::Off && feed.needs.model {
+            if let Some(h) = net.holders_after(&ev, &feed.model) {
+                feed.port_holders(h)?;
+            }
+        }
+    }
     let flow = feed.event(&ev)?;
+    if feed.needs.net == NetNeeds::Wiring {
+        net.on_event(&ev);
+    }
     if feed.wants_proc() {
         if let Some(pid) = wants_enrichment(&feed.meta.node_ns, &ev) {
             let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
@@ -208,11 +263,16 @@ fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, raw: &[u8]) -> Result<Flow> {
 }
 
 /// Hands every waiting record to the feed; `Stop` when the consumer says so.
-fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, namer: &mut Namer) -> Result<Flow> {
+fn drain(
+    rb: &mut RingBuf<MapData>,
+    feed: &mut Feed<'_>,
+    namer: &mut Namer,
+    net: &mut NetSource,
+) -> Result<Flow> {
     let mut any = false;
     while let Some(item) = rb.next() {
         any = true;
-        if ingest(feed, namer, &item)? == Flow::Stop {
+        if ingest(feed, namer, net, &item)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
     }
@@ -231,6 +291,7 @@ async fn drive(
     duration: Option<Duration>,
     feed: &mut Feed<'_>,
     namer: &mut Namer,
+    net: &mut NetSource,
 ) -> Result<bool> {
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
@@ -253,13 +314,13 @@ async fn drive(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                flow = drain(guard.get_inner_mut(), feed, namer)?;
+                flow = drain(guard.get_inner_mut(), feed, namer, net)?;
                 guard.clear_ready();
             }
-            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, namer)?,
+            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, namer, net)?,
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
-                flow = tick(feed, namer)?;
+                flow = tick(feed, namer, net, false)?;
             }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,
@@ -272,7 +333,7 @@ async fn drive(
         }
     }
     if flow == Flow::Continue {
-        flow = drain(ring.get_mut(), feed, namer)?;
+        flow = drain(ring.get_mut(), feed, namer, net)?;
     }
     Ok(flow == Flow::Continue)
 }
