@@ -18,7 +18,7 @@ use crate::output::metrics::{FindingLabels, PlaceLabels};
 use crate::output::{findings, topology as topo_out, write_stdout};
 use crate::record::Meta;
 use crate::serve::Shared;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins, NetNeeds};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 use crate::stats::Stats;
 
 /// How the agent runs.

@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::model::Model;
 use crate::output::{findings, write_stdout, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins, NetNeeds};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 
 /// What the audit prints and when it fails.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use crate::filter::Filter;
 use crate::model::Model;
 use crate::output::{self, EventSink, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins, NetNeeds};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Pins};
 
 /// Prints events that pass a filter.
 pub struct Printer {

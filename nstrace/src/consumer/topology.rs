@@ -10,7 +10,7 @@ use crate::model::{topology, Model};
 use crate::output::topology::{render, TopoFormat};
 use crate::output::{time, write_stdout};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins, NetNeeds};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Pins};
 
 /// Prints the topology.
 pub struct TopologyView {

@@ -262,7 +262,12 @@ impl Model {
     }
 
     /// Who held `port` of `netns` when that was last looked up.
-    pub fn port_holders(&self, netns: u32, proto: net::Proto, port: u16) -> Option<&net::PortHolders> {
+    pub fn port_holders(
+        &self,
+        netns: u32,
+        proto: net::Proto,
+        port: u16,
+    ) -> Option<&net::PortHolders> {
         self.holders.get(&(netns, proto, port))
     }
 

@@ -215,7 +215,10 @@ mod tests {
         assert!(overlaps(ip("127.0.0.1"), ip("127.0.0.1")));
         assert!(overlaps(ip("::ffff:127.0.0.1"), ip("127.0.0.1")));
         assert!(!overlaps(ip("127.0.0.1"), ip("10.0.0.1")));
-        assert!(!overlaps(ip("0.0.0.0"), ip("::1")), "an IPv4 wildcard leaves IPv6 alone");
+        assert!(
+            !overlaps(ip("0.0.0.0"), ip("::1")),
+            "an IPv4 wildcard leaves IPv6 alone"
+        );
         assert!(Held {
             proto: Proto::Tcp,
             addr: ip("::"),

@@ -146,9 +146,7 @@ impl Network {
     pub fn main_ip(&self) -> Option<IpAddr> {
         let global = |ip: &IpAddr| match ip {
             IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
-            IpAddr::V6(v6) => {
-                !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
-            }
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
         };
         let all = || {
             self.interfaces
@@ -981,6 +979,115 @@ mod tests {
         assert!(
             !t.plain.iter().any(|p| p.inode == 105),
             "node namespaces are not plain"
+        );
+    }
+
+    fn held(port: u16, addr: &str, pids: Vec<u32>) -> crate::model::net::Held {
+        crate::model::net::Held {
+            proto: Proto::Tcp,
+            addr: addr.parse().unwrap(),
+            port,
+            inode: u64::from(port),
+            listening: true,
+            pids,
+        }
+    }
+
+    fn facts(netns: u32, node: bool, listeners: Vec<crate::model::net::Held>) -> NetFacts {
+        NetFacts {
+            netns,
+            read_ns: 1,
+            node,
+            lo_up: true,
+            interfaces: vec![NetIf {
+                name: "eth0".into(),
+                index: 2,
+                kind: "veth".into(),
+                up: true,
+                mac: None,
+                addrs: vec![crate::model::net::IfAddr {
+                    ip: "10.89.0.7".parse().unwrap(),
+                    prefix: 24,
+                }],
+                peer: None,
+                link: None,
+            }],
+            listeners,
+            error: None,
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pods_listeners_are_placed_in_its_containers() {
+        let mut m = model(default_pod(1000));
+        // net of pod 1000 is 10001; 1002 (sleep) is in the sh container 1001.
+        m.set_net(facts(
+            10001,
+            false,
+            vec![
+                held(80, "::", vec![1002]),
+                held(9090, "10.89.0.7", vec![1003]),
+                held(7000, "127.0.0.1", vec![4242]),
+            ],
+        ));
+        let t = build(&m);
+        let n = t.pods[0].network.as_ref().expect("the pod's network");
+        assert_eq!((n.netns, n.node_network, n.read), (10001, false, true));
+        assert_eq!(n.main_ip(), Some("10.89.0.7".parse().unwrap()));
+        let by_port = |p: u16| n.listeners.iter().find(|l| l.port == p).unwrap();
+        let c = |p: u16| {
+            by_port(p).owners[0]
+                .container
+                .as_ref()
+                .map(|c| c.id.clone())
+        };
+        assert_eq!(c(80), Some(cid(1001)));
+        assert_eq!(c(9090), Some(cid(1003)));
+        assert_eq!(c(7000), None, "a holder outside the pod's containers");
+        assert!(by_port(80).on_localhost && !by_port(9090).on_localhost);
+        assert_eq!(by_port(80).owners[0].comm, "sleep");
+    }
+
+    #[test]
+    fn a_host_network_pod_lists_only_its_own_listeners() {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(7), cid(c));
+        let mut m = model(vec![
+            proc(1, 0, 1, "init", "/init.scope", &[]),
+            proc(
+                70,
+                1,
+                1,
+                "catatonit",
+                &cg(70),
+                &[(0, 701), (3, 705), (2, 702), (1, 703)],
+            ),
+            proc(
+                71,
+                1,
+                1,
+                "httpd",
+                &cg(71),
+                &[(0, 711), (3, 715), (2, 702), (1, 703)],
+            ),
+        ]);
+        m.set_net(facts(
+            NODE[5],
+            true,
+            vec![held(8080, "127.0.0.1", vec![71]), held(22, "::", vec![1])],
+        ));
+        let t = build(&m);
+        let n = t.pods[0].network.as_ref().unwrap();
+        assert!(t.pods[0].host_network && n.node_network);
+        assert_eq!(n.listeners.len(), 1, "{:?}", n.listeners);
+        assert_eq!(n.listeners[0].port, 8080);
+        assert_eq!(
+            n.listeners[0].owners[0].container.as_ref().unwrap().id,
+            cid(71)
+        );
+        assert!(
+            n.interfaces.is_empty(),
+            "the node's wiring is not the pod's"
         );
     }
 

@@ -208,8 +208,12 @@ mod tests {
         };
         assert!(bad.is_empty());
         // The listener, and the accepted socket (same local port); not the client's.
-        assert!(got.iter().any(|(x, listening)| x.port == port && *listening));
-        assert!(got.iter().any(|(x, listening)| x.port == port && !*listening));
+        assert!(got
+            .iter()
+            .any(|(x, listening)| x.port == port && *listening));
+        assert!(got
+            .iter()
+            .any(|(x, listening)| x.port == port && !*listening));
         let client_port = c.local_addr().unwrap().port();
         assert!(got.iter().all(|(x, _)| x.port != client_port));
     }

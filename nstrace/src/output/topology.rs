@@ -7,9 +7,8 @@ use nstrace_common::NsType;
 
 use super::safe;
 use super::wire::{
-    self, BridgeWire, ContainerWire, InfraWire, InterfaceWire, ListenerWire, NetworkWire,
-    NodeWire, NsObj, Ordered, OwnerWire, PeerWire, PlainWire, PodFlags, PodWire, ProcWire,
-    TopologyDoc,
+    self, BridgeWire, ContainerWire, InfraWire, InterfaceWire, ListenerWire, NetworkWire, NodeWire,
+    NsObj, Ordered, OwnerWire, PeerWire, PlainWire, PodFlags, PodWire, ProcWire, TopologyDoc,
 };
 use crate::model::net::{IfAddr, NetIf};
 use crate::model::short_id as short;
@@ -553,7 +552,8 @@ fn network_dot(s: &mut String, n: &Network, side: &mut NodeSide) {
                     addr_list(&b.addrs).replace(' ', "\\n")
                 ),
             );
-            side.edges.push(format!("  {peer} -> {br} [label=\"master\"];"));
+            side.edges
+                .push(format!("  {peer} -> {br} [label=\"master\"];"));
         }
     }
     if n.read {
@@ -681,4 +681,144 @@ pub fn dot(t: &Topology) -> String {
     }
     s.push_str("}\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::net::{NodeBridge, NodePeer, Proto};
+    use crate::model::topology::{Owner, Pod, Sharing};
+    use crate::model::CtrRef;
+    use nstrace_common::NsSet;
+
+    fn listener(port: u16, addr: &str, pid: u32, ctr: Option<&str>) -> Listener {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        Listener {
+            proto: Proto::Tcp,
+            addr,
+            port,
+            on_localhost: addr.is_unspecified() || addr.is_loopback(),
+            inode: u64::from(port),
+            owners: vec![Owner {
+                pid,
+                comm: "httpd".into(),
+                container: ctr.map(|n| CtrRef {
+                    id: format!("{:064x}", pid),
+                    name: Some(n.into()),
+                }),
+            }],
+        }
+    }
+
+    fn network(listeners: Vec<Listener>) -> Network {
+        Network {
+            netns: 4026532296,
+            node_network: false,
+            read: true,
+            lo_up: true,
+            interfaces: vec![NetIf {
+                name: "eth0".into(),
+                index: 2,
+                kind: "veth".into(),
+                up: true,
+                mac: Some("0a:58:0a:59:00:07".into()),
+                addrs: vec![IfAddr {
+                    ip: "10.89.0.7".parse().unwrap(),
+                    prefix: 24,
+                }],
+                peer: Some(NodePeer {
+                    ifname: "veth2d74ee66".into(),
+                    ifindex: 12,
+                    up: true,
+                    bridge: Some(NodeBridge {
+                        name: "cni-podman1".into(),
+                        index: 5,
+                        kind: "bridge".into(),
+                        up: true,
+                        addrs: vec![IfAddr {
+                            ip: "10.89.0.1".parse().unwrap(),
+                            prefix: 24,
+                        }],
+                    }),
+                }),
+                link: None,
+            }],
+            error: None,
+            listeners,
+        }
+    }
+
+    fn topo(n: Network) -> Topology {
+        Topology {
+            node_hostname: "vm".into(),
+            node: NsSet::from_array([1, 2, 3, 4, 4, 6, 7, 8, 9]),
+            node_processes: 3,
+            pods: vec![Pod {
+                namespace: None,
+                uid: None,
+                name: "web".into(),
+                id: None,
+                containers: vec![],
+                sharing: [Sharing::Shared; 8],
+                host_network: false,
+                host_pid: false,
+                host_ipc: false,
+                share_process_namespace: false,
+                network: Some(n),
+            }],
+            lone: vec![],
+            plain: vec![],
+        }
+    }
+
+    #[test]
+    fn the_listening_line_names_containers_ports_and_localhost() {
+        let n = network(vec![
+            listener(80, "::", 101, Some("web")),
+            listener(9090, "0.0.0.0", 202, Some("sidecar")),
+        ]);
+        assert_eq!(
+            listening_line(&n, "the pod"),
+            "web listens on :80 (tcp6, httpd 101), sidecar on :9090 (tcp, httpd 202) — both reachable as localhost within the pod"
+        );
+        let n = network(vec![listener(80, "10.89.0.7", 101, Some("web"))]);
+        assert_eq!(
+            listening_line(&n, "the pod"),
+            "web listens on 10.89.0.7:80 (tcp, httpd 101) [not on localhost]"
+        );
+        assert_eq!(listening_line(&network(vec![]), "the pod"), "no listener");
+    }
+
+    #[test]
+    fn tree_json_and_dot_show_the_wiring() {
+        let t = topo(network(vec![listener(80, "::", 101, Some("web"))]));
+        let tree = tree(&t);
+        assert!(
+            tree.contains("  network: 10.89.0.7 (net 4026532296)\n"),
+            "{tree}"
+        );
+        assert!(
+            tree.contains(
+                "node side: veth2d74ee66 ifindex 12 up, on bridge cni-podman1 (10.89.0.1/24)"
+            ),
+            "{tree}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();
+        let n = &v["pods"][0]["network"];
+        assert_eq!(n["ip"], "10.89.0.7");
+        assert_eq!(n["interfaces"][0]["peer"]["ifindex"], 12);
+        assert_eq!(n["interfaces"][0]["peer"]["bridge"]["name"], "cni-podman1");
+        assert_eq!(n["listeners"][0]["port"], 80);
+        assert_eq!(n["listeners"][0]["owners"][0]["container_name"], "web");
+        let d = dot(&t);
+        assert!(d.contains("if_4026532296_2 -> nodeif_12 [dir=none"), "{d}");
+        assert!(
+            d.contains("nodeif_12 -> nodeif_5 [label=\"master\"]"),
+            "{d}"
+        );
+        // Both node-side devices are drawn inside the node's cluster.
+        let node_cluster = &d[d.find("cluster_node").unwrap()..];
+        let end = node_cluster.find("\n  }\n").unwrap();
+        assert!(node_cluster[..end].contains("nodeif_5 [shape=box3d"), "{d}");
+    }
 }

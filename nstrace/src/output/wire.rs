@@ -279,6 +279,9 @@ pub struct FindingLine<'a> {
     /// The classified join, for join findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub join: Option<JoinWire<'a>>,
+    /// The clash, for `port_conflict` findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_conflict: Option<PortConflictWire<'a>>,
     /// One sentence.
     pub summary: String,
     /// Supporting facts.
@@ -360,6 +363,42 @@ pub struct JoinWire<'a> {
     pub result: String,
     /// Why it is expected.
     pub expected: Option<&'a str>,
+}
+
+/// A port clash.
+#[derive(Serialize)]
+pub struct PortConflictWire<'a> {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
+    /// The port.
+    pub port: u16,
+    /// The network namespace whose port space it is.
+    pub netns: u32,
+    /// It is the node's (hostNetwork).
+    pub node_network: bool,
+    /// `sibling_container`, `same_container`, `node`, `other_pod`, `unknown`.
+    pub relation: &'static str,
+    /// Who held the port (was first), or null when not found.
+    pub first: Option<PartyWire<'a>>,
+    /// Whose bind was refused.
+    pub then: PartyWire<'a>,
+    /// `lookup` (right after the refusal), `bind_events` (traced), `none`.
+    pub holder_found_by: &'static str,
+}
+
+/// One side of a port clash.
+#[derive(Serialize)]
+pub struct PartyWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// The address bound or asked for.
+    pub addr: String,
+    /// Where it lives.
+    pub place: PlaceWire<'a>,
+    /// When its bind was traced (monotonic ns), or null.
+    pub bound_ts_ns: Option<u64>,
 }
 
 /// The audit's closing line.

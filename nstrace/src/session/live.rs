@@ -178,11 +178,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     if open && feed.needs.final_tick {
         tick(&mut feed, &mut namer, &mut net, true)?;
     }
-    feed.user.net = [
-        net.counts.reads,
-        net.counts.failed,
-        net.counts.lookups,
-    ];
+    feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
     // Detach every program before reporting.
@@ -213,12 +209,7 @@ fn tick(feed: &mut Feed<'_>, namer: &mut Namer, net: &mut NetSource, last: bool)
 }
 
 /// One raw record from the ring buffer through the feed.
-fn ingest(
-    feed: &mut Feed<'_>,
-    namer: &mut Namer,
-    net: &mut NetSource,
-    raw: &[u8],
-) -> Result<Flow> {
+fn ingest(feed: &mut Feed<'_>, namer: &mut Namer, net: &mut NetSource, raw: &[u8]) -> Result<Flow> {
     let Some(ev) = feed.decode(raw) else {
         return Ok(Flow::Continue);
     };

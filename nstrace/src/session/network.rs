@@ -174,7 +174,9 @@ impl NetSource {
             let node = self.node.net;
             let r = match node_ref(node, procs) {
                 Some(r) => NodeNet::open(&r).map_err(|e| e.to_string()),
-                None => Err(format!("the node's network namespace (net {node}) cannot be opened")),
+                None => Err(format!(
+                    "the node's network namespace (net {node}) cannot be opened"
+                )),
             };
             self.opened = Some(r);
         }
@@ -394,7 +396,11 @@ impl NetSource {
             holders: found
                 .iter()
                 .map(|(l, listening)| {
-                    held(l, *listening, scan.owners.get(&l.inode).cloned().unwrap_or_default())
+                    held(
+                        l,
+                        *listening,
+                        scan.owners.get(&l.inode).cloned().unwrap_or_default(),
+                    )
                 })
                 .collect(),
             error: None,
