@@ -15,8 +15,10 @@
 //! on the node network) or a node process and the loser's pod is on the node
 //! network (hostNetwork); info when the holder is in the loser's own container
 //! (a restart racing its predecessor) or was not found. A node process that
-//! loses is not a pod's problem and gives nothing. One finding per process
-//! and port (servers retry a bind several times).
+//! loses is not a pod's problem and gives nothing. One finding per clash:
+//! the losing container (or process, outside one), the holding process, the
+//! transport and the port; a crash-looping container that keeps losing to
+//! the same holder is reported once, and again if the holder changes.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -31,6 +33,13 @@ use crate::model::{Model, Place};
 
 /// Successful binds remembered per port (SO_REUSEPORT lets several hold one).
 const KEEP_PER_PORT: usize = 16;
+
+/// Clashes remembered as reported before the memory is cleared (a bound).
+const KEEP_REPORTED: usize = 4096;
+
+/// What makes two refusals the same clash: who lost (container id, or
+/// `pid N` outside one), who holds (pid, 0 when unknown), transport, port.
+type ClashKey = (String, u32, Proto, u16);
 
 /// A successful bind seen in the trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,7 +122,7 @@ pub struct PortConflict {
 pub struct Ports {
     bound: HashMap<(u32, Proto, u16), Vec<Bound>>,
     by_pid: HashMap<u32, HashSet<(u32, Proto, u16)>>,
-    reported: HashSet<(u32, Proto, u16)>,
+    reported: HashSet<ClashKey>,
 }
 
 impl Ports {
@@ -174,7 +183,9 @@ impl Ports {
                 }
             }
         }
-        self.reported.retain(|(p, _, _)| *p != pid);
+        let tag = format!("pid {pid}");
+        self.reported
+            .retain(|(loser, holder, _, _)| *holder != pid && *loser != tag);
     }
 
     fn party(m: &Model, pid: u32, addr: IpAddr) -> Party {
@@ -199,9 +210,6 @@ impl Ports {
         let h = &b.hdr;
         let loser_place = m.place_of_process(h.tgid, h.ns.pid);
         if !loser_place.in_container() {
-            return None;
-        }
-        if !self.reported.insert((h.tgid, proto, b.port)) {
             return None;
         }
         let asked = bind_ip(b);
@@ -236,6 +244,22 @@ impl Ports {
             place: loser_place,
             addr: asked,
         };
+        let key: ClashKey = (
+            loser
+                .place
+                .container()
+                .map_or_else(|| format!("pid {}", h.tgid), str::to_owned),
+            holder.map_or(0, |(pid, _)| pid),
+            proto,
+            b.port,
+        );
+        if self.reported.contains(&key) {
+            return None;
+        }
+        if self.reported.len() >= KEEP_REPORTED {
+            self.reported.clear();
+        }
+        self.reported.insert(key);
         let holder = holder.map(|(pid, addr)| Self::party(m, pid, addr));
         let node_network = netns == m.node.net;
         let relation = match &holder {
@@ -407,11 +431,17 @@ mod tests {
         assert_eq!(h.place.pod(), Some("web"));
         assert_eq!(c.holder_bound_ns, Some(1_000), "web was first, at t=1000");
         assert!(!c.looked_up);
-        // A retry of the same process is not reported again…
+        // A retry, even by a restarted process of the same container, losing
+        // to the same holder is the same clash: reported once.
         assert!(p
             .on_event(&bind(902, 3_500, ns(902, POD_NET), -98, true, 8080), &m)
             .is_empty());
-        // …nor is UDP on the same port (another port space) without a holder found.
+        let mut m2 = m.clone();
+        m2.apply(&fork(905, 902, 3_550, ns(902, POD_NET), "httpd"));
+        assert!(p
+            .on_event(&bind(905, 3_600, ns(902, POD_NET), -98, true, 8080), &m2)
+            .is_empty());
+        // UDP on the same port is another port space: no holder found there.
         let u = p.on_event(&bind(902, 3_600, ns(902, POD_NET), -98, false, 8080), &m);
         assert_eq!(u[0].severity, Severity::Info);
         assert_eq!(conflict(&u[0]).relation, Relation::Unknown);
