@@ -9,7 +9,7 @@
 //!    work, scaled: ptrace is slow and costs the same per operation). Runs
 //!    alternate (A B C D E, then E D C B A, …) so drift cancels; medians and
 //!    ratios to the untraced median are reported, with nstrace's drop
-//!    counters. A tracer must have a program on each of the 14 hooks before
+//!    counters. A tracer must have a program on each of the 16 hooks before
 //!    it is timed: a peer that failed to attach fails the bench.
 //!    Then one more run under nstrace and one under bpftrace with run-time
 //!    statistics on give each program's in-kernel ns per run.
@@ -18,7 +18,9 @@
 //!    recording (50,000 live processes, 10,000 namespaces, 1,000,000 events),
 //!    pinned to one core: events/s and peak RSS.
 //! 4. Start-up: time from exec to "tracing" (programs attached, /proc
-//!    snapshotted) with 10,000 extra processes on the node.
+//!    snapshotted) with 10,000 extra processes and 5 pods on the node, for
+//!    `nstrace audit` and `nstrace agent` (which also reads every pod's
+//!    network at start), and the time of a one-shot `nstrace topology`.
 //!
 //! `--only PART,…` runs some of it (workload short names, `loss`,
 //! `collector`, `startup`). Prints a markdown table and writes
@@ -33,7 +35,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{bpfstats, nstrace_bin, root, run};
 
-/// The 14 hooks nstrace uses, as a bpftrace script that prints every event
+/// The 16 hooks nstrace uses, as a bpftrace script that prints every event
 /// (bpftrace's own ring buffer, formatted in userspace, to /dev/null).
 const BPFTRACE_SCRIPT: &str = r#"
 BEGIN { system("touch READY"); }
@@ -51,11 +53,13 @@ tracepoint:signal:signal_generate { printf("sig %d %d %d %d\n", pid, args->sig, 
 tracepoint:signal:signal_deliver { printf("deliver %d %d %lx\n", pid, args->sig, args->sa_handler); }
 tracepoint:syscalls:sys_enter_prctl /args->option == 15/ { @renaming[tid] = 1; }
 tracepoint:syscalls:sys_exit_prctl /@renaming[tid]/ { printf("rename %d %s\n", pid, comm); delete(@renaming[tid]); }
+tracepoint:syscalls:sys_enter_bind { @binding[tid] = args->umyaddr; }
+tracepoint:syscalls:sys_exit_bind /@binding[tid]/ { printf("bind %d %d\n", pid, args->ret); delete(@binding[tid]); }
 "#;
 
 /// The syscalls strace is limited to: the same events, the ptrace way.
 const STRACE_SYSCALLS: &str =
-    "trace=clone,clone3,fork,vfork,execve,exit_group,wait4,waitid,setns,unshare,kill,tgkill,prctl";
+    "trace=clone,clone3,fork,vfork,execve,exit_group,wait4,waitid,setns,unshare,kill,tgkill,prctl,bind";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -111,7 +115,7 @@ struct Workload {
     pin: bool,
 }
 
-const WORKLOADS: [Workload; 5] = [
+const WORKLOADS: [Workload; 6] = [
     Workload {
         name: "fork storm",
         arg: "fork",
@@ -133,6 +137,13 @@ const WORKLOADS: [Workload; 5] = [
         ops: 1000,
         pin: false,
     },
+    Workload {
+        name: "port clash storm",
+        arg: "bind",
+        gen: Gen::Load("bind"),
+        ops: 20000,
+        pin: false,
+    },
     // The issue's measurements (tracker issue 12), as a new user would take them.
     Workload {
         name: "stress-ng fork",
@@ -151,7 +162,7 @@ const WORKLOADS: [Workload; 5] = [
 ];
 
 /// Every tracepoint nstrace attaches to (and the bpftrace script too).
-const HOOKS: [&str; 14] = [
+const HOOKS: [&str; 16] = [
     "task_newtask",
     "sched_process_exec",
     "sched_process_exit",
@@ -166,6 +177,8 @@ const HOOKS: [&str; 14] = [
     "signal_deliver",
     "sys_enter_prctl",
     "sys_exit_prctl",
+    "sys_enter_bind",
+    "sys_exit_bind",
 ];
 
 /// What one traced run gave.
@@ -290,6 +303,14 @@ impl Tracer {
     /// Starts `nstrace ARGS` with stdout to /dev/null; waits for "tracing"
     /// and checks that all its hooks are attached.
     fn nstrace(args: &[&str]) -> Result<Tracer> {
+        let t = Tracer::nstrace_started(args)?;
+        bpfstats::require_hooks("nstrace", t.pid(), &HOOKS)?;
+        Ok(t)
+    }
+
+    /// Starts `nstrace ARGS` and waits for "tracing" only: the start-up
+    /// measure also times builds from before a hook was added (`NSTRACE_BIN`).
+    fn nstrace_started(args: &[&str]) -> Result<Tracer> {
         let mut child = Command::new(nstrace_bin())
             .args(args)
             .stdout(Stdio::null())
@@ -316,18 +337,16 @@ impl Tracer {
             let _ = err.read_to_string(&mut rest);
             rest
         });
-        let t = Tracer {
+        Ok(Tracer {
             child,
             stderr: Some(stderr),
             err_file: None,
-        };
-        bpfstats::require_hooks("nstrace", t.pid(), &HOOKS)?;
-        Ok(t)
+        })
     }
 
     /// bpftrace in a private mount namespace with its own tracefs (none is
     /// mounted on this node, and the node's mount table is left alone).
-    /// Fails unless every one of its 14 tracepoints gets a program: a peer
+    /// Fails unless every one of its 16 tracepoints gets a program: a peer
     /// that did not attach would otherwise be timed as free.
     fn bpftrace(dir: &Path) -> Result<Tracer> {
         let ready = dir.join("READY");
@@ -932,19 +951,39 @@ pub fn bench(opts: &Options) -> Result<()> {
         let _ = std::fs::remove_file(&record);
     }
 
-    // 4. Start-up with 10,000 more processes on the node.
+    // 4. Start-up with 10,000 more processes and some pods on the node.
     if opts.wants("startup") {
         let extra = 10_000;
+        let pods = Pods::play(STARTUP_PODS)?;
         let crowd = Crowd::spawn(extra)?;
         // Let the machine finish starting them before timing anything.
         std::thread::sleep(Duration::from_secs(5));
-        let mut startups = Vec::new();
+        let lock =
+            std::env::temp_dir().join(format!("nstrace-bench-agent-{}.lock", std::process::id()));
+        let lock_arg = lock.to_string_lossy().into_owned();
+        let mut audit = Vec::new();
+        let mut agent = Vec::new();
+        let mut topo = Vec::new();
         for _ in 0..3 {
             let start = Instant::now();
-            let t = Tracer::nstrace(&["audit", "--format", "json"])?;
-            startups.push(start.elapsed().as_secs_f64());
+            let t = Tracer::nstrace_started(&["audit", "--format", "json"])?;
+            audit.push(start.elapsed().as_secs_f64());
             t.stop()?;
+            let start = Instant::now();
+            let t = Tracer::nstrace_started(&[
+                "agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--lock-file",
+                &lock_arg,
+            ])?;
+            agent.push(start.elapsed().as_secs_f64());
+            t.stop()?;
+            let (secs, _) =
+                measure(Command::new(nstrace_bin()).args(["topology", "--format", "json"]))?;
+            topo.push(secs);
         }
+        let _ = std::fs::remove_file(&lock);
         let procs_now = std::fs::read_dir("/proc")?
             .filter(|e| {
                 e.as_ref()
@@ -952,12 +991,15 @@ pub fn bench(opts: &Options) -> Result<()> {
             })
             .count();
         drop(crowd);
-        let startup = median(startups);
+        drop(pods);
+        let (audit, agent, topo) = (median(audit), median(agent), median(topo));
         md.push_str(&format!(
-            "\nStart-up of `nstrace audit` to attached and snapshotted, {procs_now} processes in /proc: {startup:.2} s (median of 3).\n"
+            "\nStart-up to attached and snapshotted, {procs_now} processes in /proc and {STARTUP_PODS} pods (median of 3): \
+             `nstrace audit` {audit:.2} s; `nstrace agent` (every pod's network read at start) {agent:.2} s; \
+             one-shot `nstrace topology --format json` {topo:.2} s.\n"
         ));
         json.push_str(&format!(
-            ",\"startup\":{{\"processes\":{procs_now},\"secs\":{startup:.4}}}"
+            ",\"startup\":{{\"processes\":{procs_now},\"pods\":{STARTUP_PODS},\"secs\":{audit:.4},\"agent_secs\":{agent:.4},\"topology_secs\":{topo:.4}}}"
         ));
     }
     json.push_str("}\n");
@@ -1010,6 +1052,59 @@ fn civil(days: i64) -> String {
 /// Many idle processes of our own (one process group), killed on drop.
 struct Crowd {
     leader: Child,
+}
+
+/// Pods on the node during the start-up measure.
+const STARTUP_PODS: usize = 5;
+
+/// Pods for the start-up measure (`podman kube play`, the test image, the
+/// default bridge): a web server and a sidecar each; removed on drop.
+struct Pods {
+    yaml: PathBuf,
+}
+
+impl Pods {
+    fn play(n: usize) -> Result<Pods> {
+        let mut y = String::new();
+        for i in 0..n {
+            if i > 0 {
+                y.push_str("---\n");
+            }
+            y.push_str(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-bench-{i}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n"
+            ));
+            for (name, cmd) in [
+                ("web", r#"["httpd", "-f", "-p", "8080"]"#),
+                ("side", r#"["sh", "-c", "while true; do sleep 1; done"]"#),
+            ] {
+                y.push_str(&format!(
+                    "  - name: {name}\n    image: localhost/nstrace-busybox:latest\n    imagePullPolicy: Never\n    command: {cmd}\n"
+                ));
+            }
+        }
+        let yaml =
+            std::env::temp_dir().join(format!("nstrace-bench-pods-{}.yaml", std::process::id()));
+        std::fs::write(&yaml, y)?;
+        let pods = Pods { yaml };
+        run(Command::new("podman")
+            .arg("kube")
+            .arg("play")
+            .arg(&pods.yaml)
+            .stdout(Stdio::null()))?;
+        Ok(pods)
+    }
+}
+
+impl Drop for Pods {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .arg("kube")
+            .arg("down")
+            .arg(&self.yaml)
+            .stdout(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&self.yaml);
+    }
 }
 
 impl Crowd {
