@@ -505,7 +505,7 @@ struct NodeSide {
 
 /// A network's interfaces (inside the current cluster), a note with its
 /// listeners, and its veth pairs to the node's bridge (gathered in `side`).
-fn network_dot(s: &mut String, n: &Network, side: &mut NodeSide) {
+fn network_dot(s: &mut String, n: &Network, within: &str, side: &mut NodeSide) {
     if n.node_network {
         if !n.listeners.is_empty() {
             let _ = writeln!(
@@ -513,7 +513,7 @@ fn network_dot(s: &mut String, n: &Network, side: &mut NodeSide) {
                 "    \"net_{0}_listen_{1}\" [shape=note, label=\"node network\\nlistening: {2}\"];",
                 n.netns,
                 n.listeners[0].inode,
-                dot_escape(&listening_line(n, "the pod"))
+                dot_escape(&listening_line(n, within))
             );
         }
         return;
@@ -561,7 +561,7 @@ fn network_dot(s: &mut String, n: &Network, side: &mut NodeSide) {
             s,
             "    net_{0} [shape=note, label=\"net {0}\\nlistening: {1}\"];",
             n.netns,
-            dot_escape(&listening_line(n, "the namespace"))
+            dot_escape(&listening_line(n, within))
         );
     }
 }
@@ -617,14 +617,14 @@ pub fn dot(t: &Topology) -> String {
             container_dot(&mut s, c, &mut edge);
         }
         if let Some(n) = &pod.network {
-            network_dot(&mut s, n, &mut side);
+            network_dot(&mut s, n, "the pod", &mut side);
         }
         s.push_str("  }\n");
     }
     for c in &t.lone {
         container_dot(&mut s, c, &mut edge);
         if let Some(n) = &c.network {
-            network_dot(&mut s, n, &mut side);
+            network_dot(&mut s, n, "the container", &mut side);
         }
     }
     for p in &t.plain {
@@ -640,7 +640,7 @@ pub fn dot(t: &Topology) -> String {
             let _ = writeln!(s, "  p{} -> ns_{}_{};", v.pid, p.ns_type.name(), p.inode);
         }
         if let Some(n) = &p.network {
-            network_dot(&mut s, n, &mut side);
+            network_dot(&mut s, n, "the namespace", &mut side);
         }
     }
     // The node's namespaces, always drawn, grey, in a cluster of their own.
