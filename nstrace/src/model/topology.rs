@@ -635,7 +635,7 @@ fn network_of(m: &Model, netns: u32, containers: &[Container]) -> Option<Network
         // On the node's network, only what the pod's own processes hold.
         .filter(|l| !node_network || l.owners.iter().any(|o| o.container.is_some()))
         .collect();
-    listeners.sort_by(|a, b| (a.proto, a.port, a.addr).cmp(&(b.proto, b.port, b.addr)));
+    listeners.sort_by_key(|a| (a.proto, a.port, a.addr));
     Some(Network {
         netns,
         node_network,

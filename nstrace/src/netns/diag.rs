@@ -85,15 +85,15 @@ pub fn decode_any(payload: &[u8], proto: Proto) -> Result<Option<(Listener, bool
     )))
 }
 
+/// Sockets bound to a port, each with whether it listens, and the messages
+/// that did not decode.
+pub type Bound = (Vec<(Listener, bool)>, Vec<DecodeError>);
+
 /// Every socket of `proto` (IPv4 and IPv6, in any state) bound to `port` in
 /// the namespace `sock` was created in, with whether each listens: who holds
 /// a port a bind was refused. All states are dumped and filtered here (a
 /// namespace has few sockets; the node's are asked for only after a clash).
-pub fn bound_to(
-    sock: &mut NlSocket,
-    proto: Proto,
-    port: u16,
-) -> io::Result<(Vec<(Listener, bool)>, Vec<DecodeError>)> {
+pub fn bound_to(sock: &mut NlSocket, proto: Proto, port: u16) -> io::Result<Bound> {
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
