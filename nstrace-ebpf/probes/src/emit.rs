@@ -71,8 +71,8 @@ macro_rules! reserve {
 pub(crate) use reserve;
 
 /// Unread data, in thresholds (ring/16), from which every record wakes the
-/// collector: half the ring.
-const HIGH_WATER: u64 = 8;
+/// collector: three quarters of the ring.
+const HIGH_WATER: u64 = 12;
 
 /// Submit flags for a record of `size` bytes that was just reserved.
 ///
@@ -80,14 +80,14 @@ const HIGH_WATER: u64 = 8;
 /// collector). Waking on every record once ring/16 bytes waited, as before,
 /// made that the largest cost of a signal storm. Now:
 ///
-/// * below half the ring, the collector is woken only when the unread data
+/// * below three quarters of the ring, the collector is woken only when the unread data
 ///   *crosses* a multiple of `CONFIG.wakeup_bytes` (ring/16): one wake-up per
 ///   ring/16 bytes in a storm. Everything else is submitted without a wake-up
 ///   and picked up by the collector's drain timer (every 50 ms), which bounds
 ///   the latency of a quiet node's events. Two CPUs racing past a boundary may
 ///   both miss it (each sees the other's record already counted); then the
 ///   next boundary or the timer wakes the collector;
-/// * from half the ring on, the collector is behind (it is starved of CPU, or
+/// * from three quarters of the ring on, the collector is behind (it is starved of CPU, or
 ///   formats slower than the kernel produces): every record wakes it, as
 ///   before. That costs the producers and lets the collector catch up, which
 ///   is better than dropping records: measured here, `watch` on a stress-ng
