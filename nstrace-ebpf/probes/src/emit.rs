@@ -103,7 +103,14 @@ fn wake_flags(size: usize) -> u64 {
     // and are padded to 8 bytes.
     let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
     let before = avail.saturating_sub((size as u64 + 8 + 7) & !7);
-    if avail >= HIGH_WATER * threshold || avail / threshold != before / threshold {
+    // The loader's threshold is ring/16, a power of two: then a multiple was
+    // crossed iff the two differ in a bit at or above it (no division).
+    let crossed = if threshold.is_power_of_two() {
+        (avail ^ before) >= threshold
+    } else {
+        avail / threshold != before / threshold
+    };
+    if crossed || avail >= HIGH_WATER * threshold {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64
