@@ -9,7 +9,8 @@
 //! task readers are in [`task`], the record plumbing (reserve, submit,
 //! wake-ups, counters) in [`emit`], and the programs one file per concern:
 //! [`process`] (create, exec, exit, free, wait), [`ns`] (setns, unshare),
-//! [`signal`] (generate, deliver), [`rename`] (prctl) and [`net`] (bind).
+//! [`signal`] (generate, deliver), [`rename`] (prctl) and [`net`] (bind);
+//! [`storage`] wraps task storage, which aya-ebpf 0.2.1 does not.
 //!
 //! Reads are plain loads through BTF-typed pointers (tp_btf arguments,
 //! `bpf_get_current_task_btf()`), at offsets read from the frozen `.rodata`
