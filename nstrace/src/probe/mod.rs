@@ -159,7 +159,7 @@ impl Probes {
             .override_global("CONFIG", &config, true)
             .override_global("NET_CONFIG", &net_config, true)
             .map_max_entries("EVENTS", opts.ring_buffer_size)
-            // PENDING, RENAMING and BINDING are task storage, which aya creates but
+            // PENDING is task storage, which aya creates but
             // does not wrap for userspace (only the programs use them).
             .allow_unsupported_maps()
             .load(OBJECT)
