@@ -61,7 +61,10 @@ pub enum Command {
     /// whose cgroup names one pod; the infra (pause) container holds them. For each
     /// pod it prints the sharing matrix (per namespace type: shared by all
     /// containers, per container, or the node's) and the flags hostNetwork,
-    /// hostPID, hostIPC and shareProcessNamespace.
+    /// hostPID, hostIPC and shareProcessNamespace; and its network: interfaces
+    /// and addresses, the veth's other end on the node and its bridge, and who
+    /// listens on which port (container and process). A hostNetwork pod is the
+    /// node network and lists only its own listeners.
     ///
     /// Examples:
     ///   nstrace topology                       # a snapshot from /proc, as a tree
@@ -71,8 +74,8 @@ pub enum Command {
     ///   nstrace topology --duration 30s        # trace for 30 s, then print
     #[command(verbatim_doc_comment)]
     Topology(TopologyArgs),
-    /// Watch for PID-1 problems, slow shutdowns and namespace joins; print
-    /// findings and a summary.
+    /// Watch for PID-1 problems, slow shutdowns, namespace joins and port
+    /// clashes; print findings and a summary.
     ///
     /// Findings:
     ///   pid1_never_reaps       a PID-namespace init (or subreaper) leaves zombies
@@ -94,6 +97,10 @@ pub enum Command {
     ///   namespace_join         any other setns, unshare or clone with CLONE_NEW*:
     ///                          node administration (ip netns exec, nsenter),
     ///                          runtimes building pods (marked expected)    (info)
+    ///   port_conflict          a bind in a container was refused (EADDRINUSE):
+    ///                          another container of its pod holds the port, or
+    ///                          the node does and the pod is hostNetwork  (medium)
+    ///                          the same container, or no holder found      (info)
     ///
     /// Every join names its actor (pid, comm, exe, uid, capabilities, pod and
     /// container or node), the action, the target (node, pod / container,
@@ -332,7 +339,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "COMM", value_delimiter = ',', value_parser = parse_comm)]
     pub comm: Vec<String>,
     /// Only these event kinds: create, exec, exit, reap, wait, setns, unshare,
-    /// signal_generate, signal_deliver, rename (or "signal" for both signal kinds).
+    /// signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds).
     #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
     pub kind: Vec<KindSel>,
     /// Only these signals (TERM, SIGKILL, 15…). For watch this also sets which

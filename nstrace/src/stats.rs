@@ -30,6 +30,19 @@ pub struct Stats {
     pub names: [u64; 4],
     /// Signal dispositions of container inits read from /proc to judge them.
     pub signal_reads: u64,
+    /// Network namespaces read, reads that failed, port-holder lookups after
+    /// a refused bind (see `session::network`).
+    pub net: [u64; 3],
+}
+
+/// [`Stats::net`] slots.
+pub mod net {
+    /// Namespaces read.
+    pub const READS: usize = 0;
+    /// Reads or lookups that failed.
+    pub const FAILED: usize = 1;
+    /// Port-holder lookups.
+    pub const LOOKUPS: usize = 2;
 }
 
 /// [`Stats::names`] slots.
@@ -55,6 +68,7 @@ impl Default for Stats {
             received: 0,
             names: [0; 4],
             signal_reads: 0,
+            net: [0; 3],
         }
     }
 }
@@ -89,6 +103,7 @@ impl Stats {
             .chain([self.undecodable, self.received])
             .chain(self.names.iter().copied())
             .chain([self.signal_reads])
+            .chain(self.net.iter().copied())
     }
 
     /// Serialises as little-endian u64s (count first) for the record file.
@@ -112,9 +127,9 @@ impl Stats {
         }
         let n = words.next()? as usize;
         let mut s = Stats::default();
-        // The first build that wrote counters wrote up to `received`.
-        // Counters added since: names (4), signal_reads (1); each may be absent.
-        let oldest = s.fields().count() - s.names.len() - 1;
+        // The first build that wrote counters wrote up to `received`; later
+        // ones added the name counters (4), signal_reads (1), the network ones (3).
+        let oldest = s.fields().count() - s.names.len() - 1 - s.net.len();
         if n < oldest || n > s.fields().count() || b.len() != (n + 1) * 8 {
             return None;
         }
@@ -132,6 +147,7 @@ impl Stats {
             .names
             .iter_mut()
             .chain(std::iter::once(&mut s.signal_reads))
+            .chain(s.net.iter_mut())
             .take(n - oldest);
         for c in &mut later {
             *c = words.next()?;
@@ -193,6 +209,15 @@ impl fmt::Display for Stats {
                 self.signal_reads
             )?;
         }
+        if self.net.iter().any(|n| *n > 0) {
+            write!(
+                f,
+                "; network namespaces: {} read, {} failed, {} port-holder lookups",
+                self.net[net::READS],
+                self.net[net::FAILED],
+                self.net[net::LOOKUPS]
+            )?;
+        }
         Ok(())
     }
 }
@@ -235,8 +260,9 @@ mod tests {
         let mut older = s.clone();
         older.names = [0; 4];
         older.signal_reads = 0;
+        older.net = [0; 3];
         let mut b = older.to_bytes();
-        b.truncate(b.len() - 40);
+        b.truncate(b.len() - 64);
         let n = (b.len() / 8 - 1) as u64;
         b[..8].copy_from_slice(&n.to_le_bytes());
         assert_eq!(Stats::from_bytes(&b), Some(older));

@@ -63,16 +63,37 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
             "",
         ),
     );
-    let topo = eventually("the pod in /topology", || {
+    // The pod appears, and its network is read at a following tick.
+    let topo = eventually("the pod and its network in /topology", || {
         let r = http_get(&listen, "/topology").ok()?;
         let v: Value = serde_json::from_str(&r.body).ok()?;
         v["pods"]
             .as_array()?
             .iter()
-            .any(|p| p["name"] == "ag-bad")
+            .any(|p| p["name"] == "ag-bad" && p["network"]["read"] == true)
             .then_some(v)
     });
     assert!(topo["node"]["ns"]["net"].as_u64().is_some(), "{topo}");
+    let net = &topo["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ag-bad")
+        .unwrap()["network"];
+    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    assert_eq!(
+        net["netns"],
+        ns_inode(&infra.pid.to_string(), "net"),
+        "{net}"
+    );
+    assert!(
+        net["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "eth0" && i["peer"]["bridge"].is_object()),
+        "{net}"
+    );
     pod.stop(2);
     let series = "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",severity=\"high\",namespace=\"\",pod=\"ag-bad\",container=\"stubborn\"}";
     let metrics = eventually("the finding and the shutdown in /metrics", || {

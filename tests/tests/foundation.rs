@@ -321,6 +321,65 @@ fn uid_change_without_exec_is_seen() {
     t.stop();
 }
 
+/// The namespace set read in the kernel equals /proc's for a task two PID
+/// namespaces down (pid 1 of the inner one, its own mnt, net, uts, ipc,
+/// cgroup and time namespaces), before and after a uid change without exec.
+/// The kernel reads every fact afresh (no per-task cache): a stale or wrong
+/// read (the PID level, a namespace pointer, the cred) shows here.
+#[test]
+fn namespace_set_matches_proc_two_pid_namespaces_down_across_setuid() {
+    let t = Tracer::start(&["--kind", "rename"]);
+    let out = Command::new("unshare")
+        // The node's /proc stays mounted, so NSpid shows every level.
+        .args(["--pid", "--fork", "unshare"])
+        .args(["--pid", "--fork", "--mount", "--net", "--uts", "--ipc"])
+        .args(["--cgroup", "--time", HELPER, "ns-report"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, uid) in lines.iter().zip([0u64, 65534]) {
+        let mut words = line.split_whitespace();
+        let tag = words.next().unwrap();
+        let nspid: Vec<u64> = words
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(nspid.len(), 3, "level 2: NSpid {nspid:?}");
+        let ev = t.wait_for(tag, |v| v["kind"] == "rename" && v["new_comm"] == tag);
+        assert_eq!(u(&ev, "pid"), nspid[0], "node pid: {ev}");
+        assert_eq!(u(&ev, "ns_pid"), *nspid.last().unwrap(), "own pid: {ev}");
+        assert_eq!(*nspid.last().unwrap(), 1, "the helper is the inner init");
+        assert_eq!((u(&ev, "uid"), u(&ev, "euid")), (uid, uid), "{ev}");
+        for kv in words {
+            let (name, ino) = kv.split_once('=').unwrap();
+            if name == "uid" {
+                assert_eq!(ino.parse::<u64>().unwrap(), uid, "{line}");
+                continue;
+            }
+            assert_eq!(
+                ns(&ev, "ns", name),
+                ino.parse::<u64>().unwrap(),
+                "{name} of {tag}: kernel {ev} vs /proc {line}"
+            );
+        }
+        // Namespaces of its own, so an answer taken from the node (or the
+        // level above) cannot pass.
+        for name in ["pid", "net", "uts", "ipc", "cgroup", "time", "mnt"] {
+            assert_ne!(ns(&ev, "ns", name), ns_inode("self", name), "{name}");
+        }
+    }
+    t.stop();
+}
+
 /// A traced process cannot write to the operator's terminal: control
 /// characters in a name it chose are escaped in the text output.
 #[test]

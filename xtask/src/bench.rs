@@ -1,21 +1,30 @@
 //! `cargo xtask bench`: what nstrace costs, measured, never assumed.
 //!
 //! 1. Overhead: each workload (fork, signal and namespace storms from
-//!    `nstrace-load`) runs untraced, under `nstrace watch --format json`
-//!    and `nstrace audit` (output to /dev/null), under a bpftrace script on
-//!    the same hooks printing every event to /dev/null, and under
-//!    `strace -f` limited to the same syscalls (on an eighth of the work,
-//!    scaled: ptrace is slow and costs the same per operation). Runs alternate (A B C D E,
-//!    then E D C B A, …) so drift cancels; medians and ratios to the untraced
-//!    median are reported, with nstrace's drop counters.
+//!    `nstrace-load`; stress-ng's fork and kill storms, as tracker issue 12
+//!    measured them) runs untraced, under `nstrace watch --format json` and
+//!    `nstrace audit` (output to /dev/null), under a bpftrace script on the
+//!    same hooks printing every event to /dev/null, and under `strace -f`
+//!    limited to the same syscalls (load generator only, on an eighth of the
+//!    work, scaled: ptrace is slow and costs the same per operation). Runs
+//!    alternate (A B C D E, then E D C B A, …) so drift cancels; medians and
+//!    ratios to the untraced median are reported, with nstrace's drop
+//!    counters. A tracer must have a program on each of the 16 hooks before
+//!    it is timed: a peer that failed to attach fails the bench.
+//!    Then one more run under nstrace and one under bpftrace with run-time
+//!    statistics on give each program's in-kernel ns per run.
 //! 2. Loss: the fork storm against a forced 4 KiB ring buffer must report drops.
 //! 3. Collector: `nstrace replay --audit` and `--topology` over a synthetic
 //!    recording (50,000 live processes, 10,000 namespaces, 1,000,000 events),
 //!    pinned to one core: events/s and peak RSS.
 //! 4. Start-up: time from exec to "tracing" (programs attached, /proc
-//!    snapshotted) with 10,000 extra processes on the node.
+//!    snapshotted) with 10,000 extra processes and 5 pods on the node, for
+//!    `nstrace audit` and `nstrace agent` (which also reads every pod's
+//!    network at start), and the time of a one-shot `nstrace topology`.
 //!
-//! Prints a markdown table and writes target/bench/bench.json.
+//! `--only PART,…` runs some of it (workload short names, `loss`,
+//! `collector`, `startup`). Prints a markdown table and writes
+//! target/bench/bench.json.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -24,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{nstrace_bin, root, run};
+use crate::{bpfstats, nstrace_bin, root, run};
 
-/// The 14 hooks nstrace uses, as a bpftrace script that prints every event
+/// The 16 hooks nstrace uses, as a bpftrace script that prints every event
 /// (bpftrace's own ring buffer, formatted in userspace, to /dev/null).
 const BPFTRACE_SCRIPT: &str = r#"
 BEGIN { system("touch READY"); }
@@ -44,11 +53,13 @@ tracepoint:signal:signal_generate { printf("sig %d %d %d %d\n", pid, args->sig, 
 tracepoint:signal:signal_deliver { printf("deliver %d %d %lx\n", pid, args->sig, args->sa_handler); }
 tracepoint:syscalls:sys_enter_prctl /args->option == 15/ { @renaming[tid] = 1; }
 tracepoint:syscalls:sys_exit_prctl /@renaming[tid]/ { printf("rename %d %s\n", pid, comm); delete(@renaming[tid]); }
+tracepoint:syscalls:sys_enter_bind { @binding[tid] = args->umyaddr; }
+tracepoint:syscalls:sys_exit_bind /@binding[tid]/ { printf("bind %d %d\n", pid, args->ret); delete(@binding[tid]); }
 "#;
 
 /// The syscalls strace is limited to: the same events, the ptrace way.
 const STRACE_SYSCALLS: &str =
-    "trace=clone,clone3,fork,vfork,execve,exit_group,wait4,waitid,setns,unshare,kill,tgkill,prctl";
+    "trace=clone,clone3,fork,vfork,execve,exit_group,wait4,waitid,setns,unshare,kill,tgkill,prctl,bind";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -82,36 +93,92 @@ impl Mode {
 /// strace runs 1/STRACE_SHARE of each workload (its results are scaled up).
 const STRACE_SHARE: u64 = 8;
 
+/// What makes the load.
+#[derive(Clone, Copy)]
+enum Gen {
+    /// `nstrace-load ARG OPS` (tests/src/bin/load.rs), which reports its own time.
+    Load(&'static str),
+    /// `stress-ng --NAME 2 --NAME-ops OPS`, timed from spawn to exit.
+    StressNg(&'static str),
+}
+
 /// One workload and its size.
 #[derive(Clone, Copy)]
 struct Workload {
     name: &'static str,
+    /// Its short name for `--only` and the JSON report.
     arg: &'static str,
+    gen: Gen,
     ops: u64,
     /// Run on CPU 0 only: a ping-pong between two processes otherwise
     /// measures how fast an idle vCPU wakes up, which a busy tracer changes.
     pin: bool,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 6] = [
     Workload {
         name: "fork storm",
         arg: "fork",
+        gen: Gen::Load("fork"),
         ops: 8000,
         pin: false,
     },
     Workload {
         name: "signal storm",
         arg: "signal",
+        gen: Gen::Load("signal"),
         ops: 20000,
         pin: true,
     },
     Workload {
         name: "namespace storm",
         arg: "ns",
+        gen: Gen::Load("ns"),
         ops: 1000,
         pin: false,
     },
+    Workload {
+        name: "port clash storm",
+        arg: "bind",
+        gen: Gen::Load("bind"),
+        ops: 20000,
+        pin: false,
+    },
+    // The issue's measurements (tracker issue 12), as a new user would take them.
+    Workload {
+        name: "stress-ng fork",
+        arg: "stress-fork",
+        gen: Gen::StressNg("fork"),
+        ops: 40000,
+        pin: false,
+    },
+    Workload {
+        name: "stress-ng kill",
+        arg: "stress-kill",
+        gen: Gen::StressNg("kill"),
+        ops: 400000,
+        pin: false,
+    },
+];
+
+/// Every tracepoint nstrace attaches to (and the bpftrace script too).
+const HOOKS: [&str; 16] = [
+    "task_newtask",
+    "sched_process_exec",
+    "sched_process_exit",
+    "sched_process_free",
+    "sys_enter_wait4",
+    "sys_enter_waitid",
+    "sys_enter_setns",
+    "sys_exit_setns",
+    "sys_enter_unshare",
+    "sys_exit_unshare",
+    "signal_generate",
+    "signal_deliver",
+    "sys_enter_prctl",
+    "sys_exit_prctl",
+    "sys_enter_bind",
+    "sys_exit_bind",
 ];
 
 /// What one traced run gave.
@@ -128,16 +195,28 @@ fn load_bin() -> PathBuf {
     root().join("target/release/nstrace-load")
 }
 
-/// Runs the load generator (optionally under a wrapper); returns its own wall
-/// time and the CPU time of the process tree (for a wrapper, the wrapper's too).
+/// Runs the workload (optionally under a wrapper); returns its wall time
+/// and the CPU time of the process tree (for a wrapper, the wrapper's too).
 fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
-    let load = load_bin();
     let mut argv: Vec<String> = wrapper.iter().map(|a| a.to_string()).collect();
     if w.pin {
         argv.extend(["taskset", "-c", "0"].map(String::from));
     }
-    argv.push(load.display().to_string());
-    argv.extend([w.arg.to_string(), w.ops.to_string()]);
+    match w.gen {
+        Gen::Load(arg) => {
+            argv.push(load_bin().display().to_string());
+            argv.extend([arg.to_string(), w.ops.to_string()]);
+        }
+        Gen::StressNg(stressor) => argv.extend([
+            "stress-ng".to_string(),
+            format!("--{stressor}"),
+            "2".to_string(),
+            format!("--{stressor}-ops"),
+            w.ops.to_string(),
+            "--quiet".to_string(),
+        ]),
+    }
+    let start = Instant::now();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdout(Stdio::piped())
@@ -157,15 +236,19 @@ fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
         .expect("piped")
         .read_to_string(&mut err)?;
     let (status, ru) = wait_rusage(child.id() as i32)?;
+    let wall = start.elapsed().as_secs_f64();
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         bail!("{argv:?} failed: {err}");
     }
-    let secs = text
-        .split("\"secs\":")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("odd load output: {text}"))?;
+    let secs = match w.gen {
+        Gen::Load(_) => text
+            .split("\"secs\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("odd load output: {text}"))?,
+        Gen::StressNg(_) => wall,
+    };
     Ok((secs, cpu_secs(&ru)))
 }
 
@@ -212,11 +295,22 @@ fn check_quiet() -> Result<()> {
 struct Tracer {
     child: Child,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// Where a tracer without a stderr pipe (bpftrace) writes its messages.
+    err_file: Option<PathBuf>,
 }
 
 impl Tracer {
-    /// Starts `nstrace ARGS` with stdout to /dev/null; waits for "tracing".
+    /// Starts `nstrace ARGS` with stdout to /dev/null; waits for "tracing"
+    /// and checks that all its hooks are attached.
     fn nstrace(args: &[&str]) -> Result<Tracer> {
+        let t = Tracer::nstrace_started(args)?;
+        bpfstats::require_hooks("nstrace", t.pid(), &HOOKS)?;
+        Ok(t)
+    }
+
+    /// Starts `nstrace ARGS` and waits for "tracing" only: the start-up
+    /// measure also times builds from before a hook was added (`NSTRACE_BIN`).
+    fn nstrace_started(args: &[&str]) -> Result<Tracer> {
         let mut child = Command::new(nstrace_bin())
             .args(args)
             .stdout(Stdio::null())
@@ -246,15 +340,20 @@ impl Tracer {
         Ok(Tracer {
             child,
             stderr: Some(stderr),
+            err_file: None,
         })
     }
 
     /// bpftrace in a private mount namespace with its own tracefs (none is
     /// mounted on this node, and the node's mount table is left alone).
+    /// Fails unless every one of its 16 tracepoints gets a program: a peer
+    /// that did not attach would otherwise be timed as free.
     fn bpftrace(dir: &Path) -> Result<Tracer> {
         let ready = dir.join("READY");
+        let err_file = dir.join("bpftrace.err");
         let _ = std::fs::remove_file(&ready);
         let script = BPFTRACE_SCRIPT.replace("READY", &ready.display().to_string());
+        // `unshare` and `sh` exec: the child's pid ends up being bpftrace's.
         let child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(
@@ -263,24 +362,49 @@ impl Tracer {
             )
             .arg(&script)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&err_file)?)
             .spawn()
             .context("starting bpftrace")?;
         let mut t = Tracer {
             child,
             stderr: None,
+            err_file: Some(err_file),
         };
         let start = Instant::now();
-        while !ready.exists() {
+        // BEGIN may run before the other probes are attached: wait for both.
+        loop {
             if let Ok(Some(st)) = t.child.try_wait() {
-                bail!("bpftrace exited ({st}) before attaching");
+                bail!("bpftrace exited ({st}) before attaching: {}", t.err_text());
+            }
+            let attached =
+                ready.exists() && bpfstats::require_hooks("bpftrace", t.pid(), &HOOKS).is_ok();
+            if attached {
+                return Ok(t);
             }
             if start.elapsed() > Duration::from_secs(60) {
-                bail!("bpftrace did not attach within 60 s");
+                bpfstats::require_hooks("bpftrace", t.pid(), &HOOKS).with_context(|| {
+                    format!("bpftrace did not attach within 60 s: {}", t.err_text())
+                })?;
+                bail!(
+                    "bpftrace did not run its BEGIN probe within 60 s: {}",
+                    t.err_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(t)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn err_text(&self) -> String {
+        self.err_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
     }
 
     /// Stops the tracer and returns what it wrote to stderr.
@@ -292,7 +416,7 @@ impl Tracer {
             .stderr
             .take()
             .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+            .unwrap_or_else(|| self.err_text());
         if !st.success() {
             bail!("tracer exited with {st}: {err}");
         }
@@ -358,6 +482,12 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
                 ..Sample::default()
             })
         }
+        Mode::Strace if matches!(w.gen, Gen::StressNg(_)) => Ok(Sample {
+            // Not run: stress-ng's storms are the issue's comparison with bpftrace.
+            secs: f64::NAN,
+            cpu: f64::NAN,
+            ..Sample::default()
+        }),
         Mode::Strace => {
             // ptrace costs the same per operation whatever the count: run an
             // eighth of the work and scale, so the bench stays short.
@@ -384,6 +514,34 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
             })
         }
     }
+}
+
+/// One more run under `nstrace watch` or bpftrace, with run-time statistics
+/// on (they cost two clock reads per program run, so the timed rounds run
+/// without them): what each program cost in the kernel over the workload.
+fn cost_run(mode: Mode, w: &Workload, dir: &Path) -> Result<bpfstats::Costs> {
+    let _on = bpfstats::StatsOn::enable()?;
+    let t = match mode {
+        Mode::Bpftrace => Tracer::bpftrace(dir)?,
+        _ => Tracer::nstrace(&["watch", "--format", "json"])?,
+    };
+    let before = bpfstats::snapshot(t.pid())?;
+    run_load(&[], w)?;
+    let mut after = bpfstats::snapshot(t.pid())?;
+    t.stop()?;
+    for (hook, (ns, n)) in after.iter_mut() {
+        let (ns0, n0) = before.get(hook).copied().unwrap_or_default();
+        *ns -= ns0.min(*ns);
+        *n -= n0.min(*n);
+    }
+    if bpfstats::total(&after).1 == 0 {
+        bail!(
+            "{}: no program ran during the {}: not attached",
+            mode.name(),
+            w.name
+        );
+    }
+    Ok(after)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -423,12 +581,20 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
 pub struct Options {
     /// Alternating rounds per workload.
     pub rounds: usize,
+    /// Parts to run (workload short names, `loss`, `collector`, `startup`); empty = all.
+    pub only: Vec<String>,
 }
 
+/// What `--only` accepts besides the workloads' short names.
+const PARTS: [&str; 3] = ["loss", "collector", "startup"];
+
 impl Options {
-    /// Parses `--rounds N`.
+    /// Parses `--rounds N` and `--only PART,…`.
     pub fn parse(args: &[String]) -> Result<Options> {
-        let mut o = Options { rounds: 5 };
+        let mut o = Options {
+            rounds: 3,
+            only: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -439,11 +605,83 @@ impl Options {
                         .filter(|n| *n > 0)
                         .context("--rounds needs a positive number")?
                 }
+                "--only" => {
+                    let list = it.next().context("--only needs a list of parts")?;
+                    for part in list.split(',') {
+                        if !WORKLOADS.iter().any(|w| w.arg == part) && !PARTS.contains(&part) {
+                            bail!(
+                                "unknown bench part '{part}' (known: {}, {})",
+                                WORKLOADS.map(|w| w.arg).join(", "),
+                                PARTS.join(", ")
+                            );
+                        }
+                        o.only.push(part.to_owned());
+                    }
+                }
                 "--" => {}
-                other => bail!("unknown bench option '{other}' (known: --rounds N)"),
+                other => bail!("unknown bench option '{other}' (known: --rounds N, --only PART,…)"),
             }
         }
         Ok(o)
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
+}
+
+/// The in-kernel table: per nstrace program and workload, ns per run and
+/// runs (from `run_time_ns` / `run_cnt`), then each tracer's total per
+/// operation of the workload.
+fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String {
+    let mut md = String::from("\n| in-kernel ns/run (runs) |");
+    for (w, _, _) in costs {
+        md.push_str(&format!(" {} |", w.name));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(costs.len()));
+    md.push('\n');
+    let cell = |ns: u64, n: u64| {
+        if n == 0 {
+            "—".to_owned()
+        } else {
+            format!("{:.0} ({n})", ns as f64 / n as f64)
+        }
+    };
+    for hook in HOOKS {
+        md.push_str(&format!("| `{hook}` |"));
+        for (_, ours, _) in costs {
+            let (ns, n) = ours.get(hook).copied().unwrap_or_default();
+            md.push_str(&format!(" {} |", cell(ns, n)));
+        }
+        md.push('\n');
+    }
+    for (label, pick) in [("nstrace, all programs", 0), ("bpftrace, all programs", 1)] {
+        md.push_str(&format!("| {label}: ns/run; ns per op |"));
+        for (w, ours, peer) in costs {
+            let (ns, n) = bpfstats::total(if pick == 0 { ours } else { peer });
+            md.push_str(&format!(
+                " {}; {:.0} |",
+                cell(ns, n),
+                ns as f64 / w.ops as f64
+            ));
+        }
+        md.push('\n');
+    }
+    md.push_str(
+        "\nIn-kernel cost: one extra `nstrace watch` run and one bpftrace run per workload with \
+         run-time statistics on (BPF_ENABLE_STATS); `run_time_ns / run_cnt` per program over the \
+         workload (a run that filters and returns at once counts too).\n",
+    );
+    md
+}
+
+/// A number for JSON (NaN, for a mode not run, is null).
+fn jnum(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "null".to_owned()
     }
 }
 
@@ -475,9 +713,15 @@ pub fn bench(opts: &Options) -> Result<()> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")?
         .trim()
         .to_owned();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut md = String::new();
     let mut json = format!(
-        "{{\"date\":\"{}\",\"cores\":{cores},\"kernel\":\"{kernel}\",\"rounds\":{},\"workloads\":[",
+        "{{\"date\":\"{}\",\"cores\":{cores},\"kernel\":\"{kernel}\",\"load_before\":\"{load}\",\"rounds\":{},\"workloads\":[",
         today(),
         opts.rounds
     );
@@ -488,7 +732,10 @@ pub fn bench(opts: &Options) -> Result<()> {
     );
     md.push_str("|---|---|---|---|---|---|\n");
     let mut drops_default = 0u64;
-    for (wi, w) in WORKLOADS.iter().enumerate() {
+    // Per workload run: nstrace's and bpftrace's in-kernel costs.
+    let mut costs: Vec<(&Workload, bpfstats::Costs, bpfstats::Costs)> = Vec::new();
+    let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
+    for (wi, w) in chosen.iter().copied().enumerate() {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Mode::ALL.len()];
         for round in 0..opts.rounds {
             let order: Vec<usize> = if round % 2 == 0 {
@@ -499,6 +746,10 @@ pub fn bench(opts: &Options) -> Result<()> {
             for i in order {
                 let s = one_run(Mode::ALL[i], w, &dir)
                     .with_context(|| format!("{} under {}", w.name, Mode::ALL[i].name()))?;
+                if s.secs.is_nan() {
+                    samples[i].push(s);
+                    continue;
+                }
                 eprintln!(
                     "bench: {} round {} {}: {:.3} s{}",
                     w.name,
@@ -512,6 +763,21 @@ pub fn bench(opts: &Options) -> Result<()> {
                 samples[i].push(s);
             }
         }
+        let ours = cost_run(Mode::Watch, w, &dir)
+            .with_context(|| format!("{}: in-kernel cost under nstrace", w.name))?;
+        let peer = cost_run(Mode::Bpftrace, w, &dir)
+            .with_context(|| format!("{}: in-kernel cost under bpftrace", w.name))?;
+        let (ons, on) = bpfstats::total(&ours);
+        let (pns, pn) = bpfstats::total(&peer);
+        eprintln!(
+            "bench: {} in-kernel: nstrace {} runs, {:.0} ns/run; bpftrace {} runs, {:.0} ns/run",
+            w.name,
+            on,
+            ons as f64 / on.max(1) as f64,
+            pn,
+            pns as f64 / pn.max(1) as f64
+        );
+        costs.push((w, ours, peer));
         let med: Vec<f64> = samples
             .iter()
             .map(|ss| median(ss.iter().map(|s| s.secs).collect()))
@@ -555,18 +821,23 @@ pub fn bench(opts: &Options) -> Result<()> {
                 } else {
                     format!(", cpu {:+.1} %", (med_cpu[i] / med_cpu[0] - 1.0) * 100.0)
                 };
-                row.push_str(&format!(" {:+.1} %{cpu}{extra} |", (ratio - 1.0) * 100.0));
+                if ratio.is_nan() {
+                    row.push_str(" — |");
+                } else {
+                    row.push_str(&format!(" {ratio:.3}x{cpu}{extra} |"));
+                }
                 json.push(',');
             }
             json.push_str(&format!(
-                "{{\"mode\":\"{}\",\"median_secs\":{:.6},\"ratio\":{:.4},\"median_cpu_secs\":{:.6},\"cpu_ratio\":{:.4},\"secs\":[{}],\"dropped\":{drops},\"events\":{events}}}",
+                "{{\"mode\":\"{}\",\"median_secs\":{},\"ratio\":{},\"median_cpu_secs\":{},\"cpu_ratio\":{},\"secs\":[{}],\"dropped\":{drops},\"events\":{events}}}",
                 mode.name(),
-                med[i],
-                ratio,
-                med_cpu[i],
-                med_cpu[i] / med_cpu[0],
+                jnum(med[i], 6),
+                jnum(ratio, 4),
+                jnum(med_cpu[i], 6),
+                jnum(med_cpu[i] / med_cpu[0], 4),
                 samples[i]
                     .iter()
+                    .filter(|s| s.secs.is_finite())
                     .map(|s| format!("{:.6}", s.secs))
                     .collect::<Vec<_>>()
                     .join(",")
@@ -578,110 +849,169 @@ pub fn bench(opts: &Options) -> Result<()> {
     }
     json.push(']');
     md.push_str(&format!(
-        "\nCells: change of the workload's median wall time against untraced, then of its CPU time \
-         (the in-kernel programs run in its context; strace's CPU includes strace's own) — {} alternating \
-         rounds, lower is better; the signal storm runs pinned to one CPU; strace runs an eighth of \
-         the work, scaled. Drops with the default ring buffer over all nstrace runs: {drops_default}.\n",
+        "\nCells: the workload's median wall time against untraced (1.000x = no cost), then the change of its \
+         CPU time (the in-kernel programs run in its context; strace's CPU includes strace's own) — {} alternating \
+         rounds with run-time statistics off, lower is better; the load generator's signal storm runs pinned to \
+         one CPU; strace runs an eighth of the load generator's work, scaled, and not the stress-ng storms. \
+         Drops with the default ring buffer over all nstrace runs: {drops_default}.\n",
         opts.rounds
     ));
+    if !costs.is_empty() {
+        md.push_str(&cost_table(&costs));
+        json.push_str(",\"in_kernel\":[");
+        for (i, (w, ours, peer)) in costs.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let progs = ours
+                .iter()
+                .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let (pns, pn) = bpfstats::total(peer);
+            json.push_str(&format!(
+                "{{\"workload\":\"{}\",\"nstrace\":{{{progs}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
+                w.arg
+            ));
+        }
+        json.push(']');
+    }
 
     // 2. Loss under a forced tiny buffer.
-    let fork = &WORKLOADS[0];
-    let t = Tracer::nstrace(&["watch", "--format", "json", "--ring-buffer-size", "4K"])?;
-    run_load(&[], fork)?;
-    let (recv, dropped) = counters(&t.stop()?);
-    md.push_str(&format!(
-        "Fork storm with `--ring-buffer-size 4K`: {} events received, {} dropped and reported.\n",
-        recv.unwrap_or(0),
-        dropped.unwrap_or(0)
-    ));
-    json.push_str(&format!(
-        ",\"tiny_buffer\":{{\"received\":{},\"dropped\":{}}}",
-        recv.unwrap_or(0),
-        dropped.unwrap_or(0)
-    ));
+    if opts.wants("loss") {
+        let fork = &WORKLOADS[0];
+        let t = Tracer::nstrace(&["watch", "--format", "json", "--ring-buffer-size", "4K"])?;
+        run_load(&[], fork)?;
+        let (recv, dropped) = counters(&t.stop()?);
+        md.push_str(&format!(
+            "Fork storm with `--ring-buffer-size 4K`: {} events received, {} dropped and reported.\n",
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0)
+        ));
+        json.push_str(&format!(
+            ",\"tiny_buffer\":{{\"received\":{},\"dropped\":{}}}",
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0)
+        ));
+        if dropped.unwrap_or(0) == 0 {
+            bail!("a 4 KiB ring buffer under the fork storm reported no drops");
+        }
+    }
 
     // 3. Collector throughput and memory, one core.
-    let record = dir.join("synth.nst");
-    let (pods, procs, events) = (1430u64, 50_000u64, 1_000_000u64);
-    run(
-        Command::new(root().join("target/release/examples/synth_record"))
-            .arg(&record)
-            .args([pods, procs, events].map(|n| n.to_string())),
-    )?;
-    md.push_str(&format!(
-        "\n| collector (one core, {procs} live processes, {} namespaces, {events} events) | time | events/s | peak RSS |\n|---|---|---|---|\n",
-        pods * 7
-    ));
-    json.push_str(",\"collector\":[");
-    for (i, (label, extra)) in [
-        ("replay --audit", &["--audit"][..]),
-        ("replay --topology=json", &["--topology=json"][..]),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut runs = Vec::new();
-        let mut rss = 0;
-        for _ in 0..3 {
-            let (secs, kib) = measure(
-                Command::new("taskset")
-                    .args(["-c", "0"])
-                    .arg(nstrace_bin())
-                    .arg("replay")
-                    .arg(&record)
-                    .args(*extra),
-            )?;
-            runs.push(secs);
-            rss = rss.max(kib);
-        }
-        let secs = median(runs);
+    if opts.wants("collector") {
+        let record = dir.join("synth.nst");
+        let (pods, procs, events) = (1430u64, 50_000u64, 1_000_000u64);
+        run(
+            Command::new(root().join("target/release/examples/synth_record"))
+                .arg(&record)
+                .args([pods, procs, events].map(|n| n.to_string())),
+        )?;
         md.push_str(&format!(
-            "| `{label}` | {secs:.2} s | {:.2} M | {:.1} MiB |\n",
-            events as f64 / secs / 1e6,
-            rss as f64 / 1024.0
+            "\n| collector (one core, {procs} live processes, {} namespaces, {events} events) | time | events/s | peak RSS |\n|---|---|---|---|\n",
+            pods * 7
         ));
-        if i > 0 {
-            json.push(',');
+        json.push_str(",\"collector\":[");
+        for (i, (label, extra)) in [
+            ("replay --audit", &["--audit"][..]),
+            ("replay --topology=json", &["--topology=json"][..]),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut runs = Vec::new();
+            let mut rss = 0;
+            for _ in 0..3 {
+                let (secs, kib) = measure(
+                    Command::new("taskset")
+                        .args(["-c", "0"])
+                        .arg(nstrace_bin())
+                        .arg("replay")
+                        .arg(&record)
+                        .args(*extra),
+                )?;
+                runs.push(secs);
+                rss = rss.max(kib);
+            }
+            let secs = median(runs);
+            md.push_str(&format!(
+                "| `{label}` | {secs:.2} s | {:.2} M | {:.1} MiB |\n",
+                events as f64 / secs / 1e6,
+                rss as f64 / 1024.0
+            ));
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!(
+                "{{\"command\":\"{label}\",\"secs\":{secs:.4},\"events_per_sec\":{:.0},\"peak_rss_kib\":{rss}}}",
+                events as f64 / secs
+            ));
         }
+        json.push(']');
+        let _ = std::fs::remove_file(&record);
+    }
+
+    // 4. Start-up with 10,000 more processes and some pods on the node.
+    if opts.wants("startup") {
+        let extra = 10_000;
+        let pods = Pods::play(STARTUP_PODS)?;
+        let crowd = Crowd::spawn(extra)?;
+        // Let the machine finish starting them before timing anything.
+        std::thread::sleep(Duration::from_secs(5));
+        let lock =
+            std::env::temp_dir().join(format!("nstrace-bench-agent-{}.lock", std::process::id()));
+        let lock_arg = lock.to_string_lossy().into_owned();
+        let mut audit = Vec::new();
+        let mut agent = Vec::new();
+        let mut topo = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let t = Tracer::nstrace_started(&["audit", "--format", "json"])?;
+            audit.push(start.elapsed().as_secs_f64());
+            t.stop()?;
+            let start = Instant::now();
+            let t = Tracer::nstrace_started(&[
+                "agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--lock-file",
+                &lock_arg,
+            ])?;
+            agent.push(start.elapsed().as_secs_f64());
+            t.stop()?;
+            let (secs, _) =
+                measure(Command::new(nstrace_bin()).args(["topology", "--format", "json"]))?;
+            topo.push(secs);
+        }
+        let _ = std::fs::remove_file(&lock);
+        let procs_now = std::fs::read_dir("/proc")?
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            })
+            .count();
+        drop(crowd);
+        drop(pods);
+        let (audit, agent, topo) = (median(audit), median(agent), median(topo));
+        md.push_str(&format!(
+            "\nStart-up to attached and snapshotted, {procs_now} processes in /proc and {STARTUP_PODS} pods (median of 3): \
+             `nstrace audit` {audit:.2} s; `nstrace agent` (every pod's network read at start) {agent:.2} s; \
+             one-shot `nstrace topology --format json` {topo:.2} s.\n"
+        ));
         json.push_str(&format!(
-            "{{\"command\":\"{label}\",\"secs\":{secs:.4},\"events_per_sec\":{:.0},\"peak_rss_kib\":{rss}}}",
-            events as f64 / secs
+            ",\"startup\":{{\"processes\":{procs_now},\"pods\":{STARTUP_PODS},\"secs\":{audit:.4},\"agent_secs\":{agent:.4},\"topology_secs\":{topo:.4}}}"
         ));
     }
-    json.push(']');
-    let _ = std::fs::remove_file(&record);
-
-    // 4. Start-up with 10,000 more processes on the node.
-    let extra = 10_000;
-    let crowd = Crowd::spawn(extra)?;
-    // Let the machine finish starting them before timing anything.
-    std::thread::sleep(Duration::from_secs(5));
-    let mut startups = Vec::new();
-    for _ in 0..3 {
-        let start = Instant::now();
-        let t = Tracer::nstrace(&["audit", "--format", "json"])?;
-        startups.push(start.elapsed().as_secs_f64());
-        t.stop()?;
-    }
-    let procs_now = std::fs::read_dir("/proc")?
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        })
-        .count();
-    drop(crowd);
-    let startup = median(startups);
-    md.push_str(&format!(
-        "\nStart-up of `nstrace audit` to attached and snapshotted, {procs_now} processes in /proc: {startup:.2} s (median of 3).\n"
-    ));
-    json.push_str(&format!(
-        ",\"startup\":{{\"processes\":{procs_now},\"secs\":{startup:.4}}}}}\n"
-    ));
+    json.push_str("}\n");
 
     md.push_str(&format!(
-        "\nMachine: {cores} cores, Linux {kernel}; `cargo xtask bench --rounds {}` on {} took {:.0} s.\n",
+        "\nMachine: {cores} cores, Linux {kernel}, load average {load} before the run; `cargo xtask bench --rounds {}{}` on {} took {:.0} s.\n",
         opts.rounds,
+        if opts.only.is_empty() {
+            String::new()
+        } else {
+            format!(" --only {}", opts.only.join(","))
+        },
         today(),
         t0.elapsed().as_secs_f64()
     ));
@@ -722,6 +1052,59 @@ fn civil(days: i64) -> String {
 /// Many idle processes of our own (one process group), killed on drop.
 struct Crowd {
     leader: Child,
+}
+
+/// Pods on the node during the start-up measure.
+const STARTUP_PODS: usize = 5;
+
+/// Pods for the start-up measure (`podman kube play`, the test image, the
+/// default bridge): a web server and a sidecar each; removed on drop.
+struct Pods {
+    yaml: PathBuf,
+}
+
+impl Pods {
+    fn play(n: usize) -> Result<Pods> {
+        let mut y = String::new();
+        for i in 0..n {
+            if i > 0 {
+                y.push_str("---\n");
+            }
+            y.push_str(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nst-bench-{i}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n"
+            ));
+            for (name, cmd) in [
+                ("web", r#"["httpd", "-f", "-p", "8080"]"#),
+                ("side", r#"["sh", "-c", "while true; do sleep 1; done"]"#),
+            ] {
+                y.push_str(&format!(
+                    "  - name: {name}\n    image: localhost/nstrace-busybox:latest\n    imagePullPolicy: Never\n    command: {cmd}\n"
+                ));
+            }
+        }
+        let yaml =
+            std::env::temp_dir().join(format!("nstrace-bench-pods-{}.yaml", std::process::id()));
+        std::fs::write(&yaml, y)?;
+        let pods = Pods { yaml };
+        run(Command::new("podman")
+            .arg("kube")
+            .arg("play")
+            .arg(&pods.yaml)
+            .stdout(Stdio::null()))?;
+        Ok(pods)
+    }
+}
+
+impl Drop for Pods {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .arg("kube")
+            .arg("down")
+            .arg(&self.yaml)
+            .stdout(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&self.yaml);
+    }
 }
 
 impl Crowd {

@@ -6,12 +6,13 @@
 //!   cargo xtask build          kernel object + the nstrace binary that embeds it
 //!   cargo xtask run -- ARGS    build, then run nstrace ARGS as root
 //!   cargo xtask test           every unit and integration test (what .ci/run runs)
-//!   cargo xtask bench          overhead against bpftrace and strace, loss, collector speed
+//!   cargo xtask bench          overhead against bpftrace and strace, in-kernel cost, loss, collector speed
 //!   cargo xtask fuzz           each decoder's fuzz target for a fixed time (nightly, cargo-fuzz)
 //!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
 //!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
 
 mod bench;
+mod bpfstats;
 #[cfg(test)]
 mod deploy;
 mod fuzz;
@@ -37,9 +38,12 @@ pub fn bpf_object() -> PathBuf {
     root().join("target/bpf/bpfel-unknown-none/release/nstrace-probes")
 }
 
-/// The nstrace binary built by `build`.
+/// The nstrace binary built by `build`, or `$NSTRACE_BIN` when set (to
+/// bench or test another build, e.g. the one before a change).
 pub fn nstrace_bin() -> PathBuf {
-    root().join("target/release/nstrace")
+    std::env::var_os("NSTRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/nstrace"))
 }
 
 /// Runs a command, failing with its command line if it fails.
@@ -161,7 +165,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

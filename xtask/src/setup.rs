@@ -29,6 +29,7 @@ pub const PACKAGES: &[&str] = &[
     "strace",    // benchmark peer
     "bpftrace",  // benchmark peer
     "prometheus", // the agent's tests scrape it with a real server; ships promtool too
+    "stress-ng", // benchmark load (the fork and signal storms of issue 12)
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst

@@ -54,6 +54,10 @@ pub struct Offsets {
     pub pid_numbers: u32,
     /// sizeof(struct upid)
     pub upid_size: u32,
+    /// `pid.numbers[k]` for k = 0..=3 (`pid_numbers + k * upid_size`): a
+    /// constant offset per level, which the verifier accepts for a direct
+    /// load where `numbers[level]` at a variable offset is refused.
+    pub pid_upid: [u32; PID_LEVELS_DIRECT],
     /// upid.nr
     pub upid_nr: u32,
     /// upid.ns
@@ -80,9 +84,20 @@ pub struct Offsets {
     pub file_inode: u32,
     /// inode.i_ino
     pub inode_ino: u32,
+    /// file.private_data (a `struct socket *` for a socket file)
+    pub file_private_data: u32,
+    /// socket.type
+    pub socket_type: u32,
+    /// socket.sk
+    pub socket_sk: u32,
+    /// sock.sk_protocol
+    pub sock_protocol: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }
+
+/// PID namespace levels read with direct loads; deeper ones take a helper read.
+pub const PID_LEVELS_DIRECT: usize = 4;
 
 /// Which nsproxy members [`Offsets::nsproxy_ns`] holds: member, struct, and
 /// the namespace type it gives.
@@ -118,7 +133,8 @@ pub struct Config {
 pub mod counter {
     /// Ring-buffer reservations that failed, per kind: slot `DROPS + kind`.
     pub const DROPS: u32 = 0;
-    /// Kernel reads (bpf_probe_read_kernel) that failed.
+    /// Kernel reads that failed: a helper read that returned an error, or a
+    /// pointer found NULL where the kernel always has one.
     pub const READ_FAILURES: u32 = 16;
     /// setns/unshare exits whose entry was not seen (started before attach).
     pub const UNPAIRED_EXITS: u32 = 17;

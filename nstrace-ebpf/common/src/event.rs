@@ -32,6 +32,8 @@ pub enum Kind {
     SignalDeliver = 9,
     /// A task renamed itself with prctl(PR_SET_NAME) (exec renames are in `Exec`).
     Rename = 10,
+    /// bind(2) returned: EADDRINUSE anywhere, or success in a container (see `BindEvent`).
+    Bind = 11,
 }
 
 /// Number of kind slots (kinds are `1..KIND_SLOTS`).
@@ -39,7 +41,7 @@ pub const KIND_SLOTS: usize = 16;
 
 impl Kind {
     /// Every kind, in value order.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Create,
         Kind::Exec,
         Kind::Exit,
@@ -50,6 +52,7 @@ impl Kind {
         Kind::SignalGenerate,
         Kind::SignalDeliver,
         Kind::Rename,
+        Kind::Bind,
     ];
 
     /// The kind with this stored value, if any.
@@ -70,6 +73,7 @@ impl Kind {
             Kind::SignalGenerate => "signal_generate",
             Kind::SignalDeliver => "signal_deliver",
             Kind::Rename => "rename",
+            Kind::Bind => "bind",
         }
     }
 }

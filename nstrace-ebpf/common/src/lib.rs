@@ -11,19 +11,22 @@
 //! [`event`] (the header every record starts with, kinds, flags), [`ns`]
 //! (namespace types and sets, setns/unshare), [`process`] (create, exec,
 //! exit, reap, wait, rename), [`signal`] (generate, deliver, verdicts),
-//! [`caps`] (capability numbers and names) and [`config`] (what userspace
-//! writes into the programs: offsets, settings; the counter slots).
+//! [`caps`] (capability numbers and names), [`net`] (bind) and [`config`]
+//! (what userspace writes into the programs: offsets, settings; the counter
+//! slots).
 #![no_std]
 
 pub mod caps;
 pub mod config;
 pub mod event;
+pub mod net;
 pub mod ns;
 pub mod process;
 pub mod signal;
 
 pub use config::*;
 pub use event::*;
+pub use net::*;
 pub use ns::*;
 pub use process::*;
 pub use signal::*;

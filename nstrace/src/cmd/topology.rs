@@ -7,14 +7,14 @@ use crate::consumer::TopologyView;
 use crate::model::topology;
 use crate::output::topology::render;
 use crate::output::write_stdout;
-use crate::session::{live, snapshot_model, Outcome, Pins};
+use crate::session::{live, snapshot_model_with_net, Outcome, Pins};
 
 /// Runs the command: a /proc snapshot, or a trace with `--watch` / `--duration`.
 pub fn run(args: &TopologyArgs) -> Result<Outcome> {
     if !args.watch && args.duration.is_none() {
         write_stdout(
             render(
-                &topology::build(&snapshot_model(Pins::All, &args.runtime.roots())),
+                &topology::build(&snapshot_model_with_net(Pins::All, &args.runtime.roots())),
                 args.format,
             )
             .as_bytes(),

@@ -18,7 +18,7 @@ use crate::output::metrics::{FindingLabels, PlaceLabels};
 use crate::output::{findings, topology as topo_out, write_stdout};
 use crate::record::Meta;
 use crate::serve::Shared;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 use crate::stats::Stats;
 
 /// How the agent runs.
@@ -247,6 +247,7 @@ impl Consumer for AgentView {
             rescan_pins: false,
             final_tick: true,
             judge_signals_after: Some(Duration::from_nanos(self.pid1.predict_after_ns)),
+            net: NetNeeds::Wiring,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::model::Model;
 use crate::output::{findings, write_stdout, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 
 /// What the audit prints and when it fails.
 #[derive(Clone, Debug)]
@@ -91,6 +91,7 @@ impl Consumer for AuditView {
             rescan_pins: false,
             final_tick: true,
             judge_signals_after: Some(Duration::from_nanos(self.opts.pid1.predict_after_ns)),
+            net: NetNeeds::Holders,
         }
     }
 

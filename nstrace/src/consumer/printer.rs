@@ -9,7 +9,7 @@ use crate::filter::Filter;
 use crate::model::Model;
 use crate::output::{self, EventSink, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Pins};
 
 /// Prints events that pass a filter.
 pub struct Printer {
@@ -43,6 +43,7 @@ impl Consumer for Printer {
             rescan_pins: false,
             final_tick: false,
             judge_signals_after: None,
+            net: NetNeeds::Off,
         }
     }
 
@@ -51,7 +52,7 @@ impl Consumer for Printer {
     }
 
     fn start(&mut self, _m: &Model, meta: &Meta) -> Result<Flow> {
-        let mut sink = output::sink(self.format, stdout(), meta.wall_offset_ns);
+        let mut sink = output::sink(self.format, stdout(), meta.wall_offset_ns, meta.node_ns.net);
         sink.begin()?;
         sink.flush()?;
         self.sink = Some(sink);

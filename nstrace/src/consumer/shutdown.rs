@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::model::{topology, Model};
 use crate::output::{timeline, write_stdout, Format};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Outcome, Pins};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 
 /// What to follow.
 #[derive(Clone, Debug)]
@@ -123,6 +123,7 @@ impl Consumer for Follow {
             rescan_pins: false,
             final_tick: false,
             judge_signals_after: None,
+            net: NetNeeds::Off,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::model::{topology, Model};
 use crate::output::topology::{render, TopoFormat};
 use crate::output::{time, write_stdout};
 use crate::record::Meta;
-use crate::session::{Consumer, Flow, Needs, Pins};
+use crate::session::{Consumer, Flow, Needs, NetNeeds, Pins};
 
 /// Prints the topology.
 pub struct TopologyView {
@@ -66,6 +66,7 @@ impl Consumer for TopologyView {
             rescan_pins: true,
             final_tick: true,
             judge_signals_after: None,
+            net: NetNeeds::Wiring,
         }
     }
 

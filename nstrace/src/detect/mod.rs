@@ -6,6 +6,7 @@
 pub mod joins;
 pub mod pid1;
 pub mod policy;
+pub mod ports;
 pub mod shutdown;
 
 use std::fmt;
@@ -80,6 +81,9 @@ pub enum FindingKind {
     UserNamespaceCreated,
     /// Any other namespace join or creation (node administration, runtimes).
     NamespaceJoin,
+    /// A bind in a container was refused: another container of its pod (or
+    /// the node, for a hostNetwork pod) holds the port.
+    PortConflict,
 }
 
 impl FindingKind {
@@ -97,11 +101,12 @@ impl FindingKind {
             FindingKind::CrossPodJoin => "cross_pod_join",
             FindingKind::UserNamespaceCreated => "user_namespace_created",
             FindingKind::NamespaceJoin => "namespace_join",
+            FindingKind::PortConflict => "port_conflict",
         }
     }
 
     /// Every kind, for parsing names.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::Pid1NeverReaps,
         FindingKind::Pid1IgnoresSigterm,
         FindingKind::SigtermNotForwarded,
@@ -113,6 +118,7 @@ impl FindingKind {
         FindingKind::CrossPodJoin,
         FindingKind::UserNamespaceCreated,
         FindingKind::NamespaceJoin,
+        FindingKind::PortConflict,
     ];
 }
 
@@ -152,6 +158,8 @@ pub enum Evidence {
     Shutdown(Box<shutdown::Timeline>),
     /// Namespace joins and creations: the classified join.
     Join(Box<joins::Join>),
+    /// `port_conflict`: the refused bind and who holds the port.
+    PortConflict(Box<ports::PortConflict>),
 }
 
 impl Finding {
@@ -164,6 +172,14 @@ impl Finding {
     pub fn join(&self) -> Option<&joins::Join> {
         match &self.evidence {
             Evidence::Join(j) => Some(j),
+            _ => None,
+        }
+    }
+
+    /// The port clash, for `port_conflict` findings.
+    pub fn port_conflict(&self) -> Option<&ports::PortConflict> {
+        match &self.evidence {
+            Evidence::PortConflict(c) => Some(c),
             _ => None,
         }
     }
@@ -195,6 +211,8 @@ pub struct Audit {
     pub shutdowns: shutdown::Shutdowns,
     /// Namespace joins and creations.
     pub joins: joins::Joins,
+    /// Port clashes.
+    pub ports: ports::Ports,
     /// Allow rules.
     pub policy: policy::Policy,
     /// Hits per policy rule, in rule order.
@@ -210,6 +228,7 @@ impl Audit {
             pid1: pid1::Pid1::new(cfg, node_pid_ns),
             shutdowns: shutdown::Shutdowns::new(node_pid_ns),
             joins: joins::Joins::new(),
+            ports: ports::Ports::new(),
             policy_hits: vec![0; policy.rules.len()],
             policy,
             pending: Vec::new(),
@@ -255,6 +274,7 @@ impl Audit {
         let mut found = std::mem::take(&mut self.pending);
         found.extend(self.pid1.on_event(ev, m));
         found.extend(self.shutdowns.on_event(ev, m));
+        found.extend(self.ports.on_event(ev, m));
         if found.is_empty() {
             return Vec::new();
         }

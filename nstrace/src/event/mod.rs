@@ -7,8 +7,8 @@ pub mod names;
 use std::fmt;
 
 use nstrace_common::{
-    CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent, RenameEvent,
-    SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+    BindEvent, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
+    RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
 };
 
 /// One decoded kernel event.
@@ -34,6 +34,8 @@ pub enum Event {
     SignalDeliver(SignalDeliverEvent),
     /// A task renamed itself.
     Rename(RenameEvent),
+    /// bind(2) returned (EADDRINUSE, or success in a container).
+    Bind(BindEvent),
 }
 
 /// Why a record could not be decoded.
@@ -101,6 +103,7 @@ abi!(
     SignalGenerateEvent,
     SignalDeliverEvent,
     RenameEvent,
+    BindEvent,
 );
 
 /// Copies `buf`, which must be exactly a `T` long, into a `T`: a properly
@@ -139,6 +142,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         Kind::SignalGenerate => Event::SignalGenerate(read_exact(buf, kind)?),
         Kind::SignalDeliver => Event::SignalDeliver(read_exact(buf, kind)?),
         Kind::Rename => Event::Rename(read_exact(buf, kind)?),
+        Kind::Bind => Event::Bind(read_exact(buf, kind)?),
     })
 }
 
@@ -161,6 +165,7 @@ impl Event {
             Event::SignalGenerate(e) => &e.hdr,
             Event::SignalDeliver(e) => &e.hdr,
             Event::Rename(e) => &e.hdr,
+            Event::Bind(e) => &e.hdr,
         }
     }
 
@@ -176,6 +181,7 @@ impl Event {
             Event::SignalGenerate(e) => &mut e.hdr,
             Event::SignalDeliver(e) => &mut e.hdr,
             Event::Rename(e) => &mut e.hdr,
+            Event::Bind(e) => &mut e.hdr,
         }
     }
 
@@ -192,6 +198,7 @@ impl Event {
             Event::SignalGenerate(_) => Kind::SignalGenerate,
             Event::SignalDeliver(_) => Kind::SignalDeliver,
             Event::Rename(_) => Kind::Rename,
+            Event::Bind(_) => Kind::Bind,
         }
     }
 
@@ -207,6 +214,7 @@ impl Event {
             Event::SignalGenerate(e) => as_bytes(e),
             Event::SignalDeliver(e) => as_bytes(e),
             Event::Rename(e) => as_bytes(e),
+            Event::Bind(e) => as_bytes(e),
         }
     }
 }
@@ -280,6 +288,13 @@ mod tests {
             Event::Rename(RenameEvent {
                 hdr: header(Kind::Rename),
                 new_comm: *b"sleep\0\0\0\0\0\0\0\0\0\0\0",
+            }),
+            Event::Bind(BindEvent {
+                hdr: header(Kind::Bind),
+                ret: -98,
+                family: 10,
+                port: 8080,
+                ..Default::default()
             }),
         ];
         assert_eq!(events.len(), Kind::ALL.len(), "one of each kind");

@@ -112,9 +112,55 @@ pub fn errno_name(ret: i32) -> std::borrow::Cow<'static, str> {
         28 => "ENOSPC",
         38 => "ENOSYS",
         87 => "EUSERS",
+        98 => "EADDRINUSE",
         _ => return ret.to_string().into(),
     };
     name.into()
+}
+
+/// The address a bind asked for.
+pub fn bind_ip(e: &nstrace_common::BindEvent) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    if e.family == nstrace_common::AF_INET {
+        IpAddr::V4(Ipv4Addr::new(e.addr[0], e.addr[1], e.addr[2], e.addr[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(e.addr))
+    }
+}
+
+/// `ADDR:PORT` as people write it: `0.0.0.0:8080`, `[::]:8080`.
+pub fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(ip, port).to_string()
+}
+
+/// The transport of a socket by type and protocol: "tcp", "udp", "sctp",
+/// "mptcp", "udplite", "raw", or the numbers when unknown.
+pub fn transport_name(sock_type: u16, protocol: u16) -> std::borrow::Cow<'static, str> {
+    use nstrace_common as c;
+    match (sock_type, protocol) {
+        (_, c::IPPROTO_TCP) => "tcp".into(),
+        (_, c::IPPROTO_UDP) => "udp".into(),
+        (_, c::IPPROTO_SCTP) => "sctp".into(),
+        (_, c::IPPROTO_MPTCP) => "mptcp".into(),
+        (_, c::IPPROTO_UDPLITE) => "udplite".into(),
+        (c::SOCK_RAW, _) => "raw".into(),
+        (c::SOCK_STREAM, 0) => "stream".into(),
+        (c::SOCK_DGRAM, 0) => "dgram".into(),
+        (t, p) => format!("type {t} protocol {p}").into(),
+    }
+}
+
+/// A socket type's name ("stream", "dgram", …).
+pub fn sock_type_name(sock_type: u16) -> std::borrow::Cow<'static, str> {
+    use nstrace_common as c;
+    match sock_type {
+        c::SOCK_STREAM => "stream".into(),
+        c::SOCK_DGRAM => "dgram".into(),
+        c::SOCK_RAW => "raw".into(),
+        c::SOCK_SEQPACKET => "seqpacket".into(),
+        0 => "unknown".into(),
+        t => t.to_string().into(),
+    }
 }
 
 /// Turns a wait status (task->exit_code) into words: "exit 3" or "killed by KILL".

@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod init;
+pub mod net;
 pub mod place;
 pub mod signals;
 pub mod topology;
@@ -145,6 +146,10 @@ pub struct Model {
     names: BTreeMap<String, ContainerNames>,
     /// The places index, rebuilt when the container layout changed (see [`Model::places`]).
     places: RefCell<Option<Rc<Places>>>,
+    /// The last read of each network namespace, by inode.
+    net: BTreeMap<u32, net::NetFacts>,
+    /// Who held a port when a bind lost over it, by (netns, transport, port).
+    holders: BTreeMap<(u32, net::Proto, u16), net::PortHolders>,
 }
 
 impl Model {
@@ -245,6 +250,70 @@ impl Model {
         if self.names.len() != before {
             self.generation += 1;
             self.layout_generation += 1;
+        }
+    }
+
+    /// Takes a read of a network namespace (it replaces the previous one).
+    /// Only a change of what was read moves the generation.
+    pub fn set_net(&mut self, f: net::NetFacts) {
+        let changed = self.net.get(&f.netns).is_none_or(|old| !old.same_as(&f));
+        self.net.insert(f.netns, f);
+        if changed {
+            self.generation += 1;
+        }
+    }
+
+    /// The last read of network namespace `netns`.
+    pub fn net(&self, netns: u32) -> Option<&net::NetFacts> {
+        self.net.get(&netns)
+    }
+
+    /// Every network namespace read, by inode.
+    pub fn all_net(&self) -> impl Iterator<Item = &net::NetFacts> {
+        self.net.values()
+    }
+
+    /// Takes who held a port after a bind lost over it (the latest per port).
+    pub fn set_port_holders(&mut self, h: net::PortHolders) {
+        self.holders.insert((h.netns, h.proto, h.port), h);
+    }
+
+    /// Who held `port` of `netns` when that was last looked up.
+    pub fn port_holders(
+        &self,
+        netns: u32,
+        proto: net::Proto,
+        port: u16,
+    ) -> Option<&net::PortHolders> {
+        self.holders.get(&(netns, proto, port))
+    }
+
+    /// Network namespaces some process is in or some pin holds (the node's included).
+    pub fn live_netns(&self) -> std::collections::HashSet<u32> {
+        let mut live: std::collections::HashSet<u32> =
+            self.procs.values().map(|p| p.ns.net).collect();
+        live.extend(
+            self.pinned
+                .iter()
+                .filter(|p| p.ns_type == NsType::Net)
+                .map(|p| p.inode),
+        );
+        live.insert(self.node.net);
+        live
+    }
+
+    /// Forgets what was read about network namespaces that are gone, so the
+    /// maps stay bounded on a node where pods come and go.
+    pub fn forget_gone_net(&mut self) {
+        if self.net.is_empty() && self.holders.is_empty() {
+            return;
+        }
+        let live = self.live_netns();
+        let before = self.net.len();
+        self.net.retain(|ino, _| live.contains(ino));
+        self.holders.retain(|(ino, _, _), _| live.contains(ino));
+        if self.net.len() != before {
+            self.generation += 1;
         }
     }
 
@@ -404,9 +473,11 @@ impl Model {
                 self.refresh_comm(s.target_tgid, s.target_tid, &s.target_comm, h.ts_ns)
             }
             Event::Rename(r) => self.refresh_comm(h.tgid, h.tid, &r.new_comm, h.ts_ns),
-            Event::Wait(_) | Event::SignalDeliver(_) | Event::Setns(_) | Event::Unshare(_) => {
-                self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns)
-            }
+            Event::Wait(_)
+            | Event::SignalDeliver(_)
+            | Event::Setns(_)
+            | Event::Unshare(_)
+            | Event::Bind(_) => self.refresh_comm(h.tgid, h.tid, &h.comm, h.ts_ns),
             _ => {}
         }
         let stale = |m: &Model, pid: u32| m.procs.get(&pid).is_some_and(|p| p.seen_ns > h.ts_ns);
@@ -519,7 +590,7 @@ impl Model {
                     p.signals.saw_handler(d.sig, d.handler);
                 }
             }
-            Event::Wait(_) | Event::SignalGenerate(_) | Event::Rename(_) => {}
+            Event::Wait(_) | Event::SignalGenerate(_) | Event::Rename(_) | Event::Bind(_) => {}
         }
     }
 }

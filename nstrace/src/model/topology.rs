@@ -12,11 +12,13 @@
 //! * everything else not in the node's namespaces is a plain namespace.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use nstrace_common::{NsSet, NsType};
 
 use super::cgroup;
-use super::{Model, Pinned, Process};
+use super::net::{NetFacts, NetIf, Proto};
+use super::{CtrRef, Model, Pinned, Process};
 
 /// Namespace types in the sharing matrix, in the order it is shown.
 pub const MATRIX_TYPES: [NsType; 8] = [
@@ -91,6 +93,71 @@ impl From<&Process> for ProcView {
     }
 }
 
+/// A process holding a socket, and where it lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// Node pid.
+    pub pid: u32,
+    /// Its command ("" when the model no longer knows it).
+    pub comm: String,
+    /// Its container, when it is in one of the namespace's containers.
+    pub container: Option<super::CtrRef>,
+}
+
+/// A listening socket of a network namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// Local address (`0.0.0.0` / `::` for any).
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Reachable as localhost within the namespace (bound to any or a loopback address).
+    pub on_localhost: bool,
+    /// Socket inode.
+    pub inode: u64,
+    /// Who holds it.
+    pub owners: Vec<Owner>,
+}
+
+/// The network of a pod, a lone container or a plain network namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// The network namespace (inode).
+    pub netns: u32,
+    /// It is the node's (hostNetwork): only the pod's own listeners are shown.
+    pub node_network: bool,
+    /// Whether it was read at all (a trace may not have read it yet).
+    pub read: bool,
+    /// `lo` is up.
+    pub lo_up: bool,
+    /// Interfaces (none for the node's network).
+    pub interfaces: Vec<NetIf>,
+    /// Why it could not be read.
+    pub error: Option<String>,
+    /// Listening sockets, by transport, port, address.
+    pub listeners: Vec<Listener>,
+}
+
+impl Network {
+    /// The first global IPv4 address (else any global one) of its
+    /// interfaces: the pod IP.
+    pub fn main_ip(&self) -> Option<IpAddr> {
+        let global = |ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+        };
+        let all = || {
+            self.interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| a.ip))
+                .filter(global)
+        };
+        all().find(IpAddr::is_ipv4).or_else(|| all().next())
+    }
+}
+
 /// One container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
@@ -116,6 +183,8 @@ pub struct Container {
     pub hostname: Option<String>,
     /// What the runtime calls it and its pod, when its files say.
     pub names: Option<super::ContainerNames>,
+    /// Its network (lone containers only; a pod's containers share the pod's).
+    pub network: Option<Network>,
 }
 
 impl Container {
@@ -161,6 +230,8 @@ pub struct Pod {
     pub host_ipc: bool,
     /// All containers share one non-node PID namespace.
     pub share_process_namespace: bool,
+    /// Its network namespace: wiring and listeners.
+    pub network: Option<Network>,
 }
 
 /// The sharing of type `t` in a matrix laid out as [`MATRIX_TYPES`].
@@ -204,6 +275,8 @@ pub struct PlainNs {
     pub pinned_by: Vec<String>,
     /// For a PID namespace: its processes still see the node's /proc (no own mount namespace).
     pub shares_node_mnt: bool,
+    /// For a network namespace: its wiring and listeners, when read.
+    pub network: Option<Network>,
 }
 
 /// The node's namespace topology.
@@ -289,6 +362,7 @@ pub fn build(m: &Model) -> Topology {
             cgroup_pod: members.iter().find_map(|p| ids[&p.pid].pod.clone()),
             hostname: members.iter().find_map(|p| p.hostname.clone()),
             names: runtime_id.as_deref().and_then(|id| m.names_of(id)).cloned(),
+            network: None,
         });
     }
 
@@ -366,11 +440,20 @@ pub fn build(m: &Model) -> Topology {
     let mut lone = Vec::new();
     for (_, mut members) in groups {
         if members.len() == 1 && members[0].cgroup_pod.is_none() {
-            lone.push(members.remove(0));
+            let mut c = members.remove(0);
+            c.network = network_of(m, c.ns.net, std::slice::from_ref(&c));
+            lone.push(c);
             continue;
         }
         members.sort_by(|a, b| b.infra.cmp(&a.infra).then(a.id.cmp(&b.id)));
-        pods.push(make_pod(members, &node));
+        let mut pod = make_pod(members, &node);
+        let netns = pod
+            .infra()
+            .or(pod.containers.first())
+            .map_or(0, |c| c.ns.net);
+        let netns = if pod.host_network { node.net } else { netns };
+        pod.network = network_of(m, netns, &pod.containers);
+        pods.push(pod);
     }
     pods.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     lone.sort_by(|a, b| a.id.cmp(&b.id));
@@ -399,6 +482,7 @@ pub fn build(m: &Model) -> Topology {
                 processes: Vec::new(),
                 pinned_by: Vec::new(),
                 shares_node_mnt: false,
+                network: None,
             });
             e.processes.push(ProcView::from(*p));
             if t == NsType::Pid && p.ns.mnt == node.mnt {
@@ -429,8 +513,14 @@ pub fn build(m: &Model) -> Topology {
                     processes: Vec::new(),
                     pinned_by: vec![holder.clone()],
                     shares_node_mnt: false,
+                    network: None,
                 },
             );
+        }
+    }
+    for p in plain.values_mut() {
+        if p.ns_type == NsType::Net {
+            p.network = network_of(m, p.inode, &[]);
         }
     }
     Topology {
@@ -508,7 +598,68 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
         share_process_namespace: of(NsType::Pid) == Sharing::Shared,
         sharing,
         containers,
+        network: None,
     }
+}
+
+/// The network of namespace `netns` as the containers `containers` (those
+/// that live in it) see it: the last read of it, its listeners' holders
+/// placed in those containers. For the node's namespace (hostNetwork) only
+/// the listeners those containers hold; `None` for the node's namespace
+/// with no container, or for a namespace not known at all.
+fn network_of(m: &Model, netns: u32, containers: &[Container]) -> Option<Network> {
+    if netns == 0 {
+        return None;
+    }
+    let node_network = netns == m.node.net;
+    if node_network && containers.is_empty() {
+        return None;
+    }
+    let ctr_of = |pid: u32| -> Option<CtrRef> {
+        containers
+            .iter()
+            .find(|c| c.processes.iter().any(|p| p.pid == pid))
+            .map(Container::ctr_ref)
+    };
+    let facts: Option<&NetFacts> = m.net(netns);
+    let mut listeners: Vec<Listener> = facts
+        .map(|f| f.listeners.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|h| h.listening)
+        .map(|h| Listener {
+            proto: h.proto,
+            addr: h.addr,
+            port: h.port,
+            on_localhost: h.on_localhost(),
+            inode: h.inode,
+            owners: h
+                .pids
+                .iter()
+                .map(|&pid| Owner {
+                    pid,
+                    comm: m.get(pid).map(|p| p.comm.clone()).unwrap_or_default(),
+                    container: ctr_of(pid),
+                })
+                .collect(),
+        })
+        // On the node's network, only what the pod's own processes hold.
+        .filter(|l| !node_network || l.owners.iter().any(|o| o.container.is_some()))
+        .collect();
+    listeners.sort_by_key(|a| (a.proto, a.port, a.addr));
+    Some(Network {
+        netns,
+        node_network,
+        read: facts.is_some(),
+        lo_up: facts.is_some_and(|f| f.lo_up),
+        interfaces: if node_network {
+            Vec::new()
+        } else {
+            facts.map(|f| f.interfaces.clone()).unwrap_or_default()
+        },
+        error: facts.and_then(|f| f.error.clone()),
+        listeners,
+    })
 }
 
 #[cfg(test)]
@@ -839,6 +990,115 @@ mod tests {
         assert!(
             !t.plain.iter().any(|p| p.inode == 105),
             "node namespaces are not plain"
+        );
+    }
+
+    fn held(port: u16, addr: &str, pids: Vec<u32>) -> crate::model::net::Held {
+        crate::model::net::Held {
+            proto: Proto::Tcp,
+            addr: addr.parse().unwrap(),
+            port,
+            inode: u64::from(port),
+            listening: true,
+            pids,
+        }
+    }
+
+    fn facts(netns: u32, node: bool, listeners: Vec<crate::model::net::Held>) -> NetFacts {
+        NetFacts {
+            netns,
+            read_ns: 1,
+            node,
+            lo_up: true,
+            interfaces: vec![NetIf {
+                name: "eth0".into(),
+                index: 2,
+                kind: "veth".into(),
+                up: true,
+                mac: None,
+                addrs: vec![crate::model::net::IfAddr {
+                    ip: "10.89.0.7".parse().unwrap(),
+                    prefix: 24,
+                }],
+                peer: None,
+                link: None,
+            }],
+            listeners,
+            error: None,
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pods_listeners_are_placed_in_its_containers() {
+        let mut m = model(default_pod(1000));
+        // net of pod 1000 is 10001; 1002 (sleep) is in the sh container 1001.
+        m.set_net(facts(
+            10001,
+            false,
+            vec![
+                held(80, "::", vec![1002]),
+                held(9090, "10.89.0.7", vec![1003]),
+                held(7000, "127.0.0.1", vec![4242]),
+            ],
+        ));
+        let t = build(&m);
+        let n = t.pods[0].network.as_ref().expect("the pod's network");
+        assert_eq!((n.netns, n.node_network, n.read), (10001, false, true));
+        assert_eq!(n.main_ip(), Some("10.89.0.7".parse().unwrap()));
+        let by_port = |p: u16| n.listeners.iter().find(|l| l.port == p).unwrap();
+        let c = |p: u16| {
+            by_port(p).owners[0]
+                .container
+                .as_ref()
+                .map(|c| c.id.clone())
+        };
+        assert_eq!(c(80), Some(cid(1001)));
+        assert_eq!(c(9090), Some(cid(1003)));
+        assert_eq!(c(7000), None, "a holder outside the pod's containers");
+        assert!(by_port(80).on_localhost && !by_port(9090).on_localhost);
+        assert_eq!(by_port(80).owners[0].comm, "sleep");
+    }
+
+    #[test]
+    fn a_host_network_pod_lists_only_its_own_listeners() {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(7), cid(c));
+        let mut m = model(vec![
+            proc(1, 0, 1, "init", "/init.scope", &[]),
+            proc(
+                70,
+                1,
+                1,
+                "catatonit",
+                &cg(70),
+                &[(0, 701), (3, 705), (2, 702), (1, 703)],
+            ),
+            proc(
+                71,
+                1,
+                1,
+                "httpd",
+                &cg(71),
+                &[(0, 711), (3, 715), (2, 702), (1, 703)],
+            ),
+        ]);
+        m.set_net(facts(
+            NODE[5],
+            true,
+            vec![held(8080, "127.0.0.1", vec![71]), held(22, "::", vec![1])],
+        ));
+        let t = build(&m);
+        let n = t.pods[0].network.as_ref().unwrap();
+        assert!(t.pods[0].host_network && n.node_network);
+        assert_eq!(n.listeners.len(), 1, "{:?}", n.listeners);
+        assert_eq!(n.listeners[0].port, 8080);
+        assert_eq!(
+            n.listeners[0].owners[0].container.as_ref().unwrap().id,
+            cid(71)
+        );
+        assert!(
+            n.interfaces.is_empty(),
+            "the node's wiring is not the pod's"
         );
     }
 

@@ -43,6 +43,12 @@ pub fn request(family: u8, proto: Proto, state: u8) -> [u8; REQ_LEN] {
 /// Decodes one `inet_diag_msg`; `Ok(None)` for a socket that is not a listener
 /// (a TCP socket not in LISTEN, a UDP socket that is connected or has no port).
 pub fn decode(payload: &[u8], proto: Proto) -> Result<Option<Listener>, DecodeError> {
+    Ok(decode_any(payload, proto)?.and_then(|(l, listening)| listening.then_some(l)))
+}
+
+/// Decodes one `inet_diag_msg` of any state: the socket (as a [`Listener`])
+/// and whether it listens; `Ok(None)` for a socket bound to no port.
+pub fn decode_any(payload: &[u8], proto: Proto) -> Result<Option<(Listener, bool)>, DecodeError> {
     if payload.len() < MSG_LEN {
         return Err(DecodeError("short inet_diag_msg"));
     }
@@ -59,18 +65,51 @@ pub fn decode(payload: &[u8], proto: Proto) -> Result<Option<Listener>, DecodeEr
         _ => return Err(DecodeError("inet_diag_msg of another family")),
     };
     let u32_at = |at: usize| u32::from_ne_bytes(payload[at..at + 4].try_into().unwrap_or([0; 4]));
+    if port == 0 {
+        return Ok(None);
+    }
     let listening = match proto {
         Proto::Tcp => state == TCP_LISTEN,
-        Proto::Udp => state == TCP_CLOSE && port != 0,
+        Proto::Udp => state == TCP_CLOSE,
     };
-    Ok(listening.then(|| Listener {
-        proto,
-        addr,
-        port,
-        inode: u64::from(u32_at(68)),
-        uid: u32_at(64),
-        owners: Vec::new(),
-    }))
+    Ok(Some((
+        Listener {
+            proto,
+            addr,
+            port,
+            inode: u64::from(u32_at(68)),
+            uid: u32_at(64),
+            owners: Vec::new(),
+        },
+        listening,
+    )))
+}
+
+/// Sockets bound to a port, each with whether it listens, and the messages
+/// that did not decode.
+pub type Bound = (Vec<(Listener, bool)>, Vec<DecodeError>);
+
+/// Every socket of `proto` (IPv4 and IPv6, in any state) bound to `port` in
+/// the namespace `sock` was created in, with whether each listens: who holds
+/// a port a bind was refused. All states are dumped and filtered here (a
+/// namespace has few sockets; the node's are asked for only after a clash).
+pub fn bound_to(sock: &mut NlSocket, proto: Proto, port: u16) -> io::Result<Bound> {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        let mut req = request(family, proto, 0);
+        req[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+        sock.dump_once(SOCK_DIAG_BY_FAMILY, &req, &[], &mut |ty, p| {
+            if ty == SOCK_DIAG_BY_FAMILY {
+                match decode_any(p, proto) {
+                    Ok(Some((l, listening))) if l.port == port => out.push((l, listening)),
+                    Ok(_) => {}
+                    Err(e) => bad.push(e),
+                }
+            }
+        })?;
+    }
+    Ok((out, bad))
 }
 
 /// Dumps the TCP LISTEN and bound unconnected UDP sockets, IPv4 and IPv6, of the
@@ -152,6 +191,31 @@ mod tests {
         assert_eq!((r[0], r[1]), (libc::AF_INET6 as u8, 6));
         assert_eq!(u32::from_ne_bytes(r[4..8].try_into().unwrap()), 1 << 10);
         assert!(r[8..].iter().all(|b| *b == 0));
+    }
+
+    /// A connected or bound-only socket holds its port too.
+    #[test]
+    fn bound_to_finds_sockets_in_any_state() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_accepted, _) = l.accept().unwrap();
+        let mut s = NlSocket::open(libc::NETLINK_SOCK_DIAG).unwrap();
+        let (got, bad) = match bound_to(&mut s, Proto::Tcp, port) {
+            Ok(x) => x,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(bad.is_empty());
+        // The listener, and the accepted socket (same local port); not the client's.
+        assert!(got
+            .iter()
+            .any(|(x, listening)| x.port == port && *listening));
+        assert!(got
+            .iter()
+            .any(|(x, listening)| x.port == port && !*listening));
+        let client_port = c.local_addr().unwrap().port();
+        assert!(got.iter().all(|(x, _)| x.port != client_port));
     }
 
     /// The real kernel, in this process's own namespace.

@@ -46,7 +46,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 pub use nsfd::{NetnsRef, NsId};
-pub use owners::{parse_socket_link, socket_owners, OwnerScan};
+pub use owners::{parse_socket_link, socket_owners, socket_owners_until_found, OwnerScan};
 pub use procnet::{parse as parse_proc_net, parse_endpoint, Listener, Parsed, ProcNetFile, Proto};
 pub use rtnl::{decode_addr, decode_link, DecodeError, RawAddr, RawLink};
 pub use types::{
@@ -285,6 +285,55 @@ fn read_opened(ns: &NsHandle, opened: Opened, node: &NodeNet) -> Result<NetnsWir
     problems.append(&mut w.problems);
     w.problems = problems;
     Ok(w)
+}
+
+/// The listeners of the node's own namespace (for the pods on the node
+/// network: the caller keeps those their processes hold), with what could not
+/// be read. inet_diag, or the `/proc` files when the kernel has none.
+pub fn read_node_listeners(node: &NodeNet) -> Result<(Vec<Listener>, Vec<Problem>), NetnsError> {
+    let mut problems = Vec::new();
+    let diag = in_netns(&node.ns, || NlSocket::open(libc::NETLINK_SOCK_DIAG))?;
+    let mut listeners = match diag.and_then(|mut d| diag::listeners(&mut d)) {
+        Ok((l, bad)) => {
+            problems.extend(bad.into_iter().map(|e| Problem::BadMessage {
+                side: Side::Node,
+                reason: e.0,
+            }));
+            l
+        }
+        Err(e) => {
+            problems.push(Problem::SockDiag { error: e.kind() });
+            let names: Vec<&str> = ProcNetFile::ALL.iter().map(|f| f.name()).collect();
+            let files = in_netns(&node.ns, || nsfd::open_thread_net(&names))?;
+            read_listeners(files, &mut problems)
+        }
+    };
+    listeners.sort_by_key(|a| (a.proto, a.port, a.addr, a.inode));
+    Ok((listeners, problems))
+}
+
+/// Every socket of `proto` bound to `port` (in any state, with whether it
+/// listens) in the namespace `target`, or the node's when `target` is `None`:
+/// who holds a port a bind was just refused. Needs inet_diag.
+pub fn read_port(
+    target: Option<&NetnsRef>,
+    node: &NodeNet,
+    proto: Proto,
+    port: u16,
+) -> Result<Vec<(Listener, bool)>, NetnsError> {
+    let open = || NlSocket::open(libc::NETLINK_SOCK_DIAG);
+    let sock = match target {
+        None => in_netns(&node.ns, open)?,
+        Some(t) => {
+            let ns = NsHandle::open(&t.path()).map_err(|e| NetnsError::open(t, e))?;
+            in_netns(&ns, open)?
+        }
+    };
+    let (mut found, _bad) = sock
+        .and_then(|mut s| diag::bound_to(&mut s, proto, port))
+        .map_err(|e| NetnsError::Netlink("sock_diag", e))?;
+    found.sort_by_key(|(a, _)| (a.addr, a.inode));
+    Ok(found)
 }
 
 /// Listeners from `DIR/{tcp,tcp6,udp,udp6}`, e.g. `/proc/PID/net` (the namespace of

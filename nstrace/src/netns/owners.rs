@@ -28,12 +28,26 @@ pub struct OwnerScan {
 /// Maps the socket inodes in `inodes` to the pids among `pids` that hold them.
 /// Duplicate pids are read once.
 pub fn socket_owners(inodes: &HashSet<u64>, pids: &[u32]) -> OwnerScan {
+    scan_owners(inodes, pids, false)
+}
+
+/// Like [`socket_owners`], but stops at the first pid after which every inode
+/// has an owner: for a search among many candidates (the node's processes)
+/// ordered most likely first.
+pub fn socket_owners_until_found(inodes: &HashSet<u64>, pids: &[u32]) -> OwnerScan {
+    scan_owners(inodes, pids, true)
+}
+
+fn scan_owners(inodes: &HashSet<u64>, pids: &[u32], stop_when_found: bool) -> OwnerScan {
     let mut scan = OwnerScan::default();
     if inodes.is_empty() {
         return scan;
     }
     let mut seen = HashSet::new();
     for &pid in pids {
+        if stop_when_found && scan.owners.len() == inodes.len() {
+            break;
+        }
         if !seen.insert(pid) {
             continue;
         }

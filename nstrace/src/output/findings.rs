@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::wire::{
-    self, ActorWire, FindingLine, JoinWire, Ordered, PlaceWire, SummaryLine, SummaryWire,
-    TargetWire,
+    self, ActorWire, FindingLine, JoinWire, Ordered, PartyWire, PlaceWire, PortConflictWire,
+    SummaryLine, SummaryWire, TargetWire,
 };
 use super::{safe, time, timeline, Format};
 use crate::detect::joins::{Action, Join};
 use crate::detect::pid1::{NotForwarded, Prediction, TeardownKills, Unreaped};
+use crate::detect::ports::{PortConflict, Relation};
 use crate::detect::{Attributed, Evidence, Finding, FindingKind, Severity};
 use crate::event::names::{
     cap_summary, clone_flag_list, clone_flag_names, exit_status, CLONE_NEW_MASK,
@@ -52,6 +53,7 @@ pub fn summary(f: &Finding) -> String {
         ),
         Evidence::Shutdown(t) => format!("slow shutdown: {}", timeline::verdict_text(t)),
         Evidence::Join(j) => join_summary(j),
+        Evidence::PortConflict(c) => conflict_summary(c),
     }
 }
 
@@ -68,7 +70,143 @@ pub fn evidence(f: &Finding) -> Vec<String> {
         Evidence::Prediction(p) => prediction_evidence(f, p),
         Evidence::Shutdown(t) => timeline::lines(t),
         Evidence::Join(j) => join_evidence(j),
+        Evidence::PortConflict(c) => conflict_evidence(c),
     }
+}
+
+/// A container as the subject of a sentence: "container web of pod shop".
+fn who(p: &Place) -> String {
+    match p {
+        Place::Pod {
+            pod,
+            container: Some(c),
+        } => format!("container {c} of pod {pod}"),
+        Place::Pod { pod, .. } => format!("pod {pod}"),
+        Place::Container(c) => format!("container {c}"),
+        Place::Node => "the node".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `tcp :8080` (any address) or `tcp 127.0.0.1:8080`.
+fn port_text(c: &PortConflict, addr: std::net::IpAddr) -> String {
+    if addr.is_unspecified() {
+        format!("{} :{}", c.proto.name(), c.port)
+    } else {
+        format!(
+            "{} {}",
+            c.proto.name(),
+            std::net::SocketAddr::new(addr, c.port)
+        )
+    }
+}
+
+fn conflict_summary(c: &PortConflict) -> String {
+    let l = &c.loser;
+    let asked = port_text(c, l.addr);
+    let Some(h) = &c.holder else {
+        return format!(
+            "{} ({} {}) could not bind {asked}: the address is in use, and no process holding it was found",
+            who(&l.place),
+            l.comm,
+            l.pid
+        );
+    };
+    match c.relation {
+        Relation::SiblingContainer => format!(
+            "{} could not bind {asked}: container {} of the same pod holds it (one port space for every container of a pod)",
+            who(&l.place),
+            h.place.ctr().map(ToString::to_string).unwrap_or_default()
+        ),
+        Relation::SameContainer => format!(
+            "{} ({} {}) could not bind {asked}: {} {} of the same container holds it (a restart racing its predecessor, or a second bind)",
+            who(&l.place),
+            l.comm,
+            l.pid,
+            h.comm,
+            h.pid
+        ),
+        Relation::Node => format!(
+            "{} could not bind {asked}: the node's {} {} holds it ({})",
+            who(&l.place),
+            h.comm,
+            h.pid,
+            if c.node_network {
+                "a hostNetwork pod shares the node's ports"
+            } else {
+                "the same network namespace"
+            }
+        ),
+        Relation::OtherPod | Relation::Unknown => format!(
+            "{} could not bind {asked}: {} holds it ({})",
+            who(&l.place),
+            who(&h.place),
+            if c.node_network {
+                "both on the node network"
+            } else {
+                "the same network namespace"
+            }
+        ),
+    }
+}
+
+fn conflict_evidence(c: &PortConflict) -> Vec<String> {
+    let mut out = Vec::new();
+    let l = &c.loser;
+    if let Some(h) = &c.holder {
+        let when = match c.holder_bound_ns {
+            Some(t) if t <= c.refused_ns => format!(
+                "bound {} {:.3}s before",
+                port_text(c, h.addr),
+                (c.refused_ns - t) as f64 / 1e9
+            ),
+            Some(_) => format!("bound {}", port_text(c, h.addr)),
+            None if h.place.in_container() => format!(
+                "held {} already (bound before tracing started)",
+                port_text(c, h.addr)
+            ),
+            None => format!(
+                "held {} (a node process: its bind is not traced)",
+                port_text(c, h.addr)
+            ),
+        };
+        out.push(format!(
+            "first: pid {} ({}) in {} {when}",
+            h.pid, h.comm, h.place
+        ));
+    }
+    out.push(format!(
+        "then: pid {} ({}) in {}: bind {} → EADDRINUSE",
+        l.pid,
+        l.comm,
+        l.place,
+        port_text(c, l.addr)
+    ));
+    out.push(if c.node_network {
+        format!(
+            "port space: the node's (net {}), as for every hostNetwork pod",
+            c.netns
+        )
+    } else {
+        match l.place.pod() {
+            Some(pod) => format!(
+                "port space: net {}, shared by every container of pod {pod}",
+                c.netns
+            ),
+            None => format!("port space: net {}", c.netns),
+        }
+    });
+    if c.holder.is_some() {
+        out.push(
+            if c.looked_up {
+                "holder: found holding the port right after the refusal"
+            } else {
+                "holder: from the binds traced"
+            }
+            .to_owned(),
+        );
+    }
+    out
 }
 
 fn unreaped(f: &Finding, u: &Unreaped) -> Vec<String> {
@@ -333,6 +471,7 @@ pub fn finding_line(a: &Attributed, wall_offset_ns: i64) -> FindingLine<'_> {
         allowed_by: a.allowed_by.as_deref(),
         join: f.join().map(join_wire),
         resolved: f.resolved(),
+        port_conflict: f.port_conflict().map(conflict_wire),
         summary: summary(f),
         evidence: evidence(f),
     }
@@ -347,6 +486,35 @@ fn place_wire(p: &Place) -> PlaceWire<'_> {
         container_name: p.container_name(),
         netns: p.netns_name(),
         text: p.to_string(),
+    }
+}
+
+fn conflict_wire(c: &PortConflict) -> PortConflictWire<'_> {
+    PortConflictWire {
+        proto: c.proto.name(),
+        port: c.port,
+        netns: c.netns,
+        node_network: c.node_network,
+        relation: c.relation.name(),
+        first: c.holder.as_ref().map(|h| PartyWire {
+            pid: h.pid,
+            comm: &h.comm,
+            addr: h.addr.to_string(),
+            place: place_wire(&h.place),
+            bound_ts_ns: c.holder_bound_ns,
+        }),
+        then: PartyWire {
+            pid: c.loser.pid,
+            comm: &c.loser.comm,
+            addr: c.loser.addr.to_string(),
+            place: place_wire(&c.loser.place),
+            bound_ts_ns: None,
+        },
+        holder_found_by: match (&c.holder, c.looked_up) {
+            (None, _) => "none",
+            (Some(_), true) => "lookup",
+            (Some(_), false) => "bind_events",
+        },
     }
 }
 
@@ -523,6 +691,81 @@ mod tests {
             "nothing → sleep (502): SIGKILLed by the kernel when PID 1 exited"
         );
         assert!(ev[3].contains("catatonit with -g"), "{ev:?}");
+    }
+
+    #[test]
+    fn port_conflicts_in_words_and_json() {
+        use crate::detect::ports::{Party, PortConflict, Relation};
+        use crate::model::net::Proto;
+        use crate::model::{CtrRef, PodRef};
+        let place = |c: &str| Place::Pod {
+            pod: PodRef::named("web"),
+            container: Some(CtrRef {
+                id: format!("{:064}", 7),
+                name: Some(c.into()),
+            }),
+        };
+        let party = |pid, c: &str| Party {
+            pid,
+            comm: "httpd".into(),
+            place: place(c),
+            addr: "::".parse().unwrap(),
+        };
+        let c = PortConflict {
+            proto: Proto::Tcp,
+            port: 8080,
+            netns: 4026532296,
+            node_network: false,
+            loser: party(202, "sidecar"),
+            holder: Some(party(101, "web")),
+            holder_bound_ns: Some(1_000_000_000),
+            looked_up: false,
+            relation: Relation::SiblingContainer,
+            refused_ns: 3_500_000_000,
+        };
+        let mut fc = f(Evidence::PortConflict(Box::new(c.clone())));
+        fc.kind = FindingKind::PortConflict;
+        assert_eq!(
+            summary(&fc),
+            "container sidecar of pod web could not bind tcp :8080: container web of the same pod holds it (one port space for every container of a pod)"
+        );
+        assert_eq!(
+            evidence(&fc),
+            [
+                "first: pid 101 (httpd) in pod web / container web bound tcp :8080 2.500s before",
+                "then: pid 202 (httpd) in pod web / container sidecar: bind tcp :8080 → EADDRINUSE",
+                "port space: net 4026532296, shared by every container of pod web",
+                "holder: from the binds traced",
+            ]
+        );
+        let a = Attributed {
+            finding: fc,
+            place: place("sidecar"),
+            allowed_by: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&finding(&a, Format::Json, 0)).unwrap();
+        assert_eq!(v["finding"], "port_conflict");
+        assert_eq!(v["container_name"], "sidecar");
+        let pc = &v["port_conflict"];
+        assert_eq!(pc["port"], 8080);
+        assert_eq!(pc["relation"], "sibling_container");
+        assert_eq!(pc["first"]["place"]["container_name"], "web");
+        assert_eq!(pc["then"]["pid"], 202);
+        assert_eq!(pc["holder_found_by"], "bind_events");
+        // Without a holder: one sentence that says so, no "first" line.
+        let lone = PortConflict {
+            holder: None,
+            holder_bound_ns: None,
+            relation: Relation::Unknown,
+            ..c
+        };
+        let fu = f(Evidence::PortConflict(Box::new(lone)));
+        assert!(
+            summary(&fu).ends_with("no process holding it was found"),
+            "{}",
+            summary(&fu)
+        );
+        assert!(evidence(&fu)[0].starts_with("then: "));
     }
 
     #[test]

@@ -10,22 +10,27 @@ use nstrace_common::{
 
 use super::wire::{self, EventBody, EventLine, NsObj};
 use super::{time, EventSink};
-use crate::event::names::{clone_flag_list, errno_name, signal_name, CLONE_NEW_MASK};
+use crate::event::names::{
+    bind_ip, clone_flag_list, errno_name, signal_name, sock_type_name, transport_name,
+    CLONE_NEW_MASK,
+};
 use crate::event::{cstr, Event};
 
 /// JSON-lines renderer.
 pub struct Json<W: Write> {
     out: W,
     wall_offset_ns: i64,
+    node_net: u32,
     line: Vec<u8>,
 }
 
 impl<W: Write> Json<W> {
-    /// A renderer writing to `out`.
-    pub fn new(out: W, wall_offset_ns: i64) -> Self {
+    /// A renderer writing to `out` for a node whose network namespace is `node_net`.
+    pub fn new(out: W, wall_offset_ns: i64, node_net: u32) -> Self {
         Json {
             out,
             wall_offset_ns,
+            node_net,
             line: Vec::with_capacity(1024),
         }
     }
@@ -72,7 +77,7 @@ pub fn result_name(result: u32) -> &'static str {
     SigResult::from_u32(result).map_or("unknown", SigResult::name)
 }
 
-fn body(ev: &Event) -> EventBody<'_> {
+fn body(ev: &Event, node_net: u32) -> EventBody<'_> {
     let error = |ret: i32| (ret != 0).then(|| errno_name(ret));
     match ev {
         Event::Create(e) => EventBody::Create {
@@ -154,11 +159,28 @@ fn body(ev: &Event) -> EventBody<'_> {
         Event::Rename(e) => EventBody::Rename {
             new_comm: cstr(&e.new_comm),
         },
+        Event::Bind(e) => EventBody::Bind {
+            transport: transport_name(e.sock_type, e.protocol),
+            family: if e.family == nstrace_common::AF_INET {
+                "inet"
+            } else {
+                "inet6"
+            },
+            addr: bind_ip(e).to_string(),
+            port: e.port,
+            sock_type: sock_type_name(e.sock_type),
+            protocol: e.protocol,
+            fd: e.fd,
+            ret: e.ret,
+            error: error(e.ret),
+            port_space: e.hdr.ns.net,
+            node_port_space: e.hdr.ns.net == node_net,
+        },
     }
 }
 
-/// One event as its wire type.
-pub fn event_line(ev: &Event, wall_offset_ns: i64) -> EventLine<'_> {
+/// One event as its wire type, for a node whose network namespace is `node_net`.
+pub fn event_line(ev: &Event, wall_offset_ns: i64, node_net: u32) -> EventLine<'_> {
     let h = ev.header();
     EventLine {
         kind: ev.kind().name(),
@@ -173,7 +195,7 @@ pub fn event_line(ev: &Event, wall_offset_ns: i64) -> EventLine<'_> {
         comm: cstr(&h.comm),
         ns: NsObj(&h.ns),
         flags: flag_names(h),
-        body: body(ev),
+        body: body(ev, node_net),
     }
 }
 
@@ -184,7 +206,10 @@ impl<W: Write> EventSink for Json<W> {
 
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.line.clear();
-        wire::line(&mut self.line, &event_line(ev, self.wall_offset_ns));
+        wire::line(
+            &mut self.line,
+            &event_line(ev, self.wall_offset_ns, self.node_net),
+        );
         self.out.write_all(&self.line)
     }
 

@@ -76,15 +76,18 @@ pub trait EventSink {
     fn flush(&mut self) -> io::Result<()>;
 }
 
-/// Builds the sink for `format` over `out`; `wall_offset_ns` maps event time to wall time.
+/// Builds the sink for `format` over `out`; `wall_offset_ns` maps event time
+/// to wall time, `node_net` (the node's network namespace) names the node's
+/// port space.
 pub fn sink<'a, W: io::Write + 'a>(
     format: Format,
     out: W,
     wall_offset_ns: i64,
+    node_net: u32,
 ) -> Box<dyn EventSink + 'a> {
     match format {
-        Format::Text => Box::new(text::Text::new(out, wall_offset_ns)),
-        Format::Json => Box::new(json::Json::new(out, wall_offset_ns)),
+        Format::Text => Box::new(text::Text::new(out, wall_offset_ns, node_net)),
+        Format::Json => Box::new(json::Json::new(out, wall_offset_ns, node_net)),
     }
 }
 

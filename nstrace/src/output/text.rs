@@ -8,7 +8,8 @@ use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4};
 use super::json::{create_kind, result_name};
 use super::{safe, time, EventSink};
 use crate::event::names::{
-    clone_flag_names, errno_name, exit_status, signal_name, CLONE_NEW_MASK, CLONE_THREAD,
+    bind_ip, clone_flag_names, endpoint, errno_name, exit_status, signal_name, transport_name,
+    CLONE_NEW_MASK, CLONE_THREAD,
 };
 use crate::event::{cstr, Event};
 
@@ -16,15 +17,17 @@ use crate::event::{cstr, Event};
 pub struct Text<W: Write> {
     out: W,
     wall_offset_ns: i64,
+    node_net: u32,
     line: String,
 }
 
 impl<W: Write> Text<W> {
-    /// A renderer writing to `out`.
-    pub fn new(out: W, wall_offset_ns: i64) -> Self {
+    /// A renderer writing to `out` for a node whose network namespace is `node_net`.
+    pub fn new(out: W, wall_offset_ns: i64, node_net: u32) -> Self {
         Text {
             out,
             wall_offset_ns,
+            node_net,
             line: String::with_capacity(256),
         }
     }
@@ -55,7 +58,7 @@ pub fn handler_name(h: u64) -> String {
     }
 }
 
-fn details(s: &mut String, ev: &Event) {
+fn details(s: &mut String, ev: &Event, node_net: u32) {
     match ev {
         Event::Create(e) => {
             let _ = write!(s, "{} by {}", create_kind(e.clone_flags), e.creator_tgid);
@@ -144,6 +147,25 @@ fn details(s: &mut String, ev: &Event) {
         Event::Rename(e) => {
             let _ = write!(s, "→ {}", safe(&cstr(&e.new_comm)));
         }
+        Event::Bind(e) => {
+            let _ = write!(
+                s,
+                "{} {} ",
+                transport_name(e.sock_type, e.protocol),
+                endpoint(bind_ip(e), e.port)
+            );
+            if e.ret == 0 {
+                s.push_str("ok");
+            } else {
+                let _ = write!(s, "failed {}", errno_name(e.ret));
+            }
+            let net = e.hdr.ns.net;
+            if net == node_net {
+                let _ = write!(s, "; port space of the node (net {net})");
+            } else {
+                let _ = write!(s, "; port space of net {net}");
+            }
+        }
     }
 }
 
@@ -174,7 +196,7 @@ impl<W: Write> EventSink for Text<W> {
             safe(&cstr(&h.comm)),
             ev.kind().name(),
         );
-        details(s, ev);
+        details(s, ev, self.node_net);
         s.push('\n');
         self.out.write_all(s.as_bytes())
     }

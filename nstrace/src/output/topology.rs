@@ -7,11 +7,14 @@ use nstrace_common::NsType;
 
 use super::safe;
 use super::wire::{
-    self, ContainerWire, InfraWire, NodeWire, NsObj, Ordered, PlainWire, PodFlags, PodWire,
-    ProcWire, TopologyDoc,
+    self, BridgeWire, ContainerWire, InfraWire, InterfaceWire, ListenerWire, NetworkWire, NodeWire,
+    NsObj, Ordered, OwnerWire, PeerWire, PlainWire, PodFlags, PodWire, ProcWire, TopologyDoc,
 };
+use crate::model::net::{IfAddr, NetIf};
 use crate::model::short_id as short;
-use crate::model::topology::{Container, PlainNs, ProcView, Topology, MATRIX_TYPES};
+use crate::model::topology::{
+    Container, Listener, Network, PlainNs, ProcView, Topology, MATRIX_TYPES,
+};
 
 /// Topology output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +45,183 @@ fn proc_line(s: &mut String, p: &ProcView, indent: &str) {
         s.push_str(" <zombie>");
     }
     s.push('\n');
+}
+
+/// Where a listener listens: `:80` for any address, else `ADDR:PORT`.
+pub fn listen_endpoint(l: &Listener) -> String {
+    if l.addr.is_unspecified() {
+        format!(":{}", l.port)
+    } else {
+        std::net::SocketAddr::new(l.addr, l.port).to_string()
+    }
+}
+
+/// `tcp`, `tcp6`, `udp`, `udp6` (as `ss` and `netstat` print them).
+pub fn transport(l: &Listener) -> String {
+    format!(
+        "{}{}",
+        l.proto.name(),
+        if l.addr.is_ipv6() { "6" } else { "" }
+    )
+}
+
+/// Who holds a listener: its containers' names, else its processes.
+fn holder(l: &Listener) -> String {
+    let mut ctrs: Vec<String> = Vec::new();
+    for o in &l.owners {
+        if let Some(c) = &o.container {
+            let c = safe(&c.to_string()).into_owned();
+            if !ctrs.contains(&c) {
+                ctrs.push(c);
+            }
+        }
+    }
+    if !ctrs.is_empty() {
+        return ctrs.join("+");
+    }
+    match l.owners.first() {
+        Some(o) if o.comm.is_empty() => format!("pid {}", o.pid),
+        Some(o) => format!("{} {}", safe(&o.comm), o.pid),
+        None => "a process not found".to_owned(),
+    }
+}
+
+/// "web listens on :80 (tcp6, httpd 1201), sidecar on :9090 (tcp, nc 1302)
+/// (both reachable as localhost within the pod)".
+pub fn listening_line(n: &Network, within: &str) -> String {
+    if n.listeners.is_empty() {
+        return if n.node_network {
+            "no listener of its own".to_owned()
+        } else {
+            "no listener".to_owned()
+        };
+    }
+    let mut parts = Vec::new();
+    let mut last_who = String::new();
+    for (i, l) in n.listeners.iter().enumerate() {
+        let who = holder(l);
+        let procs: Vec<String> = l
+            .owners
+            .iter()
+            .map(|o| {
+                if o.comm.is_empty() {
+                    o.pid.to_string()
+                } else {
+                    format!("{} {}", safe(&o.comm), o.pid)
+                }
+            })
+            .collect();
+        let verb = if i == 0 { " listens on " } else { " on " };
+        let mut part = if who == last_who {
+            listen_endpoint(l)
+        } else {
+            format!("{who}{verb}{}", listen_endpoint(l))
+        };
+        part.push_str(&format!(" ({}", transport(l)));
+        if !procs.is_empty() {
+            part.push_str(&format!(", {}", procs.join(", ")));
+        }
+        part.push(')');
+        if !l.on_localhost && !n.node_network {
+            part.push_str(" [not on localhost]");
+        }
+        parts.push(part);
+        last_who = who;
+    }
+    let mut line = parts.join(", ");
+    let local = n.listeners.iter().filter(|l| l.on_localhost).count();
+    if !n.node_network && local > 0 {
+        let all = match (local, n.listeners.len()) {
+            (1, 1) => "reachable",
+            (2, 2) => "both reachable",
+            (a, b) if a == b => "all reachable",
+            _ => "the others reachable",
+        };
+        line.push_str(&format!(" — {all} as localhost within {within}"));
+    }
+    line
+}
+
+fn addr_list(addrs: &[IfAddr]) -> String {
+    addrs
+        .iter()
+        .map(IfAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn interface_line(s: &mut String, i: &NetIf, indent: &str) {
+    let _ = write!(
+        s,
+        "{indent}{:<6} {}  {}",
+        safe(&i.name),
+        safe(&i.kind),
+        if i.up { "up" } else { "down" }
+    );
+    if !i.addrs.is_empty() {
+        let _ = write!(s, "  {}", addr_list(&i.addrs));
+    }
+    if let Some(m) = i.mac.as_deref().filter(|m| *m != "00:00:00:00:00:00") {
+        let _ = write!(s, "  mac {m}");
+    }
+    s.push('\n');
+    if let Some(p) = &i.peer {
+        let _ = write!(
+            s,
+            "{indent}       node side: {} ifindex {} {}",
+            safe(&p.ifname),
+            p.ifindex,
+            if p.up { "up" } else { "down" }
+        );
+        match &p.bridge {
+            Some(b) => {
+                let _ = write!(
+                    s,
+                    ", on {} {}{}",
+                    safe(&b.kind),
+                    safe(&b.name),
+                    if b.addrs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", addr_list(&b.addrs))
+                    }
+                );
+            }
+            None => s.push_str(", on no bridge"),
+        }
+        s.push('\n');
+    } else if i.kind == "veth" {
+        let _ = writeln!(
+            s,
+            "{indent}       peer: {}",
+            i.link.as_deref().map_or("not found".into(), safe)
+        );
+    } else if let Some(l) = &i.link {
+        let _ = writeln!(s, "{indent}       linked to {}", safe(l));
+    }
+}
+
+/// The `network:` block of a pod, a lone container or a network namespace.
+fn network_tree(s: &mut String, n: &Network, indent: &str, within: &str) {
+    if n.node_network {
+        let _ = writeln!(s, "{indent}network: node network (net {})", n.netns);
+    } else {
+        let ip = n.main_ip().map(|ip| format!("{ip} ")).unwrap_or_default();
+        let _ = writeln!(s, "{indent}network: {ip}(net {})", n.netns);
+    }
+    let inner = format!("{indent}  ");
+    if let Some(e) = &n.error {
+        let _ = writeln!(s, "{inner}could not be read: {}", safe(e));
+        return;
+    }
+    if !n.read {
+        let _ = writeln!(s, "{inner}not read yet");
+        return;
+    }
+    for i in &n.interfaces {
+        interface_line(s, i, &inner);
+    }
+    let _ = writeln!(s, "{inner}listening: {}", listening_line(n, within));
 }
 
 fn container_tree(s: &mut String, c: &Container, indent: &str) {
@@ -123,6 +303,9 @@ pub fn tree(t: &Topology) -> String {
             let _ = write!(s, " {}={}", t.name(), pod.sharing[i].name());
         }
         s.push('\n');
+        if let Some(n) = &pod.network {
+            network_tree(&mut s, n, "  ", "the pod");
+        }
         for c in &pod.containers {
             container_tree(&mut s, c, "  ");
         }
@@ -131,12 +314,18 @@ pub fn tree(t: &Topology) -> String {
         s.push_str("\nlone containers (share nothing with a pod)\n");
         for c in &t.lone {
             container_tree(&mut s, c, "  ");
+            if let Some(n) = &c.network {
+                network_tree(&mut s, n, "    ", "the container");
+            }
         }
     }
     if !t.plain.is_empty() {
         s.push_str("\nother namespaces (not the node's, not in a container)\n");
         for p in &t.plain {
             plain_line(&mut s, p);
+            if let Some(n) = &p.network {
+                network_tree(&mut s, n, "    ", "the namespace");
+            }
         }
     }
     s
@@ -174,6 +363,69 @@ fn proc_wire(p: &ProcView) -> ProcWire<'_> {
     }
 }
 
+fn addr_strings(addrs: &[IfAddr]) -> Vec<String> {
+    addrs.iter().map(IfAddr::to_string).collect()
+}
+
+/// A network as its wire type.
+pub fn network_wire(n: &Network) -> NetworkWire<'_> {
+    NetworkWire {
+        netns: n.netns,
+        node_network: n.node_network,
+        read: n.read,
+        ip: n.main_ip().map(|ip| ip.to_string()),
+        lo_up: n.lo_up,
+        interfaces: n
+            .interfaces
+            .iter()
+            .map(|i| InterfaceWire {
+                name: &i.name,
+                index: i.index,
+                kind: &i.kind,
+                up: i.up,
+                mac: i.mac.as_deref(),
+                addrs: addr_strings(&i.addrs),
+                peer: i.peer.as_ref().map(|p| PeerWire {
+                    ifname: &p.ifname,
+                    ifindex: p.ifindex,
+                    up: p.up,
+                    bridge: p.bridge.as_ref().map(|b| BridgeWire {
+                        name: &b.name,
+                        index: b.index,
+                        kind: &b.kind,
+                        up: b.up,
+                        addrs: addr_strings(&b.addrs),
+                    }),
+                }),
+                link: i.link.as_deref(),
+            })
+            .collect(),
+        listeners: n
+            .listeners
+            .iter()
+            .map(|l| ListenerWire {
+                proto: l.proto.name(),
+                family: if l.addr.is_ipv6() { "ipv6" } else { "ipv4" },
+                addr: l.addr.to_string(),
+                port: l.port,
+                localhost: l.on_localhost,
+                inode: l.inode,
+                owners: l
+                    .owners
+                    .iter()
+                    .map(|o| OwnerWire {
+                        pid: o.pid,
+                        comm: &o.comm,
+                        container: o.container.as_ref().map(|c| c.id.as_str()),
+                        container_name: o.container.as_ref().and_then(|c| c.name.as_deref()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        error: n.error.as_deref(),
+    }
+}
+
 fn container_wire(c: &Container) -> ContainerWire<'_> {
     ContainerWire {
         id: &c.id,
@@ -186,6 +438,7 @@ fn container_wire(c: &Container) -> ContainerWire<'_> {
         hostname: c.hostname.as_deref(),
         ns: NsObj(&c.ns),
         processes: c.processes.iter().map(proc_wire).collect(),
+        network: c.network.as_ref().map(network_wire),
     }
 }
 
@@ -224,6 +477,7 @@ pub fn document(t: &Topology) -> TopologyDoc<'_> {
                         .collect(),
                 ),
                 containers: pod.containers.iter().map(container_wire).collect(),
+                network: pod.network.as_ref().map(network_wire),
             })
             .collect(),
         lone_containers: t.lone.iter().map(container_wire).collect(),
@@ -236,6 +490,7 @@ pub fn document(t: &Topology) -> TopologyDoc<'_> {
                 processes: p.processes.iter().map(proc_wire).collect(),
                 pinned_by: &p.pinned_by,
                 shares_node_mnt: p.shares_node_mnt,
+                network: p.network.as_ref().map(network_wire),
             })
             .collect(),
     }
@@ -250,8 +505,81 @@ fn dot_escape(s: &str) -> String {
     safe(s).replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// Node-side devices (veth peers, bridges) and the edges to them, gathered
+/// while the pods are drawn and drawn in the node's cluster.
+#[derive(Default)]
+struct NodeSide {
+    /// DOT id → node statement.
+    nodes: std::collections::BTreeMap<String, String>,
+    edges: Vec<String>,
+}
+
+/// A network's interfaces (inside the current cluster), a note with its
+/// listeners, and its veth pairs to the node's bridge (gathered in `side`).
+fn network_dot(s: &mut String, n: &Network, within: &str, side: &mut NodeSide) {
+    if n.node_network {
+        if !n.listeners.is_empty() {
+            let _ = writeln!(
+                s,
+                "    \"net_{0}_listen_{1}\" [shape=note, label=\"node network\\nlistening: {2}\"];",
+                n.netns,
+                n.listeners[0].inode,
+                dot_escape(&listening_line(n, within))
+            );
+        }
+        return;
+    }
+    for i in &n.interfaces {
+        let _ = writeln!(
+            s,
+            "    if_{0}_{1} [shape=component, label=\"{2}\\n{3}\"];",
+            n.netns,
+            i.index,
+            dot_escape(&i.name),
+            addr_list(&i.addrs).replace(' ', "\\n")
+        );
+        let Some(p) = &i.peer else { continue };
+        let peer = format!("nodeif_{}", p.ifindex);
+        side.nodes.insert(
+            peer.clone(),
+            format!(
+                "    {peer} [shape=component, label=\"{} (ifindex {})\"];",
+                dot_escape(&p.ifname),
+                p.ifindex
+            ),
+        );
+        side.edges.push(format!(
+            "  if_{}_{} -> {peer} [dir=none, style=bold, label=\"veth\"];",
+            n.netns, i.index
+        ));
+        if let Some(b) = &p.bridge {
+            let br = format!("nodeif_{}", b.index);
+            side.nodes.insert(
+                br.clone(),
+                format!(
+                    "    {br} [shape=box3d, label=\"{} {}\\n{}\"];",
+                    dot_escape(&b.kind),
+                    dot_escape(&b.name),
+                    addr_list(&b.addrs).replace(' ', "\\n")
+                ),
+            );
+            side.edges
+                .push(format!("  {peer} -> {br} [label=\"master\"];"));
+        }
+    }
+    if n.read {
+        let _ = writeln!(
+            s,
+            "    net_{0} [shape=note, label=\"net {0}\\nlistening: {1}\"];",
+            n.netns,
+            dot_escape(&listening_line(n, within))
+        );
+    }
+}
+
 /// Graphviz DOT.
 pub fn dot(t: &Topology) -> String {
+    let mut side = NodeSide::default();
     let mut s = String::from(
         "digraph nstrace {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n",
     );
@@ -299,10 +627,16 @@ pub fn dot(t: &Topology) -> String {
         for c in &pod.containers {
             container_dot(&mut s, c, &mut edge);
         }
+        if let Some(n) = &pod.network {
+            network_dot(&mut s, n, "the pod", &mut side);
+        }
         s.push_str("  }\n");
     }
     for c in &t.lone {
         container_dot(&mut s, c, &mut edge);
+        if let Some(n) = &c.network {
+            network_dot(&mut s, n, "the container", &mut side);
+        }
     }
     for p in &t.plain {
         ns_nodes.insert((p.ns_type, p.inode));
@@ -315,6 +649,9 @@ pub fn dot(t: &Topology) -> String {
                 dot_escape(&v.comm)
             );
             let _ = writeln!(s, "  p{} -> ns_{}_{};", v.pid, p.ns_type.name(), p.inode);
+        }
+        if let Some(n) = &p.network {
+            network_dot(&mut s, n, "the namespace", &mut side);
         }
     }
     // The node's namespaces, always drawn, grey, in a cluster of their own.
@@ -334,7 +671,15 @@ pub fn dot(t: &Topology) -> String {
             );
         }
     }
+    for node in side.nodes.values() {
+        s.push_str(node);
+        s.push('\n');
+    }
     s.push_str("  }\n");
+    for e in &side.edges {
+        s.push_str(e);
+        s.push('\n');
+    }
     for (ty, ino) in ns_nodes {
         if t.node.get(ty) != ino {
             let _ = writeln!(
@@ -347,4 +692,144 @@ pub fn dot(t: &Topology) -> String {
     }
     s.push_str("}\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::net::{NodeBridge, NodePeer, Proto};
+    use crate::model::topology::{Owner, Pod, Sharing};
+    use crate::model::CtrRef;
+    use nstrace_common::NsSet;
+
+    fn listener(port: u16, addr: &str, pid: u32, ctr: Option<&str>) -> Listener {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        Listener {
+            proto: Proto::Tcp,
+            addr,
+            port,
+            on_localhost: addr.is_unspecified() || addr.is_loopback(),
+            inode: u64::from(port),
+            owners: vec![Owner {
+                pid,
+                comm: "httpd".into(),
+                container: ctr.map(|n| CtrRef {
+                    id: format!("{:064x}", pid),
+                    name: Some(n.into()),
+                }),
+            }],
+        }
+    }
+
+    fn network(listeners: Vec<Listener>) -> Network {
+        Network {
+            netns: 4026532296,
+            node_network: false,
+            read: true,
+            lo_up: true,
+            interfaces: vec![NetIf {
+                name: "eth0".into(),
+                index: 2,
+                kind: "veth".into(),
+                up: true,
+                mac: Some("0a:58:0a:59:00:07".into()),
+                addrs: vec![IfAddr {
+                    ip: "10.89.0.7".parse().unwrap(),
+                    prefix: 24,
+                }],
+                peer: Some(NodePeer {
+                    ifname: "veth2d74ee66".into(),
+                    ifindex: 12,
+                    up: true,
+                    bridge: Some(NodeBridge {
+                        name: "cni-podman1".into(),
+                        index: 5,
+                        kind: "bridge".into(),
+                        up: true,
+                        addrs: vec![IfAddr {
+                            ip: "10.89.0.1".parse().unwrap(),
+                            prefix: 24,
+                        }],
+                    }),
+                }),
+                link: None,
+            }],
+            error: None,
+            listeners,
+        }
+    }
+
+    fn topo(n: Network) -> Topology {
+        Topology {
+            node_hostname: "vm".into(),
+            node: NsSet::from_array([1, 2, 3, 4, 4, 6, 7, 8, 9]),
+            node_processes: 3,
+            pods: vec![Pod {
+                namespace: None,
+                uid: None,
+                name: "web".into(),
+                id: None,
+                containers: vec![],
+                sharing: [Sharing::Shared; 8],
+                host_network: false,
+                host_pid: false,
+                host_ipc: false,
+                share_process_namespace: false,
+                network: Some(n),
+            }],
+            lone: vec![],
+            plain: vec![],
+        }
+    }
+
+    #[test]
+    fn the_listening_line_names_containers_ports_and_localhost() {
+        let n = network(vec![
+            listener(80, "::", 101, Some("web")),
+            listener(9090, "0.0.0.0", 202, Some("sidecar")),
+        ]);
+        assert_eq!(
+            listening_line(&n, "the pod"),
+            "web listens on :80 (tcp6, httpd 101), sidecar on :9090 (tcp, httpd 202) — both reachable as localhost within the pod"
+        );
+        let n = network(vec![listener(80, "10.89.0.7", 101, Some("web"))]);
+        assert_eq!(
+            listening_line(&n, "the pod"),
+            "web listens on 10.89.0.7:80 (tcp, httpd 101) [not on localhost]"
+        );
+        assert_eq!(listening_line(&network(vec![]), "the pod"), "no listener");
+    }
+
+    #[test]
+    fn tree_json_and_dot_show_the_wiring() {
+        let t = topo(network(vec![listener(80, "::", 101, Some("web"))]));
+        let tree = tree(&t);
+        assert!(
+            tree.contains("  network: 10.89.0.7 (net 4026532296)\n"),
+            "{tree}"
+        );
+        assert!(
+            tree.contains(
+                "node side: veth2d74ee66 ifindex 12 up, on bridge cni-podman1 (10.89.0.1/24)"
+            ),
+            "{tree}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();
+        let n = &v["pods"][0]["network"];
+        assert_eq!(n["ip"], "10.89.0.7");
+        assert_eq!(n["interfaces"][0]["peer"]["ifindex"], 12);
+        assert_eq!(n["interfaces"][0]["peer"]["bridge"]["name"], "cni-podman1");
+        assert_eq!(n["listeners"][0]["port"], 80);
+        assert_eq!(n["listeners"][0]["owners"][0]["container_name"], "web");
+        let d = dot(&t);
+        assert!(d.contains("if_4026532296_2 -> nodeif_12 [dir=none"), "{d}");
+        assert!(
+            d.contains("nodeif_12 -> nodeif_5 [label=\"master\"]"),
+            "{d}"
+        );
+        // Both node-side devices are drawn inside the node's cluster.
+        let node_cluster = &d[d.find("cluster_node").unwrap()..];
+        let end = node_cluster.find("\n  }\n").unwrap();
+        assert!(node_cluster[..end].contains("nodeif_5 [shape=box3d"), "{d}");
+    }
 }

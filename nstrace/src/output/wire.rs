@@ -220,6 +220,31 @@ pub enum EventBody<'a> {
         /// Name now.
         new_comm: Cow<'a, str>,
     },
+    /// `bind`.
+    Bind {
+        /// "tcp", "udp", "sctp", … (from the socket's type and protocol).
+        transport: Cow<'static, str>,
+        /// "inet" or "inet6".
+        family: &'static str,
+        /// The address asked for.
+        addr: String,
+        /// The port asked for.
+        port: u16,
+        /// Socket type name.
+        sock_type: Cow<'static, str>,
+        /// Socket protocol number.
+        protocol: u16,
+        /// The socket's fd.
+        fd: i32,
+        /// Return value.
+        ret: i32,
+        /// errno name.
+        error: Option<Cow<'static, str>>,
+        /// The network namespace whose port space the address was asked in.
+        port_space: u32,
+        /// Whether that is the node's.
+        node_port_space: bool,
+    },
 }
 
 // ---- findings -------------------------------------------------------------
@@ -257,6 +282,9 @@ pub struct FindingLine<'a> {
     /// Present (true) on a line that withdraws an earlier prediction.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resolved: bool,
+    /// The clash, for `port_conflict` findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_conflict: Option<PortConflictWire<'a>>,
     /// One sentence.
     pub summary: String,
     /// Supporting facts.
@@ -340,6 +368,42 @@ pub struct JoinWire<'a> {
     pub expected: Option<&'a str>,
 }
 
+/// A port clash.
+#[derive(Serialize)]
+pub struct PortConflictWire<'a> {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
+    /// The port.
+    pub port: u16,
+    /// The network namespace whose port space it is.
+    pub netns: u32,
+    /// It is the node's (hostNetwork).
+    pub node_network: bool,
+    /// `sibling_container`, `same_container`, `node`, `other_pod`, `unknown`.
+    pub relation: &'static str,
+    /// Who held the port (was first), or null when not found.
+    pub first: Option<PartyWire<'a>>,
+    /// Whose bind was refused.
+    pub then: PartyWire<'a>,
+    /// `lookup` (right after the refusal), `bind_events` (traced), `none`.
+    pub holder_found_by: &'static str,
+}
+
+/// One side of a port clash.
+#[derive(Serialize)]
+pub struct PartyWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// The address bound or asked for.
+    pub addr: String,
+    /// Where it lives.
+    pub place: PlaceWire<'a>,
+    /// When its bind was traced (monotonic ns), or null.
+    pub bound_ts_ns: Option<u64>,
+}
+
 /// The audit's closing line.
 #[derive(Serialize)]
 pub struct SummaryLine<'a> {
@@ -409,6 +473,110 @@ pub struct PodWire<'a> {
     pub sharing: Ordered<&'static str, &'static str>,
     /// Containers.
     pub containers: Vec<ContainerWire<'a>>,
+    /// Its network namespace: wiring and listeners (null when unknown).
+    pub network: Option<NetworkWire<'a>>,
+}
+
+/// The network of a pod, lone container or network namespace.
+#[derive(Serialize)]
+pub struct NetworkWire<'a> {
+    /// Network namespace inode.
+    pub netns: u32,
+    /// It is the node's (hostNetwork): only its own listeners are listed.
+    pub node_network: bool,
+    /// Whether it was read (false: not yet, or it could not be).
+    pub read: bool,
+    /// The main address (first global IPv4, else global IPv6).
+    pub ip: Option<String>,
+    /// `lo` is up.
+    pub lo_up: bool,
+    /// Interfaces.
+    pub interfaces: Vec<InterfaceWire<'a>>,
+    /// Listening sockets.
+    pub listeners: Vec<ListenerWire<'a>>,
+    /// Why it could not be read.
+    pub error: Option<&'a str>,
+}
+
+/// One interface.
+#[derive(Serialize)]
+pub struct InterfaceWire<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// ifindex in its namespace.
+    pub index: u32,
+    /// Kind (`veth`, `loopback`, `macvlan`, `ipvlan`, `device`…).
+    pub kind: &'a str,
+    /// Up.
+    pub up: bool,
+    /// Ethernet address.
+    pub mac: Option<&'a str>,
+    /// `ADDR/PREFIX`, IPv4 and IPv6.
+    pub addrs: Vec<String>,
+    /// A veth's other end on the node.
+    pub peer: Option<PeerWire<'a>>,
+    /// Where another kind of link goes, in words.
+    pub link: Option<&'a str>,
+}
+
+/// The node side of a veth.
+#[derive(Serialize)]
+pub struct PeerWire<'a> {
+    /// Its name on the node.
+    pub ifname: &'a str,
+    /// Its ifindex on the node.
+    pub ifindex: u32,
+    /// Up.
+    pub up: bool,
+    /// The bridge it is on.
+    pub bridge: Option<BridgeWire<'a>>,
+}
+
+/// A bridge (or other master) on the node.
+#[derive(Serialize)]
+pub struct BridgeWire<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// ifindex on the node.
+    pub index: u32,
+    /// Kind.
+    pub kind: &'a str,
+    /// Up.
+    pub up: bool,
+    /// `ADDR/PREFIX`.
+    pub addrs: Vec<String>,
+}
+
+/// A listening socket.
+#[derive(Serialize)]
+pub struct ListenerWire<'a> {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
+    /// "ipv4" or "ipv6".
+    pub family: &'static str,
+    /// Local address (`0.0.0.0`, `::` for any).
+    pub addr: String,
+    /// Port.
+    pub port: u16,
+    /// Reachable as localhost within the namespace.
+    pub localhost: bool,
+    /// Socket inode.
+    pub inode: u64,
+    /// Processes holding it.
+    pub owners: Vec<OwnerWire<'a>>,
+}
+
+/// A process holding a socket.
+#[derive(Serialize)]
+pub struct OwnerWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// Container id, when in a container of the namespace.
+    pub container: Option<&'a str>,
+    /// Container name, when known.
+    pub container_name: Option<&'a str>,
 }
 
 /// A pod's infra container, briefly.
@@ -459,6 +627,9 @@ pub struct ContainerWire<'a> {
     pub ns: NsObj<'a>,
     /// Its processes.
     pub processes: Vec<ProcWire<'a>>,
+    /// A lone container's network (absent for a pod's containers: see the pod's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkWire<'a>>,
 }
 
 /// A process.
@@ -492,6 +663,9 @@ pub struct PlainWire<'a> {
     pub pinned_by: &'a [String],
     /// Its processes see the node's /proc.
     pub shares_node_mnt: bool,
+    /// A network namespace's wiring and listeners (absent for other types).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkWire<'a>>,
 }
 
 // ---- shutdown -------------------------------------------------------------

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use nstrace_common::{caps, counter, Config};
+use nstrace_common::{caps, counter, Config, NetConfig};
 
 use crate::procfs;
 use crate::stats::Stats;
@@ -34,7 +34,7 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 14] = [
+const PROGRAMS: [(&str, Hook); 16] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
@@ -52,6 +52,8 @@ const PROGRAMS: [(&str, Hook); 14] = [
     ("signal_deliver", Hook::TpBtf("signal_deliver")),
     ("sys_enter_prctl", Hook::Tp("syscalls", "sys_enter_prctl")),
     ("sys_exit_prctl", Hook::Tp("syscalls", "sys_exit_prctl")),
+    ("sys_enter_bind", Hook::Tp("syscalls", "sys_enter_bind")),
+    ("sys_exit_bind", Hook::Tp("syscalls", "sys_exit_bind")),
 ];
 
 /// Settings for loading.
@@ -144,12 +146,22 @@ impl Probes {
             // Wake the collector when 1/16 of the buffer waits; the drain timer does the rest.
             wakeup_bytes: opts.ring_buffer_size / 16,
         };
+        // The bind filter drops successful binds of the node's own daemons.
+        let node = procfs::node_ns();
+        let net_config = NetConfig {
+            node_mnt: node.mnt,
+            node_net: node.net,
+        };
         let aya_btf = aya::Btf::from_sys_fs().context("reading kernel BTF for program loading")?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&aya_btf))
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
+            .override_global("NET_CONFIG", &net_config, true)
             .map_max_entries("EVENTS", opts.ring_buffer_size)
+            // PENDING is task storage, which aya creates but
+            // does not wrap for userspace (only the programs use them).
+            .allow_unsupported_maps()
             .load(OBJECT)
             .context("loading the eBPF object")?;
         for (name, hook) in &PROGRAMS {
@@ -177,6 +189,7 @@ impl Probes {
         s.undecodable = user.undecodable;
         s.names = user.names;
         s.signal_reads = user.signal_reads;
+        s.net = user.net;
         s
     }
 

@@ -42,9 +42,16 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         fdtable_fd: m("fdtable", "fd")?,
         file_inode: m("file", "f_inode")?,
         inode_ino: m("inode", "i_ino")?,
+        file_private_data: m("file", "private_data")?,
+        socket_type: m("socket", "type")?,
+        socket_sk: m("socket", "sk")?,
+        sock_protocol: m("sock", "sk_protocol")?,
         valid: 1,
         ..Offsets::default()
     };
+    for (k, at) in o.pid_upid.iter_mut().enumerate() {
+        *at = o.pid_numbers + k as u32 * o.upid_size;
+    }
     for (i, (member, ns_struct, _)) in NSPROXY_ORDER.iter().enumerate() {
         o.nsproxy_ns[i] = m("nsproxy", member)?;
         o.ns_common_in[i] = m(ns_struct, "ns")?;
@@ -67,6 +74,8 @@ mod tests {
         assert_eq!(o.valid, 1);
         assert_ne!(o.task_tgid, o.task_pid);
         assert!(o.upid_size >= 12);
+        assert_eq!(o.pid_upid[0], o.pid_numbers);
+        assert_eq!(o.pid_upid[3], o.pid_numbers + 3 * o.upid_size);
         assert!(o.nsproxy_ns.iter().all(|off| off % 8 == 0));
     }
 }

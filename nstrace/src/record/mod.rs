@@ -15,7 +15,11 @@
 //! /proc snapshot, 4 = the pinned namespaces, 5 = cgroup and hostname read
 //! from /proc after an event (events do not carry them), 6 = a clock tick,
 //! 7 = a container's names read from its runtime's files, 8 = a process's
-//! signal dispositions read from /proc. Unknown types are skipped by
+//! signal dispositions read from /proc, 9 = a read of a network namespace
+//! (wiring, listeners and their holders), 10 = who held a port right after a
+//! bind lost over it. Records 9 and 10 are JSON (serde, the model's `net`
+//! types): a few per namespace and tick, self-describing, so fields can be
+//! added without a new layout. Unknown types are skipped by
 //! length, so later versions can add records an older reader passes over.
 
 use std::fmt;
@@ -25,6 +29,7 @@ use std::path::{Path, PathBuf};
 use bytes::{Buf, BufMut, BytesMut};
 use nstrace_common::{NsSet, ABI_VERSION};
 
+use crate::model::net::{NetFacts, PortHolders};
 use crate::model::{Enrichment, Pinned, Process};
 use crate::stats::Stats;
 
@@ -50,6 +55,10 @@ pub const REC_TICK: u8 = 6;
 pub const REC_NAMES: u8 = 7;
 /// Record type: a process's signal dispositions read from /proc.
 pub const REC_SIGNALS: u8 = 8;
+/// Record type: one read of a network namespace (JSON).
+pub const REC_NET: u8 = 9;
+/// Record type: who held a port after a bind lost over it (JSON).
+pub const REC_PORT_HOLDERS: u8 = 10;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 /// Largest metadata block accepted.
@@ -91,6 +100,10 @@ pub enum Record<'a> {
     Names(Box<(String, crate::model::ContainerNames)>),
     /// A process's signal dispositions (pid, when read, what they were).
     Signals(u32, u64, crate::model::Signals),
+    /// A read of a network namespace.
+    Net(Box<NetFacts>),
+    /// Who held a port after a bind lost over it.
+    PortHolders(Box<PortHolders>),
 }
 
 /// Why a record file could not be read.
@@ -214,6 +227,19 @@ impl<W: Write> Writer<W> {
     /// Appends a process's signal dispositions read at `seen_ns`.
     pub fn signals(&mut self, pid: u32, seen_ns: u64, s: &crate::model::Signals) -> io::Result<()> {
         self.frame(REC_SIGNALS, &model_codec::encode_signals(pid, seen_ns, s))
+    }
+
+    /// Appends a read of a network namespace.
+    pub fn net(&mut self, f: &NetFacts) -> io::Result<()> {
+        self.frame(REC_NET, &serde_json::to_vec(f).map_err(io::Error::other)?)
+    }
+
+    /// Appends who held a port after a bind lost over it.
+    pub fn port_holders(&mut self, h: &PortHolders) -> io::Result<()> {
+        self.frame(
+            REC_PORT_HOLDERS,
+            &serde_json::to_vec(h).map_err(io::Error::other)?,
+        )
     }
 
     /// Appends a clock tick.
@@ -435,6 +461,18 @@ impl<R: Read> Reader<R> {
                         None => Err(self.corrupt("bad signals record".into())),
                     })
                 }
+                REC_NET => {
+                    return Some(match serde_json::from_slice(&self.buf) {
+                        Ok(f) => Ok(Record::Net(Box::new(f))),
+                        Err(e) => Err(self.corrupt(format!("bad network record: {e}"))),
+                    })
+                }
+                REC_PORT_HOLDERS => {
+                    return Some(match serde_json::from_slice(&self.buf) {
+                        Ok(h) => Ok(Record::PortHolders(Box::new(h))),
+                        Err(e) => Err(self.corrupt(format!("bad port-holders record: {e}"))),
+                    })
+                }
                 REC_TICK => {
                     return Some(match &self.buf[..] {
                         mut b if b.len() == 8 => Ok(Record::Tick(b.get_u64_le())),
@@ -490,7 +528,9 @@ mod tests {
                 | Record::Enrich(_)
                 | Record::Tick(_)
                 | Record::Names(_)
-                | Record::Signals(..) => {}
+                | Record::Signals(..)
+                | Record::Net(_)
+                | Record::PortHolders(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))
@@ -608,6 +648,62 @@ mod tests {
         w.frame(REC_TICK, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
         let e = read_all(&w.into_inner()).unwrap_err();
         assert!(e.to_string().contains("bad tick record"), "{e}");
+    }
+
+    #[test]
+    fn network_records_round_trip() {
+        use crate::model::net::{Held, IfAddr, NetIf, Proto};
+        let f = NetFacts {
+            netns: 4026532296,
+            read_ns: 77,
+            node: false,
+            lo_up: true,
+            interfaces: vec![NetIf {
+                name: "eth0".into(),
+                index: 2,
+                kind: "veth".into(),
+                up: true,
+                mac: Some("0a:58:0a:59:00:05".into()),
+                addrs: vec![IfAddr {
+                    ip: "10.89.0.5".parse().unwrap(),
+                    prefix: 24,
+                }],
+                peer: None,
+                link: None,
+            }],
+            listeners: vec![Held {
+                proto: Proto::Tcp,
+                addr: "::".parse().unwrap(),
+                port: 8080,
+                inode: 5,
+                listening: true,
+                pids: vec![42],
+            }],
+            error: None,
+            problems: vec![],
+        };
+        let h = PortHolders {
+            netns: 4026532296,
+            proto: Proto::Udp,
+            port: 53,
+            read_ns: 78,
+            holders: vec![],
+            error: Some("gone".into()),
+        };
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.net(&f).unwrap();
+        w.port_holders(&h).unwrap();
+        let bytes = w.into_inner();
+        let mut r = Reader::new(&bytes[..], Path::new("t.rec")).unwrap();
+        assert_eq!(r.next().unwrap().unwrap(), Record::Net(Box::new(f)));
+        assert_eq!(r.next().unwrap().unwrap(), Record::PortHolders(Box::new(h)));
+        assert!(r.next().is_none());
+        let mut w = Writer::new(Vec::new(), &meta()).unwrap();
+        w.frame(REC_NET, b"{not json").unwrap();
+        assert!(matches!(
+            read_all(&w.into_inner()).unwrap_err(),
+            RecordError::Corrupt { .. }
+        ));
     }
 
     #[test]

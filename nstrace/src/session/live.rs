@@ -13,7 +13,8 @@ use aya::maps::{MapData, RingBuf};
 
 use std::collections::{HashMap, HashSet};
 
-use super::{node_meta, Consumer, Feed, Flow, Outcome};
+use super::network::{NetProc, NetSource};
+use super::{node_meta, Consumer, Feed, Flow, NetNeeds, Outcome};
 use crate::event::Event;
 use crate::model::{cgroup, joins_unknown_place, wants_enrichment};
 use crate::probe::{Options, Probes, PROGRAM_COUNT};
@@ -135,15 +136,37 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         judged: HashMap::new(),
         pruned_at: 0,
     };
+    let mut net = NetSource::new(feed.meta.node_ns);
     if feed.wants_proc() {
         let node = feed.meta.node_ns;
         let host = feed.meta.hostname.clone();
+        // Without a model (a `watch --record`), what the network read needs of each process.
+        let mut net_procs = Vec::new();
         for p in snapshot::processes(&node, &host) {
             reads.name(&mut feed, &p.cgroup)?;
+            if !feed.needs.model {
+                net_procs.push(NetProc::of(&p, &node));
+            }
             feed.process(p)?;
         }
         let pins = feed.needs.pins.read();
-        feed.pinned(pins)?;
+        // The wiring at start: for the consumer, or for a recording's `replay --topology`.
+        let wiring = if feed.needs.net == NetNeeds::Wiring || feed.recording() {
+            if feed.needs.model {
+                feed.pinned(pins)?;
+                net.refresh(&feed.model)
+            } else {
+                let facts = net.read_all(&net_procs, &pins);
+                feed.pinned(pins)?;
+                facts
+            }
+        } else {
+            feed.pinned(pins)?;
+            Vec::new()
+        };
+        for f in wiring {
+            feed.net(f)?;
+        }
     }
     let mut open = feed.start()? == Flow::Continue;
     if open {
@@ -153,12 +176,14 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
             opts.duration,
             &mut feed,
             &mut reads,
+            &mut net,
         )
         .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed, &mut reads)?;
+        tick(&mut feed, &mut reads, &mut net, true)?;
     }
+    feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
     // Detach every program before reporting.
@@ -214,15 +239,29 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
     feed.finish()
 }
 
-/// One clock tick: pins read again if wanted, container inits' signal
-/// handling read when due, then the consumer. What is known of containers
-/// that are gone is forgotten first.
-fn tick(feed: &mut Feed<'_>, reads: &mut LiveReads) -> Result<Flow> {
+/// One clock tick: pins read again if wanted, network namespaces that
+/// changed read again, container inits' signal handling read when due, then
+/// the consumer. What is known of containers and
+/// network namespaces that are gone is forgotten first. The last tick also
+/// reads the network for a recording, so `replay --topology` ends where the
+/// trace did.
+fn tick(
+    feed: &mut Feed<'_>,
+    reads: &mut LiveReads,
+    net: &mut NetSource,
+    last: bool,
+) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
     if feed.needs.model {
         reads.forget_gone(&mut feed.model);
+        feed.model.forget_gone_net();
+        if feed.needs.net == NetNeeds::Wiring || (last && feed.recording()) {
+            for f in net.refresh(&feed.model) {
+                feed.net(f)?;
+            }
+        }
     }
     let now = procfs::monotonic_ns();
     if let Some(after) = feed.needs.judge_signals_after {
@@ -283,7 +322,12 @@ fn read_init_signals(
 }
 
 /// One raw record from the ring buffer through the feed.
-fn ingest(feed: &mut Feed<'_>, reads: &mut LiveReads, raw: &[u8]) -> Result<Flow> {
+fn ingest(
+    feed: &mut Feed<'_>,
+    reads: &mut LiveReads,
+    net: &mut NetSource,
+    raw: &[u8],
+) -> Result<Flow> {
     let Some(ev) = feed.decode(raw) else {
         return Ok(Flow::Continue);
     };
@@ -301,7 +345,19 @@ fn ingest(feed: &mut Feed<'_>, reads: &mut LiveReads, raw: &[u8]) -> Result<Flow
             }
         }
     }
+    if let Event::Bind(b) = &ev {
+        // Who holds the port, looked up before the clash is judged (recorded,
+        // so a replay agrees), while the holder still holds it.
+        if b.ret != 0 && feed.needs.net != NetNeeds::Off && feed.needs.model {
+            if let Some(h) = net.holders_after(&ev, &feed.model) {
+                feed.port_holders(h)?;
+            }
+        }
+    }
     let flow = feed.event(&ev)?;
+    if feed.needs.net == NetNeeds::Wiring {
+        net.on_event(&ev);
+    }
     if feed.wants_proc() {
         if let Some(pid) = wants_enrichment(&feed.meta.node_ns, &ev) {
             let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
@@ -316,11 +372,16 @@ fn ingest(feed: &mut Feed<'_>, reads: &mut LiveReads, raw: &[u8]) -> Result<Flow
 }
 
 /// Hands every waiting record to the feed; `Stop` when the consumer says so.
-fn drain(rb: &mut RingBuf<MapData>, feed: &mut Feed<'_>, reads: &mut LiveReads) -> Result<Flow> {
+fn drain(
+    rb: &mut RingBuf<MapData>,
+    feed: &mut Feed<'_>,
+    reads: &mut LiveReads,
+    net: &mut NetSource,
+) -> Result<Flow> {
     let mut any = false;
     while let Some(item) = rb.next() {
         any = true;
-        if ingest(feed, reads, &item)? == Flow::Stop {
+        if ingest(feed, reads, net, &item)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
     }
@@ -339,6 +400,7 @@ async fn drive(
     duration: Option<Duration>,
     feed: &mut Feed<'_>,
     reads: &mut LiveReads,
+    net: &mut NetSource,
 ) -> Result<bool> {
     // SAFETY: the RingBuf owns its fd and is owned by the AsyncFd until both are dropped.
     let mut ring = unsafe { AsyncFd::register(probes.take_ring()?) }
@@ -361,13 +423,13 @@ async fn drive(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                flow = drain(guard.get_inner_mut(), feed, reads)?;
+                flow = drain(guard.get_inner_mut(), feed, reads, net)?;
                 guard.clear_ready();
             }
-            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, reads)?,
+            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, reads, net)?,
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
-                flow = tick(feed, reads)?;
+                flow = tick(feed, reads, net, false)?;
             }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,
@@ -380,7 +442,7 @@ async fn drive(
         }
     }
     if flow == Flow::Continue {
-        flow = drain(ring.get_mut(), feed, reads)?;
+        flow = drain(ring.get_mut(), feed, reads, net)?;
     }
     Ok(flow == Flow::Continue)
 }

@@ -15,6 +15,7 @@
 //! [`Consumer`] and pick where its inputs come from.
 
 pub mod live;
+pub mod network;
 pub mod replay;
 
 use std::io::BufWriter;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::event::{decode, Event};
+use crate::model::net::{NetFacts, PortHolders};
 use crate::model::{ContainerNames, Enrichment, Model, Pinned, Process, Signals};
 use crate::output::is_broken_pipe;
 use crate::procfs;
@@ -67,6 +69,18 @@ impl Pins {
     }
 }
 
+/// What a consumer asks of the network source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetNeeds {
+    /// Nothing.
+    Off,
+    /// Who holds a port right after a bind lost over it (port clashes).
+    Holders,
+    /// That, and the wiring and listeners of every network namespace: at
+    /// start, then on ticks for what changed.
+    Wiring,
+}
+
 /// What a consumer asks of the feed.
 #[derive(Clone, Copy, Debug)]
 pub struct Needs {
@@ -84,6 +98,8 @@ pub struct Needs {
     /// has run its program this long (and again while they look wrong), so
     /// detectors can judge its SIGTERM and SIGCHLD handling.
     pub judge_signals_after: Option<Duration>,
+    /// Network namespaces: wiring, listeners, port holders.
+    pub net: NetNeeds,
 }
 
 /// Something the feed hands its inputs to: an event printer, the topology,
@@ -218,6 +234,29 @@ impl<'c> Feed<'c> {
         Ok(())
     }
 
+    /// A read of a network namespace.
+    pub fn net(&mut self, f: NetFacts) -> Result<()> {
+        self.rec(|w| w.net(&f))?;
+        if self.needs.model {
+            self.model.set_net(f);
+        }
+        Ok(())
+    }
+
+    /// Who held a port right after a bind lost over it.
+    pub fn port_holders(&mut self, h: PortHolders) -> Result<()> {
+        self.rec(|w| w.port_holders(&h))?;
+        if self.needs.model {
+            self.model.set_port_holders(h);
+        }
+        Ok(())
+    }
+
+    /// Whether a recording is being written.
+    pub fn recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
     /// What the container runtime calls container `id` and its pod.
     pub fn names(&mut self, id: &str, names: ContainerNames) -> Result<()> {
         self.rec(|w| w.names(id, &names))?;
@@ -348,5 +387,14 @@ pub fn snapshot_model(pins: Pins, roots: &crate::runtime::Roots) -> Model {
         }
     }
     m.set_pinned(pins.read());
+    m
+}
+
+/// [`snapshot_model`] with the wiring and listeners of every network namespace.
+pub fn snapshot_model_with_net(pins: Pins, roots: &crate::runtime::Roots) -> Model {
+    let mut m = snapshot_model(pins, roots);
+    for f in network::NetSource::new(m.node).refresh(&m) {
+        m.set_net(f);
+    }
     m
 }

@@ -56,6 +56,14 @@ pub fn run(path: &Path, consumer: &mut dyn Consumer) -> Result<Outcome> {
                 feed.signals(pid, seen, s)?;
                 Flow::Continue
             }
+            Record::Net(f) => {
+                feed.net(*f)?;
+                Flow::Continue
+            }
+            Record::PortHolders(h) => {
+                feed.port_holders(*h)?;
+                Flow::Continue
+            }
             Record::Stats(s) => {
                 stats = Some(*s);
                 Flow::Continue

@@ -7,6 +7,9 @@
 //!   setuid-rename    rename to before-uid, setresuid(65534) without exec, rename to after-uid
 //!   ns-cycle N       N times: unshare(UTS), rename to iN, setns back, rename to oN;
 //!                    prints "pid", then "iN INODE" / "oN INODE" as /proc/self/ns/uts says
+//!   ns-report        rename to nsfid-root, setresuid(65534) without exec, rename to
+//!                    nsfid-nobody; after each rename prints "TAG NSPID uid=U mnt=I uts=I …"
+//!                    (NSpid from /proc/self/status, every /proc/self/ns link)
 
 use std::io::Write;
 
@@ -122,6 +125,61 @@ fn setuid_rename() {
     name("after-uid");
 }
 
+/// What /proc says about this process: its NSpid chain, uid and namespaces.
+fn proc_report(tag: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("own status");
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let mut line = format!(
+        "{tag} {} uid={}",
+        field("NSpid:").join(","),
+        field("Uid:").first().copied().unwrap_or("?")
+    );
+    for name in [
+        "mnt",
+        "uts",
+        "ipc",
+        "pid",
+        "pid_for_children",
+        "net",
+        "user",
+        "cgroup",
+        "time",
+    ] {
+        let l = std::fs::read_link(format!("/proc/self/ns/{name}")).expect("own ns link");
+        let s = l.to_string_lossy();
+        let ino = s
+            .split_once(":[")
+            .and_then(|(_, r)| r.strip_suffix(']'))
+            .expect("inode");
+        line.push_str(&format!(" {name}={ino}"));
+    }
+    line
+}
+
+fn ns_report() {
+    let name = |n: &str| {
+        let c = std::ffi::CString::new(n).unwrap();
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of this process.
+        assert_eq!(unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) }, 0);
+    };
+    name("nsfid-root");
+    println!("{}", proc_report("nsfid-root"));
+    // SAFETY: dropping this process's own privileges (no exec follows).
+    assert_eq!(
+        unsafe { libc::setresuid(65534, 65534, 65534) },
+        0,
+        "setresuid"
+    );
+    name("nsfid-nobody");
+    println!("{}", proc_report("nsfid-nobody"));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -130,10 +188,11 @@ fn main() {
         Some("burst") => burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         Some("rename") => rename(args.get(1).map_or("renamed", String::as_str)),
         Some("setuid-rename") => setuid_rename(),
+        Some("ns-report") => ns_report(),
         Some("ns-cycle") => ns_cycle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100)),
         _ => {
             eprintln!(
-                "usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME|setuid-rename|ns-cycle N"
+                "usage: nstrace-test-helper clone-newnet|thread|burst N|rename NAME|setuid-rename|ns-cycle N|ns-report"
             );
             std::process::exit(2);
         }

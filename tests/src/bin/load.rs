@@ -4,6 +4,8 @@
 //!   nstrace-load fork   N   N processes forked and reaped (one worker per CPU)
 //!   nstrace-load signal N   N SIGUSR1/SIGUSR2 round trips between two processes with handlers
 //!   nstrace-load ns     N   N rounds of unshare(UTS|IPC|NET) and setns back to the start
+//!   nstrace-load bind   N   N rounds, in a network namespace of its own, of a TCP bind
+//!                           to a port and a second bind to it refused with EADDRINUSE
 //!
 //! Every process it makes is its own; it never signals or enters anything else.
 
@@ -152,6 +154,50 @@ fn ns_storm(n: u64) {
     }
 }
 
+/// A TCP socket bound to `0.0.0.0:port`; `Err(errno)` when the bind is refused.
+fn tcp_bound(port: u16) -> Result<libc::c_int, i32> {
+    // SAFETY: plain socket calls on this process's own descriptors.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        if fd < 0 {
+            die("socket");
+        }
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_port = port.to_be();
+        let r = libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        if r != 0 {
+            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
+
+/// `bind N`: a port clash N times, in a network namespace of this process's
+/// own (as a container's bind: the kernel streams both outcomes).
+fn bind_storm(n: u64) {
+    // SAFETY: a new network namespace for this process only.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        die("unshare(CLONE_NEWNET) (needs root)");
+    }
+    for i in 0..n {
+        let port = 20000 + (i % 1000) as u16;
+        let first = tcp_bound(port).unwrap_or_else(|_| die("bind"));
+        match tcp_bound(port) {
+            Err(libc::EADDRINUSE) => {}
+            _ => die("second bind was not refused"),
+        }
+        // SAFETY: closing this process's own socket.
+        unsafe { libc::close(first) };
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (work, n) = match args.as_slice() {
@@ -166,6 +212,7 @@ fn main() {
         "fork" => fork_storm(n),
         "signal" => signal_storm(n),
         "ns" => ns_storm(n),
+        "bind" => bind_storm(n),
         _ => usage(),
     }
     let secs = start.elapsed().as_secs_f64();
@@ -176,6 +223,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: nstrace-load <fork|signal|ns> N   (N > 0)");
+    eprintln!("usage: nstrace-load <fork|signal|ns|bind> N   (N > 0)");
     std::process::exit(2)
 }

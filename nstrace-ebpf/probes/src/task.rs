@@ -1,0 +1,269 @@
+//! Per-task readers: ids, credentials, namespace set, own PID and PID
+//! namespace, name, capabilities, and the inode behind an fd.
+//!
+//! Each reader takes a BTF-typed pointer (a tp_btf argument, the result of
+//! `bpf_get_current_task_btf()`, or a pointer loaded through one of those)
+//! and reads with plain loads at offsets from `OFFSETS`. The verifier checks
+//! each offset against the kernel's BTF and turns the load into an
+//! exception-handled one (`BPF_PROBE_MEM`).
+//!
+//! What a direct load cannot detect: a load that faults gives 0, silently,
+//! where `bpf_probe_read_kernel` returned an error. What can be detected is a
+//! NULL pointer where the kernel always has one (a cred, a parent, a group
+//! leader, a files table): that clears `ok`, and the event is flagged
+//! `FLAG_READ_FAILED` and counted, as a failed helper read was before. A NULL
+//! namespace pointer reads as inode 0 and a missing nsproxy (an exiting task)
+//! is `FLAG_NO_NSPROXY`, as before.
+
+use aya_ebpf::helpers::{bpf_probe_read_kernel, generated::bpf_get_current_task_btf};
+use nstrace_common::{NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED};
+
+/// A kernel pointer the verifier knows the BTF type of.
+pub type Ptr = *const u8;
+
+/// The current task, as a trusted BTF pointer (usable in syscall tracepoints).
+#[inline(always)]
+pub fn current() -> Ptr {
+    // SAFETY: helper with no preconditions.
+    unsafe { bpf_get_current_task_btf() as Ptr }
+}
+
+/// A plain load of a `T` at `base + off`. `base` must be a BTF pointer and
+/// `off` a load-time constant (from `OFFSETS`), or the verifier refuses the
+/// program; volatile so that two loads are never merged into a wider one the
+/// BTF layout does not allow.
+#[inline(always)]
+pub fn load<T: Copy>(base: Ptr, off: usize) -> T {
+    // SAFETY: the verifier checks the access against the BTF type of `base`
+    // and makes it fault-safe (a fault reads as zero).
+    unsafe { core::ptr::read_volatile(base.wrapping_add(off).cast::<T>()) }
+}
+
+/// The pointer at `base + off`; a NULL `base` clears `ok` and gives NULL.
+#[inline(always)]
+pub fn load_ptr(base: Ptr, off: usize, ok: &mut bool) -> Ptr {
+    if base.is_null() {
+        *ok = false;
+        return core::ptr::null();
+    }
+    load(base, off)
+}
+
+/// A `u32` at `base + off`; a NULL `base` clears `ok` and gives 0.
+#[inline(always)]
+pub fn load_u32(base: Ptr, off: usize, ok: &mut bool) -> u32 {
+    if base.is_null() {
+        *ok = false;
+        return 0;
+    }
+    load(base, off)
+}
+
+/// A helper read of a `T` at `addr` (for pointers the verifier has no type
+/// for); a failure clears `ok` and gives zero.
+#[inline(always)]
+pub fn read_kernel<T: Copy + Default>(addr: usize, ok: &mut bool) -> T {
+    if addr == 0 {
+        *ok = false;
+        return T::default();
+    }
+    // SAFETY: the helper validates the address.
+    match unsafe { bpf_probe_read_kernel(addr as *const T) } {
+        Ok(v) => v,
+        Err(_) => {
+            *ok = false;
+            T::default()
+        }
+    }
+}
+
+/// What an event header needs about a task besides its parent and name.
+#[derive(Clone, Copy, Default)]
+pub struct Facts {
+    /// Thread group id (node PID namespace).
+    pub tgid: u32,
+    /// Thread id (node PID namespace).
+    pub tid: u32,
+    /// Real uid.
+    pub uid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// The process id in its own PID namespace.
+    pub ns_tgid: u32,
+    /// Its namespaces.
+    pub ns: NsSet,
+}
+
+/// Reads the task's ids, uids, own pid and namespaces into `f`, every time
+/// (no cache: ~30 direct loads cost less than an LRU hit did, and nothing
+/// can go stale across setuid, setns, unshare or exec). Returns header
+/// flags: `FLAG_NO_NSPROXY`, `FLAG_READ_FAILED`.
+#[inline(always)]
+pub fn facts(task: Ptr, f: &mut Facts) -> u16 {
+    let mut ok = !task.is_null();
+    if !ok {
+        *f = Facts::default();
+        return FLAG_READ_FAILED;
+    }
+    f.tgid = load(task, off!(task_tgid));
+    f.tid = load(task, off!(task_pid));
+    let cred = load_ptr(task, off!(task_real_cred), &mut ok);
+    f.uid = load_u32(cred, off!(cred_uid), &mut ok);
+    f.euid = load_u32(cred, off!(cred_euid), &mut ok);
+    // A group leader is its own leader: one load less for most tasks.
+    let leader = if f.tid == f.tgid {
+        task
+    } else {
+        load_ptr(task, off!(task_group_leader), &mut ok)
+    };
+    let (ns_tgid, pid_ns) = own_pid(leader, &mut ok);
+    f.ns_tgid = ns_tgid;
+    let nsproxy = load_ptr(task, off!(task_nsproxy), &mut ok);
+    let mut flags = ns_set(nsproxy, cred, pid_ns, &mut f.ns, &mut ok);
+    if !ok {
+        flags |= FLAG_READ_FAILED;
+    }
+    flags
+}
+
+/// Inode number of the `ns_common` at `ns + common_off`; 0 when `ns` is NULL.
+#[inline(always)]
+fn ns_inum(ns: Ptr, common_off: usize) -> u32 {
+    if ns.is_null() {
+        return 0;
+    }
+    load(ns, common_off + off!(ns_common_inum))
+}
+
+/// Fills `ns` from an nsproxy (namespaces other than user and own pid), the
+/// cred (user namespace) and the own PID namespace the caller read.
+/// Returns `FLAG_NO_NSPROXY` when the task has no nsproxy (it is exiting).
+#[inline(always)]
+fn ns_set(nsproxy: Ptr, cred: Ptr, pid_ns: u32, ns: &mut NsSet, ok: &mut bool) -> u16 {
+    let mut flags = 0;
+    let mut a = [0u32; 9];
+    if nsproxy.is_null() {
+        flags |= FLAG_NO_NSPROXY;
+    } else {
+        // One line per nsproxy member, in NSPROXY_ORDER, with constant
+        // indices: an offset read at a variable index would not be a known
+        // constant to the verifier.
+        macro_rules! member {
+            ($i:literal, $slot:literal) => {
+                a[$slot] = ns_inum(load(nsproxy, off!(nsproxy_ns[$i])), off!(ns_common_in[$i]));
+            };
+        }
+        member!(0, 0); // mnt
+        member!(1, 1); // uts
+        member!(2, 2); // ipc
+        member!(3, 4); // pid_for_children
+        member!(4, 5); // net
+        member!(5, 7); // cgroup
+        member!(6, 8); // time
+    }
+    let user_ns = load_ptr(cred, off!(cred_user_ns), ok);
+    a[6] = ns_inum(user_ns, off!(user_ns_common));
+    a[3] = pid_ns;
+    *ns = NsSet::from_array(a);
+    flags
+}
+
+/// The process id in its own PID namespace and that namespace's inode, from
+/// `leader->thread_pid->numbers[level]` (`leader` is the task's group leader).
+///
+/// The verifier refuses a direct load at `numbers + level * size` (a
+/// variable offset), so levels 0..=3 each load at their own constant offset
+/// (`OFFSETS.pid_upid[k]`) and deeper levels take three helper reads.
+#[inline(always)]
+pub fn own_pid(leader: Ptr, ok: &mut bool) -> (u32, u32) {
+    let pid = load_ptr(leader, off!(task_thread_pid), ok);
+    if pid.is_null() {
+        return (0, 0);
+    }
+    let level: u32 = load(pid, off!(pid_level));
+    let upid = match level {
+        0 => off!(pid_upid[0]),
+        1 => off!(pid_upid[1]),
+        2 => off!(pid_upid[2]),
+        3 => off!(pid_upid[3]),
+        _ => return own_pid_deep(pid, level, ok),
+    };
+    let nr: u32 = load(pid, upid + off!(upid_nr));
+    let ns: Ptr = load(pid, upid + off!(upid_ns));
+    (nr, ns_inum(ns, off!(pid_ns_common)))
+}
+
+/// `own_pid` for PID namespaces nested deeper than `PID_LEVELS_DIRECT` levels.
+#[inline(never)]
+fn own_pid_deep(pid: Ptr, level: u32, ok: &mut bool) -> (u32, u32) {
+    // The kernel allows 32 levels (MAX_PID_NS_LEVEL).
+    if level > 32 {
+        *ok = false;
+        return (0, 0);
+    }
+    let upid = pid as usize + off!(pid_numbers) + level as usize * off!(upid_size);
+    let nr: u32 = read_kernel(upid + off!(upid_nr), ok);
+    let ns: usize = read_kernel(upid + off!(upid_ns), ok);
+    if ns == 0 {
+        return (nr, 0);
+    }
+    let inum = read_kernel(ns + off!(pid_ns_common) + off!(ns_common_inum), ok);
+    (nr, inum)
+}
+
+/// The task's name (`task->comm`, 16 bytes) with two 8-byte loads.
+#[inline(always)]
+pub fn comm(task: Ptr, out: &mut [u8; 16], ok: &mut bool) {
+    if task.is_null() {
+        *ok = false;
+        *out = [0; 16];
+        return;
+    }
+    let lo: u64 = load(task, off!(task_comm));
+    let hi: u64 = load(task, off!(task_comm) + 8);
+    out[..8].copy_from_slice(&lo.to_ne_bytes());
+    out[8..].copy_from_slice(&hi.to_ne_bytes());
+}
+
+/// The tgid of the task's parent (`real_parent`), which changes on reparenting.
+#[inline(always)]
+pub fn parent_tgid(task: Ptr, ok: &mut bool) -> u32 {
+    let parent = load_ptr(task, off!(task_real_parent), ok);
+    load_u32(parent, off!(task_tgid), ok)
+}
+
+/// Effective capabilities of `task` (kernel_cap_t: one u64 on 6.3+, two
+/// little-endian u32 before, which read as the same u64).
+#[inline(always)]
+pub fn cap_effective(task: Ptr, ok: &mut bool) -> u64 {
+    let cred = load_ptr(task, off!(task_real_cred), ok);
+    if cred.is_null() {
+        *ok = false;
+        return 0;
+    }
+    load(cred, off!(cred_cap_effective))
+}
+
+/// Inode of the file behind `fd` in `task` (`task->files->fdt->fd[fd]->f_inode->i_ino`);
+/// 0 for a closed or out-of-range fd. For an nsfs file this is the namespace's inode.
+/// `fdt->fd` is a `struct file **`, which BTF gives no struct type for, and is
+/// indexed by a variable: from there on the reads are helper reads.
+#[inline(always)]
+pub fn fd_inode(task: Ptr, fd: i32, ok: &mut bool) -> u32 {
+    if fd < 0 {
+        return 0;
+    }
+    let files = load_ptr(task, off!(task_files), ok);
+    let fdt = load_ptr(files, off!(files_fdt), ok);
+    let max = load_u32(fdt, off!(fdtable_max_fds), ok);
+    if fd as u32 >= max {
+        return 0;
+    }
+    let fds: usize = load(fdt, off!(fdtable_fd));
+    let file: usize = read_kernel(fds + fd as usize * 8, ok);
+    if file == 0 {
+        return 0;
+    }
+    let inode: usize = read_kernel(file + off!(file_inode), ok);
+    read_kernel::<u64>(inode + off!(inode_ino), ok) as u32
+}
