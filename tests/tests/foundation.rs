@@ -226,10 +226,10 @@ fn rename_by_prctl_is_an_event() {
     t.stop();
 }
 
-/// Namespace facts are cached per task in the kernel: across 200 rounds of
-/// unshare and setns back (nsproxy objects freed and reallocated, possibly at
-/// the same address), every event still carries the namespace /proc shows;
-/// a stale cache entry would show the previous one.
+/// Across 200 rounds of unshare and setns back (nsproxy objects freed and
+/// reallocated, possibly at the same address), every event carries the
+/// namespace /proc shows: any stale per-task state in the kernel (there was a
+/// cache once) would show the previous one.
 #[test]
 fn namespaces_stay_exact_across_repeated_changes() {
     let t = Tracer::start(&["--kind", "rename,unshare,setns"]);

@@ -727,14 +727,16 @@ pub fn bench(opts: &Options) -> Result<()> {
     );
 
     // 1. Overhead.
-    md.push_str(
-        "| workload (ops) | untraced | nstrace watch | nstrace audit | bpftrace | strace -f |\n",
-    );
-    md.push_str("|---|---|---|---|---|---|\n");
     let mut drops_default = 0u64;
     // Per workload run: nstrace's and bpftrace's in-kernel costs.
     let mut costs: Vec<(&Workload, bpfstats::Costs, bpfstats::Costs)> = Vec::new();
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
+    if !chosen.is_empty() {
+        md.push_str(
+            "| workload (ops) | untraced | nstrace watch | nstrace audit | bpftrace | strace -f |\n",
+        );
+        md.push_str("|---|---|---|---|---|---|\n");
+    }
     for (wi, w) in chosen.iter().copied().enumerate() {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Mode::ALL.len()];
         for round in 0..opts.rounds {
@@ -848,7 +850,8 @@ pub fn bench(opts: &Options) -> Result<()> {
         md.push('\n');
     }
     json.push(']');
-    md.push_str(&format!(
+    if !chosen.is_empty() {
+        md.push_str(&format!(
         "\nCells: the workload's median wall time against untraced (1.000x = no cost), then the change of its \
          CPU time (the in-kernel programs run in its context; strace's CPU includes strace's own) — {} alternating \
          rounds with run-time statistics off, lower is better; the load generator's signal storm runs pinned to \
@@ -856,6 +859,7 @@ pub fn bench(opts: &Options) -> Result<()> {
          Drops with the default ring buffer over all nstrace runs: {drops_default}.\n",
         opts.rounds
     ));
+    }
     if !costs.is_empty() {
         md.push_str(&cost_table(&costs));
         json.push_str(",\"in_kernel\":[");

@@ -120,6 +120,10 @@ fn dispatch() -> Result<()> {
             setup::all()?;
             // Builds both sides, then the agent's image the agent test runs.
             image::image()?;
+            // `cargo xtask test -- --test foundation` means cargo's `--test`
+            // (one integration test), not libtest's: a leading `--` is
+            // dropped, so the rest goes to cargo (a bare word still filters).
+            let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
             run(cargo_user(&["test", "--release", "--workspace"])
                 .env("NSTRACE_BIN", nstrace_bin())
                 .args(rest))
