@@ -326,6 +326,11 @@ pub struct RingArgs {
     /// Events that find it full are dropped and counted, never lost silently.
     #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
+    /// Let the kernel programs say, on stderr, which kernel read failed and
+    /// where (aya-log). Off by default, and then free: the programs' log
+    /// calls are removed when they are loaded.
+    #[arg(long)]
+    pub debug_probes: bool,
 }
 
 /// Filters shared by watch and replay.

@@ -529,3 +529,26 @@ fn tiny_ring_buffer_reports_drops() {
     assert!(dropped > 0, "{line}");
     assert!(line.contains("create="), "per-kind drops shown: {line}");
 }
+
+/// `--debug-probes` loads the programs with their aya-log calls switched on
+/// (the verifier accepts them), traces as usual, and stops cleanly; a failed
+/// kernel read would be a stderr line naming the field. (A failing read cannot
+/// be provoked from outside the kernel, so only the path is tested here.)
+#[test]
+fn debug_probes_load_and_trace() {
+    let t = Tracer::start(&["--debug-probes"]);
+    let child = Command::new("unshare")
+        .args(["-u", "true"])
+        .spawn()
+        .unwrap();
+    let pid = child.id() as u64;
+    assert!(child.wait_with_output().unwrap().status.success());
+    t.wait_for("unshare", |v| v["kind"] == "unshare" && v["pid"] == pid);
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("0 failed kernel reads"),
+        "{}",
+        done.stderr
+    );
+}

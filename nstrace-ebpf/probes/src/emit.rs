@@ -12,6 +12,7 @@ use aya_ebpf::{
     },
     maps::ring_buf::RingBufEntry,
 };
+use aya_log_ebpf::warn;
 use nstrace_common::{counter, Header, Kind, FLAG_READ_FAILED, FLAG_THREAD};
 
 use crate::{
@@ -122,6 +123,15 @@ fn wake_flags(size: usize) -> u64 {
 pub fn submit<T>(entry: RingBufEntry<T>, h: &Header) {
     if h.flags & FLAG_READ_FAILED != 0 {
         bump(counter::READ_FAILURES);
+        // Off unless `--debug-probes`: the loader freezes the level at 0 and
+        // the verifier drops the branch.
+        warn!(
+            &(),
+            "nstrace: a read failed in a record of kind {} (pid {}, flags {:x})",
+            h.kind,
+            h.tgid,
+            h.flags
+        );
     }
     entry.submit(wake_flags(core::mem::size_of::<T>()));
 }

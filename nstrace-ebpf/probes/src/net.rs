@@ -134,11 +134,11 @@ fn socket_of(task: Ptr, fd: i32, ok: &mut bool) -> (u16, u16) {
         return (0, 0);
     }
     let fds: usize = load(fdt, off!(fdtable_fd));
-    let file: usize = read_kernel(fds + fd as usize * 8, ok);
-    let sock: usize = read_kernel(file + off!(file_private_data), ok);
-    let sock_type: u16 = read_kernel(sock + off!(socket_type), ok);
-    let sk: usize = read_kernel(sock + off!(socket_sk), ok);
-    let protocol: u16 = read_kernel(sk + off!(sock_protocol), ok);
+    let file: usize = read_kernel(fds + fd as usize * 8, "fdtable.fd[fd]", ok);
+    let sock: usize = read_kernel(file + off!(file_private_data), "file.private_data", ok);
+    let sock_type: u16 = read_kernel(sock + off!(socket_type), "socket.type", ok);
+    let sk: usize = read_kernel(sock + off!(socket_sk), "socket.sk", ok);
+    let protocol: u16 = read_kernel(sk + off!(sock_protocol), "sock.sk_protocol", ok);
     (sock_type, protocol)
 }
 

@@ -5,6 +5,7 @@ use aya_ebpf::{
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
+use aya_log_ebpf::warn;
 use nstrace_common::{
     CreateEvent, ExecEvent, ExitEvent, Kind, ReapEvent, WaitEvent, CLONE_NEW_MASK, FILENAME_LEN,
     FLAG_READ_FAILED, FLAG_TRUNCATED, WAIT_WAIT4, WAIT_WAITID,
@@ -83,7 +84,10 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
                     ev.hdr.flags |= FLAG_TRUNCATED;
                 }
             }
-            Err(_) => ok = false,
+            Err(_) => {
+                ok = false;
+                warn!(&(), "nstrace: linux_binprm.filename: kernel read failed");
+            }
         }
     }
     if !ok {

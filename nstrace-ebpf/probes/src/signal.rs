@@ -52,7 +52,7 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     ev.si_code = match info {
         0 => 0,
         1 => 0x80,
-        _ => task::read_kernel(info + off!(siginfo_code), &mut ok),
+        _ => task::read_kernel(info + off!(siginfo_code), "kernel_siginfo.si_code", &mut ok),
     };
     let mut f = Facts::default();
     if task::facts(target, &mut f) & FLAG_READ_FAILED != 0 {

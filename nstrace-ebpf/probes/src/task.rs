@@ -16,6 +16,7 @@
 //! is `FLAG_NO_NSPROXY`, as before.
 
 use aya_ebpf::helpers::{bpf_probe_read_kernel, generated::bpf_get_current_task_btf};
+use aya_log_ebpf::warn;
 use nstrace_common::{NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED};
 
 /// A kernel pointer the verifier knows the BTF type of.
@@ -60,18 +61,21 @@ pub fn load_u32(base: Ptr, off: usize, ok: &mut bool) -> u32 {
 }
 
 /// A helper read of a `T` at `addr` (for pointers the verifier has no type
-/// for); a failure clears `ok` and gives zero.
+/// for); a failure clears `ok`, gives zero, and (with `--debug-probes`)
+/// logs which field `what` could not be read.
 #[inline(always)]
-pub fn read_kernel<T: Copy + Default>(addr: usize, ok: &mut bool) -> T {
+pub fn read_kernel<T: Copy + Default>(addr: usize, what: &'static str, ok: &mut bool) -> T {
     if addr == 0 {
         *ok = false;
+        warn!(&(), "nstrace: {}: NULL pointer on the way", what);
         return T::default();
     }
     // SAFETY: the helper validates the address.
     match unsafe { bpf_probe_read_kernel(addr as *const T) } {
         Ok(v) => v,
-        Err(_) => {
+        Err(e) => {
             *ok = false;
+            warn!(&(), "nstrace: {}: kernel read failed ({})", what, e);
             T::default()
         }
     }
@@ -202,12 +206,16 @@ fn own_pid_deep(pid: Ptr, level: u32, ok: &mut bool) -> (u32, u32) {
         return (0, 0);
     }
     let upid = pid as usize + off!(pid_numbers) + level as usize * off!(upid_size);
-    let nr: u32 = read_kernel(upid + off!(upid_nr), ok);
-    let ns: usize = read_kernel(upid + off!(upid_ns), ok);
+    let nr: u32 = read_kernel(upid + off!(upid_nr), "upid.nr (deep PID level)", ok);
+    let ns: usize = read_kernel(upid + off!(upid_ns), "upid.ns (deep PID level)", ok);
     if ns == 0 {
         return (nr, 0);
     }
-    let inum = read_kernel(ns + off!(pid_ns_common) + off!(ns_common_inum), ok);
+    let inum = read_kernel(
+        ns + off!(pid_ns_common) + off!(ns_common_inum),
+        "pid_namespace.ns.inum",
+        ok,
+    );
     (nr, inum)
 }
 
@@ -260,10 +268,10 @@ pub fn fd_inode(task: Ptr, fd: i32, ok: &mut bool) -> u32 {
         return 0;
     }
     let fds: usize = load(fdt, off!(fdtable_fd));
-    let file: usize = read_kernel(fds + fd as usize * 8, ok);
+    let file: usize = read_kernel(fds + fd as usize * 8, "fdtable.fd[fd]", ok);
     if file == 0 {
         return 0;
     }
-    let inode: usize = read_kernel(file + off!(file_inode), ok);
-    read_kernel::<u64>(inode + off!(inode_ino), ok) as u32
+    let inode: usize = read_kernel(file + off!(file_inode), "file.f_inode", ok);
+    read_kernel::<u64>(inode + off!(inode_ino), "inode.i_ino", ok) as u32
 }

@@ -75,6 +75,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
     let opts = live::LiveOptions {
         ring_buffer_size: args.ring.ring_buffer_size,
         signal_mask: signal_mask(&DEFAULT_SIGNALS),
+        debug_probes: args.ring.debug_probes,
         duration: None,
         record: None,
         runtime_roots: args.runtime.roots(),

@@ -63,13 +63,35 @@ pub struct Options {
     pub ring_buffer_size: u32,
     /// Signals streamed (bit n = signal n).
     pub signal_mask: u64,
+    /// Let the programs say which kernel read failed, where (aya-log).
+    pub debug_probes: bool,
 }
+
+/// Where the programs' log lines go: stderr, one line each.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("nstrace: probe {}: {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+/// aya-log's level that lets every message through (its `Trace`); 0 lets none.
+const LOG_ALL: u8 = 5;
 
 /// Loaded, attached programs and the maps userspace reads.
 pub struct Probes {
     /// Owns programs and links; dropping it detaches them.
     ebpf: Ebpf,
     counters: PerCpuArray<MapData, u64>,
+    /// The programs' log, with `--debug-probes`.
+    logger: Option<aya_log::EbpfLogger<StderrLog>>,
 }
 
 /// Checks, before anything is loaded, that this machine can run nstrace;
@@ -158,6 +180,12 @@ impl Probes {
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .override_global("NET_CONFIG", &net_config, true)
+            // Off by default: frozen at 0, the verifier drops every log call.
+            .override_global(
+                "AYA_LOG_LEVEL",
+                &if opts.debug_probes { LOG_ALL } else { 0u8 },
+                true,
+            )
             .map_max_entries("EVENTS", opts.ring_buffer_size)
             // PENDING is task storage, which aya creates but
             // does not wrap for userspace (only the programs use them).
@@ -169,7 +197,26 @@ impl Probes {
         }
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("map COUNTERS missing")?)?;
-        Ok(Probes { ebpf, counters })
+        let logger = if opts.debug_probes {
+            Some(
+                aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
+                    .context("reading the programs' log (--debug-probes)")?,
+            )
+        } else {
+            None
+        };
+        Ok(Probes {
+            ebpf,
+            counters,
+            logger,
+        })
+    }
+
+    /// Prints what the programs logged since (with `--debug-probes`).
+    pub fn flush_logs(&mut self) {
+        if let Some(l) = self.logger.as_mut() {
+            l.flush();
+        }
     }
 
     /// Hands over the event stream (once).

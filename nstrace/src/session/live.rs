@@ -33,6 +33,8 @@ pub struct LiveOptions {
     pub ring_buffer_size: u32,
     /// Signals the kernel streams (bit n = signal n).
     pub signal_mask: u64,
+    /// Let the programs log which kernel read failed, where.
+    pub debug_probes: bool,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Also write everything to this record file.
@@ -124,6 +126,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     let mut probes = Probes::load(Options {
         ring_buffer_size: opts.ring_buffer_size,
         signal_mask: opts.signal_mask,
+        debug_probes: opts.debug_probes,
     })?;
     let mut feed = Feed::new(consumer, node_meta());
     if let Some(path) = &opts.record {
@@ -426,7 +429,10 @@ async fn drive(
                 flow = drain(guard.get_inner_mut(), feed, reads, net)?;
                 guard.clear_ready();
             }
-            _ = drain_timer.tick() => flow = drain(ring.get_mut(), feed, reads, net)?,
+            _ = drain_timer.tick() => {
+                probes.flush_logs();
+                flow = drain(ring.get_mut(), feed, reads, net)?;
+            }
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
                 flow = tick(feed, reads, net, false)?;
