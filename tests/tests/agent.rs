@@ -1,6 +1,7 @@
 //! The node agent on the real node: health, metrics of a real pod's broken
 //! PID 1 and its slow shutdown, the live topology, one agent per node, and a
-//! clean stop on SIGTERM.
+//! clean stop on Ctrl-C (the binary, as an engineer runs it) and on SIGTERM
+//! (the image, as the kubelet stops it).
 
 use std::process::Command;
 
@@ -20,7 +21,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 }
 
 #[test]
-fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
+fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     let _g = serial();
     let dir = TempDir::new("agent");
     let lock = dir.path().join("agent.lock");
@@ -116,7 +117,9 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_sigterm() {
     assert!(sample(&metrics, "nstrace_resident_memory_bytes").unwrap() > 0.0);
     drop(pod);
 
-    let done = agent.stop_with(libc::SIGTERM);
+    // Ctrl-C, as an engineer stops it in a terminal (the image test below
+    // stops with SIGTERM, as the kubelet does).
+    let done = agent.stop_with(libc::SIGINT);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let finding = done
         .events

@@ -27,7 +27,7 @@
 //! it was taken before the pod's own dump began (a pod created after it).
 //!
 //! Everything here is blocking and quick (about 0.1 ms per namespace here, see the
-//! `bench` test); call it from `spawn_blocking` in async code. Every
+//! `netns_read bench` example); call it from `spawn_blocking` in async code. Every
 //! failure is an [`NetnsError`] (the whole namespace) or a [`Problem`] (one item),
 //! each with a `kind()` to count; nothing panics on kernel or /proc input.
 
