@@ -337,6 +337,7 @@ impl Drop for NamedNetns {
     }
 }
 
+pub mod bpf;
 pub mod pod;
 
 pub mod prometheus;

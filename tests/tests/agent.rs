@@ -12,6 +12,26 @@ use nstrace_tests::*;
 /// A shell PID 1 with no trap: the kernel drops SIGTERM, SIGKILL ends it.
 const NOTRAP: &str = "sleep 1000; echo done";
 
+/// The agent started after `mark` has its kernel programs loaded (so that
+/// [`assert_detached`] looks for something that was there).
+fn assert_attached(mark: u32) {
+    let loaded = bpf::nstrace_programs_since(mark);
+    for name in ["task_newtask", "signal_generate", "sched_process_e"] {
+        assert!(
+            loaded.iter().any(|(_, n)| n == name),
+            "{name} not loaded: {loaded:?}"
+        );
+    }
+}
+
+/// None of the programs loaded after `mark` is left in the kernel (freeing
+/// them after the last fd closes is deferred, hence the wait).
+fn assert_detached(mark: u32) {
+    eventually("nstrace's programs gone from the kernel", || {
+        bpf::nstrace_programs_since(mark).is_empty().then_some(())
+    });
+}
+
 /// The value of the first sample of `metrics` whose line starts with `series`.
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
@@ -27,6 +47,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     let lock = dir.path().join("agent.lock");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    let mark = bpf::last_program_id();
     let agent = Tracer::command(
         &[
             "agent",
@@ -43,6 +64,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
             .filter(|r| r.status == 200)
     });
     assert_eq!(health.body, "ok\n");
+    assert_attached(mark);
 
     // A second agent on this node refuses, in one line, and leaves the first alone.
     let second = Command::new(nstrace_bin())
@@ -137,6 +159,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     // SAFETY: flock on a file this test opened.
     let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     assert!(free, "the lock is released");
+    assert_detached(mark);
 }
 
 /// The agent's image, run by podman the way `deploy/daemonset.yaml` runs it;
@@ -171,6 +194,7 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
     let storage = "/var/lib/containers/storage";
     let mount = |host: &str, inside: &str, opts: &str| format!("{host}:{inside}:{opts}");
     let lock_mount = format!("{}:/run/nstrace", lock_dir.display());
+    let mark = bpf::last_program_id();
     let out = Command::new("podman")
         .args(["run", "-d", "--name", &name])
         .args([
@@ -221,6 +245,8 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
             .ok()
             .filter(|r| r.status == 200)
     });
+
+    assert_attached(mark);
 
     let pod = Pod::play(
         "ag-img",
@@ -283,5 +309,6 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
         http_get(&listen, "/healthz").is_err(),
         "nothing left listening"
     );
+    assert_detached(mark);
     drop(agent);
 }

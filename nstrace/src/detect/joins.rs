@@ -348,28 +348,11 @@ fn finding(join: Join, ts_ns: u64) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::testutil::hdr;
+    use crate::model::testutil::{cid, hdr, node, ns_with};
     use crate::model::{CtrRef, Pinned, Process};
     use nstrace_common::{CreateEvent, Kind};
 
-    /// Node namespaces: slot i has inode 100 + i (pid_for_children = pid).
-    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
     const FULL_CAPS: u64 = 0x1ff_ffff_ffff;
-
-    fn cid(n: u32) -> String {
-        format!("{n:064x}")
-    }
-
-    fn ns_with(over: &[(usize, u32)]) -> NsSet {
-        let mut a = NODE;
-        for (slot, ino) in over {
-            a[*slot] = *ino;
-            if *slot == 3 {
-                a[4] = *ino;
-            }
-        }
-        NsSet::from_array(a)
-    }
 
     fn proc(pid: u32, ns_pid: u32, comm: &str, cgroup: &str, ns: NsSet, host: &str) -> Process {
         Process {
@@ -388,18 +371,24 @@ mod tests {
     /// A node with pod "web" (infra 10, app 11) and pod "db" (infra 20, app 21),
     /// each the default arrangement: shared net/ipc/uts, own mnt and pid.
     fn model() -> Model {
-        let mut m = Model::new(NsSet::from_array(NODE), "node-1");
+        let mut m = Model::new(node(), "node-1");
         for (pod, name) in [(1u32, "web"), (2, "db")] {
             let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(pod), cid(c));
             let shared = [
-                (5, pod * 1000 + 5),
-                (2, pod * 1000 + 2),
-                (1, pod * 1000 + 1),
+                (NsType::Net, pod * 1000 + 5),
+                (NsType::Ipc, pod * 1000 + 2),
+                (NsType::Uts, pod * 1000 + 1),
             ];
             let mut infra = shared.to_vec();
-            infra.extend([(0, pod * 1000 + 10), (3, pod * 1000 + 13)]);
+            infra.extend([
+                (NsType::Mnt, pod * 1000 + 10),
+                (NsType::Pid, pod * 1000 + 13),
+            ]);
             let mut app = shared.to_vec();
-            app.extend([(0, pod * 1000 + 20), (3, pod * 1000 + 23)]);
+            app.extend([
+                (NsType::Mnt, pod * 1000 + 20),
+                (NsType::Pid, pod * 1000 + 23),
+            ]);
             m.add_snapshot(proc(
                 pod * 10,
                 1,
@@ -467,9 +456,9 @@ mod tests {
         let m = model();
         let app = m.get(11).unwrap().ns;
         let mut after = app;
-        after.net = NODE[5];
+        after.net = node().net;
         let f = Joins::new()
-            .on_event(&setns(11, "nsenter", app, after, NEWNET, 0, NODE[5]), &m)
+            .on_event(&setns(11, "nsenter", app, after, NEWNET, 0, node().net), &m)
             .unwrap();
         assert_eq!(
             (f.kind, f.severity),
@@ -481,7 +470,7 @@ mod tests {
         assert_eq!(j.targets.len(), 1);
         assert_eq!(
             (j.targets[0].ns_type, j.targets[0].inode),
-            (Some(NsType::Net), NODE[5])
+            (Some(NsType::Net), node().net)
         );
         assert_eq!(j.targets[0].place, Place::Node);
         assert_eq!(j.expected, None);
@@ -493,7 +482,7 @@ mod tests {
         let app = m.get(11).unwrap().ns;
         // EPERM: nothing changed; nstype 0 ("any"), so the type comes from the inode.
         let f = Joins::new()
-            .on_event(&setns(11, "nsenter", app, app, 0, -1, NODE[5]), &m)
+            .on_event(&setns(11, "nsenter", app, app, 0, -1, node().net), &m)
             .unwrap();
         assert_eq!(
             (f.kind, f.severity),
@@ -604,9 +593,9 @@ mod tests {
             "web",
         ));
         let mut after = app;
-        after.net = NODE[5];
+        after.net = node().net;
         let f = Joins::new()
-            .on_event(&setns(12, "runc", app, after, NEWNET, 0, NODE[5]), &m)
+            .on_event(&setns(12, "runc", app, after, NEWNET, 0, node().net), &m)
             .unwrap();
         assert_eq!(f.kind, FindingKind::HostNamespaceJoin);
         assert_eq!(f.join().unwrap().expected, None);

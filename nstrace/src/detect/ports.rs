@@ -324,29 +324,19 @@ fn first_holder(ph: &PortHolders, loser: u32, asked: IpAddr) -> Option<(u32, IpA
 mod tests {
     use super::*;
     use crate::model::net::Held;
-    use crate::model::testutil::{exit, fork, hdr, reap};
+    use crate::model::testutil::{cid, exit, fork, hdr, node, ns_with, reap};
     use crate::model::Process;
-    use nstrace_common::{Kind, NsSet, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM};
+    use nstrace_common::{Kind, NsSet, NsType, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM};
 
-    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
     const POD_NET: u32 = 5000;
-
-    fn cid(n: u32) -> String {
-        format!("{n:064x}")
-    }
-
-    fn node() -> NsSet {
-        NsSet::from_array(NODE)
-    }
 
     /// Namespaces of a process of container `c` in pod `pod` (net `net`).
     fn ns(c: u32, net: u32) -> NsSet {
-        let mut a = NODE;
-        a[0] = 10_000 + c; // mnt
-        a[3] = 20_000 + c; // pid
-        a[4] = 20_000 + c;
-        a[5] = net;
-        NsSet::from_array(a)
+        ns_with(&[
+            (NsType::Mnt, 10_000 + c),
+            (NsType::Pid, 20_000 + c),
+            (NsType::Net, net),
+        ])
     }
 
     /// A pod `web` with an infra (900) and containers `web` (901) and
@@ -500,7 +490,7 @@ mod tests {
     #[test]
     fn host_network_pod_losing_to_a_node_process_is_medium() {
         // The whole pod on the node's network.
-        let mut m = model(NODE[5]);
+        let mut m = model(node().net);
         m.add_snapshot(Process {
             pid: 50,
             ppid: 1,
@@ -510,7 +500,7 @@ mod tests {
             ..Process::default()
         });
         m.set_port_holders(PortHolders {
-            netns: NODE[5],
+            netns: node().net,
             proto: Proto::Tcp,
             port: 8080,
             read_ns: 2_500,
@@ -525,7 +515,7 @@ mod tests {
             error: None,
         });
         let mut p = Ports::new();
-        let mut ev = bind(901, 2_000, ns(901, NODE[5]), -98, true, 8080);
+        let mut ev = bind(901, 2_000, ns(901, node().net), -98, true, 8080);
         if let Event::Bind(b) = &mut ev {
             b.family = nstrace_common::AF_INET;
             b.addr[..4].copy_from_slice(&[127, 0, 0, 1]);

@@ -598,9 +598,38 @@ impl Model {
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Hand-built events for model and detector tests.
-    use nstrace_common::{CreateEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet, ReapEvent};
+    use nstrace_common::{
+        CreateEvent, ExitEvent, Header, Kind, NsChangeEvent, NsSet, NsType, ReapEvent,
+    };
 
     use crate::event::Event;
+
+    /// The node's namespaces in the tests: slot i has inode 100 + i, and
+    /// pid_for_children is pid.
+    pub const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
+
+    /// The node's namespace set.
+    pub fn node() -> NsSet {
+        NsSet::from_array(NODE)
+    }
+
+    /// A 64-hex container id made from `n`.
+    pub fn cid(n: u32) -> String {
+        format!("{n:064x}")
+    }
+
+    /// The node's namespaces except for `over`; a pid namespace given there is
+    /// also the one for children, as for a process that did not unshare it.
+    pub fn ns_with(over: &[(NsType, u32)]) -> NsSet {
+        let mut ns = NsSet::from_array(NODE);
+        for &(t, ino) in over {
+            ns.set(t, ino);
+            if t == NsType::Pid {
+                ns.set(NsType::PidForChildren, ino);
+            }
+        }
+        ns
+    }
 
     /// A header for `pid` at time `ts` with namespaces `ns`.
     pub fn hdr(kind: Kind, pid: u32, ppid: u32, ts: u64, ns: NsSet, comm: &str) -> Header {

@@ -403,14 +403,10 @@ impl Places {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::testutil::{cid, ns_with, NODE};
     use crate::model::Process;
 
-    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
-
-    fn cid(n: u32) -> String {
-        format!("{n:064x}")
-    }
-
+    /// A process with the node's namespaces except for `over`.
     fn proc(
         pid: u32,
         ppid: u32,
@@ -419,13 +415,7 @@ mod tests {
         cg: &str,
         over: &[(NsType, u32)],
     ) -> Process {
-        let mut ns = NsSet::from_array(NODE);
-        for (t, ino) in over {
-            ns.set(*t, *ino);
-            if *t == NsType::Pid {
-                ns.set(NsType::PidForChildren, *ino);
-            }
-        }
+        let ns = ns_with(over);
         Process {
             pid,
             ppid,

@@ -665,36 +665,25 @@ fn network_of(m: &Model, netns: u32, containers: &[Container]) -> Option<Network
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::testutil::{cid, ns_with, NODE};
 
-    const NODE: [u32; 9] = [100, 101, 102, 103, 103, 105, 106, 107, 108];
-
-    fn cid(n: u32) -> String {
-        format!("{n:064x}")
-    }
-
-    /// A process with node namespaces except for `over` (slot, inode) pairs.
+    /// A process with the node's namespaces except for `over`.
     fn proc(
         pid: u32,
         ppid: u32,
         ns_pid: u32,
         comm: &str,
         cgroup: &str,
-        over: &[(usize, u32)],
+        over: &[(NsType, u32)],
     ) -> Process {
-        let mut a = NODE;
-        for (slot, ino) in over {
-            a[*slot] = *ino;
-            if *slot == 3 {
-                a[4] = *ino;
-            }
-        }
+        let ns = ns_with(over);
         Process {
             pid,
             ppid,
             ns_pid,
             comm: comm.into(),
             cgroup: cgroup.into(),
-            ns: NsSet::from_array(a),
+            ns,
             hostname: Some("web".into()),
             ..Process::default()
         }
@@ -720,11 +709,11 @@ mod tests {
                 "catatonit",
                 &cg(pod),
                 &[
-                    (0, pod * 10 + 4),
-                    (3, pod * 10 + 5),
-                    (5, net),
-                    (2, ipc),
-                    (1, uts),
+                    (NsType::Mnt, pod * 10 + 4),
+                    (NsType::Pid, pod * 10 + 5),
+                    (NsType::Net, net),
+                    (NsType::Ipc, ipc),
+                    (NsType::Uts, uts),
                 ],
             ),
             proc(
@@ -734,11 +723,11 @@ mod tests {
                 "sh",
                 &cg(pod + 1),
                 &[
-                    (0, pod * 10 + 6),
-                    (3, pod * 10 + 7),
-                    (5, net),
-                    (2, ipc),
-                    (1, uts),
+                    (NsType::Mnt, pod * 10 + 6),
+                    (NsType::Pid, pod * 10 + 7),
+                    (NsType::Net, net),
+                    (NsType::Ipc, ipc),
+                    (NsType::Uts, uts),
                 ],
             ),
             proc(
@@ -748,11 +737,11 @@ mod tests {
                 "sleep",
                 &cg(pod + 1),
                 &[
-                    (0, pod * 10 + 6),
-                    (3, pod * 10 + 7),
-                    (5, net),
-                    (2, ipc),
-                    (1, uts),
+                    (NsType::Mnt, pod * 10 + 6),
+                    (NsType::Pid, pod * 10 + 7),
+                    (NsType::Net, net),
+                    (NsType::Ipc, ipc),
+                    (NsType::Uts, uts),
                 ],
             ),
             proc(
@@ -762,11 +751,11 @@ mod tests {
                 "tail",
                 &cg(pod + 3),
                 &[
-                    (0, pod * 10 + 8),
-                    (3, pod * 10 + 9),
-                    (5, net),
-                    (2, ipc),
-                    (1, uts),
+                    (NsType::Mnt, pod * 10 + 8),
+                    (NsType::Pid, pod * 10 + 9),
+                    (NsType::Net, net),
+                    (NsType::Ipc, ipc),
+                    (NsType::Uts, uts),
                 ],
             ),
         ]
@@ -816,7 +805,12 @@ mod tests {
                 1,
                 "catatonit",
                 &cg(70),
-                &[(0, 701), (3, 705), (2, 702), (1, 703)],
+                &[
+                    (NsType::Mnt, 701),
+                    (NsType::Pid, 705),
+                    (NsType::Ipc, 702),
+                    (NsType::Uts, 703),
+                ],
             ),
             proc(
                 71,
@@ -824,7 +818,12 @@ mod tests {
                 2,
                 "sh",
                 &cg(71),
-                &[(0, 711), (3, 705), (2, 702), (1, 703)],
+                &[
+                    (NsType::Mnt, 711),
+                    (NsType::Pid, 705),
+                    (NsType::Ipc, 702),
+                    (NsType::Uts, 703),
+                ],
             ),
             proc(
                 72,
@@ -832,7 +831,12 @@ mod tests {
                 3,
                 "sleep",
                 &cg(71),
-                &[(0, 711), (3, 705), (2, 702), (1, 703)],
+                &[
+                    (NsType::Mnt, 711),
+                    (NsType::Pid, 705),
+                    (NsType::Ipc, 702),
+                    (NsType::Uts, 703),
+                ],
             ),
         ]));
         let pod = &t.pods[0];
@@ -856,9 +860,16 @@ mod tests {
                 80,
                 "catatonit",
                 &cg(80),
-                &[(0, 801), (5, 805), (1, 803)],
+                &[(NsType::Mnt, 801), (NsType::Net, 805), (NsType::Uts, 803)],
             ),
-            proc(81, 1, 81, "sh", &cg(81), &[(0, 811), (5, 805), (1, 803)]),
+            proc(
+                81,
+                1,
+                81,
+                "sh",
+                &cg(81),
+                &[(NsType::Mnt, 811), (NsType::Net, 805), (NsType::Uts, 803)],
+            ),
         ]));
         let pod = &t.pods[0];
         assert!(pod.host_pid && pod.host_ipc && !pod.host_network);
@@ -876,7 +887,13 @@ mod tests {
                 1,
                 "catatonit",
                 &cg(90),
-                &[(0, 901), (3, 902), (5, 905), (1, 903), (2, 904)],
+                &[
+                    (NsType::Mnt, 901),
+                    (NsType::Pid, 902),
+                    (NsType::Net, 905),
+                    (NsType::Uts, 903),
+                    (NsType::Ipc, 904),
+                ],
             ),
             proc(
                 91,
@@ -884,7 +901,12 @@ mod tests {
                 1,
                 "sh",
                 &cg(91),
-                &[(0, 911), (3, 912), (5, 905), (1, 903)],
+                &[
+                    (NsType::Mnt, 911),
+                    (NsType::Pid, 912),
+                    (NsType::Net, 905),
+                    (NsType::Uts, 903),
+                ],
             ),
             proc(
                 92,
@@ -892,7 +914,12 @@ mod tests {
                 1,
                 "sh",
                 &cg(92),
-                &[(0, 921), (3, 922), (5, 905), (1, 903)],
+                &[
+                    (NsType::Mnt, 921),
+                    (NsType::Pid, 922),
+                    (NsType::Net, 905),
+                    (NsType::Uts, 903),
+                ],
             ),
         ]));
         let pod = &t.pods[0];
@@ -945,7 +972,13 @@ mod tests {
             1,
             "sleep",
             &format!("/libpod_parent/libpod-{}", cid(3000)),
-            &[(0, 30001), (3, 30002), (5, 30003), (2, 30004), (1, 30005)],
+            &[
+                (NsType::Mnt, 30001),
+                (NsType::Pid, 30002),
+                (NsType::Net, 30003),
+                (NsType::Ipc, 30004),
+                (NsType::Uts, 30005),
+            ],
         ));
         let t = build(&model(ps));
         assert_eq!(t.pods.len(), 2);
@@ -960,9 +993,9 @@ mod tests {
             proc(1, 0, 1, "init", "/init.scope", &[]),
             proc(50, 1, 50, "bash", "/user.slice", &[]),
             // unshare --net on the node: a plain namespace, not a container.
-            proc(51, 50, 51, "sleep", "/user.slice", &[(5, 900)]),
+            proc(51, 50, 51, "sleep", "/user.slice", &[(NsType::Net, 900)]),
             // unshare --pid --fork without --mount-proc: pid ns sharing the node's mnt.
-            proc(52, 50, 1, "sh", "/user.slice", &[(3, 910)]),
+            proc(52, 50, 1, "sh", "/user.slice", &[(NsType::Pid, 910)]),
         ]);
         m.set_pinned(vec![
             Pinned {
@@ -1071,7 +1104,12 @@ mod tests {
                 1,
                 "catatonit",
                 &cg(70),
-                &[(0, 701), (3, 705), (2, 702), (1, 703)],
+                &[
+                    (NsType::Mnt, 701),
+                    (NsType::Pid, 705),
+                    (NsType::Ipc, 702),
+                    (NsType::Uts, 703),
+                ],
             ),
             proc(
                 71,
@@ -1079,7 +1117,12 @@ mod tests {
                 1,
                 "httpd",
                 &cg(71),
-                &[(0, 711), (3, 715), (2, 702), (1, 703)],
+                &[
+                    (NsType::Mnt, 711),
+                    (NsType::Pid, 715),
+                    (NsType::Ipc, 702),
+                    (NsType::Uts, 703),
+                ],
             ),
         ]);
         m.set_net(facts(
@@ -1110,7 +1153,7 @@ mod tests {
             1,
             "sh",
             "/user.slice",
-            &[(0, 600), (3, 601)],
+            &[(NsType::Mnt, 600), (NsType::Pid, 601)],
         )]));
         assert_eq!(t.lone.len(), 1);
         assert_eq!(t.lone[0].id, "mnt-600");
