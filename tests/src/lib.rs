@@ -337,6 +337,31 @@ impl Drop for NamedNetns {
     }
 }
 
+/// `nstrace topology --format json`: a /proc snapshot of the node, its pods'
+/// networks included.
+pub fn topology_json() -> Value {
+    let out = Command::new(nstrace_bin())
+        .args(["topology", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("topology JSON")
+}
+
+/// The pod called `name` in a topology JSON document.
+pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
+}
+
 pub mod bpf;
 pub mod pod;
 

@@ -12,6 +12,10 @@ use crate::EVENT_TIMEOUT;
 /// The image `cargo xtask setup` builds (static busybox, tini, dumb-init).
 pub const IMAGE: &str = "localhost/nstrace-busybox:latest";
 
+/// A shell PID 1 with no trap: the kernel drops the SIGTERM sent to it (a
+/// namespace init without a handler), and only SIGKILL ends it.
+pub const NOTRAP: &str = "sleep 1000; echo done";
+
 fn podman(args: &[&str]) -> Output {
     Command::new("podman")
         .args(args)

@@ -5,12 +5,9 @@
 
 use std::process::Command;
 
-use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
 use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
-
-/// A shell PID 1 with no trap: the kernel drops SIGTERM, SIGKILL ends it.
-const NOTRAP: &str = "sleep 1000; echo done";
 
 /// The agent started after `mark` has its kernel programs loaded (so that
 /// [`assert_detached`] looks for something that was there).

@@ -6,11 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
 use nstrace_tests::*;
-
-/// A shell PID 1 with no trap: the kernel drops SIGTERM, SIGKILL ends it.
-const NOTRAP: &str = "sleep 1000; echo done";
 
 fn nstrace(args: &[&str]) -> std::process::Output {
     Command::new(nstrace_bin()).args(args).output().unwrap()
@@ -23,15 +20,6 @@ fn json_of(out: &std::process::Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON document")
-}
-
-fn pod_named<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
 }
 
 /// The (id, name) of every container of a topology pod.
@@ -79,7 +67,7 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
     // Topology snapshot, JSON: each container's name is its YAML name.
     let topo = json_of(&nstrace(&["topology", "--format", "json"]));
     for (pod, want) in [(&a, &ids_a), (&b, &ids_b)] {
-        let p = pod_named(&topo, &pod.name);
+        let p = find_pod(&topo, &pod.name);
         assert_eq!(p["namespace"], Value::Null, "podman has no namespace: {p}");
         let got = containers(p);
         for (id, name) in want.iter() {
@@ -196,7 +184,7 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
         record.to_str().unwrap(),
         "--topology=json",
     ]));
-    let pb = pod_named(&end, "nm-shop-b");
+    let pb = find_pod(&end, "nm-shop-b");
     let names: Vec<Value> = containers(pb).into_iter().map(|(_, n)| n).collect();
     assert!(names.contains(&Value::from("web-api")), "{pb}");
     assert!(names.contains(&Value::from("side-car")), "{pb}");
@@ -261,7 +249,7 @@ fn runtime_roots_are_flags_and_crio_bundles_name_containers() {
     let mut args = vec!["topology", "--format", "json"];
     args.extend(roots);
     let topo = json_of(&nstrace(&args));
-    let p = pod_named(&topo, "frontend-7d9");
+    let p = find_pod(&topo, "frontend-7d9");
     assert_eq!(p["namespace"], "prod", "{p}");
     assert_eq!(p["uid"], "8c2f0a7e-1111-4a2b-9c3d-0123456789ab", "{p}");
     let got = containers(p);
@@ -297,7 +285,7 @@ fn runtime_roots_are_flags_and_crio_bundles_name_containers() {
         a.extend(roots);
         a
     }));
-    let p = pod_named(&topo, "nm-crio");
+    let p = find_pod(&topo, "nm-crio");
     assert!(
         containers(p).contains(&(app.id.clone(), Value::Null)),
         "{p}"

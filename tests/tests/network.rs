@@ -10,20 +10,6 @@ use nstrace_tests::pod::{pod_yaml, podman_ok, Ctr, Pod, Spec};
 use nstrace_tests::prometheus::free_port;
 use nstrace_tests::*;
 
-/// `nstrace topology --format json` (a /proc snapshot, network included).
-fn topology() -> Value {
-    let out = Command::new(nstrace_bin())
-        .args(["topology", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("topology JSON")
-}
-
 /// `nstrace topology` as text.
 fn topology_text() -> String {
     let out = Command::new(nstrace_bin())
@@ -32,15 +18,6 @@ fn topology_text() -> String {
         .unwrap();
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
 }
 
 /// Runs a command and returns its stdout; panics with its stderr on failure.
@@ -187,7 +164,7 @@ fn default_bridge_pod_wiring_matches_ip_and_podman() {
         .collect();
 
     // What nstrace says.
-    let t = topology();
+    let t = topology_json();
     let n = &find_pod(&t, "nst-net-wire")["network"];
     assert_eq!(n["node_network"], false);
     assert_eq!(n["read"], true, "{n}");
@@ -295,7 +272,7 @@ fn two_containers_on_one_port_are_a_port_conflict() {
     );
 
     // The listener table: the holder on :8080, and no one else.
-    let t = topology();
+    let t = topology_json();
     let ls = find_pod(&t, "nst-net-clash")["network"]["listeners"]
         .as_array()
         .unwrap()
@@ -395,7 +372,7 @@ fn server_and_client_over_localhost_share_one_listener_table() {
     assert_eq!(spec_name(&pod, &s_ctr), "server");
     assert_eq!(spec_name(&pod, &c_ctr), "client");
 
-    let t = topology();
+    let t = topology_json();
     let n = &find_pod(&t, "nst-net-local")["network"];
     let ls = n["listeners"].as_array().unwrap();
     let owner = |port: u16| {
@@ -451,7 +428,7 @@ fn host_network_pod_lists_its_own_listener() {
     let pids = [srv_pid];
     assert_eq!(spec_name(&pod, &srv), "srv");
 
-    let t = topology();
+    let t = topology_json();
     let p = find_pod(&t, "nst-net-host");
     assert_eq!(p["flags"]["hostNetwork"], true);
     let n = &p["network"];

@@ -6,11 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use nstrace_tests::pod::{pod_yaml, Pod, Spec};
+use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
 use nstrace_tests::*;
 
-/// A shell PID 1 with no trap: SIGTERM is dropped by the kernel.
-const NOTRAP: &str = "sleep 1000; echo done";
 /// A shell PID 1 that traps TERM and does not pass it to its long-running child.
 const TRAPWAIT: &str =
     "trap 'echo got TERM' TERM; sleep 1000 & wait; echo wait returned $?; wait; echo done";

@@ -9,29 +9,6 @@ use std::process::{Command, Stdio};
 use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec};
 use nstrace_tests::*;
 
-/// `nstrace topology --format json` (a /proc snapshot).
-fn topology() -> Value {
-    let out = Command::new(nstrace_bin())
-        .args(["topology", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("topology JSON")
-}
-
-fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no pod {name} in {t}"))
-}
-
 fn sharing(p: &Value) -> BTreeMap<String, String> {
     p["sharing"]
         .as_object()
@@ -156,7 +133,7 @@ fn app_and_log_sidecar_sharing_an_empty_dir() {
         "  volumes:\n  - name: nst-logs\n    emptyDir: {}\n",
     );
     let pod = Pod::play("nst-emptydir", &yaml);
-    let t = topology();
+    let t = topology_json();
     expect_same_as_podman(&t, &pod);
     let p = find_pod(&t, "nst-emptydir");
     assert_eq!(p["containers"].as_array().unwrap().len(), 3);
@@ -200,7 +177,7 @@ fn share_process_namespace() {
         "",
     );
     let pod = Pod::play("nst-sharepid", &yaml);
-    let t = topology();
+    let t = topology_json();
     expect_same_as_podman(&t, &pod);
     let p = find_pod(&t, "nst-sharepid");
     expect_sharing(
@@ -235,7 +212,7 @@ fn host_network() {
         "",
     );
     let pod = Pod::play("nst-hostnet", &yaml);
-    let t = topology();
+    let t = topology_json();
     expect_same_as_podman(&t, &pod);
     let p = find_pod(&t, "nst-hostnet");
     expect_sharing(p, &[("net", "node"), ("ipc", "shared"), ("uts", "shared")]);
@@ -257,7 +234,7 @@ fn host_pid() {
         &["--share", "ipc,net,uts,pid", "--pid", "host"],
     );
     pod.run("app", &[], &["sh", "-c", LOOP]);
-    let t = topology();
+    let t = topology_json();
     expect_same_as_podman(&t, &pod);
     let p = find_pod(&t, "nst-hostpid");
     expect_sharing(p, &[("pid", "node"), ("net", "shared")]);
@@ -272,7 +249,7 @@ fn host_ipc() {
     let pod = Pod::create("nst-hostipc", &["--share", "net,uts"]);
     pod.run("one", &["--ipc", "host"], &["sh", "-c", LOOP]);
     pod.run("two", &["--ipc", "host"], &["sh", "-c", LOOP]);
-    let t = topology();
+    let t = topology_json();
     expect_same_as_podman(&t, &pod);
     let p = find_pod(&t, "nst-hostipc");
     expect_sharing(
@@ -344,7 +321,7 @@ fn plain_namespaces_on_the_node() {
         kids.split_whitespace().next()?.parse::<u64>().ok()
     });
     let sleeper_pidns = ns_inode(&sleeper.to_string(), "pid");
-    let t = topology();
+    let t = topology_json();
     let plain = t["namespaces"].as_array().unwrap();
     let net = plain
         .iter()
@@ -395,7 +372,7 @@ fn grouping_by_namespace_equals_lsns() {
         ),
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let t = topology();
+    let t = topology_json();
     let p = find_pod(&t, "nst-lsns");
     // Every process nstrace knows, with its namespaces (type -> inode).
     let mut all: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
