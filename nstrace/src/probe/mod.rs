@@ -165,7 +165,8 @@ impl Probes {
         let config = Config {
             signal_mask: opts.signal_mask,
             self_tgid: std::process::id(),
-            // Wake the collector when 1/16 of the buffer waits; the drain timer does the rest.
+            // Wake the collector each time the unread data crosses a multiple of 1/16 of
+            // the buffer (every record from 3/4 on); the drain timer does the rest.
             wakeup_bytes: opts.ring_buffer_size / 16,
         };
         // The bind filter drops successful binds of the node's own daemons.
