@@ -15,8 +15,9 @@ use crate::output::Format;
 /// Trace Linux namespaces and PID-1 behaviour of containers and pods, with eBPF.
 ///
 /// nstrace attaches to the kernel (setns, unshare, clone, exec, exit, reaping,
-/// wait and signals), and reports every event with the namespaces of the task
-/// it concerns. It needs root and a kernel with BTF (5.8 or newer).
+/// wait, signals, prctl renames and bind), and reports every event with the
+/// namespaces of the task it concerns. It needs root and a kernel with BTF
+/// (5.11 or newer: task storage and `bpf_get_current_task_btf`).
 #[derive(Debug, Parser)]
 #[command(
     name = "nstrace",

@@ -19,8 +19,10 @@ use crate::stats::Stats;
 /// The kernel object, embedded so nstrace is one file.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NSTRACE_BPF_OBJECT"));
 
-/// Oldest kernel supported: BPF ring buffer (5.8), tp_btf (5.5).
-pub const MIN_KERNEL: (u32, u32) = (5, 8);
+/// Oldest kernel the programs can load on: task storage for tracing programs
+/// and `bpf_get_current_task_btf` (5.11), BPF ring buffer (5.8), tp_btf (5.5).
+/// Only 6.18 is tested.
+pub const MIN_KERNEL: (u32, u32) = (5, 11);
 
 /// Where each program attaches.
 enum Hook {
@@ -111,7 +113,7 @@ pub fn preflight() -> Result<()> {
     let release = procfs::kernel_release();
     match procfs::parse_release(&release) {
         Some(v) if v < MIN_KERNEL => bail!(
-            "kernel {release} is too old: nstrace needs Linux {}.{} or newer (BPF ring buffer, BTF tracepoints)",
+            "kernel {release} is too old: nstrace needs Linux {}.{} or newer (BPF ring buffer, BTF tracepoints, task storage)",
             MIN_KERNEL.0,
             MIN_KERNEL.1
         ),
