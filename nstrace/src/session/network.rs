@@ -120,12 +120,40 @@ pub struct NetCounts {
     pub lookups: u64,
 }
 
+/// The last read of one namespace.
+#[derive(Clone, Debug)]
+struct LastRead {
+    /// When (monotonic ns).
+    at: u64,
+    /// The processes in it then, sorted.
+    pids: Vec<u32>,
+    /// How it was opened.
+    reference: Option<NetnsRef>,
+}
+
+impl LastRead {
+    /// Whether `t`, which has the inode read last time, is another namespace:
+    /// the kernel hands a freed namespace's inode number to the next one made
+    /// (a pod replacing a pod within a tick), so the inode alone does not say.
+    /// None of the processes of the last read is still in it (a pod's infra
+    /// lives as long as its network), or, for a namespace only a bind mount
+    /// holds, another mount holds it.
+    fn replaced_by(&self, t: &Target) -> bool {
+        if t.pids.is_empty() && self.pids.is_empty() {
+            return t.reference != self.reference;
+        }
+        !t.pids.is_empty()
+            && !self.pids.is_empty()
+            && !t.pids.iter().any(|p| self.pids.binary_search(p).is_ok())
+    }
+}
+
 /// Reads network namespaces for the feed.
 pub struct NetSource {
     node: NsSet,
     opened: Option<Result<NodeNet, String>>,
-    /// Namespaces read, and when (monotonic ns).
-    read_at: HashMap<u32, u64>,
+    /// Namespaces read: when, and who was in them.
+    read_at: HashMap<u32, LastRead>,
     /// Namespaces to read again at the next tick(s): count of ticks.
     dirty: HashMap<u32, u8>,
     /// Listener holders, pid → the namespaces whose listeners it holds.
@@ -198,26 +226,37 @@ impl NetSource {
     pub fn refresh(&mut self, m: &Model) -> Vec<NetFacts> {
         let procs: Vec<NetProc> = m.processes().map(|p| NetProc::of(p, &m.node)).collect();
         let all = targets(procs.iter().copied(), &m.pinned, self.node.net);
+        let due = self.due(all, procfs::monotonic_ns());
+        if due.is_empty() {
+            return Vec::new();
+        }
+        self.read(due, &procs)
+    }
+
+    /// Of every namespace there is now, those to read at this tick: never
+    /// read, a new namespace under a reused inode, dirty, or stale. Forgets
+    /// the namespaces that are gone and counts a tick off the dirty ones.
+    fn due(&mut self, all: Vec<Target>, now: u64) -> Vec<Target> {
         let live: HashSet<u32> = all.iter().map(|t| t.netns).collect();
         self.read_at.retain(|ns, _| live.contains(ns));
         self.dirty.retain(|ns, _| live.contains(ns));
-        let now = procfs::monotonic_ns();
         let stale = REREAD_AFTER.as_nanos() as u64;
-        let due: Vec<Target> = all
+        let due = all
             .into_iter()
             .filter(|t| match self.read_at.get(&t.netns) {
                 None => true,
-                Some(at) => self.dirty.contains_key(&t.netns) || now.saturating_sub(*at) >= stale,
+                Some(last) => {
+                    last.replaced_by(t)
+                        || self.dirty.contains_key(&t.netns)
+                        || now.saturating_sub(last.at) >= stale
+                }
             })
             .collect();
         for n in self.dirty.values_mut() {
             *n = n.saturating_sub(1);
         }
         self.dirty.retain(|_, n| *n > 0);
-        if due.is_empty() {
-            return Vec::new();
-        }
-        self.read(due, &procs)
+        due
     }
 
     /// Notes what an event changes for the next refresh: a successful bind
@@ -252,6 +291,10 @@ impl NetSource {
                     .collect();
             }
         };
+        let members: HashMap<u32, (Vec<u32>, Option<NetnsRef>)> = targets
+            .iter()
+            .map(|t| (t.netns, (t.pids.clone(), t.reference.clone())))
+            .collect();
         let (pods, on_node): (Vec<Target>, Vec<Target>) =
             targets.into_iter().partition(|t| t.reference.is_some());
         let refs: Vec<NetnsRef> = pods.iter().filter_map(|t| t.reference.clone()).collect();
@@ -306,7 +349,15 @@ impl NetSource {
         self.counts.reads += counts.reads;
         self.counts.failed += counts.failed;
         for f in &out {
-            self.read_at.insert(f.netns, now);
+            let (pids, reference) = members.get(&f.netns).cloned().unwrap_or_default();
+            self.read_at.insert(
+                f.netns,
+                LastRead {
+                    at: now,
+                    pids,
+                    reference,
+                },
+            );
             for l in &f.listeners {
                 for pid in &l.pids {
                     let v = self.holders.entry(*pid).or_default();
@@ -553,5 +604,72 @@ mod tests {
                 (700, Some(NetnsRef::Path("/run/netns/blue".into())), vec![]),
             ]
         );
+    }
+
+    /// A target of namespace `netns` holding `pids` (opened through the first).
+    fn target(netns: u32, pids: &[u32]) -> Target {
+        Target {
+            netns,
+            reference: pids.first().map(|p| NetnsRef::Pid(*p)),
+            pids: pids.to_vec(),
+        }
+    }
+
+    /// Marks `t` as read at `at`, as `read` does.
+    fn read_now(src: &mut NetSource, t: &Target, at: u64) {
+        src.read_at.insert(
+            t.netns,
+            LastRead {
+                at,
+                pids: t.pids.clone(),
+                reference: t.reference.clone(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_namespace_is_read_again_when_new_stale_dirty_or_another_under_its_inode() {
+        let mut src = NetSource::new(NsSet::default());
+        let a = target(500, &[20, 21]);
+        let pin = Target {
+            netns: 700,
+            reference: Some(NetnsRef::Path("/run/netns/blue".into())),
+            pids: Vec::new(),
+        };
+        let netns = |v: Vec<Target>| v.iter().map(|t| t.netns).collect::<Vec<_>>();
+        assert_eq!(netns(src.due(vec![a.clone(), pin.clone()], 0)), [500, 700]);
+        read_now(&mut src, &a, 0);
+        read_now(&mut src, &pin, 0);
+
+        // Same processes (one more): nothing to read.
+        assert!(src
+            .due(vec![target(500, &[20, 21, 22]), pin.clone()], 1)
+            .is_empty());
+        // The pod's infra (20) stays while its app restarts: same namespace.
+        assert!(src.due(vec![target(500, &[20, 35])], 2).is_empty());
+        // Pod gone and another pod's namespace got its inode before a tick saw
+        // it gone: none of the processes read are in it.
+        assert_eq!(netns(src.due(vec![target(500, &[40, 41])], 3)), [500]);
+        // Another bind mount holding a namespace under the pin's inode.
+        let other_pin = Target {
+            reference: Some(NetnsRef::Path("/run/netns/green".into())),
+            ..pin.clone()
+        };
+        assert_eq!(netns(src.due(vec![other_pin], 4)), [700]);
+
+        // Stale after REREAD_AFTER; dirty (a bind) for two ticks.
+        read_now(&mut src, &a, 10);
+        let later = 10 + REREAD_AFTER.as_nanos() as u64;
+        assert!(src.due(vec![a.clone()], later - 1).is_empty());
+        assert_eq!(netns(src.due(vec![a.clone()], later)), [500]);
+        read_now(&mut src, &a, later);
+        src.dirty.insert(500, 2);
+        assert_eq!(netns(src.due(vec![a.clone()], later + 1)), [500]);
+        assert_eq!(netns(src.due(vec![a.clone()], later + 2)), [500]);
+        assert!(src.due(vec![a.clone()], later + 3).is_empty());
+
+        // Gone at a tick: forgotten, so the next namespace under 500 is new.
+        assert!(src.due(Vec::new(), later + 4).is_empty());
+        assert_eq!(netns(src.due(vec![a], later + 5)), [500]);
     }
 }
