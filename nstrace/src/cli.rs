@@ -168,13 +168,16 @@ pub struct AgentArgs {
     /// How long the metric series of a pod stay after the pod is gone.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub series_hold: Duration,
+    /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
     /// Allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
+    /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -216,6 +219,7 @@ pub struct ShutdownArgs {
     /// Give up after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     /// Output format.
@@ -239,10 +243,13 @@ pub struct AuditArgs {
     /// In text, info findings (runtime joins, node administration) are one line each.
     #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = severity_parser())]
     pub min_severity: Severity,
+    /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
+    /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
+    /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     /// Take the /proc snapshot, print the predictions for every container
@@ -271,8 +278,10 @@ pub struct TopologyArgs {
     /// Trace for this long, then print (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
+    /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -361,13 +370,16 @@ pub struct WatchArgs {
     /// Output format.
     #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
+    /// Which events to show.
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Stop after this long (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
+    /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     /// Also write the shown events to this record file (read it with `nstrace replay`).
@@ -384,6 +396,7 @@ pub struct ReplayArgs {
     /// Output format.
     #[arg(long, default_value = "text", value_parser = format_parser())]
     pub format: Format,
+    /// Which events to show.
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Print the namespace topology at the end of the recording instead of the

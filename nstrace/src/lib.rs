@@ -2,6 +2,7 @@
 //!
 //! The binary is a thin `main`; everything lives here so tests and tools can
 //! decode events and read record files without the kernel.
+#![warn(missing_docs)]
 
 pub mod cli;
 pub mod cmd;

@@ -1,5 +1,6 @@
 //! Harness for the integration tests: runs the real nstrace binary as root,
 //! collects its JSON events, and cleans up every process it started.
+#![warn(missing_docs)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

@@ -15,6 +15,7 @@
 //! (what userspace writes into the programs: offsets, settings; the counter
 //! slots).
 #![no_std]
+#![warn(missing_docs)]
 
 pub mod caps;
 pub mod config;

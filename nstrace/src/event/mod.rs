@@ -42,13 +42,22 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// Shorter than an event header.
-    Short { len: usize },
+    Short {
+        /// The record's length in bytes.
+        len: usize,
+    },
     /// The kind value is not one this build knows.
-    UnknownKind { kind: u16 },
+    UnknownKind {
+        /// The kind value in the header.
+        kind: u16,
+    },
     /// The length does not match the kind's struct.
     BadSize {
+        /// The kind in the header.
         kind: Kind,
+        /// The record's length in bytes.
         len: usize,
+        /// The size of the kind's struct.
         expected: usize,
     },
 }

@@ -15,7 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Transport protocol of a listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Proto {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 
@@ -51,9 +53,13 @@ pub struct Listener {
 /// One of the four files, and how to read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcNetFile {
+    /// `tcp`: TCP over IPv4.
     Tcp,
+    /// `tcp6`: TCP over IPv6.
     Tcp6,
+    /// `udp`: UDP over IPv4.
     Udp,
+    /// `udp6`: UDP over IPv6.
     Udp6,
 }
 
@@ -116,7 +122,9 @@ pub fn parse_endpoint(s: &str, v6: bool) -> Option<(IpAddr, u16)> {
 /// could not be parsed (the header line is not counted as bad).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
+    /// The listeners, in file order (owners not filled).
     pub listeners: Vec<Listener>,
+    /// Numbers of the lines that did not parse (1-based).
     pub bad_lines: Vec<usize>,
 }
 

@@ -83,14 +83,17 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// One interface as the kernel reported it (`RTM_NEWLINK`), raw values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawLink {
+    /// `ifi_index`: the ifindex in the namespace read.
     pub index: u32,
     /// `ifi_type`, an ARPHRD_* value (772 = loopback).
     pub hw_type: u16,
     /// `ifi_flags`: IFF_UP, IFF_LOWER_UP, …
     pub flags: u32,
+    /// IFLA_IFNAME: the device's name.
     pub name: String,
     /// IFLA_ADDRESS: the link-layer address, any length.
     pub hwaddr: Vec<u8>,
+    /// IFLA_MTU.
     pub mtu: Option<u32>,
     /// IFLA_LINK: the peer (veth) or lower (macvlan, vlan, …) device's ifindex.
     pub link: Option<u32>,
@@ -109,9 +112,13 @@ pub struct RawLink {
 /// One address as the kernel reported it (`RTM_NEWADDR`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawAddr {
+    /// `ifa_index`: the ifindex of the device that has it.
     pub index: u32,
+    /// IFA_LOCAL, else IFA_ADDRESS.
     pub ip: IpAddr,
+    /// `ifa_prefixlen`.
     pub prefix: u8,
+    /// `ifa_scope`, an RT_SCOPE_* value.
     pub scope: u8,
 }
 

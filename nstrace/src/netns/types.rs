@@ -78,7 +78,10 @@ pub enum LinkNetns {
     Node,
     /// Another namespace (a sibling pod, a nested one), by the id this namespace
     /// gives it (`ip link` prints it as `link-netnsid`).
-    Other { nsid: i32 },
+    Other {
+        /// The id (`IFLA_LINK_NETNSID`), local to this namespace.
+        nsid: i32,
+    },
 }
 
 /// The node-side end of a pod's veth.
@@ -112,16 +115,27 @@ pub struct Bridge {
 /// Device kinds (`IFLA_INFO_KIND`, `ip -d link` prints it on its own line).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// The loopback device (`lo`).
     Loopback,
+    /// A veth pair end.
     Veth,
+    /// A bridge.
     Bridge,
+    /// A macvlan or macvtap device.
     Macvlan,
+    /// An ipvlan or ipvtap device.
     Ipvlan,
+    /// A dummy device.
     Dummy,
+    /// An 802.1Q VLAN sub-interface.
     Vlan,
+    /// A VXLAN tunnel endpoint.
     Vxlan,
+    /// A bond of devices.
     Bond,
+    /// A tun or tap device.
     Tun,
+    /// A WireGuard tunnel.
     Wireguard,
     /// A kind not listed above, by the kernel's name ("ipip", "sit", "geneve", …).
     Other(String),
@@ -196,13 +210,21 @@ impl fmt::Display for Kind {
 /// RFC 2863 operational state (`IFLA_OPERSTATE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OperState {
+    /// `IF_OPER_UNKNOWN`, also when the attribute is absent.
     Unknown,
+    /// `IF_OPER_NOTPRESENT`.
     NotPresent,
+    /// `IF_OPER_DOWN`.
     Down,
+    /// `IF_OPER_LOWERLAYERDOWN`.
     LowerLayerDown,
+    /// `IF_OPER_TESTING`.
     Testing,
+    /// `IF_OPER_DORMANT`.
     Dormant,
+    /// `IF_OPER_UP`.
     Up,
+    /// A value this build does not know, as sent.
     Other(u8),
 }
 
@@ -276,11 +298,17 @@ impl fmt::Display for Addr {
 /// Address scope (`RT_SCOPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
+    /// `RT_SCOPE_UNIVERSE` (0).
     Global,
+    /// `RT_SCOPE_SITE` (200).
     Site,
+    /// `RT_SCOPE_LINK` (253).
     Link,
+    /// `RT_SCOPE_HOST` (254).
     Host,
+    /// `RT_SCOPE_NOWHERE` (255).
     Nowhere,
+    /// Another value, as sent.
     Other(u8),
 }
 
@@ -324,34 +352,64 @@ impl From<&RawAddr> for Addr {
 pub enum Problem {
     /// inet_diag failed (ENOENT: the kernel has none); listeners were read from
     /// `/proc/…/net` instead.
-    SockDiag { error: io::ErrorKind },
+    SockDiag {
+        /// What the request failed with.
+        error: io::ErrorKind,
+    },
     /// A `/proc/thread-self/net/FILE` could not be opened or read.
     ProcNet {
+        /// The file's name (`tcp6`).
         file: &'static str,
+        /// What opening or reading it failed with.
         error: io::ErrorKind,
     },
     /// Lines of a `/proc/net` file that did not parse (1-based).
     BadLines {
+        /// The file's name (`tcp6`).
         file: &'static str,
+        /// The line numbers, header included in the count.
         lines: Vec<usize>,
     },
     /// A netlink message (link, address, socket) that did not decode, skipped.
-    BadMessage { side: Side, reason: &'static str },
+    BadMessage {
+        /// The namespace it came from.
+        side: Side,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
     /// `RTM_GETNSID` failed: peers on the node cannot be confirmed.
-    Nsid { side: Side, error: io::ErrorKind },
+    Nsid {
+        /// The namespace whose socket was asked.
+        side: Side,
+        /// What the request failed with.
+        error: io::ErrorKind,
+    },
     /// The node side could not be (re)read.
-    NodeRead { error: io::ErrorKind },
+    NodeRead {
+        /// What the dump failed with.
+        error: io::ErrorKind,
+    },
     /// A veth points into the node's namespace, but the node has no matching
     /// veth at that ifindex (even after a fresh read).
-    PeerNotFound { ifname: String, node_ifindex: u32 },
+    PeerNotFound {
+        /// The veth's name in the namespace read.
+        ifname: String,
+        /// The ifindex it names on the node.
+        node_ifindex: u32,
+    },
     /// An address for an ifindex that the link dump did not list.
-    AddrWithoutLink { index: u32 },
+    AddrWithoutLink {
+        /// The ifindex the address names.
+        index: u32,
+    },
 }
 
 /// Which namespace a problem was met in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
+    /// The namespace being read.
     Pod,
+    /// The node's own namespace.
     Node,
 }
 

@@ -110,17 +110,40 @@ pub enum Record<'a> {
 #[derive(Debug)]
 pub enum RecordError {
     /// Opening or reading failed.
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The record file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     /// The file does not start with the nstrace magic.
-    NotARecord { path: PathBuf },
+    NotARecord {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file was written by a newer or unknown layout version.
-    UnsupportedVersion { path: PathBuf, found: u16, abi: u16 },
+    UnsupportedVersion {
+        /// The record file.
+        path: PathBuf,
+        /// The layout version the file declares.
+        found: u16,
+        /// The event ABI version the file declares.
+        abi: u16,
+    },
     /// The file ends in the middle of something.
-    Truncated { path: PathBuf, offset: u64 },
+    Truncated {
+        /// The record file.
+        path: PathBuf,
+        /// Byte offset at which the file ended.
+        offset: u64,
+    },
     /// A length or field makes no sense.
     Corrupt {
+        /// The record file.
         path: PathBuf,
+        /// Byte offset at which it was found.
         offset: u64,
+        /// What is wrong.
         what: String,
     },
 }
