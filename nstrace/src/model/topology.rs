@@ -322,10 +322,24 @@ pub fn build(m: &Model) -> Topology {
     let mut containers: Vec<Container> = Vec::new();
     let mut in_container: BTreeSet<u32> = BTreeSet::new();
     for (mnt, members) in &by_mnt {
-        let runtime_id = members.iter().find_map(|p| ids[&p.pid].container.clone());
-        let own_init = members
+        // The living decide, their init first: a zombie whose reap the model
+        // missed outlives its namespace, and the kernel gives that inode to
+        // the next namespace made, often a new container's.
+        let mut deciders = members.clone();
+        deciders.sort_by_key(|p| (p.zombie, p.ns_pid != 1, p.pid));
+        let runtime_id = deciders.iter().find_map(|p| ids[&p.pid].container.clone());
+        // A zombie of another container is not a member of this one.
+        let members: Vec<&Process> = members
             .iter()
-            .find(|p| p.ns_pid == 1 && p.ns.pid != node.pid)
+            .copied()
+            .filter(|p| {
+                !p.zombie || ids[&p.pid].container.is_none() || ids[&p.pid].container == runtime_id
+            })
+            .collect();
+        let members = &members;
+        let own_init = deciders
+            .iter()
+            .find(|p| p.ns_pid == 1 && p.ns.pid != node.pid && members.contains(p))
             .copied();
         if runtime_id.is_none() && own_init.is_none() {
             continue;
@@ -1158,5 +1172,45 @@ mod tests {
         assert_eq!(t.lone.len(), 1);
         assert_eq!(t.lone[0].id, "mnt-600");
         assert!(!t.lone[0].runtime_id);
+    }
+
+    #[test]
+    fn a_stale_zombie_under_a_reused_mount_inode_does_not_name_the_new_container() {
+        let cg = |c: u32| format!("/libpod_parent/{}/{}", cid(9), cid(c));
+        let mut stale = proc(
+            50,
+            40,
+            11,
+            "sleep",
+            &cg(1),
+            &[(NsType::Mnt, 900), (NsType::Pid, 901)],
+        );
+        stale.zombie = true;
+        let m = model(vec![
+            stale,
+            proc(
+                60,
+                1,
+                1,
+                "sh",
+                &cg(2),
+                &[(NsType::Mnt, 900), (NsType::Pid, 902)],
+            ),
+            proc(
+                61,
+                60,
+                2,
+                "sleep",
+                &cg(2),
+                &[(NsType::Mnt, 900), (NsType::Pid, 902)],
+            ),
+        ]);
+        let t = build(&m);
+        let c: Vec<&Container> = t.pods.iter().flat_map(|p| &p.containers).collect();
+        assert_eq!(c.len(), 1, "{t:?}");
+        assert_eq!(c[0].id, cid(2));
+        assert_eq!(c[0].init.pid, 60);
+        let pids: Vec<u32> = c[0].processes.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [60, 61]);
     }
 }
