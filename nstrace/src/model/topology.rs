@@ -322,12 +322,15 @@ pub fn build(m: &Model) -> Topology {
     let mut containers: Vec<Container> = Vec::new();
     let mut in_container: BTreeSet<u32> = BTreeSet::new();
     for (mnt, members) in &by_mnt {
-        // The living decide, their init first: a zombie whose reap the model
-        // missed outlives its namespace, and the kernel gives that inode to
-        // the next namespace made, often a new container's.
-        let mut deciders = members.clone();
-        deciders.sort_by_key(|p| (p.zombie, p.ns_pid != 1, p.pid));
-        let runtime_id = deciders.iter().find_map(|p| ids[&p.pid].container.clone());
+        // The living decide, their init first: an orphan of a torn-down
+        // container can wait minutes as a zombie of the node's init while
+        // the kernel gives its freed mount namespace's inode to a new
+        // container.
+        let runtime_id = members
+            .iter()
+            .filter(|p| ids[&p.pid].container.is_some())
+            .min_by_key(|p| (p.zombie, p.ns_pid != 1, p.pid))
+            .and_then(|p| ids[&p.pid].container.clone());
         // A zombie of another container is not a member of this one.
         let members: Vec<&Process> = members
             .iter()
@@ -337,9 +340,10 @@ pub fn build(m: &Model) -> Topology {
             })
             .collect();
         let members = &members;
-        let own_init = deciders
+        let own_init = members
             .iter()
-            .find(|p| p.ns_pid == 1 && p.ns.pid != node.pid && members.contains(p))
+            .filter(|p| p.ns_pid == 1 && p.ns.pid != node.pid)
+            .min_by_key(|p| (p.zombie, p.pid))
             .copied();
         if runtime_id.is_none() && own_init.is_none() {
             continue;

@@ -132,6 +132,15 @@ struct LastRead {
 }
 
 impl LastRead {
+    /// `t` as read at `at`.
+    fn of(t: &Target, at: u64) -> LastRead {
+        LastRead {
+            at,
+            pids: t.pids.clone(),
+            reference: t.reference.clone(),
+        }
+    }
+
     /// Whether `t`, which has the inode read last time, is another namespace:
     /// the kernel hands a freed namespace's inode number to the next one made
     /// (a pod replacing a pod within a tick), so the inode alone does not say.
@@ -291,18 +300,14 @@ impl NetSource {
                     .collect();
             }
         };
-        let members: HashMap<u32, (Vec<u32>, Option<NetnsRef>)> = targets
-            .iter()
-            .map(|t| (t.netns, (t.pids.clone(), t.reference.clone())))
-            .collect();
-        let (pods, on_node): (Vec<Target>, Vec<Target>) =
-            targets.into_iter().partition(|t| t.reference.is_some());
+        let (pods, on_node): (Vec<&Target>, Vec<&Target>) =
+            targets.iter().partition(|t| t.reference.is_some());
         let refs: Vec<NetnsRef> = pods.iter().filter_map(|t| t.reference.clone()).collect();
         let results = netns::read_netns_many(&refs, node);
         let now = procfs::monotonic_ns();
         let mut out = Vec::with_capacity(pods.len() + 1);
         let mut counts = NetCounts::default();
-        for (t, r) in pods.into_iter().zip(results) {
+        for (t, r) in pods.iter().zip(results) {
             counts.reads += 1;
             match r {
                 Ok(mut w) if w.netns.inode == u64::from(t.netns) => {
@@ -348,16 +353,11 @@ impl NetSource {
         }
         self.counts.reads += counts.reads;
         self.counts.failed += counts.failed;
+        let by_ns: HashMap<u32, &Target> = targets.iter().map(|t| (t.netns, t)).collect();
         for f in &out {
-            let (pids, reference) = members.get(&f.netns).cloned().unwrap_or_default();
-            self.read_at.insert(
-                f.netns,
-                LastRead {
-                    at: now,
-                    pids,
-                    reference,
-                },
-            );
+            if let Some(t) = by_ns.get(&f.netns) {
+                self.read_at.insert(f.netns, LastRead::of(t, now));
+            }
             for l in &f.listeners {
                 for pid in &l.pids {
                     let v = self.holders.entry(*pid).or_default();
@@ -617,14 +617,7 @@ mod tests {
 
     /// Marks `t` as read at `at`, as `read` does.
     fn read_now(src: &mut NetSource, t: &Target, at: u64) {
-        src.read_at.insert(
-            t.netns,
-            LastRead {
-                at,
-                pids: t.pids.clone(),
-                reference: t.reference.clone(),
-            },
-        );
+        src.read_at.insert(t.netns, LastRead::of(t, at));
     }
 
     #[test]
