@@ -177,7 +177,7 @@ fn ns_set(nsproxy: Ptr, cred: Ptr, pid_ns: u32, ns: &mut NsSet, ok: &mut bool) -
 ///
 /// The verifier refuses a direct load at `numbers + level * size` (a
 /// variable offset), so levels 0..=3 each load at their own constant offset
-/// (`OFFSETS.pid_upid[k]`) and deeper levels take three helper reads.
+/// (`OFFSETS.pid_upid[k]`) and deeper levels take helper reads.
 #[inline(always)]
 pub fn own_pid(leader: Ptr, ok: &mut bool) -> (u32, u32) {
     let pid = load_ptr(leader, off!(task_thread_pid), ok);
@@ -190,33 +190,50 @@ pub fn own_pid(leader: Ptr, ok: &mut bool) -> (u32, u32) {
         1 => off!(pid_upid[1]),
         2 => off!(pid_upid[2]),
         3 => off!(pid_upid[3]),
-        _ => return own_pid_deep(pid, level, ok),
+        // Deeper levels: helper reads from the `thread_pid` field's address.
+        _ => return own_pid_deep(leader as usize + off!(task_thread_pid), level, ok),
     };
     let nr: u32 = load(pid, upid + off!(upid_nr));
     let ns: Ptr = load(pid, upid + off!(upid_ns));
     (nr, ns_inum(ns, off!(pid_ns_common)))
 }
 
-/// `own_pid` for PID namespaces nested deeper than `PID_LEVELS_DIRECT` levels.
+/// `own_pid` for PID namespaces nested deeper than `PID_LEVELS_DIRECT`
+/// levels, from the address of the task's `thread_pid` field.
+///
+/// Every read here is a helper read of a plain number: older verifiers (6.1)
+/// refuse arithmetic between a BTF pointer and a computed index ("math
+/// between ptr_ pointer and register with unbounded min value"). One log
+/// line for the whole walk keeps `--debug-probes` within what the 6.1
+/// verifier will check.
 #[inline(never)]
-fn own_pid_deep(pid: Ptr, level: u32, ok: &mut bool) -> (u32, u32) {
-    // The kernel allows 32 levels (MAX_PID_NS_LEVEL).
-    if level > 32 {
+fn own_pid_deep(thread_pid_at: usize, level: u32, ok: &mut bool) -> (u32, u32) {
+    fn read<T>(addr: usize) -> Option<T> {
+        // SAFETY: the helper validates the address.
+        unsafe { bpf_probe_read_kernel(addr as *const T) }.ok()
+    }
+    let walk = || -> Option<(u32, u32)> {
+        // The kernel allows 32 levels (MAX_PID_NS_LEVEL).
+        if level > 32 {
+            return None;
+        }
+        let pid: usize = read(thread_pid_at)?;
+        if pid == 0 {
+            return None;
+        }
+        let upid = pid + off!(pid_numbers) + level as usize * off!(upid_size);
+        let nr: u32 = read(upid + off!(upid_nr))?;
+        let ns: usize = read(upid + off!(upid_ns))?;
+        if ns == 0 {
+            return Some((nr, 0));
+        }
+        Some((nr, read(ns + off!(pid_ns_common) + off!(ns_common_inum))?))
+    };
+    walk().unwrap_or_else(|| {
         *ok = false;
-        return (0, 0);
-    }
-    let upid = pid as usize + off!(pid_numbers) + level as usize * off!(upid_size);
-    let nr: u32 = read_kernel(upid + off!(upid_nr), "upid.nr (deep PID level)", ok);
-    let ns: usize = read_kernel(upid + off!(upid_ns), "upid.ns (deep PID level)", ok);
-    if ns == 0 {
-        return (nr, 0);
-    }
-    let inum = read_kernel(
-        ns + off!(pid_ns_common) + off!(ns_common_inum),
-        "pid_namespace.ns.inum",
-        ok,
-    );
-    (nr, inum)
+        warn!(&(), "nstrace: PID level {}: kernel read failed", level);
+        (0, 0)
+    })
 }
 
 /// The task's name (`task->comm`, 16 bytes) with two 8-byte loads.
