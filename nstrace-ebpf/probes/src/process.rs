@@ -34,9 +34,13 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     ev.creator_tid = pid_tgid as u32;
     let creator = task::current();
     let mut ok = true;
-    if clone_flags & CLONE_NEW_MASK == 0 {
-        // No CLONE_NEW*: the child shares the creator's nsproxy and cred, so
-        // only the creator's own PID namespace can differ (after unshare(NEWPID)).
+    // Without CLONE_NEW* the child usually shares the creator's nsproxy (and
+    // its cred's user namespace), so only the creator's own PID namespace can
+    // differ (after unshare(NEWPID)). Not after unshare(NEWTIME): the kernel
+    // then gives the child a new nsproxy in the time namespace for children,
+    // so a differing nsproxy pointer means reading the creator in full.
+    let shared = load::<Ptr>(child, off!(task_nsproxy)) == load::<Ptr>(creator, off!(task_nsproxy));
+    if clone_flags & CLONE_NEW_MASK == 0 && shared {
         ev.creator_ns = ev.hdr.ns;
         let leader = load_ptr(creator, off!(task_group_leader), &mut ok);
         ev.creator_ns.pid = task::own_pid(leader, &mut ok).1;
