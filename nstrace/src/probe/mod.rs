@@ -196,7 +196,7 @@ impl Probes {
             .load(OBJECT)
             .context("loading the eBPF object")?;
         for (name, hook) in &PROGRAMS {
-            attach(&mut ebpf, name, hook, &aya_btf)?;
+            attach(&mut ebpf, name, hook, &aya_btf, opts.debug_probes)?;
         }
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("map COUNTERS missing")?)?;
@@ -255,25 +255,102 @@ impl Probes {
     }
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf) -> Result<()> {
+fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf, debug: bool) -> Result<()> {
     let prog = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} missing from the object"))?;
     match hook {
         Hook::TpBtf(tp) => {
             let p: &mut BtfTracePoint = prog.try_into()?;
-            p.load(tp, btf)
-                .with_context(|| format!("loading tp_btf/{tp}"))?;
+            let what = format!("tp_btf/{tp}");
+            p.load(tp, btf).map_err(|e| load_error(&what, e, debug))?;
             p.attach()
                 .with_context(|| format!("attaching tp_btf/{tp}"))?;
         }
         Hook::Tp(cat, tp) => {
             let p: &mut TracePoint = prog.try_into()?;
-            p.load()
-                .with_context(|| format!("loading tracepoint/{cat}/{tp}"))?;
+            let what = format!("tracepoint/{cat}/{tp}");
+            p.load().map_err(|e| load_error(&what, e, debug))?;
             p.attach(cat, tp)
                 .with_context(|| format!("attaching tracepoint/{cat}/{tp}"))?;
         }
     }
     Ok(())
+}
+
+/// Set to see the verifier's whole log when it refuses a program.
+const VERIFIER_LOG_ENV: &str = "NSTRACE_VERIFIER_LOG";
+
+/// A program the kernel would not load, in one line: which program, the
+/// verifier's own reason (its last line before the statistics), the kernel
+/// release, and how to see the whole log. Other load errors pass through.
+fn load_error(what: &str, e: aya::programs::ProgramError, debug: bool) -> anyhow::Error {
+    let aya::programs::ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = e
+    else {
+        return anyhow::Error::new(e).context(format!("loading {what}"));
+    };
+    let log = verifier_log.to_string();
+    let reason = verifier_reason(&log).unwrap_or("no reason given");
+    let hint = if debug {
+        "; run without --debug-probes (its log calls make the programs larger than some verifiers accept)"
+    } else {
+        ""
+    };
+    let full = if std::env::var_os(VERIFIER_LOG_ENV).is_some() {
+        format!("\n{log}")
+    } else {
+        format!(" (set {VERIFIER_LOG_ENV}=1 for the verifier's whole log)")
+    };
+    anyhow::anyhow!(
+        "the kernel ({}) refused {what}: {reason} ({io_error}){hint}{full}",
+        procfs::kernel_release()
+    )
+}
+
+/// The verifier's reason for a refusal: its last line that is not one of the
+/// statistics it prints after every verification.
+fn verifier_reason(log: &str) -> Option<&str> {
+    const STATS: [&str; 4] = [
+        "verification time",
+        "stack depth",
+        "processed ",
+        "mark_read",
+    ];
+    log.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verifier_reason;
+
+    #[test]
+    fn the_verifier_reason_is_its_last_line_before_the_statistics() {
+        // The tails of two real refusals on Linux 6.1 (cargo xtask vmtest).
+        let bounds = "1357: (2f) r4 *= r3                   ; frame1: R4_w=scalar()\n\
+            1358: (0f) r8 += r4\n\
+            math between ptr_ pointer and register with unbounded min value is not allowed\n\
+            verification time 8128 usec\n\
+            stack depth 152+48+0+0+0+0+0+0\n\
+            processed 118 insns (limit 1000000) max_states_per_insn 0 total_states 8 peak_states 8 mark_read 2\n";
+        assert_eq!(
+            verifier_reason(bounds),
+            Some("math between ptr_ pointer and register with unbounded min value is not allowed")
+        );
+        let size = "3412: (79) r2 = *(u64 *)(r10 -8)\n\
+            BPF program is too large. Processed 1000001 insn\n\
+            verification time 29137742 usec\n\
+            stack depth 200+24+0+32+48+24+32+0\n\
+            processed 1000001 insns (limit 1000000) max_states_per_insn 33 total_states 41537 peak_states 5886 mark_read 47\n";
+        assert_eq!(
+            verifier_reason(size),
+            Some("BPF program is too large. Processed 1000001 insn")
+        );
+        assert_eq!(verifier_reason("\n\n"), None);
+    }
 }
