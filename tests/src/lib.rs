@@ -14,6 +14,11 @@ pub use serde_json::Value;
 /// How long to wait for an expected event before failing (generous: CI machines are slow).
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long nstrace may take to load and attach: the kernel verifies every
+/// program first, which takes a minute or more in a software-emulated guest
+/// (`cargo xtask vmtest`), longer with `--debug-probes`.
+pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// The nstrace binary under test (set by `cargo xtask test`).
 pub fn nstrace_bin() -> PathBuf {
     let p = std::env::var_os("NSTRACE_BIN")
@@ -119,8 +124,8 @@ impl Tracer {
                 panic!("nstrace exited ({code:?}) before attaching: {}", t.stderr());
             }
             assert!(
-                start.elapsed() < EVENT_TIMEOUT,
-                "nstrace did not attach: {}",
+                start.elapsed() < ATTACH_TIMEOUT,
+                "nstrace did not attach within {ATTACH_TIMEOUT:?}: {}",
                 t.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));

@@ -10,6 +10,7 @@
 //!   cargo xtask fuzz           each decoder's fuzz target for a fixed time (nightly, cargo-fuzz)
 //!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
 //!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
+//!   cargo xtask vmtest [--kernel 6.1,…]   the kernel matrix: nstrace's kernel suites in qemu guests
 
 mod bench;
 mod bpfstats;
@@ -19,6 +20,7 @@ mod fuzz;
 mod image;
 mod setup;
 mod soak;
+mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -126,13 +128,25 @@ fn dispatch() -> Result<()> {
             let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
             run(cargo_user(&["test", "--release", "--workspace"])
                 .env("NSTRACE_BIN", nstrace_bin())
-                .args(rest))
+                .args(rest))?;
+            // The kernel matrix, unless the run was narrowed to some tests.
+            if rest.is_empty() {
+                vm::vmtest(&vm::Options::default())
+            } else {
+                eprintln!("xtask: a filter was given: the VM step is skipped (cargo xtask vmtest runs it)");
+                Ok(())
+            }
         }
         "bench" => {
             let opts = bench::Options::parse(rest)?;
             setup::all()?;
             build()?;
             bench::bench(&opts)
+        }
+        "vmtest" => {
+            let opts = vm::Options::parse(rest)?;
+            setup::all()?;
+            vm::vmtest(&opts)
         }
         "fuzz" => fuzz::fuzz(&fuzz::Options::parse(rest)?),
         "image" => image::image(),
@@ -169,7 +183,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

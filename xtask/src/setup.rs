@@ -30,6 +30,7 @@ pub const PACKAGES: &[&str] = &[
     "bpftrace",  // benchmark peer
     "prometheus", // the agent's tests scrape it with a real server; ships promtool too
     "stress-ng", // benchmark load (the fork and signal storms of issue 12)
+    "xz-utils",  // the VM step unpacks Debian kernels' xz-compressed modules
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
