@@ -22,6 +22,8 @@ fi
 (sleep @WATCHDOG@; echo "vm-guest: watchdog: powering off after @WATCHDOG@ s" > /dev/console; echo o > /proc/sysrq-trigger) &
 exec > /vmout/guest.log 2>&1
 uname -r > /vmout/uname
+# The kernel's BTF, kept for comparing layouts across kernels (examples/offsets.rs).
+cp /sys/kernel/btf/vmlinux /vmout/vmlinux.btf
 echo "kernel $(uname -r); cgroup $(stat -f -c %T /sys/fs/cgroup); $(nproc) CPUs"
 ip link set lo up
 hostname nstrace-vm

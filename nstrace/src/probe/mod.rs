@@ -21,8 +21,48 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NSTRACE_BPF_OBJECT"));
 
 /// Oldest kernel the programs can load on: task storage for tracing programs
 /// and `bpf_get_current_task_btf` (5.11), BPF ring buffer (5.8), tp_btf (5.5).
-/// Only 6.18 is tested.
+/// Older kernels are refused; kernels older than [`TESTED_KERNELS`] start
+/// with a warning.
 pub const MIN_KERNEL: (u32, u32) = (5, 11);
+
+/// The kernels every `cargo xtask test` runs nstrace on: Debian's 6.1 and
+/// 6.12 in VMs with cgroup v2, and 6.18 (cgroup v1) on the project's machines.
+pub const TESTED_KERNELS: [(u32, u32); 3] = [(6, 1), (6, 12), (6, 18)];
+
+/// `6.1, 6.12 and 6.18`.
+fn tested_list() -> String {
+    let v: Vec<String> = TESTED_KERNELS
+        .iter()
+        .map(|(a, b)| format!("{a}.{b}"))
+        .collect();
+    match v.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => v.join(""),
+    }
+}
+
+/// What to say of a kernel release before loading: refuse it (too old to
+/// load), warn (older than any tested kernel), or nothing.
+pub fn kernel_verdict(release: &str) -> std::result::Result<Option<String>, String> {
+    let Some(v) = procfs::parse_release(release) else {
+        return Ok(None);
+    };
+    if v < MIN_KERNEL {
+        return Err(format!(
+            "kernel {release} is too old: nstrace needs Linux {}.{} or newer (BPF ring buffer, BTF tracepoints, task storage); it is tested on {}",
+            MIN_KERNEL.0,
+            MIN_KERNEL.1,
+            tested_list()
+        ));
+    }
+    if v < TESTED_KERNELS[0] {
+        return Ok(Some(format!(
+            "kernel {release} is older than every kernel nstrace is tested on ({}): it may trace right, or its verifier may refuse a program",
+            tested_list()
+        )));
+    }
+    Ok(None)
+}
 
 /// Where each program attaches.
 enum Hook {
@@ -110,14 +150,10 @@ pub fn preflight() -> Result<()> {
         ],
         "load its eBPF programs and read every process's namespaces",
     )?;
-    let release = procfs::kernel_release();
-    match procfs::parse_release(&release) {
-        Some(v) if v < MIN_KERNEL => bail!(
-            "kernel {release} is too old: nstrace needs Linux {}.{} or newer (BPF ring buffer, BTF tracepoints, task storage)",
-            MIN_KERNEL.0,
-            MIN_KERNEL.1
-        ),
-        _ => {}
+    match kernel_verdict(&procfs::kernel_release()) {
+        Err(refusal) => bail!("{refusal}"),
+        Ok(Some(warning)) => eprintln!("nstrace: warning: {warning}"),
+        Ok(None) => {}
     }
     if !procfs::exists(btf::Btf::KERNEL_PATH) {
         bail!(
@@ -327,7 +363,27 @@ fn verifier_reason(log: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::verifier_reason;
+    use super::{kernel_verdict, verifier_reason};
+
+    #[test]
+    fn kernels_are_refused_warned_about_or_taken() {
+        let old = kernel_verdict("5.10.0-32-amd64").unwrap_err();
+        assert!(old.contains("5.10.0-32-amd64 is too old"), "{old}");
+        assert!(old.contains("5.11 or newer"), "{old}");
+        assert!(old.contains("tested on 6.1, 6.12 and 6.18"), "{old}");
+        let untested = kernel_verdict("5.15.0-91-generic").unwrap().unwrap();
+        assert!(untested.contains("older than every kernel"), "{untested}");
+        for tested in [
+            "6.1.0-57-amd64",
+            "6.12.95+deb12-amd64",
+            "6.18.44-fc",
+            "7.0.1",
+        ] {
+            assert_eq!(kernel_verdict(tested), Ok(None), "{tested}");
+        }
+        // An unparsable release is not refused: the loader says what is missing.
+        assert_eq!(kernel_verdict("weird"), Ok(None));
+    }
 
     #[test]
     fn the_verifier_reason_is_its_last_line_before_the_statistics() {
