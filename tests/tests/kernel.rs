@@ -154,18 +154,33 @@ fn a_process_five_pid_namespaces_down_is_read_right() {
         cmd.args(["sh", "-c", "exec sleep 30"])
             .stdout(Stdio::null()),
     );
-    let ev = t.wait_for("exec of the deepest sleep", |v| {
-        v["kind"] == "exec" && v["comm"] == "sleep"
+    let nspid = |pid: &str| -> Vec<u64> {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .unwrap_or("")
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    // Down the chain of the test's own processes to the one five levels down.
+    let deepest = eventually("the process five levels down", || {
+        let mut pid = p.pid().to_string();
+        loop {
+            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+            match kids.split_whitespace().next() {
+                Some(k) => pid = k.to_owned(),
+                None => break,
+            }
+        }
+        (nspid(&pid).len() == 6).then_some(pid)
     });
-    let pid = u(&ev, "pid").to_string();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let nspid: Vec<u64> = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .unwrap()
-        .split_whitespace()
-        .map(|n| n.parse().unwrap())
-        .collect();
+    let ev = t.wait_for("exec of the deepest sleep", |v| {
+        v["kind"] == "exec" && v["comm"] == "sleep" && v["pid"] == deepest.parse::<u64>().unwrap()
+    });
+    let pid = deepest;
+    let nspid = nspid(&pid);
     assert_eq!(nspid.len(), 6, "five levels below the node's: {nspid:?}");
     assert_eq!(u(&ev, "ns_pid"), *nspid.last().unwrap(), "{ev}");
     assert_eq!(u(&ev["ns"], "pid"), ns_inode(&pid, "pid"));
@@ -408,6 +423,51 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
     assert_eq!(findings(&replayed), findings(&live));
 }
 
+/// A reaping init that gets no CPU while its orphan exits (frozen with
+/// SIGSTOP for several zombie thresholds, as a starved one on a loaded
+/// node) and reaps it once it runs again is not "never reaps".
+#[test]
+fn a_reaping_init_frozen_while_its_orphan_exits_is_not_never_reaps() {
+    let t = Tracer::audit(&["--zombie-after", "1s"]);
+    let p = Proc::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount", "--mount-proc"])
+            .args(["tini", "-s", "--", "sh", "-c", "(sleep 1 &); exec sleep 60"])
+            .stdout(Stdio::null()),
+    );
+    let unshare = p.pid().to_string();
+    let tini: u64 = eventually("tini as init", || {
+        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    // SAFETY: stopping and continuing the init this test started.
+    assert_eq!(unsafe { libc::kill(tini as i32, libc::SIGSTOP) }, 0);
+    // The orphan exits after 1 s; frozen, tini cannot reap it for 4 s more.
+    std::thread::sleep(Duration::from_secs(5));
+    let status = std::fs::read_to_string(format!("/proc/{tini}/status")).unwrap();
+    assert!(status.contains("State:\tT"), "tini is stopped: {status}");
+    assert_eq!(unsafe { libc::kill(tini as i32, libc::SIGCONT) }, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    drop(p);
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let about_tini: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["finding"].is_string() && v["pid"] == tini)
+        .collect();
+    assert!(
+        !about_tini
+            .iter()
+            .any(|v| v["finding"] == "pid1_never_reaps"),
+        "{about_tini:#?}"
+    );
+}
+
 /// The reaping control above, seen in events: tini's orphan exits and tini
 /// itself reaps it (the control is not clean because nothing was looked at).
 #[test]
@@ -419,10 +479,18 @@ fn tini_as_init_reaps_an_orphan() {
             .args(["tini", "-s", "--", "sh", "-c", "(sleep 0.2 &); sleep 30"])
             .stdout(Stdio::null()),
     );
-    let tini = t.wait_for("tini's exec", |v| {
-        v["kind"] == "exec" && v["comm"] == "tini" && v["ns_pid"] == 1
+    let unshare = p.pid().to_string();
+    let tini_pid: u64 = eventually("tini as init", || {
+        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     });
-    let tini_pid = u(&tini, "pid");
+    t.wait_for("tini's exec", |v| {
+        v["kind"] == "exec" && v["comm"] == "tini" && v["pid"] == tini_pid && v["ns_pid"] == 1
+    });
     let orphan = t.wait_for("the orphan's exit", |v| {
         v["kind"] == "exit" && v["comm"] == "sleep" && v["ppid"] == tini_pid
     });

@@ -288,6 +288,26 @@ fn the_same_workloads_under_dumb_init_give_nothing() {
     workloads_under_give_nothing("nst-dumb", &["dumb-init"]);
 }
 
+/// The same workloads under dumb-init, with every CPU busy (stress-ng
+/// beside the pod): a reaping init that waits for its turn to run is not
+/// "never reaps", and nothing else is found either.
+#[test]
+fn the_same_workloads_under_dumb_init_give_nothing_under_cpu_load() {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _load = Proc::spawn(
+        std::process::Command::new("stress-ng")
+            .args([
+                "--cpu",
+                &(4 * cpus).to_string(),
+                "--timeout",
+                "120s",
+                "--quiet",
+            ])
+            .stdout(std::process::Stdio::null()),
+    );
+    workloads_under_give_nothing("nst-dumb-load", &["dumb-init"]);
+}
+
 /// Plain `tini` (no -g) signals only its child: a shell child that traps TERM
 /// and does not forward leaves its sleep running until SIGKILL. nstrace must
 /// say so; tini is no cure for this script.

@@ -31,13 +31,41 @@ pub const PACKAGES: &[&str] = &[
     "prometheus", // the agent's tests scrape it with a real server; ships promtool too
     "stress-ng", // benchmark load (the fork and signal storms of issue 12)
     "xz-utils",  // the VM step unpacks Debian kernels' xz-compressed modules
+    "nodejs",    // a language runtime as PID 1 (tests/tests/pid1_runtimes.rs)
+    "python3",   // another
+    "nginx-light", // a server as PID 1
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
 /// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface). The
 /// tests start their own servers on loopback ports: these are installed with a
 /// policy-rc.d that forbids starting anything (Debian's mechanism, see invoke-rc.d(8)).
-const DAEMON_PACKAGES: &[&str] = &["prometheus"];
+const DAEMONS: &[Daemon] = &[
+    Daemon {
+        package: "prometheus",
+        service: "prometheus",
+        pidfile: "/run/prometheus/prometheus.pid",
+        exec: "/usr/bin/prometheus",
+    },
+    Daemon {
+        package: "nginx-light",
+        service: "nginx",
+        pidfile: "/run/nginx.pid",
+        exec: "/usr/sbin/nginx",
+    },
+];
+
+/// A package whose maintainer scripts start a service.
+struct Daemon {
+    /// The Debian package.
+    package: &'static str,
+    /// Its init script and systemd unit name.
+    service: &'static str,
+    /// The pid file its init script writes.
+    pidfile: &'static str,
+    /// The daemon's executable.
+    exec: &'static str,
+}
 
 /// Debian's policy layer for maintainer scripts: exit 101 = "action forbidden".
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
@@ -141,15 +169,15 @@ pub fn packages() -> Result<()> {
     // No service may start: without systemd here, only policy-rc.d stops invoke-rc.d.
     let _policy = missing
         .iter()
-        .any(|p| DAEMON_PACKAGES.contains(p))
+        .any(|p| DAEMONS.iter().any(|d| d.package == *p))
         .then(NoServiceStarts::install)
         .transpose()?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    for name in missing.iter().filter(|p| DAEMON_PACKAGES.contains(p)) {
-        keep_daemon_off(name);
+    for d in DAEMONS.iter().filter(|d| missing.contains(&d.package)) {
+        keep_daemon_off(d);
     }
     Ok(())
 }
@@ -197,7 +225,8 @@ impl Drop for NoServiceStarts {
 /// postinst enabled it: rc links and the systemd unit's wants link), and, as a
 /// safety net should its init script have run anyway, the daemon it started is stopped
 /// through its own pid file (so only that process).
-fn keep_daemon_off(name: &str) {
+fn keep_daemon_off(d: &Daemon) {
+    let name = d.service;
     let quiet = |c: &mut Command| {
         let _ = c
             .stdout(std::process::Stdio::null())
@@ -214,13 +243,13 @@ fn keep_daemon_off(name: &str) {
             .args(now.then_some("--now"))
             .arg(&unit),
     );
-    let pidfile = format!("/run/{name}/{name}.pid");
-    if std::path::Path::new(&pidfile).exists() {
+    let pidfile = d.pidfile;
+    if std::path::Path::new(pidfile).exists() {
         eprintln!("xtask: warning: installing {name} started its service; stopping it");
         quiet(
             Command::new("start-stop-daemon")
                 .args(["--stop", "--quiet", "--oknodo", "--retry=TERM/10/KILL/5"])
-                .args(["--pidfile", &pidfile, "--exec", &format!("/usr/bin/{name}")])
+                .args(["--pidfile", pidfile, "--exec", d.exec])
                 .arg("--remove-pidfile"),
         );
     }
@@ -241,6 +270,10 @@ const CONTAINERS_CONF_PATH: &str = "/etc/containers/containers.conf";
 
 /// The image every test pod runs: static busybox, tini and dumb-init, built locally.
 pub const TEST_IMAGE: &str = "localhost/nstrace-busybox:latest";
+
+/// The image of the language-runtime tests: an empty merged-/usr root that
+/// mounts the node's /usr (hostPath) to run its node, python3 and nginx.
+pub const USR_IMAGE: &str = "localhost/nstrace-usr:latest";
 
 /// containers.conf, the local test image, and podman's infra (pause) image,
 /// which podman 4.3 builds from the host's catatonit the first time a pod is made.
@@ -268,6 +301,12 @@ pub fn pods() -> Result<()> {
         .env("IMAGE", TEST_IMAGE)
         .env("WORK", &work))
     .context("building the local test image")?;
+    run(Command::new("bash")
+        .arg("-c")
+        .arg(include_str!("../scripts/mkimage-usr.sh"))
+        .env("IMAGE", USR_IMAGE)
+        .env("WORK", &work))
+    .context("building the local /usr test image")?;
     let images =
         output(Command::new("podman").args(["image", "ls", "--format", "{{.Repository}}"]))?;
     if !images.lines().any(|l| l == "localhost/podman-pause") {
@@ -323,6 +362,6 @@ mod tests {
     #[test]
     fn prometheus_is_installed_without_recommends_and_as_a_daemon_package() {
         assert!(PACKAGES.contains(&"prometheus"));
-        assert!(DAEMON_PACKAGES.iter().all(|d| PACKAGES.contains(d)));
+        assert!(DAEMONS.iter().all(|d| PACKAGES.contains(&d.package)));
     }
 }

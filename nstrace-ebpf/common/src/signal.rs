@@ -32,8 +32,14 @@ pub mod sig {
     pub const STOP: u32 = 19;
     /// Terminal stop.
     pub const TSTP: u32 = 20;
+    /// Terminal input for a background process.
+    pub const TTIN: u32 = 21;
+    /// Terminal output from a background process.
+    pub const TTOU: u32 = 22;
     /// Urgent socket data (Go runtimes preempt goroutines with it).
     pub const URG: u32 = 23;
+    /// Window size change.
+    pub const WINCH: u32 = 28;
     /// Highest signal number.
     pub const MAX: u32 = 64;
 
@@ -41,7 +47,15 @@ pub mod sig {
     pub const TERMINATING: [u32; 7] = [HUP, INT, QUIT, KILL, USR1, USR2, TERM];
     /// Terminating signals a process can act on (all but SIGKILL).
     pub const GRACEFUL: [u32; 6] = [HUP, INT, QUIT, USR1, USR2, TERM];
+    /// Signals whose default action is to do nothing (the kernel's `sig_kernel_ignore`).
+    pub const IGNORED_BY_DEFAULT: [u32; 4] = [CHLD, CONT, URG, WINCH];
+    /// Signals no handler can take (the kernel's `sig_kernel_only`).
+    pub const KERNEL_ONLY: [u32; 2] = [KILL, STOP];
 }
+
+/// `sa_flags` bit: the handler is reset to the default action when the
+/// signal is delivered (`SA_RESETHAND`, also called `SA_ONESHOT`).
+pub const SA_RESETHAND: u64 = 0x8000_0000;
 
 /// The kernel's verdict on a generated signal (`signal_generate`'s `result`).
 #[repr(u32)]

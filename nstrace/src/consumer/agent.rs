@@ -152,17 +152,15 @@ impl AgentView {
         };
         for t in audit.shutdowns.done.drain(..) {
             let place = m.place_of_process(t.init.0, t.pid_ns);
-            let verdict = if t.verdict().killed {
-                "sigkill"
-            } else {
-                "graceful"
-            };
+            let v = t.verdict();
+            let verdict = if v.killed { "sigkill" } else { "graceful" };
             let labels = [
                 (
                     "namespace",
                     place.namespace().unwrap_or_default().to_owned(),
                 ),
                 ("verdict", verdict.to_owned()),
+                ("cause", v.outcome.name().to_owned()),
             ];
             self.shared.metrics(|mm| {
                 mm.shutdown_seconds

@@ -52,7 +52,7 @@ impl Consumer for Printer {
     }
 
     fn start(&mut self, _m: &Model, meta: &Meta) -> Result<Flow> {
-        let mut sink = output::sink(self.format, stdout(), meta.wall_offset_ns, meta.node_ns.net);
+        let mut sink = output::sink(self.format, stdout(), meta.wall_offset_ns, meta.node_ns);
         sink.begin()?;
         sink.flush()?;
         self.sink = Some(sink);

@@ -9,12 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use nstrace_common::{sig, SigResult};
+use nstrace_common::{sig, SigResult, HANDLER_IGN, SA_RESETHAND};
 
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
-use crate::model::{Disposition, Init, Model, Process};
+use crate::model::signals::dropped_at_delivery;
+use crate::model::{is_ns_init, Disposition, Init, Model, Process, TermHabit};
 
 /// Detector settings.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +50,12 @@ pub struct Unreaped {
     pub waited: bool,
     /// The `--zombie-after` threshold (ns).
     pub threshold_ns: u64,
+    /// What the reaper does with SIGCHLD.
+    pub chld: Disposition,
+    /// Whether it is told of its children's exits and can reap (an init
+    /// program, or SIGCHLD handled or waited for): then it is only judged
+    /// after it ran again and still did not wait for them.
+    pub capable: bool,
 }
 
 /// One lasting zombie.
@@ -68,13 +75,34 @@ pub struct ZombieFact {
     pub at_start: bool,
 }
 
-/// Evidence of `pid1_ignores_sigterm`: who sent the SIGTERM the kernel dropped.
+/// Evidence of `pid1_ignores_sigterm`: who sent the SIGTERM, and where the
+/// kernel dropped it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IgnoredSigterm {
     /// Sender pid.
     pub sender: u32,
     /// Sender command.
     pub sender_comm: String,
+    /// Where it was dropped.
+    pub how: Dropped,
+}
+
+/// Where the kernel dropped a SIGTERM to a namespace's PID 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// At generation: PID 1 has no handler (SIG_DFL or SIG_IGN).
+    AtGeneration,
+    /// At delivery: queued while PID 1 blocked it, dequeued with the default action.
+    AtDelivery,
+    /// PID 1 caught it, restored the default action and raised it again;
+    /// the raised one was dropped (at delivery when raised inside the
+    /// handler, at generation when raised after it).
+    ReRaised {
+        /// Dropped at delivery (raised while blocked in the handler).
+        at_delivery: bool,
+        /// The handler was installed with SA_RESETHAND.
+        resethand: bool,
+    },
 }
 
 /// Evidence of `killed_at_teardown`: PID 1 exited after SIGTERM, and the
@@ -104,6 +132,12 @@ pub struct Prediction {
     pub age_ns: u64,
     /// The condition no longer holds: the finding is withdrawn.
     pub resolved: bool,
+    /// Likely rather than certain: SIGTERM is caught, but by a runtime whose
+    /// own handler re-raises it (the application may have its own listener,
+    /// which /proc cannot tell apart).
+    pub likely: bool,
+    /// Withdrawn because PID 1 exited on a SIGTERM (behaviour, not /proc).
+    pub exited_on_sigterm: bool,
 }
 
 /// Evidence of `sigterm_not_forwarded`: PID 1 took SIGTERM, passed nothing
@@ -132,8 +166,39 @@ struct Zombie {
     orphan: bool,
     /// Its own PID namespace.
     pid_ns: u32,
+    /// Its pid there (what its parent's wait4 names it by).
+    ns_pid: u32,
     /// Already a zombie when tracing started (exit time and origin unknown).
     at_start: bool,
+    /// Its parent waited in a way that reaps it since it exited: the reap
+    /// is under way (the kernel reports it a grace period later).
+    claimed: bool,
+}
+
+/// A SIGTERM to PID 1 the kernel dropped after generation, waiting for the
+/// forward window: an init on its way out (busybox re-raises on exit) is
+/// gone by then, one that ignores SIGTERM is still there.
+#[derive(Clone, Debug)]
+struct PendingDrop {
+    at_ns: u64,
+    sender: (u32, String),
+    how: Dropped,
+}
+
+/// `waitid`'s WNOWAIT: leave the child a zombie.
+const WNOWAIT: u32 = 0x0100_0000;
+
+/// Whether a wait call could reap the child that is `ns_pid` in the
+/// caller's PID namespace (any child, a process group, or that pid).
+fn wait_may_reap(w: &nstrace_common::WaitEvent, ns_pid: u32) -> bool {
+    if w.syscall == nstrace_common::WAIT_WAITID {
+        return w.options & WNOWAIT == 0
+            && match w.idtype {
+                1 => w.pid as u32 == ns_pid, // P_PID
+                _ => true,                   // P_ALL, P_PGID, P_PIDFD
+            };
+    }
+    w.pid <= 0 || w.pid as u32 == ns_pid
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +232,12 @@ pub struct Pid1 {
     will_ignore: HashSet<u32>,
     /// Inits predicted not to reap.
     not_reaping: HashSet<u32>,
+    /// PID 1s that took SIGTERM with a handler: its sa_flags.
+    term_handled: HashMap<u32, u64>,
+    /// SIGTERMs dropped after generation, judged at the forward window.
+    pending_drops: HashMap<u32, PendingDrop>,
+    /// Zombie parents: when each last did anything (0: nothing since).
+    active: HashMap<u32, u64>,
     last_ns: u64,
 }
 
@@ -182,8 +253,7 @@ impl Pid1 {
 
     /// Whether `pid` is the init of a PID namespace other than the node's.
     fn is_ns_init(&self, m: &Model, pid: u32) -> bool {
-        m.get(pid)
-            .is_some_and(|p| p.ns_pid == 1 && p.ns.pid != self.node_pid_ns && p.ns.pid != 0)
+        m.get(pid).is_some_and(|p| p.is_ns_init(self.node_pid_ns))
     }
 
     /// Living (not zombie) processes other than `init` in `init`'s PID namespace.
@@ -215,8 +285,11 @@ impl Pid1 {
                 parent: p.ppid,
                 orphan: false,
                 pid_ns: p.ns.pid,
+                ns_pid: p.ns_pid,
                 at_start: true,
+                claimed: false,
             });
+            self.active.entry(p.ppid).or_insert(0);
         }
     }
 
@@ -241,6 +314,9 @@ impl Pid1 {
         let mut out = Vec::new();
         let h = ev.header();
         self.last_ns = self.last_ns.max(h.ts_ns);
+        if let Some(at) = self.active.get_mut(&h.tgid) {
+            *at = h.ts_ns;
+        }
         match ev {
             Event::Create(c) if c.clone_flags & CLONE_THREAD == 0 => {
                 self.creators.insert(h.tgid, c.creator_tgid);
@@ -248,14 +324,28 @@ impl Pid1 {
                 self.zombies.remove(&h.tgid);
                 self.term.remove(&h.tgid);
             }
-            Event::Wait(_) => {
+            Event::Wait(w) => {
                 self.waited.insert(h.tgid);
+                for z in self.zombies.values_mut() {
+                    if z.parent == h.tgid && z.exit_ns <= h.ts_ns && wait_may_reap(w, z.ns_pid) {
+                        z.claimed = true;
+                    }
+                }
             }
             // A new program: what the old one did (its waits) says nothing about it.
             Event::Exec(_) => {
                 self.waited.remove(&h.tgid);
             }
             Event::Exit(e) if e.group_dead != 0 => {
+                // PID 1 on its way out: a SIGTERM it dropped meanwhile was no ignore.
+                self.pending_drops.remove(&h.tgid);
+                self.term_handled.remove(&h.tgid);
+                let killed_by = e.exit_code & 0x7f;
+                if self.term.contains_key(&h.tgid) && killed_by != sig::KILL {
+                    if let Some(f) = self.withdraw_on_exit(m, h.tgid, h.ts_ns) {
+                        out.push(f);
+                    }
+                }
                 if let Some(t) = self.term.remove(&h.tgid) {
                     // The kernel now SIGKILLs the rest of the namespace: whoever
                     // got no graceful signal is killed without a chance to clean up.
@@ -284,14 +374,21 @@ impl Pid1 {
                             parent,
                             orphan,
                             pid_ns: h.ns.pid,
+                            ns_pid: h.ns_tgid,
                             at_start: false,
+                            claimed: false,
                         },
                     );
+                    // Its parent's activity is watched from now on.
+                    self.active.entry(parent).or_insert(0);
                 }
             }
             Event::Reap(_) if h.tid == h.tgid => {
                 self.will_ignore.remove(&h.tgid);
                 self.not_reaping.remove(&h.tgid);
+                self.pending_drops.remove(&h.tgid);
+                self.term_handled.remove(&h.tgid);
+                self.active.remove(&h.tgid);
                 // Everything kept about a process ends with it: state stays
                 // bounded on a node where processes come and go for hours.
                 self.zombies.remove(&h.tgid);
@@ -301,12 +398,29 @@ impl Pid1 {
                 self.ignore_reported.remove(&h.tgid);
             }
             Event::SignalGenerate(s) => {
-                let target_is_init = s.target_ns_tgid == 1
-                    && s.target_ns.pid != self.node_pid_ns
-                    && s.target_ns.pid != 0;
+                let target_is_init =
+                    is_ns_init(s.target_ns_tgid, s.target_ns.pid, self.node_pid_ns);
                 // A SIGTERM PID 1 sends itself (busybox re-raising the signal it
-                // handled, on its way out) says nothing about how it is stopped.
+                // handled, on its way out) says nothing about how it is stopped,
+                // unless PID 1 is still there when the forward window closes:
+                // then its handler re-raised it and the kernel dropped it.
                 let from_outside = h.tgid != s.target_tgid;
+                if s.sig == sig::TERM
+                    && target_is_init
+                    && !from_outside
+                    && s.verdict() == Some(SigResult::Ignored)
+                {
+                    if let Some(&flags) = self.term_handled.get(&s.target_tgid) {
+                        self.pend_drop(
+                            s.target_tgid,
+                            h.ts_ns,
+                            Dropped::ReRaised {
+                                at_delivery: false,
+                                resethand: flags & SA_RESETHAND != 0,
+                            },
+                        );
+                    }
+                }
                 if s.sig == sig::TERM && target_is_init && from_outside {
                     match s.verdict() {
                         Some(SigResult::Ignored) if self.ignore_reported.insert(s.target_tgid) => {
@@ -320,6 +434,7 @@ impl Pid1 {
                                 evidence: Evidence::IgnoredSigterm(IgnoredSigterm {
                                     sender: h.tgid,
                                     sender_comm: cstr(&h.comm).into_owned(),
+                                    how: Dropped::AtGeneration,
                                 }),
                             });
                         }
@@ -361,9 +476,63 @@ impl Pid1 {
                     }
                 }
             }
+            Event::SignalDeliver(d)
+                if d.sig == sig::TERM && is_ns_init(h.ns_tgid, h.ns.pid, self.node_pid_ns) =>
+            {
+                if dropped_at_delivery(d.sig, d.handler, true) {
+                    let how = match self.term_handled.get(&h.tgid) {
+                        Some(&flags) => Dropped::ReRaised {
+                            at_delivery: true,
+                            resethand: flags & SA_RESETHAND != 0,
+                        },
+                        None => Dropped::AtDelivery,
+                    };
+                    self.pend_drop(h.tgid, h.ts_ns, how);
+                } else if d.handler != HANDLER_IGN {
+                    self.term_handled.insert(h.tgid, d.sa_flags);
+                }
+            }
             _ => {}
         }
         out
+    }
+
+    /// Notes a SIGTERM dropped at `init` after generation (the first one
+    /// counts), with the outside sender of the SIGTERM it took, if seen.
+    fn pend_drop(&mut self, init: u32, at_ns: u64, how: Dropped) {
+        let sender = self
+            .term
+            .get(&init)
+            .map(|t| (t.sender, t.sender_comm.clone()))
+            .unwrap_or((init, String::new()));
+        self.pending_drops
+            .entry(init)
+            .or_insert(PendingDrop { at_ns, sender, how });
+    }
+
+    /// PID 1 exited on a SIGTERM: a prediction that it would drop SIGTERM
+    /// is withdrawn by what it did.
+    fn withdraw_on_exit(&mut self, m: &Model, init: u32, now_ns: u64) -> Option<Finding> {
+        if !self.will_ignore.remove(&init) {
+            return None;
+        }
+        let p = m.get(init)?;
+        Some(Finding {
+            kind: FindingKind::Pid1WillIgnoreSigterm,
+            severity: Severity::Info,
+            ts_ns: now_ns,
+            pid: init,
+            comm: p.comm.clone(),
+            pid_ns: p.ns.pid,
+            evidence: Evidence::Prediction(Box::new(Prediction {
+                init: p.init(),
+                disposition: p.signals.of(sig::TERM),
+                age_ns: now_ns.saturating_sub(p.program_ns),
+                resolved: true,
+                likely: false,
+                exited_on_sigterm: true,
+            })),
+        })
     }
 
     /// Judges every container PID 1 that has run its program long enough:
@@ -372,11 +541,7 @@ impl Pid1 {
     /// withdrawn when it changes.
     fn predict(&mut self, now_ns: u64, m: &Model, out: &mut Vec<Finding>) {
         for p in m.processes() {
-            let init_here = p.ns_pid == 1
-                && p.ns.pid != self.node_pid_ns
-                && p.ns.pid != 0
-                && !p.zombie
-                && p.signals.known;
+            let init_here = p.is_ns_init(self.node_pid_ns) && !p.zombie && p.signals.known;
             let age = now_ns.saturating_sub(p.program_ns);
             if !init_here || age < self.cfg.predict_after_ns {
                 continue;
@@ -385,18 +550,28 @@ impl Pid1 {
             let term = p.signals.of(sig::TERM);
             // An init program takes SIGTERM by design, often with sigtimedwait,
             // which /proc cannot show (the wait unblocks what it waits for).
-            let drops =
+            let certain =
                 !init.is_init() && matches!(term, Disposition::Default | Disposition::Ignored);
+            // Caught, but by a runtime whose own handler re-raises it: what
+            // SigCgt shows is no working SIGTERM (unless the application
+            // listens itself, which /proc cannot tell).
+            let likely =
+                term == Disposition::Handled && init.term_habit() == Some(TermHabit::ReRaises);
+            let drops = certain || likely;
             if let Some(f) = toggle(&mut self.will_ignore, drops, p, now_ns, || Prediction {
                 init: init.clone(),
                 disposition: term,
                 age_ns: age,
                 resolved: !drops,
+                likely: !certain && likely,
+                exited_on_sigterm: false,
             }) {
                 out.push(Finding {
                     kind: FindingKind::Pid1WillIgnoreSigterm,
-                    severity: if drops {
+                    severity: if certain {
                         Severity::Medium
+                    } else if likely {
+                        Severity::Low
                     } else {
                         Severity::Info
                     },
@@ -414,6 +589,8 @@ impl Pid1 {
                 disposition: chld,
                 age_ns: age,
                 resolved: reaps,
+                likely: false,
+                exited_on_sigterm: false,
             }) {
                 out.push(Finding {
                     kind: FindingKind::Pid1NotReapingCapable,
@@ -429,14 +606,16 @@ impl Pid1 {
         let mut out = Vec::new();
         self.last_ns = self.last_ns.max(now_ns);
         self.predict(now_ns, m, &mut out);
-        // Zombies older than the threshold, grouped by the parent that should reap them.
+        self.judge_drops(now_ns, m, &mut out);
+        // Zombies older than the threshold that their parent has not waited
+        // for, grouped by the parent that should reap them.
         let mut by_parent: BTreeMap<u32, Vec<(u32, &Zombie)>> = BTreeMap::new();
         for (pid, z) in &self.zombies {
-            if now_ns.saturating_sub(z.exit_ns) >= self.cfg.zombie_after_ns {
+            if !z.claimed && now_ns.saturating_sub(z.exit_ns) >= self.cfg.zombie_after_ns {
                 by_parent.entry(z.parent).or_default().push((*pid, z));
             }
         }
-        for (parent, zs) in by_parent {
+        for (parent, mut zs) in by_parent {
             let init = self.is_ns_init(m, parent);
             // Orphans go to the nearest subreaper (a zombie found at start has
             // no known origin, so only its namespace's init is blamed for it).
@@ -445,6 +624,24 @@ impl Pid1 {
                 continue;
             }
             let Some(p) = m.get(parent) else { continue };
+            // A reaper told of its children's exits (an init program, or
+            // SIGCHLD handled or waited for) that has not run since they
+            // exited is starved, not negligent: it is judged once it ran
+            // again and still did not wait for them. One that is not told
+            // (SIGCHLD default) is judged by age alone.
+            let chld = p.signals.of(sig::CHLD);
+            let capable = p.init().reaps()
+                || matches!(
+                    chld,
+                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
+                );
+            if capable {
+                let ran = self.active.get(&parent).copied().unwrap_or(0);
+                zs.retain(|(_, z)| ran > z.exit_ns);
+                if zs.is_empty() {
+                    continue;
+                }
+            }
             let zombies = zs
                 .iter()
                 .map(|(pid, z)| ZombieFact {
@@ -468,6 +665,8 @@ impl Pid1 {
                     zombies,
                     waited: self.waited.contains(&parent),
                     threshold_ns: self.cfg.zombie_after_ns,
+                    chld,
+                    capable,
                 })),
             });
             self.reap_reported.insert(parent);
@@ -494,6 +693,39 @@ impl Pid1 {
             }
         }
         out
+    }
+
+    /// SIGTERMs dropped after generation whose PID 1 outlived the forward
+    /// window: it ignores SIGTERM.
+    fn judge_drops(&mut self, now_ns: u64, m: &Model, out: &mut Vec<Finding>) {
+        let due: Vec<u32> = self
+            .pending_drops
+            .iter()
+            .filter(|(_, d)| now_ns.saturating_sub(d.at_ns) >= self.cfg.forward_window_ns)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for init in due {
+            let d = self.pending_drops.remove(&init).expect("listed above");
+            let Some(p) = m.get(init).filter(|p| !p.zombie) else {
+                continue;
+            };
+            if !self.ignore_reported.insert(init) {
+                continue;
+            }
+            out.push(Finding {
+                kind: FindingKind::Pid1IgnoresSigterm,
+                severity: Severity::High,
+                ts_ns: d.at_ns,
+                pid: init,
+                comm: p.comm.clone(),
+                pid_ns: p.ns.pid,
+                evidence: Evidence::IgnoredSigterm(IgnoredSigterm {
+                    sender: d.sender.0,
+                    sender_comm: d.sender.1,
+                    how: d.how,
+                }),
+            });
+        }
     }
 
     fn not_forwarded(
@@ -576,7 +808,7 @@ mod tests {
     use super::*;
     use crate::model::testutil::{exit, fork, hdr, reap};
     use crate::model::{Model, Process};
-    use nstrace_common::{Kind, NsSet, SignalGenerateEvent, WaitEvent};
+    use nstrace_common::{Kind, NsSet, SignalGenerateEvent, WaitEvent, HANDLER_DFL};
 
     const NODE_PID: u32 = 100;
     const POD_PID: u32 = 200;
@@ -1041,5 +1273,253 @@ mod tests {
         assert!(Pid1::new(Config::default(), NODE_PID)
             .on_tick(10 * S, &unknown)
             .is_empty());
+    }
+
+    fn deliver_to(pid: u32, ts: u64, handler: u64, sa_flags: u64) -> Event {
+        crate::model::testutil::deliver(pid, 1, ts, pod(), sig::TERM, handler, sa_flags)
+    }
+
+    fn ignored(f: &[Finding]) -> Vec<Dropped> {
+        f.iter()
+            .filter_map(|f| match &f.evidence {
+                Evidence::IgnoredSigterm(e) if f.kind == FindingKind::Pid1IgnoresSigterm => {
+                    assert_eq!(f.severity, Severity::High);
+                    Some(e.how)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_handler_re_raising_inside_itself_is_ignoring_sigterm_once_the_window_closes() {
+        // Node.js as PID 1: its SA_RESETHAND handler raises SIGTERM again inside
+        // itself; queued while blocked, dropped when dequeued with the default.
+        let (mut m, mut d) = setup();
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(
+            &mut m,
+            &mut d,
+            deliver_to(500, 10 * S + 10, 0x55_0000, 0x8400_0000),
+        );
+        feed(&mut m, &mut d, sig(500, 500, 1, 15, 0, 10 * S + 20));
+        let f = feed(
+            &mut m,
+            &mut d,
+            deliver_to(500, 10 * S + 30, HANDLER_DFL, 0x8400_0000),
+        );
+        assert!(f.is_empty(), "judged when the window closes, not at once");
+        assert!(d.on_tick(11 * S, &m).is_empty());
+        let f = d.on_tick(13 * S, &m);
+        assert_eq!(
+            ignored(&f),
+            [Dropped::ReRaised {
+                at_delivery: true,
+                resethand: true
+            }]
+        );
+        let Evidence::IgnoredSigterm(e) = &f[0].evidence else {
+            unreachable!()
+        };
+        assert_eq!(e.sender, 42, "the outside sender, not PID 1 itself");
+        assert!(d.on_tick(20 * S, &m).is_empty(), "once");
+        // No child: "not forwarded" is no part of it.
+        assert!(!f.iter().any(|f| f.kind == FindingKind::SigtermNotForwarded));
+    }
+
+    #[test]
+    fn a_handler_re_raising_after_itself_is_ignoring_sigterm_too() {
+        // Python: handler runs, SIG_DFL restored, os.kill(getpid(), SIGTERM)
+        // dropped as it is raised (result ignored).
+        let (mut m, mut d) = setup();
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(
+            &mut m,
+            &mut d,
+            deliver_to(500, 10 * S + 10, 0x55_0000, 0x0400_0000),
+        );
+        feed(&mut m, &mut d, sig(500, 500, 1, 15, 1, 10 * S + 20));
+        assert_eq!(
+            ignored(&d.on_tick(13 * S, &m)),
+            [Dropped::ReRaised {
+                at_delivery: false,
+                resethand: false
+            }]
+        );
+    }
+
+    #[test]
+    fn an_init_re_raising_on_its_way_out_is_not_ignoring_sigterm() {
+        // busybox handles TERM, re-raises and exits: gone before the window closes.
+        let (mut m, mut d) = setup();
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(&mut m, &mut d, deliver_to(500, 10 * S + 10, 0x55_0000, 0));
+        feed(&mut m, &mut d, sig(500, 500, 1, 15, 1, 10 * S + 20));
+        feed(&mut m, &mut d, exit_with_parent(500, 400, 10 * S + 30));
+        assert!(ignored(&d.on_tick(20 * S, &m)).is_empty());
+    }
+
+    #[test]
+    fn sigterm_blocked_without_a_handler_is_dropped_at_delivery() {
+        let (mut m, mut d) = setup();
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 10 * S));
+        feed(&mut m, &mut d, deliver_to(500, 11 * S, HANDLER_DFL, 0));
+        assert_eq!(ignored(&d.on_tick(14 * S, &m)), [Dropped::AtDelivery]);
+    }
+
+    #[test]
+    fn node_as_pid_1_is_likely_to_drop_sigterm_and_the_jvm_is_not() {
+        // Both show SIGTERM caught in /proc; only Node.js's own handler re-raises.
+        // (Node.js 20's SigCgt as PID 1: INT, USR1, SEGV, TERM and 33, no
+        // SIGCHLD until it spawns a child.)
+        let m = init_with(
+            "/usr/bin/node",
+            "node a.js",
+            "node",
+            &[2, 10, 11, 15, 33],
+            &[],
+        );
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        let f = d.on_tick(10 * S, &m);
+        assert_eq!(
+            kinds(&f),
+            [
+                (FindingKind::Pid1WillIgnoreSigterm, Severity::Low, false),
+                (FindingKind::Pid1NotReapingCapable, Severity::Low, false),
+            ],
+            "likely, below a certain prediction"
+        );
+        let Evidence::Prediction(p) = &f[0].evidence else {
+            unreachable!()
+        };
+        assert!(p.likely);
+        let jvm = init_with(
+            "/usr/bin/java",
+            "java -jar a.jar",
+            "java",
+            &[2, 15, 17],
+            &[],
+        );
+        assert!(Pid1::new(Config::default(), NODE_PID)
+            .on_tick(10 * S, &jvm)
+            .is_empty());
+        // CPython leaves SIGTERM alone: certain.
+        let py = init_with(
+            "/usr/bin/python3.11",
+            "python3 app.py",
+            "python3",
+            &[2],
+            &[],
+        );
+        let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &py);
+        assert!(f.contains_kind(FindingKind::Pid1WillIgnoreSigterm, Severity::Medium));
+    }
+
+    trait ContainsKind {
+        fn contains_kind(&self, kind: FindingKind, sev: Severity) -> bool;
+    }
+
+    impl ContainsKind for Vec<Finding> {
+        fn contains_kind(&self, kind: FindingKind, sev: Severity) -> bool {
+            self.iter().any(|f| f.kind == kind && f.severity == sev)
+        }
+    }
+
+    #[test]
+    fn exiting_on_sigterm_withdraws_the_prediction() {
+        // The application registered its own listener: /proc could not tell, the exit does.
+        let mut m = init_with("/usr/bin/node", "node server.js", "node", &[2, 15, 17], &[]);
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        assert_eq!(d.on_tick(10 * S, &m).len(), 1);
+        feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 11 * S));
+        let mut bye = exit_with_parent(500, 400, 11 * S + 100);
+        if let Event::Exit(x) = &mut bye {
+            x.exit_code = 0;
+        }
+        let f = feed(&mut m, &mut d, bye);
+        assert_eq!(
+            kinds(&f),
+            [(FindingKind::Pid1WillIgnoreSigterm, Severity::Info, true)]
+        );
+        let Evidence::Prediction(p) = &f[0].evidence else {
+            unreachable!()
+        };
+        assert!(p.exited_on_sigterm);
+    }
+
+    /// tini (a reaping init) as PID 1 with an orphan that exited at 3 s.
+    fn starved_reaper() -> (Model, Pid1) {
+        let mut m = init_with("/usr/bin/tini", "tini -- sh -c x", "tini", &[], &[]);
+        let mut d = Pid1::new(Config::default(), NODE_PID);
+        child(&mut m, &mut d, 501, 500, S, "sh");
+        child(&mut m, &mut d, 502, 501, S, "sleep");
+        feed(&mut m, &mut d, exit_with_parent(501, 500, 2 * S));
+        feed(&mut m, &mut d, reap(501, 2 * S));
+        feed(&mut m, &mut d, exit_with_parent(502, 500, 3 * S));
+        (m, d)
+    }
+
+    fn never_reaps(f: &[Finding]) -> bool {
+        f.iter().any(|f| f.kind == FindingKind::Pid1NeverReaps)
+    }
+
+    #[test]
+    fn a_reaping_init_that_did_not_run_since_its_child_exited_is_not_judged() {
+        // A loaded node: tini got no CPU for 20 s. Not "never reaps".
+        let (m, mut d) = starved_reaper();
+        assert!(!never_reaps(&d.on_tick(23 * S, &m)));
+    }
+
+    #[test]
+    fn a_reaping_init_that_waited_for_its_child_is_not_judged_while_the_free_is_late() {
+        // tini waited at once; the kernel's release (sched_process_free, after
+        // an RCU grace period) is late: the reap is under way.
+        let (mut m, mut d) = starved_reaper();
+        feed(&mut m, &mut d, wait(500, 3 * S + 1000));
+        assert!(!never_reaps(&d.on_tick(23 * S, &m)));
+    }
+
+    #[test]
+    fn a_reaping_init_that_ran_and_did_not_wait_for_its_child_never_reaps() {
+        let (mut m, mut d) = starved_reaper();
+        // It ran (it sent a signal) and waited only for another pid.
+        feed(&mut m, &mut d, sig(500, 777, 9, 15, 0, 4 * S));
+        let mut other = wait(500, 4 * S);
+        if let Event::Wait(w) = &mut other {
+            w.syscall = nstrace_common::WAIT_WAIT4;
+            w.pid = 9;
+        }
+        feed(&mut m, &mut d, other);
+        let f = d.on_tick(9 * S, &m);
+        assert!(never_reaps(&f), "{f:?}");
+        assert!(
+            unreaped(
+                f.iter()
+                    .find(|f| f.kind == FindingKind::Pid1NeverReaps)
+                    .unwrap()
+            )
+            .capable
+        );
+    }
+
+    #[test]
+    fn waits_that_cannot_reap_a_child() {
+        let w = |syscall, pid, idtype, options| nstrace_common::WaitEvent {
+            syscall,
+            pid,
+            idtype,
+            options,
+            ..Default::default()
+        };
+        use nstrace_common::{WAIT_WAIT4 as W4, WAIT_WAITID as WID};
+        assert!(wait_may_reap(&w(W4, -1, 0, 0), 7));
+        assert!(wait_may_reap(&w(W4, 7, 0, 0), 7));
+        assert!(!wait_may_reap(&w(W4, 8, 0, 0), 7));
+        assert!(wait_may_reap(&w(WID, 0, 0, 4), 7), "P_ALL");
+        assert!(!wait_may_reap(&w(WID, 8, 1, 4), 7), "P_PID of another");
+        assert!(
+            !wait_may_reap(&w(WID, 0, 0, WNOWAIT | 4), 7),
+            "WNOWAIT leaves it"
+        );
     }
 }

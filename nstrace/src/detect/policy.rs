@@ -430,6 +430,7 @@ target = ["node"]
         a.finding.evidence = Evidence::IgnoredSigterm(IgnoredSigterm {
             sender: 1,
             sender_comm: "runc".into(),
+            how: crate::detect::pid1::Dropped::AtGeneration,
         });
         assert_eq!(p.allows(&a), None);
         let by_pod = Policy::parse("[[allow]]\nname = \"x\"\npod = \"kured-*\"\n", "p").unwrap();

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use nstrace_common::{sig, SigResult};
+use nstrace_common::{sig, SigResult, HANDLER_DFL, HANDLER_IGN, SA_RESETHAND};
 
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::{cstr, Event};
+use crate::model::signals::dropped_at_delivery;
 use crate::model::{Init, Model, Runtime};
 
 /// One step of a shutdown.
@@ -26,6 +27,26 @@ pub enum Step {
         /// Kernel verdict (0 delivered, 1 ignored…).
         result: u32,
     },
+    /// A process of the container dequeued a graceful signal to act on it
+    /// (`signal_deliver`), with the handler in force then.
+    Deliver {
+        /// When.
+        ts_ns: u64,
+        /// Pid and command of the receiver.
+        pid: u32,
+        /// Command.
+        comm: String,
+        /// Whether the receiver is the container's PID 1.
+        to_init: bool,
+        /// Signal number.
+        sig: u32,
+        /// `HANDLER_DFL`, `HANDLER_IGN` or a handler address.
+        handler: u64,
+        /// The handler's `sa_flags` (`SA_RESETHAND`).
+        sa_flags: u64,
+        /// Dropped by the kernel there: the default action at PID 1.
+        dropped: bool,
+    },
     /// A process of the container exited.
     Exit {
         /// When.
@@ -42,7 +63,9 @@ pub enum Step {
 impl Step {
     fn ts(&self) -> u64 {
         match self {
-            Step::Signal { ts_ns, .. } | Step::Exit { ts_ns, .. } => *ts_ns,
+            Step::Signal { ts_ns, .. } | Step::Deliver { ts_ns, .. } | Step::Exit { ts_ns, .. } => {
+                *ts_ns
+            }
         }
     }
 }
@@ -65,6 +88,9 @@ pub struct Timeline {
     /// The grace period the orchestrator set, where its runtime records it
     /// (CRI-O's `io.kubernetes.pod.terminationGracePeriod`), in seconds.
     pub grace_s: Option<u64>,
+    /// The namespace's other living processes at the first SIGTERM: the
+    /// children PID 1 could pass it to.
+    pub others: Vec<(u32, String)>,
 }
 
 /// How a shutdown ended.
@@ -72,7 +98,25 @@ pub struct Timeline {
 pub enum Outcome {
     /// PID 1 had no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it.
     NoHandler,
-    /// PID 1 took SIGTERM but passed it to none of its children; SIGKILL ended the container.
+    /// PID 1 caught SIGTERM, restored the default action and raised it
+    /// again; the kernel dropped that one (a namespace's init gets no
+    /// default-action signal). `at_delivery`: it was raised inside the
+    /// handler (blocked, so queued) and dropped when dequeued; else dropped
+    /// when raised. `resethand`: the handler was installed with SA_RESETHAND.
+    ReRaised {
+        /// Dropped at delivery rather than at generation.
+        at_delivery: bool,
+        /// The handler reset itself (SA_RESETHAND).
+        resethand: bool,
+    },
+    /// SIGTERM reached PID 1 while blocked, with no handler: the kernel
+    /// queued it and dropped it when PID 1 dequeued it.
+    DroppedAtDelivery,
+    /// PID 1 caught SIGTERM and kept running, with no process of its own
+    /// that outlived the SIGTERM; SIGKILL ended it.
+    KeptRunning,
+    /// PID 1 took SIGTERM but passed it to none of its children, which
+    /// outlived it; SIGKILL ended the container.
     NotPassedOn,
     /// SIGTERM was passed on, but the processes outlived the grace period.
     TooSlow,
@@ -83,6 +127,23 @@ pub enum Outcome {
     Ungraceful(Vec<(u32, String)>),
     /// Not finished yet.
     InProgress,
+}
+
+impl Outcome {
+    /// Stable snake_case name (the `cause` label of the shutdown metric).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::NoHandler => "no_handler",
+            Outcome::ReRaised { .. } => "re_raised",
+            Outcome::DroppedAtDelivery => "dropped_at_delivery",
+            Outcome::KeptRunning => "kept_running",
+            Outcome::NotPassedOn => "not_passed_on",
+            Outcome::TooSlow => "too_slow",
+            Outcome::Clean => "clean",
+            Outcome::Ungraceful(_) => "ungraceful",
+            Outcome::InProgress => "in_progress",
+        }
+    }
 }
 
 /// What ended the container.
@@ -105,6 +166,87 @@ impl Timeline {
             } => Some(*result),
             _ => None,
         })
+    }
+
+    /// How PID 1 lost a SIGTERM the kernel dropped after it was generated,
+    /// if it did: re-raised by its own handler, or queued while blocked
+    /// and dropped at delivery.
+    fn dropped_sigterm(&self) -> Option<Outcome> {
+        let init = self.init.0;
+        let mut handled: Option<u64> = None; // sa_flags of the last handled delivery
+        for s in &self.steps {
+            match s {
+                Step::Deliver {
+                    to_init: true,
+                    sig: sig::TERM,
+                    handler,
+                    sa_flags,
+                    dropped,
+                    ..
+                } => {
+                    if *dropped {
+                        return Some(match handled {
+                            Some(flags) => Outcome::ReRaised {
+                                at_delivery: true,
+                                resethand: flags & SA_RESETHAND != 0,
+                            },
+                            None => Outcome::DroppedAtDelivery,
+                        });
+                    }
+                    if *handler != HANDLER_DFL && *handler != HANDLER_IGN {
+                        handled = Some(*sa_flags);
+                    }
+                }
+                // Raised again by PID 1 itself once the default was back and
+                // the signal unblocked: dropped at once.
+                Step::Signal {
+                    from,
+                    to: (_, _, true),
+                    sig: sig::TERM,
+                    result,
+                    ..
+                } if from.0 == init && *result == SigResult::Ignored as u32 => {
+                    if let Some(flags) = handled {
+                        return Some(Outcome::ReRaised {
+                            at_delivery: false,
+                            resethand: flags & SA_RESETHAND != 0,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The processes PID 1 could have passed SIGTERM to that were still
+    /// there when it was killed (the others at the first SIGTERM that had
+    /// not exited before the runtime's SIGKILL).
+    fn outlived_sigterm(&self) -> Vec<(u32, String)> {
+        let kill_at = self
+            .steps
+            .iter()
+            .find(|s| {
+                matches!(
+                    s,
+                    Step::Signal {
+                        sig: sig::KILL,
+                        to: (_, _, true),
+                        ..
+                    }
+                )
+            })
+            .map(Step::ts)
+            .unwrap_or(u64::MAX);
+        self.others
+            .iter()
+            .filter(|(pid, _)| {
+                !self.steps.iter().any(|s| {
+                    matches!(s, Step::Exit { pid: p, ts_ns, .. } if p == pid && *ts_ns < kill_at)
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     /// Whether PID 1 sent a terminating signal to another process.
@@ -170,8 +312,18 @@ impl Timeline {
         let killed = self.init_exit().is_some_and(|c| c & 0x7f == sig::KILL);
         let outcome = match (self.first_sigterm_result(), killed) {
             (Some(r), true) if r == SigResult::Ignored as u32 => Outcome::NoHandler,
-            (Some(_), true) if !self.init_forwarded() => Outcome::NotPassedOn,
-            (Some(_), true) => Outcome::TooSlow,
+            (Some(_), true) => {
+                if let Some(dropped) = self.dropped_sigterm() {
+                    dropped
+                } else if self.outlived_sigterm().is_empty() {
+                    // Nobody to pass it to: "not passed on" would be wrong.
+                    Outcome::KeptRunning
+                } else if !self.init_forwarded() {
+                    Outcome::NotPassedOn
+                } else {
+                    Outcome::TooSlow
+                }
+            }
             (_, false) if self.end_ns.is_some() => {
                 let victims = self.killed_without_warning();
                 if victims.is_empty() {
@@ -240,6 +392,11 @@ impl Shutdowns {
                 let h = &s.hdr;
                 let to_init = s.target_ns_tgid == 1;
                 if s.sig == sig::TERM && to_init && !self.open.contains_key(&ns) {
+                    let others = m
+                        .processes()
+                        .filter(|p| p.ns.pid == ns && p.pid != s.target_tgid && !p.zombie)
+                        .map(|p| (p.pid, p.comm.clone()))
+                        .collect();
                     self.open.insert(
                         ns,
                         Timeline {
@@ -250,6 +407,7 @@ impl Shutdowns {
                             end_ns: None,
                             init_kind: m.get(s.target_tgid).map(|p| p.init()),
                             grace_s: grace_of(m, s.target_tgid, ns),
+                            others,
                         },
                     );
                 }
@@ -262,6 +420,25 @@ impl Shutdowns {
                         result: s.result,
                     });
                 }
+                Vec::new()
+            }
+            // Graceful signals only: SIGKILL is dequeued once per thread.
+            Event::SignalDeliver(d) if sig::GRACEFUL.contains(&d.sig) => {
+                let h = &d.hdr;
+                let Some(t) = self.open.get_mut(&h.ns.pid) else {
+                    return Vec::new();
+                };
+                let to_init = h.tgid == t.init.0;
+                t.steps.push(Step::Deliver {
+                    ts_ns: h.ts_ns,
+                    pid: h.tgid,
+                    comm: cstr(&h.comm).into_owned(),
+                    to_init,
+                    sig: d.sig,
+                    handler: d.handler,
+                    sa_flags: d.sa_flags,
+                    dropped: dropped_at_delivery(d.sig, d.handler, to_init),
+                });
                 Vec::new()
             }
             Event::Exit(e) if e.group_dead != 0 => {
@@ -330,7 +507,7 @@ fn finding(t: &Timeline) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::testutil::{hdr, reap};
+    use crate::model::testutil::{deliver, hdr, reap};
     use nstrace_common::{ExitEvent, Kind, NsSet, SignalGenerateEvent};
 
     const S: u64 = 1_000_000_000;
@@ -397,17 +574,155 @@ mod tests {
         assert_eq!(t.offset_ns(&t.steps[1]), 5 * S, "SIGKILL at t0+5s");
     }
 
+    /// A model of the pod: its init 500 and, with `child`, a sleep 501.
+    fn pod_model(child: bool) -> Model {
+        let mut m = Model::default();
+        let mut add = |pid: u32, ns_pid: u32, comm: &str| {
+            m.add_snapshot(crate::model::Process {
+                pid,
+                ppid: pid - 1,
+                ns_pid,
+                comm: comm.into(),
+                ns: pod_ns(),
+                ..Default::default()
+            })
+        };
+        add(500, 1, "sh");
+        if child {
+            add(501, 2, "sleep");
+        }
+        m
+    }
+
+    /// Feeds `events` and returns the finished timeline's outcome.
+    fn outcome_of(m: &Model, events: &[Event]) -> Outcome {
+        let mut sh = Shutdowns::new(100);
+        for ev in events {
+            sh.on_event(ev, m);
+        }
+        assert_eq!(
+            sh.done.len(),
+            1,
+            "finished: {:?}",
+            sh.open().collect::<Vec<_>>()
+        );
+        sh.done[0].verdict().outcome
+    }
+
     #[test]
     fn trapped_but_not_forwarded() {
-        let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S), &Model::default());
-        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 6 * S), &Model::default());
-        sh.on_event(&exit(500, 9, 6 * S), &Model::default());
-        let f = sh.on_event(&reap(500, 6 * S), &Model::default());
-        let Evidence::Shutdown(t) = &f[0].evidence else {
-            panic!("{f:?}")
-        };
-        assert_eq!(t.verdict().outcome, Outcome::NotPassedOn);
+        let m = pod_model(true);
+        let outcome = outcome_of(
+            &m,
+            &[
+                sig(42, "podman", 500, 1, 15, 0, S),
+                sig(42, "podman", 500, 1, 9, 0, 6 * S),
+                exit(500, 9, 6 * S),
+                reap(500, 6 * S),
+            ],
+        );
+        assert_eq!(outcome, Outcome::NotPassedOn);
+    }
+
+    #[test]
+    fn a_handler_that_kept_pid_1_running_with_nothing_to_pass_on_is_not_a_missing_forward() {
+        let outcome = outcome_of(
+            &pod_model(false),
+            &[
+                sig(42, "podman", 500, 1, 15, 0, S),
+                deliver(500, 1, S + 10, pod_ns(), 15, 0x4000, 0),
+                sig(42, "podman", 500, 1, 9, 0, 6 * S),
+                exit(500, 9, 6 * S),
+                reap(500, 6 * S),
+            ],
+        );
+        assert_eq!(outcome, Outcome::KeptRunning);
+        // A child that exited before the SIGKILL did not outlive the SIGTERM either.
+        let outcome = outcome_of(
+            &pod_model(true),
+            &[
+                sig(42, "podman", 500, 1, 15, 0, S),
+                exit(501, 0, 2 * S),
+                sig(42, "podman", 500, 1, 9, 0, 6 * S),
+                exit(500, 9, 6 * S),
+                reap(500, 6 * S),
+            ],
+        );
+        assert_eq!(outcome, Outcome::KeptRunning);
+    }
+
+    #[test]
+    fn a_handler_that_re_raises_inside_itself_is_dropped_at_delivery() {
+        // Node.js: SignalExit installed with SA_RESETHAND raises SIGTERM
+        // inside the handler (blocked there: queued), and the kernel drops it
+        // when it is dequeued with the default action restored.
+        const RESETHAND_RESTORER: u64 = 0x8400_0000;
+        let outcome = outcome_of(
+            &pod_model(false),
+            &[
+                sig(42, "runc", 500, 1, 15, 0, S),
+                deliver(500, 1, S + 10, pod_ns(), 15, 0x55_0000, RESETHAND_RESTORER),
+                sig(500, "node", 500, 1, 15, 0, S + 20),
+                deliver(
+                    500,
+                    1,
+                    S + 30,
+                    pod_ns(),
+                    15,
+                    HANDLER_DFL,
+                    RESETHAND_RESTORER,
+                ),
+                sig(42, "runc", 500, 1, 9, 0, 31 * S),
+                exit(500, 9, 31 * S),
+                reap(500, 31 * S),
+            ],
+        );
+        assert_eq!(
+            outcome,
+            Outcome::ReRaised {
+                at_delivery: true,
+                resethand: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_handler_that_re_raises_after_itself_is_dropped_at_generation() {
+        // A Python handler runs outside the C handler: SIG_DFL restored, then
+        // os.kill(getpid(), SIGTERM) is dropped as it is raised.
+        let outcome = outcome_of(
+            &pod_model(false),
+            &[
+                sig(42, "runc", 500, 1, 15, 0, S),
+                deliver(500, 1, S + 10, pod_ns(), 15, 0x55_0000, 0x0400_0000),
+                sig(500, "python3", 500, 1, 15, 1, S + 20),
+                sig(42, "runc", 500, 1, 9, 0, 31 * S),
+                exit(500, 9, 31 * S),
+                reap(500, 31 * S),
+            ],
+        );
+        assert_eq!(
+            outcome,
+            Outcome::ReRaised {
+                at_delivery: false,
+                resethand: false
+            }
+        );
+    }
+
+    #[test]
+    fn sigterm_blocked_without_a_handler_is_dropped_at_delivery() {
+        let outcome = outcome_of(
+            &pod_model(false),
+            &[
+                sig(42, "runc", 500, 1, 15, 0, S),
+                deliver(500, 1, 2 * S, pod_ns(), 15, HANDLER_DFL, 0),
+                sig(42, "runc", 500, 1, 9, 0, 31 * S),
+                exit(500, 9, 31 * S),
+                reap(500, 31 * S),
+            ],
+        );
+        assert_eq!(outcome, Outcome::DroppedAtDelivery);
     }
 
     #[test]

@@ -2,6 +2,19 @@
 //! named from its executable and argv, the way an SRE would say it
 //! ("tini -g", "dumb-init", "a shell", "the application itself").
 
+/// How a PID 1 failed to stop on SIGTERM (what advice must address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TermFailure {
+    /// No handler: the kernel dropped SIGTERM as it was sent.
+    NoHandler,
+    /// A handler restored the default action and raised SIGTERM again.
+    ReRaised,
+    /// Blocked with no handler: queued, then dropped when dequeued.
+    DroppedAtDelivery,
+    /// A handler took SIGTERM and the process kept running.
+    KeptRunning,
+}
+
 /// A kind of container init.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Init {
@@ -32,8 +45,109 @@ pub enum Init {
     Runit,
     /// A shell (`sh -c`, `bash`): passes nothing on unless the script traps and forwards.
     Shell(String),
+    /// A language runtime or server whose SIGTERM habit is known.
+    Known(Known),
     /// The application itself (`exec app`).
     App(String),
+}
+
+/// What a known program does with SIGTERM when nothing in the application
+/// changes it: what decides whether it stops as a namespace's PID 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TermHabit {
+    /// Leaves SIGTERM at the default action (CPython, Perl): as PID 1 the
+    /// kernel drops it, and /proc shows it (no SigCgt bit).
+    Default,
+    /// Installs its own SIGTERM handler that restores the default action
+    /// and raises the signal again (Node.js: `SA_RESETHAND`, then `raise`):
+    /// /proc shows SIGTERM caught, but as PID 1 the kernel drops the
+    /// re-raised signal, unless the application registers its own listener
+    /// (which /proc cannot tell from the built-in one).
+    ReRaises,
+    /// Handles SIGTERM by shutting down (the JVM runs its shutdown hooks and
+    /// exits 143; nginx's master stops its workers and exits).
+    Exits,
+}
+
+/// A language runtime or server identified as PID 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Known {
+    /// Its command name as identified (`node`, `python3.11`, `nginx`).
+    pub name: &'static str,
+    /// What it is, in words (`Node.js`, `CPython`).
+    pub what: &'static str,
+    /// Its SIGTERM habit.
+    pub term: TermHabit,
+    /// How an application on it stops on SIGTERM by itself.
+    pub handle_term: &'static str,
+}
+
+/// The known programs: executable or argv[0] base names (a name also
+/// matches with a version suffix, `python3.11`), checked on each of them.
+/// Each habit was checked here with the program as a PID namespace's init
+/// (`unshare --pid --fork`, SIGTERM from outside).
+const KNOWN: &[(&[&str], Known)] = &[
+    (
+        &["node", "nodejs"],
+        Known {
+            name: "node",
+            what: "Node.js",
+            term: TermHabit::ReRaises,
+            handle_term: "register a listener that exits: process.on('SIGTERM', () => process.exit(0))",
+        },
+    ),
+    (
+        &["python", "python3"],
+        Known {
+            name: "python",
+            what: "CPython",
+            term: TermHabit::Default,
+            handle_term: "install a handler that exits: signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))",
+        },
+    ),
+    (
+        &["perl"],
+        Known {
+            name: "perl",
+            what: "Perl",
+            term: TermHabit::Default,
+            handle_term: "install a handler that exits: $SIG{TERM} = sub { exit 0 }",
+        },
+    ),
+    (
+        &["java"],
+        Known {
+            name: "java",
+            what: "the JVM",
+            term: TermHabit::Exits,
+            handle_term: "let the JVM exit (no Signal.handle(\"TERM\") that keeps it running); shutdown hooks run on SIGTERM",
+        },
+    ),
+    (
+        &["nginx"],
+        Known {
+            name: "nginx",
+            what: "nginx",
+            term: TermHabit::Exits,
+            handle_term: "nginx stops on SIGTERM (fast shutdown); send SIGQUIT first for a graceful one (a preStop hook: nginx -s quit)",
+        },
+    ),
+];
+
+/// The known program `names` (exe, argv[0], comm base names) point to.
+fn known(names: &[&str]) -> Option<Known> {
+    KNOWN.iter().find_map(|(bases, k)| {
+        names
+            .iter()
+            .any(|n| {
+                bases.iter().any(|b| {
+                    n.strip_prefix(b).is_some_and(|rest| {
+                        rest.is_empty() || rest.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+                    })
+                })
+            })
+            .then_some(*k)
+    })
 }
 
 fn base(path: &str) -> &str {
@@ -87,6 +201,8 @@ impl Init {
             .any(|s| names.contains(s))
         {
             Init::Shell(if argv0.is_empty() { comm } else { argv0 }.to_owned())
+        } else if let Some(k) = known(&names) {
+            Init::Known(k)
         } else {
             Init::App(if comm.is_empty() { argv0 } else { comm }.to_owned())
         }
@@ -107,7 +223,31 @@ impl Init {
             Init::Systemd => "systemd".into(),
             Init::Runit => "runit".into(),
             Init::Shell(s) => format!("{s} (a shell)"),
+            Init::Known(k) => format!("{} ({})", k.name, k.what),
             Init::App(a) => a.clone(),
+        }
+    }
+
+    /// The known program's SIGTERM habit, if it is one.
+    pub fn term_habit(&self) -> Option<TermHabit> {
+        match self {
+            Init::Known(k) => Some(k.term),
+            _ => None,
+        }
+    }
+
+    /// What this init needs so that SIGTERM stops it, given how it failed.
+    pub fn sigterm_advice(&self, failure: TermFailure) -> String {
+        const UNDER_INIT: &str = "or run it under an init that passes SIGTERM on (tini -g, dumb-init; `--init` with docker or podman)";
+        match (self, failure) {
+            (Init::Shell(_), TermFailure::NoHandler | TermFailure::DroppedAtDelivery) => "exec the application from the shell (`exec app`) so it is PID 1 and handles SIGTERM, or trap TERM and pass it on, or run it under tini -g or dumb-init".into(),
+            (Init::Known(k), TermFailure::KeptRunning) => format!("make its SIGTERM handling end {} ({})", k.name, k.handle_term),
+            (Init::Known(k), _) => format!("{} in the application, {UNDER_INIT}", k.handle_term),
+            (Init::App(app), TermFailure::ReRaised) => format!("have {app}'s SIGTERM handler exit the process itself (exit, not raise: a namespace's init gets no default-action signal), {UNDER_INIT}"),
+            (_, TermFailure::ReRaised) => format!("have the SIGTERM handler exit the process itself (exit, not raise), {UNDER_INIT}"),
+            (_, TermFailure::KeptRunning) => "make the SIGTERM handler end the process (or finish within the grace period), or raise terminationGracePeriodSeconds if it needs longer".into(),
+            (Init::App(app), _) => format!("handle SIGTERM in {app} by exiting, {UNDER_INIT}"),
+            _ => "run the application under an init that handles SIGTERM (tini -g, dumb-init)".into(),
         }
     }
 
@@ -115,6 +255,7 @@ impl Init {
     pub fn noun(&self) -> String {
         match self {
             Init::Shell(_) => "a shell".into(),
+            Init::Known(k) => format!("{}, as the application itself", k.what),
             Init::App(_) => "the application itself".into(),
             i => i.describe(),
         }
@@ -123,7 +264,7 @@ impl Init {
     /// Whether it is an init program (it reaps any child it is given and
     /// handles SIGTERM by design), rather than a shell or an application.
     pub fn is_init(&self) -> bool {
-        !matches!(self, Init::Shell(_) | Init::App(_))
+        !matches!(self, Init::Shell(_) | Init::App(_) | Init::Known(_))
     }
 
     /// Whether it reaps any child it is given (zombie-safe as PID 1).
@@ -148,7 +289,7 @@ impl Init {
             Init::Catatonit { group: false } => "run catatonit with -g so SIGTERM reaches the whole process group".into(),
             Init::DumbInit { group: false } => "drop --single-child so dumb-init signals the whole session".into(),
             Init::Shell(_) => "have the shell trap TERM and pass it on (`trap 'kill -TERM -- -$$' TERM`), or exec the application under tini -g or dumb-init".into(),
-            Init::App(_) => "make the application stop its children on SIGTERM, or run it under tini -g or dumb-init".into(),
+            Init::App(_) | Init::Known(_) => "make the application stop its children on SIGTERM, or run it under tini -g or dumb-init".into(),
             _ => "make sure every process of the container gets SIGTERM before the init exits".into(),
         }
     }
@@ -191,10 +332,71 @@ mod tests {
             id("/bin/busybox", "/bin/sh -c sleep 1000", "sh"),
             "sh (a shell)"
         );
-        assert_eq!(id("/usr/bin/java", "java -jar app.jar", "java"), "java");
+        assert_eq!(
+            id("/usr/bin/java", "java -jar app.jar", "java"),
+            "java (the JVM)"
+        );
+        assert_eq!(id("/usr/local/bin/myapp", "myapp serve", "myapp"), "myapp");
         // An option after the program is the program's, not tini's.
         assert_eq!(id("/usr/bin/tini", "tini -- app -g", "tini"), "tini");
         assert!(!Init::identify("/bin/sleep", "sleep 1000", "sleep").reaps());
         assert!(Init::identify("/usr/bin/tini", "tini x", "tini").reaps());
+    }
+
+    #[test]
+    fn names_runtimes_and_servers_by_their_sigterm_habit() {
+        let habit = |exe: &str, cmd: &str, comm: &str| Init::identify(exe, cmd, comm).term_habit();
+        assert_eq!(
+            habit("/usr/bin/node", "node server.js", "node"),
+            Some(TermHabit::ReRaises)
+        );
+        assert_eq!(
+            habit("/usr/bin/nodejs", "nodejs app.js", "nodejs"),
+            Some(TermHabit::ReRaises)
+        );
+        assert_eq!(
+            habit("/usr/bin/python3.11", "python3 -m http.server", "python3"),
+            Some(TermHabit::Default)
+        );
+        assert_eq!(
+            habit("/usr/bin/perl", "perl -e sleep", "perl"),
+            Some(TermHabit::Default)
+        );
+        assert_eq!(
+            habit(
+                "/usr/sbin/nginx",
+                "nginx: master process nginx -g daemon off;",
+                "nginx"
+            ),
+            Some(TermHabit::Exits)
+        );
+        // Prefixes are not names: "nodemon", "pythonic", "perlbrew" are apps.
+        assert_eq!(habit("/usr/bin/nodemon", "nodemon x", "nodemon"), None);
+        assert_eq!(habit("/opt/pythonic", "pythonic", "pythonic"), None);
+        // A runtime under an init is the init's child: the init is judged.
+        assert_eq!(
+            Init::identify("/usr/bin/tini", "tini -- node app.js", "tini"),
+            Init::Tini { group: false }
+        );
+        // A runtime as PID 1 is no reaping init.
+        assert!(!Init::identify("/usr/bin/node", "node a.js", "node").reaps());
+    }
+
+    #[test]
+    fn advice_fits_the_failure() {
+        let node = Init::identify("/usr/bin/node", "node a.js", "node");
+        assert!(node
+            .sigterm_advice(TermFailure::ReRaised)
+            .contains("process.on('SIGTERM'"));
+        let app = Init::App("server".into());
+        let re = app.sigterm_advice(TermFailure::ReRaised);
+        assert!(
+            re.contains("exit, not raise") && re.contains("tini"),
+            "{re}"
+        );
+        let none = app.sigterm_advice(TermFailure::NoHandler);
+        assert!(none.contains("handle SIGTERM in server"), "{none}");
+        let kept = app.sigterm_advice(TermFailure::KeptRunning);
+        assert!(kept.contains("end the process"), "{kept}");
     }
 }

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use nstrace_common::{NsSet, NsType};
 
 pub use crate::runtime::{ContainerNames, Runtime};
-pub use init::Init;
+pub use init::{Init, TermFailure, TermHabit};
 pub use place::{short_id, CtrRef, Place, Places, PodRef};
 pub use signals::{Disposition, Signals};
 
@@ -59,6 +59,19 @@ impl Process {
     pub fn init(&self) -> Init {
         Init::identify(&self.exe, &self.cmdline, &self.comm)
     }
+
+    /// Whether it is the init of a PID namespace other than the node's.
+    pub fn is_ns_init(&self, node_pid_ns: u32) -> bool {
+        is_ns_init(self.ns_pid, self.ns.pid, node_pid_ns)
+    }
+}
+
+/// Whether a task that is `ns_pid` in PID namespace `pid_ns` is the init of
+/// a namespace other than the node's (`node_pid_ns`): a container's PID 1,
+/// which the kernel makes SIGNAL_UNKILLABLE. The one definition of "a
+/// container init" for detectors and the collector alike.
+pub fn is_ns_init(ns_pid: u32, pid_ns: u32, node_pid_ns: u32) -> bool {
+    ns_pid == 1 && pid_ns != node_pid_ns && pid_ns != 0
 }
 
 /// A namespace kept alive by something other than a process in it.
@@ -679,6 +692,27 @@ pub(crate) mod testutil {
             hdr: hdr(Kind::Exit, pid, 1, ts, NsSet::default(), "x"),
             exit_code: code,
             group_dead: 1,
+        })
+    }
+
+    /// `pid` (`ns_pid` in its namespace) dequeues `sig` with `handler` in force.
+    pub fn deliver(
+        pid: u32,
+        ns_pid: u32,
+        ts: u64,
+        ns: NsSet,
+        sig: u32,
+        handler: u64,
+        sa_flags: u64,
+    ) -> Event {
+        let mut h = hdr(Kind::SignalDeliver, pid, 1, ts, ns, "node");
+        h.ns_tgid = ns_pid;
+        Event::SignalDeliver(nstrace_common::SignalDeliverEvent {
+            hdr: h,
+            sig,
+            handler,
+            sa_flags,
+            ..Default::default()
         })
     }
 

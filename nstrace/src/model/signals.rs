@@ -109,8 +109,42 @@ impl Signals {
     }
 }
 
+/// Whether the kernel drops signal `sig` when a task dequeues it with
+/// `handler` in force (`signal_deliver`). A PID-namespace init is
+/// SIGNAL_UNKILLABLE: `get_signal()` discards a signal whose action is the
+/// default unless that default is to do nothing anyway, or the signal is
+/// SIGKILL/SIGSTOP. Such a signal was queued because the init blocked it when
+/// it was generated (a blocked signal is never ignored at generation), as a
+/// handler that restores the default and raises the signal again does.
+pub fn dropped_at_delivery(sig: u32, handler: u64, at_ns_init: bool) -> bool {
+    use nstrace_common::sig::{IGNORED_BY_DEFAULT, KERNEL_ONLY};
+    at_ns_init
+        && handler == nstrace_common::HANDLER_DFL
+        && !IGNORED_BY_DEFAULT.contains(&sig)
+        && !KERNEL_ONLY.contains(&sig)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_the_kernel_drops_at_delivery_to_a_namespace_init() {
+        use super::dropped_at_delivery;
+        use nstrace_common::{sig, HANDLER_DFL, HANDLER_IGN};
+        // The re-raised SIGTERM of a handler that restored the default.
+        assert!(dropped_at_delivery(sig::TERM, HANDLER_DFL, true));
+        assert!(dropped_at_delivery(sig::INT, HANDLER_DFL, true));
+        assert!(dropped_at_delivery(sig::TSTP, HANDLER_DFL, true));
+        // The same at any other process is the default action: it ends it.
+        assert!(!dropped_at_delivery(sig::TERM, HANDLER_DFL, false));
+        // A handler runs; SIG_IGN and do-nothing defaults are not drops.
+        assert!(!dropped_at_delivery(sig::TERM, 0x40_1000, true));
+        assert!(!dropped_at_delivery(sig::TERM, HANDLER_IGN, true));
+        assert!(!dropped_at_delivery(sig::CHLD, HANDLER_DFL, true));
+        assert!(!dropped_at_delivery(sig::WINCH, HANDLER_DFL, true));
+        // SIGKILL from an ancestor namespace does end an init.
+        assert!(!dropped_at_delivery(sig::KILL, HANDLER_DFL, true));
+    }
+
     use super::*;
 
     #[test]

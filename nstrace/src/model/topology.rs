@@ -342,7 +342,7 @@ pub fn build(m: &Model) -> Topology {
         let members = &members;
         let own_init = members
             .iter()
-            .filter(|p| p.ns_pid == 1 && p.ns.pid != node.pid)
+            .filter(|p| p.is_ns_init(node.pid))
             .min_by_key(|p| (p.zombie, p.pid))
             .copied();
         if runtime_id.is_none() && own_init.is_none() {

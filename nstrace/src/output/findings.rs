@@ -11,14 +11,16 @@ use super::wire::{
 };
 use super::{safe, time, timeline, Format};
 use crate::detect::joins::{Action, Join};
-use crate::detect::pid1::{NotForwarded, Prediction, TeardownKills, Unreaped};
+use crate::detect::pid1::{
+    Dropped, IgnoredSigterm, NotForwarded, Prediction, TeardownKills, Unreaped,
+};
 use crate::detect::ports::{PortConflict, Relation};
 use crate::detect::{Attributed, Evidence, Finding, FindingKind, Severity};
 use crate::event::names::{
     cap_summary, clone_flag_list, clone_flag_names, exit_status, CLONE_NEW_MASK,
 };
 use crate::model::Place;
-use crate::model::{Disposition, Init};
+use crate::model::{Disposition, Init, TermFailure};
 
 /// One sentence about a finding.
 pub fn summary(f: &Finding) -> String {
@@ -31,10 +33,20 @@ pub fn summary(f: &Finding) -> String {
             u.zombies.len(),
             u.threshold_ns as f64 / 1e9
         ),
-        Evidence::IgnoredSigterm(e) => format!(
-            "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
-            f.comm, e.sender, e.sender_comm
-        ),
+        Evidence::IgnoredSigterm(e) => match e.how {
+            Dropped::AtGeneration => format!(
+                "PID 1 ({}) has no SIGTERM handler: the kernel dropped SIGTERM from {} ({}); only SIGKILL will end it, and with it its whole PID namespace",
+                f.comm, e.sender, e.sender_comm
+            ),
+            Dropped::ReRaised { .. } => format!(
+                "PID 1 ({}) caught SIGTERM, restored the default action and raised it again; the kernel drops a default-action SIGTERM for a namespace's init, so only SIGKILL will end it",
+                f.comm
+            ),
+            Dropped::AtDelivery => format!(
+                "PID 1 ({}) had SIGTERM blocked and no handler: the kernel queued it and dropped it when PID 1 took it; only SIGKILL will end it",
+                f.comm
+            ),
+        },
         Evidence::Teardown(t) => format!(
             "PID 1 {} ({}, {}) exited after SIGTERM and the kernel SIGKILLed {} remaining process(es) of its namespace that never got a graceful signal: {}",
             f.pid,
@@ -61,10 +73,7 @@ pub fn summary(f: &Finding) -> String {
 pub fn evidence(f: &Finding) -> Vec<String> {
     match &f.evidence {
         Evidence::Unreaped(u) => unreaped(f, u),
-        Evidence::IgnoredSigterm(e) => vec![format!(
-            "signal_generate SIGTERM {} ({}) -> {} result=ignored",
-            e.sender, e.sender_comm, f.pid
-        )],
+        Evidence::IgnoredSigterm(e) => ignored_sigterm(f, e),
         Evidence::NotForwarded(n) => not_forwarded(n),
         Evidence::Teardown(t) => teardown(t),
         Evidence::Prediction(p) => prediction_evidence(f, p),
@@ -240,7 +249,65 @@ fn unreaped(f: &Finding, u: &Unreaped) -> Vec<String> {
         f.comm,
         if u.waited { "did call" } else { "never called" }
     ));
+    out.push(if u.capable {
+        format!(
+            "{} ran after they exited and did not wait for them (SIGCHLD {})",
+            f.comm,
+            u.chld.name()
+        )
+    } else {
+        format!(
+            "SIGCHLD {}: {} is not told when its children exit",
+            u.chld.name(),
+            f.comm
+        )
+    });
     out
+}
+
+fn ignored_sigterm(f: &Finding, e: &IgnoredSigterm) -> Vec<String> {
+    let sent = format!(
+        "signal_generate SIGTERM {} ({}) -> {}",
+        e.sender, e.sender_comm, f.pid
+    );
+    match e.how {
+        Dropped::AtGeneration => vec![format!("{sent} result=ignored")],
+        Dropped::AtDelivery => vec![
+            format!("{sent} result=delivered (queued: PID 1 blocked it)"),
+            format!(
+                "signal_deliver SIGTERM at {} handler=default: dropped (PID 1 of its namespace)",
+                f.pid
+            ),
+        ],
+        Dropped::ReRaised {
+            at_delivery,
+            resethand,
+        } => {
+            let mut out = vec![
+                format!("{sent} result=delivered"),
+                format!(
+                    "signal_deliver SIGTERM at {} handler=installed{}",
+                    f.pid,
+                    if resethand {
+                        " (SA_RESETHAND: reset to the default as it ran)"
+                    } else {
+                        ""
+                    }
+                ),
+            ];
+            if at_delivery {
+                out.push(format!("signal_generate SIGTERM {} -> itself, inside the handler: queued (blocked there)", f.pid));
+                out.push(format!("signal_deliver SIGTERM at {} handler=default: dropped (PID 1 of its namespace)", f.pid));
+            } else {
+                out.push(format!(
+                    "signal_generate SIGTERM {} -> itself result=ignored (default action at PID 1)",
+                    f.pid
+                ));
+            }
+            out.push(format!("{} still running after the SIGTERM", f.comm));
+            out
+        }
+    }
 }
 
 /// "12 (sleep), 13 (sh)".
@@ -283,6 +350,19 @@ fn teardown(t: &TeardownKills) -> Vec<String> {
 
 fn prediction_summary(f: &Finding, p: &Prediction) -> String {
     let init = format!("{}, {}", f.comm, p.init.noun());
+    if p.likely && !p.resolved {
+        let what = match &p.init {
+            Init::Known(k) => k.what,
+            _ => "its runtime",
+        };
+        return format!(
+            "PID 1 {} ({init}) catches SIGTERM, but {what}'s own handler restores the default action and raises it again, which the kernel drops for a namespace's init: unless the application listens for SIGTERM itself, a stop waits the whole grace period and ends in SIGKILL",
+            f.pid
+        );
+    }
+    if p.exited_on_sigterm {
+        return format!("resolved: PID 1 {} ({init}) exited on SIGTERM", f.pid);
+    }
     match (f.kind, p.resolved) {
         (FindingKind::Pid1WillIgnoreSigterm, false) => format!(
             "PID 1 {} ({init}) has {} SIGTERM: the kernel will drop it, so a stop waits the whole grace period and ends in SIGKILL",
@@ -318,26 +398,24 @@ fn prediction_evidence(f: &Finding, p: &Prediction) -> Vec<String> {
             p.age_ns as f64 / 1e9
         ),
     ];
+    if p.likely {
+        out.push("likely, not certain: /proc shows SIGTERM caught, and cannot tell the runtime's own re-raising handler from one the application registered".into());
+    }
     if !p.resolved {
         out.push(format!(
             "advice: {}",
             if f.kind == FindingKind::Pid1WillIgnoreSigterm {
-                sigterm_advice(&p.init)
+                p.init.sigterm_advice(if p.likely {
+                    TermFailure::ReRaised
+                } else {
+                    TermFailure::NoHandler
+                })
             } else {
                 "run it under an init that reaps (tini, dumb-init, catatonit), or set shareProcessNamespace so the pause process reaps".to_owned()
             }
         ));
     }
     out
-}
-
-/// What an init that has no SIGTERM handler needs, by kind of init.
-pub fn sigterm_advice(init: &Init) -> String {
-    match init {
-        Init::Shell(_) => "exec the application from the shell (`exec app`) so it is PID 1 and handles SIGTERM, or trap TERM and pass it on, or run it under tini -g or dumb-init".into(),
-        Init::App(app) => format!("handle SIGTERM in {app}, or run it under tini -g or dumb-init (they handle SIGTERM and pass it on)"),
-        _ => "run the application under an init that handles SIGTERM (tini -g, dumb-init)".into(),
-    }
 }
 
 fn join_summary(j: &Join) -> String {
@@ -645,6 +723,8 @@ mod tests {
             }],
             waited: false,
             threshold_ns: 5_000_000_000,
+            chld: Disposition::Default,
+            capable: false,
         })));
         assert_eq!(
             summary(&u),
@@ -654,12 +734,14 @@ mod tests {
             evidence(&u),
             [
                 "zombie 502 (sleep) exited 5.0s ago (exit 0), a reparented orphan",
-                "sh never called wait4/waitid"
+                "sh never called wait4/waitid",
+                "SIGCHLD default: sh is not told when its children exit"
             ]
         );
         let i = f(Evidence::IgnoredSigterm(IgnoredSigterm {
             sender: 42,
             sender_comm: "runc".into(),
+            how: Dropped::AtGeneration,
         }));
         assert!(summary(&i).contains("dropped SIGTERM from 42 (runc); only SIGKILL"));
         let n = f(Evidence::NotForwarded(Box::new(NotForwarded {
@@ -774,6 +856,7 @@ mod tests {
             finding: f(Evidence::IgnoredSigterm(IgnoredSigterm {
                 sender: 42,
                 sender_comm: "runc".into(),
+                how: Dropped::AtGeneration,
             })),
             place: Place::Node,
             allowed_by: None,

@@ -20,19 +20,28 @@ use crate::event::{cstr, Event};
 pub struct Json<W: Write> {
     out: W,
     wall_offset_ns: i64,
-    node_net: u32,
+    node: NsSet,
     line: Vec<u8>,
 }
 
 impl<W: Write> Json<W> {
-    /// A renderer writing to `out` for a node whose network namespace is `node_net`.
-    pub fn new(out: W, wall_offset_ns: i64, node_net: u32) -> Self {
+    /// A renderer writing to `out` for the node whose namespaces are `node`.
+    pub fn new(out: W, wall_offset_ns: i64, node: NsSet) -> Self {
         Json {
             out,
             wall_offset_ns,
-            node_net,
+            node,
             line: Vec::with_capacity(1024),
         }
+    }
+}
+
+/// A handler value in one word: "default", "ignore" or "installed".
+pub fn handler_kind(handler: u64) -> &'static str {
+    match handler {
+        HANDLER_DFL => "default",
+        HANDLER_IGN => "ignore",
+        _ => "installed",
     }
 }
 
@@ -77,7 +86,8 @@ pub fn result_name(result: u32) -> &'static str {
     SigResult::from_u32(result).map_or("unknown", SigResult::name)
 }
 
-fn body(ev: &Event, node_net: u32) -> EventBody<'_> {
+fn body<'a>(ev: &'a Event, node: &NsSet) -> EventBody<'a> {
+    let node_net = node.net;
     let error = |ret: i32| (ret != 0).then(|| errno_name(ret));
     match ev {
         Event::Create(e) => EventBody::Create {
@@ -148,13 +158,10 @@ fn body(ev: &Event, node_net: u32) -> EventBody<'_> {
         Event::SignalDeliver(e) => EventBody::SignalDeliver {
             signal: e.sig,
             signal_name: signal_name(e.sig),
-            handler: match e.handler {
-                HANDLER_DFL => "default",
-                HANDLER_IGN => "ignore",
-                _ => "installed",
-            },
+            handler: handler_kind(e.handler),
             handler_addr: e.handler,
             sa_flags: e.sa_flags,
+            dropped: super::delivery_dropped(e, node),
         },
         Event::Rename(e) => EventBody::Rename {
             new_comm: cstr(&e.new_comm),
@@ -179,8 +186,8 @@ fn body(ev: &Event, node_net: u32) -> EventBody<'_> {
     }
 }
 
-/// One event as its wire type, for a node whose network namespace is `node_net`.
-pub fn event_line(ev: &Event, wall_offset_ns: i64, node_net: u32) -> EventLine<'_> {
+/// One event as its wire type, for the node whose namespaces are `node`.
+pub fn event_line<'a>(ev: &'a Event, wall_offset_ns: i64, node: &NsSet) -> EventLine<'a> {
     let h = ev.header();
     EventLine {
         kind: ev.kind().name(),
@@ -195,7 +202,7 @@ pub fn event_line(ev: &Event, wall_offset_ns: i64, node_net: u32) -> EventLine<'
         comm: cstr(&h.comm),
         ns: NsObj(&h.ns),
         flags: flag_names(h),
-        body: body(ev, node_net),
+        body: body(ev, node),
     }
 }
 
@@ -208,7 +215,7 @@ impl<W: Write> EventSink for Json<W> {
         self.line.clear();
         wire::line(
             &mut self.line,
-            &event_line(ev, self.wall_offset_ns, self.node_net),
+            &event_line(ev, self.wall_offset_ns, &self.node),
         );
         self.out.write_all(&self.line)
     }

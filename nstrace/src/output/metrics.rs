@@ -23,7 +23,7 @@ pub type FindingLabels = [(&'static str, String); 5];
 /// Labels with one value.
 pub type OneLabel = [(&'static str, String); 1];
 /// Labels of a shutdown series.
-pub type ShutdownLabels = [(&'static str, String); 2];
+pub type ShutdownLabels = [(&'static str, String); 3];
 
 /// Shutdown-duration buckets (seconds): from instant to past the usual 30 s grace.
 const SHUTDOWN_BUCKETS: [f64; 12] = [
@@ -134,7 +134,7 @@ impl Metrics {
         );
         reg.register(
             "pod_shutdown_seconds",
-            "Time from the first SIGTERM to a PID 1 to its last exit; verdict graceful or sigkill",
+            "Time from the first SIGTERM to a PID 1 to its last exit; verdict graceful or sigkill, and its cause (no_handler, re_raised, dropped_at_delivery, kept_running, not_passed_on, too_slow, clean, ungraceful)",
             m.shutdown_seconds.clone(),
         );
         reg.register("pods", "Pods on the node", m.pods.clone());

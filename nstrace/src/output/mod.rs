@@ -13,6 +13,8 @@ pub mod wire;
 use std::borrow::Cow;
 use std::io;
 
+use nstrace_common::NsSet;
+
 use crate::event::Event;
 
 /// Writes to stdout and flushes. A closed pipe (`| head`) is an error of
@@ -77,18 +79,28 @@ pub trait EventSink {
 }
 
 /// Builds the sink for `format` over `out`; `wall_offset_ns` maps event time
-/// to wall time, `node_net` (the node's network namespace) names the node's
-/// port space.
+/// to wall time, `node` (the node's namespaces) names the node's port space
+/// and tells a container's PID 1 (where the kernel drops default-action signals).
 pub fn sink<'a, W: io::Write + 'a>(
     format: Format,
     out: W,
     wall_offset_ns: i64,
-    node_net: u32,
+    node: NsSet,
 ) -> Box<dyn EventSink + 'a> {
     match format {
-        Format::Text => Box::new(text::Text::new(out, wall_offset_ns, node_net)),
-        Format::Json => Box::new(json::Json::new(out, wall_offset_ns, node_net)),
+        Format::Text => Box::new(text::Text::new(out, wall_offset_ns, node)),
+        Format::Json => Box::new(json::Json::new(out, wall_offset_ns, node)),
     }
+}
+
+/// Whether the kernel dropped this delivered signal: the default action at
+/// the init of a PID namespace other than the node's.
+pub fn delivery_dropped(e: &nstrace_common::SignalDeliverEvent, node: &NsSet) -> bool {
+    crate::model::signals::dropped_at_delivery(
+        e.sig,
+        e.handler,
+        crate::model::is_ns_init(e.hdr.ns_tgid, e.hdr.ns.pid, node.pid),
+    )
 }
 
 #[cfg(test)]

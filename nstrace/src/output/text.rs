@@ -17,17 +17,17 @@ use crate::event::{cstr, Event};
 pub struct Text<W: Write> {
     out: W,
     wall_offset_ns: i64,
-    node_net: u32,
+    node: NsSet,
     line: String,
 }
 
 impl<W: Write> Text<W> {
-    /// A renderer writing to `out` for a node whose network namespace is `node_net`.
-    pub fn new(out: W, wall_offset_ns: i64, node_net: u32) -> Self {
+    /// A renderer writing to `out` for the node whose namespaces are `node`.
+    pub fn new(out: W, wall_offset_ns: i64, node: NsSet) -> Self {
         Text {
             out,
             wall_offset_ns,
-            node_net,
+            node,
             line: String::with_capacity(256),
         }
     }
@@ -58,7 +58,8 @@ pub fn handler_name(h: u64) -> String {
     }
 }
 
-fn details(s: &mut String, ev: &Event, node_net: u32) {
+fn details(s: &mut String, ev: &Event, node: &NsSet) {
+    let node_net = node.net;
     match ev {
         Event::Create(e) => {
             let _ = write!(s, "{} by {}", create_kind(e.clone_flags), e.creator_tgid);
@@ -143,6 +144,9 @@ fn details(s: &mut String, ev: &Event, node_net: u32) {
         }
         Event::SignalDeliver(e) => {
             let _ = write!(s, "SIG{} {}", signal_name(e.sig), handler_name(e.handler));
+            if super::delivery_dropped(e, node) {
+                s.push_str(" → dropped by the kernel (PID 1 of its namespace)");
+            }
         }
         Event::Rename(e) => {
             let _ = write!(s, "→ {}", safe(&cstr(&e.new_comm)));
@@ -196,7 +200,7 @@ impl<W: Write> EventSink for Text<W> {
             safe(&cstr(&h.comm)),
             ev.kind().name(),
         );
-        details(s, ev, self.node_net);
+        details(s, ev, &self.node);
         s.push('\n');
         self.out.write_all(s.as_bytes())
     }

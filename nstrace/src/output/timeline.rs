@@ -3,12 +3,14 @@
 
 use std::fmt::Write as _;
 
-use super::json::result_name;
+use super::json::{handler_kind, result_name};
+use super::text::handler_name;
 use super::wire::{self, PidComm, ShutdownTotal, StepWire, TimelineDoc};
 use super::{safe, Format};
 use crate::detect::shutdown::{Outcome, Step, Timeline};
 use crate::event::names::{exit_status, signal_name};
-use crate::model::Init;
+use crate::model::{Init, TermFailure};
+use nstrace_common::{HANDLER_IGN, SA_RESETHAND};
 
 /// How much of the grace period was used, when it is known: measured from
 /// the runtime's SIGKILL, and the period the orchestrator set where the
@@ -35,6 +37,13 @@ pub fn verdict_text(t: &Timeline) -> String {
     let grace = grace(t);
     match t.verdict().outcome {
         Outcome::NoHandler => format!("PID 1 ({init}) has no SIGTERM handler, so the kernel dropped SIGTERM; only SIGKILL ended it, {total:.1}s later{grace}"),
+        Outcome::ReRaised { at_delivery, resethand } => format!(
+            "PID 1 ({init}) caught SIGTERM, restored the default action{} and raised it again; the kernel drops a default-action SIGTERM for a namespace's init ({}), so only SIGKILL ended it, {total:.1}s later{grace}",
+            if resethand { " (SA_RESETHAND)" } else { "" },
+            if at_delivery { "raised inside its handler, it was queued and dropped when dequeued" } else { "dropped as it was raised" }
+        ),
+        Outcome::DroppedAtDelivery => format!("PID 1 ({init}) had SIGTERM blocked and no handler: the kernel queued it and dropped it when PID 1 took it; only SIGKILL ended it, {total:.1}s later{grace}"),
+        Outcome::KeptRunning => format!("PID 1 ({init}) caught SIGTERM and kept running (no process of its own outlived the SIGTERM, so there was nothing to pass on); only SIGKILL ended it, {total:.1}s later{grace}"),
         Outcome::NotPassedOn => format!("PID 1 ({init}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later{grace}"),
         Outcome::TooSlow => format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later{grace}"),
         Outcome::Clean => format!("clean: PID 1 exited {total:.1}s after SIGTERM{grace}"),
@@ -55,7 +64,10 @@ pub fn verdict_text(t: &Timeline) -> String {
 pub fn advice(t: &Timeline) -> String {
     let init = t.init_kind.clone().unwrap_or(Init::App(t.init.1.clone()));
     match t.verdict().outcome {
-        Outcome::NoHandler => super::findings::sigterm_advice(&init),
+        Outcome::NoHandler => init.sigterm_advice(TermFailure::NoHandler),
+        Outcome::ReRaised { .. } => init.sigterm_advice(TermFailure::ReRaised),
+        Outcome::DroppedAtDelivery => init.sigterm_advice(TermFailure::DroppedAtDelivery),
+        Outcome::KeptRunning => init.sigterm_advice(TermFailure::KeptRunning),
         Outcome::NotPassedOn => match init {
             Init::Shell(_) => "forward the signal (`trap 'kill -TERM $child' TERM; wait`), or exec the application, or run it under tini -g or dumb-init".into(),
             i => i.group_advice(),
@@ -89,6 +101,30 @@ fn step_line(t: &Timeline, step: &Step) -> String {
                 safe(&to.1),
                 if to.2 { ", PID 1" } else { "" },
                 result_name(*result)
+            )
+        }
+        Step::Deliver {
+            pid,
+            comm,
+            to_init,
+            sig,
+            handler,
+            sa_flags,
+            dropped,
+            ..
+        } => {
+            let taken = if *dropped {
+                "default action: dropped by the kernel (PID 1 of its namespace)".to_owned()
+            } else if *sa_flags & SA_RESETHAND != 0 && *handler > HANDLER_IGN {
+                "handler (resets itself to the default: SA_RESETHAND)".to_owned()
+            } else {
+                handler_name(*handler)
+            };
+            format!(
+                "t+{at:>7.3}s  taken    SIG{} by {pid} ({}{})  {taken}",
+                signal_name(*sig),
+                safe(comm),
+                if *to_init { ", PID 1" } else { "" },
             )
         }
         Step::Exit {
@@ -170,6 +206,26 @@ pub fn json(t: &Timeline, title: &str) -> String {
                     to_pid1: to.2,
                     by_kernel: t.is_teardown(step),
                     result: result_name(*result),
+                },
+                Step::Deliver {
+                    pid,
+                    comm,
+                    to_init,
+                    sig,
+                    handler,
+                    sa_flags,
+                    dropped,
+                    ..
+                } => StepWire::Deliver {
+                    t: wire::seconds(t.offset_ns(step)),
+                    step: "deliver",
+                    signal: signal_name(*sig),
+                    pid: *pid,
+                    comm,
+                    to_pid1: *to_init,
+                    handler: handler_kind(*handler),
+                    resethand: *sa_flags & SA_RESETHAND != 0,
+                    dropped: *dropped,
                 },
                 Step::Exit {
                     pid, comm, code, ..
@@ -258,6 +314,7 @@ mod tests {
             end_ns: Some(15 * S + 1000),
             init_kind: Some(Init::Shell("sh".into())),
             grace_s: Some(30),
+            others: vec![(501, "sleep".into())],
         };
         let text = text(&t, "pod web");
         assert!(
@@ -296,6 +353,7 @@ mod tests {
             end_ns: Some(S + 100),
             init_kind: Some(Init::Tini { group: false }),
             grace_s: None,
+            others: vec![(501, "sleep".into())],
         };
         let text = text(&t, "pod web");
         assert!(

@@ -214,6 +214,8 @@ pub enum EventBody<'a> {
         handler_addr: u64,
         /// sa_flags.
         sa_flags: u64,
+        /// The kernel drops it here: the default action at a PID-namespace init.
+        dropped: bool,
     },
     /// `rename`.
     Rename {
@@ -732,6 +734,27 @@ pub enum StepWire<'a> {
         by_kernel: bool,
         /// Verdict name.
         result: &'static str,
+    },
+    /// A delivery: the receiver dequeued the signal to act on it.
+    Deliver {
+        /// Seconds since t0.
+        t: f64,
+        /// "deliver".
+        step: &'static str,
+        /// Signal name.
+        signal: Cow<'static, str>,
+        /// Receiver pid.
+        pid: u32,
+        /// Receiver command.
+        comm: &'a str,
+        /// Receiver is PID 1.
+        to_pid1: bool,
+        /// "default", "ignore" or "installed".
+        handler: &'static str,
+        /// The handler resets itself to the default (SA_RESETHAND).
+        resethand: bool,
+        /// The kernel dropped it there (the default action at a namespace's init).
+        dropped: bool,
     },
     /// An exit.
     Exit {

@@ -226,7 +226,7 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
         let youngest = feed
             .model
             .processes()
-            .filter(|p| p.ns_pid == 1 && p.ns.pid != node_pid && p.ns.pid != 0 && !p.zombie)
+            .filter(|p| p.is_ns_init(node_pid) && !p.zombie)
             .map(|p| p.program_ns)
             .max();
         if let Some(start) = youngest {
@@ -291,11 +291,7 @@ fn read_init_signals(
         .model
         .processes()
         .filter(|p| {
-            p.ns_pid == 1
-                && p.ns.pid != node_pid
-                && p.ns.pid != 0
-                && !p.zombie
-                && now.saturating_sub(p.program_ns) >= after
+            p.is_ns_init(node_pid) && !p.zombie && now.saturating_sub(p.program_ns) >= after
         })
         .filter(|p| {
             judged.get(&p.pid) != Some(&p.program_ns)

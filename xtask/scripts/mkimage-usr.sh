@@ -1,0 +1,64 @@
+#!/bin/bash
+# Builds and imports the image the language-runtime tests run (called by `cargo xtask setup`):
+# an empty merged-/usr root (bin, sbin, lib, lib64 link into /usr) whose /usr is the node's,
+# mounted read-only through a hostPath volume by each pod. The programs under test (node,
+# python3, nginx) are the node's own Debian packages: nothing is copied or pulled.
+# Idempotent: the rootfs tarball is reproducible and its sha256 is an image label.
+set -euo pipefail
+
+IMAGE=${IMAGE:-localhost/nstrace-usr:latest}
+WORK=${WORK:?WORK must name a build directory}
+ROOT=$WORK/rootfs-usr
+TAR=$WORK/rootfs-usr.tar
+
+command -v podman >/dev/null || { echo "missing: podman (apt-get install podman)" >&2; exit 1; }
+
+rm -rf "$ROOT"; mkdir -p "$ROOT"
+cd "$ROOT"
+mkdir -p usr etc proc sys dev tmp run root var/tmp
+chmod 1777 tmp var/tmp
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$d"; done
+
+cat > etc/passwd <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+cat > etc/group <<'GROUP'
+root:x:0:
+nogroup:x:65534:
+GROUP
+: > etc/hostname; : > etc/hosts; : > etc/resolv.conf
+
+# nginx as a container's PID 1, on loopback only, writing nothing outside /tmp.
+cat > etc/nginx-pid1.conf <<'NGINX'
+user root;
+worker_processes 1;
+pid /tmp/nginx.pid;
+error_log stderr;
+events {}
+http {
+    access_log off;
+    client_body_temp_path /tmp/nginx-body;
+    proxy_temp_path /tmp/nginx-proxy;
+    fastcgi_temp_path /tmp/nginx-fastcgi;
+    uwsgi_temp_path /tmp/nginx-uwsgi;
+    scgi_temp_path /tmp/nginx-scgi;
+    server { listen 127.0.0.1:8089; }
+}
+NGINX
+
+tar --sort=name --mtime='2020-01-01 00:00:00' --owner=0 --group=0 --numeric-owner \
+    -cf "$TAR" -C "$ROOT" .
+SUM=$(sha256sum "$TAR" | cut -c1-64)
+
+if podman image exists "$IMAGE" &&
+   [ "$(podman image inspect --format '{{index .Labels "nstrace.rootfs.sha256"}}' "$IMAGE")" = "$SUM" ]; then
+  exit 0
+fi
+
+podman import --quiet \
+  --change 'CMD ["/bin/sh"]' \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change "LABEL nstrace.rootfs.sha256=$SUM" \
+  "$TAR" "$IMAGE" >/dev/null
+echo "imported $IMAGE (rootfs sha256 $SUM)"
