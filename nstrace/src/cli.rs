@@ -411,15 +411,16 @@ pub struct ReplayArgs {
     /// or an unfiltered `watch --record`) and print their findings.
     #[arg(long)]
     pub audit: bool,
-    /// With --audit: see `audit --help` (use the live run's value to get its findings).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, requires = "audit")]
-    pub zombie_after: Duration,
-    /// With --audit: see `audit --help` (use the live run's value to get its findings).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "audit")]
-    pub forward_window: Duration,
-    /// With --audit: see `audit --help` (use the live run's value to get its findings).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, requires = "audit")]
-    pub predict_after: Duration,
+    /// With --audit: see `audit --help`. Default: the recording's own
+    /// (an `audit --record` keeps its settings), else 5s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "audit")]
+    pub zombie_after: Option<Duration>,
+    /// With --audit: see `audit --help`. Default: the recording's own, else 2s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "audit")]
+    pub forward_window: Option<Duration>,
+    /// With --audit: see `audit --help`. Default: the recording's own, else 3s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "audit")]
+    pub predict_after: Option<Duration>,
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
@@ -559,8 +560,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Parses "4096", "512K", "100M", "1G" into bytes (at least 4K).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// "4096", "512K", "100M", "1G" in bytes; `examples` for the error.
+fn size_bytes(s: &str, examples: &str) -> Result<u64, String> {
     let t = s.trim();
     let (num, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
@@ -570,30 +571,26 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("invalid size '{s}' (examples: 512K, 100M, 1G)"))?;
-    let bytes = n.saturating_mul(mult);
+        .map_err(|_| format!("invalid size '{t}' (examples: {examples})"))?;
+    Ok(n.saturating_mul(mult))
+}
+
+/// Parses "4096", "512K", "100M", "1G" into bytes (at least 4K).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bytes = size_bytes(s, "512K, 100M, 1G")?;
     if bytes < 4096 {
-        return Err(format!("size '{s}' must be at least 4K"));
+        return Err(format!("size '{}' must be at least 4K", s.trim()));
     }
     Ok(bytes)
 }
 
 /// Parses "4096", "256K", "8M", "1G" into a power-of-two byte count.
 pub fn parse_ring_size(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
-        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid size '{s}' (examples: 256K, 8M)"))?;
-    let bytes = n.saturating_mul(mult);
+    let bytes = size_bytes(s, "256K, 8M")?;
     if bytes < 4096 || !bytes.is_power_of_two() || bytes > 1 << 30 {
         return Err(format!(
-            "ring buffer size '{s}' must be a power of two between 4K and 1G"
+            "ring buffer size '{}' must be a power of two between 4K and 1G",
+            s.trim()
         ));
     }
     Ok(bytes as u32)

@@ -35,9 +35,9 @@ pub fn parse_ns_link(s: &str) -> Option<u32> {
 }
 
 /// The node's namespaces: those of the node's PID 1, or kthreadd's (the
-/// initial ones), or (when neither is readable) nstrace's own as they were at start-up —
-/// before nstrace made a private mount namespace for tracefs. `main` calls
-/// this first thing so the start-up value is the one kept.
+/// initial ones), or (when neither is readable) nstrace's own as they were
+/// when first asked — which `probe::tracefs::ensure` does before it moves
+/// nstrace into a private mount namespace, so the fallback is the node's.
 pub fn node_ns() -> NsSet {
     static NODE: std::sync::OnceLock<NsSet> = std::sync::OnceLock::new();
     *NODE.get_or_init(|| {
@@ -55,11 +55,45 @@ pub fn node_ns() -> NsSet {
     })
 }
 
-/// Parent pid from /proc/PID/stat (the field after the parenthesised comm).
+/// The fields of /proc/PID/stat nstrace uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name (between the outer parentheses: it may hold any byte).
+    pub comm: String,
+    /// State letter (R, S, Z…).
+    pub state: char,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Start time in clock ticks since boot (field 22).
+    pub start_ticks: Option<u64>,
+}
+
+/// Parses a /proc/PID/stat line (the comm is found by the last ')', as a
+/// comm may contain spaces and parentheses).
+pub fn parse_stat(stat: &str) -> Option<Stat> {
+    let close = stat.rfind(')')?;
+    let comm = stat.get(stat.find('(')? + 1..close)?.to_owned();
+    let mut rest = stat[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    // Fields 5 to 21 come before starttime.
+    let start_ticks = rest.nth(17).and_then(|t| t.parse().ok());
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        start_ticks,
+    })
+}
+
+/// /proc/PID/stat, parsed.
+pub fn stat_of(pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Parent pid from /proc/PID/stat.
 pub fn ppid_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    stat_of(pid).map(|s| s.ppid)
 }
 
 /// Every process id in /proc.
@@ -150,6 +184,21 @@ pub fn exists(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let line = "4242 (a) b (c) S 7 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 10000 100 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                comm: "a) b (c".into(),
+                state: 'S',
+                ppid: 7,
+                start_ticks: Some(987654),
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
 
     #[test]
     fn parses_links_and_releases() {

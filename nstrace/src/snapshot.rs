@@ -10,21 +10,18 @@ use crate::procfs;
 /// Reads one process; `None` if it vanished or is a kernel thread.
 pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
     let seen_ns = procfs::monotonic_ns();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(stat.find('(')? + 1..close)?.to_owned();
-    let mut rest = stat[close + 1..].split_whitespace();
-    let state = rest.next()?;
-    let ppid: u32 = rest.next()?.parse().ok()?;
+    let procfs::Stat {
+        comm,
+        state,
+        ppid,
+        start_ticks,
+    } = procfs::stat_of(pid)?;
     // Kernel threads: children of kthreadd (2), and kthreadd itself.
     if pid == 2 || ppid == 2 {
         return None;
     }
     // Field 22, starttime: clock ticks since boot (the monotonic clock's origin here).
-    let started = rest
-        .nth(17)
-        .and_then(|t| t.parse::<u64>().ok())
-        .map_or(seen_ns, |t| t * (1_000_000_000 / clock_ticks()));
+    let started = start_ticks.map_or(seen_ns, |t| t * (1_000_000_000 / clock_ticks()));
     let ns = procfs::ns_of(&pid.to_string()).ok()?;
     // A process in the node's mount and PID namespaces is no container's: its
     // pid is its own, and cgroup, hostname and argv say nothing the topology
@@ -57,7 +54,7 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         cgroup,
         ns,
         hostname,
-        zombie: state == "Z",
+        zombie: state == 'Z',
         seen_ns,
         program_ns: started.min(seen_ns),
         signals,

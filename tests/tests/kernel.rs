@@ -296,7 +296,8 @@ fn clone_with_a_new_namespace_flag() {
 /// Three PID namespaces under one audit, recorded: a shell init that drops
 /// SIGTERM, `sleep` as init leaving its orphan a zombie, and tini reaping the
 /// same orphan. Each gets exactly the findings the host tests expect, and
-/// `replay --audit` of the recording prints exactly what the live audit did.
+/// `replay --audit` of the recording, with no flags (the recording keeps the
+/// live run's detector settings), prints exactly what the live audit did.
 #[test]
 fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
     let _g = serial();
@@ -394,6 +395,7 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
         ])
     );
     assert!(kinds(reaper_pid).is_empty(), "{:?}", kinds(reaper_pid));
+    // No detector flags: the recording keeps the live run's.
     let replay = Command::new(nstrace_bin())
         .args([
             "replay",
@@ -402,7 +404,6 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
             "--format",
             "json",
         ])
-        .args(flags)
         .output()
         .unwrap();
     assert!(

@@ -143,3 +143,53 @@ pub mod counter {
     /// Size of the array.
     pub const SLOTS: u32 = 136;
 }
+
+// The layout both sides rely on, checked where they compile it.
+no_padding!(Offsets {
+    task_pid,
+    task_tgid,
+    task_comm,
+    task_real_parent,
+    task_group_leader,
+    task_thread_pid,
+    task_nsproxy,
+    task_real_cred,
+    task_exit_code,
+    task_signal,
+    signal_live,
+    cred_uid,
+    cred_euid,
+    cred_user_ns,
+    nsproxy_ns,
+    ns_common_in,
+    user_ns_common,
+    pid_ns_common,
+    ns_common_inum,
+    pid_level,
+    pid_numbers,
+    upid_size,
+    pid_upid,
+    upid_nr,
+    upid_ns,
+    binprm_filename,
+    ksigaction_handler,
+    ksigaction_flags,
+    siginfo_code,
+    cred_cap_effective,
+    task_files,
+    files_fdt,
+    fdtable_max_fds,
+    fdtable_fd,
+    file_inode,
+    inode_ino,
+    file_private_data,
+    socket_type,
+    socket_sk,
+    sock_protocol,
+    valid
+});
+no_padding!(Config {
+    signal_mask,
+    self_tgid,
+    wakeup_bytes
+});

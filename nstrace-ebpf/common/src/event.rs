@@ -116,3 +116,19 @@ pub struct Header {
     /// The task's namespaces.
     pub ns: NsSet,
 }
+
+// The layout both sides rely on, checked where they compile it.
+record_layout!(Header {
+    kind,
+    flags,
+    cpu,
+    ts_ns,
+    tgid,
+    tid,
+    ppid,
+    ns_tgid,
+    uid,
+    euid,
+    comm,
+    ns
+});

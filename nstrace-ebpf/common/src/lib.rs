@@ -17,6 +17,48 @@
 #![no_std]
 #![warn(missing_docs)]
 
+/// Asserts at compile time, on both sides, that a `#[repr(C)]` struct has
+/// no implicit padding: each listed field starts where the one before it
+/// ends and the last ends at the struct's size (leaving a field out fails
+/// too). Records are sent as raw bytes, so padding would carry stale bytes
+/// and a layout change would go unnoticed.
+macro_rules! no_padding {
+    ($t:ty { $($f:ident),+ $(,)? }) => {
+        const _: () = {
+            let mut end = 0usize;
+            $(
+                assert!(
+                    core::mem::offset_of!($t, $f) == end,
+                    concat!(stringify!($t), ": implicit padding before ", stringify!($f))
+                );
+                end = core::mem::offset_of!($t, $f) + $crate::field_size(|x: &$t| &x.$f);
+            )+
+            assert!(
+                end == core::mem::size_of::<$t>(),
+                concat!(stringify!($t), ": implicit padding at the end")
+            );
+        };
+    };
+}
+
+/// Like `no_padding!`, for a ring-buffer record, which must also keep the
+/// 8-byte alignment of the next record.
+macro_rules! record_layout {
+    ($t:ty { $($f:ident),+ $(,)? }) => {
+        no_padding!($t { $($f),+ });
+        const _: () = assert!(
+            core::mem::size_of::<$t>() % 8 == 0,
+            concat!(stringify!($t), ": not a multiple of 8 bytes")
+        );
+    };
+}
+
+/// The size of the field a projection names (used by `no_padding!`).
+#[doc(hidden)]
+pub const fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
+    core::mem::size_of::<F>()
+}
+
 pub mod caps;
 pub mod config;
 pub mod event;

@@ -69,3 +69,16 @@ pub struct NetConfig {
 #[cfg(feature = "user")]
 // SAFETY: plain-old-data, repr(C), no padding, every bit pattern valid.
 unsafe impl aya::Pod for NetConfig {}
+
+// The layout both sides rely on, checked where they compile it.
+record_layout!(BindEvent {
+    hdr,
+    ret,
+    fd,
+    family,
+    port,
+    sock_type,
+    protocol,
+    addr
+});
+no_padding!(NetConfig { node_mnt, node_net });

@@ -227,3 +227,27 @@ pub struct NsChangeEvent {
     /// Keeps 8-byte alignment.
     pub _pad: u32,
 }
+
+// The layout both sides rely on, checked where they compile it.
+no_padding!(NsSet {
+    mnt,
+    uts,
+    ipc,
+    pid,
+    pid_for_children,
+    net,
+    user,
+    cgroup,
+    time,
+    _pad
+});
+record_layout!(NsChangeEvent {
+    hdr,
+    flags,
+    fd,
+    ret,
+    before,
+    cap_effective,
+    target_inode,
+    _pad
+});

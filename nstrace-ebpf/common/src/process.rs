@@ -110,3 +110,32 @@ pub struct RenameEvent {
 
 /// prctl option that sets the calling thread's name.
 pub const PR_SET_NAME: u64 = 15;
+
+// The layout both sides rely on, checked where they compile it.
+record_layout!(CreateEvent {
+    hdr,
+    clone_flags,
+    creator_tgid,
+    creator_tid,
+    creator_ns,
+    cap_effective
+});
+record_layout!(ExecEvent { hdr, filename });
+record_layout!(ExitEvent {
+    hdr,
+    exit_code,
+    group_dead
+});
+record_layout!(ReapEvent {
+    hdr,
+    exit_code,
+    _pad
+});
+record_layout!(WaitEvent {
+    hdr,
+    syscall,
+    pid,
+    options,
+    idtype
+});
+record_layout!(RenameEvent { hdr, new_comm });

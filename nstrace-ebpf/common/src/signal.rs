@@ -189,3 +189,25 @@ pub const fn signal_mask(sigs: &[u32]) -> u64 {
     }
     m
 }
+
+// The layout both sides rely on, checked where they compile it.
+record_layout!(SignalGenerateEvent {
+    hdr,
+    sig,
+    result,
+    group,
+    si_code,
+    target_tgid,
+    target_tid,
+    target_ns_tgid,
+    _pad,
+    target_comm,
+    target_ns
+});
+record_layout!(SignalDeliverEvent {
+    hdr,
+    sig,
+    _pad,
+    handler,
+    sa_flags
+});

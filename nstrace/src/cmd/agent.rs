@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
 use crate::cli::AgentArgs;
 use crate::consumer::agent::{AgentOptions, AgentView};
@@ -72,14 +71,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
         },
         shared.clone(),
     );
-    let opts = live::LiveOptions {
-        ring_buffer_size: args.ring.ring_buffer_size,
-        signal_mask: signal_mask(&DEFAULT_SIGNALS),
-        debug_probes: args.ring.debug_probes,
-        duration: None,
-        record: None,
-        runtime_roots: args.runtime.roots(),
-    };
+    let opts = live::LiveOptions::new(&args.ring, &args.runtime);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -2,7 +2,6 @@
 //! confirmed and a summary at the end; `--fail-on` gates a pipeline.
 
 use anyhow::Result;
-use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
 use crate::cli::AuditArgs;
 use crate::consumer::audit::{AuditOptions, AuditView};
@@ -26,12 +25,10 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     }
     live::run(
         &live::LiveOptions {
-            ring_buffer_size: args.ring.ring_buffer_size,
-            signal_mask: signal_mask(&DEFAULT_SIGNALS),
-            debug_probes: args.ring.debug_probes,
             duration: args.duration,
             record: args.record.clone(),
-            runtime_roots: args.runtime.roots(),
+            detectors: Some(super::pid1_config(&args.detect)),
+            ..live::LiveOptions::new(&args.ring, &args.runtime)
         },
         &mut view,
     )

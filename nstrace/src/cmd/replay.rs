@@ -7,6 +7,8 @@ use anyhow::Result;
 use crate::cli::ReplayArgs;
 use crate::consumer::audit::{AuditOptions, AuditView};
 use crate::consumer::{Printer, TopologyView};
+use crate::detect::pid1;
+use crate::record::Reader;
 use crate::session::{replay, Outcome};
 
 /// Runs the replay; errors name the file and the byte where it went wrong.
@@ -16,16 +18,21 @@ pub fn run(args: &ReplayArgs) -> Result<Outcome> {
     }
     if args.audit {
         let policy = super::load_policy(args.policy.as_deref())?;
+        // The live run's settings, as the recording keeps them, unless overridden.
+        let kept = Reader::open(&args.file)?.meta.detectors.unwrap_or_default();
+        let ns = |flag: Option<std::time::Duration>, kept: u64| {
+            flag.map_or(kept, |d| d.as_nanos() as u64)
+        };
         let mut view = AuditView::new(
             AuditOptions {
                 format: args.format,
                 min_severity: args.min_severity,
                 fail_on: args.fail_on,
-                pid1: super::pid1_config(&crate::cli::DetectorArgs {
-                    zombie_after: args.zombie_after,
-                    forward_window: args.forward_window,
-                    predict_after: args.predict_after,
-                }),
+                pid1: pid1::Config {
+                    zombie_after_ns: ns(args.zombie_after, kept.zombie_after_ns),
+                    forward_window_ns: ns(args.forward_window, kept.forward_window_ns),
+                    predict_after_ns: ns(args.predict_after, kept.predict_after_ns),
+                },
             },
             policy,
         );

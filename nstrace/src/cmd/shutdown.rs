@@ -23,6 +23,7 @@ pub fn run(args: &ShutdownArgs) -> Result<Outcome> {
             duration: args.timeout,
             record: None,
             runtime_roots: args.runtime.roots(),
+            detectors: None,
         },
         &mut follow,
     )

@@ -24,12 +24,9 @@ pub fn run(args: &TopologyArgs) -> Result<Outcome> {
     let mut view = TopologyView::new(args.format, args.watch);
     live::run(
         &live::LiveOptions {
-            ring_buffer_size: args.ring.ring_buffer_size,
             signal_mask: 0,
-            debug_probes: args.ring.debug_probes,
             duration: args.duration,
-            record: None,
-            runtime_roots: args.runtime.roots(),
+            ..live::LiveOptions::new(&args.ring, &args.runtime)
         },
         &mut view,
     )

@@ -17,12 +17,10 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let mut printer = Printer::new(args.format, super::build_filter(&args.filter, true));
     live::run(
         &live::LiveOptions {
-            ring_buffer_size: args.ring.ring_buffer_size,
             signal_mask: signal_mask(signals),
-            debug_probes: args.ring.debug_probes,
             duration: args.duration,
             record: args.record.clone(),
-            runtime_roots: args.runtime.roots(),
+            ..live::LiveOptions::new(&args.ring, &args.runtime)
         },
         &mut printer,
     )

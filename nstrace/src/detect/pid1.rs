@@ -18,7 +18,7 @@ use crate::model::signals::dropped_at_delivery;
 use crate::model::{is_ns_init, Disposition, Init, Model, Process, TermHabit};
 
 /// Detector settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// A zombie older than this is a finding (ns).
     pub zombie_after_ns: u64,

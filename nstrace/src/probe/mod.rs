@@ -198,6 +198,9 @@ pub fn require_caps(needed: &[(u32, &str)], to: &str) -> Result<()> {
 impl Probes {
     /// Resolves offsets, loads the object and attaches every program.
     pub fn load(opts: Options) -> Result<Probes> {
+        if OBJECT.is_empty() {
+            bail!("this nstrace was built without its kernel programs (a plain `cargo build`); build it with `cargo xtask build`");
+        }
         let kernel_btf = btf::Btf::from_kernel()?;
         let offsets = offsets::resolve(&kernel_btf)?;
         let config = Config {

@@ -26,6 +26,9 @@ pub fn ensure() -> Result<()> {
     if mounted() {
         return Ok(());
     }
+    // The node's namespaces are read once; when they fall back to nstrace's
+    // own, that must be before this process leaves the node's mount namespace.
+    let _ = crate::procfs::node_ns();
     // SAFETY: plain syscalls with valid, NUL-terminated arguments.
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS) != 0 {

@@ -7,7 +7,9 @@
 //! abi_version  u16      nstrace_common::ABI_VERSION of the events inside
 //! meta_len     u32      bytes of metadata that follow
 //! meta         wall_offset_ns i64, start_mono_ns u64, node namespaces 9 x u32,
-//!              hostname (u16 length + bytes), kernel release (u16 length + bytes)
+//!              hostname (u16 length + bytes), kernel release (u16 length + bytes),
+//!              then, from an audit or agent run, the PID-1 detector settings:
+//!              u8 1, zombie_after, forward_window, predict_after (u64 ns each)
 //! records      repeated: len u32, type u8, 3 reserved bytes, then len bytes
 //! ```
 //! Record types: 1 = a kernel event exactly as the ring buffer gave it,
@@ -79,7 +81,13 @@ pub struct Meta {
     pub hostname: String,
     /// The kernel release (uname -r).
     pub kernel: String,
+    /// The PID-1 detector settings of the run that recorded it (audit,
+    /// agent), so `replay --audit` judges as it did.
+    pub detectors: Option<crate::detect::pid1::Config>,
 }
+
+/// Tag of the detector settings in the metadata.
+const META_DETECTORS: u8 = 1;
 
 /// One record read back.
 #[derive(Debug, PartialEq, Eq)]
@@ -202,6 +210,12 @@ impl<W: Write> Writer<W> {
             m.put_u16_le(b.len() as u16);
             m.put_slice(b);
         }
+        if let Some(d) = &meta.detectors {
+            m.put_u8(META_DETECTORS);
+            m.put_u64_le(d.zombie_after_ns);
+            m.put_u64_le(d.forward_window_ns);
+            m.put_u64_le(d.predict_after_ns);
+        }
         let mut frame = BytesMut::with_capacity(512);
         frame.put_slice(&MAGIC);
         frame.put_u16_le(FORMAT_VERSION);
@@ -307,8 +321,9 @@ impl Reader<BufReader<std::fs::File>> {
     }
 }
 
-/// Parses the metadata block; `None` when it is too short. Bytes after the
-/// kernel release are ignored (room for later versions).
+/// Parses the metadata block; `None` when it is too short. Detector
+/// settings follow the kernel release when the run had them; other bytes
+/// after it are ignored (room for later versions).
 fn parse_meta(mut m: &[u8]) -> Option<Meta> {
     let wall_offset_ns = m.try_get_i64_le().ok()?;
     let start_mono_ns = m.try_get_u64_le().ok()?;
@@ -323,12 +338,21 @@ fn parse_meta(mut m: &[u8]) -> Option<Meta> {
         Some(s)
     };
     let (hostname, kernel) = (text()?, text()?);
+    let detectors = match m.try_get_u8() {
+        Ok(META_DETECTORS) => Some(crate::detect::pid1::Config {
+            zombie_after_ns: m.try_get_u64_le().ok()?,
+            forward_window_ns: m.try_get_u64_le().ok()?,
+            predict_after_ns: m.try_get_u64_le().ok()?,
+        }),
+        _ => None,
+    };
     Some(Meta {
         wall_offset_ns,
         start_mono_ns,
         node_ns: NsSet::from_array(ns),
         hostname,
         kernel,
+        detectors,
     })
 }
 
@@ -520,7 +544,32 @@ mod tests {
             node_ns: NsSet::from_array([10, 11, 12, 13, 14, 15, 16, 17, 18]),
             hostname: "node-a".into(),
             kernel: "6.18.0".into(),
+            detectors: None,
         }
+    }
+
+    #[test]
+    fn detector_settings_travel_in_the_metadata() {
+        let d = crate::detect::pid1::Config {
+            zombie_after_ns: 1_000_000_000,
+            forward_window_ns: 2,
+            predict_after_ns: 3,
+        };
+        let with = Meta {
+            detectors: Some(d),
+            ..meta()
+        };
+        let b = Writer::new(Vec::new(), &with).unwrap().into_inner();
+        assert_eq!(Reader::new(&b[..], Path::new("t.rec")).unwrap().meta, with);
+        // A recording without them (older, or from watch) reads as before.
+        let b = Writer::new(Vec::new(), &meta()).unwrap().into_inner();
+        assert_eq!(
+            Reader::new(&b[..], Path::new("t.rec"))
+                .unwrap()
+                .meta
+                .detectors,
+            None
+        );
     }
 
     fn sample() -> Vec<u8> {

@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::model::{cgroup, joins_unknown_place, wants_enrichment};
 use crate::probe::{Options, Probes, PROGRAM_COUNT};
 use crate::procfs;
+use crate::record::Meta;
 use crate::runtime::{self, Lookup, Roots};
 use crate::snapshot;
 use crate::stats;
@@ -41,6 +42,24 @@ pub struct LiveOptions {
     pub record: Option<PathBuf>,
     /// Where the container runtimes keep the files that name containers.
     pub runtime_roots: Roots,
+    /// The PID-1 detectors' settings, kept in a record file for replay.
+    pub detectors: Option<crate::detect::pid1::Config>,
+}
+
+impl LiveOptions {
+    /// A trace with the ring and runtime flags every tracing command has,
+    /// the default signals streamed, no time limit and no record file.
+    pub fn new(ring: &crate::cli::RingArgs, runtime: &crate::cli::RuntimeArgs) -> LiveOptions {
+        LiveOptions {
+            ring_buffer_size: ring.ring_buffer_size,
+            signal_mask: nstrace_common::signal_mask(&nstrace_common::DEFAULT_SIGNALS),
+            debug_probes: ring.debug_probes,
+            duration: None,
+            record: None,
+            runtime_roots: runtime.roots(),
+            detectors: None,
+        }
+    }
 }
 
 /// What the live source reads besides the ring buffer, and what it already
@@ -128,7 +147,13 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         signal_mask: opts.signal_mask,
         debug_probes: opts.debug_probes,
     })?;
-    let mut feed = Feed::new(consumer, node_meta());
+    let mut feed = Feed::new(
+        consumer,
+        Meta {
+            detectors: opts.detectors,
+            ..node_meta()
+        },
+    );
     if let Some(path) = &opts.record {
         feed.record_to(path)?;
     }

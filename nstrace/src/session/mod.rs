@@ -370,6 +370,7 @@ pub fn node_meta() -> Meta {
         node_ns: procfs::node_ns(),
         hostname: procfs::hostname(),
         kernel: procfs::kernel_release(),
+        detectors: None,
     }
 }
 
