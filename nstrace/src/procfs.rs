@@ -1,4 +1,5 @@
-//! Reading facts from /proc and the clocks (the only I/O outside the probes).
+//! Small readers of /proc (namespace links, stat, status fields, pids) and
+//! of the clocks, shared by the snapshot, the collector and the commands.
 
 use std::path::Path;
 

@@ -78,8 +78,8 @@ const HIGH_WATER: u64 = 12;
 /// Submit flags for a record of `size` bytes that was just reserved.
 ///
 /// A forced wake-up costs ~6.5 µs here (an irq_work and a wake-up of the
-/// collector). Waking on every record once ring/16 bytes waited, as before,
-/// made that the largest cost of a signal storm. Now:
+/// collector). Waking on every record once ring/16 bytes waited made that
+/// the largest cost of a signal storm, so:
 ///
 /// * below three quarters of the ring, the collector is woken only when the unread data
 ///   *crosses* a multiple of `CONFIG.wakeup_bytes` (ring/16): one wake-up per

@@ -11,9 +11,9 @@
 //! where `bpf_probe_read_kernel` returned an error. What can be detected is a
 //! NULL pointer where the kernel always has one (a cred, a parent, a group
 //! leader, a files table): that clears `ok`, and the event is flagged
-//! `FLAG_READ_FAILED` and counted, as a failed helper read was before. A NULL
+//! `FLAG_READ_FAILED` and counted, like a failed helper read. A NULL
 //! namespace pointer reads as inode 0 and a missing nsproxy (an exiting task)
-//! is `FLAG_NO_NSPROXY`, as before.
+//! is `FLAG_NO_NSPROXY`.
 
 use aya_ebpf::helpers::{bpf_probe_read_kernel, generated::bpf_get_current_task_btf};
 use aya_log_ebpf::warn;

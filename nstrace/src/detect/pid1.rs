@@ -15,7 +15,7 @@ use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
 use crate::model::signals::dropped_at_delivery;
-use crate::model::{is_ns_init, Disposition, Init, Model, Process, TermHabit};
+use crate::model::{is_ns_init, Disposition, Init, Likelihood, Model, Outlook, Process};
 
 /// Detector settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -546,24 +546,22 @@ impl Pid1 {
             if !init_here || age < self.cfg.predict_after_ns {
                 continue;
             }
-            let init = p.init();
-            let term = p.signals.of(sig::TERM);
-            // An init program takes SIGTERM by design, often with sigtimedwait,
-            // which /proc cannot show (the wait unblocks what it waits for).
-            let certain =
-                !init.is_init() && matches!(term, Disposition::Default | Disposition::Ignored);
-            // Caught, but by a runtime whose own handler re-raises it: what
-            // SigCgt shows is no working SIGTERM (unless the application
-            // listens itself, which /proc cannot tell).
-            let likely =
-                term == Disposition::Handled && init.term_habit() == Some(TermHabit::ReRaises);
-            let drops = certain || likely;
+            let Outlook {
+                init,
+                term,
+                chld,
+                drops_sigterm,
+                reaps,
+            } = p.pid1_outlook();
+            let certain = drops_sigterm == Some(Likelihood::Certain);
+            let likely = drops_sigterm == Some(Likelihood::Likely);
+            let drops = drops_sigterm.is_some();
             if let Some(f) = toggle(&mut self.will_ignore, drops, p, now_ns, || Prediction {
                 init: init.clone(),
                 disposition: term,
                 age_ns: age,
                 resolved: !drops,
-                likely: !certain && likely,
+                likely,
                 exited_on_sigterm: false,
             }) {
                 out.push(Finding {
@@ -578,12 +576,6 @@ impl Pid1 {
                     ..f
                 });
             }
-            let chld = p.signals.of(sig::CHLD);
-            let reaps = init.reaps()
-                || matches!(
-                    chld,
-                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
-                );
             if let Some(f) = toggle(&mut self.not_reaping, !reaps, p, now_ns, || Prediction {
                 init: init.clone(),
                 disposition: chld,
@@ -629,12 +621,11 @@ impl Pid1 {
             // exited is starved, not negligent: it is judged once it ran
             // again and still did not wait for them. One that is not told
             // (SIGCHLD default) is judged by age alone.
-            let chld = p.signals.of(sig::CHLD);
-            let capable = p.init().reaps()
-                || matches!(
-                    chld,
-                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
-                );
+            let Outlook {
+                chld,
+                reaps: capable,
+                ..
+            } = p.pid1_outlook();
             if capable {
                 let ran = self.active.get(&parent).copied().unwrap_or(0);
                 zs.retain(|(_, z)| ran > z.exit_ns);

@@ -64,6 +64,73 @@ impl Process {
     pub fn is_ns_init(&self, node_pid_ns: u32) -> bool {
         is_ns_init(self.ns_pid, self.ns.pid, node_pid_ns)
     }
+
+    /// What its identity and signal dispositions say about it as a PID 1:
+    /// the one rule both the predictions and the collector's re-reads of
+    /// /proc follow.
+    pub fn pid1_outlook(&self) -> Outlook {
+        let init = self.init();
+        let term = self.signals.of(nstrace_common::sig::TERM);
+        let chld = self.signals.of(nstrace_common::sig::CHLD);
+        // An init program takes SIGTERM by design, often with sigtimedwait,
+        // which /proc cannot show (the wait unblocks what it waits for).
+        let drops_sigterm = if !init.is_init()
+            && matches!(term, Disposition::Default | Disposition::Ignored)
+        {
+            Some(Likelihood::Certain)
+        } else if term == Disposition::Handled && init.term_habit() == Some(TermHabit::ReRaises) {
+            // Caught, but by a runtime whose own handler re-raises it:
+            // unless the application listens itself (/proc cannot tell).
+            Some(Likelihood::Likely)
+        } else {
+            None
+        };
+        let reaps = init.reaps()
+            || matches!(
+                chld,
+                Disposition::Handled | Disposition::Ignored | Disposition::Blocked
+            );
+        Outlook {
+            init,
+            term,
+            chld,
+            drops_sigterm,
+            reaps,
+        }
+    }
+}
+
+/// How sure a prediction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Likelihood {
+    /// The kernel will drop it: no handler.
+    Certain,
+    /// A handler the runtime installed will drop it, unless the application has its own.
+    Likely,
+}
+
+/// A container init's identity and signal state, and what they predict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outlook {
+    /// Which init it is.
+    pub init: Init,
+    /// What it does with SIGTERM.
+    pub term: Disposition,
+    /// What it does with SIGCHLD.
+    pub chld: Disposition,
+    /// It will drop SIGTERM, and how sure that is.
+    pub drops_sigterm: Option<Likelihood>,
+    /// It reaps the orphans reparented to it.
+    pub reaps: bool,
+}
+
+impl Outlook {
+    /// Nothing to predict: it takes SIGTERM and reaps. (Until then the
+    /// collector keeps re-reading its dispositions, which a program may set
+    /// late.)
+    pub fn settled(&self) -> bool {
+        self.drops_sigterm.is_none() && self.reaps
+    }
 }
 
 /// Whether a task that is `ns_pid` in PID namespace `pid_ns` is the init of

@@ -1,5 +1,7 @@
-//! Pods, containers and plain namespaces derived from the model: the single
-//! place where namespace inode sets become "node", "pod" and "container".
+//! Pods, containers and plain namespaces derived from the model: how
+//! processes group into containers and containers into pods (the topology
+//! document). Naming a single process or namespace ("node", "pod web /
+//! container api") is `place.rs`'s job, which builds on this grouping.
 //!
 //! Rules (the way the kubelet and podman build pods):
 //! * a container is a mount namespace other than the node's whose processes

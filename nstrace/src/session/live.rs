@@ -309,8 +309,6 @@ fn read_init_signals(
     now: u64,
     after: u64,
 ) -> Result<()> {
-    use crate::model::Disposition;
-    use nstrace_common::sig;
     let node_pid = feed.model.node.pid;
     let due: Vec<(u32, u64, crate::model::Signals)> = feed
         .model
@@ -318,17 +316,9 @@ fn read_init_signals(
         .filter(|p| {
             p.is_ns_init(node_pid) && !p.zombie && now.saturating_sub(p.program_ns) >= after
         })
-        .filter(|p| {
-            judged.get(&p.pid) != Some(&p.program_ns)
-                || !matches!(
-                    p.signals.of(sig::TERM),
-                    Disposition::Handled | Disposition::Blocked
-                )
-                || !matches!(
-                    p.signals.of(sig::CHLD),
-                    Disposition::Handled | Disposition::Ignored | Disposition::Blocked
-                )
-        })
+        // A new program, or one whose state still predicts trouble (it may
+        // install its handlers late).
+        .filter(|p| judged.get(&p.pid) != Some(&p.program_ns) || !p.pid1_outlook().settled())
         .map(|p| (p.pid, p.program_ns, p.signals))
         .collect();
     for (pid, program, known) in due {
