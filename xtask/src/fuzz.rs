@@ -67,6 +67,24 @@ pub const TARGETS: &[Target] = &[
         max_len: 4096,
         dict: None,
     },
+    Target {
+        name: "rtnetlink",
+        what: "rtnetlink reader (links, addresses, nsid)",
+        max_len: 16 * 1024,
+        dict: None,
+    },
+    Target {
+        name: "inet_diag",
+        what: "inet_diag reader (sockets)",
+        max_len: 4096,
+        dict: None,
+    },
+    Target {
+        name: "podman_db",
+        what: "bbolt reader + podman records",
+        max_len: 64 * 1024,
+        dict: None,
+    },
 ];
 
 /// What `cargo xtask fuzz` was asked for.

@@ -31,6 +31,35 @@
 //! failure is an [`NetnsError`] (the whole namespace) or a [`Problem`] (one item),
 //! each with a `kind()` to count; nothing panics on kernel or /proc input.
 
+/// Entry points for the fuzz targets (`nstrace/fuzz`): the netlink readers
+/// on arbitrary bytes, as the kernel's answers reach them.
+#[doc(hidden)]
+pub mod fuzz {
+    use super::procnet::Proto;
+    use super::{diag, rtnl};
+
+    /// An rtnetlink dump: split into messages, each decoded as a link, an
+    /// address and an nsid answer, whatever its type says.
+    pub fn rtnetlink(data: &[u8]) {
+        for m in rtnl::messages(data) {
+            let Ok(m) = m else { break };
+            let _ = rtnl::decode_link(m.payload);
+            let _ = rtnl::decode_addr(m.payload);
+            let _ = rtnl::decode_nsid(m.payload);
+        }
+    }
+
+    /// An inet_diag dump: each message decoded as a TCP and a UDP socket.
+    pub fn inet_diag(data: &[u8]) {
+        for m in rtnl::messages(data) {
+            let Ok(m) = m else { break };
+            for proto in [Proto::Tcp, Proto::Udp] {
+                let _ = diag::decode_any(m.payload, proto);
+            }
+        }
+    }
+}
+
 mod diag;
 mod nsfd;
 mod owners;

@@ -184,8 +184,13 @@ impl<R: ReadAt + ?Sized> Tx<'_, R> {
             return Err(corrupt(format!("page {id} out of range")));
         }
         let ps = self.meta.page_size;
+        // A page number from the file is checked before it becomes an offset.
+        let offset = |page: u64| {
+            page.checked_mul(ps)
+                .ok_or_else(|| corrupt(format!("page {id} lies past any file")))
+        };
         let mut buf = vec![0u8; ps as usize];
-        self.src.read_at(&mut buf, id * ps).map_err(io_error)?;
+        self.src.read_at(&mut buf, offset(id)?).map_err(io_error)?;
         if u64_at(&buf, 0) != id {
             return Err(corrupt(format!("page {id} has another id")));
         }
@@ -197,7 +202,7 @@ impl<R: ReadAt + ?Sized> Tx<'_, R> {
             }
             buf.resize(total as usize, 0);
             self.src
-                .read_at(&mut buf[ps as usize..], (id + 1) * ps)
+                .read_at(&mut buf[ps as usize..], offset(id + 1)?)
                 .map_err(io_error)?;
         }
         Ok(buf)
@@ -464,6 +469,15 @@ pub(crate) mod build {
 mod tests {
     use super::build::{file, Item};
     use super::*;
+
+    /// Found by the podman_db fuzz target: a page number whose offset
+    /// (number × page size) passes u64 is a damaged file, not an overflow.
+    #[test]
+    fn a_page_number_past_any_offset_is_corrupt() {
+        let db = include_bytes!("testdata/bolt-page-offset-overflow.db");
+        let got = read(&db[..], |tx| tx.get(&[b"ctr"], b"x"));
+        assert!(matches!(got, Err(BoltError::Corrupt(_))), "{got:?}");
+    }
 
     fn value(s: &str) -> Item {
         Item::Value(s.as_bytes().to_vec())

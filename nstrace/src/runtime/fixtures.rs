@@ -68,6 +68,11 @@ pub(crate) fn bucket(k: &str, items: Vec<(Vec<u8>, Item)>) -> (Vec<u8>, Item) {
 /// (container `web-api`) and a `podman run` outside any pod; the JSON is cut to the
 /// fields read, plus a few neighbours.
 pub(crate) fn libpod_db(inline_below: usize, per_leaf: usize) -> Vec<u8> {
+    libpod_db_paged(4096, inline_below, per_leaf)
+}
+
+/// [`libpod_db`] with page size `ps` (small pages make a small fuzz seed).
+pub(crate) fn libpod_db_paged(ps: usize, inline_below: usize, per_leaf: usize) -> Vec<u8> {
     let infra_cfg = format!(
         r#"{{"id":"{INFRA}","name":"94a1b9dffb88-infra","pod":"{POD_ID}","pause":true,"stopTimeout":10,"createCommand":["podman","kube","play","pod.yaml"]}}"#
     );
@@ -87,7 +92,7 @@ pub(crate) fn libpod_db(inline_below: usize, per_leaf: usize) -> Vec<u8> {
         bucket(id, items)
     };
     file(
-        4096,
+        ps,
         vec![
             bucket(
                 "id-registry",

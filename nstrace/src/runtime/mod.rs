@@ -12,6 +12,23 @@
 pub mod bundle;
 
 mod bolt;
+
+/// Entry point for the fuzz target (`nstrace/fuzz`): podman's bolt database
+/// as bytes, looked up for a few container ids (one of the seed's among them).
+#[doc(hidden)]
+pub fn fuzz_podman_db(data: &[u8], ids: &[&str]) {
+    for id in ids {
+        match podman::record(data, id) {
+            Ok(Some(r)) => {
+                let _ = format!("{r:?}");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = format!("{e:?}");
+            }
+        }
+    }
+}
 #[cfg(test)]
 mod fixtures;
 mod podman;

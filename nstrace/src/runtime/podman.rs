@@ -148,6 +148,27 @@ mod tests {
     use crate::runtime::bolt::build::file;
     use crate::runtime::fixtures::*;
 
+    /// The podman_db fuzz target's seed is this fixture (branch pages,
+    /// inline buckets), byte for byte, and reads as such.
+    #[test]
+    fn the_fuzz_seed_is_the_fixture_database() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/podman_db/two-pods.db"
+        );
+        let want = libpod_db_paged(1024, 3, 2);
+        if std::env::var_os("NSTRACE_WRITE_FUZZ_SEEDS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let seed = std::fs::read(path).unwrap();
+        assert!(
+            seed == want,
+            "{path} differs from libpod_db_paged(1024, 3, 2)"
+        );
+        let r = record(&seed[..], WEB).unwrap().unwrap();
+        assert_eq!(r.pod_name.as_deref(), Some("my-shop"));
+    }
+
     #[test]
     fn kube_play_names_lose_exactly_the_pod_prefix() {
         let cases = [
