@@ -148,6 +148,14 @@ pub enum Command {
     ///   curl -s localhost:9750/metrics | grep nstrace_findings_total
     #[command(verbatim_doc_comment)]
     Agent(AgentArgs),
+    /// Write nstrace's manual pages or shell completions (for packagers).
+    ///
+    /// Examples:
+    ///   nstrace generate man --dir /usr/local/share/man/man1   # nstrace.1 and one page per command
+    ///   nstrace generate bash > /etc/bash_completion.d/nstrace
+    ///   nstrace generate zsh --dir ~/.zfunc                    # writes _nstrace
+    #[command(verbatim_doc_comment)]
+    Generate(GenerateArgs),
 }
 
 /// `nstrace agent` options.
@@ -185,6 +193,19 @@ pub struct AgentArgs {
     pub runtime: RuntimeArgs,
 }
 
+/// `nstrace generate` options.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to write: `man` (troff pages), or the completions of `bash`,
+    /// `zsh`, `fish` or `elvish`.
+    #[arg(value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish"])]
+    pub what: String,
+    /// Write into this directory (one file per page, or the shell's file
+    /// name) instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 /// What a command needs of this machine before it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Privilege {
@@ -200,7 +221,7 @@ impl Command {
     /// What this command needs of the machine.
     pub fn privilege(&self) -> Privilege {
         match self {
-            Command::Replay(_) => Privilege::None,
+            Command::Replay(_) | Command::Generate(_) => Privilege::None,
             Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
             Command::Audit(a) if a.once => Privilege::ReadProc,
             _ => Privilege::Trace,

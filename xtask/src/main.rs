@@ -11,6 +11,7 @@
 //!   cargo xtask image          the agent's container image, localhost/nstrace:<version>, with podman
 //!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
 //!   cargo xtask vmtest [--kernel 6.1,…]   the kernel matrix: nstrace's kernel suites in qemu guests
+//!   cargo xtask docs           manual pages and shell completions into docs/
 
 mod bench;
 mod bpfstats;
@@ -149,6 +150,22 @@ fn dispatch() -> Result<()> {
             vm::vmtest(&opts)
         }
         "fuzz" => fuzz::fuzz(&fuzz::Options::parse(rest)?),
+        "docs" => {
+            build()?;
+            // Manual pages and completions from the clap definitions (a unit
+            // test fails while the committed ones differ from these).
+            let docs = root().join("docs");
+            run(Command::new(nstrace_bin())
+                .args(["generate", "man", "--dir"])
+                .arg(docs.join("man")))?;
+            for shell in ["bash", "zsh", "fish"] {
+                run(Command::new(nstrace_bin())
+                    .args(["generate", shell, "--dir"])
+                    .arg(docs.join("completions")))?;
+            }
+            eprintln!("xtask: wrote docs/man and docs/completions");
+            Ok(())
+        }
         "image" => image::image(),
         "soak" => {
             let opts = soak::Options::parse(rest)?;
@@ -183,7 +200,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|docs|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

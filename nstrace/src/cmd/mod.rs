@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod generate;
 pub mod replay;
 pub mod shutdown;
 pub mod topology;
