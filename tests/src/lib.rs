@@ -279,6 +279,19 @@ pub fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
     }
 }
 
+/// The first child of process `pid` (from `/proc/PID/task/PID/children`),
+/// once it exists: the process `unshare --fork` or a wrapper started.
+pub fn first_child(pid: u32, what: &str) -> u32 {
+    eventually(what, || {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
 /// Serialises the tests of one test binary that read the whole node (audits,
 /// pods): each binary links its own copy of this static.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {

@@ -206,14 +206,7 @@ fn setns_into_each_namespace_of_another_process() {
             .stdout(Stdio::null()),
     );
     // The forked sleep is the one inside every new namespace.
-    let unshare = target.pid().to_string();
-    let inner = eventually("the forked child", || {
-        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-            .ok()?
-            .split_whitespace()
-            .next()
-            .map(str::to_owned)
-    });
+    let inner = first_child(target.pid(), "the forked child").to_string();
     let t = Tracer::start(&[]);
     let out = Command::new("nsenter")
         .args([
@@ -321,15 +314,7 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
                 .args(init)
                 .stdout(Stdio::null()),
         );
-        let unshare = p.pid().to_string();
-        let init_pid: u64 = eventually("the namespace's init", || {
-            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-                .ok()?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        });
+        let init_pid = u64::from(first_child(p.pid(), "the namespace's init"));
         (p, init_pid)
     };
     // The subshell exits at once: its sleep is orphaned to PID 1.
@@ -436,15 +421,7 @@ fn a_reaping_init_frozen_while_its_orphan_exits_is_not_never_reaps() {
             .args(["tini", "-s", "--", "sh", "-c", "(sleep 1 &); exec sleep 60"])
             .stdout(Stdio::null()),
     );
-    let unshare = p.pid().to_string();
-    let tini: u64 = eventually("tini as init", || {
-        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    });
+    let tini = u64::from(first_child(p.pid(), "tini as init"));
     // SAFETY: stopping and continuing the init this test started.
     assert_eq!(unsafe { libc::kill(tini as i32, libc::SIGSTOP) }, 0);
     // The orphan exits after 1 s; frozen, tini cannot reap it for 4 s more.
@@ -480,15 +457,7 @@ fn tini_as_init_reaps_an_orphan() {
             .args(["tini", "-s", "--", "sh", "-c", "(sleep 0.2 &); sleep 30"])
             .stdout(Stdio::null()),
     );
-    let unshare = p.pid().to_string();
-    let tini_pid: u64 = eventually("tini as init", || {
-        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    });
+    let tini_pid = u64::from(first_child(p.pid(), "tini as init"));
     t.wait_for("tini's exec", |v| {
         v["kind"] == "exec" && v["comm"] == "tini" && v["pid"] == tini_pid && v["ns_pid"] == 1
     });
@@ -613,16 +582,7 @@ fn cgroup_v2_kubelet_layouts_name_containers_and_pods() {
         &infra_cg,
         "unshare --net --ipc --uts --mount --pid --fork --mount-proc sleep 60",
     );
-    let infra_unshare = infra.pid().to_string();
-    let infra_pid = eventually("the infra's init", || {
-        std::fs::read_to_string(format!(
-            "/proc/{infra_unshare}/task/{infra_unshare}/children"
-        ))
-        .ok()?
-        .split_whitespace()
-        .next()
-        .map(str::to_owned)
-    });
+    let infra_pid = first_child(infra.pid(), "the infra's init");
     let app = spawn_in(
         &app_cg,
         &format!("nsenter -t {infra_pid} --net --ipc --uts {ctr} sleep 60"),
