@@ -168,6 +168,11 @@ pub struct AgentArgs {
     /// How long the metric series of a pod stay after the pod is gone.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub series_hold: Duration,
+    /// Log only findings at or above this severity; every finding is still
+    /// counted in /metrics. `info` also logs routine joins by container
+    /// runtimes (otherwise only counted, in nstrace_runtime_joins_total).
+    #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = severity_parser())]
+    pub min_severity: Severity,
     /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
@@ -240,9 +245,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "SEVERITY", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
     /// Print only findings at or above this severity (the summary counts all).
-    /// In text, info findings (runtime joins, node administration) are one line each.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = severity_parser())]
-    pub min_severity: Severity,
+    /// Default: low in text (info findings — routine joins by container
+    /// runtimes, node administration — are summed up at the end), info in JSON.
+    #[arg(long, value_name = "SEVERITY", value_parser = severity_parser())]
+    pub min_severity: Option<Severity>,
     /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
@@ -264,6 +270,23 @@ pub struct AuditArgs {
     /// allowed, do not count for --fail-on, and are counted per rule. See the README.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    /// `--min-severity`, or the default for the format: low in text (for
+    /// people: what to read), info in JSON (for machines: everything).
+    pub fn min_severity(&self) -> Severity {
+        self.min_severity
+            .unwrap_or(default_min_severity(self.format))
+    }
+}
+
+/// The default `--min-severity` of an audit printed in `format`.
+pub fn default_min_severity(format: Format) -> Severity {
+    match format {
+        Format::Text => Severity::Low,
+        Format::Json => Severity::Info,
+    }
 }
 
 /// `nstrace topology` options.
@@ -420,9 +443,10 @@ pub struct ReplayArgs {
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
-    /// With --audit: print only findings at or above this severity.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", requires = "audit", value_parser = severity_parser())]
-    pub min_severity: Severity,
+    /// With --audit: print only findings at or above this severity (default
+    /// as for `audit`: low in text, info in JSON).
+    #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
+    pub min_severity: Option<Severity>,
     /// With --audit: allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE", requires = "audit")]
     pub policy: Option<PathBuf>,

@@ -19,7 +19,9 @@ pub fn run(args: &ReplayArgs) -> Result<Outcome> {
         let mut view = AuditView::new(
             AuditOptions {
                 format: args.format,
-                min_severity: args.min_severity,
+                min_severity: args
+                    .min_severity
+                    .unwrap_or(crate::cli::default_min_severity(args.format)),
                 fail_on: args.fail_on,
                 pid1: super::pid1_config(&crate::cli::DetectorArgs {
                     zombie_after: args.zombie_after,

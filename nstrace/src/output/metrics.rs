@@ -45,8 +45,11 @@ pub struct Metrics {
     pub signals_counted: Family<OneLabel, Counter>,
     /// Container-name lookups in the runtimes' files, by outcome.
     pub name_lookups: Family<OneLabel, Counter>,
-    /// Findings, by kind, severity and place.
+    /// Findings, by kind, severity and place (routine runtime joins apart).
     pub findings: Family<FindingLabels, Counter>,
+    /// Routine joins of container runtimes and network plugins, by which one:
+    /// counted here instead of logged.
+    pub runtime_joins: Family<OneLabel, Counter>,
     /// Lasting zombies, by place.
     pub zombies: Family<PlaceLabels, Gauge>,
     /// Pod shutdown durations (first SIGTERM to last exit), by namespace and verdict.
@@ -81,6 +84,7 @@ impl Metrics {
             signals_counted: Family::default(),
             name_lookups: Family::default(),
             findings: Family::default(),
+            runtime_joins: Family::default(),
             zombies: Family::default(),
             shutdown_seconds: Family::new_with_constructor(|| {
                 Histogram::new(SHUTDOWN_BUCKETS.iter().copied())
@@ -126,6 +130,11 @@ impl Metrics {
             "findings",
             "Findings, by kind, severity, and the pod and container they concern",
             m.findings.clone(),
+        );
+        reg.register(
+            "runtime_joins",
+            "Routine namespace joins by container runtimes and network plugins on the node (counted, not logged), by runtime",
+            m.runtime_joins.clone(),
         );
         reg.register(
             "zombies",
