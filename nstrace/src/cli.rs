@@ -153,6 +153,16 @@ pub struct AgentArgs {
     /// Address of the HTTP listener (/metrics, /healthz, /topology).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
     pub listen: std::net::SocketAddr,
+    /// HTTP connections open at once at most; a new one closes the oldest.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub http_max_connections: u16,
+    /// Time an HTTP client has to send a request's head (and, on a kept-alive
+    /// connection, to start its next request).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+    /// An HTTP connection on which no byte moves for this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub http_idle_timeout: Duration,
     /// Also append findings (JSON lines) to this file, rotated by size.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

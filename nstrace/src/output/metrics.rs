@@ -30,6 +30,25 @@ const SHUTDOWN_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 120.0,
 ];
 
+/// The HTTP listener's own metrics, shared with its thread (the handles are
+/// reference-counted: no lock).
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections closed, by why (`done`, `header_timeout`, `idle`, `evicted`, `error`).
+    pub closed: Family<OneLabel, Counter>,
+}
+
+impl HttpMetrics {
+    /// Counts one connection closed for `why`.
+    pub fn close(&self, why: crate::serve::listener::Closed) {
+        self.closed
+            .get_or_create(&[("reason", why.name().to_owned())])
+            .inc();
+    }
+}
+
 /// Every metric the agent exports, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +79,8 @@ pub struct Metrics {
     pub containers: Gauge,
     /// The agent's resident memory.
     pub rss_bytes: Gauge,
+    /// The HTTP listener.
+    pub http: HttpMetrics,
     /// The counters already turned into metric increments.
     last: Stats,
 }
@@ -92,6 +113,7 @@ impl Metrics {
             pods: Gauge::default(),
             containers: Gauge::default(),
             rss_bytes: Gauge::default(),
+            http: HttpMetrics::default(),
             last: Stats::default(),
             registry,
         };
@@ -152,6 +174,16 @@ impl Metrics {
             "resident_memory_bytes",
             "The agent's resident memory",
             m.rss_bytes.clone(),
+        );
+        reg.register(
+            "http_connections",
+            "HTTP connections open now",
+            m.http.open.clone(),
+        );
+        reg.register(
+            "http_connections_closed",
+            "HTTP connections closed, by reason: done, header_timeout, idle, evicted (at the connection cap), error",
+            m.http.closed.clone(),
         );
         m
     }
