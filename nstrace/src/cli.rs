@@ -189,12 +189,28 @@ pub struct AgentArgs {
     /// Allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Also stream these signals (TERM, SIGWINCH, 28…) to processes in
+    /// containers, e.g. to see them in shutdown timelines. By default the
+    /// kernel streams only what the detectors read: HUP INT QUIT KILL USR1
+    /// USR2 TERM, to processes outside the node's PID namespace; every other
+    /// signal is counted there (nstrace_signals_counted_total), not streamed.
+    #[arg(long, visible_alias = "signal", value_name = "SIG", value_delimiter = ',', value_parser = parse_sig)]
+    pub signals: Vec<u32>,
     /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
     /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+impl AgentArgs {
+    /// The signals the agent streams: what the detectors read, and `--signals`.
+    pub fn signal_mask(&self) -> u64 {
+        let mut sigs = crate::detect::SIGNALS_READ.to_vec();
+        sigs.extend(&self.signals);
+        nstrace_common::signal_mask(&sigs)
+    }
 }
 
 /// What a command needs of this machine before it starts.
@@ -656,6 +672,28 @@ mod tests {
         assert!(
             Cli::try_parse_from(["nstrace", "replay", "f", "--audit", "--fail-on", "high"]).is_ok()
         );
+    }
+
+    #[test]
+    fn the_agent_streams_what_the_detectors_read_and_what_signals_adds() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["nstrace", "agent"];
+            argv.extend_from_slice(extra);
+            let Command::Agent(a) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("agent expected")
+            };
+            a.signal_mask()
+        };
+        let default = parse(&[]);
+        for s in [1, 2, 3, 9, 10, 12, 15] {
+            assert_ne!(default & 1 << s, 0, "signal {s} is read by the detectors");
+        }
+        for s in [6, 11, 17, 18, 19, 20, 23] {
+            assert_eq!(default & 1 << s, 0, "signal {s} is only counted");
+        }
+        let wider = parse(&["--signals", "WINCH,CONT"]);
+        assert_eq!(wider, default | 1 << 28 | 1 << 18);
+        assert!(Cli::try_parse_from(["nstrace", "agent", "--signals", "NOPE"]).is_err());
     }
 
     #[test]

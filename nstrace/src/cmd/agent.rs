@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use nstrace_common::{signal_mask, DEFAULT_SIGNALS};
 
 use crate::cli::AgentArgs;
 use crate::consumer::agent::{AgentOptions, AgentView};
@@ -75,7 +74,10 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
     );
     let opts = live::LiveOptions {
         ring_buffer_size: args.ring.ring_buffer_size,
-        signal_mask: signal_mask(&DEFAULT_SIGNALS),
+        // What the detectors read, to processes in containers: a node whose
+        // own processes signal each other heavily pays nothing for it.
+        signal_mask: args.signal_mask(),
+        signals_in_containers_only: true,
         debug_probes: args.ring.debug_probes,
         duration: None,
         record: None,

@@ -28,6 +28,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
         &live::LiveOptions {
             ring_buffer_size: args.ring.ring_buffer_size,
             signal_mask: signal_mask(&DEFAULT_SIGNALS),
+            signals_in_containers_only: false,
             debug_probes: args.ring.debug_probes,
             duration: args.duration,
             record: args.record.clone(),

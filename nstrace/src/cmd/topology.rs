@@ -26,6 +26,7 @@ pub fn run(args: &TopologyArgs) -> Result<Outcome> {
         &live::LiveOptions {
             ring_buffer_size: args.ring.ring_buffer_size,
             signal_mask: 0,
+            signals_in_containers_only: false,
             debug_probes: args.ring.debug_probes,
             duration: args.duration,
             record: None,

@@ -11,6 +11,13 @@ pub mod shutdown;
 
 use std::fmt;
 
+use nstrace_common::sig;
+
+/// The signals the detectors read (PID 1's SIGTERM, the graceful signals it
+/// passes on, the SIGKILL that ends a grace period): what the agent streams.
+/// The detectors judge nothing by any other signal.
+pub const SIGNALS_READ: [u32; 7] = sig::TERMINATING;
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {

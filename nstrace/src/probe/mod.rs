@@ -65,6 +65,9 @@ pub struct Options {
     pub ring_buffer_size: u32,
     /// Signals streamed (bit n = signal n).
     pub signal_mask: u64,
+    /// Stream those only when they concern a process outside the node's PID
+    /// namespace (the agent); the rest are counted.
+    pub signals_in_containers_only: bool,
     /// Let the programs say which kernel read failed, where (aya-log).
     pub debug_probes: bool,
 }
@@ -164,15 +167,17 @@ impl Probes {
     pub fn load(opts: Options) -> Result<Probes> {
         let kernel_btf = btf::Btf::from_kernel()?;
         let offsets = offsets::resolve(&kernel_btf)?;
+        let node = procfs::node_ns();
         let config = Config {
             signal_mask: opts.signal_mask,
             self_tgid: std::process::id(),
             // Wake the collector each time the unread data crosses a multiple of 1/16 of
             // the buffer (every record from 3/4 on); the drain timer does the rest.
             wakeup_bytes: opts.ring_buffer_size / 16,
+            signals_in_containers_only: u32::from(opts.signals_in_containers_only),
+            node_pid_ns: node.pid,
         };
         // The bind filter drops successful binds of the node's own daemons.
-        let node = procfs::node_ns();
         let net_config = NetConfig {
             node_mnt: node.mnt,
             node_net: node.net,

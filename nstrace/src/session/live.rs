@@ -33,6 +33,8 @@ pub struct LiveOptions {
     pub ring_buffer_size: u32,
     /// Signals the kernel streams (bit n = signal n).
     pub signal_mask: u64,
+    /// Only those that concern processes outside the node's PID namespace.
+    pub signals_in_containers_only: bool,
     /// Let the programs log which kernel read failed, where.
     pub debug_probes: bool,
     /// Stop after this long.
@@ -126,6 +128,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
     let mut probes = Probes::load(Options {
         ring_buffer_size: opts.ring_buffer_size,
         signal_mask: opts.signal_mask,
+        signals_in_containers_only: opts.signals_in_containers_only,
         debug_probes: opts.debug_probes,
     })?;
     let mut feed = Feed::new(consumer, node_meta());
