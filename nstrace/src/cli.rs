@@ -218,6 +218,8 @@ impl AgentArgs {
 pub enum Privilege {
     /// Load and attach the kernel programs (root, capabilities, BTF, tracefs).
     Trace,
+    /// The agent: tracing, and the capability set it is given in a DaemonSet.
+    Agent,
     /// Read every process's /proc entries (root, CAP_SYS_PTRACE).
     ReadProc,
     /// Nothing: it reads a file.
@@ -229,6 +231,7 @@ impl Command {
     pub fn privilege(&self) -> Privilege {
         match self {
             Command::Replay(_) => Privilege::None,
+            Command::Agent(_) => Privilege::Agent,
             Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
             Command::Audit(a) if a.once => Privilege::ReadProc,
             _ => Privilege::Trace,

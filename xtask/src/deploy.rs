@@ -449,15 +449,50 @@ mod tests {
         assert_eq!(ann.get("prometheus.io/path").str(), Some("/metrics"));
     }
 
+    /// The capability names of `nstrace agent`'s table (AGENT_CAPS in
+    /// nstrace/src/probe/mod.rs), without `CAP_`, as Kubernetes writes them.
+    fn agent_caps_in_source() -> Vec<String> {
+        let src = std::fs::read_to_string(crate::root().join("nstrace/src/probe/mod.rs")).unwrap();
+        let table = src
+            .split("pub const AGENT_CAPS")
+            .nth(1)
+            .and_then(|t| t.split("];").next())
+            .expect("AGENT_CAPS in probe/mod.rs");
+        table
+            .split('"')
+            .filter_map(|q| q.strip_prefix("CAP_"))
+            .filter(|n| n.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     #[test]
-    fn privileged_in_the_nodes_pid_and_net_namespaces_on_every_node() {
+    fn least_privilege_in_the_nodes_pid_and_net_namespaces_on_every_node() {
         let ds = daemonset();
         let p = pod(&ds);
         assert_eq!(p.get("hostPID").str(), Some("true"));
         assert_eq!(p.get("hostNetwork").str(), Some("true"));
+        let sc = container(&ds).get("securityContext");
+        assert_eq!(sc.get("privileged").str(), Some("false"));
+        assert_eq!(sc.get("allowPrivilegeEscalation").str(), Some("false"));
+        assert_eq!(sc.get("readOnlyRootFilesystem").str(), Some("true"));
+        let names = |k: &str| -> Vec<String> {
+            sc.at(k)
+                .items()
+                .iter()
+                .map(|c| c.str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("capabilities.drop"), ["ALL"]);
+        let add = names("capabilities.add");
         assert_eq!(
-            container(&ds).at("securityContext.privileged").str(),
-            Some("true")
+            add,
+            agent_caps_in_source(),
+            "the DaemonSet adds exactly what the agent checks for"
+        );
+        assert!(
+            add.iter().all(|c| !c.starts_with("CAP_")),
+            "Kubernetes names capabilities without CAP_: {add:?}"
         );
         let tolerates_all = p
             .get("tolerations")

@@ -113,6 +113,73 @@ pub fn preflight() -> Result<()> {
         ],
         "load its eBPF programs and read every process's namespaces",
     )?;
+    kernel_fits()
+}
+
+/// The capabilities `nstrace agent` needs on a node, and what each is for:
+/// the least set it runs with (checked with the image under podman, one test
+/// per capability). CAP_SYS_ADMIN is needed to enter pods' network
+/// namespaces, and with it the kernel needs neither CAP_BPF nor CAP_PERFMON.
+pub const AGENT_CAPS: [(u32, &str, &str); 3] = [
+    (
+        caps::SYS_ADMIN,
+        "CAP_SYS_ADMIN",
+        "load and attach its eBPF programs, enter pods' network namespaces (setns) and mount a private tracefs where the node has none",
+    ),
+    (
+        caps::SYS_PTRACE,
+        "CAP_SYS_PTRACE",
+        "read every process's namespaces, executable and root in /proc",
+    ),
+    (
+        caps::DAC_READ_SEARCH,
+        "CAP_DAC_READ_SEARCH",
+        "find which process holds a port in pods that run as other users (/proc/PID/fd)",
+    ),
+];
+
+/// The agent's checks: root, [`AGENT_CAPS`], the kernel. A missing
+/// capability is one line naming it and what it is for.
+pub fn preflight_agent() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("nstrace agent runs as root (uid 0) with {}; run it with sudo, or as uid 0 in its container", cap_list());
+    }
+    if let Some(why) = missing_agent_caps(procfs::effective_caps()) {
+        bail!("{why}");
+    }
+    kernel_fits()
+}
+
+/// "CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH".
+fn cap_list() -> String {
+    let names: Vec<&str> = AGENT_CAPS.iter().map(|(_, n, _)| *n).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+/// The one-line refusal for effective capabilities `have`, if any is missing.
+pub fn missing_agent_caps(have: u64) -> Option<String> {
+    let missing: Vec<String> = AGENT_CAPS
+        .iter()
+        .filter(|(bit, _, _)| have & (1 << bit) == 0)
+        .map(|(_, name, what)| format!("{name} to {what}"))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "nstrace agent needs {}; this process lacks {} (effective capabilities {have:#x}): add {} to the container's capabilities (securityContext.capabilities.add), or run it with full root privileges",
+        missing.join(", and "),
+        if missing.len() == 1 { "it" } else { "them" },
+        if missing.len() == 1 { "it" } else { "them" },
+    ))
+}
+
+/// The kernel is recent enough and has BTF.
+fn kernel_fits() -> Result<()> {
     let release = procfs::kernel_release();
     match procfs::parse_release(&release) {
         Some(v) if v < MIN_KERNEL => bail!(
@@ -281,4 +348,30 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_agent_capability_is_named_with_what_it_is_for() {
+        let all = AGENT_CAPS.iter().fold(0u64, |m, (bit, _, _)| m | 1 << bit);
+        assert_eq!(missing_agent_caps(all), None);
+        assert_eq!(missing_agent_caps(u64::MAX), None);
+        for (bit, name, what) in AGENT_CAPS {
+            let line = missing_agent_caps(all & !(1 << bit)).unwrap();
+            assert!(line.contains(&format!("needs {name} to {what};")), "{line}");
+            assert!(!line.contains('\n'));
+            for (_, other, _) in AGENT_CAPS.iter().filter(|(b, _, _)| *b != bit) {
+                assert!(!line.contains(other), "{line}");
+            }
+        }
+        let none = missing_agent_caps(0).unwrap();
+        assert!(none.contains("lacks them"), "{none}");
+        assert_eq!(
+            cap_list(),
+            "CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
+        );
+    }
 }
