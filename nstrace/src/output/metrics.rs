@@ -79,6 +79,8 @@ pub struct Metrics {
     pub containers: Gauge,
     /// The agent's resident memory.
     pub rss_bytes: Gauge,
+    /// 1 when /healthz answers 200, else 0 (set at each scrape).
+    pub healthy: Gauge,
     /// The HTTP listener.
     pub http: HttpMetrics,
     /// The counters already turned into metric increments.
@@ -113,6 +115,7 @@ impl Metrics {
             pods: Gauge::default(),
             containers: Gauge::default(),
             rss_bytes: Gauge::default(),
+            healthy: Gauge::default(),
             http: HttpMetrics::default(),
             last: Stats::default(),
             registry,
@@ -174,6 +177,11 @@ impl Metrics {
             "resident_memory_bytes",
             "The agent's resident memory",
             m.rss_bytes.clone(),
+        );
+        reg.register(
+            "healthy",
+            "1 when /healthz answers 200 (attached, snapshot taken, ring buffer drained within 5 s), else 0",
+            m.healthy.clone(),
         );
         reg.register(
             "http_connections",

@@ -116,11 +116,16 @@ pub fn respond(
         );
     }
     match path {
-        "/metrics" => reply(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            lock(&shared.metrics).render(),
-        ),
+        "/metrics" => {
+            let healthy = lock(&shared.health).check(Instant::now()).is_ok();
+            let m = lock(&shared.metrics);
+            m.healthy.set(i64::from(healthy));
+            reply(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                m.render(),
+            )
+        }
         "/healthz" => match lock(&shared.health).check(Instant::now()) {
             Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
             Err(why) => reply(
@@ -169,6 +174,15 @@ mod tests {
         let get = |path| respond(&shared, &Method::GET, path, false).status();
         assert_eq!(get("/healthz"), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(get("/metrics"), StatusCode::OK);
+        let text = || lock(&shared.metrics).render();
+        assert!(text().contains("nstrace_healthy 0\n"), "{}", text());
+        shared.health(|h| {
+            h.started = true;
+            h.last_drain = Some(Instant::now());
+        });
+        assert_eq!(get("/healthz"), StatusCode::OK);
+        assert_eq!(get("/metrics"), StatusCode::OK);
+        assert!(text().contains("nstrace_healthy 1\n"), "{}", text());
         assert_eq!(get("/topology"), StatusCode::OK);
         assert_eq!(get("/x"), StatusCode::NOT_FOUND);
         assert_eq!(
