@@ -6,6 +6,10 @@
 
 /// The DaemonSet, relative to the workspace root.
 pub const DAEMONSET: &str = "deploy/daemonset.yaml";
+/// The alerting rules, as a plain Prometheus rules file.
+pub const RULES: &str = "deploy/prometheus-rules.yaml";
+/// The same rules as a Prometheus Operator PrometheusRule.
+pub const PROMETHEUS_RULE: &str = "deploy/prometheusrule.yaml";
 
 /// A YAML value of the subset: block mappings and sequences, scalars, flow
 /// sequences of scalars.
@@ -356,6 +360,52 @@ mod tests {
             .filter(|(mp, ..)| path == mp || path.starts_with(&format!("{mp}/")))
             .max_by_key(|(mp, ..)| mp.len())
             .map(|(mp, hp, ro, _)| (format!("{hp}{}", &path[mp.len()..]), ro))
+    }
+
+    fn read(path: &str) -> Vec<Yaml> {
+        let text = std::fs::read_to_string(crate::root().join(path)).unwrap();
+        parse_documents(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_prometheus_rule_wraps_exactly_the_plain_rules_and_every_alert_the_issue_asks_for() {
+        let plain = read(RULES);
+        assert_eq!(plain.len(), 1, "one document");
+        let groups = plain[0].get("groups");
+        let wrapped = read(PROMETHEUS_RULE);
+        assert_eq!(wrapped.len(), 1, "one document");
+        let r = &wrapped[0];
+        assert_eq!(r.get("apiVersion").str(), Some("monitoring.coreos.com/v1"));
+        assert_eq!(r.get("kind").str(), Some("PrometheusRule"));
+        assert_eq!(r.at("metadata.namespace").str(), Some("nstrace-system"));
+        assert_eq!(
+            r.at("spec.groups"),
+            groups,
+            "the same groups, rule for rule"
+        );
+        let alerts: Vec<&str> = groups
+            .items()
+            .iter()
+            .flat_map(|g| g.get("rules").items())
+            .filter_map(|r| r.get("alert").str())
+            .collect();
+        for want in [
+            "NstraceAgentDown",
+            "NstraceAgentUnhealthy",
+            "NstraceEventsDropped",
+            "NstracePid1IgnoresSigterm",
+            "NstracePodKilledAtGraceEnd",
+            "NstraceZombiesAccumulating",
+        ] {
+            assert!(alerts.contains(&want), "{want} missing: {alerts:?}");
+        }
+        // Every alert says how bad and what to do, for the people it pages.
+        for rule in groups.items().iter().flat_map(|g| g.get("rules").items()) {
+            let name = rule.get("alert").str().unwrap();
+            assert!(rule.at("labels.severity").str().is_some(), "{name}");
+            assert!(rule.at("annotations.summary").str().is_some(), "{name}");
+            assert!(rule.at("annotations.description").str().is_some(), "{name}");
+        }
     }
 
     #[test]
