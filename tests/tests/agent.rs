@@ -634,12 +634,15 @@ fn agent_http_holds_against_bad_clients() {
         "{HELD} held connections grew the agent from {before} to {during} KiB"
     );
     assert!(agent_metric(&listen, "nstrace_http_connections ") <= CAP as f64);
-    assert!(
-        agent_metric(
-            &listen,
-            "nstrace_http_connections_closed_total{reason=\"evicted\"}"
-        ) >= (HELD - CAP) as f64
+    // Closed to make room (or, on a slow machine, the oldest at the header timeout first).
+    let closed = agent_metric(
+        &listen,
+        "nstrace_http_connections_closed_total{reason=\"evicted\"}",
+    ) + agent_metric(
+        &listen,
+        "nstrace_http_connections_closed_total{reason=\"header_timeout\"}",
     );
+    assert!(closed >= (HELD - CAP) as f64, "{closed}");
     // Every held connection is closed by the agent: EOF (or a reset) on each.
     for s in &mut held {
         s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
