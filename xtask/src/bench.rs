@@ -2,8 +2,10 @@
 //!
 //! 1. Overhead: each workload (fork, signal and namespace storms from
 //!    `nstrace-load`; stress-ng's fork and kill storms, as tracker issue 12
-//!    measured them) runs untraced, under `nstrace watch --format json` and
-//!    `nstrace audit` (output to /dev/null), under a bpftrace script on the
+//!    measured them) runs untraced, under `nstrace watch --format json`,
+//!    `nstrace audit` and `nstrace agent` (output to /dev/null; the agent's
+//!    `/healthz` and `/metrics` polled every 100 ms meanwhile, their latency
+//!    kept: see `probe.rs`), under a bpftrace script on the
 //!    same hooks printing every event to /dev/null, and under `strace -f`
 //!    limited to the same syscalls (load generator only, on an eighth of the
 //!    work, scaled: ptrace is slow and costs the same per operation). Runs
@@ -14,6 +16,8 @@
 //!    Then one more run under nstrace and one under bpftrace with run-time
 //!    statistics on give each program's in-kernel ns per run.
 //! 2. Loss: the fork storm against a forced 4 KiB ring buffer must report drops.
+//!    The agent's HTTP through a burst of pod starts and stops (`pods`), and
+//!    the time from SIGTERM to its exit in the middle of a kill storm (`sigterm`).
 //! 3. Collector: `nstrace replay --audit` and `--topology` over a synthetic
 //!    recording (50,000 live processes, 10,000 namespaces, 1,000,000 events),
 //!    pinned to one core: events/s and peak RSS.
@@ -23,7 +27,7 @@
 //!    network at start), and the time of a one-shot `nstrace topology`.
 //!
 //! `--only PART,…` runs some of it (workload short names, `loss`,
-//! `collector`, `startup`). Prints a markdown table and writes
+//! `collector`, `startup`, `pods`, `sigterm`). Prints a markdown table and writes
 //! target/bench/bench.json.
 
 use std::io::{BufRead, BufReader, Read};
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{bpfstats, nstrace_bin, root, run};
+use crate::{bpfstats, nstrace_bin, probe, root, run};
 
 /// The 16 hooks nstrace uses, as a bpftrace script that prints every event
 /// (bpftrace's own ring buffer, formatted in userspace, to /dev/null).
@@ -66,15 +70,17 @@ enum Mode {
     Untraced,
     Watch,
     Audit,
+    Agent,
     Bpftrace,
     Strace,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [
+    const ALL: [Mode; 6] = [
         Mode::Untraced,
         Mode::Watch,
         Mode::Audit,
+        Mode::Agent,
         Mode::Bpftrace,
         Mode::Strace,
     ];
@@ -84,6 +90,7 @@ impl Mode {
             Mode::Untraced => "untraced",
             Mode::Watch => "nstrace watch",
             Mode::Audit => "nstrace audit",
+            Mode::Agent => "nstrace agent",
             Mode::Bpftrace => "bpftrace",
             Mode::Strace => "strace -f",
         }
@@ -189,6 +196,8 @@ struct Sample {
     cpu: f64,
     received: Option<u64>,
     dropped: Option<u64>,
+    /// The agent's HTTP, polled during the run.
+    probes: Option<probe::Latencies>,
 }
 
 fn load_bin() -> PathBuf {
@@ -408,10 +417,18 @@ impl Tracer {
     }
 
     /// Stops the tracer and returns what it wrote to stderr.
-    fn stop(mut self) -> Result<String> {
+    fn stop(self) -> Result<String> {
+        Ok(self.stop_with(libc::SIGINT)?.0)
+    }
+
+    /// Sends `signal`, waits for the exit; stderr and the seconds from the
+    /// signal to the exit.
+    fn stop_with(mut self, signal: i32) -> Result<(String, f64)> {
+        let t0 = Instant::now();
         // SAFETY: signalling the tracer this harness started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let st = self.child.wait()?;
+        let secs = t0.elapsed().as_secs_f64();
         let err = self
             .stderr
             .take()
@@ -420,7 +437,7 @@ impl Tracer {
         if !st.success() {
             bail!("tracer exited with {st}: {err}");
         }
-        Ok(err)
+        Ok((err, secs))
     }
 }
 
@@ -428,6 +445,28 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `nstrace agent` on a loopback port of its own, with its own lock file
+/// (so an agent left on the node is not disturbed, and none is needed).
+struct Agent {
+    tracer: Tracer,
+    addr: std::net::SocketAddr,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Result<Agent> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let lock = dir.join("agent.lock");
+        let tracer = Tracer::nstrace(&[
+            "agent",
+            "--listen",
+            &addr.to_string(),
+            "--lock-file",
+            &lock.to_string_lossy(),
+        ])?;
+        Ok(Agent { tracer, addr })
     }
 }
 
@@ -470,6 +509,21 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
                 cpu,
                 received,
                 dropped,
+                probes: None,
+            })
+        }
+        Mode::Agent => {
+            let agent = Agent::start(dir)?;
+            let poller = probe::Poller::start(agent.addr);
+            let (secs, cpu) = run_load(&[], w)?;
+            let probes = poller.stop();
+            let (received, dropped) = counters(&agent.tracer.stop()?);
+            Ok(Sample {
+                secs,
+                cpu,
+                received,
+                dropped,
+                probes: Some(probes),
             })
         }
         Mode::Bpftrace => {
@@ -581,12 +635,13 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
 pub struct Options {
     /// Alternating rounds per workload.
     pub rounds: usize,
-    /// Parts to run (workload short names, `loss`, `collector`, `startup`); empty = all.
+    /// Parts to run (workload short names, `loss`, `collector`, `startup`,
+    /// `pods`, `sigterm`); empty = all.
     pub only: Vec<String>,
 }
 
 /// What `--only` accepts besides the workloads' short names.
-const PARTS: [&str; 3] = ["loss", "collector", "startup"];
+const PARTS: [&str; 5] = ["loss", "collector", "startup", "pods", "sigterm"];
 
 impl Options {
     /// Parses `--rounds N` and `--only PART,…`.
@@ -676,6 +731,45 @@ fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String
     md
 }
 
+/// The head of the probe-latency table.
+fn probe_table_head() -> String {
+    "\n| agent HTTP during | `/healthz` median / p99 / max | `/metrics` median / p99 / max | failed probes |\n|---|---|---|---|\n"
+        .to_owned()
+}
+
+/// One row of the probe-latency table.
+fn probe_row(what: &str, l: &probe::Latencies) -> String {
+    let failed = match l.failed.first() {
+        None => "0".to_owned(),
+        Some(first) => format!("{} (first: {first})", l.failed.len()),
+    };
+    format!(
+        "| {what} | {} | {} | {failed} |\n",
+        probe::cell(&l.healthz),
+        probe::cell(&l.metrics)
+    )
+}
+
+/// The probe latencies as JSON.
+fn probe_json(l: &probe::Latencies) -> String {
+    let one = |v: &[f64]| {
+        let (m, p, x) = probe::summary(v);
+        format!(
+            "{{\"n\":{},\"median_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
+            v.len(),
+            jnum(m, 3),
+            jnum(p, 3),
+            jnum(x, 3)
+        )
+    };
+    format!(
+        "{{\"healthz\":{},\"metrics\":{},\"failed\":{}}}",
+        one(&l.healthz),
+        one(&l.metrics),
+        l.failed.len()
+    )
+}
+
 /// A number for JSON (NaN, for a mode not run, is null).
 fn jnum(v: f64, digits: usize) -> String {
     if v.is_finite() {
@@ -728,14 +822,16 @@ pub fn bench(opts: &Options) -> Result<()> {
 
     // 1. Overhead.
     let mut drops_default = 0u64;
+    // The agent's HTTP during each workload: markdown rows.
+    let mut probe_rows: Vec<String> = Vec::new();
     // Per workload run: nstrace's and bpftrace's in-kernel costs.
     let mut costs: Vec<(&Workload, bpfstats::Costs, bpfstats::Costs)> = Vec::new();
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
     if !chosen.is_empty() {
         md.push_str(
-            "| workload (ops) | untraced | nstrace watch | nstrace audit | bpftrace | strace -f |\n",
+            "| workload (ops) | untraced | nstrace watch | nstrace audit | nstrace agent | bpftrace | strace -f |\n",
         );
-        md.push_str("|---|---|---|---|---|---|\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
     }
     for (wi, w) in chosen.iter().copied().enumerate() {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Mode::ALL.len()];
@@ -806,11 +902,11 @@ pub fn bench(opts: &Options) -> Result<()> {
             let ratio = med[i] / base;
             let drops: u64 = samples[i].iter().filter_map(|s| s.dropped).sum();
             let events: u64 = samples[i].iter().filter_map(|s| s.received).sum();
-            if matches!(mode, Mode::Watch | Mode::Audit) {
+            if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
                 drops_default += drops;
             }
             if i > 0 {
-                let extra = if matches!(mode, Mode::Watch | Mode::Audit) {
+                let extra = if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
                     format!(
                         " ({} events/run, {drops} dropped)",
                         events / samples[i].len().max(1) as u64
@@ -845,7 +941,21 @@ pub fn bench(opts: &Options) -> Result<()> {
                     .join(",")
             ));
         }
-        json.push_str("]}");
+        json.push_str("]");
+        // The agent's HTTP over every agent run of this workload.
+        let agent_i = Mode::ALL
+            .iter()
+            .position(|m| *m == Mode::Agent)
+            .expect("agent mode");
+        let mut seen = probe::Latencies::default();
+        for smp in &samples[agent_i] {
+            if let Some(p) = &smp.probes {
+                seen.extend(p.clone());
+            }
+        }
+        json.push_str(&format!(",\"agent_probes\":{}", probe_json(&seen)));
+        probe_rows.push(probe_row(w.name, &seen));
+        json.push('}');
         md.push_str(&row);
         md.push('\n');
     }
@@ -859,6 +969,19 @@ pub fn bench(opts: &Options) -> Result<()> {
          Drops with the default ring buffer over all nstrace runs: {drops_default}.\n",
         opts.rounds
     ));
+    }
+    if !probe_rows.is_empty() {
+        md.push_str(&probe_table_head());
+        for r in &probe_rows {
+            md.push_str(r);
+        }
+        md.push_str(&format!(
+            "\nThe agent's HTTP during its timed runs: a new connection every {} ms for `/healthz`, then one for `/metrics`; \
+             median / p99 / max of the time to the whole answer; a probe fails on an error, a status other than 200 or no answer within {} s \
+             (the DaemonSet's probe timeout).\n",
+            probe::EVERY.as_millis(),
+            probe::TIMEOUT.as_secs()
+        ));
     }
     if !costs.is_empty() {
         md.push_str(&cost_table(&costs));
@@ -900,6 +1023,76 @@ pub fn bench(opts: &Options) -> Result<()> {
         if dropped.unwrap_or(0) == 0 {
             bail!("a 4 KiB ring buffer under the fork storm reported no drops");
         }
+    }
+
+    // 2b. The agent through a burst of pod starts and stops.
+    if opts.wants("pods") {
+        let agent = Agent::start(&dir)?;
+        let poller = probe::Poller::start(agent.addr);
+        let t0 = Instant::now();
+        let pods = Pods::play(BURST_PODS)?;
+        let up = t0.elapsed().as_secs_f64();
+        drop(pods);
+        let all = t0.elapsed().as_secs_f64();
+        // The shutdowns' findings come as the pods go: a few ticks more.
+        std::thread::sleep(Duration::from_secs(2));
+        let seen = poller.stop();
+        let (recv, dropped) = counters(&agent.tracer.stop()?);
+        md.push_str(&probe_table_head());
+        md.push_str(&probe_row(
+            &format!(
+                "{BURST_PODS} pods started ({up:.1} s) and stopped ({:.1} s)",
+                all - up
+            ),
+            &seen,
+        ));
+        md.push_str(&format!(
+            "\nUnder the agent: {} events received, {} dropped, while `podman kube play` started {BURST_PODS} pods of two containers each and `podman kube down` stopped them (1 s grace).\n",
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0)
+        ));
+        json.push_str(&format!(
+            ",\"pod_burst\":{{\"pods\":{BURST_PODS},\"start_secs\":{up:.3},\"stop_secs\":{:.3},\"received\":{},\"dropped\":{},\"agent_probes\":{}}}",
+            all - up,
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0),
+            probe_json(&seen)
+        ));
+        if dropped.unwrap_or(0) > 0 {
+            eprintln!("bench: the agent dropped events during the pod burst");
+        }
+    }
+
+    // 2c. SIGTERM to the agent in the middle of a kill storm: how long to exit.
+    if opts.wants("sigterm") {
+        let mut secs = Vec::new();
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            let agent = Agent::start(&dir)?;
+            let storm = Storm::start()?;
+            // Well into the storm (it runs for tens of seconds untraced).
+            std::thread::sleep(Duration::from_secs(3));
+            let (err, s) = agent.tracer.stop_with(libc::SIGTERM)?;
+            drop(storm);
+            let (recv, dropped) = counters(&err);
+            eprintln!(
+                "bench: SIGTERM to the agent during the stress-ng kill storm: exit after {s:.3} s ({} events, {} dropped)",
+                recv.unwrap_or(0),
+                dropped.unwrap_or(0)
+            );
+            lines.push(format!("{s:.3}"));
+            secs.push(s);
+        }
+        let max = secs.iter().copied().fold(0.0, f64::max);
+        md.push_str(&format!(
+            "\nSIGTERM to the agent 3 s into a stress-ng kill storm: exit 0 after {} s (median {:.3} s, max {max:.3} s, 3 runs).\n",
+            lines.join(", "),
+            median(secs.clone())
+        ));
+        json.push_str(&format!(
+            ",\"sigterm_during_kill_storm\":{{\"secs\":[{}],\"max\":{max:.4}}}",
+            lines.join(",")
+        ));
     }
 
     // 3. Collector throughput and memory, one core.
@@ -1060,6 +1253,37 @@ struct Crowd {
 
 /// Pods on the node during the start-up measure.
 const STARTUP_PODS: usize = 5;
+
+/// Pods started at once in the pod-burst measure.
+const BURST_PODS: usize = 10;
+
+/// A stress-ng kill storm that outlasts what is measured during it; killed
+/// (its whole process group) on drop.
+struct Storm {
+    child: Child,
+}
+
+impl Storm {
+    fn start() -> Result<Storm> {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("stress-ng")
+            .args(["--kill", "2", "--kill-ops", "100000000", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting stress-ng")?;
+        Ok(Storm { child })
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        // SAFETY: killing the process group this harness created.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
 
 /// Pods for the start-up measure (`podman kube play`, the test image, the
 /// default bridge): a web server and a sidecar each; removed on drop.

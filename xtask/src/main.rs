@@ -17,6 +17,7 @@ mod bpfstats;
 mod deploy;
 mod fuzz;
 mod image;
+mod probe;
 mod setup;
 mod soak;
 
