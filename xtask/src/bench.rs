@@ -449,7 +449,8 @@ impl Drop for Tracer {
 }
 
 /// `nstrace agent` on a loopback port of its own, with its own lock file
-/// (so an agent left on the node is not disturbed, and none is needed).
+/// (so an agent left on the node is not disturbed, and none is needed),
+/// started once `/healthz` says 200.
 struct Agent {
     tracer: Tracer,
     addr: std::net::SocketAddr,
@@ -466,6 +467,14 @@ impl Agent {
             "--lock-file",
             &lock.to_string_lossy(),
         ])?;
+        // As the kubelet's startup probe: the liveness probes count from the first 200 on.
+        let t0 = Instant::now();
+        while probe::get(addr, "/healthz").is_err() {
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!("the agent's /healthz did not answer 200 within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(Agent { tracer, addr })
     }
 }
