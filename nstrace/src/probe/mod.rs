@@ -9,6 +9,8 @@ pub mod tracefs;
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::tp_btf::BtfTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use nstrace_common::{caps, counter, Config, NetConfig};
@@ -97,6 +99,8 @@ pub struct Probes {
     counters: PerCpuArray<MapData, u64>,
     /// The programs' log, with `--debug-probes`.
     logger: Option<aya_log::EbpfLogger<StderrLog>>,
+    /// Their links, detached together on drop.
+    attached: Vec<Attached>,
 }
 
 /// Checks, before anything is loaded, that this machine can run nstrace;
@@ -267,8 +271,9 @@ impl Probes {
             .allow_unsupported_maps()
             .load(OBJECT)
             .context("loading the eBPF object")?;
+        let mut attached = Vec::with_capacity(PROGRAMS.len());
         for (name, hook) in &PROGRAMS {
-            attach(&mut ebpf, name, hook, &aya_btf)?;
+            attached.push(attach(&mut ebpf, name, hook, &aya_btf)?);
         }
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("map COUNTERS missing")?)?;
@@ -284,6 +289,7 @@ impl Probes {
             ebpf,
             counters,
             logger,
+            attached,
         })
     }
 
@@ -327,27 +333,78 @@ impl Probes {
     }
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf) -> Result<()> {
+/// An attached program's link, to detach it on purpose (see `Drop for Probes`).
+enum Attached {
+    /// A classic tracepoint's.
+    Tp(&'static str, TracePointLinkId),
+    /// A BTF tracepoint's.
+    TpBtf(&'static str, BtfTracePointLinkId),
+}
+
+fn attach(ebpf: &mut Ebpf, name: &'static str, hook: &Hook, btf: &aya::Btf) -> Result<Attached> {
     let prog = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} missing from the object"))?;
-    match hook {
+    Ok(match hook {
         Hook::TpBtf(tp) => {
             let p: &mut BtfTracePoint = prog.try_into()?;
             p.load(tp, btf)
                 .with_context(|| format!("loading tp_btf/{tp}"))?;
-            p.attach()
+            let id = p
+                .attach()
                 .with_context(|| format!("attaching tp_btf/{tp}"))?;
+            Attached::TpBtf(name, id)
         }
         Hook::Tp(cat, tp) => {
             let p: &mut TracePoint = prog.try_into()?;
             p.load()
                 .with_context(|| format!("loading tracepoint/{cat}/{tp}"))?;
-            p.attach(cat, tp)
+            let id = p
+                .attach(cat, tp)
                 .with_context(|| format!("attaching tracepoint/{cat}/{tp}"))?;
+            Attached::Tp(name, id)
         }
+    })
+}
+
+impl Drop for Probes {
+    /// Detaches every program at once. Each detach waits in the kernel for
+    /// RCU grace periods (a classic tracepoint's perf event waits for
+    /// `synchronize_rcu` and friends), and on a node busy with a storm a
+    /// grace period takes long: one detach after the other took 1 to 30 s
+    /// here during a stress-ng kill storm. From threads of their own, the
+    /// detaches wait for the same grace periods together. What is not taken
+    /// here (a failed take) is detached when `ebpf` drops, after this.
+    fn drop(&mut self) {
+        let mut links: Vec<Box<dyn Send>> = Vec::new();
+        for a in self.attached.drain(..) {
+            match a {
+                Attached::Tp(name, id) => {
+                    let p: Option<&mut TracePoint> =
+                        self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
+                    if let Some(Ok(link)) = p.map(|p| p.take_link(id)) {
+                        links.push(Box::new(link));
+                    }
+                }
+                Attached::TpBtf(name, id) => {
+                    let p: Option<&mut BtfTracePoint> =
+                        self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
+                    if let Some(Ok(link)) = p.map(|p| p.take_link(id)) {
+                        links.push(Box::new(link));
+                    }
+                }
+            }
+        }
+        std::thread::scope(|s| {
+            for link in links {
+                // No thread to be had: the closure, and the link in it, drops
+                // right here (detached inline, one after the other).
+                let _ = std::thread::Builder::new()
+                    .name("nstrace-detach".into())
+                    .spawn_scoped(s, move || drop(link));
+            }
+        });
     }
-    Ok(())
 }
 
 #[cfg(test)]
