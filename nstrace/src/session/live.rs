@@ -192,10 +192,14 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
     feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
-    // Detach every program before reporting.
-    drop(probes);
+    // Everything said before the programs are detached: detaching waits for
+    // the kernel's RCU grace periods, seconds on a node busy with a storm,
+    // and a kubelet's SIGKILL at the end of the grace period then loses
+    // nothing (the kernel detaches them as the process exits anyway).
+    let outcome = feed.finish();
     eprintln!("{totals}");
-    feed.finish()
+    drop(probes);
+    outcome
 }
 
 /// Runs `consumer` over the node as it is now, without tracing: the /proc
