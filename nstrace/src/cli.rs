@@ -128,8 +128,10 @@ pub enum Command {
     /// Run as a node agent: every detector and the live topology, for days.
     ///
     /// Findings go to stdout as JSON lines (the `audit --format json` schema)
-    /// for Fluent Bit, Vector or Loki, and optionally to a rotating file.
-    /// An HTTP listener serves:
+    /// for Fluent Bit, Vector or Loki, and optionally to a rotating file: low
+    /// and above by default; routine namespace joins by container runtimes
+    /// are counted in /metrics instead (--min-severity info logs them).
+    /// An HTTP listener, on a thread of its own, serves:
     ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
     ///               by kind/severity/namespace/pod/container, zombies, shutdown
     ///               durations, pods, containers, the agent's own memory
@@ -137,7 +139,9 @@ pub enum Command {
     ///   /topology   the `topology --format json` document, kept current
     /// Series of pods that are gone are removed after --series-hold. A second
     /// agent on the same node refuses to start (it would double every count).
-    /// SIGTERM or Ctrl-C detaches, flushes and exits 0.
+    /// SIGTERM or Ctrl-C detaches, flushes and exits 0. It needs root with
+    /// CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (no more: see
+    /// deploy/daemonset.yaml), and says which one is missing.
     ///
     /// Examples:
     ///   nstrace agent                                   # 127.0.0.1:9750

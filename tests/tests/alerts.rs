@@ -3,12 +3,10 @@
 //! (`tests/promtool/prometheus-rules.test.yaml`: input series for each alert,
 //! firing and quiet) pass. No root, no eBPF, no pods.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+use nstrace_tests::agent::repo;
 
 /// Runs promtool; its exit status and everything it said.
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
