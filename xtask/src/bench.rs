@@ -960,7 +960,7 @@ pub fn bench(opts: &Options) -> Result<()> {
                     .join(",")
             ));
         }
-        json.push_str("]");
+        json.push(']');
         // The agent's HTTP over every agent run of this workload.
         let agent_i = Mode::ALL
             .iter()
