@@ -589,13 +589,14 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
     }
 }
 
-/// One more run under `nstrace watch` or bpftrace, with run-time statistics
+/// One more run under `nstrace watch`, the agent or bpftrace, with run-time statistics
 /// on (they cost two clock reads per program run, so the timed rounds run
 /// without them): what each program cost in the kernel over the workload.
 fn cost_run(mode: Mode, w: &Workload, dir: &Path) -> Result<bpfstats::Costs> {
     let _on = bpfstats::StatsOn::enable()?;
     let t = match mode {
         Mode::Bpftrace => Tracer::bpftrace(dir)?,
+        Mode::Agent => Agent::start(dir)?.tracer,
         _ => Tracer::nstrace(&["watch", "--format", "json"])?,
     };
     let before = bpfstats::snapshot(t.pid())?;
@@ -704,12 +705,20 @@ impl Options {
     }
 }
 
+/// A workload and the in-kernel costs under `watch`, the agent and bpftrace.
+type Costs3<'a> = (
+    &'a Workload,
+    bpfstats::Costs,
+    bpfstats::Costs,
+    bpfstats::Costs,
+);
+
 /// The in-kernel table: per nstrace program and workload, ns per run and
 /// runs (from `run_time_ns` / `run_cnt`), then each tracer's total per
 /// operation of the workload.
-fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String {
+fn cost_table(costs: &[Costs3<'_>]) -> String {
     let mut md = String::from("\n| in-kernel ns/run (runs) |");
-    for (w, _, _) in costs {
+    for (w, _, _, _) in costs {
         md.push_str(&format!(" {} |", w.name));
     }
     md.push_str("\n|---|");
@@ -724,16 +733,29 @@ fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String
     };
     for hook in HOOKS {
         md.push_str(&format!("| `{hook}` |"));
-        for (_, ours, _) in costs {
+        for (_, ours, _, _) in costs {
             let (ns, n) = ours.get(hook).copied().unwrap_or_default();
             md.push_str(&format!(" {} |", cell(ns, n)));
         }
         md.push('\n');
     }
-    for (label, pick) in [("nstrace, all programs", 0), ("bpftrace, all programs", 1)] {
+    // The agent streams fewer signals: its signal programs mostly count and return.
+    for hook in ["signal_generate", "signal_deliver"] {
+        md.push_str(&format!("| `{hook}` under the agent |"));
+        for (_, _, agent, _) in costs {
+            let (ns, n) = agent.get(hook).copied().unwrap_or_default();
+            md.push_str(&format!(" {} |", cell(ns, n)));
+        }
+        md.push('\n');
+    }
+    for (label, pick) in [
+        ("nstrace watch, all programs", 0),
+        ("nstrace agent, all programs", 1),
+        ("bpftrace, all programs", 2),
+    ] {
         md.push_str(&format!("| {label}: ns/run; ns per op |"));
-        for (w, ours, peer) in costs {
-            let (ns, n) = bpfstats::total(if pick == 0 { ours } else { peer });
+        for (w, ours, agent, peer) in costs {
+            let (ns, n) = bpfstats::total([ours, agent, peer][pick]);
             md.push_str(&format!(
                 " {}; {:.0} |",
                 cell(ns, n),
@@ -743,7 +765,7 @@ fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String
         md.push('\n');
     }
     md.push_str(
-        "\nIn-kernel cost: one extra `nstrace watch` run and one bpftrace run per workload with \
+        "\nIn-kernel cost: one extra `nstrace watch` run, one agent run and one bpftrace run per workload with \
          run-time statistics on (BPF_ENABLE_STATS); `run_time_ns / run_cnt` per program over the \
          workload (a run that filters and returns at once counts too).\n",
     );
@@ -844,7 +866,7 @@ pub fn bench(opts: &Options) -> Result<()> {
     // The agent's HTTP during each workload: markdown rows.
     let mut probe_rows: Vec<String> = Vec::new();
     // Per workload run: nstrace's and bpftrace's in-kernel costs.
-    let mut costs: Vec<(&Workload, bpfstats::Costs, bpfstats::Costs)> = Vec::new();
+    let mut costs: Vec<Costs3<'_>> = Vec::new();
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
     if !chosen.is_empty() {
         md.push_str(
@@ -882,6 +904,8 @@ pub fn bench(opts: &Options) -> Result<()> {
         }
         let ours = cost_run(Mode::Watch, w, &dir)
             .with_context(|| format!("{}: in-kernel cost under nstrace", w.name))?;
+        let agent = cost_run(Mode::Agent, w, &dir)
+            .with_context(|| format!("{}: in-kernel cost under the agent", w.name))?;
         let peer = cost_run(Mode::Bpftrace, w, &dir)
             .with_context(|| format!("{}: in-kernel cost under bpftrace", w.name))?;
         let (ons, on) = bpfstats::total(&ours);
@@ -894,7 +918,7 @@ pub fn bench(opts: &Options) -> Result<()> {
             pn,
             pns as f64 / pn.max(1) as f64
         );
-        costs.push((w, ours, peer));
+        costs.push((w, ours, agent, peer));
         let med: Vec<f64> = samples
             .iter()
             .map(|ss| median(ss.iter().map(|s| s.secs).collect()))
@@ -1005,19 +1029,22 @@ pub fn bench(opts: &Options) -> Result<()> {
     if !costs.is_empty() {
         md.push_str(&cost_table(&costs));
         json.push_str(",\"in_kernel\":[");
-        for (i, (w, ours, peer)) in costs.iter().enumerate() {
+        for (i, (w, ours, agent, peer)) in costs.iter().enumerate() {
             if i > 0 {
                 json.push(',');
             }
-            let progs = ours
-                .iter()
-                .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let progs = |c: &bpfstats::Costs| {
+                c.iter()
+                    .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             let (pns, pn) = bpfstats::total(peer);
             json.push_str(&format!(
-                "{{\"workload\":\"{}\",\"nstrace\":{{{progs}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
-                w.arg
+                "{{\"workload\":\"{}\",\"nstrace\":{{{}}},\"agent\":{{{}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
+                w.arg,
+                progs(ours),
+                progs(agent)
             ));
         }
         json.push(']');
