@@ -85,13 +85,25 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__agent)
-            opts="-h -V --listen --output --output-max-size --output-keep --lock-file --series-hold --zombie-after --forward-window --predict-after --policy --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --help --version"
+            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -115,6 +127,10 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --min-severity)
+                    COMPREPLY=($(compgen -W "info low medium high" -- "${cur}"))
+                    return 0
+                    ;;
                 --zombie-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -128,6 +144,14 @@ _nstrace() {
                     return 0
                     ;;
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

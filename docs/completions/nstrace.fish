@@ -65,7 +65,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l fail-on -d 'W
 low\t'Worth a look'
 medium\t'Should be fixed'
 high\t'Fix now'"
-complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l min-severity -d 'With --audit: print only findings at or above this severity' -r -f -a "info\t'For the record'
+complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l min-severity -d 'With --audit: print only findings at or above this severity (default as for `audit`: low in text, info in JSON)' -r -f -a "info\t'For the record'
 low\t'Worth a look'
 medium\t'Should be fixed'
 high\t'Fix now'"
@@ -92,7 +92,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l fail-on -d 'Ex
 low\t'Worth a look'
 medium\t'Should be fixed'
 high\t'Fix now'"
-complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l min-severity -d 'Print only findings at or above this severity (the summary counts all). In text, info findings (runtime joins, node administration) are one line each' -r -f -a "info\t'For the record'
+complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l min-severity -d 'Print only findings at or above this severity (the summary counts all). Default: low in text (info findings — routine joins by container runtimes, node administration — are summed up at the end), info in JSON' -r -f -a "info\t'For the record'
 low\t'Worth a look'
 medium\t'Should be fixed'
 high\t'Fix now'"
@@ -120,15 +120,23 @@ json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -s V -l version -d 'Print version'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l listen -d 'Address of the HTTP listener (/metrics, /healthz, /topology)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-max-connections -d 'HTTP connections open at once at most; a new one closes the oldest' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-header-timeout -d 'Time an HTTP client has to send a request\'s head (and, on a kept-alive connection, to start its next request)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-idle-timeout -d 'An HTTP connection on which no byte moves for this long is closed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l output -d 'Also append findings (JSON lines) to this file, rotated by size' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l output-max-size -d 'Rotate --output when it would pass this size (e.g. 10M, 1G)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l output-keep -d 'How many rotated files of --output to keep (FILE.1 … FILE.N)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l lock-file -d 'The lock that keeps a second agent off this node' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l series-hold -d 'How long the metric series of a pod stay after the pod is gone' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l min-severity -d 'Log only findings at or above this severity; every finding is still counted in /metrics. `info` also logs routine joins by container runtimes (otherwise only counted, in nstrace_runtime_joins_total)' -r -f -a "info\t'For the record'
+low\t'Worth a look'
+medium\t'Should be fixed'
+high\t'Fix now'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l zombie-after -d 'A zombie older than this is a finding' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l forward-window -d 'Time PID 1 has to pass SIGTERM on to its children' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l predict-after -d 'How long a container\'s PID 1 runs its program before its signal handling is judged (programs install their handlers first thing)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l policy -d 'Allow rules (TOML; see `audit --help` and the README)' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l signals -l signal -d 'Also stream these signals (TERM, SIGWINCH, 28…) to processes in containers, e.g. to see them in shutdown timelines. By default the kernel streams only what the detectors read: HUP INT QUIT KILL USR1 USR2 TERM, to processes outside the node\'s PID namespace; every other signal is counted there (nstrace_signals_counted_total), not streamed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l ring-buffer-size -d 'Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M). Events that find it full are dropped and counted, never lost silently' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F

@@ -131,8 +131,10 @@ pub enum Command {
     /// Run as a node agent: every detector and the live topology, for days.
     ///
     /// Findings go to stdout as JSON lines (the `audit --format json` schema)
-    /// for Fluent Bit, Vector or Loki, and optionally to a rotating file.
-    /// An HTTP listener serves:
+    /// for Fluent Bit, Vector or Loki, and optionally to a rotating file: low
+    /// and above by default; routine namespace joins by container runtimes
+    /// are counted in /metrics instead (--min-severity info logs them).
+    /// An HTTP listener, on a thread of its own, serves:
     ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
     ///               by kind/severity/namespace/pod/container, zombies, shutdown
     ///               durations, pods, containers, the agent's own memory
@@ -140,7 +142,9 @@ pub enum Command {
     ///   /topology   the `topology --format json` document, kept current
     /// Series of pods that are gone are removed after --series-hold. A second
     /// agent on the same node refuses to start (it would double every count).
-    /// SIGTERM or Ctrl-C detaches, flushes and exits 0.
+    /// SIGTERM or Ctrl-C detaches, flushes and exits 0. It needs root with
+    /// CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (no more: see
+    /// deploy/daemonset.yaml), and says which one is missing.
     ///
     /// Examples:
     ///   nstrace agent                                   # 127.0.0.1:9750
@@ -164,6 +168,16 @@ pub struct AgentArgs {
     /// Address of the HTTP listener (/metrics, /healthz, /topology).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
     pub listen: std::net::SocketAddr,
+    /// HTTP connections open at once at most; a new one closes the oldest.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub http_max_connections: u16,
+    /// Time an HTTP client has to send a request's head (and, on a kept-alive
+    /// connection, to start its next request).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+    /// An HTTP connection on which no byte moves for this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub http_idle_timeout: Duration,
     /// Also append findings (JSON lines) to this file, rotated by size.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -179,18 +193,39 @@ pub struct AgentArgs {
     /// How long the metric series of a pod stay after the pod is gone.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub series_hold: Duration,
+    /// Log only findings at or above this severity; every finding is still
+    /// counted in /metrics. `info` also logs routine joins by container
+    /// runtimes (otherwise only counted, in nstrace_runtime_joins_total).
+    #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = severity_parser())]
+    pub min_severity: Severity,
     /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
     /// Allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Also stream these signals (TERM, SIGWINCH, 28…) to processes in
+    /// containers, e.g. to see them in shutdown timelines. By default the
+    /// kernel streams only what the detectors read: HUP INT QUIT KILL USR1
+    /// USR2 TERM, to processes outside the node's PID namespace; every other
+    /// signal is counted there (nstrace_signals_counted_total), not streamed.
+    #[arg(long, visible_alias = "signal", value_name = "SIG", value_delimiter = ',', value_parser = parse_sig)]
+    pub signals: Vec<u32>,
     /// The ring buffer.
     #[command(flatten)]
     pub ring: RingArgs,
     /// Where the runtimes keep the files that name containers and pods.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+impl AgentArgs {
+    /// The signals the agent streams: what the detectors read, and `--signals`.
+    pub fn signal_mask(&self) -> u64 {
+        let mut sigs = crate::detect::SIGNALS_READ.to_vec();
+        sigs.extend(&self.signals);
+        nstrace_common::signal_mask(&sigs)
+    }
 }
 
 /// `nstrace generate` options.
@@ -211,6 +246,8 @@ pub struct GenerateArgs {
 pub enum Privilege {
     /// Load and attach the kernel programs (root, capabilities, BTF, tracefs).
     Trace,
+    /// The agent: tracing, and the capability set it is given in a DaemonSet.
+    Agent,
     /// Read every process's /proc entries (root, CAP_SYS_PTRACE).
     ReadProc,
     /// Nothing: it reads a file.
@@ -222,6 +259,7 @@ impl Command {
     pub fn privilege(&self) -> Privilege {
         match self {
             Command::Replay(_) | Command::Generate(_) => Privilege::None,
+            Command::Agent(_) => Privilege::Agent,
             Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
             Command::Audit(a) if a.once => Privilege::ReadProc,
             _ => Privilege::Trace,
@@ -264,9 +302,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "SEVERITY", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
     /// Print only findings at or above this severity (the summary counts all).
-    /// In text, info findings (runtime joins, node administration) are one line each.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = severity_parser())]
-    pub min_severity: Severity,
+    /// Default: low in text (info findings — routine joins by container
+    /// runtimes, node administration — are summed up at the end), info in JSON.
+    #[arg(long, value_name = "SEVERITY", value_parser = severity_parser())]
+    pub min_severity: Option<Severity>,
     /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,
@@ -288,6 +327,23 @@ pub struct AuditArgs {
     /// allowed, do not count for --fail-on, and are counted per rule. See the README.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    /// `--min-severity`, or the default for the format: low in text (for
+    /// people: what to read), info in JSON (for machines: everything).
+    pub fn min_severity(&self) -> Severity {
+        self.min_severity
+            .unwrap_or(default_min_severity(self.format))
+    }
+}
+
+/// The default `--min-severity` of an audit printed in `format`.
+pub fn default_min_severity(format: Format) -> Severity {
+    match format {
+        Format::Text => Severity::Low,
+        Format::Json => Severity::Info,
+    }
 }
 
 /// `nstrace topology` options.
@@ -445,9 +501,10 @@ pub struct ReplayArgs {
     /// With --audit: exit 1 if any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
     pub fail_on: Option<Severity>,
-    /// With --audit: print only findings at or above this severity.
-    #[arg(long, value_name = "SEVERITY", default_value = "info", requires = "audit", value_parser = severity_parser())]
-    pub min_severity: Severity,
+    /// With --audit: print only findings at or above this severity (default
+    /// as for `audit`: low in text, info in JSON).
+    #[arg(long, value_name = "SEVERITY", requires = "audit", value_parser = severity_parser())]
+    pub min_severity: Option<Severity>,
     /// With --audit: allow rules (TOML; see `audit --help` and the README).
     #[arg(long, value_name = "FILE", requires = "audit")]
     pub policy: Option<PathBuf>,
@@ -643,6 +700,28 @@ mod tests {
         assert!(
             Cli::try_parse_from(["nstrace", "replay", "f", "--audit", "--fail-on", "high"]).is_ok()
         );
+    }
+
+    #[test]
+    fn the_agent_streams_what_the_detectors_read_and_what_signals_adds() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["nstrace", "agent"];
+            argv.extend_from_slice(extra);
+            let Command::Agent(a) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("agent expected")
+            };
+            a.signal_mask()
+        };
+        let default = parse(&[]);
+        for s in [1, 2, 3, 9, 10, 12, 15] {
+            assert_ne!(default & 1 << s, 0, "signal {s} is read by the detectors");
+        }
+        for s in [6, 11, 17, 18, 19, 20, 23] {
+            assert_eq!(default & 1 << s, 0, "signal {s} is only counted");
+        }
+        let wider = parse(&["--signals", "WINCH,CONT"]);
+        assert_eq!(wider, default | 1 << 28 | 1 << 18);
+        assert!(Cli::try_parse_from(["nstrace", "agent", "--signals", "NOPE"]).is_err());
     }
 
     #[test]

@@ -54,6 +54,10 @@ fn prepare(cmd: &cli::Command) -> anyhow::Result<()> {
             nstrace::probe::preflight()?;
             nstrace::probe::tracefs::ensure()
         }
+        cli::Privilege::Agent => {
+            nstrace::probe::preflight_agent()?;
+            nstrace::probe::tracefs::ensure()
+        }
         cli::Privilege::ReadProc => nstrace::probe::preflight_proc(),
         cli::Privilege::None => Ok(()),
     }

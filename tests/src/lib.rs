@@ -381,6 +381,7 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no pod {name} in {t}"))
 }
 
+pub mod agent;
 pub mod bpf;
 pub mod pod;
 

@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -52,24 +52,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The scrape config: one job, every target scraped each [`SCRAPE_INTERVAL`].
-pub fn config(targets: &[&str]) -> String {
+/// The scrape config: one job, every target scraped each [`SCRAPE_INTERVAL`];
+/// `rules`: rule files evaluated as often.
+pub fn config(targets: &[&str], rules: &[&Path]) -> String {
     let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    format!(
+    let mut c = format!(
         "global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  scrape_timeout: {SCRAPE_INTERVAL}\n  evaluation_interval: {SCRAPE_INTERVAL}\n\
          scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{}]\n",
         list.join(", ")
-    )
+    );
+    if !rules.is_empty() {
+        c.push_str("rule_files:\n");
+        for r in rules {
+            c.push_str(&format!("  - '{}'\n", r.display()));
+        }
+    }
+    c
 }
 
 impl Prometheus {
     /// Starts Prometheus scraping `targets` (`host:port`, path `/metrics`) and
     /// waits until it is ready. Panics (with its log) if it cannot start.
     pub fn start(targets: &[&str]) -> Prometheus {
+        Prometheus::start_with_rules(targets, &[])
+    }
+
+    /// [`Prometheus::start`], evaluating the alerting and recording rules of
+    /// `rules` (their alerts show in the `ALERTS` series).
+    pub fn start_with_rules(targets: &[&str], rules: &[&Path]) -> Prometheus {
         let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
         let dir = TempDir::new(&format!("prometheus{n}"));
         let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(&cfg, config(targets)).expect("writing the Prometheus config");
+        std::fs::write(&cfg, config(targets, rules)).expect("writing the Prometheus config");
         let log = dir.path().join("prometheus.log");
         // The port is free when picked, not reserved: on a clash, pick again.
         let mut last = String::new();
@@ -571,11 +585,14 @@ mod tests {
 
     #[test]
     fn config_scrapes_each_target_every_second() {
-        let c = config(&["127.0.0.1:9750", "127.0.0.1:9751"]);
+        let c = config(&["127.0.0.1:9750", "127.0.0.1:9751"], &[]);
         assert!(c.contains("scrape_interval: 1s"), "{c}");
         assert!(
             c.contains("targets: ['127.0.0.1:9750', '127.0.0.1:9751']"),
             "{c}"
         );
+        assert!(!c.contains("rule_files"), "{c}");
+        let r = config(&["127.0.0.1:9750"], &[Path::new("/x/rules.yaml")]);
+        assert!(r.ends_with("rule_files:\n  - '/x/rules.yaml'\n"), "{r}");
     }
 }

@@ -1,10 +1,19 @@
 //! The node agent on the real node: health, metrics of a real pod's broken
 //! PID 1 and its slow shutdown, the live topology, one agent per node, and a
 //! clean stop on Ctrl-C (the binary, as an engineer runs it) and on SIGTERM
-//! (the image, as the kubelet stops it).
+//! (the image, run with the DaemonSet's capabilities as the kubelet would,
+//! scraped by a real Prometheus that evaluates the shipped alerts and runs
+//! every query of the shipped dashboard); quiet by default (a healthy pod
+//! gives no log line, a broken one only its findings, for the agent and for
+//! `audit`'s text); and an HTTP listener that holds against clients that
+//! hold connections, send too much or never read.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
+use std::time::Duration;
 
+use nstrace_tests::agent::{daemonset_caps, dashboard_queries, podman_run, repo, AgentContainer};
 use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
 use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
@@ -45,6 +54,8 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mark = bpf::last_program_id();
+    // `--min-severity info`: routine runtime joins are logged too (the quiet
+    // default is tested below).
     let agent = Tracer::command(
         &[
             "agent",
@@ -52,6 +63,8 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
             &listen,
             "--lock-file",
             lock.to_str().unwrap(),
+            "--min-severity",
+            "info",
         ],
         &[],
     );
@@ -130,6 +143,8 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
         "nstrace_pods",
         "nstrace_containers",
         "nstrace_resident_memory_bytes",
+        "nstrace_healthy 1",
+        "nstrace_runtime_joins_total{runtime=\"",
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
@@ -146,6 +161,17 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
         .find(|v| v["finding"] == "pid1_ignores_sigterm" && v["pod"] == "ag-bad")
         .unwrap_or_else(|| panic!("no JSON finding line: {:?}", done.events));
     assert_eq!(finding["container_name"], "stubborn");
+    let routine = done
+        .events
+        .iter()
+        .find(|v| {
+            v["finding"] == "namespace_join"
+                && v["join"]["expected"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("container runtime activity"))
+        })
+        .unwrap_or_else(|| panic!("no routine join line at info: {:?}", done.events));
+    assert_eq!(routine["severity"], "info", "{routine}");
     assert!(
         http_get(&listen, "/healthz").is_err(),
         "the listener is gone with the agent"
@@ -159,22 +185,23 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     assert_detached(mark);
 }
 
-/// The agent's image, run by podman the way `deploy/daemonset.yaml` runs it;
-/// removed on drop (also when the test fails).
-struct AgentContainer(String);
-
-impl Drop for AgentContainer {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["rm", "-f", "-t", "0", &self.0])
-            .output();
-    }
+/// Runs every dashboard query not yet answered; returns those still without series.
+fn unanswered(
+    prom: &nstrace_tests::prometheus::Prometheus,
+    left: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    left.into_iter()
+        .filter(|(_, q)| prom.query(q).as_array().is_none_or(|a| a.is_empty()))
+        .collect()
 }
 
-/// The image `cargo xtask image` built runs as the DaemonSet runs it
-/// (privileged, the node's PID and network namespaces, read-only root and
-/// mounts); a real Prometheus scrapes it and finds the broken PID 1 of a pod
-/// that was stopped, and its SIGKILL shutdown; promtool accepts the
+/// The image `cargo xtask image` built runs as the DaemonSet runs it (not
+/// privileged: exactly the capabilities the DaemonSet adds, no privilege
+/// escalation, the node's PID and network namespaces, read-only root and
+/// mounts); a real Prometheus, with the shipped alerting rules, scrapes it:
+/// it finds the broken PID 1 and the lasting zombie of a pod, the SIGKILL
+/// shutdown when it is stopped, the alerts for them fire, and every query of
+/// the shipped Grafana dashboard returns series; promtool accepts the
 /// exposition; SIGTERM stops it cleanly.
 #[test]
 fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
@@ -188,69 +215,41 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let name = format!("nstrace-agent-test-{}", std::process::id());
-    let storage = "/var/lib/containers/storage";
-    let mount = |host: &str, inside: &str, opts: &str| format!("{host}:{inside}:{opts}");
-    let lock_mount = format!("{}:/run/nstrace", lock_dir.display());
     let mark = bpf::last_program_id();
-    let out = Command::new("podman")
-        .args(["run", "-d", "--name", &name])
-        .args([
-            "--privileged",
-            "--pid=host",
-            "--network=host",
-            "--read-only",
-        ])
-        .args(["-v", &mount("/sys/kernel/btf", "/sys/kernel/btf", "ro")])
-        .args(["-v", &mount("/sys/fs/cgroup", "/sys/fs/cgroup", "ro")])
-        .args(["-v", &mount("/run", "/host/run", "ro,rslave")])
-        .args(["-v", &lock_mount])
-        // podman keeps bundles and names only under /var/lib (a CRI node: /run).
-        .args([
-            "-v",
-            &mount(
-                &format!("{storage}/overlay-containers"),
-                "/host/var/lib/containers/storage/overlay-containers",
-                "ro",
-            ),
-        ])
-        .args([
-            "-v",
-            &mount(
-                &format!("{storage}/libpod"),
-                "/host/var/lib/containers/storage/libpod",
-                "ro",
-            ),
-        ])
-        .arg("localhost/nstrace:latest")
-        .args(["agent", "--listen", &listen])
-        .args([
-            "--storage-root",
-            "/host/var/lib/containers/storage/overlay-containers",
-            "--podman-db",
-            "/host/var/lib/containers/storage/libpod/bolt_state.db",
-        ])
-        .output()
-        .unwrap();
+    let caps = daemonset_caps();
+    let out = podman_run(
+        &name,
+        &caps,
+        &lock_dir,
+        true,
+        &["--listen", &listen, "--zombie-after", "2s"],
+    );
+    let agent = AgentContainer(name.clone());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let agent = AgentContainer(name.clone());
     eventually("/healthz 200 from the image", || {
         http_get(&listen, "/healthz")
             .ok()
             .filter(|r| r.status == 200)
     });
-
     assert_attached(mark);
+    let rules = repo("deploy/prometheus-rules.yaml");
+    let prom = Prometheus::start_with_rules(&[&listen], &[&rules]);
+    prom.wait_up(1);
 
+    // A PID 1 that drops SIGTERM, and one that leaves an orphan unreaped.
     let pod = Pod::play(
         "ag-img",
         &pod_yaml(
             "ag-img",
             "",
-            &[Spec::sh("stubborn", &["/bin/sh", "-c", NOTRAP])],
+            &[
+                Spec::sh("stubborn", &["/bin/sh", "-c", NOTRAP]),
+                Spec::sh("noreap", &["/bin/sh", "-c", "(sleep 1 &); exec sleep 1000"]),
+            ],
             "",
         ),
     );
@@ -259,17 +258,42 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
         let r = http_get(&listen, "/topology").ok()?;
         r.body.contains("\"stubborn\"").then_some(())
     });
+    let zombie = prom.wait_for("nstrace_zombies{pod=\"ag-img\",container=\"noreap\"}");
+    assert!(sample_value(&zombie[0]) >= 1.0, "{zombie:?}");
+    // The dashboard while the pod runs (the zombies panel has series only now)...
+    let mut left = dashboard_queries();
+    assert!(left.len() >= 10, "{left:?}");
+    left = unanswered(&prom, left);
     pod.stop(2);
     drop(pod);
 
-    let prom = Prometheus::start(&[&listen]);
-    prom.wait_up(1);
     let finding = prom.wait_for(
         "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",pod=\"ag-img\",container=\"stubborn\"}",
     );
     assert!(sample_value(&finding[0]) >= 1.0, "{finding:?}");
     let killed = prom.wait_for("nstrace_pod_shutdown_seconds_count{verdict=\"sigkill\"}");
     assert!(sample_value(&killed[0]) >= 1.0, "{killed:?}");
+    // The shipped alerts, evaluated by Prometheus on what the agent found.
+    for alert in ["NstracePid1IgnoresSigterm", "NstracePodKilledAtGraceEnd"] {
+        let firing = prom.wait_for(&format!(
+            "ALERTS{{alertname=\"{alert}\",alertstate=\"firing\",pod=\"ag-img\",container=\"stubborn\"}}"
+        ));
+        assert_eq!(firing[0]["metric"]["severity"], "warning", "{firing:?}");
+    }
+    let quiet = prom.query(
+        "ALERTS{alertname=~\"NstraceAgentDown|NstraceAgentUnhealthy|NstraceEventsDropped\"}",
+    );
+    assert_eq!(quiet.as_array().map(Vec::len), Some(0), "{quiet}");
+    // ...and after the stop: every panel's query has returned series.
+    let start = std::time::Instant::now();
+    while !left.is_empty() && start.elapsed() < EVENT_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(500));
+        left = unanswered(&prom, left);
+    }
+    assert!(
+        left.is_empty(),
+        "dashboard queries without series: {left:#?}"
+    );
     let exposition = http_get(&listen, "/metrics").unwrap().body;
     promtool_check_metrics(&openmetrics_to_text(&exposition))
         .unwrap_or_else(|e| panic!("promtool: {e}\n{exposition}"));
@@ -308,4 +332,384 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
     );
     assert_detached(mark);
     drop(agent);
+}
+
+/// `nstrace audit` in text, its stdout and stderr in files; stopped (SIGINT) and reaped on drop.
+struct TextAudit {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl TextAudit {
+    fn start(dir: &std::path::Path, extra: &[&str]) -> TextAudit {
+        let out = dir.join("audit.txt");
+        let err = dir.join("audit.err");
+        let child = Command::new(nstrace_bin())
+            .arg("audit")
+            .args(extra)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let a = TextAudit { child, out, err };
+        eventually("the text audit attached", || {
+            std::fs::read_to_string(&a.err)
+                .ok()
+                .filter(|e| e.contains("tracing"))
+        });
+        a
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Ctrl-C; its whole stdout.
+    fn stop(mut self) -> String {
+        // SAFETY: signalling the audit this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let st = self.child.wait().unwrap();
+        assert!(
+            st.success(),
+            "{st}: {}",
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        );
+        self.stdout()
+    }
+}
+
+impl Drop for TextAudit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Headlines of findings in `audit`'s text (not their indented evidence, not the summary).
+fn headlines(text: &str) -> Vec<&str> {
+    let summary = text.find("summary:").unwrap_or(text.len());
+    text[..summary]
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.is_empty())
+        .collect()
+}
+
+/// Quiet by default: with the agent's default `--min-severity` (and
+/// `audit`'s text default), a healthy pod started and stopped gives no log
+/// line at all, and a pod with a broken PID 1 gives its findings and nothing
+/// else; the runtime's routine joins are counted in
+/// `nstrace_runtime_joins_total`, and the audit's summary says how many it
+/// did not print.
+#[test]
+fn agent_and_audit_text_are_quiet_by_default() {
+    let _g = serial();
+    let dir = TempDir::new("agent-quiet");
+    let lock = dir.path().join("agent.lock");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let agent = Tracer::command(
+        &[
+            "agent",
+            "--listen",
+            &listen,
+            "--lock-file",
+            lock.to_str().unwrap(),
+            "--predict-after",
+            "1s",
+        ],
+        &[],
+    );
+    let audit = TextAudit::start(dir.path(), &["--predict-after", "1s"]);
+    eventually("/healthz 200", || {
+        http_get(&listen, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    let metric = |series: &str| -> f64 {
+        let m = http_get(&listen, "/metrics")
+            .map(|r| r.body)
+            .unwrap_or_default();
+        m.lines()
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+
+    // A healthy pod: tini -g passes SIGTERM on, everything ends in time.
+    let good = Pod::play(
+        "qt-good",
+        &pod_yaml(
+            "qt-good",
+            "",
+            &[Spec::sh(
+                "app",
+                &["tini", "-g", "--", "/bin/sh", "-c", "sleep 1000 & wait"],
+            )],
+            "",
+        ),
+    );
+    eventually(
+        "the healthy pod in the topology and its runtime joins counted",
+        || {
+            let t = http_get(&listen, "/topology").ok()?.body;
+            (t.contains("\"qt-good\"") && metric("nstrace_runtime_joins_total{") > 0.0)
+                .then_some(())
+        },
+    );
+    // Its PID 1s are judged once they have run --predict-after (1 s) and a tick.
+    std::thread::sleep(Duration::from_secs(3));
+    let graceful_before =
+        metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\"}");
+    good.stop(10);
+    drop(good);
+    eventually("the healthy pod's shutdown seen, and the pod gone", || {
+        let t = http_get(&listen, "/topology").ok()?.body;
+        let graceful =
+            metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\"}");
+        (!t.contains("\"qt-good\"") && graceful > graceful_before).then_some(())
+    });
+    assert!(
+        agent.events().is_empty(),
+        "a healthy pod logged: {:#?}",
+        agent.events()
+    );
+    assert!(
+        headlines(&audit.stdout()).is_empty(),
+        "a healthy pod printed: {}",
+        audit.stdout()
+    );
+
+    // A broken PID 1: its findings, and nothing else.
+    let bad = Pod::play(
+        "qt-broken",
+        &pod_yaml(
+            "qt-broken",
+            "",
+            &[Spec::sh("stubborn", &["/bin/sh", "-c", NOTRAP])],
+            "",
+        ),
+    );
+    agent.wait_for("the prediction", |v| {
+        v["finding"] == "pid1_will_ignore_sigterm" && v["pod"] == "qt-broken"
+    });
+    bad.stop(2);
+    drop(bad);
+    agent.wait_for("the dropped SIGTERM", |v| {
+        v["finding"] == "pid1_ignores_sigterm" && v["pod"] == "qt-broken"
+    });
+    agent.wait_for("the slow shutdown", |v| {
+        v["finding"] == "slow_shutdown" && v["pod"] == "qt-broken"
+    });
+    eventually("the audit's findings about the broken pod", || {
+        let t = audit.stdout();
+        (t.contains("pid1_ignores_sigterm") && t.contains("slow_shutdown")).then_some(())
+    });
+    let routine = metric("nstrace_runtime_joins_total{");
+    let done = agent.stop_with(libc::SIGTERM);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(!done.events.is_empty());
+    for v in &done.events {
+        assert_eq!(v["pod"], "qt-broken", "only the broken pod's findings: {v}");
+        assert_ne!(v["severity"], "info", "{v}");
+    }
+    assert!(routine >= 1.0, "routine joins counted instead: {routine}");
+    let text = audit.stop();
+    let heads = headlines(&text);
+    assert!(!heads.is_empty(), "{text}");
+    for h in &heads {
+        assert!(
+            h.contains("qt-broken") && !h.contains("[INFO]"),
+            "only the broken pod's findings: {h}\n{text}"
+        );
+    }
+    let note = text
+        .lines()
+        .find(|l| l.contains("not printed:"))
+        .unwrap_or_else(|| panic!("the summary says what it did not print: {text}"));
+    assert!(
+        note.contains("routine joins by container runtimes")
+            && note.contains("--min-severity info prints them"),
+        "{note}"
+    );
+}
+
+/// The agent's /metrics value of `series` (summed over its label sets).
+fn agent_metric(listen: &str, series: &str) -> f64 {
+    http_get(listen, "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// VmRSS of a process this test started, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Raises this test process's open-file limit to `want` (or the hard limit).
+fn raise_nofile(want: u64) -> u64 {
+    // SAFETY: get/setrlimit on this process with a valid struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max.min(want.max(r.rlim_cur));
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        r.rlim_cur
+    }
+}
+
+/// A raw request and the whole response (read until the agent closes).
+fn raw_exchange(listen: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(listen).unwrap();
+    s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+    let _ = s.write_all(request);
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Clients that misbehave cannot take the agent's HTTP away: far more
+/// half-sent requests than the connection cap, held open, leave /healthz
+/// answering and the agent's memory where it was; the held connections are
+/// closed by the agent (the newest at the header timeout, the rest to make
+/// room); a client that never reads is cut at the idle timeout; an oversized
+/// head, a body and a POST are refused.
+#[test]
+fn agent_http_holds_against_bad_clients() {
+    let _g = serial();
+    const CAP: usize = 16;
+    const HELD: usize = 1500;
+    assert!(
+        raise_nofile(4096) as usize > HELD + 64,
+        "this test needs {HELD} sockets"
+    );
+    let dir = TempDir::new("agent-http");
+    let lock = dir.path().join("agent.lock");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let agent = Tracer::command(
+        &[
+            "agent",
+            "--listen",
+            &listen,
+            "--lock-file",
+            lock.to_str().unwrap(),
+            "--http-max-connections",
+            &CAP.to_string(),
+            "--http-header-timeout",
+            "2s",
+            "--http-idle-timeout",
+            "3s",
+        ],
+        &[],
+    );
+    eventually("/healthz 200", || {
+        http_get(&listen, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    let before = rss_kib(agent.pid());
+
+    // Half a request head each, then nothing: held as long as the agent lets them.
+    let mut held: Vec<TcpStream> = (0..HELD)
+        .map(|_| {
+            let mut s = TcpStream::connect(&listen).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: agent\r\nX-Wait: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    let health = http_get(&listen, "/healthz").expect("/healthz with every slot taken");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let during = rss_kib(agent.pid());
+    assert!(
+        during < before + 8 * 1024,
+        "{HELD} held connections grew the agent from {before} to {during} KiB"
+    );
+    assert!(agent_metric(&listen, "nstrace_http_connections ") <= CAP as f64);
+    // Closed to make room (or, on a slow machine, the oldest at the header timeout first).
+    let closed = agent_metric(
+        &listen,
+        "nstrace_http_connections_closed_total{reason=\"evicted\"}",
+    ) + agent_metric(
+        &listen,
+        "nstrace_http_connections_closed_total{reason=\"header_timeout\"}",
+    );
+    assert!(closed >= (HELD - CAP) as f64, "{closed}");
+    // Every held connection is closed by the agent: EOF (or a reset) on each.
+    for s in &mut held {
+        s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                // hyper may answer a timed-out head before closing.
+                Ok(_) => continue,
+            }
+        }
+    }
+    drop(held);
+    eventually(
+        "the newest held connections closed at the header timeout",
+        || {
+            (agent_metric(
+                &listen,
+                "nstrace_http_connections_closed_total{reason=\"header_timeout\"}",
+            ) >= 1.0)
+                .then_some(())
+        },
+    );
+
+    // A client that sends requests but never reads: cut at the idle timeout.
+    let mut sink = TcpStream::connect(&listen).unwrap();
+    let many =
+        "GET /topology HTTP/1.1\r\nHost: agent\r\n\r\nGET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n"
+            .repeat(2000);
+    let writer = std::thread::spawn(move || {
+        // Blocks once the agent stops reading (its responses are never read); ends when it closes.
+        let _ = sink.write_all(many.as_bytes());
+        sink
+    });
+    eventually("the reader that never reads cut off", || {
+        (agent_metric(
+            &listen,
+            "nstrace_http_connections_closed_total{reason=\"idle\"}",
+        ) >= 1.0)
+            .then_some(())
+    });
+    drop(writer.join().unwrap());
+
+    // Too much, or the wrong thing.
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: agent\r\nX-Big: {}\r\n\r\n",
+        "x".repeat(20_000)
+    );
+    assert!(raw_exchange(&listen, huge.as_bytes()).starts_with("HTTP/1.1 431"));
+    let post = raw_exchange(&listen, b"POST /metrics HTTP/1.1\r\nHost: agent\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(
+        post.to_ascii_lowercase().contains("allow: get, head"),
+        "{post}"
+    );
+    let body = raw_exchange(&listen, b"GET /metrics HTTP/1.1\r\nHost: agent\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    assert!(body.starts_with("HTTP/1.1 413"), "{body}");
+    let head = raw_exchange(
+        &listen,
+        b"HEAD /healthz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        head.starts_with("HTTP/1.1 200") && !head.contains("ok\n"),
+        "{head}"
+    );
+
+    assert_eq!(http_get(&listen, "/healthz").unwrap().status, 200);
+    let done = agent.stop_with(libc::SIGTERM);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
 }

@@ -2,8 +2,10 @@
 //!
 //! 1. Overhead: each workload (fork, signal and namespace storms from
 //!    `nstrace-load`; stress-ng's fork and kill storms, as tracker issue 12
-//!    measured them) runs untraced, under `nstrace watch --format json` and
-//!    `nstrace audit` (output to /dev/null), under a bpftrace script on the
+//!    measured them) runs untraced, under `nstrace watch --format json`,
+//!    `nstrace audit` and `nstrace agent` (output to /dev/null; the agent's
+//!    `/healthz` and `/metrics` polled every 100 ms meanwhile, their latency
+//!    kept: see `probe.rs`), under a bpftrace script on the
 //!    same hooks printing every event to /dev/null, and under `strace -f`
 //!    limited to the same syscalls (load generator only, on an eighth of the
 //!    work, scaled: ptrace is slow and costs the same per operation). Runs
@@ -14,6 +16,8 @@
 //!    Then one more run under nstrace and one under bpftrace with run-time
 //!    statistics on give each program's in-kernel ns per run.
 //! 2. Loss: the fork storm against a forced 4 KiB ring buffer must report drops.
+//!    The agent's HTTP through a burst of pod starts and stops (`pods`), and
+//!    the time from SIGTERM to its exit in the middle of a kill storm (`sigterm`).
 //! 3. Collector: `nstrace replay --audit` and `--topology` over a synthetic
 //!    recording (50,000 live processes, 10,000 namespaces, 1,000,000 events),
 //!    pinned to one core: events/s and peak RSS.
@@ -23,7 +27,7 @@
 //!    network at start), and the time of a one-shot `nstrace topology`.
 //!
 //! `--only PART,…` runs some of it (workload short names, `loss`,
-//! `collector`, `startup`). Prints a markdown table and writes
+//! `collector`, `startup`, `pods`, `sigterm`). Prints a markdown table and writes
 //! target/bench/bench.json.
 
 use std::io::{BufRead, BufReader, Read};
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{bpfstats, nstrace_bin, root, run};
+use crate::{bpfstats, nstrace_bin, probe, root, run};
 
 /// The 16 hooks nstrace uses, as a bpftrace script that prints every event
 /// (bpftrace's own ring buffer, formatted in userspace, to /dev/null).
@@ -66,15 +70,17 @@ enum Mode {
     Untraced,
     Watch,
     Audit,
+    Agent,
     Bpftrace,
     Strace,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [
+    const ALL: [Mode; 6] = [
         Mode::Untraced,
         Mode::Watch,
         Mode::Audit,
+        Mode::Agent,
         Mode::Bpftrace,
         Mode::Strace,
     ];
@@ -84,6 +90,7 @@ impl Mode {
             Mode::Untraced => "untraced",
             Mode::Watch => "nstrace watch",
             Mode::Audit => "nstrace audit",
+            Mode::Agent => "nstrace agent",
             Mode::Bpftrace => "bpftrace",
             Mode::Strace => "strace -f",
         }
@@ -189,6 +196,8 @@ struct Sample {
     cpu: f64,
     received: Option<u64>,
     dropped: Option<u64>,
+    /// The agent's HTTP, polled during the run.
+    probes: Option<probe::Latencies>,
 }
 
 fn load_bin() -> PathBuf {
@@ -294,7 +303,8 @@ fn check_quiet() -> Result<()> {
 /// A tracer running beside a workload; stopped (SIGINT) and reaped on drop.
 struct Tracer {
     child: Child,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    /// Its stderr after "tracing", and when the counters line came.
+    stderr: Option<std::thread::JoinHandle<(String, Option<Instant>)>>,
     /// Where a tracer without a stderr pipe (bpftrace) writes its messages.
     err_file: Option<PathBuf>,
 }
@@ -333,9 +343,16 @@ impl Tracer {
             }
         }
         let stderr = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
-            rest
+            let (mut rest, mut counted) = (String::new(), None);
+            let mut line = String::new();
+            while err.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.contains("events received") {
+                    counted = Some(Instant::now());
+                }
+                rest.push_str(&line);
+                line.clear();
+            }
+            (rest, counted)
         });
         Ok(Tracer {
             child,
@@ -408,19 +425,29 @@ impl Tracer {
     }
 
     /// Stops the tracer and returns what it wrote to stderr.
-    fn stop(mut self) -> Result<String> {
+    fn stop(self) -> Result<String> {
+        Ok(self.stop_with(libc::SIGINT)?.0)
+    }
+
+    /// Sends `signal`, waits for the exit; stderr, the seconds from the
+    /// signal to the exit, and to its counters line (nstrace's last word
+    /// before it detaches its programs).
+    fn stop_with(mut self, signal: i32) -> Result<(String, f64, Option<f64>)> {
+        let t0 = Instant::now();
         // SAFETY: signalling the tracer this harness started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let st = self.child.wait()?;
-        let err = self
+        let secs = t0.elapsed().as_secs_f64();
+        let (err, counted) = self
             .stderr
             .take()
             .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_else(|| self.err_text());
+            .unwrap_or_else(|| (self.err_text(), None));
         if !st.success() {
             bail!("tracer exited with {st}: {err}");
         }
-        Ok(err)
+        let said = counted.map(|t| t.saturating_duration_since(t0).as_secs_f64());
+        Ok((err, secs, said))
     }
 }
 
@@ -428,6 +455,37 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `nstrace agent` on a loopback port of its own, with its own lock file
+/// (so an agent left on the node is not disturbed, and none is needed),
+/// started once `/healthz` says 200.
+struct Agent {
+    tracer: Tracer,
+    addr: std::net::SocketAddr,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Result<Agent> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let lock = dir.join("agent.lock");
+        let tracer = Tracer::nstrace(&[
+            "agent",
+            "--listen",
+            &addr.to_string(),
+            "--lock-file",
+            &lock.to_string_lossy(),
+        ])?;
+        // As the kubelet's startup probe: the liveness probes count from the first 200 on.
+        let t0 = Instant::now();
+        while probe::get(addr, "/healthz").is_err() {
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!("the agent's /healthz did not answer 200 within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Agent { tracer, addr })
     }
 }
 
@@ -470,6 +528,21 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
                 cpu,
                 received,
                 dropped,
+                probes: None,
+            })
+        }
+        Mode::Agent => {
+            let agent = Agent::start(dir)?;
+            let poller = probe::Poller::start(agent.addr);
+            let (secs, cpu) = run_load(&[], w)?;
+            let probes = poller.stop();
+            let (received, dropped) = counters(&agent.tracer.stop()?);
+            Ok(Sample {
+                secs,
+                cpu,
+                received,
+                dropped,
+                probes: Some(probes),
             })
         }
         Mode::Bpftrace => {
@@ -516,13 +589,14 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
     }
 }
 
-/// One more run under `nstrace watch` or bpftrace, with run-time statistics
+/// One more run under `nstrace watch`, the agent or bpftrace, with run-time statistics
 /// on (they cost two clock reads per program run, so the timed rounds run
 /// without them): what each program cost in the kernel over the workload.
 fn cost_run(mode: Mode, w: &Workload, dir: &Path) -> Result<bpfstats::Costs> {
     let _on = bpfstats::StatsOn::enable()?;
     let t = match mode {
         Mode::Bpftrace => Tracer::bpftrace(dir)?,
+        Mode::Agent => Agent::start(dir)?.tracer,
         _ => Tracer::nstrace(&["watch", "--format", "json"])?,
     };
     let before = bpfstats::snapshot(t.pid())?;
@@ -581,12 +655,13 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
 pub struct Options {
     /// Alternating rounds per workload.
     pub rounds: usize,
-    /// Parts to run (workload short names, `loss`, `collector`, `startup`); empty = all.
+    /// Parts to run (workload short names, `loss`, `collector`, `startup`,
+    /// `pods`, `sigterm`); empty = all.
     pub only: Vec<String>,
 }
 
 /// What `--only` accepts besides the workloads' short names.
-const PARTS: [&str; 3] = ["loss", "collector", "startup"];
+const PARTS: [&str; 5] = ["loss", "collector", "startup", "pods", "sigterm"];
 
 impl Options {
     /// Parses `--rounds N` and `--only PART,…`.
@@ -630,12 +705,20 @@ impl Options {
     }
 }
 
+/// A workload and the in-kernel costs under `watch`, the agent and bpftrace.
+type Costs3<'a> = (
+    &'a Workload,
+    bpfstats::Costs,
+    bpfstats::Costs,
+    bpfstats::Costs,
+);
+
 /// The in-kernel table: per nstrace program and workload, ns per run and
 /// runs (from `run_time_ns` / `run_cnt`), then each tracer's total per
 /// operation of the workload.
-fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String {
+fn cost_table(costs: &[Costs3<'_>]) -> String {
     let mut md = String::from("\n| in-kernel ns/run (runs) |");
-    for (w, _, _) in costs {
+    for (w, _, _, _) in costs {
         md.push_str(&format!(" {} |", w.name));
     }
     md.push_str("\n|---|");
@@ -650,16 +733,29 @@ fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String
     };
     for hook in HOOKS {
         md.push_str(&format!("| `{hook}` |"));
-        for (_, ours, _) in costs {
+        for (_, ours, _, _) in costs {
             let (ns, n) = ours.get(hook).copied().unwrap_or_default();
             md.push_str(&format!(" {} |", cell(ns, n)));
         }
         md.push('\n');
     }
-    for (label, pick) in [("nstrace, all programs", 0), ("bpftrace, all programs", 1)] {
+    // The agent streams fewer signals: its signal programs mostly count and return.
+    for hook in ["signal_generate", "signal_deliver"] {
+        md.push_str(&format!("| `{hook}` under the agent |"));
+        for (_, _, agent, _) in costs {
+            let (ns, n) = agent.get(hook).copied().unwrap_or_default();
+            md.push_str(&format!(" {} |", cell(ns, n)));
+        }
+        md.push('\n');
+    }
+    for (label, pick) in [
+        ("nstrace watch, all programs", 0),
+        ("nstrace agent, all programs", 1),
+        ("bpftrace, all programs", 2),
+    ] {
         md.push_str(&format!("| {label}: ns/run; ns per op |"));
-        for (w, ours, peer) in costs {
-            let (ns, n) = bpfstats::total(if pick == 0 { ours } else { peer });
+        for (w, ours, agent, peer) in costs {
+            let (ns, n) = bpfstats::total([ours, agent, peer][pick]);
             md.push_str(&format!(
                 " {}; {:.0} |",
                 cell(ns, n),
@@ -669,11 +765,50 @@ fn cost_table(costs: &[(&Workload, bpfstats::Costs, bpfstats::Costs)]) -> String
         md.push('\n');
     }
     md.push_str(
-        "\nIn-kernel cost: one extra `nstrace watch` run and one bpftrace run per workload with \
+        "\nIn-kernel cost: one extra `nstrace watch` run, one agent run and one bpftrace run per workload with \
          run-time statistics on (BPF_ENABLE_STATS); `run_time_ns / run_cnt` per program over the \
          workload (a run that filters and returns at once counts too).\n",
     );
     md
+}
+
+/// The head of the probe-latency table.
+fn probe_table_head() -> String {
+    "\n| agent HTTP during | `/healthz` median / p99 / max | `/metrics` median / p99 / max | failed probes |\n|---|---|---|---|\n"
+        .to_owned()
+}
+
+/// One row of the probe-latency table.
+fn probe_row(what: &str, l: &probe::Latencies) -> String {
+    let failed = match l.failed.first() {
+        None => "0".to_owned(),
+        Some(first) => format!("{} (first: {first})", l.failed.len()),
+    };
+    format!(
+        "| {what} | {} | {} | {failed} |\n",
+        probe::cell(&l.healthz),
+        probe::cell(&l.metrics)
+    )
+}
+
+/// The probe latencies as JSON.
+fn probe_json(l: &probe::Latencies) -> String {
+    let one = |v: &[f64]| {
+        let (m, p, x) = probe::summary(v);
+        format!(
+            "{{\"n\":{},\"median_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
+            v.len(),
+            jnum(m, 3),
+            jnum(p, 3),
+            jnum(x, 3)
+        )
+    };
+    format!(
+        "{{\"healthz\":{},\"metrics\":{},\"failed\":{}}}",
+        one(&l.healthz),
+        one(&l.metrics),
+        l.failed.len()
+    )
 }
 
 /// A number for JSON (NaN, for a mode not run, is null).
@@ -728,14 +863,16 @@ pub fn bench(opts: &Options) -> Result<()> {
 
     // 1. Overhead.
     let mut drops_default = 0u64;
+    // The agent's HTTP during each workload: markdown rows.
+    let mut probe_rows: Vec<String> = Vec::new();
     // Per workload run: nstrace's and bpftrace's in-kernel costs.
-    let mut costs: Vec<(&Workload, bpfstats::Costs, bpfstats::Costs)> = Vec::new();
+    let mut costs: Vec<Costs3<'_>> = Vec::new();
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
     if !chosen.is_empty() {
         md.push_str(
-            "| workload (ops) | untraced | nstrace watch | nstrace audit | bpftrace | strace -f |\n",
+            "| workload (ops) | untraced | nstrace watch | nstrace audit | nstrace agent | bpftrace | strace -f |\n",
         );
-        md.push_str("|---|---|---|---|---|---|\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
     }
     for (wi, w) in chosen.iter().copied().enumerate() {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Mode::ALL.len()];
@@ -767,6 +904,8 @@ pub fn bench(opts: &Options) -> Result<()> {
         }
         let ours = cost_run(Mode::Watch, w, &dir)
             .with_context(|| format!("{}: in-kernel cost under nstrace", w.name))?;
+        let agent = cost_run(Mode::Agent, w, &dir)
+            .with_context(|| format!("{}: in-kernel cost under the agent", w.name))?;
         let peer = cost_run(Mode::Bpftrace, w, &dir)
             .with_context(|| format!("{}: in-kernel cost under bpftrace", w.name))?;
         let (ons, on) = bpfstats::total(&ours);
@@ -779,7 +918,7 @@ pub fn bench(opts: &Options) -> Result<()> {
             pn,
             pns as f64 / pn.max(1) as f64
         );
-        costs.push((w, ours, peer));
+        costs.push((w, ours, agent, peer));
         let med: Vec<f64> = samples
             .iter()
             .map(|ss| median(ss.iter().map(|s| s.secs).collect()))
@@ -806,11 +945,11 @@ pub fn bench(opts: &Options) -> Result<()> {
             let ratio = med[i] / base;
             let drops: u64 = samples[i].iter().filter_map(|s| s.dropped).sum();
             let events: u64 = samples[i].iter().filter_map(|s| s.received).sum();
-            if matches!(mode, Mode::Watch | Mode::Audit) {
+            if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
                 drops_default += drops;
             }
             if i > 0 {
-                let extra = if matches!(mode, Mode::Watch | Mode::Audit) {
+                let extra = if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
                     format!(
                         " ({} events/run, {drops} dropped)",
                         events / samples[i].len().max(1) as u64
@@ -845,7 +984,21 @@ pub fn bench(opts: &Options) -> Result<()> {
                     .join(",")
             ));
         }
-        json.push_str("]}");
+        json.push(']');
+        // The agent's HTTP over every agent run of this workload.
+        let agent_i = Mode::ALL
+            .iter()
+            .position(|m| *m == Mode::Agent)
+            .expect("agent mode");
+        let mut seen = probe::Latencies::default();
+        for smp in &samples[agent_i] {
+            if let Some(p) = &smp.probes {
+                seen.extend(p.clone());
+            }
+        }
+        json.push_str(&format!(",\"agent_probes\":{}", probe_json(&seen)));
+        probe_rows.push(probe_row(w.name, &seen));
+        json.push('}');
         md.push_str(&row);
         md.push('\n');
     }
@@ -860,22 +1013,38 @@ pub fn bench(opts: &Options) -> Result<()> {
         opts.rounds
     ));
     }
+    if !probe_rows.is_empty() {
+        md.push_str(&probe_table_head());
+        for r in &probe_rows {
+            md.push_str(r);
+        }
+        md.push_str(&format!(
+            "\nThe agent's HTTP during its timed runs: a new connection every {} ms for `/healthz`, then one for `/metrics`; \
+             median / p99 / max of the time to the whole answer; a probe fails on an error, a status other than 200 or no answer within {} s \
+             (the DaemonSet's probe timeout).\n",
+            probe::EVERY.as_millis(),
+            probe::TIMEOUT.as_secs()
+        ));
+    }
     if !costs.is_empty() {
         md.push_str(&cost_table(&costs));
         json.push_str(",\"in_kernel\":[");
-        for (i, (w, ours, peer)) in costs.iter().enumerate() {
+        for (i, (w, ours, agent, peer)) in costs.iter().enumerate() {
             if i > 0 {
                 json.push(',');
             }
-            let progs = ours
-                .iter()
-                .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let progs = |c: &bpfstats::Costs| {
+                c.iter()
+                    .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             let (pns, pn) = bpfstats::total(peer);
             json.push_str(&format!(
-                "{{\"workload\":\"{}\",\"nstrace\":{{{progs}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
-                w.arg
+                "{{\"workload\":\"{}\",\"nstrace\":{{{}}},\"agent\":{{{}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
+                w.arg,
+                progs(ours),
+                progs(agent)
             ));
         }
         json.push(']');
@@ -900,6 +1069,82 @@ pub fn bench(opts: &Options) -> Result<()> {
         if dropped.unwrap_or(0) == 0 {
             bail!("a 4 KiB ring buffer under the fork storm reported no drops");
         }
+    }
+
+    // 2b. The agent through a burst of pod starts and stops.
+    if opts.wants("pods") {
+        let agent = Agent::start(&dir)?;
+        let poller = probe::Poller::start(agent.addr);
+        let t0 = Instant::now();
+        let pods = Pods::play(BURST_PODS)?;
+        let up = t0.elapsed().as_secs_f64();
+        drop(pods);
+        let all = t0.elapsed().as_secs_f64();
+        // The shutdowns' findings come as the pods go: a few ticks more.
+        std::thread::sleep(Duration::from_secs(2));
+        let seen = poller.stop();
+        let (recv, dropped) = counters(&agent.tracer.stop()?);
+        md.push_str(&probe_table_head());
+        md.push_str(&probe_row(
+            &format!(
+                "{BURST_PODS} pods started ({up:.1} s) and stopped ({:.1} s)",
+                all - up
+            ),
+            &seen,
+        ));
+        md.push_str(&format!(
+            "\nUnder the agent: {} events received, {} dropped, while `podman kube play` started {BURST_PODS} pods of two containers each and `podman kube down` stopped them (1 s grace).\n",
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0)
+        ));
+        json.push_str(&format!(
+            ",\"pod_burst\":{{\"pods\":{BURST_PODS},\"start_secs\":{up:.3},\"stop_secs\":{:.3},\"received\":{},\"dropped\":{},\"agent_probes\":{}}}",
+            all - up,
+            recv.unwrap_or(0),
+            dropped.unwrap_or(0),
+            probe_json(&seen)
+        ));
+        if dropped.unwrap_or(0) > 0 {
+            eprintln!("bench: the agent dropped events during the pod burst");
+        }
+    }
+
+    // 2c. SIGTERM to the agent in the middle of a kill storm: how long to exit.
+    if opts.wants("sigterm") {
+        const RUNS: usize = 5;
+        let (mut said, mut exited) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let agent = Agent::start(&dir)?;
+            let storm = Storm::start()?;
+            // Well into the storm (it runs for tens of seconds untraced).
+            std::thread::sleep(Duration::from_secs(3));
+            let (err, s, counted) = agent.tracer.stop_with(libc::SIGTERM)?;
+            drop(storm);
+            let (recv, dropped) = counters(&err);
+            let c = counted.unwrap_or(f64::NAN);
+            eprintln!(
+                "bench: SIGTERM to the agent during the stress-ng kill storm: counters after {c:.3} s, exit after {s:.3} s ({} events, {} dropped)",
+                recv.unwrap_or(0),
+                dropped.unwrap_or(0)
+            );
+            said.push(c);
+            exited.push(s);
+        }
+        let list = |v: &[f64]| v.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>();
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        md.push_str(&format!(
+            "\nSIGTERM to the agent 3 s into a stress-ng kill storm ({RUNS} runs): its last line (the counters; every finding flushed before it) after {} s, \
+             exit 0 after {} s (the rest is the kernel detaching the programs: RCU grace periods).\n",
+            list(&said).join(", "),
+            list(&exited).join(", ")
+        ));
+        json.push_str(&format!(
+            ",\"sigterm_during_kill_storm\":{{\"counters_secs\":[{}],\"exit_secs\":[{}],\"max_counters\":{},\"max_exit\":{}}}",
+            list(&said).iter().map(|s| if s == "NaN" { "null".to_owned() } else { s.clone() }).collect::<Vec<_>>().join(","),
+            list(&exited).join(","),
+            jnum(max(&said), 4),
+            jnum(max(&exited), 4)
+        ));
     }
 
     // 3. Collector throughput and memory, one core.
@@ -1060,6 +1305,37 @@ struct Crowd {
 
 /// Pods on the node during the start-up measure.
 const STARTUP_PODS: usize = 5;
+
+/// Pods started at once in the pod-burst measure.
+const BURST_PODS: usize = 10;
+
+/// A stress-ng kill storm that outlasts what is measured during it; killed
+/// (its whole process group) on drop.
+struct Storm {
+    child: Child,
+}
+
+impl Storm {
+    fn start() -> Result<Storm> {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("stress-ng")
+            .args(["--kill", "2", "--kill-ops", "100000000", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting stress-ng")?;
+        Ok(Storm { child })
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        // SAFETY: killing the process group this harness created.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
 
 /// Pods for the start-up measure (`podman kube play`, the test image, the
 /// default bridge): a web server and a sidecar each; removed on drop.

@@ -6,6 +6,10 @@
 
 /// The DaemonSet, relative to the workspace root.
 pub const DAEMONSET: &str = "deploy/daemonset.yaml";
+/// The alerting rules, as a plain Prometheus rules file.
+pub const RULES: &str = "deploy/prometheus-rules.yaml";
+/// The same rules as a Prometheus Operator PrometheusRule.
+pub const PROMETHEUS_RULE: &str = "deploy/prometheusrule.yaml";
 
 /// A YAML value of the subset: block mappings and sequences, scalars, flow
 /// sequences of scalars.
@@ -358,6 +362,52 @@ mod tests {
             .map(|(mp, hp, ro, _)| (format!("{hp}{}", &path[mp.len()..]), ro))
     }
 
+    fn read(path: &str) -> Vec<Yaml> {
+        let text = std::fs::read_to_string(crate::root().join(path)).unwrap();
+        parse_documents(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_prometheus_rule_wraps_exactly_the_plain_rules_and_every_alert_the_issue_asks_for() {
+        let plain = read(RULES);
+        assert_eq!(plain.len(), 1, "one document");
+        let groups = plain[0].get("groups");
+        let wrapped = read(PROMETHEUS_RULE);
+        assert_eq!(wrapped.len(), 1, "one document");
+        let r = &wrapped[0];
+        assert_eq!(r.get("apiVersion").str(), Some("monitoring.coreos.com/v1"));
+        assert_eq!(r.get("kind").str(), Some("PrometheusRule"));
+        assert_eq!(r.at("metadata.namespace").str(), Some("nstrace-system"));
+        assert_eq!(
+            r.at("spec.groups"),
+            groups,
+            "the same groups, rule for rule"
+        );
+        let alerts: Vec<&str> = groups
+            .items()
+            .iter()
+            .flat_map(|g| g.get("rules").items())
+            .filter_map(|r| r.get("alert").str())
+            .collect();
+        for want in [
+            "NstraceAgentDown",
+            "NstraceAgentUnhealthy",
+            "NstraceEventsDropped",
+            "NstracePid1IgnoresSigterm",
+            "NstracePodKilledAtGraceEnd",
+            "NstraceZombiesAccumulating",
+        ] {
+            assert!(alerts.contains(&want), "{want} missing: {alerts:?}");
+        }
+        // Every alert says how bad and what to do, for the people it pages.
+        for rule in groups.items().iter().flat_map(|g| g.get("rules").items()) {
+            let name = rule.get("alert").str().unwrap();
+            assert!(rule.at("labels.severity").str().is_some(), "{name}");
+            assert!(rule.at("annotations.summary").str().is_some(), "{name}");
+            assert!(rule.at("annotations.description").str().is_some(), "{name}");
+        }
+    }
+
     #[test]
     fn reader_knows_the_subset() {
         let y = "a: 1\nb:\n  - x\n  - k: v\n    l: \"q # not a comment\"\n  -\n    m: n\nc: [\"e\", f]  # comment\nd:\n- s\n---\ne: 'z'\n";
@@ -449,15 +499,50 @@ mod tests {
         assert_eq!(ann.get("prometheus.io/path").str(), Some("/metrics"));
     }
 
+    /// The capability names of `nstrace agent`'s table (AGENT_CAPS in
+    /// nstrace/src/probe/mod.rs), without `CAP_`, as Kubernetes writes them.
+    fn agent_caps_in_source() -> Vec<String> {
+        let src = std::fs::read_to_string(crate::root().join("nstrace/src/probe/mod.rs")).unwrap();
+        let table = src
+            .split("pub const AGENT_CAPS")
+            .nth(1)
+            .and_then(|t| t.split("];").next())
+            .expect("AGENT_CAPS in probe/mod.rs");
+        table
+            .split('"')
+            .filter_map(|q| q.strip_prefix("CAP_"))
+            .filter(|n| n.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     #[test]
-    fn privileged_in_the_nodes_pid_and_net_namespaces_on_every_node() {
+    fn least_privilege_in_the_nodes_pid_and_net_namespaces_on_every_node() {
         let ds = daemonset();
         let p = pod(&ds);
         assert_eq!(p.get("hostPID").str(), Some("true"));
         assert_eq!(p.get("hostNetwork").str(), Some("true"));
+        let sc = container(&ds).get("securityContext");
+        assert_eq!(sc.get("privileged").str(), Some("false"));
+        assert_eq!(sc.get("allowPrivilegeEscalation").str(), Some("false"));
+        assert_eq!(sc.get("readOnlyRootFilesystem").str(), Some("true"));
+        let names = |k: &str| -> Vec<String> {
+            sc.at(k)
+                .items()
+                .iter()
+                .map(|c| c.str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("capabilities.drop"), ["ALL"]);
+        let add = names("capabilities.add");
         assert_eq!(
-            container(&ds).at("securityContext.privileged").str(),
-            Some("true")
+            add,
+            agent_caps_in_source(),
+            "the DaemonSet adds exactly what the agent checks for"
+        );
+        assert!(
+            add.iter().all(|c| !c.starts_with("CAP_")),
+            "Kubernetes names capabilities without CAP_: {add:?}"
         );
         let tolerates_all = p
             .get("tolerations")

@@ -19,6 +19,7 @@ mod bpfstats;
 mod deploy;
 mod fuzz;
 mod image;
+mod probe;
 mod setup;
 mod soak;
 mod vm;

@@ -1,6 +1,8 @@
 //! Linux capabilities: the numbers nstrace checks and the names it prints
 //! (linux/capability.h; `cap_effective` fields carry bit n = capability n).
 
+/// CAP_DAC_READ_SEARCH: list /proc/PID/fd of processes of other users.
+pub const DAC_READ_SEARCH: u32 = 2;
 /// CAP_SYS_PTRACE: read every process's namespaces and /proc entries.
 pub const SYS_PTRACE: u32 = 19;
 /// CAP_SYS_ADMIN: load eBPF programs, setns, mount.

@@ -127,6 +127,14 @@ pub struct Config {
     /// below it events are submitted without a wakeup (the collector also
     /// drains on a short timer), so a busy node is not interrupted per event.
     pub wakeup_bytes: u32,
+    /// 1: stream a signal in the mask only when it concerns a process outside
+    /// the node's PID namespace (`node_pid_ns`): the target of a generated
+    /// signal, the receiver of a delivered one. The agent's detectors judge
+    /// containers only; a signal between the node's own processes is counted
+    /// like a signal outside the mask. 0: stream every signal in the mask.
+    pub signals_in_containers_only: u32,
+    /// The node's PID namespace inode (see `signals_in_containers_only`).
+    pub node_pid_ns: u32,
 }
 
 /// Slots of the per-CPU `COUNTERS` array.
@@ -191,5 +199,7 @@ no_padding!(Offsets {
 no_padding!(Config {
     signal_mask,
     self_tgid,
-    wakeup_bytes
+    wakeup_bytes,
+    signals_in_containers_only,
+    node_pid_ns
 });

@@ -29,13 +29,13 @@ macro_rules! no_padding {
             $(
                 assert!(
                     core::mem::offset_of!($t, $f) == end,
-                    concat!(stringify!($t), ": implicit padding before ", stringify!($f))
+                    concat!(stringify!($t), ": implicit padding (or a field not listed here) before ", stringify!($f))
                 );
                 end = core::mem::offset_of!($t, $f) + $crate::field_size(|x: &$t| &x.$f);
             )+
             assert!(
                 end == core::mem::size_of::<$t>(),
-                concat!(stringify!($t), ": implicit padding at the end")
+                concat!(stringify!($t), ": implicit padding (or a field not listed here) at the end")
             );
         };
     };

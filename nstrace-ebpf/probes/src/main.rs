@@ -99,6 +99,8 @@ static CONFIG: Config = Config {
     signal_mask: 0,
     self_tgid: 0,
     wakeup_bytes: 0,
+    signals_in_containers_only: 0,
+    node_pid_ns: 0,
 };
 
 /// The one event stream. Its size is set by the loader (--ring-buffer-size).

@@ -1,5 +1,6 @@
 //! Signals: generation (with the kernel's verdict and the target) and
-//! delivery (with the handler), filtered by the collector's signal mask.
+//! delivery (with the handler), filtered by the collector's signal mask and,
+//! for the agent, by where the process concerned lives.
 
 use core::ptr::{addr_of, read_volatile};
 
@@ -20,6 +21,36 @@ fn wanted(sig: u32) -> bool {
     sig < 64 && mask & (1u64 << sig) != 0
 }
 
+/// Whether a signal concerning `task` is skipped because it lives in the
+/// node's PID namespace and only containers' signals are streamed. A task
+/// whose namespace cannot be read (0) is streamed: never hidden on a failure.
+#[inline(always)]
+fn on_node_only(task: Ptr) -> bool {
+    // SAFETY: plain reads of a global the loader initialised.
+    let (only, node) = unsafe {
+        (
+            read_volatile(addr_of!(CONFIG.signals_in_containers_only)),
+            read_volatile(addr_of!(CONFIG.node_pid_ns)),
+        )
+    };
+    if only == 0 {
+        return false;
+    }
+    // Every thread of a process is in its PID namespace: no need for the leader.
+    let mut ok = true;
+    let (_, pid_ns) = task::own_pid(task, &mut ok);
+    pid_ns != 0 && pid_ns == node
+}
+
+/// Counts a signal that is not streamed (once, at generation; deliveries of
+/// these are not counted again).
+#[inline(always)]
+fn count_filtered(sig: u32) {
+    if sig <= 64 {
+        bump(counter::SIGNALS_FILTERED + sig);
+    }
+}
+
 /// signal:signal_generate(sig, info, task, group, result).
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
@@ -28,14 +59,15 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     }
     let sig: i32 = ctx.arg(0);
     if !wanted(sig as u32) {
-        // Counted once, at generation; deliveries of these are not counted again.
-        if (sig as u32) <= 64 {
-            bump(counter::SIGNALS_FILTERED + sig as u32);
-        }
+        count_filtered(sig as u32);
+        return 0;
+    }
+    let target: Ptr = ctx.arg(2);
+    if on_node_only(target) {
+        count_filtered(sig as u32);
         return 0;
     }
     let info: usize = ctx.arg(1);
-    let target: Ptr = ctx.arg(2);
     let group: i32 = ctx.arg(3);
     let result: i32 = ctx.arg(4);
     let mut entry = reserve!(SignalGenerateEvent, Kind::SignalGenerate);
@@ -78,7 +110,7 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let sig: i32 = ctx.arg(0);
-    if !wanted(sig as u32) {
+    if !wanted(sig as u32) || on_node_only(task::current()) {
         return 0;
     }
     let ka: Ptr = ctx.arg(2);

@@ -68,23 +68,34 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
             policy,
             log,
             series_hold: args.series_hold,
+            min_severity: args.min_severity,
         },
         shared.clone(),
     );
-    let opts = live::LiveOptions::new(&args.ring, &args.runtime);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        // Bound before anything is loaded: a taken port is a clear error, early.
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!(
-            "nstrace: agent serving http://{}/metrics, /healthz, /topology",
-            args.listen
-        );
-        tokio::spawn(serve::serve(listener, shared));
-        live::run_async(&opts, &mut view).await
-    })
+    let opts = live::LiveOptions {
+        // What the detectors read, to processes in containers: a node whose
+        // own processes signal each other heavily pays nothing for it.
+        signal_mask: args.signal_mask(),
+        signals_in_containers_only: true,
+        ..live::LiveOptions::new(&args.ring, &args.runtime)
+    };
+    // Bound before anything is loaded: a taken port is a clear error, early.
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    // Its own thread and runtime: no drain, topology rebuild or network read
+    // of the trace below can hold up a probe.
+    serve::listener::spawn(
+        listener,
+        shared,
+        serve::listener::Limits {
+            max_connections: usize::from(args.http_max_connections),
+            header_timeout: args.http_header_timeout,
+            idle_timeout: args.http_idle_timeout,
+        },
+    )?;
+    eprintln!(
+        "nstrace: agent serving http://{}/metrics, /healthz, /topology",
+        args.listen
+    );
+    live::run(&opts, &mut view)
 }

@@ -14,7 +14,7 @@ pub fn run(args: &AuditArgs) -> Result<Outcome> {
     let mut view = AuditView::new(
         AuditOptions {
             format: args.format,
-            min_severity: args.min_severity,
+            min_severity: args.min_severity(),
             fail_on: args.fail_on,
             pid1: super::pid1_config(&args.detect),
         },

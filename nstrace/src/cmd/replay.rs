@@ -26,7 +26,9 @@ pub fn run(args: &ReplayArgs) -> Result<Outcome> {
         let mut view = AuditView::new(
             AuditOptions {
                 format: args.format,
-                min_severity: args.min_severity,
+                min_severity: args
+                    .min_severity
+                    .unwrap_or(crate::cli::default_min_severity(args.format)),
                 fail_on: args.fail_on,
                 pid1: pid1::Config {
                     zombie_after_ns: ns(args.zombie_after, kept.zombie_after_ns),

@@ -19,6 +19,7 @@ pub fn run(args: &ShutdownArgs) -> Result<Outcome> {
         &live::LiveOptions {
             ring_buffer_size: 8 << 20,
             signal_mask: signal_mask(&DEFAULT_SIGNALS),
+            signals_in_containers_only: false,
             debug_probes: false,
             duration: args.timeout,
             record: None,

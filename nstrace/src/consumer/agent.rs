@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nstrace_common::KIND_SLOTS;
 
-use crate::detect::{pid1, policy::Policy, Attributed, Audit};
+use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
 use crate::model::{topology, Model, Place};
 use crate::output::logfile::RotatingLog;
@@ -31,6 +31,8 @@ pub struct AgentOptions {
     pub log: Option<RotatingLog>,
     /// How long a pod's series stay after the pod is gone.
     pub series_hold: Duration,
+    /// Findings below this are counted, not logged.
+    pub min_severity: Severity,
 }
 
 /// A pod as metric labels name it: (namespace, pod).
@@ -50,6 +52,7 @@ pub struct AgentView {
     audit: Option<Audit>,
     log: Option<RotatingLog>,
     hold: Duration,
+    min_severity: Severity,
     shared: Arc<Shared>,
     wall_offset_ns: i64,
     /// Events per kind since the last tick (added to the metrics there).
@@ -73,6 +76,31 @@ fn place_labels(p: &Place) -> PlaceLabels {
     ]
 }
 
+/// Which series a finding counts in.
+#[derive(Debug, PartialEq, Eq)]
+enum Count<'a> {
+    /// None: a withdrawn prediction (the series count raised findings).
+    Nothing,
+    /// `nstrace_runtime_joins_total{runtime}`: a routine join by this runtime.
+    RuntimeJoin(&'a str),
+    /// `nstrace_findings_total{finding, severity, namespace, pod, container}`.
+    Finding,
+}
+
+/// Whether a finding is logged at `min`, and where it is counted (whether
+/// logged or not: the metrics count everything the detectors raise).
+fn route(a: &Attributed, min: Severity) -> (bool, Count<'_>) {
+    let log = a.finding.shown_at(min);
+    let count = if a.finding.resolved() {
+        Count::Nothing
+    } else if let Some(runtime) = a.finding.routine() {
+        Count::RuntimeJoin(runtime)
+    } else {
+        Count::Finding
+    };
+    (log, count)
+}
+
 /// The agent's resident memory in bytes (VmRSS), 0 if unreadable.
 fn rss_bytes() -> i64 {
     std::fs::read_to_string("/proc/self/status")
@@ -94,6 +122,7 @@ impl AgentView {
             audit: None,
             log: opts.log,
             hold: opts.series_hold,
+            min_severity: opts.min_severity,
             shared,
             wall_offset_ns: 0,
             kinds: [0; KIND_SLOTS],
@@ -103,39 +132,48 @@ impl AgentView {
         }
     }
 
-    /// Logs findings as JSON lines and counts them in the metrics.
+    /// Logs findings at or above `--min-severity` as JSON lines and counts
+    /// every raised one in the metrics: routine runtime joins by runtime,
+    /// the rest by kind, severity and place.
     fn report(&mut self, found: Vec<Attributed>) -> Result<()> {
         if found.is_empty() {
             return Ok(());
         }
         let mut text = String::new();
         for a in &found {
-            if a.finding.resolved() {
-                // Logged, not counted: the series counts raised findings.
+            let (log, count) = route(a, self.min_severity);
+            if log {
                 text.push_str(&findings::finding(
                     a,
                     crate::output::Format::Json,
                     self.wall_offset_ns,
                 ));
-                continue;
             }
-            text.push_str(&findings::finding(
-                a,
-                crate::output::Format::Json,
-                self.wall_offset_ns,
-            ));
-            let [ns, pod, ctr] = place_labels(&a.place);
-            let labels: FindingLabels = [
-                ("finding", a.finding.kind.name().to_owned()),
-                ("severity", a.finding.severity.name().to_owned()),
-                ns.clone(),
-                pod.clone(),
-                ctr,
-            ];
-            self.shared
-                .metrics(|m| m.findings.get_or_create(&labels).inc());
-            let s = self.series.entry((ns.1, pod.1)).or_default();
-            s.findings.insert(labels);
+            match count {
+                Count::Nothing => {}
+                Count::RuntimeJoin(runtime) => {
+                    let labels = [("runtime", runtime.to_owned())];
+                    self.shared
+                        .metrics(|m| m.runtime_joins.get_or_create(&labels).inc());
+                }
+                Count::Finding => {
+                    let [ns, pod, ctr] = place_labels(&a.place);
+                    let labels: FindingLabels = [
+                        ("finding", a.finding.kind.name().to_owned()),
+                        ("severity", a.finding.severity.name().to_owned()),
+                        ns.clone(),
+                        pod.clone(),
+                        ctr,
+                    ];
+                    self.shared
+                        .metrics(|m| m.findings.get_or_create(&labels).inc());
+                    let s = self.series.entry((ns.1, pod.1)).or_default();
+                    s.findings.insert(labels);
+                }
+            }
+        }
+        if text.is_empty() {
+            return Ok(());
         }
         if let Some(log) = self.log.as_mut() {
             log.write_lines(&text)
@@ -310,5 +348,116 @@ impl Consumer for AgentView {
             log.flush().context("writing the findings file")?;
         }
         Ok(Outcome::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::joins::{Action, Actor, Expected, Join};
+    use crate::detect::pid1::Prediction;
+    use crate::detect::{Evidence, Finding, FindingKind};
+    use crate::model::{Disposition, Init};
+
+    fn attributed(kind: FindingKind, severity: Severity, evidence: Evidence) -> Attributed {
+        Attributed {
+            finding: Finding {
+                kind,
+                severity,
+                ts_ns: 1,
+                pid: 10,
+                comm: "runc".into(),
+                pid_ns: 1,
+                evidence,
+            },
+            place: Place::Node,
+            allowed_by: None,
+        }
+    }
+
+    fn join(expected: Option<&str>) -> Evidence {
+        Evidence::Join(Box::new(Join {
+            actor: Actor {
+                pid: 10,
+                comm: "runc".into(),
+                exe: String::new(),
+                uid: 0,
+                euid: 0,
+                cap_effective: 0,
+                pid_ns: 1,
+                place: Place::Node,
+            },
+            action: Action::Unshare { flags: 0 },
+            targets: Vec::new(),
+            ret: 0,
+            expected: expected.map(|by| Expected {
+                by: by.into(),
+                network_plugin: false,
+            }),
+        }))
+    }
+
+    fn prediction(resolved: bool) -> Evidence {
+        Evidence::Prediction(Box::new(Prediction {
+            init: Init::Shell("sh".into()),
+            disposition: Disposition::Default,
+            age_ns: 3_000_000_000,
+            resolved,
+            likely: false,
+            exited_on_sigterm: false,
+        }))
+    }
+
+    #[test]
+    fn routine_runtime_joins_are_counted_by_runtime_and_logged_only_at_info() {
+        let routine = attributed(
+            FindingKind::NamespaceJoin,
+            Severity::Info,
+            join(Some("runc")),
+        );
+        assert_eq!(
+            route(&routine, Severity::Low),
+            (false, Count::RuntimeJoin("runc"))
+        );
+        assert_eq!(
+            route(&routine, Severity::Info),
+            (true, Count::RuntimeJoin("runc"))
+        );
+        // Node administration (ip netns exec): a finding, logged only at info.
+        let admin = attributed(FindingKind::NamespaceJoin, Severity::Info, join(None));
+        assert_eq!(route(&admin, Severity::Low), (false, Count::Finding));
+        assert_eq!(route(&admin, Severity::Info), (true, Count::Finding));
+    }
+
+    #[test]
+    fn findings_at_or_above_the_minimum_are_logged_and_everything_raised_is_counted() {
+        let high = attributed(FindingKind::Pid1IgnoresSigterm, Severity::High, join(None));
+        assert_eq!(route(&high, Severity::Low), (true, Count::Finding));
+        assert_eq!(route(&high, Severity::High), (true, Count::Finding));
+        let low = attributed(
+            FindingKind::Pid1NotReapingCapable,
+            Severity::Low,
+            prediction(false),
+        );
+        assert_eq!(route(&low, Severity::Low), (true, Count::Finding));
+        assert_eq!(route(&low, Severity::Medium), (false, Count::Finding));
+        // A withdrawal (info) is logged where its prediction was, and counts nowhere.
+        let withdrawn = attributed(
+            FindingKind::Pid1NotReapingCapable,
+            Severity::Info,
+            prediction(true),
+        );
+        assert_eq!(route(&withdrawn, Severity::Low), (true, Count::Nothing));
+        assert_eq!(route(&withdrawn, Severity::Medium), (false, Count::Nothing));
+        let will_ignore = attributed(
+            FindingKind::Pid1WillIgnoreSigterm,
+            Severity::Info,
+            prediction(true),
+        );
+        assert_eq!(
+            route(&will_ignore, Severity::Medium),
+            (true, Count::Nothing)
+        );
+        assert_eq!(route(&will_ignore, Severity::High), (false, Count::Nothing));
     }
 }

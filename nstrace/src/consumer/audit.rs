@@ -32,6 +32,10 @@ pub struct AuditView {
     policy: Option<Policy>,
     wall_offset_ns: i64,
     all: Vec<Attributed>,
+    /// Raised findings below `--min-severity`, and how many of them are
+    /// routine runtime joins (the summary says so, in text).
+    hidden: usize,
+    hidden_routine: usize,
 }
 
 impl AuditView {
@@ -43,6 +47,8 @@ impl AuditView {
             policy: Some(policy),
             wall_offset_ns: 0,
             all: Vec::new(),
+            hidden: 0,
+            hidden_routine: 0,
         }
     }
 
@@ -57,7 +63,7 @@ impl AuditView {
                 let before = self.all.len();
                 self.all
                     .retain(|x| !(x.finding.kind == f.kind && x.finding.pid == f.pid));
-                if self.all.len() < before {
+                if self.all.len() < before && f.shown_at(self.opts.min_severity) {
                     text.push_str(&findings::finding(
                         &a,
                         self.opts.format,
@@ -66,12 +72,15 @@ impl AuditView {
                 }
                 continue;
             }
-            if f.severity >= self.opts.min_severity {
+            if f.shown_at(self.opts.min_severity) {
                 text.push_str(&findings::finding(
                     &a,
                     self.opts.format,
                     self.wall_offset_ns,
                 ));
+            } else {
+                self.hidden += 1;
+                self.hidden_routine += usize::from(f.routine().is_some());
             }
             self.all.push(a);
         }
@@ -141,7 +150,14 @@ impl Consumer for AuditView {
             .map(|r| r.name.as_str())
             .zip(audit.policy_hits.iter().copied())
             .collect();
-        let text = findings::summary_of_run(&self.all, &zombies, &hits, self.opts.format);
+        let mut text = findings::summary_of_run(&self.all, &zombies, &hits, self.opts.format);
+        if self.opts.format == Format::Text && self.hidden > 0 {
+            text.push_str(&findings::hidden_note(
+                self.hidden,
+                self.hidden_routine,
+                self.opts.min_severity,
+            ));
+        }
         write_stdout(text.as_bytes())?;
         let failed = self.opts.fail_on.is_some_and(|level| {
             self.all

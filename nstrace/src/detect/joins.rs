@@ -128,7 +128,28 @@ pub struct Join {
     /// 0 or -errno.
     pub ret: i32,
     /// Why it is expected (container runtime activity), if it is.
-    pub expected: Option<String>,
+    pub expected: Option<Expected>,
+}
+
+/// Why a join is expected: the node program that made it, a container
+/// runtime or a CNI network plugin building a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The runtime (`runc`, `conmon`…) or plugin (`bridge`…): a bounded set of
+    /// names, fit for a metric label.
+    pub by: String,
+    /// A CNI network plugin rather than a runtime.
+    pub network_plugin: bool,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.network_plugin {
+            write!(f, "container network plugin ({})", self.by)
+        } else {
+            write!(f, "container runtime activity ({})", self.by)
+        }
+    }
 }
 
 impl Join {
@@ -152,7 +173,7 @@ const CNI_DIRS: [&str; 3] = ["/usr/lib/cni/", "/opt/cni/bin/", "/usr/libexec/cni
 
 /// Why a node process's join is expected: the runtime or network plugin it
 /// is, by its command, executable name, or the CNI directory it runs from.
-fn runtime(comm: &str, exe: &str) -> Option<String> {
+fn runtime(comm: &str, exe: &str) -> Option<Expected> {
     let base = exe.rsplit('/').next().unwrap_or("");
     if let Some(r) = RUNTIME_COMMS.iter().copied().find(|r| {
         let prefixed = |s: &str| {
@@ -161,12 +182,18 @@ fn runtime(comm: &str, exe: &str) -> Option<String> {
         };
         prefixed(comm) || prefixed(base)
     }) {
-        return Some(format!("container runtime activity ({r})"));
+        return Some(Expected {
+            by: r.to_owned(),
+            network_plugin: false,
+        });
     }
     CNI_DIRS
         .iter()
         .any(|d| exe.starts_with(d))
-        .then(|| format!("container network plugin ({base})"))
+        .then(|| Expected {
+            by: base.to_owned(),
+            network_plugin: true,
+        })
 }
 
 /// Classifies namespace joins and creations into findings.
@@ -554,7 +581,12 @@ mod tests {
         );
         let j = f.join().unwrap();
         assert_eq!(j.actor.place, Place::Node);
-        assert!(j.expected.as_deref().unwrap().contains("runc"));
+        assert_eq!(j.expected.as_ref().unwrap().by, "runc");
+        assert_eq!(f.routine(), Some("runc"), "routine: counted, not logged");
+        assert_eq!(
+            j.expected.as_ref().unwrap().to_string(),
+            "container runtime activity (runc)"
+        );
         assert_eq!(
             j.targets[0].place,
             Place::Pod {
@@ -567,16 +599,12 @@ mod tests {
     #[test]
     fn cni_plugins_on_the_node_are_expected() {
         assert_eq!(
-            runtime("bridge", "/usr/lib/cni/bridge").as_deref(),
-            Some("container network plugin (bridge)")
+            runtime("bridge", "/usr/lib/cni/bridge").map(|e| e.to_string()),
+            Some("container network plugin (bridge)".to_owned())
         );
         assert!(runtime("bridge", "/usr/sbin/bridge").is_none());
-        assert!(runtime("conmon", "/usr/bin/conmon")
-            .unwrap()
-            .contains("conmon"));
-        assert!(runtime("runc:[1:CHILD]", "/dev/fd/6")
-            .unwrap()
-            .contains("runc"));
+        assert_eq!(runtime("conmon", "/usr/bin/conmon").unwrap().by, "conmon");
+        assert_eq!(runtime("runc:[1:CHILD]", "/dev/fd/6").unwrap().by, "runc");
         assert!(runtime("runcible", "/usr/bin/runcible").is_none());
     }
 
@@ -618,6 +646,7 @@ mod tests {
         assert_eq!(j.targets[0].place.class(), "named_netns");
         assert_eq!(j.targets[0].place.to_string(), "named netns x");
         assert_eq!(j.expected, None);
+        assert_eq!(f.routine(), None, "node administration is not routine");
     }
 
     #[test]

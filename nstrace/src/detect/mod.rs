@@ -11,6 +11,13 @@ pub mod shutdown;
 
 use std::fmt;
 
+use nstrace_common::sig;
+
+/// The signals the detectors read (PID 1's SIGTERM, the graceful signals it
+/// passes on, the SIGKILL that ends a grace period): what the agent streams.
+/// The detectors judge nothing by any other signal.
+pub const SIGNALS_READ: [u32; 7] = sig::TERMINATING;
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -174,6 +181,28 @@ impl Finding {
             Evidence::Join(j) => Some(j),
             _ => None,
         }
+    }
+
+    /// Whether it is shown (printed, logged) at `--min-severity min`: at or
+    /// above it; a withdrawn prediction when the prediction itself was.
+    pub fn shown_at(&self, min: Severity) -> bool {
+        let level = if self.resolved() {
+            pid1::raised_severity(self.kind)
+        } else {
+            self.severity
+        };
+        level >= min
+    }
+
+    /// The runtime or network plugin, when this is a routine join: an info
+    /// finding about a container runtime doing its ordinary work on the node
+    /// (podman, conmon, runc, CNI entering the namespaces they just made).
+    /// The agent counts these instead of logging them.
+    pub fn routine(&self) -> Option<&str> {
+        if self.severity != Severity::Info {
+            return None;
+        }
+        self.join()?.expected.as_ref().map(|e| e.by.as_str())
     }
 
     /// The port clash, for `port_conflict` findings.

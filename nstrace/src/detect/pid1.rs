@@ -217,6 +217,16 @@ struct TermTaken {
     reported: bool,
 }
 
+/// The severity a prediction of `kind` is raised at (its withdrawal is
+/// info): what decides whether the withdrawal is shown where the prediction was.
+pub fn raised_severity(kind: FindingKind) -> Severity {
+    match kind {
+        FindingKind::Pid1WillIgnoreSigterm => Severity::Medium,
+        FindingKind::Pid1NotReapingCapable => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
 /// The PID-1 detectors.
 #[derive(Debug, Default)]
 pub struct Pid1 {
@@ -567,7 +577,7 @@ impl Pid1 {
                 out.push(Finding {
                     kind: FindingKind::Pid1WillIgnoreSigterm,
                     severity: if certain {
-                        Severity::Medium
+                        raised_severity(FindingKind::Pid1WillIgnoreSigterm)
                     } else if likely {
                         Severity::Low
                     } else {
@@ -586,7 +596,11 @@ impl Pid1 {
             }) {
                 out.push(Finding {
                     kind: FindingKind::Pid1NotReapingCapable,
-                    severity: if reaps { Severity::Info } else { Severity::Low },
+                    severity: if reaps {
+                        Severity::Info
+                    } else {
+                        raised_severity(FindingKind::Pid1NotReapingCapable)
+                    },
                     ..f
                 });
             }

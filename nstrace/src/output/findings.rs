@@ -630,8 +630,21 @@ fn join_wire(j: &Join) -> JoinWire<'_> {
             .collect(),
         ret: j.ret,
         result: j.result(),
-        expected: j.expected.as_deref(),
+        expected: j.expected.as_ref().map(ToString::to_string),
     }
+}
+
+/// The summary's last text line when findings were not printed: how many,
+/// how many of them routine runtime joins, and how to see them.
+pub fn hidden_note(hidden: usize, routine: usize, min: Severity) -> String {
+    let lower = Severity::ALL
+        .into_iter()
+        .rev()
+        .find(|s| *s < min)
+        .unwrap_or(Severity::Info);
+    format!(
+        "  not printed: {hidden} finding(s) below {min}, {routine} of them routine joins by container runtimes (--min-severity {lower} prints them)\n"
+    )
 }
 
 /// End-of-run summary: findings per kind and severity (allowed ones apart),
@@ -707,6 +720,15 @@ mod tests {
             pid_ns: 7,
             evidence,
         }
+    }
+
+    #[test]
+    fn the_summary_says_what_was_not_printed_and_how_to_print_it() {
+        assert_eq!(
+            hidden_note(12, 10, Severity::Low),
+            "  not printed: 12 finding(s) below low, 10 of them routine joins by container runtimes (--min-severity info prints them)\n"
+        );
+        assert!(hidden_note(3, 0, Severity::High).contains("--min-severity medium prints them"));
     }
 
     #[test]

@@ -30,6 +30,25 @@ const SHUTDOWN_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 120.0,
 ];
 
+/// The HTTP listener's own metrics, shared with its thread (the handles are
+/// reference-counted: no lock).
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections closed, by why (`done`, `header_timeout`, `idle`, `evicted`, `error`).
+    pub closed: Family<OneLabel, Counter>,
+}
+
+impl HttpMetrics {
+    /// Counts one connection closed for `why`.
+    pub fn close(&self, why: crate::serve::listener::Closed) {
+        self.closed
+            .get_or_create(&[("reason", why.name().to_owned())])
+            .inc();
+    }
+}
+
 /// Every metric the agent exports, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -45,8 +64,11 @@ pub struct Metrics {
     pub signals_counted: Family<OneLabel, Counter>,
     /// Container-name lookups in the runtimes' files, by outcome.
     pub name_lookups: Family<OneLabel, Counter>,
-    /// Findings, by kind, severity and place.
+    /// Findings, by kind, severity and place (routine runtime joins apart).
     pub findings: Family<FindingLabels, Counter>,
+    /// Routine joins of container runtimes and network plugins, by which one:
+    /// counted here instead of logged.
+    pub runtime_joins: Family<OneLabel, Counter>,
     /// Lasting zombies, by place.
     pub zombies: Family<PlaceLabels, Gauge>,
     /// Pod shutdown durations (first SIGTERM to last exit), by namespace and verdict.
@@ -57,6 +79,10 @@ pub struct Metrics {
     pub containers: Gauge,
     /// The agent's resident memory.
     pub rss_bytes: Gauge,
+    /// 1 when /healthz answers 200, else 0 (set at each scrape).
+    pub healthy: Gauge,
+    /// The HTTP listener.
+    pub http: HttpMetrics,
     /// The counters already turned into metric increments.
     last: Stats,
 }
@@ -81,6 +107,7 @@ impl Metrics {
             signals_counted: Family::default(),
             name_lookups: Family::default(),
             findings: Family::default(),
+            runtime_joins: Family::default(),
             zombies: Family::default(),
             shutdown_seconds: Family::new_with_constructor(|| {
                 Histogram::new(SHUTDOWN_BUCKETS.iter().copied())
@@ -88,6 +115,8 @@ impl Metrics {
             pods: Gauge::default(),
             containers: Gauge::default(),
             rss_bytes: Gauge::default(),
+            healthy: Gauge::default(),
+            http: HttpMetrics::default(),
             last: Stats::default(),
             registry,
         };
@@ -128,6 +157,11 @@ impl Metrics {
             m.findings.clone(),
         );
         reg.register(
+            "runtime_joins",
+            "Routine namespace joins by container runtimes and network plugins on the node (counted, not logged), by runtime",
+            m.runtime_joins.clone(),
+        );
+        reg.register(
             "zombies",
             "Zombies older than --zombie-after, by the pod and container they are in",
             m.zombies.clone(),
@@ -143,6 +177,21 @@ impl Metrics {
             "resident_memory_bytes",
             "The agent's resident memory",
             m.rss_bytes.clone(),
+        );
+        reg.register(
+            "healthy",
+            "1 when /healthz answers 200 (attached, snapshot taken, ring buffer drained within 5 s), else 0",
+            m.healthy.clone(),
+        );
+        reg.register(
+            "http_connections",
+            "HTTP connections open now",
+            m.http.open.clone(),
+        );
+        reg.register(
+            "http_connections_closed",
+            "HTTP connections closed, by reason: done, header_timeout, idle, evicted (at the connection cap), error",
+            m.http.closed.clone(),
         );
         m
     }

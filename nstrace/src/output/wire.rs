@@ -367,7 +367,7 @@ pub struct JoinWire<'a> {
     /// "ok" or errno name.
     pub result: String,
     /// Why it is expected.
-    pub expected: Option<&'a str>,
+    pub expected: Option<String>,
 }
 
 /// A port clash.

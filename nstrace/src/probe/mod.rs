@@ -9,6 +9,8 @@ pub mod tracefs;
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::tp_btf::BtfTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use nstrace_common::{caps, counter, Config, NetConfig};
@@ -105,6 +107,9 @@ pub struct Options {
     pub ring_buffer_size: u32,
     /// Signals streamed (bit n = signal n).
     pub signal_mask: u64,
+    /// Stream those only when they concern a process outside the node's PID
+    /// namespace (the agent); the rest are counted.
+    pub signals_in_containers_only: bool,
     /// Let the programs say which kernel read failed, where (aya-log).
     pub debug_probes: bool,
 }
@@ -134,6 +139,8 @@ pub struct Probes {
     counters: PerCpuArray<MapData, u64>,
     /// The programs' log, with `--debug-probes`.
     logger: Option<aya_log::EbpfLogger<StderrLog>>,
+    /// Their links, detached together on drop.
+    attached: Vec<Attached>,
 }
 
 /// Checks, before anything is loaded, that this machine can run nstrace;
@@ -150,6 +157,74 @@ pub fn preflight() -> Result<()> {
         ],
         "load its eBPF programs and read every process's namespaces",
     )?;
+    kernel_fits()
+}
+
+/// The capabilities `nstrace agent` needs on a node, and what each is for:
+/// the least set it runs with (checked with the image under podman, one test
+/// per capability). CAP_SYS_ADMIN is needed to enter pods' network
+/// namespaces, and with it the kernel needs neither CAP_BPF nor CAP_PERFMON.
+pub const AGENT_CAPS: [(u32, &str, &str); 3] = [
+    (
+        caps::SYS_ADMIN,
+        "CAP_SYS_ADMIN",
+        "load and attach its eBPF programs, enter pods' network namespaces (setns) and mount a private tracefs where the node has none",
+    ),
+    (
+        caps::SYS_PTRACE,
+        "CAP_SYS_PTRACE",
+        "read every process's namespaces, executable and root in /proc",
+    ),
+    (
+        caps::DAC_READ_SEARCH,
+        "CAP_DAC_READ_SEARCH",
+        "find which process holds a port in pods that run as other users (/proc/PID/fd)",
+    ),
+];
+
+/// The agent's checks: root, [`AGENT_CAPS`], the kernel. A missing
+/// capability is one line naming it and what it is for.
+pub fn preflight_agent() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("nstrace agent runs as root (uid 0) with {}; run it with sudo, or as uid 0 in its container", cap_list());
+    }
+    if let Some(why) = missing_agent_caps(procfs::effective_caps()) {
+        bail!("{why}");
+    }
+    kernel_fits()
+}
+
+/// "CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH".
+fn cap_list() -> String {
+    let names: Vec<&str> = AGENT_CAPS.iter().map(|(_, n, _)| *n).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+/// The one-line refusal for effective capabilities `have`, if any is missing.
+pub fn missing_agent_caps(have: u64) -> Option<String> {
+    let missing: Vec<String> = AGENT_CAPS
+        .iter()
+        .filter(|(bit, _, _)| have & (1 << bit) == 0)
+        .map(|(_, name, what)| format!("{name} to {what}"))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "nstrace agent needs {}; this process lacks {} (effective capabilities {have:#x}): add {} to the container's capabilities (securityContext.capabilities.add), or run it with full root privileges",
+        missing.join(", and "),
+        if missing.len() == 1 { "it" } else { "them" },
+        if missing.len() == 1 { "it" } else { "them" },
+    ))
+}
+
+/// The kernel is recent enough (a warning if it is older than every kernel
+/// tested) and has BTF.
+fn kernel_fits() -> Result<()> {
     match kernel_verdict(&procfs::kernel_release()) {
         Err(refusal) => bail!("{refusal}"),
         Ok(Some(warning)) => eprintln!("nstrace: warning: {warning}"),
@@ -203,15 +278,17 @@ impl Probes {
         }
         let kernel_btf = btf::Btf::from_kernel()?;
         let offsets = offsets::resolve(&kernel_btf)?;
+        let node = procfs::node_ns();
         let config = Config {
             signal_mask: opts.signal_mask,
             self_tgid: std::process::id(),
             // Wake the collector each time the unread data crosses a multiple of 1/16 of
             // the buffer (every record from 3/4 on); the drain timer does the rest.
             wakeup_bytes: opts.ring_buffer_size / 16,
+            signals_in_containers_only: u32::from(opts.signals_in_containers_only),
+            node_pid_ns: node.pid,
         };
         // The bind filter drops successful binds of the node's own daemons.
-        let node = procfs::node_ns();
         let net_config = NetConfig {
             node_mnt: node.mnt,
             node_net: node.net,
@@ -234,8 +311,9 @@ impl Probes {
             .allow_unsupported_maps()
             .load(OBJECT)
             .context("loading the eBPF object")?;
+        let mut attached = Vec::with_capacity(PROGRAMS.len());
         for (name, hook) in &PROGRAMS {
-            attach(&mut ebpf, name, hook, &aya_btf, opts.debug_probes)?;
+            attached.push(attach(&mut ebpf, name, hook, &aya_btf, opts.debug_probes)?);
         }
         let counters =
             PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("map COUNTERS missing")?)?;
@@ -251,6 +329,7 @@ impl Probes {
             ebpf,
             counters,
             logger,
+            attached,
         })
     }
 
@@ -294,27 +373,84 @@ impl Probes {
     }
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook, btf: &aya::Btf, debug: bool) -> Result<()> {
+/// An attached program's link, to detach it on purpose (see `Drop for Probes`).
+enum Attached {
+    /// A classic tracepoint's.
+    Tp(&'static str, TracePointLinkId),
+    /// A BTF tracepoint's.
+    TpBtf(&'static str, BtfTracePointLinkId),
+}
+
+fn attach(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    hook: &Hook,
+    btf: &aya::Btf,
+    debug: bool,
+) -> Result<Attached> {
     let prog = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} missing from the object"))?;
-    match hook {
+    Ok(match hook {
         Hook::TpBtf(tp) => {
             let p: &mut BtfTracePoint = prog.try_into()?;
             let what = format!("tp_btf/{tp}");
             p.load(tp, btf).map_err(|e| load_error(&what, e, debug))?;
-            p.attach()
+            let id = p
+                .attach()
                 .with_context(|| format!("attaching tp_btf/{tp}"))?;
+            Attached::TpBtf(name, id)
         }
         Hook::Tp(cat, tp) => {
             let p: &mut TracePoint = prog.try_into()?;
             let what = format!("tracepoint/{cat}/{tp}");
             p.load().map_err(|e| load_error(&what, e, debug))?;
-            p.attach(cat, tp)
+            let id = p
+                .attach(cat, tp)
                 .with_context(|| format!("attaching tracepoint/{cat}/{tp}"))?;
+            Attached::Tp(name, id)
         }
+    })
+}
+
+impl Drop for Probes {
+    /// Detaches every program at once. Each detach waits in the kernel for
+    /// RCU grace periods (a classic tracepoint's perf event waits for
+    /// `synchronize_rcu` and friends), and on a node busy with a storm a
+    /// grace period takes long: one detach after the other took 1 to 30 s
+    /// here during a stress-ng kill storm. From threads of their own, the
+    /// detaches wait for the same grace periods together. What is not taken
+    /// here (a failed take) is detached when `ebpf` drops, after this.
+    fn drop(&mut self) {
+        let mut links: Vec<Box<dyn Send>> = Vec::new();
+        for a in self.attached.drain(..) {
+            match a {
+                Attached::Tp(name, id) => {
+                    let p: Option<&mut TracePoint> =
+                        self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
+                    if let Some(Ok(link)) = p.map(|p| p.take_link(id)) {
+                        links.push(Box::new(link));
+                    }
+                }
+                Attached::TpBtf(name, id) => {
+                    let p: Option<&mut BtfTracePoint> =
+                        self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
+                    if let Some(Ok(link)) = p.map(|p| p.take_link(id)) {
+                        links.push(Box::new(link));
+                    }
+                }
+            }
+        }
+        std::thread::scope(|s| {
+            for link in links {
+                // No thread to be had: the closure, and the link in it, drops
+                // right here (detached inline, one after the other).
+                let _ = std::thread::Builder::new()
+                    .name("nstrace-detach".into())
+                    .spawn_scoped(s, move || drop(link));
+            }
+        });
     }
-    Ok(())
 }
 
 /// Set to see the verifier's whole log when it refuses a program.
@@ -366,7 +502,7 @@ fn verifier_reason(log: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{kernel_verdict, verifier_reason};
+    use super::*;
 
     #[test]
     fn kernels_are_refused_warned_about_or_taken() {
@@ -411,5 +547,26 @@ mod tests {
             Some("BPF program is too large. Processed 1000001 insn")
         );
         assert_eq!(verifier_reason("\n\n"), None);
+    }
+
+    #[test]
+    fn a_missing_agent_capability_is_named_with_what_it_is_for() {
+        let all = AGENT_CAPS.iter().fold(0u64, |m, (bit, _, _)| m | 1 << bit);
+        assert_eq!(missing_agent_caps(all), None);
+        assert_eq!(missing_agent_caps(u64::MAX), None);
+        for (bit, name, what) in AGENT_CAPS {
+            let line = missing_agent_caps(all & !(1 << bit)).unwrap();
+            assert!(line.contains(&format!("needs {name} to {what};")), "{line}");
+            assert!(!line.contains('\n'));
+            for (_, other, _) in AGENT_CAPS.iter().filter(|(b, _, _)| *b != bit) {
+                assert!(!line.contains(other), "{line}");
+            }
+        }
+        let none = missing_agent_caps(0).unwrap();
+        assert!(none.contains("lacks them"), "{none}");
+        assert_eq!(
+            cap_list(),
+            "CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
+        );
     }
 }

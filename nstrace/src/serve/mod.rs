@@ -1,20 +1,18 @@
-//! The agent's HTTP endpoints, on hyper over the tokio runtime the trace
-//! already runs on: `/metrics` (Prometheus exposition), `/healthz` and
-//! `/topology` (the `topology --format json` document). Handlers only read
-//! what the agent's consumer left in [`Shared`]; they never touch the model.
+//! The agent's HTTP endpoints, on hyper: `/metrics` (Prometheus
+//! exposition), `/healthz` and `/topology` (the `topology --format json`
+//! document). Handlers only read what the agent's consumer left in
+//! [`Shared`]; they never touch the model. The listener runs on a thread of
+//! its own ([`listener`]), bounded against misbehaving clients.
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+pub mod activity;
+pub mod listener;
+
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper::{Method, Response, StatusCode};
 
 use crate::output::metrics::Metrics;
 
@@ -90,21 +88,44 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
     r
 }
 
-/// Answers one request.
-pub fn respond(shared: &Shared, method: &Method, path: &str) -> Response<Full<Bytes>> {
+/// Answers one request (`has_body`: it says it carries one).
+pub fn respond(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    has_body: bool,
+) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
-        return reply(
+        let mut r = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "GET only\n".into(),
+            "GET or HEAD only\n".into(),
+        );
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return r;
+    }
+    if has_body {
+        // Never read: hyper closes the connection after this answer.
+        return reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain",
+            "a GET or HEAD request carries no body\n".into(),
         );
     }
     match path {
-        "/metrics" => reply(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            lock(&shared.metrics).render(),
-        ),
+        "/metrics" => {
+            let healthy = lock(&shared.health).check(Instant::now()).is_ok();
+            let m = lock(&shared.metrics);
+            m.healthy.set(i64::from(healthy));
+            reply(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                m.render(),
+            )
+        }
         "/healthz" => match lock(&shared.health).check(Instant::now()) {
             Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
             Err(why) => reply(
@@ -123,27 +144,6 @@ pub fn respond(shared: &Shared, method: &Method, path: &str) -> Response<Full<By
             "text/plain",
             "not found: try /metrics, /healthz or /topology\n".into(),
         ),
-    }
-}
-
-/// Serves `listener` until the runtime ends; a failed connection is dropped, never fatal.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of fds or similar: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let r = respond(&shared, req.method(), req.uri().path());
-                async move { Ok::<_, Infallible>(r) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
     }
 }
 
@@ -171,25 +171,30 @@ mod tests {
             health: Mutex::new(Health::default()),
             topology: Mutex::new("{\"pods\":[]}".into()),
         };
+        let get = |path| respond(&shared, &Method::GET, path, false).status();
+        assert_eq!(get("/healthz"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get("/metrics"), StatusCode::OK);
+        let text = || lock(&shared.metrics).render();
+        assert!(text().contains("nstrace_healthy 0\n"), "{}", text());
+        shared.health(|h| {
+            h.started = true;
+            h.last_drain = Some(Instant::now());
+        });
+        assert_eq!(get("/healthz"), StatusCode::OK);
+        assert_eq!(get("/metrics"), StatusCode::OK);
+        assert!(text().contains("nstrace_healthy 1\n"), "{}", text());
+        assert_eq!(get("/topology"), StatusCode::OK);
+        assert_eq!(get("/x"), StatusCode::NOT_FOUND);
         assert_eq!(
-            respond(&shared, &Method::GET, "/healthz").status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            respond(&shared, &Method::GET, "/metrics").status(),
+            respond(&shared, &Method::HEAD, "/metrics", false).status(),
             StatusCode::OK
         );
+        let post = respond(&shared, &Method::POST, "/metrics", true);
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers()["allow"], "GET, HEAD");
         assert_eq!(
-            respond(&shared, &Method::GET, "/topology").status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            respond(&shared, &Method::GET, "/x").status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            respond(&shared, &Method::POST, "/metrics").status(),
-            StatusCode::METHOD_NOT_ALLOWED
+            respond(&shared, &Method::GET, "/metrics", true).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 }

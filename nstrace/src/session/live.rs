@@ -34,6 +34,8 @@ pub struct LiveOptions {
     pub ring_buffer_size: u32,
     /// Signals the kernel streams (bit n = signal n).
     pub signal_mask: u64,
+    /// Only those that concern processes outside the node's PID namespace.
+    pub signals_in_containers_only: bool,
     /// Let the programs log which kernel read failed, where.
     pub debug_probes: bool,
     /// Stop after this long.
@@ -53,6 +55,7 @@ impl LiveOptions {
         LiveOptions {
             ring_buffer_size: ring.ring_buffer_size,
             signal_mask: nstrace_common::signal_mask(&nstrace_common::DEFAULT_SIGNALS),
+            signals_in_containers_only: false,
             debug_probes: ring.debug_probes,
             duration: None,
             record: None,
@@ -139,12 +142,13 @@ pub fn run(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Outcome> {
         .block_on(run_async(opts, consumer))
 }
 
-/// [`run`] on a runtime the caller already has.
-pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Outcome> {
+/// [`run`], on the runtime it built.
+async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Outcome> {
     let mut stops = Stops::install()?;
     let mut probes = Probes::load(Options {
         ring_buffer_size: opts.ring_buffer_size,
         signal_mask: opts.signal_mask,
+        signals_in_containers_only: opts.signals_in_containers_only,
         debug_probes: opts.debug_probes,
     })?;
     let mut feed = Feed::new(
@@ -201,7 +205,7 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
         open = drive(
             &mut probes,
             &mut stops,
-            opts.duration,
+            opts,
             &mut feed,
             &mut reads,
             &mut net,
@@ -214,10 +218,14 @@ pub async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Resul
     feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
     feed.close_recording(&totals)?;
-    // Detach every program before reporting.
-    drop(probes);
+    // Everything said before the programs are detached: detaching waits for
+    // the kernel's RCU grace periods, seconds on a node busy with a storm,
+    // and a kubelet's SIGKILL at the end of the grace period then loses
+    // nothing (the kernel detaches them as the process exits anyway).
+    let outcome = feed.finish();
     eprintln!("{totals}");
-    feed.finish()
+    drop(probes);
+    outcome
 }
 
 /// Runs `consumer` over the node as it is now, without tracing: the /proc
@@ -385,25 +393,45 @@ fn ingest(
     Ok(flow)
 }
 
-/// Hands every waiting record to the feed; `Stop` when the consumer says so.
+/// Records taken from the ring buffer before the loop looks at its other
+/// inputs again (stop signals, ticks; the agent's HTTP runs on its own
+/// thread): a few milliseconds of work, so a storm cannot hold the loop.
+pub const DRAIN_BATCH: usize = 2048;
+
+/// No record is smaller (an event header alone is larger, with the ring's own 8).
+const MIN_RECORD_BYTES: usize = 64;
+
+/// Batches drained at the end of a trace: as many records as the ring buffer
+/// can hold, so what the kernel wrote before the stop is taken, and a storm
+/// that goes on cannot keep the stop waiting.
+fn final_batches(ring_buffer_size: u32) -> usize {
+    (ring_buffer_size as usize / MIN_RECORD_BYTES).div_ceil(DRAIN_BATCH)
+}
+
+/// Hands up to `DRAIN_BATCH` waiting records to the feed: the flow, and
+/// whether more were waiting.
 fn drain(
     rb: &mut RingBuf<MapData>,
     feed: &mut Feed<'_>,
     reads: &mut LiveReads,
     net: &mut NetSource,
-) -> Result<Flow> {
-    let mut any = false;
-    while let Some(item) = rb.next() {
-        any = true;
+) -> Result<(Flow, bool)> {
+    let mut taken = 0;
+    while taken < DRAIN_BATCH {
+        let Some(item) = rb.next() else {
+            break;
+        };
+        taken += 1;
         if ingest(feed, reads, net, &item)? == Flow::Stop {
-            return Ok(Flow::Stop);
+            return Ok((Flow::Stop, false));
         }
     }
     feed.drained();
-    if any {
-        return feed.batch_done();
+    let more = taken == DRAIN_BATCH;
+    if taken > 0 {
+        return Ok((feed.batch_done()?, more));
     }
-    Ok(Flow::Continue)
+    Ok((Flow::Continue, more))
 }
 
 /// Runs until a stop condition; drains what the kernel already wrote before
@@ -411,7 +439,7 @@ fn drain(
 async fn drive(
     probes: &mut Probes,
     stops: &mut Stops,
-    duration: Option<Duration>,
+    opts: &LiveOptions,
     feed: &mut Feed<'_>,
     reads: &mut LiveReads,
     net: &mut NetSource,
@@ -423,7 +451,7 @@ async fn drive(
         "nstrace: tracing ({PROGRAM_COUNT} programs attached); Ctrl-C to stop, SIGUSR1 for counters"
     );
     let far = Duration::from_secs(1 << 40);
-    let deadline = tokio::time::sleep(duration.unwrap_or(far));
+    let deadline = tokio::time::sleep(opts.duration.unwrap_or(far));
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(feed.needs.tick.unwrap_or(far));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -433,16 +461,25 @@ async fn drive(
     let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
     drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut flow = Flow::Continue;
+    // Records still waiting after a full batch: drained next, after the
+    // runtime has had a look at signals and timers.
+    let mut backlog = false;
     while flow == Flow::Continue {
+        if backlog {
+            tokio::task::yield_now().await;
+        }
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                flow = drain(guard.get_inner_mut(), feed, reads, net)?;
+                (flow, backlog) = drain(guard.get_inner_mut(), feed, reads, net)?;
                 guard.clear_ready();
+            }
+            _ = std::future::ready(()), if backlog => {
+                (flow, backlog) = drain(ring.get_mut(), feed, reads, net)?;
             }
             _ = drain_timer.tick() => {
                 probes.flush_logs();
-                flow = drain(ring.get_mut(), feed, reads, net)?;
+                (flow, backlog) = drain(ring.get_mut(), feed, reads, net)?;
             }
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
@@ -458,8 +495,28 @@ async fn drive(
             }
         }
     }
-    if flow == Flow::Continue {
-        flow = drain(ring.get_mut(), feed, reads, net)?;
+    for _ in 0..final_batches(opts.ring_buffer_size) {
+        if flow != Flow::Continue {
+            break;
+        }
+        let more;
+        (flow, more) = drain(ring.get_mut(), feed, reads, net)?;
+        if !more {
+            break;
+        }
     }
     Ok(flow == Flow::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_drain_covers_a_full_ring_and_no_more() {
+        // 8 MiB of the smallest records: 131,072, in 64 batches.
+        assert_eq!(final_batches(8 << 20), 64);
+        assert_eq!(final_batches(4096), 1);
+        assert!(final_batches(8 << 20) * DRAIN_BATCH * MIN_RECORD_BYTES >= 8 << 20);
+    }
 }
