@@ -131,7 +131,8 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     let series = "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",severity=\"high\",namespace=\"\",pod=\"ag-bad\",container=\"stubborn\"}";
     let metrics = eventually("the finding and the shutdown in /metrics", || {
         let m = http_get(&listen, "/metrics").ok()?.body;
-        let killed = "nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"sigkill\"}";
+        // A shell without a trap: the kernel dropped SIGTERM, the cause label says so.
+        let killed = "nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"sigkill\",cause=\"no_handler\"}";
         (sample(&m, series)? >= 1.0 && sample(&m, killed)? >= 1.0).then_some(m)
     });
     for name in [
@@ -459,13 +460,13 @@ fn agent_and_audit_text_are_quiet_by_default() {
     // Its PID 1s are judged once they have run --predict-after (1 s) and a tick.
     std::thread::sleep(Duration::from_secs(3));
     let graceful_before =
-        metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\"}");
+        metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\",");
     good.stop(10);
     drop(good);
     eventually("the healthy pod's shutdown seen, and the pod gone", || {
         let t = http_get(&listen, "/topology").ok()?.body;
         let graceful =
-            metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\"}");
+            metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\",");
         (!t.contains("\"qt-good\"") && graceful > graceful_before).then_some(())
     });
     assert!(
