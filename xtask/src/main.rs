@@ -122,6 +122,8 @@ fn dispatch() -> Result<()> {
             setup::all()?;
             // Builds both sides, then the agent's image the agent test runs.
             image::image()?;
+            // ... and saved for the containerd the CRI agent test starts.
+            setup::cri_images(&[setup::TEST_IMAGE, &image::tag()])?;
             // `cargo xtask test -- --test foundation` means cargo's `--test`
             // (one integration test), not libtest's: a leading `--` is
             // dropped, so the rest goes to cargo (a bare word still filters).

@@ -31,13 +31,16 @@ pub const PACKAGES: &[&str] = &[
     "prometheus", // the agent's tests scrape it with a real server; ships promtool too
     "stress-ng", // benchmark load (the fork and signal storms of issue 12)
     "xz-utils",  // the VM step unpacks Debian kernels' xz-compressed modules
+    "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet
+    "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
-/// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface). The
-/// tests start their own servers on loopback ports: these are installed with a
+/// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface;
+/// containerd's enables and starts its unit). The tests start their own servers (a
+/// Prometheus on a loopback port, a containerd per test): these are installed with a
 /// policy-rc.d that forbids starting anything (Debian's mechanism, see invoke-rc.d(8)).
-const DAEMON_PACKAGES: &[&str] = &["prometheus"];
+const DAEMON_PACKAGES: &[&str] = &["prometheus", "containerd"];
 
 /// Debian's policy layer for maintainer scripts: exit 101 = "action forbidden".
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
@@ -284,11 +287,34 @@ pub fn pods() -> Result<()> {
     Ok(())
 }
 
+/// The sandbox (pause) image of the containerd-CRI tests: catatonit in pause mode.
+pub const PAUSE_IMAGE: &str = "localhost/nstrace-pause:latest";
+
+/// Where the images for containerd are saved (`<name>.tar`, docker-archive), for the
+/// tests to import into each containerd they start.
+pub fn cri_images_dir() -> PathBuf {
+    root().join("target/cri-images")
+}
+
+/// Builds the pause image and saves `images` (and it) where the CRI tests import them.
+pub fn cri_images(images: &[&str]) -> Result<()> {
+    let mut all = vec![PAUSE_IMAGE];
+    all.extend_from_slice(images);
+    run(Command::new("bash")
+        .arg("-c")
+        .arg(include_str!("../scripts/cri-images.sh"))
+        .env("OUT", cri_images_dir())
+        .env("PAUSE", PAUSE_IMAGE)
+        .env("IMAGES", all.join(" ")))
+    .context("saving the images for containerd")
+}
+
 /// Everything.
 pub fn all() -> Result<()> {
     toolchain()?;
     packages()?;
-    pods()
+    pods()?;
+    cri_images(&[TEST_IMAGE])
 }
 
 #[cfg(test)]
