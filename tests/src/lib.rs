@@ -369,6 +369,8 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
 }
 
 pub mod bpf;
+pub mod cri;
+pub mod kubelet;
 pub mod pod;
 
 pub mod prometheus;
