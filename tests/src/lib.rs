@@ -388,6 +388,16 @@ pub fn wait_sigterm_handler(pid: u32) {
     })
 }
 
+/// Waits until process `pid` (a container init the test started) has a child:
+/// it has run its program that far (a shell set its traps, tini blocked its
+/// signals), so a stop now tests the program, not a start-up race.
+pub fn wait_has_child(pid: u32) {
+    eventually(&format!("a child of {pid}"), || {
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        (!kids.trim().is_empty()).then_some(())
+    })
+}
+
 /// `nstrace topology --format json`: a /proc snapshot of the node, its pods'
 /// networks included.
 pub fn topology_json() -> Value {
