@@ -129,6 +129,70 @@ fn cni_conflist(dir: &Path) -> String {
     .to_string()
 }
 
+/// The node's root mount made shared, as systemd makes it at boot on every
+/// Kubernetes node, for as long as this lives (then private again, as it was).
+///
+/// This machine has no systemd and its root mount is private; containerd
+/// refuses a `HostToContainer` (rslave) mount of a path on a private mount
+/// ("is not a shared or slave mount"), and the DaemonSet mounts the node's
+/// /run that way. Only the root mount itself is changed (not recursively); a
+/// marker in the harness directory lets the sweep undo it after a killed run.
+pub struct SharedRoot {
+    marker: Option<PathBuf>,
+}
+
+/// Whether the root mount propagates (its optional fields say shared or master).
+fn root_propagates() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .is_some_and(|l| {
+            let fields: Vec<&str> = l.split(" - ").next().unwrap_or("").split(' ').collect();
+            fields[6..]
+                .iter()
+                .any(|f| f.starts_with("shared:") || f.starts_with("master:"))
+        })
+}
+
+fn make_root(how: &str) -> Result<()> {
+    let st = Command::new("mount")
+        .args([how, "/"])
+        .status()
+        .map_err(|e| format!("mount: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("mount {how} / failed"))
+    }
+}
+
+impl SharedRoot {
+    /// Makes `/` shared unless it already propagates.
+    pub fn new(c: &Containerd) -> SharedRoot {
+        if root_propagates() {
+            return SharedRoot { marker: None };
+        }
+        let marker = c.dir.join("root-made-shared");
+        std::fs::write(&marker, "").expect("the marker");
+        make_root("--make-shared").unwrap_or_else(|e| panic!("{e}"));
+        SharedRoot {
+            marker: Some(marker),
+        }
+    }
+}
+
+impl Drop for SharedRoot {
+    fn drop(&mut self) {
+        if let Some(m) = self.marker.take() {
+            if let Err(e) = make_root("--make-private") {
+                eprintln!("nstrace-tests: {e}");
+            }
+            let _ = std::fs::remove_file(m);
+        }
+    }
+}
+
 /// Whether `pid` is alive and its command line mentions `needle`.
 fn cmdline_has(pid: u32, needle: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -696,6 +760,11 @@ pub fn sweep() -> Result<Vec<String>> {
     }
     for dir in dirs {
         found.push(format!("harness directory {}", dir.display()));
+        if dir.join("root-made-shared").exists() {
+            found.push("the root mount made shared".into());
+            make_root("--make-private")?;
+            let _ = std::fs::remove_file(dir.join("root-made-shared"));
+        }
         let running = harness_pid(&dir);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

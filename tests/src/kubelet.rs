@@ -248,6 +248,17 @@ fn unconfined() -> Option<cri::SecurityProfile> {
 
 /// Runs the pod `yaml` through CRI; returns when every container was started.
 pub fn run_pod(containerd: Arc<Containerd>, yaml: &str) -> Result<CriPod> {
+    run_pod_with(containerd, yaml, true)
+}
+
+/// [`run_pod`], optionally without the kubelet's cgroup parent (as `crictl`
+/// or a hand-made CRI client runs pods: containerd then puts each container
+/// at `/k8s.io/<id>`, and only the bundles tie it to its pod).
+pub fn run_pod_with(
+    containerd: Arc<Containerd>,
+    yaml: &str,
+    cgroup_parent: bool,
+) -> Result<CriPod> {
     let pod = pod_of(yaml)?;
     let meta = &pod["metadata"];
     let spec = &pod["spec"];
@@ -316,7 +327,11 @@ pub fn run_pod(containerd: Arc<Containerd>, yaml: &str) -> Result<CriPod> {
         labels: labels.clone(),
         annotations,
         linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: cgroup_parent(qos(spec), &uid),
+            cgroup_parent: if cgroup_parent {
+                self::cgroup_parent(qos(spec), &uid)
+            } else {
+                String::new()
+            },
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(ns_opts),
                 // The sandbox is privileged when any container is (the kubelet's rule).
@@ -538,15 +553,22 @@ impl CriPod {
     /// its preStop hook through ExecSync (timeout: the grace period), then
     /// StopContainer with what is left of it (at least 2 s). Returns when every
     /// container stopped; the sandbox stays (see [`CriPod::remove`]).
-    pub fn stop(&self, grace_s: i64) -> Result<()> {
+    pub fn stop(&self, grace_s: i64) -> Result<Vec<(String, i64)>> {
         let work: Vec<_> = self
             .containers
             .iter()
-            .map(|c| (self.containerd.client(), c.id.clone(), c.pre_stop.clone()))
+            .map(|c| {
+                (
+                    self.containerd.client(),
+                    c.id.clone(),
+                    c.pre_stop.clone(),
+                    c.name.clone(),
+                )
+            })
             .collect();
         let results = self.containerd.block_on(async move {
             let mut set = tokio::task::JoinSet::new();
-            for (mut client, id, hook) in work {
+            for (mut client, id, hook, name) in work {
                 set.spawn(async move {
                     let started = Instant::now();
                     if let Some(cmd) = hook {
@@ -559,14 +581,15 @@ impl CriPod {
                             })
                             .await;
                     }
-                    let left = grace_s - started.elapsed().as_secs() as i64;
+                    // The kubelet's arithmetic: whole seconds left, at least 2.
+                    let left = (grace_s - started.elapsed().as_secs() as i64).max(MIN_GRACE_S);
                     client
                         .stop_container(cri::StopContainerRequest {
                             container_id: id,
-                            timeout: left.max(MIN_GRACE_S),
+                            timeout: left,
                         })
                         .await
-                        .map(|_| ())
+                        .map(|_| (name, left))
                         .map_err(|e| format!("CRI StopContainer: {}", e.message()))
                 });
             }

@@ -118,9 +118,14 @@ impl Node {
 
     /// Runs the pod of `yaml` (named `name`); returns when every container runs.
     pub fn play(&self, name: &str, yaml: &str) -> Pod {
+        self.play_with(name, yaml, true)
+    }
+
+    /// [`Node::play`]; on containerd optionally without the kubelet's cgroup parent.
+    pub fn play_with(&self, name: &str, yaml: &str, cgroup_parent: bool) -> Pod {
         let pod = match &self.containerd {
             Some(c) => {
-                let p = kubelet::run_pod(c.clone(), yaml)
+                let p = kubelet::run_pod_with(c.clone(), yaml, cgroup_parent)
                     .unwrap_or_else(|e| panic!("pod {name} through CRI: {e}"));
                 Pod {
                     name: name.to_owned(),
@@ -351,6 +356,16 @@ impl Pod {
         }
     }
 
+    /// terminationGracePeriodSeconds of its spec (30 when unset, as in the API).
+    pub fn spec_grace_s(&self) -> u32 {
+        match &self.inner {
+            Inner::Cri(p) => p.grace_s as u32,
+            Inner::Podman(_, v) => v["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or(30) as u32,
+        }
+    }
+
     /// The CRI pod, on containerd.
     pub fn cri(&self) -> Option<&CriPod> {
         match &self.inner {
@@ -513,10 +528,15 @@ impl Pod {
     /// exec hook first, then SIGTERM to every container's PID 1 and SIGKILL after
     /// what is left of the grace period. On containerd: the CRI calls the
     /// kubelet makes. On podman: the hooks with `podman exec`, then `podman pod
-    /// stop -t` with the rest (it stops the infra too).
-    pub fn stop(&self, grace_s: u32) {
+    /// stop -t` with the rest (it stops the infra too). Returns the grace each
+    /// container's stop was given (after its hook), by container name.
+    pub fn stop(&self, grace_s: u32) -> std::collections::BTreeMap<String, i64> {
         match &self.inner {
-            Inner::Cri(p) => p.stop(i64::from(grace_s)).unwrap_or_else(|e| panic!("{e}")),
+            Inner::Cri(p) => p
+                .stop(i64::from(grace_s))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .collect(),
             Inner::Podman(_, spec) => {
                 let started = Instant::now();
                 let hooks: Vec<(String, Vec<String>)> = spec["spec"]["containers"]
@@ -543,8 +563,12 @@ impl Pod {
                     }
                 });
                 let left = i64::from(grace_s) - started.elapsed().as_secs() as i64;
-                let left = left.max(crate::cri::MIN_GRACE_S).to_string();
-                podman_ok(&["pod", "stop", "-t", &left, &self.name]);
+                let left = left.max(crate::cri::MIN_GRACE_S);
+                podman_ok(&["pod", "stop", "-t", &left.to_string(), &self.name]);
+                self.containers()
+                    .into_iter()
+                    .map(|c| (c.name, left))
+                    .collect()
             }
         }
     }
