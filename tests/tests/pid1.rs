@@ -101,6 +101,7 @@ nstrace_tests::on_both_runtimes!(
     the_same_workloads_under_tini_give_nothing,
     the_same_workloads_under_dumb_init_give_nothing,
     plain_tini_does_not_rescue_a_shell_that_traps_term,
+    pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace,
 );
 
 /// A shell PID 1 with no trap, one that traps TERM without forwarding, and an
@@ -326,4 +327,89 @@ fn plain_tini_does_not_rescue_a_shell_that_traps_term(rt: Runtime) {
         .find(|v| v["finding"] == "slow_shutdown")
         .unwrap();
     assert_eq!(f["comm"], "tini", "{f}");
+}
+
+/// The kubelet's stop of a container with a preStop exec hook (2 s long) and
+/// a PID 1 that ignores SIGTERM: the timeline opens with the hook (exec'd into
+/// the container before SIGTERM), then SIGTERM, then SIGKILL once the grace the
+/// stop was given (the period less the hook's whole seconds) ran out.
+fn pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace(rt: Runtime) {
+    let _g = serial();
+    let node = Node::new(rt);
+    let notrap = ["/bin/sh", "-c", NOTRAP];
+    let hooked = Spec {
+        name: "hooked",
+        command: &notrap,
+        extra: "    lifecycle:\n      preStop:\n        exec:\n          command: [\"sh\", \"-c\", \"sleep 2\"]\n",
+    };
+    let yaml = pod_yaml("nst-hook", "", &[hooked], "");
+    let pod = node.play("nst-hook", &yaml);
+    let c = pod.container("hooked");
+    wait_has_child(c.pid);
+    let follow = Tracer::command(
+        &[
+            "shutdown",
+            "--pod",
+            &pod.selector(),
+            "--format",
+            "json",
+            "--timeout",
+            "120s",
+        ],
+        &[],
+    );
+    let given = pod.stop(GRACE_S);
+    std::thread::sleep(Duration::from_secs(1));
+    let followed = follow.stop();
+    drop(pod);
+    let given = given["hooked"];
+    assert!(
+        given < i64::from(GRACE_S),
+        "the hook's time came off the grace: {given}"
+    );
+    let t = followed
+        .events
+        .iter()
+        .find(|t| {
+            t["shutdown"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("/ container hooked"))
+        })
+        .unwrap_or_else(|| panic!("no timeline for hooked: {:?}", followed.events));
+    let steps = t["steps"].as_array().unwrap();
+    let at = |what: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == what)
+            .unwrap_or_else(|| panic!("no {what} step: {t}"))["t"]
+            .as_f64()
+            .unwrap()
+    };
+    let (start, end) = (at("prestop_start"), at("prestop_end"));
+    assert!(start < 0.0 && end <= 0.0, "the hook before SIGTERM: {t}");
+    // The hook sleeps 2 s (a lower bound on a real duration, not a speed check).
+    assert!(end - start >= 1.9, "{t}");
+    assert_eq!(
+        steps[0]["step"], "prestop_start",
+        "the timeline opens with it: {t}"
+    );
+    let term = steps
+        .iter()
+        .find(|s| s["signal"] == "TERM" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(
+        (term["t"].as_f64(), term["result"].as_str()),
+        (Some(0.0), Some("ignored"))
+    );
+    let kill = steps
+        .iter()
+        .find(|s| s["signal"] == "KILL" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("no SIGKILL to PID 1: {t}"));
+    assert!(
+        kill["t"].as_f64().unwrap() >= given as f64 - 0.5,
+        "{given} s given: {t}"
+    );
+    let verdict = t["verdict"].as_str().unwrap();
+    assert!(verdict.contains("preStop hook"), "{verdict}");
+    assert_eq!(t["killed"], true);
 }
