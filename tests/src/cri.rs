@@ -292,7 +292,7 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut me = Containerd {
+        let me = Containerd {
             dir: dir.to_owned(),
             child: Some(child),
             client: match c {
@@ -327,7 +327,6 @@ impl Containerd {
             .lock()
             .unwrap()
             .insert("start", vec![started.elapsed().as_secs_f64()]);
-        let _ = &mut me;
         Ok(me)
     }
 
