@@ -665,3 +665,78 @@ impl Drop for CriPod {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Value {
+        pod_of(yaml).unwrap()["spec"].clone()
+    }
+
+    #[test]
+    fn qos_classes_and_cgroup_parents_are_the_kubelets() {
+        let none = spec("kind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n");
+        assert_eq!(qos(&none), "besteffort");
+        let burst = spec("kind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    resources:\n      requests: {cpu: 50m, memory: 64Mi}\n      limits: {cpu: 500m, memory: 256Mi}\n");
+        assert_eq!(qos(&burst), "burstable");
+        let guar = spec("kind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    resources:\n      limits: {cpu: 1, memory: 1Gi}\n");
+        assert_eq!(qos(&guar), "guaranteed");
+        assert_eq!(cgroup_parent("guaranteed", "u"), "/kubepods/podu");
+        assert_eq!(
+            cgroup_parent("besteffort", "u"),
+            "/kubepods/besteffort/podu"
+        );
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(millicores(&Value::from("500m")), Some(500));
+        assert_eq!(millicores(&Value::from(2)), Some(2000));
+        assert_eq!(millicores(&Value::from("0.25")), Some(250));
+        assert_eq!(bytes(&Value::from("64Mi")), Some(64 << 20));
+        assert_eq!(bytes(&Value::from("1G")), Some(1_000_000_000));
+        assert_eq!(bytes(&Value::from("x")), None);
+    }
+
+    #[test]
+    fn namespace_options_follow_the_pod_spec() {
+        let mode = |y: &str| {
+            let o = pod_namespaces(&spec(&format!(
+                "kind: Pod\nmetadata: {{name: a}}\nspec:\n{y}  containers: []\n"
+            )));
+            (o.network, o.pid, o.ipc)
+        };
+        let (pod, ctr, node) = (
+            cri::NamespaceMode::Pod as i32,
+            cri::NamespaceMode::Container as i32,
+            cri::NamespaceMode::Node as i32,
+        );
+        assert_eq!(mode(""), (pod, ctr, pod), "pid CONTAINER unless shared");
+        assert_eq!(mode("  shareProcessNamespace: true\n"), (pod, pod, pod));
+        assert_eq!(
+            mode("  hostNetwork: true\n  hostPID: true\n  hostIPC: true\n"),
+            (node, node, node)
+        );
+    }
+
+    #[test]
+    fn a_daemonset_gives_its_pod_template_with_its_namespace() {
+        let p = pod_of(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: sys}\nspec:\n  template:\n    metadata:\n      labels: {app: a}\n    spec:\n      hostPID: true\n      containers: [{name: c, image: i}]\n",
+        )
+        .unwrap();
+        assert_eq!(p["metadata"]["name"], "agent-node");
+        assert_eq!(p["metadata"]["namespace"], "sys");
+        assert_eq!(p["spec"]["hostPID"], true);
+        assert!(pod_of("kind: Service\nmetadata: {name: s}\n").is_err());
+    }
+
+    #[test]
+    fn uids_are_v4_uuids() {
+        let (a, b) = (new_uid(), new_uid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+}
