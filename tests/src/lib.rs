@@ -356,6 +356,61 @@ impl Drop for NamedNetns {
     }
 }
 
+/// A namespace file (`/proc/PID/ns/TYPE` of a process the test started) bind-mounted
+/// on a file of the test's own, as `ip netns add` pins one: a path a runtime can
+/// mount into a container (containerd refuses the /proc magic link itself, it
+/// resolves symlinks). Unmounted and removed on drop.
+pub struct NsPin(PathBuf);
+
+impl NsPin {
+    /// Pins `/proc/PID/ns/TYPE` at `$TMPDIR/nstrace-pin-<pid>-<TYPE>-<PID>`.
+    pub fn new(pid: u32, ty: &str) -> NsPin {
+        let p = std::env::temp_dir().join(format!("nstrace-pin-{}-{ty}-{pid}", std::process::id()));
+        std::fs::write(&p, "").expect("pin file");
+        let st = Command::new("mount")
+            .arg("--bind")
+            .arg(format!("/proc/{pid}/ns/{ty}"))
+            .arg(&p)
+            .status()
+            .expect("mount runs");
+        assert!(st.success(), "mount --bind /proc/{pid}/ns/{ty}");
+        NsPin(p)
+    }
+
+    /// The pinned file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for NsPin {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Waits until process `pid` (a container init the test started) has a
+/// handler for SIGTERM (SigCgt in /proc/PID/status): it is ready to be stopped.
+pub fn wait_sigterm_handler(pid: u32) {
+    eventually(&format!("a SIGTERM handler in {pid}"), || {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let cgt = st.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim();
+        let mask = u64::from_str_radix(cgt, 16).ok()?;
+        (mask & (1 << (libc::SIGTERM - 1)) != 0).then_some(())
+    })
+}
+
+/// Waits until process `pid` (a container init the test started) has a child:
+/// it has run its program that far (a shell set its traps, tini blocked its
+/// signals), so a stop now tests the program, not a start-up race.
+pub fn wait_has_child(pid: u32) {
+    eventually(&format!("a child of {pid}"), || {
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        (!kids.trim().is_empty()).then_some(())
+    })
+}
+
 /// `nstrace topology --format json`: a /proc snapshot of the node, its pods'
 /// networks included.
 pub fn topology_json() -> Value {
@@ -383,6 +438,8 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
 
 pub mod agent;
 pub mod bpf;
+pub mod cri;
+pub mod kubelet;
 pub mod pod;
 
 pub mod prometheus;

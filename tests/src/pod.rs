@@ -1,12 +1,20 @@
-//! Real pods for the integration tests: Kubernetes Pod YAML run by
-//! `podman kube play` (catatonit infra, the locally built busybox image), or
-//! pods made with `podman pod create` for what kube play cannot express.
-//! Every pod is removed when its handle drops, also when a test fails.
+//! Real pods for the integration tests, from Kubernetes Pod YAML, on either
+//! runtime the suite tests: podman (`podman kube play`, catatonit infra; pods
+//! whose hostPID or hostIPC kube play ignores are made with `podman pod create`
+//! and `podman run`, as the kubelet would arrange them) or containerd through
+//! CRI, driven by the harness's small kubelet ([`crate::kubelet`]). Both run the
+//! locally built busybox image. Every pod is removed when its handle drops, also
+//! when a test fails; a test's containerd stops when its last handle drops.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
+use crate::cri::Containerd;
+use crate::kubelet::{self, CriPod};
 use crate::EVENT_TIMEOUT;
 
 /// The image `cargo xtask setup` builds (static busybox, tini, dumb-init).
@@ -34,12 +42,110 @@ pub fn podman_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// One container of a pod, as podman reports it.
+/// The container runtimes every real-pod test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// podman 4.3 (`kube play`), catatonit infra, conmon per container.
+    Podman,
+    /// containerd 1.6 with its CRI plugin, driven the kubelet's way; one
+    /// containerd-shim-runc-v2 per pod, catatonit -P as the pause.
+    Containerd,
+}
+
+impl Runtime {
+    /// Whether the runtime sends the infra (pause) SIGTERM when the pod stops
+    /// (`podman pod stop` does; containerd's StopPodSandbox SIGKILLs the pause).
+    pub fn infra_gets_sigterm(self) -> bool {
+        self == Runtime::Podman
+    }
+
+    /// Whether pods carry a Kubernetes namespace (`default` here) in the
+    /// runtime's files (podman has none).
+    pub fn has_namespace(self) -> bool {
+        self == Runtime::Containerd
+    }
+
+    /// The command names of the runtime's processes that signal and enter containers.
+    pub fn runtime_comms(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Podman => &["runc", "conmon", "podman"],
+            Runtime::Containerd => &["runc", "containerd-shim", "containerd"],
+        }
+    }
+}
+
+/// Generates, for each named test body `fn NAME(rt: Runtime)`, a module `NAME`
+/// with the tests `podman` and `containerd` (one body, both runtimes).
+#[macro_export]
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn podman() {
+                    super::$name($crate::pod::Runtime::Podman)
+                }
+                #[test]
+                fn containerd() {
+                    super::$name($crate::pod::Runtime::Containerd)
+                }
+            }
+        )*
+    };
+}
+
+/// One test's node: the runtime it runs pods on (for containerd, the
+/// containerd it started, stopped when the last pod and this are gone).
+pub struct Node {
+    /// Which runtime.
+    pub runtime: Runtime,
+    containerd: Option<Arc<Containerd>>,
+}
+
+impl Node {
+    /// The node for `runtime` (starts a containerd for [`Runtime::Containerd`]).
+    pub fn new(runtime: Runtime) -> Node {
+        Node {
+            runtime,
+            containerd: (runtime == Runtime::Containerd).then(|| Arc::new(Containerd::start())),
+        }
+    }
+
+    /// The harness's containerd, on a containerd node.
+    pub fn containerd(&self) -> Option<&Arc<Containerd>> {
+        self.containerd.as_ref()
+    }
+
+    /// Runs the pod of `yaml` (named `name`); returns when every container runs.
+    pub fn play(&self, name: &str, yaml: &str) -> Pod {
+        self.play_with(name, yaml, true)
+    }
+
+    /// [`Node::play`]; on containerd optionally without the kubelet's cgroup parent.
+    pub fn play_with(&self, name: &str, yaml: &str, cgroup_parent: bool) -> Pod {
+        let pod = match &self.containerd {
+            Some(c) => {
+                let p = kubelet::run_pod_with(c.clone(), yaml, cgroup_parent)
+                    .unwrap_or_else(|e| panic!("pod {name} through CRI: {e}"));
+                Pod {
+                    name: name.to_owned(),
+                    runtime: Runtime::Containerd,
+                    inner: Inner::Cri(Box::new(p)),
+                }
+            }
+            None => Pod::play_podman(name, yaml),
+        };
+        pod.wait_running();
+        pod
+    }
+}
+
+/// One container of a pod, as its runtime reports it.
 #[derive(Clone, Debug)]
 pub struct Ctr {
     /// Full id (64 hex).
     pub id: String,
-    /// podman's name (`POD-CONTAINER` for kube play, `POD-infra`…).
+    /// Its name in the pod spec; `infra` for the infra (pause) container.
     pub name: String,
     /// Its PID 1 on the node.
     pub pid: u32,
@@ -49,9 +155,17 @@ pub struct Ctr {
 
 /// A running pod, removed on drop.
 pub struct Pod {
-    /// Pod name (also every container's hostname under kube play).
+    /// metadata.name (also every container's hostname, except with hostNetwork).
     pub name: String,
-    yaml: Option<PathBuf>,
+    /// The runtime it runs on.
+    pub runtime: Runtime,
+    inner: Inner,
+}
+
+enum Inner {
+    /// Played from this YAML file, or made with `pod create` (None).
+    Podman(Option<PathBuf>, Value),
+    Cri(Box<CriPod>),
 }
 
 /// A container of a Pod YAML: name and the shell command it runs.
@@ -98,60 +212,106 @@ pub fn pod_yaml(name: &str, spec_extra: &str, containers: &[Spec<'_>], volumes: 
 }
 
 impl Pod {
-    /// `podman kube play` of `yaml` (a pod named `name`); waits until every container runs.
-    pub fn play(name: &str, yaml: &str) -> Pod {
+    /// `podman kube play` of `yaml` (or, for hostPID / hostIPC, which podman 4.3's
+    /// kube play ignores, `podman pod create` and `podman run` per container).
+    fn play_podman(name: &str, yaml: &str) -> Pod {
         // A pod of this name left by an earlier, killed run would make play fail.
         let _ = podman(&["pod", "rm", "-f", "-t", "0", name]);
-        let path =
-            std::env::temp_dir().join(format!("nstrace-pod-{name}-{}.yaml", std::process::id()));
-        std::fs::write(&path, yaml).unwrap();
+        let spec = kubelet::pod_of(yaml).unwrap_or_else(|e| panic!("{e}"));
+        let s = &spec["spec"];
+        let yes = |k: &str| s[k].as_bool() == Some(true);
+        if !yes("hostPID") && !yes("hostIPC") {
+            let path = std::env::temp_dir()
+                .join(format!("nstrace-pod-{name}-{}.yaml", std::process::id()));
+            std::fs::write(&path, yaml).unwrap();
+            let pod = Pod {
+                name: name.to_owned(),
+                runtime: Runtime::Podman,
+                inner: Inner::Podman(Some(path.clone()), spec),
+            };
+            podman_ok(&["kube", "play", path.to_str().unwrap()]);
+            return pod;
+        }
+        // The kubelet's arrangement: net, uts (and ipc, pid) shared through the
+        // infra, or the node's; podman cannot give the infra the node's IPC, so
+        // each container joins it.
+        let mut share = vec!["uts", "net"];
+        let mut args = vec!["pod", "create", "--name", name];
+        if !yes("hostIPC") {
+            share.push("ipc");
+        }
+        if yes("hostPID") {
+            share.push("pid");
+            args.extend(["--pid", "host"]);
+        } else if yes("shareProcessNamespace") {
+            share.push("pid");
+        }
+        if yes("hostNetwork") {
+            args.extend(["--network", "host"]);
+        }
+        let share = share.join(",");
+        args.extend(["--share", &share]);
+        podman_ok(&args);
         let pod = Pod {
             name: name.to_owned(),
-            yaml: Some(path.clone()),
-        };
-        podman_ok(&["kube", "play", path.to_str().unwrap()]);
-        pod.wait_running();
-        pod
-    }
-
-    /// A pod made by `podman pod create ARGS`; add containers with [`Pod::run`].
-    pub fn create(name: &str, args: &[&str]) -> Pod {
-        let _ = podman(&["pod", "rm", "-f", "-t", "0", name]);
-        let mut a = vec!["pod", "create", "--name", name];
-        a.extend_from_slice(args);
-        podman_ok(&a);
-        let pod = Pod {
-            name: name.to_owned(),
-            yaml: None,
+            runtime: Runtime::Podman,
+            inner: Inner::Podman(None, spec.clone()),
         };
         podman_ok(&["pod", "start", name]);
+        for c in s["containers"].as_array().cloned().unwrap_or_default() {
+            let cname = format!("{name}-{}", c["name"].as_str().unwrap());
+            let mut a: Vec<String> = ["run", "-d", "--pod", name, "--name", &cname]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
+            if yes("hostIPC") {
+                a.extend(["--ipc".into(), "host".into()]);
+            }
+            if c["securityContext"]["privileged"].as_bool() == Some(true) {
+                a.push("--privileged".into());
+            }
+            let argv: Vec<String> = c["command"]
+                .as_array()
+                .into_iter()
+                .chain(c["args"].as_array())
+                .flatten()
+                .map(|x| x.as_str().unwrap_or_default().to_owned())
+                .collect();
+            if let Some(first) = argv.first() {
+                a.extend(["--entrypoint".into(), first.clone()]);
+            }
+            a.push(c["image"].as_str().unwrap_or(IMAGE).to_owned());
+            a.extend(argv.into_iter().skip(1));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            podman_ok(&a);
+        }
         pod
     }
 
-    /// `podman run -d --pod POD ARGS IMAGE CMD…`; returns the container id.
-    pub fn run(&self, ctr: &str, args: &[&str], cmd: &[&str]) -> String {
-        let name = format!("{}-{ctr}", self.name);
-        let mut a = vec!["run", "-d", "--pod", &self.name, "--name", &name];
-        a.extend_from_slice(args);
-        a.push(IMAGE);
-        a.extend_from_slice(cmd);
-        let id = podman_ok(&a);
-        self.wait_running();
-        id
-    }
-
-    /// Waits until podman says every container of the pod is running.
+    /// Waits until every container of the pod runs.
     pub fn wait_running(&self) {
         let start = Instant::now();
         loop {
-            let states = podman_ok(&[
-                "pod",
-                "inspect",
-                &self.name,
-                "--format",
-                "{{range .Containers}}{{.State}} {{end}}",
-            ]);
-            if !states.is_empty() && states.split_whitespace().all(|s| s == "running") {
+            let (ok, states) = match &self.inner {
+                Inner::Cri(p) => (p.running(), String::from("not all running")),
+                Inner::Podman(..) => {
+                    let states = podman_ok(&[
+                        "pod",
+                        "inspect",
+                        &self.name,
+                        "--format",
+                        "{{range .Containers}}{{.State}} {{end}}",
+                    ]);
+                    let want = self.spec()["spec"]["containers"]
+                        .as_array()
+                        .map_or(0, Vec::len)
+                        + 1;
+                    let ok = states.split_whitespace().count() == want
+                        && states.split_whitespace().all(|s| s == "running");
+                    (ok, states)
+                }
+            };
+            if ok {
                 return;
             }
             assert!(
@@ -163,59 +323,265 @@ impl Pod {
         }
     }
 
-    /// The pod's id (64 hex).
+    /// The Pod document it was made from.
+    pub fn spec(&self) -> Value {
+        match &self.inner {
+            Inner::Podman(_, v) => v.clone(),
+            Inner::Cri(_) => Value::Null,
+        }
+    }
+
+    /// The pod's id as nstrace shows it: podman's pod id (64 hex, in the
+    /// cgroup path), or the Kubernetes pod uid (in the kubelet's cgroup parent).
     pub fn id(&self) -> String {
-        podman_ok(&["pod", "inspect", &self.name, "--format", "{{.Id}}"])
+        match &self.inner {
+            Inner::Cri(p) => p.uid.clone(),
+            Inner::Podman(..) => podman_ok(&["pod", "inspect", &self.name, "--format", "{{.Id}}"]),
+        }
+    }
+
+    /// Its Kubernetes namespace, where the runtime records one.
+    pub fn namespace(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Cri(p) => Some(p.namespace.clone()),
+            Inner::Podman(..) => None,
+        }
+    }
+
+    /// How `--pod` selects it: `NAMESPACE/NAME` where there is a namespace.
+    pub fn selector(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// terminationGracePeriodSeconds of its spec (30 when unset, as in the API).
+    pub fn spec_grace_s(&self) -> u32 {
+        match &self.inner {
+            Inner::Cri(p) => p.grace_s as u32,
+            Inner::Podman(_, v) => v["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or(30) as u32,
+        }
+    }
+
+    /// The CRI pod, on containerd.
+    pub fn cri(&self) -> Option<&CriPod> {
+        match &self.inner {
+            Inner::Cri(p) => Some(p),
+            Inner::Podman(..) => None,
+        }
     }
 
     /// Every container (infra included) with its PID 1.
     pub fn containers(&self) -> Vec<Ctr> {
-        let ids = podman_ok(&[
-            "pod",
-            "inspect",
-            &self.name,
-            "--format",
-            "{{range .Containers}}{{.Id}} {{end}}",
-        ]);
-        ids.split_whitespace()
-            .map(|id| {
-                let f = podman_ok(&[
-                    "inspect",
-                    "--format",
-                    "{{.Name}} {{.State.Pid}} {{.IsInfra}}",
-                    id,
-                ]);
-                let mut it = f.split_whitespace();
-                Ctr {
-                    id: id.to_owned(),
-                    name: it.next().unwrap().to_owned(),
-                    pid: it.next().unwrap().parse().unwrap(),
-                    infra: it.next() == Some("true"),
+        match &self.inner {
+            Inner::Cri(p) => {
+                let mut out = vec![Ctr {
+                    id: p.sandbox.clone(),
+                    name: "infra".into(),
+                    pid: p.sandbox_pid().expect("the sandbox's pid"),
+                    infra: true,
+                }];
+                for c in &p.containers {
+                    out.push(Ctr {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        pid: p
+                            .container_pid(&c.id)
+                            .unwrap_or_else(|| panic!("no pid for container {}", c.name)),
+                        infra: false,
+                    });
                 }
-            })
+                out
+            }
+            Inner::Podman(..) => {
+                let ids = podman_ok(&[
+                    "pod",
+                    "inspect",
+                    &self.name,
+                    "--format",
+                    "{{range .Containers}}{{.Id}} {{end}}",
+                ]);
+                ids.split_whitespace()
+                    .map(|id| {
+                        let f = podman_ok(&[
+                            "inspect",
+                            "--format",
+                            "{{.Name}} {{.State.Pid}} {{.IsInfra}}",
+                            id,
+                        ]);
+                        let mut it = f.split_whitespace();
+                        let name = it.next().unwrap().to_owned();
+                        let pid = it.next().unwrap().parse().unwrap();
+                        let infra = it.next() == Some("true");
+                        let prefix = format!("{}-", self.name);
+                        Ctr {
+                            id: id.to_owned(),
+                            name: if infra {
+                                "infra".into()
+                            } else {
+                                name.strip_prefix(&prefix).unwrap_or(&name).to_owned()
+                            },
+                            pid,
+                            infra,
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The container named `name` in the spec (`infra` for the infra).
+    pub fn container(&self, name: &str) -> Ctr {
+        self.containers()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no container {name} in pod {}", self.name))
+    }
+
+    /// The infra (pause) container.
+    pub fn infra(&self) -> Ctr {
+        self.container("infra")
+    }
+
+    /// The node pids of the runtime's own per-container processes, which are
+    /// node processes and never in the pod: podman's conmon of each container,
+    /// containerd's shim of the pod.
+    pub fn runtime_pids(&self) -> Vec<u32> {
+        match &self.inner {
+            Inner::Cri(p) => {
+                let state = format!(
+                    "{}/io.containerd.runtime.v2.task/k8s.io/{}/shim.pid",
+                    crate::cri::STATE,
+                    p.sandbox
+                );
+                std::fs::read_to_string(&state)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .into_iter()
+                    .collect()
+            }
+            Inner::Podman(..) => self
+                .containers()
+                .iter()
+                .map(|c| {
+                    podman_ok(&["inspect", "--format", "{{.State.ConmonPid}}", &c.id])
+                        .parse()
+                        .unwrap()
+                })
+                .collect(),
+        }
+    }
+
+    /// The node pids of every process of container `c` (its cgroup's).
+    pub fn pids_of(&self, c: &Ctr) -> Vec<u32> {
+        let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid)).unwrap_or_default();
+        let Some(path) = cg.lines().find_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let _ = it.next();
+            (it.next()? == "pids").then(|| it.next().map(str::to_owned))?
+        }) else {
+            return vec![c.pid];
+        };
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids{path}/cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
             .collect()
     }
 
-    /// The container whose name ends in `-{suffix}`.
-    pub fn container(&self, suffix: &str) -> Ctr {
-        self.containers()
-            .into_iter()
-            .find(|c| c.name.ends_with(&format!("-{suffix}")))
-            .unwrap_or_else(|| panic!("no container {suffix} in pod {}", self.name))
+    /// Runs `argv` in container `c` the runtime's way (`podman exec`, CRI
+    /// ExecSync): (success, stdout, stderr).
+    pub fn exec(&self, c: &Ctr, argv: &[&str]) -> (bool, String, String) {
+        match &self.inner {
+            Inner::Cri(p) => {
+                let (code, out, err) = p
+                    .containerd
+                    .exec_sync(&c.id, argv, 60)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                (code == 0, out, err)
+            }
+            Inner::Podman(..) => {
+                let mut a = vec!["exec", c.id.as_str()];
+                a.extend_from_slice(argv);
+                let o = podman(&a);
+                (
+                    o.status.success(),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            }
+        }
     }
 
-    /// `podman pod stop -t GRACE`: SIGTERM to every container's PID 1, SIGKILL after GRACE s.
-    pub fn stop(&self, grace_s: u32) {
-        podman_ok(&["pod", "stop", "-t", &grace_s.to_string(), &self.name]);
+    /// What container `name` wrote to stdout and stderr.
+    pub fn logs(&self, name: &str) -> String {
+        match &self.inner {
+            Inner::Cri(p) => p.logs(name),
+            Inner::Podman(..) => podman_ok(&["logs", &format!("{}-{name}", self.name)]),
+        }
+    }
+
+    /// The kubelet's stop with grace period `grace_s`: each container's preStop
+    /// exec hook first, then SIGTERM to every container's PID 1 and SIGKILL after
+    /// what is left of the grace period. On containerd: the CRI calls the
+    /// kubelet makes. On podman: the hooks with `podman exec`, then `podman pod
+    /// stop -t` with the rest (it stops the infra too). Returns the grace each
+    /// container's stop was given (after its hook), by container name.
+    pub fn stop(&self, grace_s: u32) -> std::collections::BTreeMap<String, i64> {
+        match &self.inner {
+            Inner::Cri(p) => p
+                .stop(i64::from(grace_s))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .collect(),
+            Inner::Podman(_, spec) => {
+                let started = Instant::now();
+                let hooks: Vec<(String, Vec<String>)> = spec["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        let cmd = c["lifecycle"]["preStop"]["exec"]["command"].as_array()?;
+                        Some((
+                            format!("{}-{}", self.name, c["name"].as_str()?),
+                            cmd.iter()
+                                .filter_map(|a| a.as_str().map(str::to_owned))
+                                .collect(),
+                        ))
+                    })
+                    .collect();
+                std::thread::scope(|s| {
+                    for (ctr, cmd) in &hooks {
+                        s.spawn(move || {
+                            let mut a = vec!["exec", ctr.as_str()];
+                            a.extend(cmd.iter().map(String::as_str));
+                            let _ = podman(&a);
+                        });
+                    }
+                });
+                let left = i64::from(grace_s) - started.elapsed().as_secs() as i64;
+                let left = left.max(crate::cri::MIN_GRACE_S);
+                podman_ok(&["pod", "stop", "-t", &left.to_string(), &self.name]);
+                self.containers()
+                    .into_iter()
+                    .map(|c| (c.name, left))
+                    .collect()
+            }
+        }
     }
 }
 
 impl Drop for Pod {
     fn drop(&mut self) {
-        if let Some(y) = &self.yaml {
-            let _ = podman(&["kube", "down", y.to_str().unwrap()]);
-            let _ = std::fs::remove_file(y);
+        if let Inner::Podman(yaml, _) = &self.inner {
+            if let Some(y) = yaml {
+                let _ = podman(&["kube", "down", y.to_str().unwrap()]);
+                let _ = std::fs::remove_file(y);
+            }
+            let _ = podman(&["pod", "rm", "-f", "-t", "0", &self.name]);
         }
-        let _ = podman(&["pod", "rm", "-f", "-t", "0", &self.name]);
     }
 }

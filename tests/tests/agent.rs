@@ -1,9 +1,11 @@
-//! The node agent on the real node: health, metrics of a real pod's broken
-//! PID 1 and its slow shutdown, the live topology, one agent per node, and a
-//! clean stop on Ctrl-C (the binary, as an engineer runs it) and on SIGTERM
-//! (the image, run with the DaemonSet's capabilities as the kubelet would,
-//! scraped by a real Prometheus that evaluates the shipped alerts and runs
-//! every query of the shipped dashboard); quiet by default (a healthy pod
+//! The node agent on the real node, on both runtimes: health, metrics of a
+//! real pod's broken PID 1 and its slow shutdown, the live topology, one agent
+//! per node, and a clean stop on Ctrl-C (the binary, as an engineer runs it)
+//! and on SIGTERM (the image, run with the DaemonSet's capabilities: by podman
+//! with the file's settings, and on containerd the pod of
+//! `deploy/daemonset.yaml` run through CRI as the kubelet runs it; scraped by
+//! a real Prometheus that evaluates the shipped alerts and runs every query of
+//! the shipped dashboard); quiet by default (a healthy pod
 //! gives no log line, a broken one only its findings, for the agent and for
 //! `audit`'s text); and an HTTP listener that holds against clients that
 //! hold connections, send too much or never read.
@@ -14,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use nstrace_tests::agent::{daemonset_caps, dashboard_queries, podman_run, repo, AgentContainer};
-use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
+use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec, NOTRAP};
 use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
 
@@ -46,9 +48,20 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-#[test]
-fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
+nstrace_tests::on_both_runtimes!(
+    agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c,
+    agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it,
+    agent_and_audit_text_are_quiet_by_default,
+);
+
+/// The `namespace` label of a pod's series (empty where the runtime has none).
+fn ns_label(pod: &Pod) -> String {
+    pod.namespace().unwrap_or_default()
+}
+
+fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let dir = TempDir::new("agent");
     let lock = dir.path().join("agent.lock");
     let port = free_port();
@@ -87,7 +100,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("another nstrace agent"), "{err}");
 
-    let pod = Pod::play(
+    let pod = node.play(
         "ag-bad",
         &pod_yaml(
             "ag-bad",
@@ -113,7 +126,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
         .iter()
         .find(|p| p["name"] == "ag-bad")
         .unwrap()["network"];
-    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    let infra = pod.infra();
     assert_eq!(
         net["netns"],
         ns_inode(&infra.pid.to_string(), "net"),
@@ -127,13 +140,17 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c() {
             .any(|i| i["name"] == "eth0" && i["peer"]["bridge"].is_object()),
         "{net}"
     );
+    wait_has_child(pod.container("stubborn").pid);
     pod.stop(2);
-    let series = "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",severity=\"high\",namespace=\"\",pod=\"ag-bad\",container=\"stubborn\"}";
+    let ns = ns_label(&pod);
+    let series = format!("nstrace_findings_total{{finding=\"pid1_ignores_sigterm\",severity=\"high\",namespace=\"{ns}\",pod=\"ag-bad\",container=\"stubborn\"}}");
+    // A shell without a trap: the kernel dropped SIGTERM, the cause label says so.
+    let killed = format!(
+        "nstrace_pod_shutdown_seconds_count{{namespace=\"{ns}\",verdict=\"sigkill\",cause=\"no_handler\"}}"
+    );
     let metrics = eventually("the finding and the shutdown in /metrics", || {
         let m = http_get(&listen, "/metrics").ok()?.body;
-        // A shell without a trap: the kernel dropped SIGTERM, the cause label says so.
-        let killed = "nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"sigkill\",cause=\"no_handler\"}";
-        (sample(&m, series)? >= 1.0 && sample(&m, killed)? >= 1.0).then_some(m)
+        (sample(&m, &series)? >= 1.0 && sample(&m, &killed)? >= 1.0).then_some(m)
     });
     for name in [
         "nstrace_build_info{",
@@ -196,6 +213,105 @@ fn unanswered(
         .collect()
 }
 
+/// The agent's image, run the way `deploy/daemonset.yaml` runs it; removed
+/// on drop (also when the test fails).
+enum Agent {
+    /// `podman run` with the DaemonSet's settings (podman plays no DaemonSet).
+    Podman(AgentContainer),
+    /// The DaemonSet's pod, from the file, through CRI.
+    Cri {
+        pod: Pod,
+        /// The node's root mount made shared while it runs (see `SharedRoot`).
+        _root: nstrace_tests::cri::SharedRoot,
+        /// /run/nstrace, when the kubelet made it (DirectoryOrCreate).
+        made: Option<std::path::PathBuf>,
+    },
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        match self {
+            // Removed by its own drop.
+            Agent::Podman(_) => {}
+            Agent::Cri { pod, made, .. } => {
+                if let Some(p) = pod.cri() {
+                    let _ = p.containerd.remove_sandbox(&p.sandbox);
+                }
+                if let Some(d) = made {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            }
+        }
+    }
+}
+
+/// `podman run` of the image with the DaemonSet's capabilities and settings
+/// (see [`podman_run`]); its /run/nstrace in `dir`.
+fn podman_agent(dir: &TempDir) -> (Agent, String) {
+    let lock_dir = dir.path().join("run-nstrace");
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let name = format!("nstrace-agent-test-{}", std::process::id());
+    let out = podman_run(
+        &name,
+        &daemonset_caps(),
+        &lock_dir,
+        true,
+        &["--listen", &listen, "--zombie-after", "2s"],
+    );
+    let agent = AgentContainer(name);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (Agent::Podman(agent), listen)
+}
+
+/// The DaemonSet's pod from `deploy/daemonset.yaml`, exactly as the file says
+/// (securityContext, hostPID, hostNetwork, hostPath mounts, args, resources),
+/// through CRI, with the image `cargo xtask test` saved imported into containerd.
+fn cri_agent(node: &Node) -> (Agent, String) {
+    let c = node.containerd().expect("a containerd node");
+    c.import(&nstrace_tests::cri::images_dir().join("nstrace.tar"))
+        .unwrap_or_else(|e| panic!("{e} (cargo xtask test saves it)"));
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/daemonset.yaml"
+    ))
+    .unwrap();
+    let spec = nstrace_tests::kubelet::pod_of(&yaml).unwrap();
+    let args: Vec<&str> = spec["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let port = args
+        .iter()
+        .position(|a| *a == "--listen")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|l| l.rsplit(':').next())
+        .expect("the DaemonSet names its --listen address");
+    let listen = format!("127.0.0.1:{port}");
+    assert!(
+        std::net::TcpListener::bind(&listen).is_ok(),
+        "port {port} of the node is taken: the DaemonSet's agent needs it"
+    );
+    let made = (!std::path::Path::new("/run/nstrace").exists()).then(|| "/run/nstrace".into());
+    let root = nstrace_tests::cri::SharedRoot::new(c);
+    let name = spec["metadata"]["name"].as_str().unwrap().to_owned();
+    let pod = node.play(&name, &yaml);
+    (
+        Agent::Cri {
+            pod,
+            _root: root,
+            made,
+        },
+        listen,
+    )
+}
+
 /// The image `cargo xtask image` built runs as the DaemonSet runs it (not
 /// privileged: exactly the capabilities the DaemonSet adds, no privilege
 /// escalation, the node's PID and network namespaces, read-only root and
@@ -203,34 +319,20 @@ fn unanswered(
 /// it finds the broken PID 1 and the lasting zombie of a pod, the SIGKILL
 /// shutdown when it is stopped, the alerts for them fire, and every query of
 /// the shipped Grafana dashboard returns series; promtool accepts the
-/// exposition; SIGTERM stops it cleanly.
-#[test]
-fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
+/// exposition; SIGTERM (podman's stop, or the kubelet's) stops it cleanly,
+/// exit 0, its findings in its log.
+fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it(rt: Runtime) {
     use nstrace_tests::prometheus::{
         openmetrics_to_text, promtool_check_metrics, sample_value, Prometheus,
     };
     let _g = serial();
+    let node = Node::new(rt);
     let dir = TempDir::new("agent-image");
-    let lock_dir = dir.path().join("run-nstrace");
-    std::fs::create_dir_all(&lock_dir).unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let name = format!("nstrace-agent-test-{}", std::process::id());
     let mark = bpf::last_program_id();
-    let caps = daemonset_caps();
-    let out = podman_run(
-        &name,
-        &caps,
-        &lock_dir,
-        true,
-        &["--listen", &listen, "--zombie-after", "2s"],
-    );
-    let agent = AgentContainer(name.clone());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (agent, listen) = match rt {
+        Runtime::Podman => podman_agent(&dir),
+        Runtime::Containerd => cri_agent(&node),
+    };
     eventually("/healthz 200 from the image", || {
         http_get(&listen, "/healthz")
             .ok()
@@ -242,7 +344,7 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
     prom.wait_up(1);
 
     // A PID 1 that drops SIGTERM, and one that leaves an orphan unreaped.
-    let pod = Pod::play(
+    let pod = node.play(
         "ag-img",
         &pod_yaml(
             "ag-img",
@@ -254,7 +356,8 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
             "",
         ),
     );
-    // Named before it stops: the agent has read the names from podman's files.
+    let ns = ns_label(&pod);
+    // Named before it stops: the agent has read the names from the runtime's files.
     eventually("the pod in the agent's topology", || {
         let r = http_get(&listen, "/topology").ok()?;
         r.body.contains("\"stubborn\"").then_some(())
@@ -265,14 +368,17 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
     let mut left = dashboard_queries();
     assert!(left.len() >= 10, "{left:?}");
     left = unanswered(&prom, left);
+    wait_has_child(pod.container("stubborn").pid);
     pod.stop(2);
     drop(pod);
 
-    let finding = prom.wait_for(
-        "nstrace_findings_total{finding=\"pid1_ignores_sigterm\",pod=\"ag-img\",container=\"stubborn\"}",
-    );
+    let finding = prom.wait_for(&format!(
+        "nstrace_findings_total{{finding=\"pid1_ignores_sigterm\",namespace=\"{ns}\",pod=\"ag-img\",container=\"stubborn\"}}"
+    ));
     assert!(sample_value(&finding[0]) >= 1.0, "{finding:?}");
-    let killed = prom.wait_for("nstrace_pod_shutdown_seconds_count{verdict=\"sigkill\"}");
+    let killed = prom.wait_for(&format!(
+        "nstrace_pod_shutdown_seconds_count{{namespace=\"{ns}\",verdict=\"sigkill\"}}"
+    ));
     assert!(sample_value(&killed[0]) >= 1.0, "{killed:?}");
     // The shipped alerts, evaluated by Prometheus on what the agent found.
     for alert in ["NstracePid1IgnoresSigterm", "NstracePodKilledAtGraceEnd"] {
@@ -300,26 +406,40 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it() {
         .unwrap_or_else(|e| panic!("promtool: {e}\n{exposition}"));
     drop(prom);
 
-    // SIGTERM (podman stop): detach, flush, exit 0 well inside the stop timeout.
-    let stop = Command::new("podman")
-        .args(["stop", "-t", "10", &name])
-        .output()
-        .unwrap();
-    assert!(stop.status.success());
-    let code = Command::new("podman")
-        .args(["inspect", "--format", "{{.State.ExitCode}}", &name])
-        .output()
-        .unwrap();
+    // SIGTERM: detach, flush, exit 0 well inside the stop timeout.
+    let (code, stdout) = match &agent {
+        Agent::Podman(AgentContainer(name)) => {
+            let stop = Command::new("podman")
+                .args(["stop", "-t", "10", name])
+                .output()
+                .unwrap();
+            assert!(stop.status.success());
+            let code = Command::new("podman")
+                .args(["inspect", "--format", "{{.State.ExitCode}}", name])
+                .output()
+                .unwrap();
+            let logs = Command::new("podman")
+                .args(["logs", name])
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&code.stdout).trim().to_owned(),
+                String::from_utf8_lossy(&logs.stdout).into_owned(),
+            )
+        }
+        Agent::Cri { pod, .. } => {
+            // The kubelet's stop, with the file's terminationGracePeriodSeconds.
+            let grace = pod.spec_grace_s();
+            pod.stop(grace);
+            let p = pod.cri().unwrap();
+            let (st, _) = p.containerd.container_status(&p.containers[0].id).unwrap();
+            (st.exit_code.to_string(), pod.logs(&p.containers[0].name))
+        }
+    };
     assert_eq!(
-        String::from_utf8_lossy(&code.stdout).trim(),
-        "0",
-        "exit code after SIGTERM (137 would be podman's SIGKILL)"
+        code, "0",
+        "exit code after SIGTERM (137 would be the runtime's SIGKILL)"
     );
-    let logs = Command::new("podman")
-        .args(["logs", &name])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&logs.stdout);
     assert!(
         stdout
             .lines()
@@ -402,9 +522,9 @@ fn headlines(text: &str) -> Vec<&str> {
 /// else; the runtime's routine joins are counted in
 /// `nstrace_runtime_joins_total`, and the audit's summary says how many it
 /// did not print.
-#[test]
-fn agent_and_audit_text_are_quiet_by_default() {
+fn agent_and_audit_text_are_quiet_by_default(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let dir = TempDir::new("agent-quiet");
     let lock = dir.path().join("agent.lock");
     let listen = format!("127.0.0.1:{}", free_port());
@@ -437,7 +557,7 @@ fn agent_and_audit_text_are_quiet_by_default() {
     };
 
     // A healthy pod: tini -g passes SIGTERM on, everything ends in time.
-    let good = Pod::play(
+    let good = node.play(
         "qt-good",
         &pod_yaml(
             "qt-good",
@@ -459,15 +579,16 @@ fn agent_and_audit_text_are_quiet_by_default() {
     );
     // Its PID 1s are judged once they have run --predict-after (1 s) and a tick.
     std::thread::sleep(Duration::from_secs(3));
-    let graceful_before =
-        metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\",");
+    let graceful = format!(
+        "nstrace_pod_shutdown_seconds_count{{namespace=\"{}\",verdict=\"graceful\",",
+        ns_label(&good)
+    );
+    let graceful_before = metric(&graceful);
     good.stop(10);
     drop(good);
     eventually("the healthy pod's shutdown seen, and the pod gone", || {
         let t = http_get(&listen, "/topology").ok()?.body;
-        let graceful =
-            metric("nstrace_pod_shutdown_seconds_count{namespace=\"\",verdict=\"graceful\",");
-        (!t.contains("\"qt-good\"") && graceful > graceful_before).then_some(())
+        (!t.contains("\"qt-good\"") && metric(&graceful) > graceful_before).then_some(())
     });
     assert!(
         agent.events().is_empty(),
@@ -481,7 +602,7 @@ fn agent_and_audit_text_are_quiet_by_default() {
     );
 
     // A broken PID 1: its findings, and nothing else.
-    let bad = Pod::play(
+    let bad = node.play(
         "qt-broken",
         &pod_yaml(
             "qt-broken",

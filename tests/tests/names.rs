@@ -1,12 +1,13 @@
 //! Kubernetes names: pods and containers named as the runtime names them,
-//! read from the node's files alone — podman's own (real pods from Pod YAML),
-//! and CRI-O-shaped bundles under roots given as flags.
+//! read from the node's files alone — podman's own and containerd's real
+//! bundles (real pods from Pod YAML, on both runtimes), and CRI-O-shaped
+//! bundles under roots given as flags.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
+use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec, NOTRAP};
 use nstrace_tests::*;
 
 fn nstrace(args: &[&str]) -> std::process::Output {
@@ -32,12 +33,16 @@ fn containers(p: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+nstrace_tests::on_both_runtimes!(pods_and_containers_are_named_as_the_pod_yaml_names_them);
+
 /// Two pods with dashes in every name and a container name they share:
-/// topology (tree, JSON, DOT), audit findings, shutdown timelines and the
-/// replay of the recording all name them as the Pod YAML did.
-#[test]
-fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
+/// topology (tree, JSON, DOT), audit findings, shutdown timelines (followed by
+/// `--pod NAMESPACE/NAME` where the runtime has namespaces) and the replay of
+/// the recording all name them as the Pod YAML did; the pod's id is the
+/// runtime's (podman's pod id, or the Kubernetes pod uid).
+fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let dir = TempDir::new("names");
     let record = dir.path().join("names.nst");
     let t = Tracer::audit(&["--record", record.to_str().unwrap()]);
@@ -47,18 +52,15 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
             Spec::sh("side-car", &["sleep", "1000"]),
         ]
     };
-    let a = Pod::play("nm-shop-a", &pod_yaml("nm-shop-a", "", &specs("a"), ""));
-    let b = Pod::play("nm-shop-b", &pod_yaml("nm-shop-b", "", &specs("b"), ""));
+    let a = node.play("nm-shop-a", &pod_yaml("nm-shop-a", "", &specs("a"), ""));
+    let b = node.play("nm-shop-b", &pod_yaml("nm-shop-b", "", &specs("b"), ""));
 
-    // podman's own view: which id is which YAML container.
+    // The runtime's own view: which id is which YAML container.
     let ids = |pod: &Pod| -> Vec<(String, String)> {
         pod.containers()
             .into_iter()
             .filter(|c| !c.infra)
-            .map(|c| {
-                let yaml = c.name.strip_prefix(&format!("{}-", pod.name)).unwrap();
-                (c.id, yaml.to_owned())
-            })
+            .map(|c| (c.id, c.name))
             .collect()
     };
     let (ids_a, ids_b) = (ids(&a), ids(&b));
@@ -68,7 +70,12 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
     let topo = json_of(&nstrace(&["topology", "--format", "json"]));
     for (pod, want) in [(&a, &ids_a), (&b, &ids_b)] {
         let p = find_pod(&topo, &pod.name);
-        assert_eq!(p["namespace"], Value::Null, "podman has no namespace: {p}");
+        assert_eq!(
+            p["namespace"].as_str(),
+            pod.namespace().as_deref(),
+            "podman has none; the CRI pod's: {p}"
+        );
+        assert_eq!(p["id"], pod.id().as_str(), "{p}");
         let got = containers(p);
         for (id, name) in want.iter() {
             let (_, n) = got
@@ -94,9 +101,15 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
             "{tree}"
         );
     }
-    assert!(tree.contains("\npod nm-shop-a  id "), "{tree}");
+    assert!(
+        tree.contains(&format!("\npod {}  id ", a.selector())),
+        "{tree}"
+    );
     let dot = String::from_utf8(nstrace(&["topology", "--format", "dot"]).stdout).unwrap();
-    assert!(dot.contains("label=\"pod nm-shop-b\""), "{dot}");
+    assert!(
+        dot.contains(&format!("label=\"pod {}\"", b.selector())),
+        "{dot}"
+    );
     assert!(dot.contains("label=\"container side-car\""), "{dot}");
 
     // Stop pod a while following it by its name: timelines per named container.
@@ -104,7 +117,7 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
         &[
             "shutdown",
             "--pod",
-            "nm-shop-a",
+            &a.selector(),
             "--format",
             "json",
             "--timeout",
@@ -120,14 +133,11 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
         .iter()
         .filter_map(|v| v["shutdown"].as_str())
         .collect();
-    assert!(
-        labels.contains(&"pod nm-shop-a / container web-api"),
-        "{labels:?}"
-    );
-    assert!(
-        labels.contains(&"pod nm-shop-a / container side-car"),
-        "{labels:?}"
-    );
+    for c in ["web-api", "side-car"] {
+        let want = format!("pod {} / container {c}", a.selector());
+        assert!(labels.contains(&want.as_str()), "{want}: {labels:?}");
+    }
+    let a_selector = a.selector();
     drop(a);
     let done = t.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
@@ -178,7 +188,10 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them() {
     );
     let text = nstrace(&["replay", record.to_str().unwrap(), "--audit"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("pod nm-shop-a / container web-api"), "{text}");
+    assert!(
+        text.contains(&format!("pod {a_selector} / container web-api")),
+        "{text}"
+    );
     let end = json_of(&nstrace(&[
         "replay",
         record.to_str().unwrap(),
@@ -228,14 +241,16 @@ fn crio_bundle(root: &Path, id: &str, sandbox: &str) {
 #[test]
 fn runtime_roots_are_flags_and_crio_bundles_name_containers() {
     let _g = serial();
+    // Any real container will do: podman's, whose own files the flags point away from.
+    let node = Node::new(Runtime::Podman);
     let dir = TempDir::new("crio");
     let storage = dir.path().join("storage");
-    let pod = Pod::play(
+    let pod = node.play(
         "nm-crio",
         &pod_yaml("nm-crio", "", &[Spec::sh("app", &["sleep", "1000"])], ""),
     );
     let app = pod.container("app");
-    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    let infra = pod.infra();
     crio_bundle(&storage, &app.id, &infra.id);
     let nowhere = dir.path().join("none");
     let roots = [
@@ -302,5 +317,72 @@ fn runtime_roots_are_flags_and_crio_bundles_name_containers() {
         done.stderr.contains("0 read"),
         "nothing was named: {}",
         done.stderr
+    );
+}
+
+/// containerd without the kubelet's cgroup parent (as crictl or a hand-made
+/// CRI client runs pods: each container's cgroup is `/k8s.io/<id>`), a pod of
+/// the node's network, IPC and PID namespaces, so that nothing but containerd's
+/// real bundles ties the app to its pause: one pod, named with its namespace,
+/// whose id is the pod uid the bundle gives (`sandbox-uid`; Debian's 1.6.20
+/// writes it), else its sandbox id, never `net-<inode>`; `--pod NAMESPACE/NAME`
+/// selects it.
+#[test]
+fn containerd_pod_without_a_cgroup_parent_is_named_by_its_bundles() {
+    let _g = serial();
+    let node = Node::new(Runtime::Containerd);
+    let yaml = pod_yaml(
+        "nm-bare",
+        "  hostNetwork: true\n  hostPID: true\n  hostIPC: true\n",
+        &[Spec::sh("app", &["sleep", "1000"])],
+        "",
+    );
+    let pod = node.play_with("nm-bare", &yaml, false);
+    let app = pod.container("app");
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", app.pid)).unwrap();
+    assert!(
+        cg.lines()
+            .any(|l| l.ends_with(&format!(":/k8s.io/{}", app.id))),
+        "no cgroup parent: {cg}"
+    );
+    let sandbox = pod.cri().unwrap().sandbox.clone();
+    // What containerd really wrote.
+    let bundle: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/io.containerd.runtime.v2.task/k8s.io/{sandbox}/config.json",
+            nstrace_tests::cri::STATE
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let a = &bundle["annotations"];
+    assert_eq!(a["io.kubernetes.cri.sandbox-id"], sandbox.as_str(), "{a}");
+    let want = a["io.kubernetes.cri.sandbox-uid"]
+        .as_str()
+        .unwrap_or(&sandbox)
+        .to_owned();
+    if let Some(uid) = a["io.kubernetes.cri.sandbox-uid"].as_str() {
+        assert_eq!(uid, pod.id(), "the kubelet's pod uid");
+    }
+    let topo = json_of(&nstrace(&["topology", "--format", "json"]));
+    let p = find_pod(&topo, "nm-bare");
+    assert_eq!(
+        p["id"],
+        want.as_str(),
+        "the bundle's pod uid or sandbox id: {p}"
+    );
+    assert_eq!(p["namespace"], "default", "{p}");
+    let got = containers(p);
+    assert!(got.contains(&(app.id.clone(), Value::from("app"))), "{p}");
+    assert!(got.contains(&(sandbox.clone(), Value::Null)), "{p}");
+    assert_eq!(p["infra"]["container"], sandbox.as_str(), "{p}");
+    let err = String::from_utf8_lossy(
+        &nstrace(&["shutdown", "--pod", "default/nm-bare", "--timeout", "1s"]).stderr,
+    )
+    .into_owned();
+    // Selected (and refused for what it is: a hostPID pod has no PID 1 of its own).
+    assert!(
+        err.contains("pod default/nm-bare uses the node's PID namespace"),
+        "{err}"
     );
 }

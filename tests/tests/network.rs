@@ -1,12 +1,13 @@
-//! Real pods on a real network (podman's default bridge, `hostNetwork`):
-//! nstrace's `network:` block checked against `ip` (in the pod's named netns
-//! and on the node), `podman inspect` and `ss -p`; port clashes between the
+//! Real pods on a real network, on both runtimes (podman's default bridge, the
+//! CNI bridge of the harness's containerd, `hostNetwork`): nstrace's `network:`
+//! block checked against `ip` (in the pod's named netns and on the node), the
+//! runtime's own pod IP (`podman inspect`, CRI's PodSandboxStatus) and `ss -p`; port clashes between the
 //! containers of a pod found by `nstrace audit`. Expected values always come
 //! from those tools, never from nstrace. Traffic stays on a pod's own loopback.
 
 use std::process::Command;
 
-use nstrace_tests::pod::{pod_yaml, podman_ok, Ctr, Pod, Spec};
+use nstrace_tests::pod::{pod_yaml, podman_ok, Ctr, Node, Pod, Runtime, Spec};
 use nstrace_tests::prometheus::free_port;
 use nstrace_tests::*;
 
@@ -41,22 +42,6 @@ fn ip_json(args: &[&str]) -> Value {
     serde_json::from_str(&run("ip", &a)).expect("ip -j prints JSON")
 }
 
-/// The infra container of a pod.
-fn infra(pod: &Pod) -> Ctr {
-    pod.containers()
-        .into_iter()
-        .find(|c| c.infra)
-        .expect("podman names an infra")
-}
-
-/// The name the pod spec gave a container (podman names it `POD-NAME`).
-fn spec_name(pod: &Pod, c: &Ctr) -> String {
-    c.name
-        .strip_prefix(&format!("{}-", pod.name))
-        .unwrap_or(&c.name)
-        .to_owned()
-}
-
 /// Socket inodes of the TCP listeners `ss -e` shows on `port`, in the network
 /// namespace of `netns_pid` (a process of a pod this test started), or the node's.
 fn ss_listening(netns_pid: Option<u32>, port: u16) -> Vec<u64> {
@@ -71,14 +56,6 @@ fn ss_listening(netns_pid: Option<u32>, port: u16) -> Vec<u64> {
     out.split("ino:")
         .skip(1)
         .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-        .collect()
-}
-
-/// The node pids of a container (`podman top CTR hpid`).
-fn container_pids(c: &Ctr) -> Vec<u32> {
-    podman_ok(&["top", &c.id, "hpid"])
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
 
@@ -101,7 +78,8 @@ fn pod_listener(pod: &Pod, netns_pid: Option<u32>, port: u16) -> (u32, Ctr) {
         || {
             let inodes = ss_listening(netns_pid, port);
             pod.containers().into_iter().find_map(|c| {
-                let pid = container_pids(&c)
+                let pid = pod
+                    .pids_of(&c)
                     .into_iter()
                     .find(|p| inodes.iter().any(|i| holds(*p, *i)))?;
                 Some((pid, c))
@@ -114,24 +92,53 @@ fn sh(cmd: &'static str) -> [&'static str; 3] {
     ["sh", "-c", cmd]
 }
 
-/// A pod on podman's default bridge: its eth0 address is what `ip -n` in its
-/// named netns and podman say; the node side of its veth is the interface
+nstrace_tests::on_both_runtimes!(
+    default_bridge_pod_wiring_matches_ip_and_the_runtime,
+    two_containers_on_one_port_are_a_port_conflict,
+    server_and_client_over_localhost_share_one_listener_table,
+    host_network_pod_lists_its_own_listener,
+    host_network_pod_losing_to_the_node_is_a_port_conflict,
+);
+
+/// The pod IP as the runtime reports it (`ADDR/PREFIX` from podman; containerd
+/// reports the address alone, the prefix is its CNI subnet's).
+fn runtime_ip(pod: &Pod, infra: &Ctr) -> String {
+    match pod.cri() {
+        Some(p) => format!("{}/24", p.ip().expect("CRI reports the pod IP")),
+        None => podman_ok(&[
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}/{{.IPPrefixLen}}{{end}}",
+            &infra.id,
+        ]),
+    }
+}
+
+/// A pod on the runtime's CNI bridge: its eth0 address is what `ip -n` in its
+/// named netns and the runtime say; the node side of its veth is the interface
 /// `ip link` on the node numbers with eth0's peer ifindex; it is on the
 /// bridge that interface is enslaved to, whose address `ip addr` gives.
-#[test]
-fn default_bridge_pod_wiring_matches_ip_and_podman() {
+fn default_bridge_pod_wiring_matches_ip_and_the_runtime(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let a = sh("while true; do sleep 1; done");
-    let pod = Pod::play(
+    let pod = node.play(
         "nst-net-wire",
         &pod_yaml("nst-net-wire", "", &[Spec::sh("app", &a)], ""),
     );
-    let infra = infra(&pod);
+    let infra = pod.infra();
     // What the system says.
     let netns = run("ip", &["netns", "identify", &infra.pid.to_string()])
         .trim()
         .to_owned();
-    assert!(!netns.is_empty(), "podman's CNI netns has a name");
+    assert!(!netns.is_empty(), "the runtime's CNI netns has a name");
+    if let Some(p) = pod.cri() {
+        assert_eq!(
+            p.netns_path().as_deref(),
+            Some(format!("/var/run/netns/{netns}").as_str()),
+            "CRI's netns is the one ip names"
+        );
+    }
     let eth0 = &ip_json(&["-n", &netns, "addr", "show", "dev", "eth0"])[0];
     let pod_ip = eth0["addr_info"]
         .as_array()
@@ -140,13 +147,7 @@ fn default_bridge_pod_wiring_matches_ip_and_podman() {
         .find(|a| a["family"] == "inet")
         .map(|a| format!("{}/{}", s(a, "local"), u(a, "prefixlen")))
         .expect("eth0 has an IPv4 address");
-    let podman_ip = podman_ok(&[
-        "inspect",
-        "--format",
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}}/{{.IPPrefixLen}}{{end}}",
-        &infra.id,
-    ]);
-    assert_eq!(pod_ip, podman_ip, "ip and podman agree");
+    assert_eq!(pod_ip, runtime_ip(&pod, &infra), "ip and the runtime agree");
     let peer_index = u(eth0, "link_index");
     let node_links = ip_json(&["link", "show"]);
     let peer = node_links
@@ -198,7 +199,9 @@ fn default_bridge_pod_wiring_matches_ip_and_podman() {
     assert_eq!(n["lo_up"], true);
     // The tree says the same in words.
     let text = topology_text();
-    let block = &text[text.find("pod nst-net-wire").expect("pod in the tree")..];
+    let block = &text[text
+        .find(&format!("pod {}", pod.selector()))
+        .expect("pod in the tree")..];
     assert!(
         block.contains(&format!(
             "node side: {} ifindex {peer_index} up, on bridge {bridge}",
@@ -214,14 +217,14 @@ fn default_bridge_pod_wiring_matches_ip_and_podman() {
 /// shows the holder on :8080. An audit started after the holder bound finds
 /// it too (looked up right after the refusal). The recording replays to the
 /// same finding and the same listener table.
-#[test]
-fn two_containers_on_one_port_are_a_port_conflict() {
+fn two_containers_on_one_port_are_a_port_conflict(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let dir = TempDir::new("net-clash");
     let record = dir.path().join("clash.nst");
     let audit = Tracer::audit(&["--record", record.to_str().unwrap()]);
     let serve = sh("while true; do httpd -f -p 8080; sleep 2; done");
-    let pod = Pod::play(
+    let pod = node.play(
         "nst-net-clash",
         &pod_yaml(
             "nst-net-clash",
@@ -230,7 +233,7 @@ fn two_containers_on_one_port_are_a_port_conflict() {
             "",
         ),
     );
-    let infra = infra(&pod);
+    let infra = pod.infra();
     // Who holds 8080, as ss says; the other container is the one refused.
     assert_eq!(
         ss_listening(Some(infra.pid), 8080).len(),
@@ -239,7 +242,7 @@ fn two_containers_on_one_port_are_a_port_conflict() {
     );
     let (holder_pid, holder) = pod_listener(&pod, Some(infra.pid), 8080);
     let holders = [holder_pid];
-    let holder_name = spec_name(&pod, &holder);
+    let holder_name = holder.name.clone();
     let loser_name = if holder_name == "one" { "two" } else { "one" };
 
     let f = audit.wait_for("port_conflict", |v| v["finding"] == "port_conflict");
@@ -342,9 +345,9 @@ fn two_containers_on_one_port_are_a_port_conflict() {
 /// A server container and a client container that talk over localhost: both
 /// are in the pod's one listener table (the client also serves its own port,
 /// as a sidecar does), and nothing is found.
-#[test]
-fn server_and_client_over_localhost_share_one_listener_table() {
+fn server_and_client_over_localhost_share_one_listener_table(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let audit = Tracer::audit(&[]);
     let server =
         sh("mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www");
@@ -352,7 +355,7 @@ fn server_and_client_over_localhost_share_one_listener_table() {
         "mkdir -p /m && echo up > /m/index.html && httpd -p 9090 -h /m; \
          while true; do wget -q -O - http://localhost:8080/ && echo fetched; sleep 1; done",
     );
-    let pod = Pod::play(
+    let pod = node.play(
         "nst-net-local",
         &pod_yaml(
             "nst-net-local",
@@ -361,16 +364,16 @@ fn server_and_client_over_localhost_share_one_listener_table() {
             "",
         ),
     );
-    let infra = infra(&pod);
+    let infra = pod.infra();
     // They talk: the client's log shows the page the server served.
     eventually("the client fetching from localhost", || {
-        let logs = podman_ok(&["logs", &format!("{}-client", pod.name)]);
+        let logs = pod.logs("client");
         (logs.contains("hello") && logs.contains("fetched")).then_some(())
     });
     let (server_pid, s_ctr) = pod_listener(&pod, Some(infra.pid), 8080);
     let (client_pid, c_ctr) = pod_listener(&pod, Some(infra.pid), 9090);
-    assert_eq!(spec_name(&pod, &s_ctr), "server");
-    assert_eq!(spec_name(&pod, &c_ctr), "client");
+    assert_eq!(s_ctr.name, "server");
+    assert_eq!(c_ctr.name, "client");
 
     let t = topology_json();
     let n = &find_pod(&t, "nst-net-local")["network"];
@@ -387,7 +390,7 @@ fn server_and_client_over_localhost_share_one_listener_table() {
     assert_eq!(owner(9090)["container_name"], "client");
     assert!(ls.iter().all(|l| l["localhost"] == true), "{n}");
     let text = topology_text();
-    let block = &text[text.find("pod nst-net-local").unwrap()..];
+    let block = &text[text.find(&format!("pod {}", pod.selector())).unwrap()..];
     assert!(
         block.contains("both reachable as localhost within the pod"),
         "{block}"
@@ -409,13 +412,13 @@ fn server_and_client_over_localhost_share_one_listener_table() {
 /// A hostNetwork pod: shown as the node network, listing its own listener
 /// (on a port of the node's loopback), attributed to its container; none of
 /// the node's own listeners.
-#[test]
-fn host_network_pod_lists_its_own_listener() {
+fn host_network_pod_lists_its_own_listener(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let port = free_port();
     let cmd = format!("exec httpd -f -p 127.0.0.1:{port}");
     let argv = ["sh", "-c", cmd.as_str()];
-    let pod = Pod::play(
+    let pod = node.play(
         "nst-net-host",
         &pod_yaml(
             "nst-net-host",
@@ -426,7 +429,7 @@ fn host_network_pod_lists_its_own_listener() {
     );
     let (srv_pid, srv) = pod_listener(&pod, None, port);
     let pids = [srv_pid];
-    assert_eq!(spec_name(&pod, &srv), "srv");
+    assert_eq!(srv.name, "srv");
 
     let t = topology_json();
     let p = find_pod(&t, "nst-net-host");
@@ -457,7 +460,7 @@ fn host_network_pod_lists_its_own_listener() {
         );
     }
     let text = topology_text();
-    let block = &text[text.find("pod nst-net-host").unwrap()..];
+    let block = &text[text.find(&format!("pod {}", pod.selector())).unwrap()..];
     assert!(block.contains("network: node network"), "{block}");
     assert!(
         block.contains(&format!("srv listens on 127.0.0.1:{port}")),
@@ -467,15 +470,15 @@ fn host_network_pod_lists_its_own_listener() {
 
 /// A hostNetwork pod whose server loses its port to a process on the node
 /// (this test, holding it): `port_conflict` naming the node's process.
-#[test]
-fn host_network_pod_losing_to_the_node_is_a_port_conflict() {
+fn host_network_pod_losing_to_the_node_is_a_port_conflict(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let port = held.local_addr().unwrap().port();
     let audit = Tracer::audit(&[]);
     let cmd = format!("while true; do httpd -f -p 127.0.0.1:{port}; sleep 2; done");
     let argv = ["sh", "-c", cmd.as_str()];
-    let _pod = Pod::play(
+    let _pod = node.play(
         "nst-net-hostclash",
         &pod_yaml(
             "nst-net-hostclash",

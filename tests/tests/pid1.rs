@@ -1,12 +1,13 @@
-//! PID-1 behaviour in real pods, stopped the way the kubelet does it
-//! (`podman pod stop -t N`: SIGTERM to every container's PID 1, SIGKILL after
-//! N s): exactly the expected findings per container for broken inits, none
-//! for the same workloads under tini -g and dumb-init, and the timeline.
+//! PID-1 behaviour in real pods on both runtimes, stopped the way the kubelet
+//! does it (SIGTERM to every container's PID 1, SIGKILL after N s: CRI
+//! StopContainer, or `podman pod stop -t N`): exactly the expected findings per
+//! container for broken inits, none for the same workloads under tini -g and
+//! dumb-init, and the timeline, preStop hooks included.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use nstrace_tests::pod::{pod_yaml, Pod, Spec, NOTRAP};
+use nstrace_tests::pod::{pod_yaml, Node, Runtime, Spec, NOTRAP};
 use nstrace_tests::*;
 
 /// A shell PID 1 that traps TERM and does not pass it to its long-running child.
@@ -37,6 +38,7 @@ fn set(kinds: &[&str]) -> BTreeSet<String> {
 /// under an audit, waits `settle` (zombies age), stops the pod with the
 /// grace period and returns the audit's output and the pod's containers by name.
 fn audit_pod(
+    rt: Runtime,
     name: &str,
     prefix: &[&str],
     workloads: &[(&str, &str)],
@@ -61,20 +63,21 @@ fn audit_pod(
     if let Some(r) = record {
         args.extend(["--record", r.to_str().unwrap()]);
     }
+    let node = Node::new(rt);
     let t = Tracer::audit(&args);
-    let pod = Pod::play(name, &pod_yaml(name, "", &specs, ""));
-    let ids: BTreeMap<String, String> = pod
-        .containers()
-        .into_iter()
-        .map(|c| (c.name.rsplit('-').next().unwrap().to_owned(), c.id))
-        .collect();
+    let pod = node.play(name, &pod_yaml(name, "", &specs, ""));
+    let ctrs = pod.containers();
+    for c in ctrs.iter().filter(|c| !c.infra) {
+        wait_has_child(c.pid);
+    }
+    let ids: BTreeMap<String, String> = ctrs.into_iter().map(|c| (c.name, c.id)).collect();
     settle(&t);
     let follow = also_follow.then(|| {
         Tracer::command(
             &[
                 "shutdown",
                 "--pod",
-                name,
+                &pod.selector(),
                 "--format",
                 "json",
                 "--timeout",
@@ -93,14 +96,23 @@ fn audit_pod(
     (done, ids, followed)
 }
 
+nstrace_tests::on_both_runtimes!(
+    broken_inits_give_exactly_their_findings,
+    the_same_workloads_under_tini_give_nothing,
+    the_same_workloads_under_dumb_init_give_nothing,
+    the_same_workloads_under_dumb_init_give_nothing_under_cpu_load,
+    plain_tini_does_not_rescue_a_shell_that_traps_term,
+    pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace,
+);
+
 /// A shell PID 1 with no trap, one that traps TERM without forwarding, and an
 /// exec'd PID 1 that never reaps an orphan: exactly their findings, per container.
-#[test]
-fn broken_inits_give_exactly_their_findings() {
+fn broken_inits_give_exactly_their_findings(rt: Runtime) {
     let _g = serial();
     let dir = TempDir::new("pid1");
     let record = dir.path().join("bad.nst");
     let (done, ids, followed) = audit_pod(
+        rt,
         "nst-bad",
         &[],
         &[
@@ -192,7 +204,7 @@ fn broken_inits_give_exactly_their_findings() {
         .find(|s| s["signal"] == "KILL" && s["to_pid1"] == true)
         .unwrap_or_else(|| panic!("no SIGKILL to PID 1: {notrap}"));
     assert_eq!(kill["result"], "delivered");
-    // podman waits the whole grace period before SIGKILL (a lower bound, not a speed check).
+    // The runtime waits the whole grace period before SIGKILL (a lower bound, not a speed check).
     assert!(
         kill["t"].as_f64().unwrap() >= f64::from(GRACE_S) - 0.5,
         "{notrap}"
@@ -207,15 +219,18 @@ fn broken_inits_give_exactly_their_findings() {
         "{notrap}"
     );
     assert!(!notrap["advice"].as_str().unwrap().is_empty());
-    // The whole pod: infra and three containers, three of them ended by SIGKILL.
+    // The whole pod: three containers (and podman's infra, which podman stops
+    // with SIGTERM too; containerd's StopPodSandbox SIGKILLs the pause later),
+    // three of them ended by SIGKILL.
     let total = followed
         .events
         .iter()
         .find(|t| t["shutdown_total"].is_string())
         .unwrap_or_else(|| panic!("no pod total: {:?}", followed.events));
+    let stopped = 3 + u64::from(rt.infra_gets_sigterm());
     assert_eq!(
         (total["containers"].as_u64(), total["killed"].as_u64()),
-        (Some(4), Some(3)),
+        (Some(stopped), Some(3)),
         "{total}"
     );
     assert!(total["total_s"].as_f64().unwrap() >= kill["t"].as_f64().unwrap());
@@ -255,9 +270,10 @@ fn broken_inits_give_exactly_their_findings() {
 /// Runs the three broken workloads under `init` (argv prefix) in pod `pod`,
 /// stops it, and asserts that no finding at all came of it: none for the pod,
 /// and none above info anywhere (a broken attribution must not hide one).
-fn workloads_under_give_nothing(pod: &str, init: &[&str]) {
+fn workloads_under_give_nothing(rt: Runtime, pod: &str, init: &[&str]) {
     let _g = serial();
     let (done, ids, _) = audit_pod(
+        rt,
         pod,
         init,
         &[
@@ -277,22 +293,19 @@ fn workloads_under_give_nothing(pod: &str, init: &[&str]) {
 
 /// The same workloads under `tini -g` (signals go to the child's process group)
 /// give no finding at all.
-#[test]
-fn the_same_workloads_under_tini_give_nothing() {
-    workloads_under_give_nothing("nst-tini", &["tini", "-g", "--"]);
+fn the_same_workloads_under_tini_give_nothing(rt: Runtime) {
+    workloads_under_give_nothing(rt, "nst-tini", &["tini", "-g", "--"]);
 }
 
 /// The same workloads under dumb-init give no finding at all.
-#[test]
-fn the_same_workloads_under_dumb_init_give_nothing() {
-    workloads_under_give_nothing("nst-dumb", &["dumb-init"]);
+fn the_same_workloads_under_dumb_init_give_nothing(rt: Runtime) {
+    workloads_under_give_nothing(rt, "nst-dumb", &["dumb-init"]);
 }
 
 /// The same workloads under dumb-init, with every CPU busy (stress-ng
 /// beside the pod): a reaping init that waits for its turn to run is not
 /// "never reaps", and nothing else is found either.
-#[test]
-fn the_same_workloads_under_dumb_init_give_nothing_under_cpu_load() {
+fn the_same_workloads_under_dumb_init_give_nothing_under_cpu_load(rt: Runtime) {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let _load = Proc::spawn(
         std::process::Command::new("stress-ng")
@@ -305,16 +318,16 @@ fn the_same_workloads_under_dumb_init_give_nothing_under_cpu_load() {
             ])
             .stdout(std::process::Stdio::null()),
     );
-    workloads_under_give_nothing("nst-dumb-load", &["dumb-init"]);
+    workloads_under_give_nothing(rt, "nst-dumb-load", &["dumb-init"]);
 }
 
 /// Plain `tini` (no -g) signals only its child: a shell child that traps TERM
 /// and does not forward leaves its sleep running until SIGKILL. nstrace must
 /// say so; tini is no cure for this script.
-#[test]
-fn plain_tini_does_not_rescue_a_shell_that_traps_term() {
+fn plain_tini_does_not_rescue_a_shell_that_traps_term(rt: Runtime) {
     let _g = serial();
     let (done, ids, _) = audit_pod(
+        rt,
         "nst-tini-plain",
         &["tini", "--"],
         &[("trapwait", TRAPWAIT)],
@@ -334,4 +347,89 @@ fn plain_tini_does_not_rescue_a_shell_that_traps_term() {
         .find(|v| v["finding"] == "slow_shutdown")
         .unwrap();
     assert_eq!(f["comm"], "tini", "{f}");
+}
+
+/// The kubelet's stop of a container with a preStop exec hook (2 s long) and
+/// a PID 1 that ignores SIGTERM: the timeline opens with the hook (exec'd into
+/// the container before SIGTERM), then SIGTERM, then SIGKILL once the grace the
+/// stop was given (the period less the hook's whole seconds) ran out.
+fn pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace(rt: Runtime) {
+    let _g = serial();
+    let node = Node::new(rt);
+    let notrap = ["/bin/sh", "-c", NOTRAP];
+    let hooked = Spec {
+        name: "hooked",
+        command: &notrap,
+        extra: "    lifecycle:\n      preStop:\n        exec:\n          command: [\"sh\", \"-c\", \"sleep 2\"]\n",
+    };
+    let yaml = pod_yaml("nst-hook", "", &[hooked], "");
+    let pod = node.play("nst-hook", &yaml);
+    let c = pod.container("hooked");
+    wait_has_child(c.pid);
+    let follow = Tracer::command(
+        &[
+            "shutdown",
+            "--pod",
+            &pod.selector(),
+            "--format",
+            "json",
+            "--timeout",
+            "120s",
+        ],
+        &[],
+    );
+    let given = pod.stop(GRACE_S);
+    std::thread::sleep(Duration::from_secs(1));
+    let followed = follow.stop();
+    drop(pod);
+    let given = given["hooked"];
+    assert!(
+        given < i64::from(GRACE_S),
+        "the hook's time came off the grace: {given}"
+    );
+    let t = followed
+        .events
+        .iter()
+        .find(|t| {
+            t["shutdown"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("/ container hooked"))
+        })
+        .unwrap_or_else(|| panic!("no timeline for hooked: {:?}", followed.events));
+    let steps = t["steps"].as_array().unwrap();
+    let at = |what: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == what)
+            .unwrap_or_else(|| panic!("no {what} step: {t}"))["t"]
+            .as_f64()
+            .unwrap()
+    };
+    let (start, end) = (at("prestop_start"), at("prestop_end"));
+    assert!(start < 0.0 && end <= 0.0, "the hook before SIGTERM: {t}");
+    // The hook sleeps 2 s (a lower bound on a real duration, not a speed check).
+    assert!(end - start >= 1.9, "{t}");
+    assert_eq!(
+        steps[0]["step"], "prestop_start",
+        "the timeline opens with it: {t}"
+    );
+    let term = steps
+        .iter()
+        .find(|s| s["signal"] == "TERM" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("{t}"));
+    assert_eq!(
+        (term["t"].as_f64(), term["result"].as_str()),
+        (Some(0.0), Some("ignored"))
+    );
+    let kill = steps
+        .iter()
+        .find(|s| s["signal"] == "KILL" && s["to_pid1"] == true)
+        .unwrap_or_else(|| panic!("no SIGKILL to PID 1: {t}"));
+    assert!(
+        kill["t"].as_f64().unwrap() >= given as f64 - 0.5,
+        "{given} s given: {t}"
+    );
+    let verdict = t["verdict"].as_str().unwrap();
+    assert!(verdict.contains("preStop hook"), "{verdict}");
+    assert_eq!(t["killed"], true);
 }

@@ -3,19 +3,18 @@
 //! container of a real pod whose image is an empty root that mounts the
 //! node's /usr read-only (hostPath). Each is identified, predicted, stopped
 //! the kubelet's way and called for what it really did with SIGTERM; the
-//! variants whose SIGTERM handler exits are the controls.
+//! variants whose SIGTERM handler exits are the controls. On both runtimes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nstrace_tests::pod::{podman_ok, Pod};
+use nstrace_tests::pod::{Node, Runtime};
 use nstrace_tests::*;
 
 const POD: &str = "nst-rt";
 const GRACE_S: u32 = 3;
 const IMAGE: &str = "localhost/nstrace-usr:latest";
 
-/// Container name → argv. Names have no dash: the test maps podman's
-/// `POD-NAME` back by the last dash.
+/// Container name → argv.
 const CONTAINERS: &[(&str, &[&str])] = &[
     // Node.js's own SIGTERM handler (SA_RESETHAND) restores the default and
     // raises SIGTERM again, inside the handler: dropped at delivery.
@@ -101,16 +100,25 @@ fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[test]
-fn runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do() {
+nstrace_tests::on_both_runtimes!(
+    runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do
+);
+
+fn runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
+    if let Some(c) = node.containerd() {
+        let archive = nstrace_tests::cri::images_dir().join("nstrace-usr.tar");
+        c.import(&archive)
+            .unwrap_or_else(|e| panic!("{e} (run `cargo xtask setup`)"));
+    }
     let audit = Tracer::audit(&["--predict-after", "2s"]);
-    let pod = Pod::play(POD, &yaml());
-    let ids: BTreeMap<String, String> = pod
-        .containers()
-        .into_iter()
+    let pod = node.play(POD, &yaml());
+    let containers = pod.containers();
+    let ids: BTreeMap<String, String> = containers
+        .iter()
         .filter(|c| !c.infra)
-        .map(|c| (c.name.rsplit('-').next().unwrap().to_owned(), c.id))
+        .map(|c| (c.name.clone(), c.id.clone()))
         .collect();
     assert_eq!(ids.len(), CONTAINERS.len(), "{ids:?}");
 
@@ -274,5 +282,12 @@ fn runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do() {
         "{ignored}"
     );
     // Nothing is left of the pod.
-    assert!(podman_ok(&["pod", "ps", "-q", "--filter", &format!("name=^{POD}$")]).is_empty());
+    for c in &containers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", c.pid)).exists(),
+            "{} ({}) still runs",
+            c.name,
+            c.pid
+        );
+    }
 }

@@ -1,12 +1,14 @@
-//! Real pods (podman kube play, catatonit infra): nstrace's topology checked
-//! against `podman pod inspect`, `podman inspect`, /proc of the pods'
-//! processes and `lsns`; and namespace joins made from inside a pod.
+//! Real pods on both runtimes (podman kube play, and containerd through CRI the
+//! kubelet's way): nstrace's topology checked against what the runtime reports
+//! (`podman pod inspect`, CRI's statuses), /proc of the pods' processes and
+//! `lsns`, including all 12 hostNetwork/hostPID/hostIPC/shareProcessNamespace
+//! arrangements; and namespace joins made from inside a pod.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
-use nstrace_tests::pod::{pod_yaml, podman_ok, Pod, Spec};
+use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec};
 use nstrace_tests::*;
 
 fn sharing(p: &Value) -> BTreeMap<String, String> {
@@ -56,12 +58,15 @@ fn pod_pids(p: &Value) -> BTreeSet<u64> {
         .collect()
 }
 
-/// nstrace's pod equals podman's: id, exactly its containers (by id), the infra,
-/// each container's PID 1; and every process it lists is really in the pod.
-fn expect_same_as_podman(t: &Value, pod: &Pod) {
+/// nstrace's pod equals the runtime's: id, exactly its containers (by id), the
+/// infra, each container's PID 1, the Kubernetes namespace; every process it
+/// lists is really in the pod, and the runtime's own processes (conmon,
+/// containerd-shim) are not.
+fn expect_same_as_runtime(t: &Value, pod: &Pod) {
     let p = find_pod(t, &pod.name);
     let pod_id = pod.id();
-    assert_eq!(p["id"], pod_id.as_str(), "pod id");
+    assert_eq!(p["id"], pod_id.as_str(), "pod id: {p}");
+    assert_eq!(p["namespace"].as_str(), pod.namespace().as_deref(), "{p}");
     let ctrs = pod.containers();
     let want: BTreeSet<&str> = ctrs.iter().map(|c| c.id.as_str()).collect();
     let got: BTreeSet<&str> = p["containers"]
@@ -71,16 +76,13 @@ fn expect_same_as_podman(t: &Value, pod: &Pod) {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(got, want, "containers of pod {}", pod.name);
-    let infra = ctrs
-        .iter()
-        .find(|c| c.infra)
-        .expect("podman names an infra");
+    let infra = ctrs.iter().find(|c| c.infra).expect("an infra");
     assert_eq!(p["infra"]["container"], infra.id.as_str());
     assert_eq!(p["infra"]["pid"], infra.pid);
     for c in p["containers"].as_array().unwrap() {
-        let podman_c = ctrs.iter().find(|x| c["id"] == x.id.as_str()).unwrap();
-        assert_eq!(c["init"]["pid"], podman_c.pid, "PID 1 of {}", podman_c.name);
-        assert_eq!(c["infra"], podman_c.infra, "{}", podman_c.name);
+        let rc = ctrs.iter().find(|x| c["id"] == x.id.as_str()).unwrap();
+        assert_eq!(c["init"]["pid"], rc.pid, "PID 1 of {}", rc.name);
+        assert_eq!(c["infra"], rc.infra, "{}", rc.name);
     }
     // Nothing from the node: each listed process's cgroup names this pod.
     for pid in pod_pids(p) {
@@ -91,13 +93,10 @@ fn expect_same_as_podman(t: &Value, pod: &Pod) {
             pod.name
         );
     }
-    for c in &ctrs {
-        let conmon: u64 = podman_ok(&["inspect", "--format", "{{.State.ConmonPid}}", &c.id])
-            .parse()
-            .unwrap();
+    for rp in pod.runtime_pids() {
         assert!(
-            !pod_pids(p).contains(&conmon),
-            "conmon {conmon} is a node process"
+            !pod_pids(p).contains(&u64::from(rp)),
+            "{rp} is a node process"
         );
     }
 }
@@ -108,11 +107,22 @@ fn sh(cmd: &'static str) -> [&'static str; 3] {
 
 const LOOP: &str = "while true; do sleep 1; done";
 
+nstrace_tests::on_both_runtimes!(
+    app_and_log_sidecar_sharing_an_empty_dir,
+    every_host_and_share_arrangement,
+    pods_started_before_and_while_tracing,
+    grouping_by_namespace_equals_lsns,
+    dot_output_renders_with_graphviz,
+    container_entering_the_node_net_namespace_is_high,
+    creating_and_stopping_a_pod_gives_nothing_above_info,
+    container_entering_another_pods_namespace_is_cross_pod,
+);
+
 /// (a) the classic app + log sidecar sharing an emptyDir: net, ipc, uts shared
 /// by all containers; pid and mnt per container; user, cgroup, time the node's.
-#[test]
-fn app_and_log_sidecar_sharing_an_empty_dir() {
+fn app_and_log_sidecar_sharing_an_empty_dir(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let app = sh("while true; do date >> /logs/app.log; sleep 1; done");
     let side = sh("touch /logs/app.log; tail -F /logs/app.log");
     let yaml = pod_yaml(
@@ -132,9 +142,9 @@ fn app_and_log_sidecar_sharing_an_empty_dir() {
         ],
         "  volumes:\n  - name: nst-logs\n    emptyDir: {}\n",
     );
-    let pod = Pod::play("nst-emptydir", &yaml);
+    let pod = node.play("nst-emptydir", &yaml);
     let t = topology_json();
-    expect_same_as_podman(&t, &pod);
+    expect_same_as_runtime(&t, &pod);
     let p = find_pod(&t, "nst-emptydir");
     assert_eq!(p["containers"].as_array().unwrap().len(), 3);
     expect_sharing(
@@ -152,7 +162,7 @@ fn app_and_log_sidecar_sharing_an_empty_dir() {
     );
     expect_flags(p, false, false, false, false);
     // The shared namespaces are the infra's, as /proc says.
-    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
+    let infra = pod.infra();
     for c in pod.containers() {
         for ty in ["net", "ipc", "uts"] {
             assert_eq!(
@@ -163,114 +173,129 @@ fn app_and_log_sidecar_sharing_an_empty_dir() {
             );
         }
     }
+    // The emptyDir is one directory for both: the sidecar reads what the app writes.
+    eventually("the sidecar tailing the app's log", || {
+        pod.logs("sidecar").contains(':').then_some(())
+    });
 }
 
-/// (b) shareProcessNamespace: every container in the infra's PID namespace.
-#[test]
-fn share_process_namespace() {
+/// The 12 ways a pod can be arranged with hostNetwork, hostPID, hostIPC and
+/// shareProcessNamespace (hostPID excludes shareProcessNamespace: the API
+/// refuses both): all 12 pods at once, each found with exactly its flags, its
+/// sharing matrix and its containers; the node's namespaces checked against
+/// /proc of the pods' processes.
+fn every_host_and_share_arrangement(rt: Runtime) {
     let _g = serial();
-    let (a, b) = (sh(LOOP), sh(LOOP));
-    let yaml = pod_yaml(
-        "nst-sharepid",
-        "  shareProcessNamespace: true\n",
-        &[Spec::sh("one", &a), Spec::sh("two", &b)],
-        "",
-    );
-    let pod = Pod::play("nst-sharepid", &yaml);
-    let t = topology_json();
-    expect_same_as_podman(&t, &pod);
-    let p = find_pod(&t, "nst-sharepid");
-    expect_sharing(
-        p,
-        &[
-            ("pid", "shared"),
-            ("net", "shared"),
-            ("mnt", "per-container"),
-        ],
-    );
-    expect_flags(p, false, false, false, true);
-    let infra = pod.containers().into_iter().find(|c| c.infra).unwrap();
-    for c in p["containers"].as_array().unwrap() {
-        assert_eq!(
-            c["ns"]["pid"],
-            ns_inode(&infra.pid.to_string(), "pid"),
-            "{c}"
-        );
-    }
-}
-
-/// (c) hostNetwork: the pod is still found (by its shared ipc/uts and cgroup)
-/// and its net is the node's.
-#[test]
-fn host_network() {
-    let _g = serial();
+    let node = Node::new(rt);
     let a = sh(LOOP);
-    let yaml = pod_yaml(
-        "nst-hostnet",
-        "  hostNetwork: true\n",
-        &[Spec::sh("app", &a)],
-        "",
-    );
-    let pod = Pod::play("nst-hostnet", &yaml);
+    let mut cases = Vec::new();
+    for host_net in [false, true] {
+        for host_ipc in [false, true] {
+            for (host_pid, share) in [(false, false), (false, true), (true, false)] {
+                let name = format!(
+                    "nst-arr-n{}i{}p{}s{}",
+                    u8::from(host_net),
+                    u8::from(host_ipc),
+                    u8::from(host_pid),
+                    u8::from(share)
+                );
+                let mut extra = String::new();
+                for (on, key) in [
+                    (host_net, "hostNetwork"),
+                    (host_ipc, "hostIPC"),
+                    (host_pid, "hostPID"),
+                    (share, "shareProcessNamespace"),
+                ] {
+                    if on {
+                        extra.push_str(&format!("  {key}: true\n"));
+                    }
+                }
+                let yaml = pod_yaml(
+                    &name,
+                    &extra,
+                    &[Spec::sh("one", &a), Spec::sh("two", &a)],
+                    "",
+                );
+                cases.push((name, (host_net, host_pid, host_ipc, share), yaml));
+            }
+        }
+    }
+    assert_eq!(cases.len(), 12);
+    let pods: Vec<Pod> = cases
+        .iter()
+        .map(|(name, _, yaml)| node.play(name, yaml))
+        .collect();
     let t = topology_json();
-    expect_same_as_podman(&t, &pod);
-    let p = find_pod(&t, "nst-hostnet");
-    expect_sharing(p, &[("net", "node"), ("ipc", "shared"), ("uts", "shared")]);
-    expect_flags(p, true, false, false, false);
+    let node_ns = |ty: &str| t["node"]["ns"][ty].as_u64().unwrap();
     assert_eq!(
-        t["node"]["ns"]["net"],
+        node_ns("net"),
         ns_inode("self", "net"),
         "the test runs on the node"
     );
-}
-
-/// (d) the node's PID namespace for the whole pod (podman 4.3's kube play
-/// ignores hostPID, so the pod is made as the kubelet would: --pid host, shared).
-#[test]
-fn host_pid() {
-    let _g = serial();
-    let pod = Pod::create(
-        "nst-hostpid",
-        &["--share", "ipc,net,uts,pid", "--pid", "host"],
-    );
-    pod.run("app", &[], &["sh", "-c", LOOP]);
-    let t = topology_json();
-    expect_same_as_podman(&t, &pod);
-    let p = find_pod(&t, "nst-hostpid");
-    expect_sharing(p, &[("pid", "node"), ("net", "shared")]);
-    expect_flags(p, false, true, false, false);
-}
-
-/// (d) the node's IPC namespace for the workload containers (the infra keeps
-/// its own: podman cannot give it the host's; Kubernetes semantics follow the workload).
-#[test]
-fn host_ipc() {
-    let _g = serial();
-    let pod = Pod::create("nst-hostipc", &["--share", "net,uts"]);
-    pod.run("one", &["--ipc", "host"], &["sh", "-c", LOOP]);
-    pod.run("two", &["--ipc", "host"], &["sh", "-c", LOOP]);
-    let t = topology_json();
-    expect_same_as_podman(&t, &pod);
-    let p = find_pod(&t, "nst-hostipc");
-    expect_sharing(
-        p,
-        &[("ipc", "node"), ("net", "shared"), ("pid", "per-container")],
-    );
-    expect_flags(p, false, false, true, false);
+    for (pod, (_, (net, host_pid, ipc, share), _)) in pods.iter().zip(&cases) {
+        let pid = host_pid;
+        expect_same_as_runtime(&t, pod);
+        let p = find_pod(&t, &pod.name);
+        expect_flags(p, *net, *pid, *ipc, *share);
+        let how = |node: bool, shared: &'static str| if node { "node" } else { shared };
+        expect_sharing(
+            p,
+            &[
+                ("net", how(*net, "shared")),
+                ("ipc", how(*ipc, "shared")),
+                (
+                    "pid",
+                    how(*pid, if *share { "shared" } else { "per-container" }),
+                ),
+                ("mnt", "per-container"),
+                ("user", "node"),
+            ],
+        );
+        // /proc agrees for every workload container.
+        for c in pod.containers().iter().filter(|c| !c.infra) {
+            let cp = c.pid.to_string();
+            assert_eq!(
+                ns_inode(&cp, "net") == node_ns("net"),
+                *net,
+                "{} net",
+                pod.name
+            );
+            assert_eq!(
+                ns_inode(&cp, "ipc") == node_ns("ipc"),
+                *ipc,
+                "{} ipc",
+                pod.name
+            );
+            assert_eq!(
+                ns_inode(&cp, "pid") == node_ns("pid"),
+                *pid,
+                "{} pid",
+                pod.name
+            );
+            if *share {
+                assert_eq!(
+                    ns_inode(&cp, "pid"),
+                    ns_inode(&pod.infra().pid.to_string(), "pid"),
+                    "{}: the infra's PID namespace",
+                    pod.name
+                );
+            }
+        }
+    }
 }
 
 /// (e) a pod started before nstrace and one started while it traces both come
 /// out right (the second from events, with cgroup and hostname read after its exec).
-#[test]
-fn pods_started_before_and_while_tracing() {
+fn pods_started_before_and_while_tracing(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let a = sh(LOOP);
-    let before = Pod::play(
+    let before = node.play(
         "nst-before",
         &pod_yaml("nst-before", "", &[Spec::sh("app", &a)], ""),
     );
     let t = Tracer::command(&["topology", "--format", "json", "--duration", "600s"], &[]);
-    let during = Pod::play(
+    let during = node.play(
         "nst-during",
         &pod_yaml(
             "nst-during",
@@ -287,8 +312,8 @@ fn pods_started_before_and_while_tracing() {
         .events
         .last()
         .unwrap_or_else(|| panic!("no topology printed: {}", done.stderr));
-    expect_same_as_podman(topo, &before);
-    expect_same_as_podman(topo, &during);
+    expect_same_as_runtime(topo, &before);
+    expect_same_as_runtime(topo, &during);
     expect_sharing(
         find_pod(topo, "nst-during"),
         &[("net", "shared"), ("pid", "per-container")],
@@ -358,11 +383,11 @@ fn plain_namespaces_on_the_node() {
 
 /// nstrace's namespaces of each pod process equal lsns's, and for each of the
 /// pod's own namespaces nstrace counts as many processes as lsns does.
-#[test]
-fn grouping_by_namespace_equals_lsns() {
+fn grouping_by_namespace_equals_lsns(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let (a, b) = (sh("sleep 600 & sleep 600 & wait"), sh(LOOP));
-    let _pod = Pod::play(
+    let _pod = node.play(
         "nst-lsns",
         &pod_yaml(
             "nst-lsns",
@@ -430,11 +455,11 @@ fn grouping_by_namespace_equals_lsns() {
 }
 
 /// `--format dot` is valid Graphviz: `dot -Tsvg` renders it.
-#[test]
-fn dot_output_renders_with_graphviz() {
+fn dot_output_renders_with_graphviz(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let a = sh(LOOP);
-    let _pod = Pod::play(
+    let pod = node.play(
         "nst-dot",
         &pod_yaml("nst-dot", "", &[Spec::sh("app", &a)], ""),
     );
@@ -461,17 +486,19 @@ fn dot_output_renders_with_graphviz() {
     let svg = String::from_utf8_lossy(&svg.stdout);
     // SVG writes '-' as &#45;.
     assert!(svg.contains("<svg"), "{svg}");
+    let label = format!("pod {}", pod.selector()).replace('-', "&#45;");
     assert!(
-        svg.contains("pod nst&#45;dot"),
-        "the pod is a cluster: {svg}"
+        svg.contains(&label),
+        "the pod is a cluster ({label}): {svg}"
     );
     assert!(svg.contains("(node)"), "node namespaces are marked: {svg}");
 }
 
 /// A pod with one privileged container `tool` that is handed the network
-/// namespace of process `pid` as a file at `/handle/net` (a hostPath of
-/// /proc/PID/ns/net), as a node agent or an attacker might be.
-fn pod_with_netns_handle(name: &str, pid: u32) -> Pod {
+/// namespace of process `pid` as a file at `/handle/net` (a hostPath of a bind
+/// mount of /proc/PID/ns/net), as a node agent or an attacker might be.
+fn pod_with_netns_handle(node: &Node, name: &str, pid: u32) -> (Pod, NsPin) {
+    let pin = NsPin::new(pid, "net");
     let lp = sh(LOOP);
     let tool = Spec {
         name: "tool",
@@ -479,40 +506,35 @@ fn pod_with_netns_handle(name: &str, pid: u32) -> Pod {
         extra: "    securityContext:\n      privileged: true\n    volumeMounts:\n    - name: handle\n      mountPath: /handle/net\n",
     };
     let volumes = format!(
-        "  volumes:\n  - name: handle\n    hostPath:\n      path: /proc/{pid}/ns/net\n      type: File\n"
+        "  volumes:\n  - name: handle\n    hostPath:\n      path: {}\n      type: File\n",
+        pin.path().display()
     );
-    Pod::play(name, &pod_yaml(name, "", &[tool], &volumes))
+    (node.play(name, &pod_yaml(name, "", &[tool], &volumes)), pin)
 }
 
 /// A privileged container handed the node's network namespace (a bind mount
 /// of /proc/PID/ns/net of a process the test started) enters it with nsenter:
 /// host_namespace_join, high, naming the pod and container.
-#[test]
-fn container_entering_the_node_net_namespace_is_high() {
+fn container_entering_the_node_net_namespace_is_high(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let holder = Proc::spawn(Command::new("sleep").arg("600"));
-    let pod = pod_with_netns_handle("nst-escape", holder.pid());
+    let (pod, _pin) = pod_with_netns_handle(&node, "nst-escape", holder.pid());
     let tool = pod.container("tool");
     let t = Tracer::audit(&[]);
-    let out = Command::new("podman")
-        .args([
-            "exec",
-            &tool.id,
+    let (ok, stdout, stderr) = pod.exec(
+        &tool,
+        &[
             "nsenter",
             "--net=/handle/net",
             "readlink",
             "/proc/self/ns/net",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
+    assert!(ok, "{stderr}");
     let node_net = ns_inode("self", "net");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout.trim(),
         format!("net:[{node_net}]"),
         "nsenter really entered the node's net"
     );
@@ -530,7 +552,7 @@ fn container_entering_the_node_net_namespace_is_high() {
     assert_eq!(j["targets"][0]["inode"], node_net);
     assert_eq!(j["targets"][0]["place"]["class"], "node");
     let done = t.stop();
-    // podman exec's own joins (runc entering the container) are expected, info.
+    // The runtime's own joins (runc entering the container for the exec) are expected, info.
     for v in &done.events {
         if v["join"]["expected"].is_string() {
             assert_eq!(v["severity"], "info", "{v}");
@@ -539,12 +561,12 @@ fn container_entering_the_node_net_namespace_is_high() {
 }
 
 /// Creating and stopping a pod is runtime activity: no finding above info.
-#[test]
-fn creating_and_stopping_a_pod_gives_nothing_above_info() {
+fn creating_and_stopping_a_pod_gives_nothing_above_info(rt: Runtime) {
     let _g = serial();
+    let node = Node::new(rt);
     let t = Tracer::audit(&[]);
     let cmd = ["dumb-init", "sleep", "600"];
-    let pod = Pod::play(
+    let pod = node.play(
         "nst-lifecycle",
         &pod_yaml(
             "nst-lifecycle",
@@ -553,42 +575,59 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info() {
             "",
         ),
     );
+    // Stopped once the inits are ready (a SIGTERM before dumb-init installs its
+    // handlers is dropped, rightly reported: CRI starts and stops that fast).
+    for c in pod.containers().iter().filter(|c| !c.infra) {
+        wait_sigterm_handler(c.pid);
+    }
     pod.stop(5);
     drop(pod);
     let done = t.stop();
     let above = findings_above_info(&done.events);
     assert!(above.is_empty(), "findings above info: {above:#?}");
-    // It did see the runtime at work: runc's joins, marked expected.
+    // It did see the runtime at work: runc's joins, marked expected; and every
+    // join by the runtime's processes (conmon or containerd-shim, runc) is.
     assert!(
         done.events.iter().any(|v| v["join"]["expected"]
             .as_str()
             .is_some_and(|e| e.contains("runc"))),
         "no runtime join recorded"
     );
+    let by_runtime: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| {
+            v["join"]["actor"]["place"]["class"] == "node"
+                && v["join"]["actor"]["comm"]
+                    .as_str()
+                    .is_some_and(|c| rt.runtime_comms().iter().any(|r| c.starts_with(r)))
+        })
+        .collect();
+    assert!(
+        !by_runtime.is_empty(),
+        "no join by {:?}",
+        rt.runtime_comms()
+    );
+    for v in by_runtime {
+        assert!(v["join"]["expected"].is_string(), "not recognised: {v}");
+    }
 }
 
 /// A container entering another pod's network namespace (handed over as a
 /// hostPath of that pod's infra): cross_pod_join, medium, naming both pods.
-#[test]
-fn container_entering_another_pods_namespace_is_cross_pod() {
+fn container_entering_another_pods_namespace_is_cross_pod(rt: Runtime) {
     let _g = serial();
-    let b = Pod::play(
+    let node = Node::new(rt);
+    let b = node.play(
         "nst-victim",
         &pod_yaml("nst-victim", "", &[Spec::sh("app", &sh(LOOP))], ""),
     );
-    let victim_infra = b.containers().into_iter().find(|c| c.infra).unwrap();
-    let a = pod_with_netns_handle("nst-lateral", victim_infra.pid);
+    let victim_infra = b.infra();
+    let (a, _pin) = pod_with_netns_handle(&node, "nst-lateral", victim_infra.pid);
     let tool = a.container("tool");
     let t = Tracer::audit(&[]);
-    let out = Command::new("podman")
-        .args(["exec", &tool.id, "nsenter", "--net=/handle/net", "true"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, stderr) = pod_exec_ok(&a, &tool);
+    assert!(ok, "{stderr}");
     let f = t.wait_for("the lateral move", |v| v["finding"] == "cross_pod_join");
     assert_eq!(f["severity"], "medium", "{f}");
     assert_eq!(
@@ -606,4 +645,8 @@ fn container_entering_another_pods_namespace_is_cross_pod() {
     assert_eq!(target["place"]["class"], "pod", "{f}");
     assert_eq!(target["place"]["pod"], "nst-victim", "{f}");
     t.stop();
+}
+
+fn pod_exec_ok(pod: &Pod, tool: &nstrace_tests::pod::Ctr) -> (bool, String, String) {
+    pod.exec(tool, &["nsenter", "--net=/handle/net", "true"])
 }

@@ -94,6 +94,66 @@ pub(crate) fn build() -> Result<()> {
     run(&mut cargo_user(&["build", "--release", "-p", "nstrace"]))
 }
 
+/// Runs `nstrace-cri-sweep`: cleans what containerd-CRI tests left (their
+/// containerd, shims, pods, mounts, bridge, cgroups); with `after_run`, anything
+/// it had to clean, or that remains, is an error: the tests clean up themselves.
+fn cri_sweep(after_run: bool) -> Result<()> {
+    let out = cargo_user(&[
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "nstrace-tests",
+        "--bin",
+        "nstrace-cri-sweep",
+        "--",
+        "--check",
+    ])
+    .stderr(std::process::Stdio::piped())
+    .output()
+    .context("running nstrace-cri-sweep")?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("nstrace-cri-sweep:"))
+        .collect();
+    for l in &said {
+        eprintln!("{l}");
+    }
+    if !out.status.success() {
+        bail!("nstrace-cri-sweep failed: {}", err.trim());
+    }
+    if after_run && !said.is_empty() {
+        bail!("the run left containerd-CRI test state behind (cleaned now; see above)");
+    }
+    Ok(())
+}
+
+/// The named network namespaces (`/run/netns`).
+fn named_netns() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+extern "C" fn on_sigint(_: libc::c_int) {}
+
+/// Survives Ctrl-C (a handler, not SIG_IGN: the tests started after this must
+/// still get the default action, and exec resets handlers but keeps ignores).
+fn catch_sigint() {
+    // SAFETY: installing an async-signal-safe handler that does nothing.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
 fn main() -> std::process::ExitCode {
     match dispatch() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -124,13 +184,36 @@ fn dispatch() -> Result<()> {
             setup::all()?;
             // Builds both sides, then the agent's image the agent test runs.
             image::image()?;
+            // ... and saved for the containerd the CRI agent test starts.
+            setup::cri_images(&[setup::TEST_IMAGE, setup::USR_IMAGE, &image::tag()])?;
             // `cargo xtask test -- --test foundation` means cargo's `--test`
             // (one integration test), not libtest's: a leading `--` is
             // dropped, so the rest goes to cargo (a bare word still filters).
             let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
-            run(cargo_user(&["test", "--release", "--workspace"])
+            // What a killed earlier run left (its containerd, shims, pods) goes first.
+            cri_sweep(false)?;
+            let netns_before = named_netns();
+            // Ctrl-C stops the tests (the terminal signals the whole process
+            // group); this process waits for them and cleans up after them.
+            catch_sigint();
+            let tests = run(cargo_user(&["test", "--release", "--workspace"])
                 .env("NSTRACE_BIN", nstrace_bin())
-                .args(rest))?;
+                .env("NSTRACE_CRI_IMAGES", setup::cri_images_dir())
+                .args(rest));
+            // Nothing of the run may remain: after a pass, a failure or Ctrl-C.
+            let swept = cri_sweep(true);
+            let netns_left: Vec<String> = named_netns()
+                .into_iter()
+                .filter(|n| !netns_before.contains(n))
+                .collect();
+            tests?;
+            swept?;
+            if !netns_left.is_empty() {
+                bail!(
+                    "the run left network namespaces behind: {}",
+                    netns_left.join(", ")
+                );
+            }
             // The kernel matrix, unless the run was narrowed to some tests.
             if rest.is_empty() {
                 vm::vmtest(&vm::Options::default())

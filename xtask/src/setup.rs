@@ -34,11 +34,14 @@ pub const PACKAGES: &[&str] = &[
     "nodejs",    // a language runtime as PID 1 (tests/tests/pid1_runtimes.rs)
     "python3",   // another
     "nginx-light", // a server as PID 1
+    "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet
+    "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
-/// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface). The
-/// tests start their own servers on loopback ports: these are installed with a
+/// runs `invoke-rc.d prometheus start`, a server on :9090 of every interface;
+/// containerd's enables and starts its unit). The tests start their own servers (a
+/// Prometheus on a loopback port, a containerd per test): these are installed with a
 /// policy-rc.d that forbids starting anything (Debian's mechanism, see invoke-rc.d(8)).
 const DAEMONS: &[Daemon] = &[
     Daemon {
@@ -52,6 +55,14 @@ const DAEMONS: &[Daemon] = &[
         service: "nginx",
         pidfile: "/run/nginx.pid",
         exec: "/usr/sbin/nginx",
+    },
+    // Debian's containerd ships a systemd unit only (no init script, no pid file of
+    // its own): the pid file here is where a safety-net stop would look.
+    Daemon {
+        package: "containerd",
+        service: "containerd",
+        pidfile: "/run/containerd/containerd.pid",
+        exec: "/usr/bin/containerd",
     },
 ];
 
@@ -323,11 +334,34 @@ pub fn pods() -> Result<()> {
     Ok(())
 }
 
+/// The sandbox (pause) image of the containerd-CRI tests: catatonit in pause mode.
+pub const PAUSE_IMAGE: &str = "localhost/nstrace-pause:latest";
+
+/// Where the images for containerd are saved (`<name>.tar`, docker-archive), for the
+/// tests to import into each containerd they start.
+pub fn cri_images_dir() -> PathBuf {
+    root().join("target/cri-images")
+}
+
+/// Builds the pause image and saves `images` (and it) where the CRI tests import them.
+pub fn cri_images(images: &[&str]) -> Result<()> {
+    let mut all = vec![PAUSE_IMAGE];
+    all.extend_from_slice(images);
+    run(Command::new("bash")
+        .arg("-c")
+        .arg(include_str!("../scripts/cri-images.sh"))
+        .env("OUT", cri_images_dir())
+        .env("PAUSE", PAUSE_IMAGE)
+        .env("IMAGES", all.join(" ")))
+    .context("saving the images for containerd")
+}
+
 /// Everything.
 pub fn all() -> Result<()> {
     toolchain()?;
     packages()?;
-    pods()
+    pods()?;
+    cri_images(&[TEST_IMAGE, USR_IMAGE])
 }
 
 #[cfg(test)]

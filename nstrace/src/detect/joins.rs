@@ -14,12 +14,15 @@ use crate::model::{Model, Place};
 /// Commands of container runtimes and their helpers: their joins from the
 /// node are how pods are built, so they are marked expected. Never applied to
 /// a process that lives in a container (a binary there could take any name).
-const RUNTIME_COMMS: [&str; 16] = [
+const RUNTIME_COMMS: [&str; 17] = [
     "runc",
     "crun",
     "youki",
     "conmon",
     "podman",
+    // Before "containerd": the shim (comm `containerd-shim`, cut from
+    // `containerd-shim-runc-v2`) is named for what it is.
+    "containerd-shim",
     "containerd",
     "crio",
     "dockerd",
@@ -606,6 +609,16 @@ mod tests {
         assert_eq!(runtime("conmon", "/usr/bin/conmon").unwrap().by, "conmon");
         assert_eq!(runtime("runc:[1:CHILD]", "/dev/fd/6").unwrap().by, "runc");
         assert!(runtime("runcible", "/usr/bin/runcible").is_none());
+        assert_eq!(
+            runtime("containerd-shim", "/usr/bin/containerd-shim-runc-v2")
+                .unwrap()
+                .by,
+            "containerd-shim"
+        );
+        assert_eq!(
+            runtime("containerd", "/usr/bin/containerd").unwrap().by,
+            "containerd"
+        );
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! Shutdown timelines: from the first SIGTERM to a container's PID 1 until
 //! the container is gone — every signal into its PID namespace with the
 //! kernel's verdict, every exit, the final SIGKILL — with a verdict and advice.
+//!
+//! The kubelet runs a container's preStop `exec` hook before it sends SIGTERM
+//! (CRI ExecSync, then StopContainer with what is left of the grace period).
+//! Such a hook is a process exec'd into the container from outside it: its
+//! parent is not in the container's PID namespace (runc exec's, under the
+//! runtime's shim or conmon). Such exec sessions are remembered per PID
+//! namespace, and one still running at the first SIGTERM, or ended at most
+//! [`PRE_STOP_GAP_NS`] before it, opens the timeline as its preStop phase.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +55,27 @@ pub enum Step {
         /// Dropped by the kernel there: the default action at PID 1.
         dropped: bool,
     },
+    /// A process exec'd into the container from outside it started (the
+    /// kubelet's preStop hook, when SIGTERM follows it).
+    HookStart {
+        /// When it exec'd.
+        ts_ns: u64,
+        /// Its pid.
+        pid: u32,
+        /// Its command.
+        comm: String,
+    },
+    /// That process exited.
+    HookEnd {
+        /// When.
+        ts_ns: u64,
+        /// Its pid.
+        pid: u32,
+        /// Its command.
+        comm: String,
+        /// Wait status.
+        code: u32,
+    },
     /// A process of the container exited.
     Exit {
         /// When.
@@ -63,9 +92,11 @@ pub enum Step {
 impl Step {
     fn ts(&self) -> u64 {
         match self {
-            Step::Signal { ts_ns, .. } | Step::Deliver { ts_ns, .. } | Step::Exit { ts_ns, .. } => {
-                *ts_ns
-            }
+            Step::Signal { ts_ns, .. }
+            | Step::Deliver { ts_ns, .. }
+            | Step::Exit { ts_ns, .. }
+            | Step::HookStart { ts_ns, .. }
+            | Step::HookEnd { ts_ns, .. } => *ts_ns,
         }
     }
 }
@@ -304,7 +335,31 @@ impl Timeline {
 
     /// Total time from the first SIGTERM to the last exit seen.
     pub fn total_ns(&self) -> u64 {
-        self.steps.last().map(|s| s.ts()).unwrap_or(self.start_ns) - self.start_ns
+        let last = self
+            .steps
+            .iter()
+            .map(Step::ts)
+            .max()
+            .unwrap_or(self.start_ns);
+        last.saturating_sub(self.start_ns)
+    }
+
+    /// The preStop hook: (when it started, how long it ran before SIGTERM or
+    /// until it ended, its pid and command), if one preceded the SIGTERM.
+    pub fn pre_stop(&self) -> Option<(u64, u64, u32, &str)> {
+        let (start, pid, comm) = self.steps.iter().find_map(|s| match s {
+            Step::HookStart { ts_ns, pid, comm } => Some((*ts_ns, *pid, comm.as_str())),
+            _ => None,
+        })?;
+        let end = self
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::HookEnd { ts_ns, pid: p, .. } if *p == pid => Some(*ts_ns),
+                _ => None,
+            })
+            .unwrap_or(self.start_ns);
+        Some((start, end.saturating_sub(start), pid, comm))
     }
 
     /// Judges the shutdown.
@@ -351,10 +406,31 @@ impl Timeline {
         })
     }
 
-    /// Each step's time since the first SIGTERM (ns).
-    pub fn offset_ns(&self, step: &Step) -> u64 {
-        step.ts() - self.start_ns
+    /// Each step's time since the first SIGTERM (ns; negative before it: the preStop hook).
+    pub fn offset_ns(&self, step: &Step) -> i64 {
+        step.ts() as i64 - self.start_ns as i64
     }
+}
+
+/// How long before the first SIGTERM an exec session may have ended and still
+/// be the preStop hook (the kubelet calls StopContainer right after ExecSync
+/// returns; an exec probe that ended earlier is not the hook).
+pub const PRE_STOP_GAP_NS: u64 = 2_000_000_000;
+
+/// Exec sessions remembered per PID namespace (the last ones only).
+const SESSIONS_PER_NS: usize = 4;
+
+/// PID namespaces with sessions remembered at most (the oldest go first).
+const SESSION_NAMESPACES: usize = 4096;
+
+/// A process exec'd into a container from outside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Session {
+    pid: u32,
+    comm: String,
+    start_ns: u64,
+    /// When it exited, and its wait status.
+    end: Option<(u64, u32)>,
 }
 
 /// Tracks shutdowns of every container PID namespace.
@@ -362,6 +438,8 @@ impl Timeline {
 pub struct Shutdowns {
     node_pid_ns: u32,
     open: BTreeMap<u32, Timeline>,
+    /// Recent exec sessions by PID namespace, oldest first.
+    sessions: BTreeMap<u32, Vec<Session>>,
     /// Finished timelines, oldest first.
     pub done: Vec<Timeline>,
 }
@@ -403,7 +481,7 @@ impl Shutdowns {
                             pid_ns: ns,
                             init: (s.target_tgid, cstr(&s.target_comm).into_owned()),
                             start_ns: h.ts_ns,
-                            steps: Vec::new(),
+                            steps: self.pre_stop_steps(ns, h.ts_ns),
                             end_ns: None,
                             init_kind: m.get(s.target_tgid).map(|p| p.init()),
                             grace_s: grace_of(m, s.target_tgid, ns),
@@ -441,11 +519,28 @@ impl Shutdowns {
                 });
                 Vec::new()
             }
+            Event::Exec(e) => {
+                self.on_exec(&e.hdr, m);
+                Vec::new()
+            }
             Event::Exit(e) if e.group_dead != 0 => {
                 let h = &e.hdr;
+                self.on_session_exit(h.ns.pid, h.tgid, h.ts_ns, e.exit_code);
                 let Some(t) = self.open.get_mut(&h.ns.pid) else {
                     return Vec::new();
                 };
+                if t.steps
+                    .iter()
+                    .any(|s| matches!(s, Step::HookStart { pid, .. } if *pid == h.tgid))
+                {
+                    t.steps.push(Step::HookEnd {
+                        ts_ns: h.ts_ns,
+                        pid: h.tgid,
+                        comm: cstr(&h.comm).into_owned(),
+                        code: e.exit_code,
+                    });
+                    return Vec::new();
+                }
                 t.steps.push(Step::Exit {
                     ts_ns: h.ts_ns,
                     pid: h.tgid,
@@ -469,12 +564,100 @@ impl Shutdowns {
                     return Vec::new();
                 };
                 let t = self.open.remove(&ns).expect("found above");
+                self.sessions.remove(&ns);
                 let out = finding(&t);
                 self.done.push(t);
                 out
             }
             _ => Vec::new(),
         }
+    }
+}
+
+impl Shutdowns {
+    /// Remembers an exec into a container from outside it: a process of a
+    /// container PID namespace, not its init, whose parent is not in it, in a
+    /// mount namespace where another process already lives (a new container of
+    /// a pod that shares one PID namespace comes with a mount namespace of its own).
+    fn on_exec(&mut self, h: &nstrace_common::Header, m: &Model) {
+        let ns = h.ns.pid;
+        if ns == 0 || ns == self.node_pid_ns || h.ns_tgid == 1 {
+            return;
+        }
+        if m.get(h.ppid).is_some_and(|p| p.ns.pid == ns) {
+            return;
+        }
+        // Only execs whose parent is outside get this far (container starts
+        // and exec sessions): a scan of the model is rare.
+        if !m
+            .processes()
+            .any(|p| p.pid != h.tgid && !p.zombie && p.ns.mnt == h.ns.mnt && p.ns.pid == ns)
+        {
+            return;
+        }
+        // A session that execs again is still the same session.
+        if let Some(v) = self.sessions.get(&ns) {
+            if v.iter().any(|s| s.pid == h.tgid && s.end.is_none()) {
+                return;
+            }
+        }
+        if !self.sessions.contains_key(&ns) && self.sessions.len() >= SESSION_NAMESPACES {
+            let oldest = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, v)| v.last().map_or(0, |s| s.start_ns))
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.sessions.remove(&k);
+            }
+        }
+        let v = self.sessions.entry(ns).or_default();
+        if v.len() >= SESSIONS_PER_NS {
+            v.remove(0);
+        }
+        v.push(Session {
+            pid: h.tgid,
+            comm: cstr(&h.comm).into_owned(),
+            start_ns: h.ts_ns,
+            end: None,
+        });
+    }
+
+    fn on_session_exit(&mut self, ns: u32, pid: u32, ts_ns: u64, code: u32) {
+        if let Some(s) = self
+            .sessions
+            .get_mut(&ns)
+            .and_then(|v| v.iter_mut().find(|s| s.pid == pid && s.end.is_none()))
+        {
+            s.end = Some((ts_ns, code));
+        }
+    }
+
+    /// The preStop steps of a timeline opening at `t0` in PID namespace `ns`:
+    /// the latest exec session that started before t0 and was still running,
+    /// or ended at most [`PRE_STOP_GAP_NS`] before it.
+    fn pre_stop_steps(&self, ns: u32, t0: u64) -> Vec<Step> {
+        let Some(s) = self.sessions.get(&ns).and_then(|v| {
+            v.iter().rev().find(|s| {
+                s.start_ns <= t0 && s.end.is_none_or(|(end, _)| end + PRE_STOP_GAP_NS >= t0)
+            })
+        }) else {
+            return Vec::new();
+        };
+        let mut steps = vec![Step::HookStart {
+            ts_ns: s.start_ns,
+            pid: s.pid,
+            comm: s.comm.clone(),
+        }];
+        if let Some((ts_ns, code)) = s.end {
+            steps.push(Step::HookEnd {
+                ts_ns,
+                pid: s.pid,
+                comm: s.comm.clone(),
+                code,
+            });
+        }
+        steps
     }
 }
 
@@ -571,7 +754,7 @@ mod tests {
         let v = t.verdict();
         assert!(v.killed);
         assert_eq!(v.outcome, Outcome::NoHandler);
-        assert_eq!(t.offset_ns(&t.steps[1]), 5 * S, "SIGKILL at t0+5s");
+        assert_eq!(t.offset_ns(&t.steps[1]), 5 * S as i64, "SIGKILL at t0+5s");
     }
 
     /// A model of the pod: its init 500 and, with `child`, a sleep 501.
@@ -789,5 +972,116 @@ mod tests {
         sh.on_event(&reap(500, S + 400), &Model::default());
         assert!(sh.done[0].killed_without_warning().is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
+    }
+
+    fn exec_in_pod(pid: u32, parent: u32, ts: u64, comm: &str) -> Event {
+        let mut h = hdr(Kind::Exec, pid, parent, ts, pod_ns(), comm);
+        h.ns_tgid = 7;
+        Event::Exec(nstrace_common::ExecEvent {
+            hdr: h,
+            ..Default::default()
+        })
+    }
+
+    /// A model holding the container's init (pid 500, PID 1 of the pod's namespaces).
+    fn with_init() -> Model {
+        let mut m = Model::default();
+        m.add_snapshot(crate::model::Process {
+            pid: 500,
+            ppid: 42,
+            ns_pid: 1,
+            comm: "sh".into(),
+            ns: pod_ns(),
+            ..Default::default()
+        });
+        m
+    }
+
+    /// The kubelet's stop with a preStop hook: the hook exec'd from outside the
+    /// container, ending just before SIGTERM; SIGKILL when the rest of the grace ran out.
+    #[test]
+    fn a_pre_stop_hook_before_sigterm_opens_the_timeline() {
+        let mut sh = Shutdowns::new(100);
+        let m = with_init();
+        // An exec probe long before: not the hook.
+        sh.on_event(&exec_in_pod(600, 42, S, "cat"), &m);
+        sh.on_event(&exit(600, 0, S + 1000), &m);
+        sh.on_event(&exec_in_pod(601, 42, 10 * S, "sleep"), &m);
+        sh.on_event(&exit(601, 0, 12 * S), &m);
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 1, 12 * S + 50_000_000), &m);
+        sh.on_event(&sig(42, "runc", 500, 1, 9, 0, 15 * S), &m);
+        sh.on_event(&exit(500, 9, 15 * S + 1000), &m);
+        let f = sh.on_event(&reap(500, 15 * S + 2000), &m);
+        assert_eq!(f.len(), 1);
+        let t = &sh.done[0];
+        assert!(
+            matches!(&t.steps[0], Step::HookStart { pid: 601, .. }),
+            "{t:?}"
+        );
+        assert!(
+            matches!(
+                &t.steps[1],
+                Step::HookEnd {
+                    pid: 601,
+                    code: 0,
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        assert_eq!(t.offset_ns(&t.steps[0]), -(2 * S as i64 + 50_000_000));
+        assert_eq!(t.pre_stop(), Some((10 * S, 2 * S, 601, "sleep")));
+        assert_eq!(t.grace_used_ns(), Some(3 * S - 50_000_000), "from SIGTERM");
+        assert_eq!(t.verdict().outcome, Outcome::NoHandler);
+        assert!(sh.sessions.is_empty(), "forgotten with the timeline");
+    }
+
+    #[test]
+    fn a_hook_still_running_at_sigterm_ends_inside_the_timeline() {
+        let mut sh = Shutdowns::new(100);
+        let m = with_init();
+        sh.on_event(&exec_in_pod(601, 42, 10 * S, "sleep"), &m);
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, 12 * S), &m);
+        sh.on_event(&exit(601, 9, 12 * S + 10), &m);
+        sh.on_event(&exit(500, 0, 12 * S + 20), &m);
+        sh.on_event(&reap(500, 12 * S + 30), &m);
+        let t = &sh.done[0];
+        assert!(matches!(&t.steps[0], Step::HookStart { .. }), "{t:?}");
+        assert!(
+            matches!(&t.steps[2], Step::HookEnd { pid: 601, .. }),
+            "{t:?}"
+        );
+        assert_eq!(t.pre_stop().map(|p| p.1), Some(2 * S + 10));
+        assert_eq!(t.verdict().outcome, Outcome::Clean);
+    }
+
+    #[test]
+    fn an_exec_that_ended_long_before_sigterm_is_no_pre_stop() {
+        let mut sh = Shutdowns::new(100);
+        let m = with_init();
+        sh.on_event(&exec_in_pod(601, 42, S, "cat"), &m);
+        sh.on_event(&exit(601, 0, 2 * S), &m);
+        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, 10 * S), &m);
+        assert_eq!(sh.open().next().unwrap().steps.len(), 1, "only the SIGTERM");
+        assert!(sh.open().next().unwrap().pre_stop().is_none());
+    }
+
+    /// A pod sharing one PID namespace: a new container's init has its parent
+    /// outside too, but a mount namespace of its own: not an exec session.
+    #[test]
+    fn a_new_container_in_a_shared_pid_namespace_is_no_session() {
+        let mut sh = Shutdowns::new(100);
+        let m = with_init();
+        let mut h = hdr(Kind::Exec, 700, 42, S, pod_ns(), "app");
+        h.ns_tgid = 9;
+        h.ns.mnt = 4242;
+        sh.on_event(
+            &Event::Exec(nstrace_common::ExecEvent {
+                hdr: h,
+                ..Default::default()
+            }),
+            &m,
+        );
+        assert!(sh.sessions.is_empty());
     }
 }

@@ -148,4 +148,126 @@ mod tests {
         assert_eq!(best_path("0::/init.scope\n"), "/init.scope");
         assert_eq!(best_path("garbage"), "");
     }
+
+    /// `/proc/PID/cgroup` of container processes as nodes show them, for each
+    /// layout the kubelet (cgroupfs and systemd drivers) and the runtimes
+    /// write, on cgroup v1, hybrid and v2 hosts: the container id and the pod
+    /// (uid, or podman's pod id) come out of each, and the runtime's own
+    /// processes (CRI-O's conmon scope, the pod's own cgroup) give no container.
+    #[test]
+    fn container_ids_from_every_kubelet_and_runtime_layout() {
+        const UID: &str = "5f1e5a0c-7b8a-4f3e-9d2c-1a2b3c4d5e6f";
+        let uid_ = UID.replace('-', "_");
+        // (what, /proc/PID/cgroup, container id, pod)
+        let cases: Vec<(&str, String, Option<&str>, Option<&str>)> = vec![
+            (
+                "v2, systemd driver, containerd (EKS, GKE, AKS, kubeadm)",
+                format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice/cri-containerd-{C}.scope\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, systemd driver, containerd, a Guaranteed pod",
+                format!("0::/kubepods.slice/kubepods-pod{uid_}.slice/cri-containerd-{C}.scope\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, systemd driver, CRI-O (OpenShift)",
+                format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/crio-{C}.scope\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, systemd driver, CRI-O's conmon (a node process)",
+                format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/crio-conmon-{C}.scope\n"),
+                None,
+                Some(UID),
+            ),
+            (
+                "v2, cgroupfs driver, containerd (k3s, kubeadm with cgroupfs)",
+                format!("0::/kubepods/burstable/pod{UID}/{C}\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, cgroupfs driver, a Guaranteed pod",
+                format!("0::/kubepods/pod{UID}/{C}\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, kind node (the kubelet under kubelet.slice)",
+                format!("0::/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{uid_}.slice/cri-containerd-{C}.scope\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v2, containerd without the kubelet's cgroup parent (crictl, this project's hand runs)",
+                format!("0::/k8s.io/{C}\n"),
+                Some(C),
+                None,
+            ),
+            (
+                "v2, the pod's own cgroup (no container)",
+                format!("0::/kubepods/besteffort/pod{UID}\n"),
+                None,
+                Some(UID),
+            ),
+            (
+                "v1, cgroupfs driver, containerd (this project's machines: hybrid, as read from a CRI pod)",
+                [
+                    "9:name=systemd", "8:pids", "7:blkio", "6:freezer", "5:devices",
+                    "4:memory", "3:cpuset", "2:cpuacct", "1:cpu", "0:",
+                ]
+                .iter()
+                .map(|c| format!("{c}:/kubepods/besteffort/pod{UID}/{C}\n"))
+                .collect(),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v1, systemd driver, containerd (older EKS AMIs)",
+                [
+                    "12:hugetlb", "11:memory", "10:cpu,cpuacct", "9:pids", "8:devices",
+                    "1:name=systemd",
+                ]
+                .iter()
+                .map(|c| format!("{c}:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice/cri-containerd-{C}.scope\n"))
+                .chain(std::iter::once("0::/\n".to_owned()))
+                .collect(),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v1, systemd driver, Docker through dockershim",
+                format!("11:memory:/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/docker-{C}.scope\n1:name=systemd:/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/docker-{C}.scope\n"),
+                Some(C),
+                Some(UID),
+            ),
+            (
+                "v1, cgroupfs, podman kube play (this project's machines)",
+                format!("12:pids:/libpod_parent/{P}/{C}\n1:name=systemd:/libpod_parent/{P}/{C}\n0::/\n"),
+                Some(C),
+                Some(P),
+            ),
+            (
+                "v2, systemd, podman pod",
+                format!("0::/machine.slice/machine-libpod_pod_{P}.slice/libpod-{C}.scope/container\n"),
+                Some(C),
+                Some(P),
+            ),
+            (
+                "a node process",
+                "0::/system.slice/containerd.service\n".to_owned(),
+                None,
+                None,
+            ),
+        ];
+        for (what, lines, container, pod) in cases {
+            let ids = parse(&best_path(&lines));
+            assert_eq!(ids.container.as_deref(), container, "{what}: {lines}");
+            assert_eq!(ids.pod.as_deref(), pod, "{what}: {lines}");
+        }
+    }
 }

@@ -430,7 +430,19 @@ pub fn build(m: &Model) -> Topology {
     }
     let mut first_with: BTreeMap<(NsType, u32), usize> = BTreeMap::new();
     let mut first_pod: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first_named: BTreeMap<String, usize> = BTreeMap::new();
     for (i, c) in containers.iter().enumerate() {
+        // The runtime's files name the pod even where the cgroup path does not
+        // (containerd without the kubelet's cgroup parent: `/k8s.io/<id>`), and
+        // a pod of the node's namespaces shares nothing else with its pause.
+        if let Some(key) = named_pod_key(c) {
+            if let Some(&j) = first_named.get(&key) {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                parent[a] = b;
+            } else {
+                first_named.insert(key, i);
+            }
+        }
         for t in POD_TYPES {
             let ino = c.ns.get(t);
             if ino != 0 && ino != node.get(t) {
@@ -459,7 +471,10 @@ pub fn build(m: &Model) -> Topology {
     let mut pods = Vec::new();
     let mut lone = Vec::new();
     for (_, mut members) in groups {
-        if members.len() == 1 && members[0].cgroup_pod.is_none() {
+        if members.len() == 1
+            && members[0].cgroup_pod.is_none()
+            && named_pod_key(&members[0]).is_none()
+        {
             let mut c = members.remove(0);
             c.network = network_of(m, c.ns.net, std::slice::from_ref(&c));
             lone.push(c);
@@ -553,6 +568,17 @@ pub fn build(m: &Model) -> Topology {
     }
 }
 
+/// The pod a container's runtime files put it in: its sandbox's id (a
+/// sandbox's own id when it names none), else the pod uid or podman's pod id.
+fn named_pod_key(c: &Container) -> Option<String> {
+    let n = c.names.as_ref()?;
+    n.sandbox_id
+        .clone()
+        .or_else(|| (n.sandbox && c.runtime_id).then(|| c.id.clone()))
+        .or_else(|| n.pod_uid.clone())
+        .or_else(|| n.pod_id.clone())
+}
+
 fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
     let mut sharing = [Sharing::Mixed; 8];
     // The workload containers decide "node": an infra the runtime keeps in a
@@ -596,11 +622,16 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
             })
         })
         .unwrap_or_else(|| format!("pod-net-{}", containers[0].ns.net));
-    // The runtime's pod id when a cgroup path names it; otherwise a stable
-    // synthetic one from the first namespace its containers share.
+    // The runtime's pod id when a cgroup path names it; else the pod uid, or
+    // the sandbox id, its runtime's files give (containerd writes
+    // `io.kubernetes.cri.sandbox-uid` from 1.7 on, `sandbox-id` always);
+    // otherwise a stable synthetic one from the first namespace its containers share.
     let id = containers
         .iter()
         .find_map(|c| c.cgroup_pod.clone())
+        .or_else(|| named(|n| n.pod_uid.as_ref()))
+        .or_else(|| named(|n| n.pod_id.as_ref()))
+        .or_else(|| named(|n| n.sandbox_id.as_ref()))
         .or_else(|| {
             MATRIX_TYPES.iter().enumerate().find_map(|(i, t)| {
                 (sharing[i] == Sharing::Shared)
@@ -813,6 +844,68 @@ mod tests {
         );
         assert!(t.lone.is_empty());
         assert!(t.plain.is_empty(), "nothing outside the pod: {:?}", t.plain);
+    }
+
+    /// containerd without the kubelet's cgroup parent (`/k8s.io/<id>`), a pod of
+    /// the node's net, ipc and pid: nothing but the bundles ties the pause to
+    /// the app. One pod, named, whose id is the sandbox id (never `net-…`).
+    #[test]
+    fn containerd_pod_without_a_cgroup_parent_is_tied_and_named_by_its_bundles() {
+        use crate::runtime::{ContainerNames, Runtime};
+        let (sbx, app) = (cid(80), cid(81));
+        let mut m = model(vec![
+            proc(
+                80,
+                1,
+                1,
+                "pause",
+                &format!("/k8s.io/{sbx}"),
+                &[(NsType::Mnt, 801)],
+            ),
+            proc(
+                81,
+                1,
+                81,
+                "sh",
+                &format!("/k8s.io/{app}"),
+                &[(NsType::Mnt, 811)],
+            ),
+        ]);
+        let names = |container: Option<&str>, sandbox: bool| ContainerNames {
+            runtime: Runtime::Containerd,
+            container: container.map(str::to_owned),
+            pod: Some("agent".into()),
+            namespace: Some("kube-system".into()),
+            pod_uid: None,
+            pod_id: None,
+            sandbox,
+            sandbox_id: Some(sbx.clone()),
+            grace_period_s: None,
+        };
+        m.set_names(&sbx, names(None, true));
+        m.set_names(&app, names(Some("app"), false));
+        let t = build(&m);
+        assert!(t.lone.is_empty(), "{:?}", t.lone);
+        assert_eq!(t.pods.len(), 1, "{:?}", t.pods);
+        let p = &t.pods[0];
+        assert_eq!(p.id.as_deref(), Some(sbx.as_str()));
+        assert_eq!(
+            (p.name.as_str(), p.namespace.as_deref()),
+            ("agent", Some("kube-system"))
+        );
+        assert!(p.host_network && p.host_ipc && p.host_pid, "{p:?}");
+        assert_eq!(p.infra().map(|c| c.id.as_str()), Some(sbx.as_str()));
+        // containerd 1.7 and later also write the pod uid: it is the id then.
+        for (id, ctr, sandbox) in [(&sbx, None, true), (&app, Some("app"), false)] {
+            let mut n = names(ctr, sandbox);
+            n.pod_uid = Some("0f9e8d7c-1111-4a2b-9c3d-0123456789ab".into());
+            m.set_names(id, n);
+        }
+        let t = build(&m);
+        assert_eq!(
+            t.pods[0].id.as_deref(),
+            Some("0f9e8d7c-1111-4a2b-9c3d-0123456789ab")
+        );
     }
 
     #[test]

@@ -16,6 +16,25 @@ use nstrace_common::{HANDLER_IGN, SA_RESETHAND};
 /// the runtime's SIGKILL, and the period the orchestrator set where the
 /// runtime records it.
 fn grace(t: &Timeline) -> String {
+    let g = grace_period(t);
+    match t.pre_stop() {
+        Some((_, ran, pid, comm)) => {
+            let hook = format!(
+                "after a {:.1} s preStop hook ({pid} {})",
+                ran as f64 / 1e9,
+                safe(comm)
+            );
+            match g.strip_suffix(')') {
+                Some(open) => format!("{open}, {hook})"),
+                None => format!(" ({hook})"),
+            }
+        }
+        None => g,
+    }
+}
+
+/// The grace period part of [`grace`].
+fn grace_period(t: &Timeline) -> String {
     match (t.grace_used_ns(), t.grace_s) {
         (Some(used), Some(set)) => format!(
             " (used {:.1} s of a {set} s grace period)",
@@ -80,8 +99,21 @@ pub fn advice(t: &Timeline) -> String {
 
 /// One step as a line (without indentation).
 fn step_line(t: &Timeline, step: &Step) -> String {
-    let at = t.offset_ns(step) as f64 / 1e9;
+    let off = t.offset_ns(step);
+    let at = off.unsigned_abs() as f64 / 1e9;
+    let sign = if off < 0 { '-' } else { '+' };
     match step {
+        Step::HookStart { pid, comm, .. } => format!(
+            "t{sign}{at:>7.3}s  preStop  {pid} ({}) exec'd into the container",
+            safe(comm)
+        ),
+        Step::HookEnd {
+            pid, comm, code, ..
+        } => format!(
+            "t{sign}{at:>7.3}s  preStop  {pid} ({}) ended: {}",
+            safe(comm),
+            exit_status(*code)
+        ),
         Step::Signal {
             from,
             to,
@@ -95,7 +127,7 @@ fn step_line(t: &Timeline, step: &Step) -> String {
                 format!("{} ({})", from.0, safe(&from.1))
             };
             format!(
-                "t+{at:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
+                "t{sign}{at:>7.3}s  SIG{:<5} {sender} → {} ({}{})  {}",
                 signal_name(*sig),
                 to.0,
                 safe(&to.1),
@@ -130,7 +162,7 @@ fn step_line(t: &Timeline, step: &Step) -> String {
         Step::Exit {
             pid, comm, code, ..
         } => format!(
-            "t+{at:>7.3}s  exit     {pid} ({}) {}",
+            "t{sign}{at:>7.3}s  exit     {pid} ({}) {}",
             safe(comm),
             exit_status(*code)
         ),
@@ -196,7 +228,7 @@ pub fn json(t: &Timeline, title: &str) -> String {
                     result,
                     ..
                 } => StepWire::Signal {
-                    t: wire::seconds(t.offset_ns(step)),
+                    t: wire::seconds_signed(t.offset_ns(step)),
                     step: "signal",
                     signal: signal_name(*sig),
                     from_pid: from.0,
@@ -217,7 +249,7 @@ pub fn json(t: &Timeline, title: &str) -> String {
                     dropped,
                     ..
                 } => StepWire::Deliver {
-                    t: wire::seconds(t.offset_ns(step)),
+                    t: wire::seconds_signed(t.offset_ns(step)),
                     step: "deliver",
                     signal: signal_name(*sig),
                     pid: *pid,
@@ -230,11 +262,27 @@ pub fn json(t: &Timeline, title: &str) -> String {
                 Step::Exit {
                     pid, comm, code, ..
                 } => StepWire::Exit {
-                    t: wire::seconds(t.offset_ns(step)),
+                    t: wire::seconds_signed(t.offset_ns(step)),
                     step: "exit",
                     pid: *pid,
                     comm,
                     status: exit_status(*code),
+                },
+                Step::HookStart { pid, comm, .. } => StepWire::Hook {
+                    t: wire::seconds_signed(t.offset_ns(step)),
+                    step: "prestop_start",
+                    pid: *pid,
+                    comm,
+                    status: None,
+                },
+                Step::HookEnd {
+                    pid, comm, code, ..
+                } => StepWire::Hook {
+                    t: wire::seconds_signed(t.offset_ns(step)),
+                    step: "prestop_end",
+                    pid: *pid,
+                    comm,
+                    status: Some(exit_status(*code)),
                 },
             })
             .collect(),
@@ -362,5 +410,53 @@ mod tests {
         );
         assert!(text.contains("ungraceful: PID 1 (sh)"), "{text}");
         assert!(text.contains("run tini with -g"), "{text}");
+    }
+
+    #[test]
+    fn a_pre_stop_hook_reads_before_sigterm() {
+        let t = Timeline {
+            pid_ns: 7,
+            init: (500, "sh".into()),
+            start_ns: 10 * S,
+            steps: vec![
+                Step::HookStart {
+                    ts_ns: 8 * S,
+                    pid: 600,
+                    comm: "sleep".into(),
+                },
+                Step::HookEnd {
+                    ts_ns: 10 * S - 5_000_000,
+                    pid: 600,
+                    comm: "sleep".into(),
+                    code: 0,
+                },
+                sig(10 * S, (42, "runc"), (500, "sh", true), 15, 1),
+                sig(13 * S, (42, "runc"), (500, "sh", true), 9, 0),
+                exit(13 * S + 1000, 500, "sh", 9),
+            ],
+            end_ns: Some(13 * S + 1000),
+            init_kind: Some(Init::Shell("sh".into())),
+            grace_s: None,
+            others: vec![],
+        };
+        let text = text(&t, "pod default/web / container app");
+        assert!(
+            text.contains("  t-  2.000s  preStop  600 (sleep) exec'd into the container\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  t-  0.005s  preStop  600 (sleep) ended: exit 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(a 3.0 s grace period, after a 2.0 s preStop hook (600 sleep))"),
+            "{text}"
+        );
+        let j: serde_json::Value = serde_json::from_str(&json(&t, "x")).unwrap();
+        assert_eq!(j["steps"][0]["step"], "prestop_start");
+        assert_eq!(j["steps"][0]["t"], -2.0);
+        assert_eq!(j["steps"][1]["status"], "exit 0");
+        assert_eq!(j["steps"][2]["t"], 0.0);
+        assert_eq!(j["steps"][3]["t"], 3.0);
     }
 }

@@ -756,6 +756,20 @@ pub enum StepWire<'a> {
         /// The kernel dropped it there (the default action at a namespace's init).
         dropped: bool,
     },
+    /// The preStop hook's start or end (before t0, or after it when the hook ran on).
+    Hook {
+        /// Seconds since t0 (negative before the first SIGTERM).
+        t: f64,
+        /// "prestop_start" or "prestop_end".
+        step: &'static str,
+        /// The hook's pid.
+        pid: u32,
+        /// Its command.
+        comm: &'a str,
+        /// How it ended (`prestop_end` only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+    },
     /// An exit.
     Exit {
         /// Seconds since t0.
@@ -786,6 +800,11 @@ pub struct ShutdownTotal<'a> {
 
 /// Seconds with microsecond precision, as the timelines print them.
 pub fn seconds(ns: u64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e6
+}
+
+/// Signed nanoseconds as seconds, to the microsecond.
+pub fn seconds_signed(ns: i64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
 }
 

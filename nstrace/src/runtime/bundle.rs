@@ -11,8 +11,9 @@
 //!   `POD` (`internal/oci/oci_linux.go` `InfraContainerName`).
 //! * containerd writes only its own `io.kubernetes.cri.*` keys
 //!   (`internal/cri/annotations/annotations.go` `DefaultCRIAnnotations`; `sandbox-uid`
-//!   since 1.7); no labels, and no grace period unless its `container_annotations`
-//!   setting passes the kubelet's through.
+//!   not in every release: Debian's 1.6.20 writes it, checked on real bundles); no
+//!   labels, and no grace period unless its `container_annotations` setting passes
+//!   the kubelet's through.
 //! * podman marks its bundles `io.container.manager=libpod` and, for a pod's
 //!   containers, `io.kubernetes.cri-o.SandboxID` (the infra container's id); the names
 //!   are in libpod's database (see `podman.rs`).
@@ -267,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn containerd_1_6_has_no_uid_and_empty_values_are_absent() {
+    fn containerd_without_a_uid_and_empty_values_are_absent() {
         let json = r#"{"ociVersion":"1.0.2-dev","annotations":{
             "io.kubernetes.cri.container-type":"container",
             "io.kubernetes.cri.container-name":"web",
