@@ -36,6 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use serde_json::{json, Map, Value};
 
 use crate::{bpfstats, nstrace_bin, probe, root, run};
 
@@ -250,11 +251,9 @@ fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
         bail!("{argv:?} failed: {err}");
     }
     let secs = match w.gen {
-        Gen::Load(_) => text
-            .split("\"secs\":")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse().ok())
+        Gen::Load(_) => serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["secs"].as_f64())
             .with_context(|| format!("odd load output: {text}"))?,
         Gen::StressNg(_) => wall,
     };
@@ -713,111 +712,24 @@ type Costs3<'a> = (
     bpfstats::Costs,
 );
 
-/// The in-kernel table: per nstrace program and workload, ns per run and
-/// runs (from `run_time_ns` / `run_cnt`), then each tracer's total per
-/// operation of the workload.
-fn cost_table(costs: &[Costs3<'_>]) -> String {
-    let mut md = String::from("\n| in-kernel ns/run (runs) |");
-    for (w, _, _, _) in costs {
-        md.push_str(&format!(" {} |", w.name));
-    }
-    md.push_str("\n|---|");
-    md.push_str(&"---|".repeat(costs.len()));
-    md.push('\n');
-    let cell = |ns: u64, n: u64| {
-        if n == 0 {
-            "—".to_owned()
-        } else {
-            format!("{:.0} ({n})", ns as f64 / n as f64)
-        }
-    };
-    for hook in HOOKS {
-        md.push_str(&format!("| `{hook}` |"));
-        for (_, ours, _, _) in costs {
-            let (ns, n) = ours.get(hook).copied().unwrap_or_default();
-            md.push_str(&format!(" {} |", cell(ns, n)));
-        }
-        md.push('\n');
-    }
-    // The agent streams fewer signals: its signal programs mostly count and return.
-    for hook in ["signal_generate", "signal_deliver"] {
-        md.push_str(&format!("| `{hook}` under the agent |"));
-        for (_, _, agent, _) in costs {
-            let (ns, n) = agent.get(hook).copied().unwrap_or_default();
-            md.push_str(&format!(" {} |", cell(ns, n)));
-        }
-        md.push('\n');
-    }
-    for (label, pick) in [
-        ("nstrace watch, all programs", 0),
-        ("nstrace agent, all programs", 1),
-        ("bpftrace, all programs", 2),
-    ] {
-        md.push_str(&format!("| {label}: ns/run; ns per op |"));
-        for (w, ours, agent, peer) in costs {
-            let (ns, n) = bpfstats::total([ours, agent, peer][pick]);
-            md.push_str(&format!(
-                " {}; {:.0} |",
-                cell(ns, n),
-                ns as f64 / w.ops as f64
-            ));
-        }
-        md.push('\n');
-    }
-    md.push_str(
-        "\nIn-kernel cost: one extra `nstrace watch` run, one agent run and one bpftrace run per workload with \
-         run-time statistics on (BPF_ENABLE_STATS); `run_time_ns / run_cnt` per program over the \
-         workload (a run that filters and returns at once counts too).\n",
-    );
-    md
-}
-
-/// The head of the probe-latency table.
-fn probe_table_head() -> String {
-    "\n| agent HTTP during | `/healthz` median / p99 / max | `/metrics` median / p99 / max | failed probes |\n|---|---|---|---|\n"
-        .to_owned()
-}
-
-/// One row of the probe-latency table.
-fn probe_row(what: &str, l: &probe::Latencies) -> String {
-    let failed = match l.failed.first() {
-        None => "0".to_owned(),
-        Some(first) => format!("{} (first: {first})", l.failed.len()),
-    };
-    format!(
-        "| {what} | {} | {} | {failed} |\n",
-        probe::cell(&l.healthz),
-        probe::cell(&l.metrics)
-    )
-}
-
 /// The probe latencies as JSON.
-fn probe_json(l: &probe::Latencies) -> String {
+fn probe_json(l: &probe::Latencies) -> Value {
     let one = |v: &[f64]| {
         let (m, p, x) = probe::summary(v);
-        format!(
-            "{{\"n\":{},\"median_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
-            v.len(),
-            jnum(m, 3),
-            jnum(p, 3),
-            jnum(x, 3)
-        )
+        json!({"n": v.len(), "median_ms": jnum(m, 3), "p99_ms": jnum(p, 3), "max_ms": jnum(x, 3)})
     };
-    format!(
-        "{{\"healthz\":{},\"metrics\":{},\"failed\":{}}}",
-        one(&l.healthz),
-        one(&l.metrics),
-        l.failed.len()
-    )
+    json!({
+        "healthz": one(&l.healthz),
+        "metrics": one(&l.metrics),
+        "failed": l.failed.len(),
+        "first_failure": l.failed.first(),
+    })
 }
 
-/// A number for JSON (NaN, for a mode not run, is null).
-fn jnum(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "null".to_owned()
-    }
+/// A number for JSON, rounded to `digits` decimals (NaN, for a mode not run, is null).
+fn jnum(v: f64, digits: i32) -> Value {
+    let scale = 10f64.powi(digits);
+    Value::from((v * scale).round() / scale)
 }
 
 /// Runs everything and prints the report.
@@ -854,27 +766,24 @@ pub fn bench(opts: &Options) -> Result<()> {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ");
-    let mut md = String::new();
-    let mut json = format!(
-        "{{\"date\":\"{}\",\"cores\":{cores},\"kernel\":\"{kernel}\",\"load_before\":\"{load}\",\"rounds\":{},\"workloads\":[",
-        today(),
-        opts.rounds
+    let mut json = Map::new();
+    json.insert("date".into(), today().into());
+    json.insert("cores".into(), cores.into());
+    json.insert("kernel".into(), kernel.clone().into());
+    json.insert("load_before".into(), load.clone().into());
+    json.insert("rounds".into(), opts.rounds.into());
+    json.insert("only".into(), opts.only.clone().into());
+    json.insert(
+        "probe".into(),
+        json!({"every_ms": probe::EVERY.as_millis() as u64, "timeout_s": probe::TIMEOUT.as_secs()}),
     );
+    let mut workloads = Vec::new();
 
     // 1. Overhead.
-    let mut drops_default = 0u64;
-    // The agent's HTTP during each workload: markdown rows.
-    let mut probe_rows: Vec<String> = Vec::new();
     // Per workload run: nstrace's and bpftrace's in-kernel costs.
     let mut costs: Vec<Costs3<'_>> = Vec::new();
     let chosen: Vec<&Workload> = WORKLOADS.iter().filter(|w| opts.wants(w.arg)).collect();
-    if !chosen.is_empty() {
-        md.push_str(
-            "| workload (ops) | untraced | nstrace watch | nstrace audit | nstrace agent | bpftrace | strace -f |\n",
-        );
-        md.push_str("|---|---|---|---|---|---|---|\n");
-    }
-    for (wi, w) in chosen.iter().copied().enumerate() {
+    for w in chosen.iter().copied() {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Mode::ALL.len()];
         for round in 0..opts.rounds {
             let order: Vec<usize> = if round % 2 == 0 {
@@ -928,63 +837,27 @@ pub fn bench(opts: &Options) -> Result<()> {
             .map(|ss| median(ss.iter().map(|s| s.cpu).collect()))
             .collect();
         let base = med[0];
-        let mut row = format!(
-            "| {} ({}) | {:.0} ops/s |",
-            w.name,
-            w.ops,
-            w.ops as f64 / base
-        );
-        if wi > 0 {
-            json.push(',');
-        }
-        json.push_str(&format!(
-            "{{\"workload\":\"{}\",\"ops\":{},\"modes\":[",
-            w.arg, w.ops
-        ));
+        let mut modes = Vec::new();
         for (i, mode) in Mode::ALL.iter().enumerate() {
             let ratio = med[i] / base;
             let drops: u64 = samples[i].iter().filter_map(|s| s.dropped).sum();
             let events: u64 = samples[i].iter().filter_map(|s| s.received).sum();
-            if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
-                drops_default += drops;
-            }
-            if i > 0 {
-                let extra = if matches!(mode, Mode::Watch | Mode::Audit | Mode::Agent) {
-                    format!(
-                        " ({} events/run, {drops} dropped)",
-                        events / samples[i].len().max(1) as u64
-                    )
-                } else {
-                    String::new()
-                };
-                let cpu = if *mode == Mode::Strace {
-                    String::new()
-                } else {
-                    format!(", cpu {:+.1} %", (med_cpu[i] / med_cpu[0] - 1.0) * 100.0)
-                };
-                if ratio.is_nan() {
-                    row.push_str(" — |");
-                } else {
-                    row.push_str(&format!(" {ratio:.3}x{cpu}{extra} |"));
-                }
-                json.push(',');
-            }
-            json.push_str(&format!(
-                "{{\"mode\":\"{}\",\"median_secs\":{},\"ratio\":{},\"median_cpu_secs\":{},\"cpu_ratio\":{},\"secs\":[{}],\"dropped\":{drops},\"events\":{events}}}",
-                mode.name(),
-                jnum(med[i], 6),
-                jnum(ratio, 4),
-                jnum(med_cpu[i], 6),
-                jnum(med_cpu[i] / med_cpu[0], 4),
-                samples[i]
-                    .iter()
-                    .filter(|s| s.secs.is_finite())
-                    .map(|s| format!("{:.6}", s.secs))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
+            let secs: Vec<Value> = samples[i]
+                .iter()
+                .filter(|s| s.secs.is_finite())
+                .map(|s| jnum(s.secs, 6))
+                .collect();
+            modes.push(json!({
+                "mode": mode.name(),
+                "median_secs": jnum(med[i], 6),
+                "ratio": jnum(ratio, 4),
+                "median_cpu_secs": jnum(med_cpu[i], 6),
+                "cpu_ratio": jnum(med_cpu[i] / med_cpu[0], 4),
+                "secs": secs,
+                "dropped": drops,
+                "events": events,
+            }));
         }
-        json.push(']');
         // The agent's HTTP over every agent run of this workload.
         let agent_i = Mode::ALL
             .iter()
@@ -996,58 +869,34 @@ pub fn bench(opts: &Options) -> Result<()> {
                 seen.extend(p.clone());
             }
         }
-        json.push_str(&format!(",\"agent_probes\":{}", probe_json(&seen)));
-        probe_rows.push(probe_row(w.name, &seen));
-        json.push('}');
-        md.push_str(&row);
-        md.push('\n');
+        workloads.push(json!({
+            "workload": w.arg,
+            "name": w.name,
+            "ops": w.ops,
+            "modes": modes,
+            "agent_probes": probe_json(&seen),
+        }));
     }
-    json.push(']');
-    if !chosen.is_empty() {
-        md.push_str(&format!(
-        "\nCells: the workload's median wall time against untraced (1.000x = no cost), then the change of its \
-         CPU time (the in-kernel programs run in its context; strace's CPU includes strace's own) — {} alternating \
-         rounds with run-time statistics off, lower is better; the load generator's signal storm runs pinned to \
-         one CPU; strace runs an eighth of the load generator's work, scaled, and not the stress-ng storms. \
-         Drops with the default ring buffer over all nstrace runs: {drops_default}.\n",
-        opts.rounds
-    ));
-    }
-    if !probe_rows.is_empty() {
-        md.push_str(&probe_table_head());
-        for r in &probe_rows {
-            md.push_str(r);
-        }
-        md.push_str(&format!(
-            "\nThe agent's HTTP during its timed runs: a new connection every {} ms for `/healthz`, then one for `/metrics`; \
-             median / p99 / max of the time to the whole answer; a probe fails on an error, a status other than 200 or no answer within {} s \
-             (the DaemonSet's probe timeout).\n",
-            probe::EVERY.as_millis(),
-            probe::TIMEOUT.as_secs()
-        ));
-    }
+    json.insert("workloads".into(), workloads.into());
     if !costs.is_empty() {
-        md.push_str(&cost_table(&costs));
-        json.push_str(",\"in_kernel\":[");
-        for (i, (w, ours, agent, peer)) in costs.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            let progs = |c: &bpfstats::Costs| {
-                c.iter()
-                    .map(|(h, (ns, n))| format!("\"{h}\":{{\"run_time_ns\":{ns},\"run_cnt\":{n}}}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let (pns, pn) = bpfstats::total(peer);
-            json.push_str(&format!(
-                "{{\"workload\":\"{}\",\"nstrace\":{{{}}},\"agent\":{{{}}},\"bpftrace\":{{\"run_time_ns\":{pns},\"run_cnt\":{pn}}}}}",
-                w.arg,
-                progs(ours),
-                progs(agent)
-            ));
-        }
-        json.push(']');
+        let progs = |c: &bpfstats::Costs| -> Map<String, Value> {
+            c.iter()
+                .map(|(h, (ns, n))| (h.to_string(), json!({"run_time_ns": ns, "run_cnt": n})))
+                .collect()
+        };
+        let in_kernel: Vec<Value> = costs
+            .iter()
+            .map(|(w, ours, agent, peer)| {
+                let (pns, pn) = bpfstats::total(peer);
+                json!({
+                    "workload": w.arg,
+                    "nstrace": progs(ours),
+                    "agent": progs(agent),
+                    "bpftrace": {"run_time_ns": pns, "run_cnt": pn},
+                })
+            })
+            .collect();
+        json.insert("in_kernel".into(), in_kernel.into());
     }
 
     // 2. Loss under a forced tiny buffer.
@@ -1056,16 +905,10 @@ pub fn bench(opts: &Options) -> Result<()> {
         let t = Tracer::nstrace(&["watch", "--format", "json", "--ring-buffer-size", "4K"])?;
         run_load(&[], fork)?;
         let (recv, dropped) = counters(&t.stop()?);
-        md.push_str(&format!(
-            "Fork storm with `--ring-buffer-size 4K`: {} events received, {} dropped and reported.\n",
-            recv.unwrap_or(0),
-            dropped.unwrap_or(0)
-        ));
-        json.push_str(&format!(
-            ",\"tiny_buffer\":{{\"received\":{},\"dropped\":{}}}",
-            recv.unwrap_or(0),
-            dropped.unwrap_or(0)
-        ));
+        json.insert(
+            "tiny_buffer".into(),
+            json!({"received": recv.unwrap_or(0), "dropped": dropped.unwrap_or(0)}),
+        );
         if dropped.unwrap_or(0) == 0 {
             bail!("a 4 KiB ring buffer under the fork storm reported no drops");
         }
@@ -1084,26 +927,17 @@ pub fn bench(opts: &Options) -> Result<()> {
         std::thread::sleep(Duration::from_secs(2));
         let seen = poller.stop();
         let (recv, dropped) = counters(&agent.tracer.stop()?);
-        md.push_str(&probe_table_head());
-        md.push_str(&probe_row(
-            &format!(
-                "{BURST_PODS} pods started ({up:.1} s) and stopped ({:.1} s)",
-                all - up
-            ),
-            &seen,
-        ));
-        md.push_str(&format!(
-            "\nUnder the agent: {} events received, {} dropped, while `podman kube play` started {BURST_PODS} pods of two containers each and `podman kube down` stopped them (1 s grace).\n",
-            recv.unwrap_or(0),
-            dropped.unwrap_or(0)
-        ));
-        json.push_str(&format!(
-            ",\"pod_burst\":{{\"pods\":{BURST_PODS},\"start_secs\":{up:.3},\"stop_secs\":{:.3},\"received\":{},\"dropped\":{},\"agent_probes\":{}}}",
-            all - up,
-            recv.unwrap_or(0),
-            dropped.unwrap_or(0),
-            probe_json(&seen)
-        ));
+        json.insert(
+            "pod_burst".into(),
+            json!({
+                "pods": BURST_PODS,
+                "start_secs": jnum(up, 3),
+                "stop_secs": jnum(all - up, 3),
+                "received": recv.unwrap_or(0),
+                "dropped": dropped.unwrap_or(0),
+                "agent_probes": probe_json(&seen),
+            }),
+        );
         if dropped.unwrap_or(0) > 0 {
             eprintln!("bench: the agent dropped events during the pod burst");
         }
@@ -1130,44 +964,37 @@ pub fn bench(opts: &Options) -> Result<()> {
             said.push(c);
             exited.push(s);
         }
-        let list = |v: &[f64]| v.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>();
         let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-        md.push_str(&format!(
-            "\nSIGTERM to the agent 3 s into a stress-ng kill storm ({RUNS} runs): its last line (the counters; every finding flushed before it) after {} s, \
-             exit 0 after {} s (the rest is the kernel detaching the programs: RCU grace periods).\n",
-            list(&said).join(", "),
-            list(&exited).join(", ")
-        ));
-        json.push_str(&format!(
-            ",\"sigterm_during_kill_storm\":{{\"counters_secs\":[{}],\"exit_secs\":[{}],\"max_counters\":{},\"max_exit\":{}}}",
-            list(&said).iter().map(|s| if s == "NaN" { "null".to_owned() } else { s.clone() }).collect::<Vec<_>>().join(","),
-            list(&exited).join(","),
-            jnum(max(&said), 4),
-            jnum(max(&exited), 4)
-        ));
+        let nums = |v: &[f64]| v.iter().map(|s| jnum(*s, 3)).collect::<Vec<_>>();
+        json.insert(
+            "sigterm_during_kill_storm".into(),
+            json!({
+                "counters_secs": nums(&said),
+                "exit_secs": nums(&exited),
+                "max_counters": jnum(max(&said), 4),
+                "max_exit": jnum(max(&exited), 4),
+            }),
+        );
     }
 
     // 3. Collector throughput and memory, one core.
     if opts.wants("collector") {
         let record = dir.join("synth.nst");
         let (pods, procs, events) = (1430u64, 50_000u64, 1_000_000u64);
+        json.insert(
+            "collector_input".into(),
+            json!({"pods": pods, "processes": procs, "namespaces": pods * 7, "events": events}),
+        );
         run(
             Command::new(root().join("target/release/examples/synth_record"))
                 .arg(&record)
                 .args([pods, procs, events].map(|n| n.to_string())),
         )?;
-        md.push_str(&format!(
-            "\n| collector (one core, {procs} live processes, {} namespaces, {events} events) | time | events/s | peak RSS |\n|---|---|---|---|\n",
-            pods * 7
-        ));
-        json.push_str(",\"collector\":[");
-        for (i, (label, extra)) in [
+        let mut collector = Vec::new();
+        for (label, extra) in [
             ("replay --audit", &["--audit"][..]),
             ("replay --topology=json", &["--topology=json"][..]),
-        ]
-        .iter()
-        .enumerate()
-        {
+        ] {
             let mut runs = Vec::new();
             let mut rss = 0;
             for _ in 0..3 {
@@ -1177,26 +1004,20 @@ pub fn bench(opts: &Options) -> Result<()> {
                         .arg(nstrace_bin())
                         .arg("replay")
                         .arg(&record)
-                        .args(*extra),
+                        .args(extra.iter()),
                 )?;
                 runs.push(secs);
                 rss = rss.max(kib);
             }
             let secs = median(runs);
-            md.push_str(&format!(
-                "| `{label}` | {secs:.2} s | {:.2} M | {:.1} MiB |\n",
-                events as f64 / secs / 1e6,
-                rss as f64 / 1024.0
-            ));
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(&format!(
-                "{{\"command\":\"{label}\",\"secs\":{secs:.4},\"events_per_sec\":{:.0},\"peak_rss_kib\":{rss}}}",
-                events as f64 / secs
-            ));
+            collector.push(json!({
+                "command": label,
+                "secs": jnum(secs, 4),
+                "events_per_sec": jnum(events as f64 / secs, 0),
+                "peak_rss_kib": rss,
+            }));
         }
-        json.push(']');
+        json.insert("collector".into(), collector.into());
         let _ = std::fs::remove_file(&record);
     }
 
@@ -1242,29 +1063,24 @@ pub fn bench(opts: &Options) -> Result<()> {
         drop(crowd);
         drop(pods);
         let (audit, agent, topo) = (median(audit), median(agent), median(topo));
-        md.push_str(&format!(
-            "\nStart-up to attached and snapshotted, {procs_now} processes in /proc and {STARTUP_PODS} pods (median of 3): \
-             `nstrace audit` {audit:.2} s; `nstrace agent` (every pod's network read at start) {agent:.2} s; \
-             one-shot `nstrace topology --format json` {topo:.2} s.\n"
-        ));
-        json.push_str(&format!(
-            ",\"startup\":{{\"processes\":{procs_now},\"pods\":{STARTUP_PODS},\"secs\":{audit:.4},\"agent_secs\":{agent:.4},\"topology_secs\":{topo:.4}}}"
-        ));
+        json.insert(
+            "startup".into(),
+            json!({
+                "processes": procs_now,
+                "pods": STARTUP_PODS,
+                "secs": jnum(audit, 4),
+                "agent_secs": jnum(agent, 4),
+                "topology_secs": jnum(topo, 4),
+            }),
+        );
     }
-    json.push_str("}\n");
 
-    md.push_str(&format!(
-        "\nMachine: {cores} cores, Linux {kernel}, load average {load} before the run; `cargo xtask bench --rounds {}{}` on {} took {:.0} s.\n",
-        opts.rounds,
-        if opts.only.is_empty() {
-            String::new()
-        } else {
-            format!(" --only {}", opts.only.join(","))
-        },
-        today(),
-        t0.elapsed().as_secs_f64()
-    ));
-    std::fs::write(dir.join("bench.json"), &json)?;
+    json.insert("took_secs".into(), jnum(t0.elapsed().as_secs_f64(), 1));
+    let json = Value::Object(json);
+    let mut text = serde_json::to_string_pretty(&json)?;
+    text.push('\n');
+    std::fs::write(dir.join("bench.json"), text)?;
+    let md = crate::perfdoc::render(&json);
     std::fs::write(dir.join("bench.md"), &md)?;
     println!("{md}");
     eprintln!(

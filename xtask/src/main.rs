@@ -12,6 +12,7 @@
 //!   cargo xtask soak --minutes N   the agent under churning pods: RSS each minute, drops, series
 //!   cargo xtask vmtest [--kernel 6.1,…]   the kernel matrix: nstrace's kernel suites in qemu guests
 //!   cargo xtask docs           manual pages and shell completions into docs/
+//!   cargo xtask perf-doc       the latest bench run's tables into docs/performance.md
 
 mod bench;
 mod bpfstats;
@@ -19,6 +20,7 @@ mod bpfstats;
 mod deploy;
 mod fuzz;
 mod image;
+mod perfdoc;
 mod probe;
 mod setup;
 mod soak;
@@ -250,6 +252,7 @@ fn dispatch() -> Result<()> {
             eprintln!("xtask: wrote docs/man and docs/completions");
             Ok(())
         }
+        "perf-doc" => perfdoc::perf_doc(),
         "image" => image::image(),
         "soak" => {
             let opts = soak::Options::parse(rest)?;
@@ -284,7 +287,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|docs|bench [--rounds N] [--only PART,…]|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|docs|bench [--rounds N] [--only PART,…]|perf-doc|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

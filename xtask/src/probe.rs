@@ -135,12 +135,6 @@ pub fn summary(v: &[f64]) -> (f64, f64, f64) {
     (rank(0.5), rank(0.99), s[s.len() - 1])
 }
 
-/// "0.9 / 4.1 / 12.0 ms (n=120)": median / p99 / max.
-pub fn cell(v: &[f64]) -> String {
-    let (m, p, x) = summary(v);
-    format!("{m:.1} / {p:.1} / {x:.1} ms (n={})", v.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +145,6 @@ mod tests {
         assert_eq!(summary(&v), (100.0, 198.0, 200.0));
         assert_eq!(summary(&[5.0]), (5.0, 5.0, 5.0));
         assert!(summary(&[]).0.is_nan());
-        assert_eq!(cell(&[1.0, 3.0, 2.0]), "2.0 / 3.0 / 3.0 ms (n=3)");
     }
 
     #[test]
