@@ -304,6 +304,25 @@ pub fn audit_summary(events: &[Value]) -> Option<&Value> {
     events.iter().find(|v| v["summary"].is_object())
 }
 
+/// Asserts that an audit looked before its silence counts: its summary says
+/// it saw every container of `ids` running and followed at least `shutdowns`
+/// shutdowns to their end.
+#[track_caller]
+pub fn assert_watched(events: &[Value], ids: &[String], shutdowns: u64) {
+    let summary = audit_summary(events).expect("the audit's summary line");
+    let watched = &summary["summary"]["watched"];
+    let seen = strings(watched, "containers");
+    let missed: Vec<&String> = ids.iter().filter(|id| !seen.contains(id)).collect();
+    assert!(
+        missed.is_empty(),
+        "the audit never saw containers {missed:?} running: {watched}"
+    );
+    assert!(
+        u(watched, "shutdowns") >= shutdowns,
+        "the audit followed fewer than {shutdowns} shutdowns: {watched}"
+    );
+}
+
 /// Findings (not the summary) above info in an audit's JSON output.
 pub fn findings_above_info(events: &[Value]) -> Vec<&Value> {
     events
@@ -411,6 +430,33 @@ pub fn wait_has_child(pid: u32) {
     })
 }
 
+/// Panics, with its exit status and stderr, unless a finished process exited 0.
+#[track_caller]
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Runs `cmd` to its end and returns its stdout; panics naming it, with its
+/// stderr, unless it exits 0.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `nstrace topology --format json`: a /proc snapshot of the node, its pods'
 /// networks included.
 pub fn topology_json() -> Value {
@@ -439,6 +485,7 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
 pub mod agent;
 pub mod bpf;
 pub mod cri;
+pub mod http;
 pub mod kubelet;
 pub mod pod;
 

@@ -33,13 +33,9 @@ fn podman(args: &[&str]) -> Output {
 
 /// Runs podman and returns its trimmed stdout; panics with its stderr on failure.
 pub fn podman_ok(args: &[&str]) -> String {
-    let out = podman(args);
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    crate::run_ok(Command::new("podman").args(args))
+        .trim()
+        .to_owned()
 }
 
 /// The container runtimes every real-pod test runs on.

@@ -10,8 +10,8 @@
 //! that promtool lints, and a minimal HTTP/1.1 GET over `std::net` (no HTTP
 //! client crate) for `/metrics`, `/healthz` and the like.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -414,27 +414,7 @@ fn sample_to_text(line: &str) -> String {
     }
 }
 
-/// An HTTP response: status code, headers (names lowercased) and body.
-#[derive(Debug, Clone)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Header names (lowercase) and values, in order.
-    pub headers: Vec<(String, String)>,
-    /// The body, de-chunked, as text (lossy).
-    pub body: String,
-}
-
-impl Response {
-    /// The first header named `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use crate::http::{parse_response, Response};
 
 /// `GET path` from `addr` (`host:port`) with HTTP/1.1 and `Connection: close`.
 pub fn http_get(addr: &str, path: &str) -> Result<Response, String> {
@@ -443,98 +423,7 @@ pub fn http_get(addr: &str, path: &str) -> Result<Response, String> {
 
 /// [`http_get`] with extra request headers (e.g. the `Accept` Prometheus sends).
 pub fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
-    let to = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no address"))?;
-    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nstrace-tests\r\nConnection: close\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("GET {path} from {addr}: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .map_err(|e| format!("GET {path} from {addr}: reading: {e}"))?;
-    parse_response(&raw).map_err(|e| format!("GET {path} from {addr}: {e}"))
-}
-
-/// Parses a whole HTTP/1.x response (the connection was closed after it).
-pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("odd status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let r = Response {
-        status,
-        headers,
-        body: String::new(),
-    };
-    let rest = &raw[split + 4..];
-    let body = if r
-        .header("transfer-encoding")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
-    {
-        dechunk(rest)?
-    } else if let Some(n) = r
-        .header("content-length")
-        .and_then(|n| n.parse::<usize>().ok())
-    {
-        if rest.len() < n {
-            return Err(format!("body cut short: {} of {n} bytes", rest.len()));
-        }
-        rest[..n].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok(Response {
-        body: String::from_utf8_lossy(&body).into_owned(),
-        ..r
-    })
-}
-
-/// Decodes a chunked body (chunk extensions and trailers ignored).
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("chunk size line not ended")?;
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("odd chunk size {size_text:?}"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size + 2 {
-            return Err("chunk cut short".into());
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
+    crate::http::get(addr, path, headers, Duration::from_secs(30))
 }
 
 #[cfg(test)]
@@ -554,25 +443,6 @@ mod tests {
              # HELP nstrace_shutdown_seconds Stop time.\n# TYPE nstrace_shutdown_seconds histogram\n\
              nstrace_shutdown_seconds_bucket{le=\"+Inf\",pod=\"a b}#\"} 1 1700000000500\n"
         );
-    }
-
-    #[test]
-    fn responses_plain_sized_and_chunked() {
-        let r = parse_response(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nokEXTRA",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
-        assert_eq!(r.header("content-type"), Some("text/plain"));
-        let r = parse_response(
-            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nring\r\n9\r\n not read\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.body.as_str()), (503, "ring not read"));
-        let r = parse_response(b"HTTP/1.0 404 Not Found\r\n\r\nuntil close").unwrap();
-        assert_eq!((r.status, r.body.as_str()), (404, "until close"));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort").is_err());
-        assert!(parse_response(b"garbage").is_err());
     }
 
     #[test]

@@ -260,11 +260,7 @@ fn podman_agent(dir: &TempDir) -> (Agent, String) {
         &["--listen", &listen, "--zombie-after", "2s"],
     );
     let agent = AgentContainer(name);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     (Agent::Podman(agent), listen)
 }
 
@@ -413,7 +409,7 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it(rt: Runtime) {
                 .args(["stop", "-t", "10", name])
                 .output()
                 .unwrap();
-            assert!(stop.status.success());
+            assert_ok(&stop);
             let code = Command::new("podman")
                 .args(["inspect", "--format", "{{.State.ExitCode}}", name])
                 .output()

@@ -41,11 +41,7 @@ fn record(dir: &TempDir, format: &str, name: &str) -> (String, std::path::PathBu
         .args(["-p", "-f", "sh", "-c", "kill -TERM 1"])
         .status();
     let out = tracer.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     (String::from_utf8(out.stdout).unwrap(), path)
 }
 
@@ -56,7 +52,7 @@ fn replay_prints_exactly_what_watch_printed() {
         let (live, path) = record(&dir, format, &format!("live-{format}.nst"));
         assert!(live.contains("unshare"), "workload seen live ({format})");
         let replay = nstrace(&["replay", path.to_str().unwrap(), "--format", format]);
-        assert!(replay.status.success());
+        assert_ok(&replay);
         assert_eq!(
             String::from_utf8(replay.stdout).unwrap(),
             live,

@@ -24,7 +24,7 @@ fn unshare_net_uts_true() {
         .unwrap();
     let pid = child.id() as u64;
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert_ok(&out);
     let ev = t.wait_for("unshare", |v| v["kind"] == "unshare" && v["pid"] == pid);
     assert_eq!(strings(&ev, "flag_names"), ["CLONE_NEWNET", "CLONE_NEWUTS"]);
     assert_eq!(ev["ret"], 0);
@@ -134,7 +134,7 @@ fn nsenter_joins_target_namespaces() {
         .spawn()
         .unwrap();
     let npid = out.id() as u64;
-    assert!(out.wait_with_output().unwrap().status.success());
+    assert_ok(&out.wait_with_output().unwrap());
     t.wait_for("setns", |v| v["kind"] == "setns" && v["pid"] == npid);
     let fin = t.stop();
     let joins: Vec<&Value> = fin
@@ -163,7 +163,7 @@ fn nsenter_joins_target_namespaces() {
 fn clone_with_newnet() {
     let t = Tracer::start(&[]);
     let out = Command::new(HELPER).arg("clone-newnet").output().unwrap();
-    assert!(out.status.success());
+    assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let child_line = text
         .lines()
@@ -237,11 +237,7 @@ fn namespaces_stay_exact_across_repeated_changes() {
         .args(["ns-cycle", "200"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
     let pid: u64 = lines.next().unwrap().parse().unwrap();
@@ -293,11 +289,7 @@ fn namespaces_stay_exact_across_repeated_changes() {
 fn uid_change_without_exec_is_seen() {
     let t = Tracer::start(&["--kind", "rename"]);
     let out = Command::new(HELPER).arg("setuid-rename").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let pid: u64 = String::from_utf8(out.stdout)
         .unwrap()
         .trim()
@@ -336,11 +328,7 @@ fn namespace_set_matches_proc_two_pid_namespaces_down_across_setuid() {
         .args(["--cgroup", "--time", HELPER, "ns-report"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
@@ -406,7 +394,7 @@ fn text_output_escapes_control_characters_from_traced_processes() {
         .args(["rename", evil])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_ok(&out);
     // SAFETY: signalling the tracer this test started.
     unsafe { libc::kill(w.id() as i32, libc::SIGINT) };
     let mut text = String::new();
@@ -513,7 +501,7 @@ fn tiny_ring_buffer_reports_drops() {
         .unwrap();
     // SAFETY: as above.
     unsafe { libc::kill(t.pid() as i32, libc::SIGCONT) };
-    assert!(out.status.success());
+    assert_ok(&out);
     let fin = t.stop();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     let line = fin
@@ -542,7 +530,7 @@ fn debug_probes_load_and_trace() {
         .spawn()
         .unwrap();
     let pid = child.id() as u64;
-    assert!(child.wait_with_output().unwrap().status.success());
+    assert_ok(&child.wait_with_output().unwrap());
     t.wait_for("unshare", |v| v["kind"] == "unshare" && v["pid"] == pid);
     let done = t.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);

@@ -33,7 +33,7 @@ fn ip_netns_exec_is_info_into_the_named_netns() {
         .spawn()
         .unwrap();
     let pid = exec.id() as u64;
-    assert!(exec.wait_with_output().unwrap().status.success());
+    assert_ok(&exec.wait_with_output().unwrap());
     let f = t.wait_for("join into the named netns", |v| {
         v["join"]["actor"]["pid"] == pid && v["join"]["action"] == "setns"
     });
@@ -68,7 +68,7 @@ fn user_namespace_by_unprivileged_uid_is_medium_by_root_info() {
         .args(["unshare", "-U", "readlink", "/proc/self/ns/user"])
         .output()
         .unwrap();
-    assert!(nobody.status.success(), "{nobody:?}");
+    assert_ok(&nobody);
     let inside = String::from_utf8_lossy(&nobody.stdout);
     let new_user: u64 = inside
         .trim()
@@ -94,7 +94,7 @@ fn user_namespace_by_unprivileged_uid_is_medium_by_root_info() {
         .spawn()
         .unwrap();
     let pid = root.id() as u64;
-    assert!(root.wait_with_output().unwrap().status.success());
+    assert_ok(&root.wait_with_output().unwrap());
     let f = t.wait_for("user namespace by root", |v| {
         v["finding"] == "user_namespace_created" && v["join"]["actor"]["pid"] == pid
     });

@@ -214,11 +214,7 @@ fn setns_into_each_namespace_of_another_process() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let events = eventually("seven setns events", || {
         let e: Vec<Value> = t
             .events()
@@ -391,11 +387,7 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
         ])
         .output()
         .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    assert_ok(&replay);
     let replayed: Vec<Value> = String::from_utf8_lossy(&replay.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -589,11 +581,7 @@ fn cgroup_v2_kubelet_layouts_name_containers_and_pods() {
     );
     let crio = spawn_in(&crio_cg, &format!("{ctr} --net sleep 60"));
     let out = live.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let traced: Value = serde_json::from_slice(&out.stdout).expect("topology JSON");
     let snapshot = topology_json();
     for (how, t) in [("traced", &traced), ("snapshot", &snapshot)] {

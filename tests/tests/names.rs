@@ -15,11 +15,7 @@ fn nstrace(args: &[&str]) -> std::process::Output {
 }
 
 fn json_of(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(out);
     serde_json::from_slice(&out.stdout).expect("one JSON document")
 }
 

@@ -17,22 +17,13 @@ fn topology_text() -> String {
         .arg("topology")
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_ok(&out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs a command and returns its stdout; panics with its stderr on failure.
 fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(Command::new(cmd).args(args))
 }
 
 /// `ip -j ARGS` parsed.

@@ -71,6 +71,11 @@ fn audit_pod(
         wait_has_child(c.pid);
     }
     let ids: BTreeMap<String, String> = ctrs.into_iter().map(|c| (c.name, c.id)).collect();
+    let workload_ids: Vec<String> = ids
+        .iter()
+        .filter(|(n, _)| *n != "infra")
+        .map(|(_, id)| id.clone())
+        .collect();
     settle(&t);
     let follow = also_follow.then(|| {
         Tracer::command(
@@ -93,6 +98,8 @@ fn audit_pod(
     drop(pod);
     let done = t.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
+    // What the tests assert was not found, the audit did look for.
+    assert_watched(&done.events, &workload_ids, workload_ids.len() as u64);
     (done, ids, followed)
 }
 
@@ -248,11 +255,7 @@ fn broken_inits_give_exactly_their_findings(rt: Runtime) {
         .arg(&record)
         .output()
         .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    assert_ok(&replay);
     let offline: Vec<Value> = String::from_utf8_lossy(&replay.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

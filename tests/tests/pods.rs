@@ -467,7 +467,7 @@ fn dot_output_renders_with_graphviz(rt: Runtime) {
         .args(["topology", "--format", "dot"])
         .output()
         .unwrap();
-    assert!(dot.status.success());
+    assert_ok(&dot);
     let mut render = Command::new("dot")
         .arg("-Tsvg")
         .stdin(Stdio::piped())
@@ -577,12 +577,19 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info(rt: Runtime) {
     );
     // Stopped once the inits are ready (a SIGTERM before dumb-init installs its
     // handlers is dropped, rightly reported: CRI starts and stops that fast).
+    let ids: Vec<String> = pod
+        .containers()
+        .into_iter()
+        .filter(|c| !c.infra)
+        .map(|c| c.id)
+        .collect();
     for c in pod.containers().iter().filter(|c| !c.infra) {
         wait_sigterm_handler(c.pid);
     }
     pod.stop(5);
     drop(pod);
     let done = t.stop();
+    assert_watched(&done.events, &ids, ids.len() as u64);
     let above = findings_above_info(&done.events);
     assert!(above.is_empty(), "findings above info: {above:#?}");
     // It did see the runtime at work: runc's joins, marked expected; and every

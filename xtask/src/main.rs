@@ -19,6 +19,9 @@ mod bpfstats;
 #[cfg(test)]
 mod deploy;
 mod fuzz;
+// The one HTTP client, shared with the tests (standard library only).
+#[path = "../../tests/src/http.rs"]
+mod http;
 mod image;
 mod perfdoc;
 mod probe;

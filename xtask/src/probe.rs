@@ -4,8 +4,7 @@
 //! and every failure (an error, a status other than 200, or no answer within
 //! the DaemonSet's 2 s probe timeout); and the numbers the bench prints.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -84,42 +83,10 @@ impl Poller {
 /// One GET with `Connection: close`: ms to the whole answer, or why it failed.
 pub fn get(addr: SocketAddr, path: &str) -> Result<f64, String> {
     let t0 = Instant::now();
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    let left = |t0: Instant| {
-        TIMEOUT
-            .saturating_sub(t0.elapsed())
-            .max(Duration::from_millis(1))
-    };
-    s.set_write_timeout(Some(left(t0))).ok();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .map_err(|e| format!("send: {e}"))?;
-    let mut got = Vec::with_capacity(16 * 1024);
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        s.set_read_timeout(Some(left(t0))).ok();
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                return Err(format!(
-                    "read after {:.0} ms: {e}",
-                    t0.elapsed().as_secs_f64() * 1e3
-                ))
-            }
-        }
-        if t0.elapsed() > TIMEOUT {
-            return Err(format!("no whole answer within {TIMEOUT:?}"));
-        }
-    }
+    let r = crate::http::get(&addr.to_string(), path, &[], TIMEOUT)?;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
-    if !got.starts_with(b"HTTP/1.1 200") {
-        let line = String::from_utf8_lossy(&got);
-        return Err(format!(
-            "answered {:?}",
-            line.lines().next().unwrap_or("nothing")
-        ));
+    if r.status != 200 {
+        return Err(format!("answered {}", r.status));
     }
     Ok(ms)
 }

@@ -17,8 +17,7 @@
 //! this driver, which then stops them in order.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -448,66 +447,12 @@ impl NodeLock {
     }
 }
 
-/// `GET path` from `addr` over HTTP/1.1 with `Connection: close`: (status, body).
+/// `GET path` from `addr` (as Prometheus asks for /metrics): (status, body).
 fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or("odd status line")?;
-    let mut rest = &raw[split + 4..];
-    let chunked = head
-        .lines()
-        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
-    if !chunked {
-        let len = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|n| n.trim().parse::<usize>().ok());
-        let body = len.map_or(rest, |n| &rest[..n.min(rest.len())]);
-        return Ok((status, String::from_utf8_lossy(body).into_owned()));
-    }
-    let mut body = Vec::new();
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("chunk size line not ended")?;
-        let size = usize::from_str_radix(
-            String::from_utf8_lossy(&rest[..eol])
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim(),
-            16,
-        )
-        .map_err(|_| "odd chunk size")?;
-        rest = &rest[eol + 2..];
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[(size + 2).min(rest.len())..];
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    const ACCEPT: &str =
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    crate::http::get(addr, path, &[("Accept", ACCEPT)], Duration::from_secs(10))
+        .map(|r| (r.status, r.body))
 }
 
 /// What one scrape of /metrics says (OpenMetrics or the 0.0.4 text format).
@@ -1030,17 +975,5 @@ mod tests {
         let t = table(&v);
         assert_eq!(t.lines().count(), 2 + v.len());
         assert!(t.contains("| 1 min (1.0 min) | 19.5 MiB | – |"), "{t}");
-    }
-
-    #[test]
-    fn responses() {
-        assert_eq!(
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap(),
-            (200, "ok".into())
-        );
-        assert_eq!(
-            parse_response(b"HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nno \r\n5\r\nring!\r\n0\r\n\r\n").unwrap(),
-            (503, "no ring!".into())
-        );
     }
 }

@@ -1,6 +1,7 @@
 //! The audit view: every detector, each finding printed when confirmed, and
 //! a summary at the end; `--fail-on` decides the outcome.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -36,6 +37,9 @@ pub struct AuditView {
     /// routine runtime joins (the summary says so, in text).
     hidden: usize,
     hidden_routine: usize,
+    /// Containers seen running (ids), and shutdowns followed to their end.
+    seen: BTreeSet<String>,
+    shutdowns: usize,
 }
 
 impl AuditView {
@@ -49,6 +53,8 @@ impl AuditView {
             all: Vec::new(),
             hidden: 0,
             hidden_routine: 0,
+            seen: BTreeSet::new(),
+            shutdowns: 0,
         }
     }
 
@@ -113,6 +119,7 @@ impl Consumer for AuditView {
         );
         audit.seed(m);
         self.audit = Some(audit);
+        self.seen.extend(m.live_container_ids());
         Ok(Flow::Continue)
     }
 
@@ -131,8 +138,14 @@ impl Consumer for AuditView {
     }
 
     fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
+        self.seen.extend(m.live_container_ids());
         let found = match self.audit.as_mut() {
-            Some(a) => a.on_tick(now_ns, m),
+            Some(a) => {
+                // Counted, not kept: an audit may run for days.
+                self.shutdowns += a.shutdowns.done.len();
+                a.shutdowns.done.clear();
+                a.on_tick(now_ns, m)
+            }
             None => Vec::new(),
         };
         self.show(found)
@@ -150,7 +163,12 @@ impl Consumer for AuditView {
             .map(|r| r.name.as_str())
             .zip(audit.policy_hits.iter().copied())
             .collect();
-        let mut text = findings::summary_of_run(&self.all, &zombies, &hits, self.opts.format);
+        let watched = findings::Watched {
+            containers: self.seen.iter().cloned().collect(),
+            shutdowns: self.shutdowns + audit.shutdowns.done.len(),
+        };
+        let mut text =
+            findings::summary_of_run(&self.all, &zombies, &hits, &watched, self.opts.format);
         if self.opts.format == Format::Text && self.hidden > 0 {
             text.push_str(&findings::hidden_note(
                 self.hidden,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::wire::{
     self, ActorWire, FindingLine, JoinWire, Ordered, PartyWire, PlaceWire, PortConflictWire,
-    SummaryLine, SummaryWire, TargetWire,
+    SummaryLine, SummaryWire, TargetWire, WatchedWire,
 };
 use super::{safe, time, timeline, Format};
 use crate::detect::joins::{Action, Join};
@@ -647,12 +647,22 @@ pub fn hidden_note(hidden: usize, routine: usize, min: Severity) -> String {
     )
 }
 
+/// What an audit watched over its run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// Ids of the containers seen running, sorted.
+    pub containers: Vec<String>,
+    /// Container shutdowns followed from SIGTERM to the end.
+    pub shutdowns: usize,
+}
+
 /// End-of-run summary: findings per kind and severity (allowed ones apart),
 /// policy hits per rule, zombies per PID namespace.
 pub fn summary_of_run(
     all: &[Attributed],
     zombies: &BTreeMap<u32, usize>,
     rule_hits: &[(&str, usize)],
+    watched: &Watched,
     format: Format,
 ) -> String {
     let mut by_kind: BTreeMap<(&'static str, Severity), usize> = BTreeMap::new();
@@ -679,6 +689,12 @@ pub fn summary_of_run(
             for (ns, n) in zombies {
                 let _ = writeln!(s, "  zombies now in pid namespace {ns}: {n}");
             }
+            let _ = writeln!(
+                s,
+                "  watched: {} container(s), {} shutdown(s) followed",
+                watched.containers.len(),
+                watched.shutdowns
+            );
             s
         }
         Format::Json => {
@@ -698,6 +714,10 @@ pub fn summary_of_run(
                     zombies_by_pid_ns: Ordered(
                         zombies.iter().map(|(ns, n)| (ns.to_string(), *n)).collect(),
                     ),
+                    watched: WatchedWire {
+                        containers: &watched.containers,
+                        shutdowns: watched.shutdowns,
+                    },
                 },
             })
         }
@@ -709,6 +729,31 @@ mod tests {
     use super::*;
     use crate::detect::pid1::{IgnoredSigterm, ZombieFact};
     use crate::detect::FindingKind;
+
+    #[test]
+    fn the_summary_says_what_the_run_watched() {
+        let watched = Watched {
+            containers: vec!["aaa".into(), "bbb".into()],
+            shutdowns: 1,
+        };
+        let text = summary_of_run(&[], &BTreeMap::new(), &[], &watched, Format::Text);
+        assert!(
+            text.ends_with("  watched: 2 container(s), 1 shutdown(s) followed\n"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&summary_of_run(
+            &[],
+            &BTreeMap::new(),
+            &[],
+            &watched,
+            Format::Json,
+        ))
+        .unwrap();
+        assert_eq!(
+            json["summary"]["watched"],
+            serde_json::json!({"containers": ["aaa", "bbb"], "shutdowns": 1})
+        );
+    }
 
     fn f(evidence: Evidence) -> Finding {
         Finding {

@@ -428,6 +428,18 @@ pub struct SummaryWire<'a> {
     pub policy_hits: Ordered<&'a str, usize>,
     /// Lasting zombies per PID namespace.
     pub zombies_by_pid_ns: Ordered<String, usize>,
+    /// What the audit looked at: a run with no finding is only worth as
+    /// much as what it watched.
+    pub watched: WatchedWire<'a>,
+}
+
+/// What an audit watched.
+#[derive(Serialize)]
+pub struct WatchedWire<'a> {
+    /// Ids of the containers it saw running, sorted.
+    pub containers: &'a [String],
+    /// Container shutdowns it followed from SIGTERM to the end.
+    pub shutdowns: usize,
 }
 
 // ---- topology -------------------------------------------------------------
