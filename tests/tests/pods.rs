@@ -586,6 +586,10 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info(rt: Runtime) {
     for c in pod.containers().iter().filter(|c| !c.infra) {
         wait_sigterm_handler(c.pid);
     }
+    // Long enough for the collector to have read each container's cgroup (a
+    // container stopped within tens of milliseconds of its start is followed
+    // but cannot be named, so it would not count as watched).
+    std::thread::sleep(std::time::Duration::from_secs(1));
     pod.stop(5);
     drop(pod);
     let done = t.stop();

@@ -130,6 +130,12 @@ impl Consumer for AuditView {
     }
 
     fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
+        // A container that lived between two ticks is seen as its processes end.
+        if let Event::Exit(e) = ev {
+            if e.group_dead != 0 {
+                self.seen.extend(m.container_of(e.hdr.tgid));
+            }
+        }
         let found = match self.audit.as_mut() {
             Some(a) => a.on_event(ev, m),
             None => Vec::new(),

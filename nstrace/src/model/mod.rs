@@ -314,6 +314,13 @@ impl Model {
         self.names.iter()
     }
 
+    /// The id of the container whose cgroup process `pid` is in, if known.
+    pub fn container_of(&self, pid: u32) -> Option<String> {
+        self.procs
+            .get(&pid)
+            .and_then(|p| cgroup::parse(&p.cgroup).container)
+    }
+
     /// Ids of the containers some known process's cgroup names.
     pub fn live_container_ids(&self) -> std::collections::HashSet<String> {
         self.procs
