@@ -292,11 +292,19 @@ pub fn first_child(pid: u32, what: &str) -> u32 {
     })
 }
 
-/// Serialises the tests of one test binary that read the whole node (audits,
-/// pods): each binary links its own copy of this static.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The node, as the tests share it: whole-node tests hold it alone, the others together.
+static NODE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// For a test that reads the whole node (audits, pods, agents): no other test
+/// runs beside it. A test that failed before releases it too.
+pub fn serial() -> std::sync::RwLockWriteGuard<'static, ()> {
+    NODE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For a test that looks only at what it starts: it runs beside other such
+/// tests, never beside a whole-node one (whose audit would see its processes).
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    NODE.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The summary line of an audit's JSON output (findings carry a string `summary`, it an object).

@@ -191,9 +191,9 @@ fn dispatch() -> Result<()> {
             image::image()?;
             // ... and saved for the containerd the CRI agent test starts.
             setup::cri_images(&[setup::TEST_IMAGE, setup::USR_IMAGE, &image::tag()])?;
-            // `cargo xtask test -- --test foundation` means cargo's `--test`
-            // (one integration test), not libtest's: a leading `--` is
-            // dropped, so the rest goes to cargo (a bare word still filters).
+            // `cargo xtask test -- --test integration -- kernel::` means cargo's
+            // `--test` (the integration binary), not libtest's: a leading `--`
+            // is dropped, so the rest goes to cargo (a bare word still filters).
             let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
             // What a killed earlier run left (its containerd, shims, pods) goes first.
             cri_sweep(false)?;

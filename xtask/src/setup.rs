@@ -31,7 +31,7 @@ pub const PACKAGES: &[&str] = &[
     "prometheus", // the agent's tests scrape it with a real server; ships promtool too
     "stress-ng", // benchmark load (the fork and signal storms of issue 12)
     "xz-utils",  // the VM step unpacks Debian kernels' xz-compressed modules
-    "nodejs",    // a language runtime as PID 1 (tests/tests/pid1_runtimes.rs)
+    "nodejs",    // a language runtime as PID 1 (tests/tests/integration/pid1_runtimes.rs)
     "python3",   // another
     "nginx-light", // a server as PID 1
     "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet

@@ -2,7 +2,7 @@
 //! Debian's own package, booted under qemu with the host's root shared
 //! read-only (so the guest runs the nstrace and the test binaries just
 //! built, at the same paths), cgroup v2 mounted as on today's nodes, and the
-//! integration suites that need only a kernel (`kernel`, `foundation`) run
+//! integration modules that need only a kernel (`kernel`, `foundation`) run
 //! inside it. A kernel nstrace refuses runs the one test that says so.
 //!
 //! Nothing is installed on the machine: packages are fetched with an apt
@@ -65,7 +65,10 @@ pub const MATRIX: &[KernelSpec] = &[
     },
 ];
 
-/// The integration test binaries a supported kernel runs (every test in each).
+/// The integration test binary (tests/tests/integration: one crate of modules).
+const TEST_BINARY: &str = "integration";
+
+/// The modules of it a supported kernel runs (every test in each).
 const SUITES: &[&str] = &["kernel", "foundation"];
 
 /// The one test a refusing kernel runs.
@@ -251,16 +254,20 @@ fn run_kernel(
             .map(|s| {
                 Ok(Step {
                     name: (*s).to_owned(),
-                    argv: vec![bin(s)?, "--test-threads=1".into()],
+                    argv: vec![
+                        bin(TEST_BINARY)?,
+                        "--test-threads=1".into(),
+                        format!("{s}::"),
+                    ],
                 })
             })
             .collect::<Result<_>>()?,
         Expect::Refused => vec![Step {
             name: REFUSAL_TEST.0.to_owned(),
             argv: vec![
-                bin(REFUSAL_TEST.0)?,
+                bin(TEST_BINARY)?,
                 "--exact".into(),
-                REFUSAL_TEST.1.into(),
+                format!("{}::{}", REFUSAL_TEST.0, REFUSAL_TEST.1),
             ],
         }],
     };

@@ -24,6 +24,7 @@ fn kernel_version() -> (u32, u32) {
 /// exactly one line that the kernel is too old and which it needs, exit 1.
 #[test]
 fn the_kernel_is_taken_or_refused_in_one_line() {
+    let _g = shared();
     require_root();
     let out = Command::new(nstrace_bin())
         .args(["watch", "--duration", "1s"])
@@ -48,6 +49,7 @@ fn the_kernel_is_taken_or_refused_in_one_line() {
 /// none is left once it has stopped.
 #[test]
 fn every_program_attaches_and_none_outlives_nstrace() {
+    let _g = shared();
     let mark = bpf::last_program_id();
     let t = Tracer::start(&[]);
     let loaded: BTreeSet<String> = bpf::nstrace_programs_since(mark)
@@ -74,6 +76,7 @@ fn every_program_attaches_and_none_outlives_nstrace() {
 /// on the forked child, which lives in the new namespace.
 #[test]
 fn unshare_of_each_namespace_type() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     for (opt, flag, name) in [
         ("--mount", "CLONE_NEWNS", "mnt"),
@@ -144,6 +147,7 @@ fn unshare_of_each_namespace_type() {
 /// equal its `/proc/PID/status` NSpid and `/proc/PID/ns/pid`.
 #[test]
 fn a_process_five_pid_namespaces_down_is_read_right() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork"]);
@@ -197,6 +201,7 @@ fn a_process_five_pid_namespaces_down_is_read_right() {
 /// type, each landing in the target's namespace as /proc shows it.
 #[test]
 fn setns_into_each_namespace_of_another_process() {
+    let _g = shared();
     let target = Proc::spawn(
         Command::new("unshare")
             .args([
@@ -259,6 +264,7 @@ fn setns_into_each_namespace_of_another_process() {
 /// child's net namespace as it read it from its own /proc.
 #[test]
 fn clone_with_a_new_namespace_flag() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let out = Command::new(env!("CARGO_BIN_EXE_nstrace-test-helper"))
         .arg("clone-newnet")
@@ -406,6 +412,7 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
 /// node) and reaps it once it runs again is not "never reaps".
 #[test]
 fn a_reaping_init_frozen_while_its_orphan_exits_is_not_never_reaps() {
+    let _g = shared();
     let t = Tracer::audit(&["--zombie-after", "1s"]);
     let p = Proc::spawn(
         Command::new("unshare")
@@ -442,6 +449,7 @@ fn a_reaping_init_frozen_while_its_orphan_exits_is_not_never_reaps() {
 /// itself reaps it (the control is not clean because nothing was looked at).
 #[test]
 fn tini_as_init_reaps_an_orphan() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let p = Proc::spawn(
         Command::new("unshare")

@@ -47,6 +47,7 @@ fn record(dir: &TempDir, format: &str, name: &str) -> (String, std::path::PathBu
 
 #[test]
 fn replay_prints_exactly_what_watch_printed() {
+    let _g = shared();
     let dir = TempDir::new("cli-replay");
     for format in ["json", "text"] {
         let (live, path) = record(&dir, format, &format!("live-{format}.nst"));
@@ -65,6 +66,7 @@ fn replay_prints_exactly_what_watch_printed() {
 
 #[test]
 fn damaged_record_files_are_clear_errors() {
+    let _g = shared();
     let dir = TempDir::new("cli-damaged");
     let tmp = |name: &str| dir.path().join(name);
     let (_, path) = record(&dir, "json", "damaged.nst");
@@ -119,6 +121,7 @@ fn damaged_record_files_are_clear_errors() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
+    let _g = shared();
     for (args, needle) in [
         (&["watch", "--kind", "bogus"][..], "unknown kind 'bogus'"),
         (&["watch", "--signal", "NOPE"], "unknown signal 'NOPE'"),
@@ -139,6 +142,7 @@ fn bad_flags_are_usage_errors() {
 
 #[test]
 fn not_root_is_one_clear_line() {
+    let _g = shared();
     require_root();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -154,6 +158,7 @@ fn not_root_is_one_clear_line() {
 /// set) is told which ones are missing, for tracing and for the snapshot alike.
 #[test]
 fn root_without_capabilities_is_one_clear_line() {
+    let _g = shared();
     require_root();
     for cmd in [
         &["watch", "--duration", "1s"][..],
@@ -182,6 +187,7 @@ fn root_without_capabilities_is_one_clear_line() {
 
 #[test]
 fn help_teaches() {
+    let _g = shared();
     let out = nstrace(&["watch", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [

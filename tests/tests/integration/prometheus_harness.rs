@@ -14,6 +14,7 @@ use std::time::Duration;
 use nstrace_tests::prometheus::{
     http_get, openmetrics_to_text, promtool_check_metrics, sample_value, Prometheus,
 };
+use nstrace_tests::shared;
 
 /// The Prometheus text format (0.0.4), as a hand-written exporter serves it.
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -129,6 +130,7 @@ fn gone(pid: u32) -> bool {
 /// agent's metrics are to have; OpenMetrics sent as text/plain is refused.
 #[test]
 fn prometheus_scrapes_served_metrics_and_answers_queries() {
+    let _g = shared();
     let text = Endpoint::serve(TEXT, plain);
     let om = Endpoint::serve(OPENMETRICS, |_| CLIENT_OPENMETRICS.to_owned());
     let mislabelled = Endpoint::serve(TEXT, |_| CLIENT_OPENMETRICS.to_owned());
@@ -191,6 +193,7 @@ fn prometheus_scrapes_served_metrics_and_answers_queries() {
 /// A test that panics with a server running leaves neither process nor files.
 #[test]
 fn prometheus_is_cleaned_up_when_a_test_panics() {
+    let _g = shared();
     let (tx, rx) = std::sync::mpsc::channel();
     let failed = std::panic::catch_unwind(move || {
         let prom = Prometheus::start(&["127.0.0.1:9"]);
@@ -208,6 +211,7 @@ fn prometheus_is_cleaned_up_when_a_test_panics() {
 /// OpenMetrics fails as is and passes once translated.
 #[test]
 fn promtool_accepts_good_metrics_and_rejects_bad() {
+    let _g = shared();
     promtool_check_metrics(&plain(3)).expect("a good exposition");
     let syntax = promtool_check_metrics("# TYPE x gauge\nx{a=\"b} 1\n").unwrap_err();
     assert!(syntax.contains("parsing error"), "{syntax}");

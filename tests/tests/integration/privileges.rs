@@ -12,6 +12,7 @@ const TESTED: [&str; 3] = ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
 
 #[test]
 fn the_daemonset_adds_exactly_the_tested_capabilities() {
+    let _g = shared();
     let mut caps = daemonset_caps();
     caps.sort();
     let mut tested: Vec<String> = TESTED.iter().map(|c| c.to_string()).collect();

@@ -17,6 +17,7 @@ fn ns(v: &Value, set: &str, name: &str) -> u64 {
 /// "before" set equal to ours (read from /proc/self/ns) and only net and uts changed.
 #[test]
 fn unshare_net_uts_true() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let child = Command::new("unshare")
         .args(["-n", "-u", "true"])
@@ -45,6 +46,7 @@ fn unshare_net_uts_true() {
 /// is pid 1 of the new pid namespace.
 #[test]
 fn unshare_fork_new_pid_namespace() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let p = Proc::spawn(
         Command::new("unshare")
@@ -117,6 +119,7 @@ fn unshare_fork_new_pid_namespace() {
 /// events of the nsenter process whose new inodes are the target's.
 #[test]
 fn nsenter_joins_target_namespaces() {
+    let _g = shared();
     let target = Proc::spawn(Command::new("unshare").args(["--net", "--uts", "sleep", "60"]));
     let tp = target.pid().to_string();
     // Wait until the target has exec'd sleep in its new namespaces.
@@ -161,6 +164,7 @@ fn nsenter_joins_target_namespaces() {
 /// and the child's new net inode, which the child itself read from /proc.
 #[test]
 fn clone_with_newnet() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let out = Command::new(HELPER).arg("clone-newnet").output().unwrap();
     assert_ok(&out);
@@ -189,6 +193,7 @@ fn clone_with_newnet() {
 /// A thread: marked as a thread, same process id, no namespace change.
 #[test]
 fn thread_creation_is_marked() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let out = Command::new(HELPER).arg("thread").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -211,6 +216,7 @@ fn thread_creation_is_marked() {
 /// prctl(PR_SET_NAME): a rename event with the old and the new name, as /proc shows it after.
 #[test]
 fn rename_by_prctl_is_an_event() {
+    let _g = shared();
     let t = Tracer::start(&["--kind", "rename"]);
     let out = Command::new(HELPER)
         .args(["rename", "nst-renamed"])
@@ -232,6 +238,7 @@ fn rename_by_prctl_is_an_event() {
 /// cache once) would show the previous one.
 #[test]
 fn namespaces_stay_exact_across_repeated_changes() {
+    let _g = shared();
     let t = Tracer::start(&["--kind", "rename,unshare,setns"]);
     let out = Command::new(HELPER)
         .args(["ns-cycle", "200"])
@@ -287,6 +294,7 @@ fn namespaces_stay_exact_across_repeated_changes() {
 /// are read from the task's current credentials, never cached.
 #[test]
 fn uid_change_without_exec_is_seen() {
+    let _g = shared();
     let t = Tracer::start(&["--kind", "rename"]);
     let out = Command::new(HELPER).arg("setuid-rename").output().unwrap();
     assert_ok(&out);
@@ -320,6 +328,7 @@ fn uid_change_without_exec_is_seen() {
 /// read (the PID level, a namespace pointer, the cred) shows here.
 #[test]
 fn namespace_set_matches_proc_two_pid_namespaces_down_across_setuid() {
+    let _g = shared();
     let t = Tracer::start(&["--kind", "rename"]);
     let out = Command::new("unshare")
         // The node's /proc stays mounted, so NSpid shows every level.
@@ -372,6 +381,7 @@ fn namespace_set_matches_proc_two_pid_namespaces_down_across_setuid() {
 /// characters in a name it chose are escaped in the text output.
 #[test]
 fn text_output_escapes_control_characters_from_traced_processes() {
+    let _g = shared();
     use std::io::{BufRead, BufReader, Read};
     require_root();
     let mut w = Command::new(nstrace_bin())
@@ -400,7 +410,12 @@ fn text_output_escapes_control_characters_from_traced_processes() {
     let mut text = String::new();
     w.stdout.take().unwrap().read_to_string(&mut text).unwrap();
     assert!(w.wait().unwrap().success());
-    let ours: Vec<&str> = text.lines().filter(|l| l.contains(" rename ")).collect();
+    // Other tests' processes may rename themselves meanwhile: ours is the one
+    // whose new name holds the escaped bytes.
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" rename ") && l.contains("EV"))
+        .collect();
     assert_eq!(ours.len(), 1, "one line for the rename: {text:?}");
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
     assert!(ours[0].contains("\\x1b[31mEV\\x07\\nFAKE"), "{:?}", ours[0]);
@@ -415,6 +430,7 @@ fn text_output_escapes_control_characters_from_traced_processes() {
 /// kill -TERM to a child: generated and delivered with the default handler.
 #[test]
 fn sigterm_to_child_is_delivered() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let mut p = Proc::spawn(Command::new("sleep").arg("60"));
     let pid = p.pid();
@@ -443,6 +459,7 @@ fn sigterm_to_child_is_delivered() {
 /// handler, so the kernel drops SIGTERM (result "ignored") and the shell survives.
 #[test]
 fn sigterm_to_pid_namespace_init_is_ignored() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let out = Command::new("unshare")
         .args(["-p", "-f", "sh", "-c", "kill -TERM 1; echo survived"])
@@ -464,6 +481,7 @@ fn sigterm_to_pid_namespace_init_is_ignored() {
 /// Exit code 3 and the reap once the test (the parent) has waited.
 #[test]
 fn exit_code_and_reap() {
+    let _g = shared();
     let t = Tracer::start(&[]);
     let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
     let pid = child.id() as u64;
@@ -491,6 +509,7 @@ fn exit_code_and_reap() {
 /// and reported at exit, not lost silently.
 #[test]
 fn tiny_ring_buffer_reports_drops() {
+    let _g = shared();
     let t = Tracer::start(&["--ring-buffer-size", "4K"]);
     // Pause the reader (the tracer this test started) so the burst must overflow.
     // SAFETY: signalling our own tracer process.
@@ -524,6 +543,7 @@ fn tiny_ring_buffer_reports_drops() {
 /// be provoked from outside the kernel, so only the path is tested here.)
 #[test]
 fn debug_probes_load_and_trace() {
+    let _g = shared();
     let t = Tracer::start(&["--debug-probes"]);
     let child = Command::new("unshare")
         .args(["-u", "true"])

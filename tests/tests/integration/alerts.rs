@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nstrace_tests::agent::repo;
+use nstrace_tests::shared;
 
 /// Runs promtool; its exit status and everything it said.
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
@@ -27,6 +28,7 @@ fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
 
 #[test]
 fn promtool_checks_the_rules() {
+    let _g = shared();
     let rules = repo("deploy/prometheus-rules.yaml");
     let (ok, said) = promtool(
         &["check", "rules", rules.to_str().unwrap()],
@@ -38,6 +40,7 @@ fn promtool_checks_the_rules() {
 
 #[test]
 fn the_rules_unit_tests_pass() {
+    let _g = shared();
     let (ok, said) = promtool(
         &["test", "rules", "prometheus-rules.test.yaml"],
         &repo("tests/promtool"),
@@ -51,6 +54,7 @@ fn the_rules_unit_tests_pass() {
 /// tests expect, not that promtool passes anything).
 #[test]
 fn the_rules_unit_tests_catch_a_changed_rule() {
+    let _g = shared();
     let dir = std::env::temp_dir().join(format!("nstrace-alerts-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("deploy")).unwrap();
     std::fs::create_dir_all(dir.join("tests/promtool")).unwrap();

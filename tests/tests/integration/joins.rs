@@ -204,6 +204,7 @@ fn fail_on_counts_only_findings_that_are_not_allowed() {
 /// A malformed policy is one line naming file, line and column, exit 1, nothing loaded.
 #[test]
 fn malformed_policy_is_rejected_with_line_and_column() {
+    let _g = shared();
     let dir = TempDir::new("badpolicy");
     for (text, at) in [
         ("[[allow]]\nname = \"x\"\ntargett = [\"node\"]\n", ":3:1: "),
