@@ -76,6 +76,23 @@ impl Tracer {
         Tracer::command(&["audit", "--format", "json"], extra)
     }
 
+    /// Starts `nstrace shutdown --pod SELECTOR --format json` (two minutes at
+    /// most); its lines are the timelines of the pod's containers.
+    pub fn shutdown(selector: &str) -> Tracer {
+        Tracer::command(
+            &[
+                "shutdown",
+                "--pod",
+                selector,
+                "--format",
+                "json",
+                "--timeout",
+                "120s",
+            ],
+            &[],
+        )
+    }
+
     /// Starts `nstrace ARGS… EXTRA…` (a JSON-lines command) and waits until it is attached.
     pub fn command(args: &[&str], extra: &[&str]) -> Tracer {
         require_root();

@@ -442,6 +442,11 @@ impl Pod {
         self.container("infra")
     }
 
+    /// The pod's own containers: every one but the infra.
+    pub fn workloads(&self) -> Vec<Ctr> {
+        self.containers().into_iter().filter(|c| !c.infra).collect()
+    }
+
     /// The node pids of the runtime's own per-container processes, which are
     /// node processes and never in the pod: podman's conmon of each container,
     /// containerd's shim of the pod.

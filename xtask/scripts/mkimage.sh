@@ -56,19 +56,4 @@ nogroup:x:65534:
 EOF
 : > etc/hostname; : > etc/hosts; : > etc/resolv.conf
 
-# reproducible tarball -> stable hash
-tar --sort=name --mtime='2020-01-01 00:00:00' --owner=0 --group=0 --numeric-owner \
-    -cf "$TAR" -C "$ROOT" .
-SUM=$(sha256sum "$TAR" | cut -c1-64)
-
-if podman image exists "$IMAGE" &&
-   [ "$(podman image inspect --format '{{index .Labels "nstrace.rootfs.sha256"}}' "$IMAGE")" = "$SUM" ]; then
-  exit 0
-fi
-
-podman import --quiet \
-  --change 'CMD ["/bin/sh"]' \
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  --change "LABEL nstrace.rootfs.sha256=$SUM" \
-  "$TAR" "$IMAGE" >/dev/null
-echo "imported $IMAGE (rootfs sha256 $SUM)"
+import_rootfs

@@ -308,13 +308,19 @@ pub fn pods() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     run(Command::new("bash")
         .arg("-c")
-        .arg(include_str!("../scripts/mkimage.sh"))
+        .arg(concat!(
+            include_str!("../scripts/import-rootfs.sh"),
+            include_str!("../scripts/mkimage.sh")
+        ))
         .env("IMAGE", TEST_IMAGE)
         .env("WORK", &work))
     .context("building the local test image")?;
     run(Command::new("bash")
         .arg("-c")
-        .arg(include_str!("../scripts/mkimage-usr.sh"))
+        .arg(concat!(
+            include_str!("../scripts/import-rootfs.sh"),
+            include_str!("../scripts/mkimage-usr.sh")
+        ))
         .env("IMAGE", USR_IMAGE)
         .env("WORK", &work))
     .context("building the local /usr test image")?;

@@ -109,18 +109,7 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
     assert!(dot.contains("label=\"container side-car\""), "{dot}");
 
     // Stop pod a while following it by its name: timelines per named container.
-    let follow = Tracer::command(
-        &[
-            "shutdown",
-            "--pod",
-            &a.selector(),
-            "--format",
-            "json",
-            "--timeout",
-            "120s",
-        ],
-        &[],
-    );
+    let follow = Tracer::shutdown(&a.selector());
     a.stop(2);
     std::thread::sleep(Duration::from_secs(1));
     let followed = follow.stop();

@@ -77,20 +77,7 @@ fn audit_pod(
         .map(|(_, id)| id.clone())
         .collect();
     settle(&t);
-    let follow = also_follow.then(|| {
-        Tracer::command(
-            &[
-                "shutdown",
-                "--pod",
-                &pod.selector(),
-                "--format",
-                "json",
-                "--timeout",
-                "120s",
-            ],
-            &[],
-        )
-    });
+    let follow = also_follow.then(|| Tracer::shutdown(&pod.selector()));
     pod.stop(GRACE_S);
     // The last PID 1 is reaped right after the stop returns; give its events a moment.
     std::thread::sleep(Duration::from_secs(1));
@@ -369,18 +356,7 @@ fn pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace(rt: Runtime) {
     let pod = node.play("nst-hook", &yaml);
     let c = pod.container("hooked");
     wait_has_child(c.pid);
-    let follow = Tracer::command(
-        &[
-            "shutdown",
-            "--pod",
-            &pod.selector(),
-            "--format",
-            "json",
-            "--timeout",
-            "120s",
-        ],
-        &[],
-    );
+    let follow = Tracer::shutdown(&pod.selector());
     let given = pod.stop(GRACE_S);
     std::thread::sleep(Duration::from_secs(1));
     let followed = follow.stop();

@@ -35,12 +35,7 @@ fn audit_run(rt: Runtime, name: &str, specs: &[Spec<'_>], run_s: u64) -> Finishe
     let node = Node::new(rt);
     let t = Tracer::audit(&["--predict-after", "2s"]);
     let pod = node.play(name, &pod_yaml(name, "", specs, ""));
-    let ids: Vec<String> = pod
-        .containers()
-        .into_iter()
-        .filter(|c| !c.infra)
-        .map(|c| c.id)
-        .collect();
+    let ids: Vec<String> = pod.workloads().into_iter().map(|c| c.id).collect();
     std::thread::sleep(Duration::from_secs(run_s));
     pod.stop(GRACE_S);
     std::thread::sleep(Duration::from_secs(1));

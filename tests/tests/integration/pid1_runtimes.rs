@@ -155,18 +155,7 @@ fn runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do(rt: 
                 && v["severity"] == severity
         });
     }
-    let follow = Tracer::command(
-        &[
-            "shutdown",
-            "--pod",
-            POD,
-            "--format",
-            "json",
-            "--timeout",
-            "120s",
-        ],
-        &[],
-    );
+    let follow = Tracer::shutdown(POD);
     pod.stop(GRACE_S);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let timelines = follow.stop().events;

@@ -577,12 +577,7 @@ fn creating_and_stopping_a_pod_gives_nothing_above_info(rt: Runtime) {
     );
     // Stopped once the inits are ready (a SIGTERM before dumb-init installs its
     // handlers is dropped, rightly reported: CRI starts and stops that fast).
-    let ids: Vec<String> = pod
-        .containers()
-        .into_iter()
-        .filter(|c| !c.infra)
-        .map(|c| c.id)
-        .collect();
+    let ids: Vec<String> = pod.workloads().into_iter().map(|c| c.id).collect();
     for c in pod.containers().iter().filter(|c| !c.infra) {
         wait_sigterm_handler(c.pid);
     }
