@@ -213,6 +213,13 @@ fn channel(rt: &tokio::runtime::Runtime) -> Result<Channel> {
     })
 }
 
+/// The `info` JSON of a verbose CRI status (null when absent or not JSON).
+fn verbose_info(info: &std::collections::HashMap<String, String>) -> Value {
+    info.get("info")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
+}
+
 fn status(call: &str, e: tonic::Status) -> String {
     format!("CRI {call}: {}", e.message())
 }
@@ -444,11 +451,7 @@ impl Containerd {
             )
             .map_err(|e| status("PodSandboxStatus", e))?
             .into_inner();
-        let info = r
-            .info
-            .get("info")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
+        let info = verbose_info(&r.info);
         Ok((r.status.ok_or("PodSandboxStatus: no status")?, info))
     }
 
@@ -461,11 +464,7 @@ impl Containerd {
             }))
             .map_err(|e| status("ContainerStatus", e))?
             .into_inner();
-        let info = r
-            .info
-            .get("info")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
+        let info = verbose_info(&r.info);
         Ok((r.status.ok_or("ContainerStatus: no status")?, info))
     }
 

@@ -59,34 +59,33 @@ fn ns_label(pod: &Pod) -> String {
     pod.namespace().unwrap_or_default()
 }
 
-fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
-    let _g = serial();
-    let node = Node::new(rt);
-    let dir = TempDir::new("agent");
+/// The binary's `nstrace agent` on a free loopback port, its lock file in
+/// `dir`, with `extra` flags; returned once `/healthz` answers 200, with its
+/// address and its lock file.
+fn agent_in(dir: &TempDir, extra: &[&str]) -> (Tracer, String, std::path::PathBuf) {
     let lock = dir.path().join("agent.lock");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mark = bpf::last_program_id();
-    // `--min-severity info`: routine runtime joins are logged too (the quiet
-    // default is tested below).
-    let agent = Tracer::command(
-        &[
-            "agent",
-            "--listen",
-            &listen,
-            "--lock-file",
-            lock.to_str().unwrap(),
-            "--min-severity",
-            "info",
-        ],
-        &[],
-    );
-    let health = eventually("/healthz 200", || {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["agent", "--listen", &listen, "--lock-file"];
+    args.push(lock.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let agent = Tracer::command(&args, &[]);
+    eventually("/healthz 200", || {
         http_get(&listen, "/healthz")
             .ok()
             .filter(|r| r.status == 200)
     });
-    assert_eq!(health.body, "ok\n");
+    (agent, listen, lock)
+}
+
+fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
+    let _g = serial();
+    let node = Node::new(rt);
+    let dir = TempDir::new("agent");
+    let mark = bpf::last_program_id();
+    // `--min-severity info`: routine runtime joins are logged too (the quiet
+    // default is tested below).
+    let (agent, listen, lock) = agent_in(&dir, &["--min-severity", "info"]);
+    assert_eq!(http_get(&listen, "/healthz").unwrap().body, "ok\n");
     assert_attached(mark);
 
     // A second agent on this node refuses, in one line, and leaves the first alone.
@@ -522,26 +521,8 @@ fn agent_and_audit_text_are_quiet_by_default(rt: Runtime) {
     let _g = serial();
     let node = Node::new(rt);
     let dir = TempDir::new("agent-quiet");
-    let lock = dir.path().join("agent.lock");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let agent = Tracer::command(
-        &[
-            "agent",
-            "--listen",
-            &listen,
-            "--lock-file",
-            lock.to_str().unwrap(),
-            "--predict-after",
-            "1s",
-        ],
-        &[],
-    );
+    let (agent, listen, _) = agent_in(&dir, &["--predict-after", "1s"]);
     let audit = TextAudit::start(dir.path(), &["--predict-after", "1s"]);
-    eventually("/healthz 200", || {
-        http_get(&listen, "/healthz")
-            .ok()
-            .filter(|r| r.status == 200)
-    });
     let metric = |series: &str| -> f64 {
         let m = http_get(&listen, "/metrics")
             .map(|r| r.body)
@@ -710,29 +691,18 @@ fn agent_http_holds_against_bad_clients() {
         "this test needs {HELD} sockets"
     );
     let dir = TempDir::new("agent-http");
-    let lock = dir.path().join("agent.lock");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let agent = Tracer::command(
+    let cap = CAP.to_string();
+    let (agent, listen, _) = agent_in(
+        &dir,
         &[
-            "agent",
-            "--listen",
-            &listen,
-            "--lock-file",
-            lock.to_str().unwrap(),
             "--http-max-connections",
-            &CAP.to_string(),
+            &cap,
             "--http-header-timeout",
             "2s",
             "--http-idle-timeout",
             "3s",
         ],
-        &[],
     );
-    eventually("/healthz 200", || {
-        http_get(&listen, "/healthz")
-            .ok()
-            .filter(|r| r.status == 200)
-    });
     let before = rss_kib(agent.pid());
 
     // Half a request head each, then nothing: held as long as the agent lets them.
