@@ -130,7 +130,7 @@ impl Consumer for AuditView {
     }
 
     fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
-        // A container that lived between two ticks is seen as its processes end.
+        // A container is seen at the start, as its processes end, or at the end.
         if let Event::Exit(e) = ev {
             if e.group_dead != 0 {
                 self.seen.extend(m.container_of(e.hdr.tgid));
@@ -144,7 +144,6 @@ impl Consumer for AuditView {
     }
 
     fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
-        self.seen.extend(m.live_container_ids());
         let found = match self.audit.as_mut() {
             Some(a) => {
                 // Counted, not kept: an audit may run for days.
@@ -157,7 +156,9 @@ impl Consumer for AuditView {
         self.show(found)
     }
 
-    fn finish(&mut self, _m: &Model) -> Result<Outcome> {
+    fn finish(&mut self, m: &Model) -> Result<Outcome> {
+        // Those still running (the others were seen as their processes ended).
+        self.seen.extend(m.live_container_ids());
         let Some(audit) = self.audit.as_ref() else {
             return Ok(Outcome::Done);
         };

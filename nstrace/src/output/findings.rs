@@ -657,7 +657,7 @@ pub struct Watched {
 }
 
 /// End-of-run summary: findings per kind and severity (allowed ones apart),
-/// policy hits per rule, zombies per PID namespace.
+/// policy hits per rule, zombies per PID namespace, and what the run watched.
 pub fn summary_of_run(
     all: &[Attributed],
     zombies: &BTreeMap<u32, usize>,
