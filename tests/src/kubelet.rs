@@ -103,6 +103,17 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// A pod uid, as the API server makes them (a random v4 UUID).
+/// A YAML map of strings (labels, annotations) as CRI takes it; absent is empty.
+fn string_map(v: &Value) -> HashMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn new_uid() -> String {
     let mut b = [0u8; 16];
     // SAFETY: getrandom into a local buffer.
@@ -276,25 +287,11 @@ pub fn run_pod_with(
     std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
     let ctrs = spec["containers"].as_array().cloned().unwrap_or_default();
     let privileged = |c: &Value| c["securityContext"]["privileged"].as_bool() == Some(true);
-    let mut labels: HashMap<String, String> = meta["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut labels = string_map(&meta["labels"]);
     labels.insert("io.kubernetes.pod.name".into(), name.clone());
     labels.insert("io.kubernetes.pod.namespace".into(), namespace.clone());
     labels.insert("io.kubernetes.pod.uid".into(), uid.clone());
-    let annotations: HashMap<String, String> = meta["annotations"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let annotations = string_map(&meta["annotations"]);
     let ns_opts = pod_namespaces(spec);
     let port_mappings = ctrs
         .iter()

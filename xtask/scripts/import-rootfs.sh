@@ -2,6 +2,22 @@
 # The tarball is reproducible (sorted, fixed times and owners), so its sha256 says
 # whether the image already holds this root: then nothing is imported again.
 # Sourced ahead of mkimage.sh and mkimage-usr.sh (xtask/src/setup.rs).
+
+# write_etc: the /etc both images need, in the current directory (their root):
+# root and nobody, and the files a runtime bind-mounts over.
+write_etc() {
+  mkdir -p etc
+  cat > etc/passwd <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+  cat > etc/group <<'GROUP'
+root:x:0:
+nogroup:x:65534:
+GROUP
+  : > etc/hostname; : > etc/hosts; : > etc/resolv.conf
+}
+
 import_rootfs() {
   tar --sort=name --mtime='2020-01-01 00:00:00' --owner=0 --group=0 --numeric-owner \
       -cf "$TAR" -C "$ROOT" .

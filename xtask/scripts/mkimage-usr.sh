@@ -19,15 +19,7 @@ mkdir -p usr etc proc sys dev tmp run root var/tmp
 chmod 1777 tmp var/tmp
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$d"; done
 
-cat > etc/passwd <<'PASSWD'
-root:x:0:0:root:/root:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-PASSWD
-cat > etc/group <<'GROUP'
-root:x:0:
-nogroup:x:65534:
-GROUP
-: > etc/hostname; : > etc/hosts; : > etc/resolv.conf
+write_etc
 
 # nginx as a container's PID 1, on loopback only, writing nothing outside /tmp.
 cat > etc/nginx-pid1.conf <<'NGINX'

@@ -46,14 +46,6 @@ for lib in $(ldd /usr/bin/dumb-init | grep -o '/[^ ]*'); do
   cp -L "$lib" ".$lib"
 done
 
-cat > etc/passwd <<'EOF'
-root:x:0:0:root:/root:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-EOF
-cat > etc/group <<'EOF'
-root:x:0:
-nogroup:x:65534:
-EOF
-: > etc/hostname; : > etc/hosts; : > etc/resolv.conf
+write_etc
 
 import_rootfs
