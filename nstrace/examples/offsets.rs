@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
     }
     let mut columns = Vec::new();
     for f in &files {
-        let resolved = Btf::from_file(f).and_then(|b| offsets::resolve(&b));
+        let resolved = Btf::from_file(f).and_then(|b| offsets::resolve(&b, Some(0)));
         match resolved {
             Ok(o) => columns.push(
                 format!("{o:#?}")

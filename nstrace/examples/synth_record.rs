@@ -188,6 +188,7 @@ fn main() -> std::io::Result<()> {
         let mut exec = ExecEvent {
             hdr: header(Kind::Exec, ts, child, parent, 99, ns, "task"),
             filename: [0; FILENAME_LEN],
+            ..ExecEvent::default()
         };
         exec.filename[..13].copy_from_slice(b"/usr/bin/task");
         let seq = [
@@ -199,7 +200,7 @@ fn main() -> std::io::Result<()> {
                 creator_ns: ns,
                 cap_effective: 0,
             }),
-            Event::Exec(exec),
+            Event::Exec(Box::new(exec)),
             Event::Wait(WaitEvent {
                 hdr: header(Kind::Wait, ts, parent, 1, 1, ns, "app"),
                 syscall: WAIT_WAIT4,

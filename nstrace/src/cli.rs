@@ -198,6 +198,12 @@ pub struct AgentArgs {
     /// runtimes (otherwise only counted, in nstrace_runtime_joins_total).
     #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = severity_parser())]
     pub min_severity: Severity,
+    /// Also log, on stderr, one JSON line (`"level":"debug"`) for each
+    /// correction of the model from /proc: a process the kernel's events
+    /// said alive or a zombie that /proc shows gone (every correction is
+    /// counted in nstrace_model_corrections_total{reason} either way).
+    #[arg(long)]
+    pub debug: bool,
     /// Settings of the PID-1 detectors.
     #[command(flatten)]
     pub detect: DetectorArgs,

@@ -97,6 +97,23 @@ pub fn ppid_of(pid: u32) -> Option<u32> {
     stat_of(pid).map(|s| s.ppid)
 }
 
+/// The kernel's clock ticks per second (USER_HZ), the unit of /proc's times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as u64
+    } else {
+        100
+    }
+}
+
+/// A /proc start time (clock ticks since boot) in ns: the monotonic clock's
+/// scale and origin on a node that never slept.
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    ticks * (1_000_000_000 / clock_ticks())
+}
+
 /// Every process id in /proc.
 pub fn pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

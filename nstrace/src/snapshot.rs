@@ -21,7 +21,7 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         return None;
     }
     // Field 22, starttime: clock ticks since boot (the monotonic clock's origin here).
-    let started = start_ticks.map_or(seen_ns, |t| t * (1_000_000_000 / clock_ticks()));
+    let started = start_ticks.map_or(seen_ns, procfs::ticks_to_ns);
     let ns = procfs::ns_of(&pid.to_string()).ok()?;
     // A process in the node's mount and PID namespaces is no container's: its
     // pid is its own, and cgroup, hostname and argv say nothing the topology
@@ -55,21 +55,12 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
         ns,
         hostname,
         zombie: state == 'Z',
+        start_ns: started.min(seen_ns),
+        exit_ns: if state == 'Z' { seen_ns } else { 0 },
         seen_ns,
         program_ns: started.min(seen_ns),
         signals,
     })
-}
-
-/// The kernel's clock ticks per second (USER_HZ).
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 {
-        hz as u64
-    } else {
-        100
-    }
 }
 
 /// What a process does with each signal now (SigCgt, SigIgn), if readable.

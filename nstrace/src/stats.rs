@@ -33,6 +33,11 @@ pub struct Stats {
     /// Network namespaces read, reads that failed, port-holder lookups after
     /// a refused bind (see `session::network`).
     pub net: [u64; 3],
+    /// Corrections of the model from /proc, per reason (`model::Drift::ALL` order).
+    pub corrections: [u64; 3],
+    /// Processes released because their PID namespace's init was released
+    /// before their own reap was seen.
+    pub pid_ns_releases: u64,
 }
 
 /// [`Stats::net`] slots.
@@ -69,6 +74,8 @@ impl Default for Stats {
             names: [0; 4],
             signal_reads: 0,
             net: [0; 3],
+            corrections: [0; 3],
+            pid_ns_releases: 0,
         }
     }
 }
@@ -104,6 +111,13 @@ impl Stats {
             .chain(self.names.iter().copied())
             .chain([self.signal_reads])
             .chain(self.net.iter().copied())
+            .chain(self.corrections.iter().copied())
+            .chain([self.pid_ns_releases])
+    }
+
+    /// Total corrections of the model.
+    pub fn total_corrections(&self) -> u64 {
+        self.corrections.iter().sum()
     }
 
     /// Serialises as little-endian u64s (count first) for the record file.
@@ -128,8 +142,9 @@ impl Stats {
         let n = words.next()? as usize;
         let mut s = Stats::default();
         // The first build that wrote counters wrote up to `received`; later
-        // ones added the name counters (4), signal_reads (1), the network ones (3).
-        let oldest = s.fields().count() - s.names.len() - 1 - s.net.len();
+        // ones added the name counters (4), signal_reads (1), the network
+        // ones (3), the corrections (3) and pid_ns_releases (1).
+        let oldest = s.fields().count() - s.names.len() - 1 - s.net.len() - s.corrections.len() - 1;
         if n < oldest || n > s.fields().count() || b.len() != (n + 1) * 8 {
             return None;
         }
@@ -148,6 +163,8 @@ impl Stats {
             .iter_mut()
             .chain(std::iter::once(&mut s.signal_reads))
             .chain(s.net.iter_mut())
+            .chain(s.corrections.iter_mut())
+            .chain(std::iter::once(&mut s.pid_ns_releases))
             .take(n - oldest);
         for c in &mut later {
             *c = words.next()?;
@@ -218,6 +235,20 @@ impl fmt::Display for Stats {
                 self.net[net::LOOKUPS]
             )?;
         }
+        if self.total_corrections() > 0 || self.pid_ns_releases > 0 {
+            let per: Vec<String> = crate::model::Drift::ALL
+                .iter()
+                .filter(|d| self.corrections[d.slot()] > 0)
+                .map(|d| format!("{}={}", d.name(), self.corrections[d.slot()]))
+                .collect();
+            write!(
+                f,
+                "; model corrected from /proc {} time(s) [{}], {} process(es) released with their PID namespace",
+                self.total_corrections(),
+                per.join(" "),
+                self.pid_ns_releases
+            )?;
+        }
         Ok(())
     }
 }
@@ -262,7 +293,7 @@ mod tests {
         older.signal_reads = 0;
         older.net = [0; 3];
         let mut b = older.to_bytes();
-        b.truncate(b.len() - 64);
+        b.truncate(b.len() - 96);
         let n = (b.len() / 8 - 1) as u64;
         b[..8].copy_from_slice(&n.to_le_bytes());
         assert_eq!(Stats::from_bytes(&b), Some(older));

@@ -92,6 +92,23 @@ pub struct Offsets {
     pub socket_sk: u32,
     /// sock.sk_protocol
     pub sock_protocol: u32,
+    /// task_struct.cgroups (the css_set)
+    pub task_cgroups: u32,
+    /// css_set.dfl_cgrp (the task's cgroup v2 cgroup)
+    pub css_set_dfl_cgrp: u32,
+    /// `css_set.subsys[k]` for the v1 controller the loader chose (read when
+    /// the v2 cgroup is the root: a v1-only node); 0 when there is none.
+    pub css_set_subsys_v1: u32,
+    /// cgroup_subsys_state.cgroup
+    pub css_cgroup: u32,
+    /// cgroup.kn
+    pub cgroup_kn: u32,
+    /// cgroup.level (0 for a hierarchy's root)
+    pub cgroup_level: u32,
+    /// kernfs_node.name
+    pub kernfs_name: u32,
+    /// kernfs_node.parent (`__parent` from 6.15)
+    pub kernfs_parent: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }
@@ -194,6 +211,14 @@ no_padding!(Offsets {
     socket_type,
     socket_sk,
     sock_protocol,
+    task_cgroups,
+    css_set_dfl_cgrp,
+    css_set_subsys_v1,
+    css_cgroup,
+    cgroup_kn,
+    cgroup_level,
+    kernfs_name,
+    kernfs_parent,
     valid
 });
 no_padding!(Config {

@@ -6,7 +6,7 @@ use crate::ns::NsSet;
 pub const COMM_LEN: usize = 16;
 
 /// Version of this ABI; stored in record files so old recordings are recognised.
-pub const ABI_VERSION: u16 = 2;
+pub const ABI_VERSION: u16 = 3;
 
 /// Kinds of event. Values are stable: they are stored in record files.
 #[repr(u16)]
@@ -34,6 +34,9 @@ pub enum Kind {
     Rename = 10,
     /// bind(2) returned: EADDRINUSE anywhere, or success in a container (see `BindEvent`).
     Bind = 11,
+    /// wait4 or waitid returned a child's exit to its reaper: the child is
+    /// released (the reaper's own witness of a reap; see `WaitedEvent`).
+    Waited = 12,
 }
 
 /// Number of kind slots (kinds are `1..KIND_SLOTS`).
@@ -41,7 +44,7 @@ pub const KIND_SLOTS: usize = 16;
 
 impl Kind {
     /// Every kind, in value order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Create,
         Kind::Exec,
         Kind::Exit,
@@ -53,6 +56,7 @@ impl Kind {
         Kind::SignalDeliver,
         Kind::Rename,
         Kind::Bind,
+        Kind::Waited,
     ];
 
     /// The kind with this stored value, if any.
@@ -74,6 +78,7 @@ impl Kind {
             Kind::SignalDeliver => "signal_deliver",
             Kind::Rename => "rename",
             Kind::Bind => "bind",
+            Kind::Waited => "waited",
         }
     }
 }

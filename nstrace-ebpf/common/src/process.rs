@@ -6,6 +6,15 @@ use crate::ns::NsSet;
 /// Bytes of the exec filename kept (longer names are cut, flagged by `FLAG_TRUNCATED`).
 pub const FILENAME_LEN: usize = 256;
 
+/// Bytes kept of each cgroup directory name in [`ExecEvent::cgroup`] (a
+/// container's is at most `cri-containerd-<64 hex>.scope`, 85 bytes).
+pub const CGROUP_NAME_LEN: usize = 96;
+
+/// Cgroup path segments an exec event carries, leaf first: enough for every
+/// runtime's layout to name the container and its pod
+/// (`libpod_parent/<pod>/libpod-<id>`, `kubepods/…/pod<uid>/<id>`).
+pub const CGROUP_LEVELS: usize = 3;
+
 /// CLONE_THREAD: the new task is a thread of its creator's process.
 pub const CLONE_THREAD: u64 = 0x0001_0000;
 /// CLONE_VFORK: the creator waits until the child execs or exits.
@@ -37,6 +46,12 @@ pub struct ExecEvent {
     pub hdr: Header,
     /// Path passed to execve (NUL terminated, cut at `FILENAME_LEN`).
     pub filename: [u8; FILENAME_LEN],
+    /// The names of the task's cgroup directory and of its parent and
+    /// grandparent, leaf first (NUL padded; empty above the root): what names
+    /// a container, carried so that one gone before /proc can be read (a
+    /// 5 ms init container) is named like any other. The cgroup v2 one, or on
+    /// a v1-only node the v1 hierarchy the loader chose.
+    pub cgroup: [[u8; CGROUP_NAME_LEN]; CGROUP_LEVELS],
 }
 
 impl Default for ExecEvent {
@@ -44,6 +59,7 @@ impl Default for ExecEvent {
         ExecEvent {
             hdr: Header::default(),
             filename: [0; FILENAME_LEN],
+            cgroup: [[0; CGROUP_NAME_LEN]; CGROUP_LEVELS],
         }
     }
 }
@@ -96,6 +112,38 @@ pub struct WaitEvent {
     pub idtype: u32,
 }
 
+/// A wait returned a child's exit to the task that waited: the child is
+/// released (its pid freed). The reaper's own witness of a reap, seen in its
+/// context as the syscall returns; `sched_process_free` ([`ReapEvent`]) comes
+/// later from an RCU callback in whatever task is current, and can be lost
+/// with it. Not emitted for a stopped or continued child, or for a waitid
+/// with WNOWAIT. The header is the waiter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitedEvent {
+    /// The task that waited (the reaper).
+    pub hdr: Header,
+    /// `WAIT_WAIT4` or `WAIT_WAITID`.
+    pub syscall: u32,
+    /// The released child, as the waiter's own PID namespace numbers it.
+    pub pid: i32,
+    /// Its wait status, as wait4 reports it ((code << 8) | signal; 0x80 for a
+    /// core dump); `WAIT_STATUS_UNKNOWN` when the caller asked for none.
+    pub status: u32,
+    /// Keeps 8-byte alignment.
+    pub _pad: u32,
+}
+
+/// [`WaitedEvent::status`] when the waiter passed no status pointer.
+pub const WAIT_STATUS_UNKNOWN: u32 = u32::MAX;
+
+/// wait options: report stopped children (WUNTRACED).
+pub const WUNTRACED: u32 = 0x2;
+/// wait options: report continued children (WCONTINUED).
+pub const WCONTINUED: u32 = 0x8;
+/// waitid option: leave the child waitable (WNOWAIT): nothing is released.
+pub const WNOWAIT: u32 = 0x0100_0000;
+
 /// prctl(PR_SET_NAME) succeeded: the task's command name changed without an
 /// exec (busybox applets run through /proc/self/exe, runc's init stages…).
 /// The header is the task after the call, with its old name as `comm`.
@@ -120,7 +168,11 @@ record_layout!(CreateEvent {
     creator_ns,
     cap_effective
 });
-record_layout!(ExecEvent { hdr, filename });
+record_layout!(ExecEvent {
+    hdr,
+    filename,
+    cgroup
+});
 record_layout!(ExitEvent {
     hdr,
     exit_code,
@@ -139,3 +191,10 @@ record_layout!(WaitEvent {
     idtype
 });
 record_layout!(RenameEvent { hdr, new_comm });
+record_layout!(WaitedEvent {
+    hdr,
+    syscall,
+    pid,
+    status,
+    _pad
+});

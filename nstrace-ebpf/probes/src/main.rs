@@ -90,6 +90,14 @@ static OFFSETS: Offsets = Offsets {
     socket_type: 0,
     socket_sk: 0,
     sock_protocol: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    css_set_subsys_v1: 0,
+    css_cgroup: 0,
+    cgroup_kn: 0,
+    cgroup_level: 0,
+    kernfs_name: 0,
+    kernfs_parent: 0,
     valid: 0,
 };
 

@@ -1,18 +1,20 @@
 //! Process lifecycle: create, exec, exit, free (reap), wait.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes},
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user},
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use aya_log_ebpf::warn;
 use nstrace_common::{
-    CreateEvent, ExecEvent, ExitEvent, Kind, ReapEvent, WaitEvent, CLONE_NEW_MASK, FILENAME_LEN,
-    FLAG_READ_FAILED, FLAG_TRUNCATED, WAIT_WAIT4, WAIT_WAITID,
+    CreateEvent, ExecEvent, ExitEvent, Kind, ReapEvent, WaitEvent, WaitedEvent, CLONE_NEW_MASK,
+    FILENAME_LEN, FLAG_READ_FAILED, FLAG_TRUNCATED, WAIT_STATUS_UNKNOWN, WAIT_WAIT4, WAIT_WAITID,
+    WCONTINUED, WNOWAIT, WUNTRACED,
 };
 
 use crate::{
     emit::{self, fill_header, reserve, skip, submit},
+    storage::TaskStorage,
     task::{self, load, load_ptr, Facts, Ptr},
 };
 
@@ -94,6 +96,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
             }
         }
     }
+    task::cgroup_names(task, &mut ev.cgroup, &mut ok);
     if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
@@ -164,15 +167,48 @@ pub fn sys_arg(ctx: &TracePointContext, n: usize) -> u64 {
     unsafe { ctx.read_at::<u64>(SYSCALL_ARG0 + n * 8) }.unwrap_or(0)
 }
 
+/// A wait4/waitid call in flight, kept from entry to exit: what to read
+/// when it returns.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingWait {
+    /// 1 between entry and exit (the storage outlives the call).
+    armed: u32,
+    /// `WAIT_WAIT4` or `WAIT_WAITID`.
+    syscall: u32,
+    /// The wait options.
+    options: u32,
+    _pad: u32,
+    /// wait4's status pointer or waitid's siginfo pointer (user memory).
+    addr: u64,
+}
+
+/// The wait call in flight, per task.
+#[no_mangle]
+#[link_section = ".maps"]
+static WAITING: TaskStorage<PendingWait> = TaskStorage::new();
+
+/// Emits the wait entry and remembers what the exit needs.
 #[inline(always)]
-fn emit_wait(syscall: u32, pid: i32, options: u32, idtype: u32) -> i32 {
+fn wait_enter(syscall: u32, pid: i32, options: u32, idtype: u32, addr: u64) -> i32 {
     if skip() {
         return 0;
+    }
+    let task = task::current();
+    // No storage only loses the exit's witness; the free event still comes.
+    if let Some(p) = WAITING.get_or_create(task) {
+        // SAFETY: this task's own value; only this task's syscalls touch it.
+        let p = unsafe { &mut *p };
+        p.armed = 1;
+        p.syscall = syscall;
+        p.options = options;
+        p._pad = 0;
+        p.addr = addr;
     }
     let mut entry = reserve!(WaitEvent, Kind::Wait);
     // SAFETY: sized for WaitEvent; every field is written.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut ev.hdr, Kind::Wait, task::current());
+    fill_header(&mut ev.hdr, Kind::Wait, task);
     ev.syscall = syscall;
     ev.pid = pid;
     ev.options = options;
@@ -181,24 +217,130 @@ fn emit_wait(syscall: u32, pid: i32, options: u32, idtype: u32) -> i32 {
     0
 }
 
+/// siginfo offsets (x86-64 and arm64 alike): si_code, and the `_sigchld`
+/// fields si_pid and si_status after the 8-byte aligned union start.
+const SI_CODE: u64 = 8;
+const SI_PID: u64 = 16;
+const SI_STATUS: u64 = 24;
+/// si_code values of a child that is gone (exited, killed, dumped core).
+const CLD_EXITED: i32 = 1;
+const CLD_DUMPED: i32 = 3;
+const CLD_KILLED: i32 = 2;
+
+/// A 32-bit value at user address `addr`.
+#[inline(always)]
+fn user_i32(addr: u64) -> Option<i32> {
+    // SAFETY: the helper validates the user address.
+    unsafe { bpf_probe_read_user(addr as *const i32) }.ok()
+}
+
+/// Emits a [`WaitedEvent`] when the wait that returns `ret` released a child.
+#[inline(always)]
+fn wait_exit(ret: i64) -> i32 {
+    if skip() {
+        return 0;
+    }
+    let task = task::current();
+    // SAFETY: this task's own value; only this task's syscalls touch it.
+    let p = match WAITING.get(task).map(|p| unsafe { &mut *p }) {
+        Some(p) if p.armed == 1 => {
+            p.armed = 0;
+            *p
+        }
+        // Entered before attach: its release is left to the free event.
+        _ => return 0,
+    };
+    let (pid, status) = if p.syscall == WAIT_WAIT4 {
+        // 0: WNOHANG and nobody exited; negative: an error.
+        if ret <= 0 {
+            return 0;
+        }
+        if p.addr == 0 {
+            // No status asked for: only a stopped or continued child can be
+            // reported without being released, and only when asked for.
+            if p.options & (WUNTRACED | WCONTINUED) != 0 {
+                return 0;
+            }
+            (ret as i32, WAIT_STATUS_UNKNOWN)
+        } else {
+            let Some(st) = user_i32(p.addr) else {
+                emit::bump(nstrace_common::counter::READ_FAILURES);
+                return 0;
+            };
+            // Stopped (low byte 0x7f) or continued (0xffff): still there.
+            if st & 0xff == 0x7f || st == 0xffff {
+                return 0;
+            }
+            (ret as i32, st as u32)
+        }
+    } else {
+        if ret != 0 || p.options & WNOWAIT != 0 || p.addr == 0 {
+            return 0;
+        }
+        let (Some(code), Some(pid), Some(st)) = (
+            user_i32(p.addr + SI_CODE),
+            user_i32(p.addr + SI_PID),
+            user_i32(p.addr + SI_STATUS),
+        ) else {
+            emit::bump(nstrace_common::counter::READ_FAILURES);
+            return 0;
+        };
+        // si_pid 0: WNOHANG and nobody exited.
+        let status = match code {
+            CLD_EXITED => ((st & 0xff) << 8) as u32,
+            CLD_KILLED => (st & 0x7f) as u32,
+            CLD_DUMPED => ((st & 0x7f) | 0x80) as u32,
+            _ => return 0,
+        };
+        if pid <= 0 {
+            return 0;
+        }
+        (pid, status)
+    };
+    let mut entry = reserve!(WaitedEvent, Kind::Waited);
+    // SAFETY: sized for WaitedEvent; every field is written.
+    let ev = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut ev.hdr, Kind::Waited, task);
+    ev.syscall = p.syscall;
+    ev.pid = pid;
+    ev.status = status;
+    ev._pad = 0;
+    submit(entry, &ev.hdr);
+    0
+}
+
 /// syscalls:sys_enter_wait4(pid, stat_addr, options, ru).
 #[tracepoint]
 pub fn sys_enter_wait4(ctx: TracePointContext) -> i32 {
-    emit_wait(
+    wait_enter(
         WAIT_WAIT4,
         sys_arg(&ctx, 0) as i32,
         sys_arg(&ctx, 2) as u32,
         0,
+        sys_arg(&ctx, 1),
     )
+}
+
+/// syscalls:sys_exit_wait4(ret).
+#[tracepoint]
+pub fn sys_exit_wait4(ctx: TracePointContext) -> i32 {
+    wait_exit(sys_arg(&ctx, 0) as i64)
 }
 
 /// syscalls:sys_enter_waitid(which, upid, infop, options, ru).
 #[tracepoint]
 pub fn sys_enter_waitid(ctx: TracePointContext) -> i32 {
-    emit_wait(
+    wait_enter(
         WAIT_WAITID,
         sys_arg(&ctx, 1) as i32,
         sys_arg(&ctx, 3) as u32,
         sys_arg(&ctx, 0) as u32,
+        sys_arg(&ctx, 2),
     )
+}
+
+/// syscalls:sys_exit_waitid(ret).
+#[tracepoint]
+pub fn sys_exit_waitid(ctx: TracePointContext) -> i32 {
+    wait_exit(sys_arg(&ctx, 0) as i64)
 }

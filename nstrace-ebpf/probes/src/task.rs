@@ -15,9 +15,11 @@
 //! namespace pointer reads as inode 0 and a missing nsproxy (an exiting task)
 //! is `FLAG_NO_NSPROXY`.
 
-use aya_ebpf::helpers::{bpf_probe_read_kernel, generated::bpf_get_current_task_btf};
+use aya_ebpf::helpers::{
+    bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_task_btf,
+};
 use aya_log_ebpf::warn;
-use nstrace_common::{NsSet, FLAG_NO_NSPROXY, FLAG_READ_FAILED};
+use nstrace_common::{NsSet, CGROUP_LEVELS, CGROUP_NAME_LEN, FLAG_NO_NSPROXY, FLAG_READ_FAILED};
 
 /// A kernel pointer the verifier knows the BTF type of.
 pub type Ptr = *const u8;
@@ -291,4 +293,59 @@ pub fn fd_inode(task: Ptr, fd: i32, ok: &mut bool) -> u32 {
     }
     let inode: usize = read_kernel(file + off!(file_inode), "file.f_inode", ok);
     read_kernel::<u64>(inode + off!(inode_ino), "inode.i_ino", ok) as u32
+}
+
+/// The names of `task`'s cgroup directory and of up to two parents, leaf
+/// first, into `out` (a slot stays empty above the hierarchy's root). The v2
+/// cgroup (`css_set.dfl_cgrp`); when that is the root and the loader chose a
+/// v1 controller, that controller's cgroup instead (a v1-only node).
+#[inline(always)]
+#[allow(unused_assignments)] // the last level's parent is not needed
+pub fn cgroup_names(task: Ptr, out: &mut [[u8; CGROUP_NAME_LEN]; CGROUP_LEVELS], ok: &mut bool) {
+    for slot in out.iter_mut() {
+        slot[0] = 0;
+    }
+    let cgroups = load_ptr(task, off!(task_cgroups), ok);
+    if cgroups.is_null() {
+        return;
+    }
+    let mut cgrp: Ptr = load(cgroups, off!(css_set_dfl_cgrp));
+    let v1 = off!(css_set_subsys_v1);
+    if v1 != 0 && (cgrp.is_null() || load::<i32>(cgrp, off!(cgroup_level)) == 0) {
+        let css: Ptr = load(cgroups, v1);
+        if !css.is_null() {
+            cgrp = load(css, off!(css_cgroup));
+        }
+    }
+    if cgrp.is_null() {
+        return;
+    }
+    let mut kn: Ptr = load(cgrp, off!(cgroup_kn));
+    // Constant indices, unrolled: the verifier follows each slot on its own.
+    macro_rules! level {
+        ($i:literal) => {
+            if kn.is_null() {
+                return;
+            }
+            let parent: Ptr = load(kn, off!(kernfs_parent));
+            // The root's name is not a path segment.
+            if parent.is_null() {
+                return;
+            }
+            // `const char *`: a scalar to the verifier, so the string takes the helper.
+            let name: usize = load(kn, off!(kernfs_name));
+            if name != 0 {
+                // SAFETY: the helper validates the source and NUL-terminates.
+                if unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut out[$i]) }
+                    .is_err()
+                {
+                    *ok = false;
+                }
+            }
+            kn = parent;
+        };
+    }
+    level!(0);
+    level!(1);
+    level!(2);
 }

@@ -69,6 +69,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
             log,
             series_hold: args.series_hold,
             min_severity: args.min_severity,
+            debug: args.debug,
         },
         shared.clone(),
     );

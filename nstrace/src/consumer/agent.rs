@@ -12,7 +12,7 @@ use nstrace_common::KIND_SLOTS;
 
 use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
-use crate::model::{topology, Model, Place};
+use crate::model::{topology, Correction, Model, Place, Release};
 use crate::output::logfile::RotatingLog;
 use crate::output::metrics::{FindingLabels, PlaceLabels};
 use crate::output::{findings, topology as topo_out, write_stdout};
@@ -33,6 +33,8 @@ pub struct AgentOptions {
     pub series_hold: Duration,
     /// Findings below this are counted, not logged.
     pub min_severity: Severity,
+    /// Also log each correction of the model on stderr (a JSON line).
+    pub debug: bool,
 }
 
 /// A pod as metric labels name it: (namespace, pod).
@@ -42,8 +44,12 @@ type PodKey = (String, String);
 #[derive(Default)]
 struct Series {
     findings: HashSet<FindingLabels>,
+    restarts: HashSet<PlaceLabels>,
     gone_since: Option<Instant>,
 }
+
+/// What identifies one run of a container: its id and its init (pid, start).
+type Run = (String, u32, u64);
 
 /// The agent.
 pub struct AgentView {
@@ -53,6 +59,7 @@ pub struct AgentView {
     log: Option<RotatingLog>,
     hold: Duration,
     min_severity: Severity,
+    debug: bool,
     shared: Arc<Shared>,
     wall_offset_ns: i64,
     /// Events per kind since the last tick (added to the metrics there).
@@ -62,6 +69,8 @@ pub struct AgentView {
     shown: u64,
     /// The pods in that topology.
     live_pods: HashSet<PodKey>,
+    /// The current run of each named container of a pod, by its labels.
+    runs: HashMap<PlaceLabels, Run>,
 }
 
 /// The labels of a place: namespace, pod, container (name, else short id).
@@ -123,12 +132,14 @@ impl AgentView {
             log: opts.log,
             hold: opts.series_hold,
             min_severity: opts.min_severity,
+            debug: opts.debug,
             shared,
             wall_offset_ns: 0,
             kinds: [0; KIND_SLOTS],
             series: HashMap::new(),
             shown: u64::MAX,
             live_pods: HashSet::new(),
+            runs: HashMap::new(),
         }
     }
 
@@ -181,6 +192,43 @@ impl AgentView {
         }
         write_stdout(text.as_bytes())?;
         Ok(())
+    }
+
+    /// Counts a container of a pod that runs again under the same name: a new
+    /// container (CRI makes one per restart) or a new init in the same one
+    /// (podman restarts in place). Runs are remembered while their pod lives.
+    fn count_restarts(&mut self, m: &Model, t: &topology::Topology) {
+        let mut seen: HashMap<PlaceLabels, Run> = HashMap::new();
+        for pod in &t.pods {
+            for c in pod.containers.iter().filter(|c| !c.infra) {
+                let Some(name) = c.name() else { continue };
+                let labels: PlaceLabels = [
+                    ("namespace", pod.namespace.clone().unwrap_or_default()),
+                    ("pod", pod.name.clone()),
+                    ("container", name.to_owned()),
+                ];
+                let start = m.get(c.init.pid).map_or(0, |p| p.start_ns);
+                seen.insert(labels, (c.id.clone(), c.init.pid, start));
+            }
+        }
+        for (labels, run) in &seen {
+            if self.runs.get(labels).is_some_and(|before| before != run) {
+                self.shared
+                    .metrics(|mm| mm.restarts.get_or_create(labels).inc());
+                let key = (labels[0].1.clone(), labels[1].1.clone());
+                self.series
+                    .entry(key)
+                    .or_default()
+                    .restarts
+                    .insert(labels.clone());
+            }
+        }
+        // A container between two runs (the old one gone, the next not yet
+        // there) keeps its last run while its pod lives.
+        let live = &self.live_pods;
+        self.runs
+            .retain(|l, _| live.contains(&(l[0].1.clone(), l[1].1.clone())));
+        self.runs.extend(seen);
     }
 
     /// Timelines that ended: one sample each of the shutdown histogram.
@@ -246,6 +294,7 @@ impl AgentView {
                 mm.pods.set(t.pods.len() as i64);
                 mm.containers.set(containers as i64);
             });
+            self.count_restarts(m, &t);
             self.shared.set_topology(topo_out::json(&t));
         }
         // A pod that is gone keeps its series for the hold, then they go.
@@ -267,6 +316,9 @@ impl AgentView {
                 self.shared.metrics(|mm| {
                     for l in &s.findings {
                         mm.findings.remove(l);
+                    }
+                    for l in &s.restarts {
+                        mm.restarts.remove(l);
                     }
                 });
             }
@@ -316,10 +368,42 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(found)?;
-        if matches!(ev, Event::Reap(_)) {
-            self.shutdowns(m);
-        }
         Ok(Flow::Continue)
+    }
+
+    fn released(&mut self, released: &[Release], m: &Model) -> Result<Flow> {
+        let found = match self.audit.as_mut() {
+            Some(a) => a.released(released, m),
+            None => Vec::new(),
+        };
+        self.report(found)?;
+        self.shutdowns(m);
+        Ok(Flow::Continue)
+    }
+
+    fn corrected(&mut self, c: &Correction, m: &Model) {
+        if !self.debug {
+            return;
+        }
+        let (comm, place) = match m.get(c.pid) {
+            Some(p) => (p.comm.as_str(), m.place_of_process(p.pid, p.ns.pid)),
+            None => ("", Place::Node),
+        };
+        let line = crate::output::wire::CorrectionLine {
+            level: "debug",
+            msg: "model corrected from /proc",
+            time: crate::output::time::rfc3339(c.seen_ns as i64 + self.wall_offset_ns),
+            reason: c.drift.name(),
+            pid: c.pid,
+            comm,
+            still_zombie: c.still_zombie,
+            namespace: place.namespace().unwrap_or_default(),
+            pod: place.pod().unwrap_or_default(),
+            container: place.ctr().map(|c| c.to_string()).unwrap_or_default(),
+        };
+        let mut out = Vec::new();
+        crate::output::wire::line(&mut out, &line);
+        eprint!("{}", String::from_utf8_lossy(&out));
     }
 
     fn drained(&mut self) {

@@ -1,14 +1,14 @@
 //! The audit view: every detector, each finding printed when confirmed, and
 //! a summary at the end; `--fail-on` decides the outcome.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
-use crate::model::Model;
+use crate::model::{Model, Release, Witness};
 use crate::output::{findings, write_stdout, Format};
 use crate::record::Meta;
 use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
@@ -37,8 +37,13 @@ pub struct AuditView {
     /// routine runtime joins (the summary says so, in text).
     hidden: usize,
     hidden_routine: usize,
-    /// Containers seen running (ids), and shutdowns followed to their end.
+    /// Containers seen running (ids), their names as the runtime gave them,
+    /// and shutdowns followed to their end.
     seen: BTreeSet<String>,
+    names: BTreeMap<String, String>,
+    /// Namespace inits whose signal handling was judged, and processes seen reaping.
+    judged: BTreeSet<u32>,
+    reapers: BTreeSet<u32>,
     shutdowns: usize,
 }
 
@@ -54,6 +59,9 @@ impl AuditView {
             hidden: 0,
             hidden_routine: 0,
             seen: BTreeSet::new(),
+            names: BTreeMap::new(),
+            judged: BTreeSet::new(),
+            reapers: BTreeSet::new(),
             shutdowns: 0,
         }
     }
@@ -97,6 +105,16 @@ impl AuditView {
     }
 }
 
+impl AuditView {
+    /// A container seen running, with its name if the runtime gave one.
+    fn see(&mut self, id: String, m: &Model) {
+        if let Some(name) = m.names_of(&id).and_then(|n| n.container.clone()) {
+            self.names.insert(id.clone(), name);
+        }
+        self.seen.insert(id);
+    }
+}
+
 impl Consumer for AuditView {
     fn needs(&self) -> Needs {
         Needs {
@@ -119,7 +137,9 @@ impl Consumer for AuditView {
         );
         audit.seed(m);
         self.audit = Some(audit);
-        self.seen.extend(m.live_container_ids());
+        for id in m.live_container_ids() {
+            self.see(id, m);
+        }
         Ok(Flow::Continue)
     }
 
@@ -133,7 +153,9 @@ impl Consumer for AuditView {
         // A container is seen at the start, as its processes end, or at the end.
         if let Event::Exit(e) = ev {
             if e.group_dead != 0 {
-                self.seen.extend(m.container_of(e.hdr.tgid));
+                if let Some(id) = m.container_of(e.hdr.tgid) {
+                    self.see(id, m);
+                }
             }
         }
         let found = match self.audit.as_mut() {
@@ -143,7 +165,33 @@ impl Consumer for AuditView {
         self.show(found)
     }
 
+    fn released(&mut self, released: &[Release], m: &Model) -> Result<Flow> {
+        // Who reaped: the waiter, or the parent of a freed zombie.
+        for r in released {
+            match r.witness {
+                Witness::Waited { reaper } => {
+                    self.reapers.insert(reaper);
+                }
+                Witness::Freed => {
+                    self.reapers.extend(m.get(r.pid).map(|p| p.ppid));
+                }
+                _ => {}
+            }
+        }
+        let found = match self.audit.as_mut() {
+            Some(a) => a.released(released, m),
+            None => Vec::new(),
+        };
+        self.show(found)
+    }
+
     fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
+        let node_pid = m.node.pid;
+        self.judged.extend(
+            m.processes()
+                .filter(|p| p.signals.known && p.is_ns_init(node_pid))
+                .map(|p| p.pid),
+        );
         let found = match self.audit.as_mut() {
             Some(a) => {
                 // Counted, not kept: an audit may run for days.
@@ -158,7 +206,9 @@ impl Consumer for AuditView {
 
     fn finish(&mut self, m: &Model) -> Result<Outcome> {
         // Those still running (the others were seen as their processes ended).
-        self.seen.extend(m.live_container_ids());
+        for id in m.live_container_ids() {
+            self.see(id, m);
+        }
         let Some(audit) = self.audit.as_ref() else {
             return Ok(Outcome::Done);
         };
@@ -172,6 +222,9 @@ impl Consumer for AuditView {
             .collect();
         let watched = findings::Watched {
             containers: self.seen.iter().cloned().collect(),
+            names: self.names.clone(),
+            inits: self.judged.iter().copied().collect(),
+            reapers: self.reapers.iter().copied().collect(),
             shutdowns: self.shutdowns + audit.shutdowns.done.len(),
         };
         let mut text =

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::detect::shutdown::{Shutdowns, Timeline};
 use crate::event::Event;
-use crate::model::{topology, Model};
+use crate::model::{topology, Model, Release};
 use crate::output::{timeline, write_stdout, Format};
 use crate::record::Meta;
 use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
@@ -46,6 +46,28 @@ impl Follow {
             shown: 0,
             title: String::new(),
         }
+    }
+
+    /// Prints the timelines that ended; stops once every container of the
+    /// target has gone.
+    fn show_done(&mut self) -> Result<Flow> {
+        let mut text = String::new();
+        while self.shown < self.shutdowns.done.len() {
+            let t = self.shutdowns.done[self.shown].clone();
+            self.shown += 1;
+            if let Some(label) = self.targets.remove(&t.pid_ns) {
+                text.push_str(&timeline::render(&t, &label, self.format));
+                self.finished.push(t);
+            }
+        }
+        if !text.is_empty() {
+            write_stdout(text.as_bytes())?;
+        }
+        Ok(if self.targets.is_empty() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     }
 }
 
@@ -138,24 +160,14 @@ impl Consumer for Follow {
 
     fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow> {
         self.shutdowns.on_event(ev, m);
-        let mut text = String::new();
-        while self.shown < self.shutdowns.done.len() {
-            let t = self.shutdowns.done[self.shown].clone();
-            self.shown += 1;
-            if let Some(label) = self.targets.remove(&t.pid_ns) {
-                text.push_str(&timeline::render(&t, &label, self.format));
-                self.finished.push(t);
-            }
+        self.show_done()
+    }
+
+    fn released(&mut self, released: &[Release], _m: &Model) -> Result<Flow> {
+        for r in released {
+            self.shutdowns.released(r.pid);
         }
-        if !text.is_empty() {
-            write_stdout(text.as_bytes())?;
-        }
-        // Done when every container of the target has gone.
-        Ok(if self.targets.is_empty() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        })
+        self.show_done()
     }
 
     fn report(&mut self, _m: &Model) {

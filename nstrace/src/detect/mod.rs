@@ -215,7 +215,7 @@ impl Finding {
 }
 
 use crate::event::Event;
-use crate::model::{Model, Place};
+use crate::model::{Model, Place, Release};
 
 /// A finding with the place it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,6 +304,20 @@ impl Audit {
         found.extend(self.pid1.on_event(ev, m));
         found.extend(self.shutdowns.on_event(ev, m));
         found.extend(self.ports.on_event(ev, m));
+        if found.is_empty() {
+            return Vec::new();
+        }
+        self.attribute(found, m)
+    }
+
+    /// Processes leave the model (still in it for placing); returns what was confirmed.
+    pub fn released(&mut self, released: &[Release], m: &Model) -> Vec<Attributed> {
+        let mut found = Vec::new();
+        for r in released {
+            self.pid1.released(r.pid);
+            self.ports.forget(r.pid);
+            found.extend(self.shutdowns.released(r.pid));
+        }
         if found.is_empty() {
             return Vec::new();
         }

@@ -144,10 +144,6 @@ impl Ports {
                 Vec::new()
             }
             Event::Bind(b) if b.ret == -EADDRINUSE => self.refused(b, m).into_iter().collect(),
-            Event::Reap(r) if r.hdr.tid == r.hdr.tgid => {
-                self.forget(r.hdr.tgid);
-                Vec::new()
-            }
             _ => Vec::new(),
         }
     }
@@ -172,7 +168,8 @@ impl Ports {
     }
 
     /// Forgets a process that is gone.
-    fn forget(&mut self, pid: u32) {
+    /// Forgets what is known of process `pid` (gone).
+    pub fn forget(&mut self, pid: u32) {
         if let Some(keys) = self.by_pid.remove(&pid) {
             for k in keys {
                 if let Some(v) = self.bound.get_mut(&k) {
@@ -480,8 +477,12 @@ mod tests {
         assert_eq!(conflict(&f[0]).relation, Relation::SameContainer);
         // The holder exits and is reaped: its bind is forgotten.
         m.apply(&exit(901, 3_000, 0));
-        p.on_event(&reap(901, 3_100), &m);
-        m.apply(&reap(901, 3_100));
+        let released = m.releases(&reap(901, 3_100));
+        assert_eq!(released[0].pid, 901);
+        for r in &released {
+            p.forget(r.pid);
+        }
+        m.release(&released);
         assert_eq!(p.remembered(), 0);
         let f = p.on_event(&bind(902, 4_000, ns(902, POD_NET), -98, true, 80), &m);
         assert_eq!(conflict(&f[0]).relation, Relation::Unknown);

@@ -552,25 +552,32 @@ impl Shutdowns {
                 }
                 Vec::new()
             }
-            // PID 1 is released only after every other process of the namespace is gone.
-            Event::Reap(r) => {
-                let pid = r.hdr.tgid;
-                let Some(ns) = self
-                    .open
-                    .iter()
-                    .find(|(_, t)| t.init.0 == pid && t.end_ns.is_some())
-                    .map(|(ns, _)| *ns)
-                else {
-                    return Vec::new();
-                };
-                let t = self.open.remove(&ns).expect("found above");
-                self.sessions.remove(&ns);
-                let out = finding(&t);
-                self.done.push(t);
-                out
-            }
             _ => Vec::new(),
         }
+    }
+
+    /// A process left the model (see [`crate::model::Witness`]). PID 1 is
+    /// released only after every other process of its namespace is gone: its
+    /// release ends the timeline. One whose exit was never seen ends too,
+    /// unjudged (what ended it is unknown).
+    pub fn released(&mut self, pid: u32) -> Vec<Finding> {
+        let Some(ns) = self
+            .open
+            .iter()
+            .find(|(_, t)| t.init.0 == pid)
+            .map(|(ns, _)| *ns)
+        else {
+            return Vec::new();
+        };
+        let t = self.open.remove(&ns).expect("found above");
+        self.sessions.remove(&ns);
+        let out = if t.end_ns.is_some() {
+            finding(&t)
+        } else {
+            Vec::new()
+        };
+        self.done.push(t);
+        out
     }
 }
 
@@ -695,6 +702,16 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
+    /// One event through the tracker, as the session hands it over: a reap
+    /// of a zombie also releases it (the tests' models leave that to this).
+    fn step(sh: &mut Shutdowns, ev: &Event, m: &Model) -> Vec<Finding> {
+        let mut f = sh.on_event(ev, m);
+        if let Event::Reap(r) = ev {
+            f.extend(sh.released(r.hdr.tgid));
+        }
+        f
+    }
+
     fn pod_ns() -> NsSet {
         NsSet::from_array([11, 2, 3, 200, 200, 6, 7, 8, 9])
     }
@@ -742,11 +759,19 @@ mod tests {
     #[test]
     fn ignored_sigterm_then_sigkill_is_a_slow_shutdown() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 1, 10 * S), &Model::default());
-        sh.on_event(&sig(42, "podman", 500, 1, 9, 0, 15 * S), &Model::default());
-        sh.on_event(&exit(500, 9, 15 * S + 1000), &Model::default());
-        sh.on_event(&exit(501, 9, 15 * S + 2000), &Model::default());
-        let f = sh.on_event(&reap(500, 15 * S + 3000), &Model::default());
+        step(
+            &mut sh,
+            &sig(42, "podman", 500, 1, 15, 1, 10 * S),
+            &Model::default(),
+        );
+        step(
+            &mut sh,
+            &sig(42, "podman", 500, 1, 9, 0, 15 * S),
+            &Model::default(),
+        );
+        step(&mut sh, &exit(500, 9, 15 * S + 1000), &Model::default());
+        step(&mut sh, &exit(501, 9, 15 * S + 2000), &Model::default());
+        let f = step(&mut sh, &reap(500, 15 * S + 3000), &Model::default());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::SlowShutdown);
         let t = &sh.done[0];
@@ -781,7 +806,7 @@ mod tests {
     fn outcome_of(m: &Model, events: &[Event]) -> Outcome {
         let mut sh = Shutdowns::new(100);
         for ev in events {
-            sh.on_event(ev, m);
+            step(&mut sh, ev, m);
         }
         assert_eq!(
             sh.done.len(),
@@ -911,13 +936,19 @@ mod tests {
     #[test]
     fn clean_shutdown_is_no_finding_but_has_a_timeline() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "podman", 500, 1, 15, 0, S), &Model::default());
-        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 100), &Model::default());
-        sh.on_event(&exit(501, 15, S + 200), &Model::default());
-        sh.on_event(&exit(500, 143 << 8, S + 300), &Model::default());
-        assert!(sh
-            .on_event(&reap(500, S + 400), &Model::default())
-            .is_empty());
+        step(
+            &mut sh,
+            &sig(42, "podman", 500, 1, 15, 0, S),
+            &Model::default(),
+        );
+        step(
+            &mut sh,
+            &sig(500, "tini", 501, 2, 15, 0, S + 100),
+            &Model::default(),
+        );
+        step(&mut sh, &exit(501, 15, S + 200), &Model::default());
+        step(&mut sh, &exit(500, 143 << 8, S + 300), &Model::default());
+        assert!(step(&mut sh, &reap(500, S + 400), &Model::default()).is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
         assert_eq!(sh.open().count(), 0);
     }
@@ -926,10 +957,18 @@ mod tests {
     fn signals_to_the_node_or_without_sigterm_open_nothing() {
         let mut sh = Shutdowns::new(200);
         // The pod's pid namespace is this node's here: ignored.
-        sh.on_event(&sig(42, "kill", 500, 1, 15, 0, S), &Model::default());
+        step(
+            &mut sh,
+            &sig(42, "kill", 500, 1, 15, 0, S),
+            &Model::default(),
+        );
         assert_eq!(sh.open().count(), 0);
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "kill", 501, 2, 15, 0, S), &Model::default());
+        step(
+            &mut sh,
+            &sig(42, "kill", 501, 2, 15, 0, S),
+            &Model::default(),
+        );
         assert_eq!(
             sh.open().count(),
             0,
@@ -941,11 +980,19 @@ mod tests {
     fn init_exiting_on_sigterm_while_the_kernel_kills_the_rest_is_ungraceful() {
         // sh traps TERM, its wait returns, it exits 0; the kernel SIGKILLs its sleep.
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S), &Model::default());
-        sh.on_event(&exit(500, 0, S + 100), &Model::default());
-        sh.on_event(&sig(500, "sh", 501, 2, 9, 0, S + 200), &Model::default());
-        sh.on_event(&exit(501, 9, S + 300), &Model::default());
-        let f = sh.on_event(&reap(500, S + 400), &Model::default());
+        step(
+            &mut sh,
+            &sig(42, "runc", 500, 1, 15, 0, S),
+            &Model::default(),
+        );
+        step(&mut sh, &exit(500, 0, S + 100), &Model::default());
+        step(
+            &mut sh,
+            &sig(500, "sh", 501, 2, 9, 0, S + 200),
+            &Model::default(),
+        );
+        step(&mut sh, &exit(501, 9, S + 300), &Model::default());
+        let f = step(&mut sh, &reap(500, S + 400), &Model::default());
         assert!(
             f.is_empty(),
             "not killed by SIGKILL itself: no slow_shutdown"
@@ -965,11 +1012,23 @@ mod tests {
     #[test]
     fn kernel_kills_after_a_graceful_signal_are_still_clean() {
         let mut sh = Shutdowns::new(100);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, S), &Model::default());
-        sh.on_event(&sig(500, "tini", 501, 2, 15, 0, S + 50), &Model::default());
-        sh.on_event(&exit(500, 0, S + 100), &Model::default());
-        sh.on_event(&sig(500, "tini", 501, 2, 9, 0, S + 200), &Model::default());
-        sh.on_event(&reap(500, S + 400), &Model::default());
+        step(
+            &mut sh,
+            &sig(42, "runc", 500, 1, 15, 0, S),
+            &Model::default(),
+        );
+        step(
+            &mut sh,
+            &sig(500, "tini", 501, 2, 15, 0, S + 50),
+            &Model::default(),
+        );
+        step(&mut sh, &exit(500, 0, S + 100), &Model::default());
+        step(
+            &mut sh,
+            &sig(500, "tini", 501, 2, 9, 0, S + 200),
+            &Model::default(),
+        );
+        step(&mut sh, &reap(500, S + 400), &Model::default());
         assert!(sh.done[0].killed_without_warning().is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
     }
@@ -977,10 +1036,10 @@ mod tests {
     fn exec_in_pod(pid: u32, parent: u32, ts: u64, comm: &str) -> Event {
         let mut h = hdr(Kind::Exec, pid, parent, ts, pod_ns(), comm);
         h.ns_tgid = 7;
-        Event::Exec(nstrace_common::ExecEvent {
+        Event::Exec(Box::new(nstrace_common::ExecEvent {
             hdr: h,
             ..Default::default()
-        })
+        }))
     }
 
     /// A model holding the container's init (pid 500, PID 1 of the pod's namespaces).
@@ -1004,14 +1063,18 @@ mod tests {
         let mut sh = Shutdowns::new(100);
         let m = with_init();
         // An exec probe long before: not the hook.
-        sh.on_event(&exec_in_pod(600, 42, S, "cat"), &m);
-        sh.on_event(&exit(600, 0, S + 1000), &m);
-        sh.on_event(&exec_in_pod(601, 42, 10 * S, "sleep"), &m);
-        sh.on_event(&exit(601, 0, 12 * S), &m);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 1, 12 * S + 50_000_000), &m);
-        sh.on_event(&sig(42, "runc", 500, 1, 9, 0, 15 * S), &m);
-        sh.on_event(&exit(500, 9, 15 * S + 1000), &m);
-        let f = sh.on_event(&reap(500, 15 * S + 2000), &m);
+        step(&mut sh, &exec_in_pod(600, 42, S, "cat"), &m);
+        step(&mut sh, &exit(600, 0, S + 1000), &m);
+        step(&mut sh, &exec_in_pod(601, 42, 10 * S, "sleep"), &m);
+        step(&mut sh, &exit(601, 0, 12 * S), &m);
+        step(
+            &mut sh,
+            &sig(42, "runc", 500, 1, 15, 1, 12 * S + 50_000_000),
+            &m,
+        );
+        step(&mut sh, &sig(42, "runc", 500, 1, 9, 0, 15 * S), &m);
+        step(&mut sh, &exit(500, 9, 15 * S + 1000), &m);
+        let f = step(&mut sh, &reap(500, 15 * S + 2000), &m);
         assert_eq!(f.len(), 1);
         let t = &sh.done[0];
         assert!(
@@ -1040,11 +1103,11 @@ mod tests {
     fn a_hook_still_running_at_sigterm_ends_inside_the_timeline() {
         let mut sh = Shutdowns::new(100);
         let m = with_init();
-        sh.on_event(&exec_in_pod(601, 42, 10 * S, "sleep"), &m);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, 12 * S), &m);
-        sh.on_event(&exit(601, 9, 12 * S + 10), &m);
-        sh.on_event(&exit(500, 0, 12 * S + 20), &m);
-        sh.on_event(&reap(500, 12 * S + 30), &m);
+        step(&mut sh, &exec_in_pod(601, 42, 10 * S, "sleep"), &m);
+        step(&mut sh, &sig(42, "runc", 500, 1, 15, 0, 12 * S), &m);
+        step(&mut sh, &exit(601, 9, 12 * S + 10), &m);
+        step(&mut sh, &exit(500, 0, 12 * S + 20), &m);
+        step(&mut sh, &reap(500, 12 * S + 30), &m);
         let t = &sh.done[0];
         assert!(matches!(&t.steps[0], Step::HookStart { .. }), "{t:?}");
         assert!(
@@ -1059,9 +1122,9 @@ mod tests {
     fn an_exec_that_ended_long_before_sigterm_is_no_pre_stop() {
         let mut sh = Shutdowns::new(100);
         let m = with_init();
-        sh.on_event(&exec_in_pod(601, 42, S, "cat"), &m);
-        sh.on_event(&exit(601, 0, 2 * S), &m);
-        sh.on_event(&sig(42, "runc", 500, 1, 15, 0, 10 * S), &m);
+        step(&mut sh, &exec_in_pod(601, 42, S, "cat"), &m);
+        step(&mut sh, &exit(601, 0, 2 * S), &m);
+        step(&mut sh, &sig(42, "runc", 500, 1, 15, 0, 10 * S), &m);
         assert_eq!(sh.open().next().unwrap().steps.len(), 1, "only the SIGTERM");
         assert!(sh.open().next().unwrap().pre_stop().is_none());
     }
@@ -1075,11 +1138,12 @@ mod tests {
         let mut h = hdr(Kind::Exec, 700, 42, S, pod_ns(), "app");
         h.ns_tgid = 9;
         h.ns.mnt = 4242;
-        sh.on_event(
-            &Event::Exec(nstrace_common::ExecEvent {
+        step(
+            &mut sh,
+            &Event::Exec(Box::new(nstrace_common::ExecEvent {
                 hdr: h,
                 ..Default::default()
-            }),
+            })),
             &m,
         );
         assert!(sh.sessions.is_empty());

@@ -1,6 +1,6 @@
 //! Decoding of raw records (from the ring buffer or a record file) into typed
 //! events. Each record is copied into aligned storage by value; nothing is
-//! allocated per event.
+//! allocated per event but an exec's (boxed: it carries its cgroup's names).
 
 pub mod names;
 
@@ -8,16 +8,17 @@ use std::fmt;
 
 use nstrace_common::{
     BindEvent, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
-    RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+    RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, WaitedEvent,
 };
 
 /// One decoded kernel event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A task was created.
     Create(CreateEvent),
-    /// A program was executed.
-    Exec(ExecEvent),
+    /// A program was executed. Boxed: with its cgroup's names it is several
+    /// times the size of any other record, and every event would carry that size.
+    Exec(Box<ExecEvent>),
     /// A task exited.
     Exit(ExitEvent),
     /// A dead task was released.
@@ -36,6 +37,8 @@ pub enum Event {
     Rename(RenameEvent),
     /// bind(2) returned (EADDRINUSE, or success in a container).
     Bind(BindEvent),
+    /// A wait returned a child's exit: the child is released.
+    Waited(WaitedEvent),
 }
 
 /// Why a record could not be decoded.
@@ -113,6 +116,7 @@ abi!(
     SignalDeliverEvent,
     RenameEvent,
     BindEvent,
+    WaitedEvent,
 );
 
 /// Copies `buf`, which must be exactly a `T` long, into a `T`: a properly
@@ -142,7 +146,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     let kind = Kind::from_u16(raw_kind).ok_or(DecodeError::UnknownKind { kind: raw_kind })?;
     Ok(match kind {
         Kind::Create => Event::Create(read_exact(buf, kind)?),
-        Kind::Exec => Event::Exec(read_exact(buf, kind)?),
+        Kind::Exec => Event::Exec(Box::new(read_exact(buf, kind)?)),
         Kind::Exit => Event::Exit(read_exact(buf, kind)?),
         Kind::Reap => Event::Reap(read_exact(buf, kind)?),
         Kind::Wait => Event::Wait(read_exact(buf, kind)?),
@@ -152,6 +156,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         Kind::SignalDeliver => Event::SignalDeliver(read_exact(buf, kind)?),
         Kind::Rename => Event::Rename(read_exact(buf, kind)?),
         Kind::Bind => Event::Bind(read_exact(buf, kind)?),
+        Kind::Waited => Event::Waited(read_exact(buf, kind)?),
     })
 }
 
@@ -175,6 +180,7 @@ impl Event {
             Event::SignalDeliver(e) => &e.hdr,
             Event::Rename(e) => &e.hdr,
             Event::Bind(e) => &e.hdr,
+            Event::Waited(e) => &e.hdr,
         }
     }
 
@@ -191,6 +197,7 @@ impl Event {
             Event::SignalDeliver(e) => &mut e.hdr,
             Event::Rename(e) => &mut e.hdr,
             Event::Bind(e) => &mut e.hdr,
+            Event::Waited(e) => &mut e.hdr,
         }
     }
 
@@ -208,6 +215,7 @@ impl Event {
             Event::SignalDeliver(_) => Kind::SignalDeliver,
             Event::Rename(_) => Kind::Rename,
             Event::Bind(_) => Kind::Bind,
+            Event::Waited(_) => Kind::Waited,
         }
     }
 
@@ -215,7 +223,7 @@ impl Event {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Event::Create(e) => as_bytes(e),
-            Event::Exec(e) => as_bytes(e),
+            Event::Exec(e) => as_bytes(&**e),
             Event::Exit(e) => as_bytes(e),
             Event::Reap(e) => as_bytes(e),
             Event::Wait(e) => as_bytes(e),
@@ -224,8 +232,34 @@ impl Event {
             Event::SignalDeliver(e) => as_bytes(e),
             Event::Rename(e) => as_bytes(e),
             Event::Bind(e) => as_bytes(e),
+            Event::Waited(e) => as_bytes(e),
         }
     }
+}
+
+/// The cgroup directories an exec event carries, joined into a path from
+/// the highest to the leaf: `/a/b` when the kernel reached the hierarchy's
+/// root, `…/a/b/c` when it stopped below it; empty when none was read.
+pub fn exec_cgroup(e: &ExecEvent) -> String {
+    let segs: Vec<std::borrow::Cow<'_, str>> = e
+        .cgroup
+        .iter()
+        .map(|s| cstr(s))
+        .take_while(|s| !s.is_empty())
+        .collect();
+    if segs.is_empty() {
+        return String::new();
+    }
+    let mut path = String::from(if segs.len() == e.cgroup.len() {
+        "…"
+    } else {
+        ""
+    });
+    for s in segs.iter().rev() {
+        path.push('/');
+        path.push_str(s);
+    }
+    path
 }
 
 /// A NUL-padded kernel string as text (lossy, without allocation when valid UTF-8).
@@ -257,10 +291,10 @@ mod tests {
                 clone_flags: 0x4000_0000,
                 ..Default::default()
             }),
-            Event::Exec(ExecEvent {
+            Event::Exec(Box::new(ExecEvent {
                 hdr: header(Kind::Exec),
                 ..Default::default()
-            }),
+            })),
             Event::Exit(ExitEvent {
                 hdr: header(Kind::Exit),
                 exit_code: 3 << 8,
@@ -303,6 +337,13 @@ mod tests {
                 ret: -98,
                 family: 10,
                 port: 8080,
+                ..Default::default()
+            }),
+            Event::Waited(WaitedEvent {
+                hdr: header(Kind::Waited),
+                syscall: 1,
+                pid: 7,
+                status: 9,
                 ..Default::default()
             }),
         ];

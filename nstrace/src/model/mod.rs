@@ -46,6 +46,13 @@ pub struct Process {
     pub hostname: Option<String>,
     /// Exited but not yet reaped.
     pub zombie: bool,
+    /// When it started (monotonic ns): its creation event, or its start
+    /// time in /proc for a process of the snapshot. With the pid, the
+    /// process's identity (a reused pid is another process).
+    pub start_ns: u64,
+    /// When it exited (its exit event; its first sighting as a zombie in the
+    /// snapshot); 0 while it runs.
+    pub exit_ns: u64,
     /// Monotonic time of the information (snapshot read or last event).
     pub seen_ns: u64,
     /// When its current program started (its exec, or its start at snapshot).
@@ -98,6 +105,103 @@ impl Process {
             reaps,
         }
     }
+}
+
+/// How the model learned that a process is gone. Each release happens once,
+/// on the first witness; the kernel frees a reaped task an RCU grace period
+/// after its reaper's wait returned, so `Freed` usually finds it gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Witness {
+    /// The kernel freed the task (`sched_process_free`).
+    Freed,
+    /// Its reaper's wait4/waitid returned it (`waited`).
+    Waited {
+        /// The reaper.
+        reaper: u32,
+    },
+    /// The init of its PID namespace was released: the kernel releases
+    /// every other process of a PID namespace before its init
+    /// (kernel/pid_namespace.c, zap_pid_ns_processes, Linux 6.18), so none
+    /// that started before the init exited can be left.
+    PidNsGone {
+        /// The init.
+        init: u32,
+    },
+    /// /proc says it is gone: a correction of a witness the model missed.
+    Corrected(Drift),
+}
+
+impl Witness {
+    /// Stable name (metric label, JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Witness::Freed => "freed",
+            Witness::Waited { .. } => "waited",
+            Witness::PidNsGone { .. } => "pid_ns_gone",
+            Witness::Corrected(_) => "corrected",
+        }
+    }
+}
+
+/// A process leaving the model, and how that was learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// The process.
+    pub pid: u32,
+    /// The witness.
+    pub witness: Witness,
+    /// When the witness saw it (the event's time, or when /proc was read).
+    pub ts_ns: u64,
+}
+
+/// What /proc showed that the model had missed (the reason a correction was made).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Drift {
+    /// The model held a zombie that /proc no longer has: its reap was missed.
+    ReapMissed,
+    /// The model held a running process that /proc no longer has, or has
+    /// as a zombie: its exit was missed.
+    ExitMissed,
+    /// /proc has another process (a later start time) at the pid: the
+    /// model's process and its end were missed.
+    PidReused,
+}
+
+impl Drift {
+    /// Every reason, in label order.
+    pub const ALL: [Drift; 3] = [Drift::ReapMissed, Drift::ExitMissed, Drift::PidReused];
+
+    /// Stable name (the `reason` label of `nstrace_model_corrections_total`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Drift::ReapMissed => "reap_missed",
+            Drift::ExitMissed => "exit_missed",
+            Drift::PidReused => "pid_reused",
+        }
+    }
+
+    /// Its index in [`Drift::ALL`] (a counter slot).
+    pub fn slot(self) -> usize {
+        Drift::ALL.iter().position(|d| *d == self).unwrap_or(0)
+    }
+}
+
+/// One correction of the model from /proc: process `pid`, known to the model
+/// as started at `start_ns`, is not what /proc showed at `seen_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Correction {
+    /// The process.
+    pub pid: u32,
+    /// Its start as the model knows it (so the correction applies to that
+    /// process only, not to a later one at the same pid).
+    pub start_ns: u64,
+    /// When /proc was read.
+    pub seen_ns: u64,
+    /// What was missed.
+    pub drift: Drift,
+    /// /proc still has the process, as a zombie (its exit was missed): it is
+    /// marked so, not released.
+    pub still_zombie: bool,
 }
 
 /// How sure a prediction is.
@@ -532,6 +636,131 @@ impl Model {
         }
     }
 
+    /// The process a waiter's wait released: `pid` as the waiter's own PID
+    /// namespace numbers it. Only a zombie can have been released (its exit
+    /// event comes before any wait can reap it); a running process at that
+    /// pid is a later one (a reused pid) or one whose exit was missed, left
+    /// to reconciliation.
+    pub fn waited_child(&self, waiter: &nstrace_common::Header, pid: i32) -> Option<u32> {
+        if pid <= 0 {
+            return None;
+        }
+        let pid = pid as u32;
+        let waiter_ns = waiter.ns.pid;
+        if waiter_ns == 0 || waiter_ns == self.node.pid {
+            return self.procs.get(&pid).filter(|p| p.zombie).map(|p| p.pid);
+        }
+        self.procs
+            .values()
+            .find(|p| p.zombie && p.ns.pid == waiter_ns && p.ns_pid == pid)
+            .map(|p| p.pid)
+    }
+
+    /// The processes the event releases, with how (pure: nothing changes).
+    /// A namespace init released takes the rest of its PID namespace along.
+    pub fn releases(&self, ev: &Event) -> Vec<Release> {
+        let h = ev.header();
+        let first = match ev {
+            // Only the thread-group leader's release removes the process,
+            // and only once it exited: the free comes an RCU grace period
+            // after the pid was freed, so the pid may already belong to a
+            // new, living process.
+            Event::Reap(_) if h.tid == h.tgid => self
+                .procs
+                .get(&h.tgid)
+                .filter(|p| p.zombie && p.start_ns <= h.ts_ns)
+                .map(|p| Release {
+                    pid: p.pid,
+                    witness: Witness::Freed,
+                    ts_ns: h.ts_ns,
+                }),
+            Event::Waited(w) => self.waited_child(h, w.pid).map(|pid| Release {
+                pid,
+                witness: Witness::Waited { reaper: h.tgid },
+                ts_ns: h.ts_ns,
+            }),
+            _ => None,
+        };
+        let mut out: Vec<Release> = first.into_iter().collect();
+        if let Some(r) = first {
+            self.namespace_with(&mut out, r.pid, r.ts_ns);
+        }
+        out
+    }
+
+    /// Adds to `out` the rest of `pid`'s PID namespace when `pid` is its
+    /// init: what started before the init exited (nothing can start in a
+    /// namespace whose init is gone).
+    fn namespace_with(&self, out: &mut Vec<Release>, pid: u32, ts_ns: u64) {
+        let Some(init) = self.procs.get(&pid) else {
+            return;
+        };
+        if !init.is_ns_init(self.node.pid) {
+            return;
+        }
+        // Without its exit time (a running init found gone), what started
+        // after its death may be a new namespace's at a reused inode: each
+        // of those is left to its own witness.
+        if init.exit_ns == 0 {
+            return;
+        }
+        let (ns, until) = (init.ns.pid, init.exit_ns);
+        out.extend(
+            self.procs
+                .values()
+                .filter(|p| p.pid != pid && p.ns.pid == ns && p.start_ns <= until)
+                .map(|p| Release {
+                    pid: p.pid,
+                    witness: Witness::PidNsGone { init: pid },
+                    ts_ns,
+                }),
+        );
+    }
+
+    /// What a correction releases: the process if /proc no longer has it
+    /// (and, if it was a namespace init, the rest of its namespace); nothing
+    /// when the process is not the one the correction is about.
+    pub fn correction_releases(&self, c: &Correction) -> Vec<Release> {
+        let mut out = Vec::new();
+        if c.still_zombie || !self.is_same(c.pid, c.start_ns) {
+            return out;
+        }
+        out.push(Release {
+            pid: c.pid,
+            witness: Witness::Corrected(c.drift),
+            ts_ns: c.seen_ns,
+        });
+        self.namespace_with(&mut out, c.pid, c.seen_ns);
+        out
+    }
+
+    /// Whether the model's process `pid` is the one that started at `start_ns`.
+    fn is_same(&self, pid: u32, start_ns: u64) -> bool {
+        self.procs.get(&pid).is_some_and(|p| p.start_ns == start_ns)
+    }
+
+    /// Takes a correction's effect on a process /proc still has: a zombie
+    /// whose exit was missed is marked so (releases are applied apart).
+    pub fn correct(&mut self, c: &Correction) {
+        if !c.still_zombie || !self.is_same(c.pid, c.start_ns) {
+            return;
+        }
+        if let Some(p) = self.procs.get_mut(&c.pid) {
+            if !p.zombie {
+                p.zombie = true;
+                p.exit_ns = c.seen_ns;
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Removes released processes.
+    pub fn release(&mut self, released: &[Release]) {
+        for r in released {
+            self.take(r.pid);
+        }
+    }
+
     /// Keeps a process's command name current from an event about its
     /// leader thread (prctl renames make no event of their own).
     fn refresh_comm(&mut self, pid: u32, tid: u32, comm: &[u8; 16], ts_ns: u64) {
@@ -586,6 +815,8 @@ impl Model {
                         .and_then(|p| (p.ns.uts == h.ns.uts).then(|| p.hostname.clone()).flatten()),
                     ns: h.ns,
                     zombie: false,
+                    start_ns: h.ts_ns,
+                    exit_ns: 0,
                     seen_ns: h.ts_ns,
                     program_ns: h.ts_ns,
                     // fork copies the handlers.
@@ -597,6 +828,9 @@ impl Model {
                 if stale(self, h.tgid) {
                     return;
                 }
+                // What names its container, carried by the event (the
+                // process may be gone before /proc can be read).
+                let cgroup = crate::event::exec_cgroup(e);
                 let Some(p) = self.procs.get_mut(&h.tgid) else {
                     self.put(Process {
                         pid: h.tgid,
@@ -605,13 +839,21 @@ impl Model {
                         comm: cstr(&h.comm).into_owned(),
                         exe: cstr(&e.filename).into_owned(),
                         cmdline: cstr(&e.filename).into_owned(),
+                        cgroup,
                         ns: h.ns,
+                        start_ns: h.ts_ns,
                         seen_ns: h.ts_ns,
                         program_ns: h.ts_ns,
                         ..Process::default()
                     });
                     return;
                 };
+                // A fuller path read from /proc names no other container.
+                let moved =
+                    !cgroup.is_empty() && cgroup::parse(&cgroup) != cgroup::parse(&p.cgroup);
+                if moved {
+                    p.cgroup = cgroup;
+                }
                 let (old_mnt, was_init) = (p.ns.mnt, p.ns_pid == 1);
                 p.comm = cstr(&h.comm).into_owned();
                 p.exe = cstr(&e.filename).into_owned();
@@ -624,7 +866,7 @@ impl Model {
                 p.signals = p.signals.after_exec();
                 self.generation += 1;
                 // An init running a new program may become (or stop being) an infra.
-                if was_init || h.ns_tgid == 1 {
+                if was_init || h.ns_tgid == 1 || moved {
                     self.layout_generation += 1;
                 }
                 self.move_mnt(old_mnt, h.ns.mnt);
@@ -659,19 +901,18 @@ impl Model {
                 if e.group_dead != 0 {
                     if let Some(p) = self.procs.get_mut(&h.tgid) {
                         p.zombie = true;
+                        p.exit_ns = h.ts_ns;
+                        // Its parent now: an orphan's is the reaper it was given.
+                        if h.ppid != 0 {
+                            p.ppid = h.ppid;
+                        }
                         self.generation += 1;
                     }
                 }
             }
-            Event::Reap(_) => {
-                // Only the thread-group leader's release removes the process,
-                // and only once it exited: the reap event comes an RCU grace
-                // period after the pid was freed, so the pid may already
-                // belong to a new, living process.
-                if h.tid == h.tgid && self.procs.get(&h.tgid).is_some_and(|p| p.zombie) {
-                    self.take(h.tgid);
-                }
-            }
+            // Releases are applied apart (see `releases`), after the
+            // consumers have seen the event with the process still there.
+            Event::Reap(_) | Event::Waited(_) => {}
             Event::SignalDeliver(d) => {
                 if let Some(p) = self.procs.get_mut(&h.tgid) {
                     p.signals.saw_handler(d.sig, d.handler);
@@ -790,6 +1031,15 @@ pub(crate) mod testutil {
         })
     }
 
+    /// One event through the model as the session takes it: applied, then
+    /// what it releases removed; returns what was released.
+    pub fn step(m: &mut super::Model, ev: &Event) -> Vec<super::Release> {
+        m.apply(ev);
+        let released = m.releases(ev);
+        m.release(&released);
+        released
+    }
+
     /// Process reaped.
     pub fn reap(pid: u32, ts: u64) -> Event {
         Event::Reap(ReapEvent {
@@ -832,7 +1082,7 @@ mod tests {
         assert_eq!(m.get(10).unwrap().ns.net, 77);
         m.apply(&exit(10, 300, 0));
         assert!(m.get(10).unwrap().zombie);
-        m.apply(&reap(10, 400));
+        step(&mut m, &reap(10, 400));
         assert!(m.get(10).is_none());
     }
 
@@ -954,7 +1204,7 @@ mod tests {
             let t = 10 + i as u64 * 10;
             m.apply(&fork(pid, 10, t, c, "task"));
             m.apply(&exit(pid, t + 1, 0));
-            m.apply(&reap(pid, t + 2));
+            step(&mut m, &reap(pid, t + 2));
         }
         assert_eq!(m.layout_generation, g, "forks and reaps inside a container");
         assert!(m.generation > g);
@@ -966,7 +1216,7 @@ mod tests {
         assert!(g2 > g);
         // …as does its last process going, and any namespace change.
         m.apply(&exit(30, 501, 0));
-        m.apply(&reap(30, 502));
+        step(&mut m, &reap(30, 502));
         let g3 = m.layout_generation;
         assert!(g3 > g2);
         let mut after = c;
@@ -1015,10 +1265,10 @@ mod tests {
         m.apply(&exit(60, 20, 0));
         // The pid is freed at release; a new process takes it before the old reap event.
         m.apply(&fork(60, 1, 30, ns(1), "new"));
-        m.apply(&reap(60, 40));
+        step(&mut m, &reap(60, 40));
         assert_eq!(m.get(60).map(|p| p.comm.as_str()), Some("new"));
         m.apply(&exit(60, 50, 0));
-        m.apply(&reap(60, 60));
+        step(&mut m, &reap(60, 60));
         assert!(m.get(60).is_none());
     }
 
@@ -1038,5 +1288,188 @@ mod tests {
         }
         m.apply(&failed);
         assert_eq!(m.get(30).unwrap().ns, ns(1));
+    }
+
+    /// A container: pid namespace 500 (init 1000 = pid 1 inside) on node `ns(1)`.
+    fn container() -> (Model, NsSet) {
+        let mut m = Model::new(ns(1), "node");
+        let mut pod = ns(1);
+        pod.pid = 500;
+        pod.pid_for_children = 500;
+        pod.mnt = 501;
+        let mut init = fork(1000, 900, 10, pod, "sh");
+        init.header_mut().ns_tgid = 1;
+        m.apply(&init);
+        let mut sleep = fork(1001, 1000, 20, pod, "sleep");
+        sleep.header_mut().ns_tgid = 7;
+        m.apply(&sleep);
+        (m, pod)
+    }
+
+    fn waited(waiter: u32, waiter_ns: NsSet, pid: i32, ts: u64) -> Event {
+        Event::Waited(nstrace_common::WaitedEvent {
+            hdr: hdr(Kind::Waited, waiter, 1, ts, waiter_ns, "sh"),
+            syscall: nstrace_common::WAIT_WAIT4,
+            pid,
+            status: 0,
+            _pad: 0,
+        })
+    }
+
+    #[test]
+    fn a_wait_releases_the_zombie_it_returned_as_the_waiter_numbers_it() {
+        let (mut m, pod) = container();
+        m.apply(&exit(1001, 30, 0));
+        // The shell (pid 1 inside) waits: it gets 7, the sleep's pid inside.
+        let r = step(&mut m, &waited(1000, pod, 7, 31));
+        assert_eq!(
+            r,
+            vec![Release {
+                pid: 1001,
+                witness: Witness::Waited { reaper: 1000 },
+                ts_ns: 31
+            }]
+        );
+        assert!(m.get(1001).is_none());
+        // The late free finds nothing more to do.
+        assert!(step(&mut m, &reap(1001, 40)).is_empty());
+        // conmon on the node waits for the init: the node's pid.
+        m.apply(&exit(1000, 50, 9));
+        let r = step(&mut m, &waited(900, ns(1), 1000, 51));
+        assert_eq!(r.len(), 1);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_wait_never_releases_a_running_process_at_that_pid() {
+        let (mut m, pod) = container();
+        // 1001's exit was lost, or its pid is already someone else's.
+        assert!(step(&mut m, &waited(1000, pod, 7, 31)).is_empty());
+        assert!(m.get(1001).is_some(), "left to reconciliation");
+        // Not a reap: nothing in that namespace has pid 99.
+        m.apply(&exit(1001, 40, 0));
+        assert!(step(&mut m, &waited(1000, pod, 99, 41)).is_empty());
+        assert!(step(&mut m, &waited(1000, pod, -10, 42)).is_empty());
+    }
+
+    #[test]
+    fn the_init_released_takes_its_whole_pid_namespace_along() {
+        let (mut m, _) = container();
+        // A mass SIGKILL: the kernel kills and reaps the sleep inside the
+        // init's exit (no wait of anyone's), and its free event is lost.
+        m.apply(&exit(1000, 30, 9));
+        m.apply(&exit(1001, 31, 9));
+        let r = step(&mut m, &waited(900, ns(1), 1000, 40));
+        assert_eq!(
+            r,
+            vec![
+                Release {
+                    pid: 1000,
+                    witness: Witness::Waited { reaper: 900 },
+                    ts_ns: 40
+                },
+                Release {
+                    pid: 1001,
+                    witness: Witness::PidNsGone { init: 1000 },
+                    ts_ns: 40
+                }
+            ]
+        );
+        assert!(m.is_empty(), "no ghost left");
+    }
+
+    #[test]
+    fn a_namespace_inode_reused_later_keeps_its_new_processes() {
+        let (mut m, pod) = container();
+        m.apply(&exit(1001, 25, 0));
+        step(&mut m, &waited(1000, pod, 7, 26));
+        m.apply(&exit(1000, 30, 9));
+        // The namespace is freed and its inode given to a new container
+        // before the old init's free event is taken.
+        let mut newer = fork(2000, 900, 35, pod, "new");
+        newer.header_mut().ns_tgid = 1;
+        m.apply(&newer);
+        let r = step(&mut m, &reap(1000, 40));
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(m.get(2000).is_some(), "started after the old init exited");
+    }
+
+    #[test]
+    fn corrections_apply_to_the_process_they_name_only() {
+        let (mut m, _pod) = container();
+        let start = m.get(1001).unwrap().start_ns;
+        let gone = Correction {
+            pid: 1001,
+            start_ns: start + 1,
+            seen_ns: 100,
+            drift: Drift::ExitMissed,
+            still_zombie: false,
+        };
+        assert!(m.correction_releases(&gone).is_empty(), "another start");
+        let zombie = Correction {
+            start_ns: start,
+            still_zombie: true,
+            ..gone
+        };
+        assert!(m.correction_releases(&zombie).is_empty());
+        m.correct(&zombie);
+        let p = m.get(1001).unwrap();
+        assert!(p.zombie && p.exit_ns == 100, "marked, not removed");
+        let gone = Correction {
+            start_ns: start,
+            drift: Drift::ReapMissed,
+            ..gone
+        };
+        assert_eq!(m.correction_releases(&gone).len(), 1);
+        // A running init found gone: its exit time is unknown, so what
+        // started in its namespace is left to its own witnesses.
+        let init = Correction {
+            pid: 1000,
+            start_ns: m.get(1000).unwrap().start_ns,
+            ..gone
+        };
+        assert_eq!(m.correction_releases(&init).len(), 1);
+        // A zombie init found gone takes its namespace along.
+        m.apply(&exit(1000, 90, 9));
+        let r = m.correction_releases(&init);
+        assert_eq!(r.len(), 2, "{r:?}");
+        m.release(&r);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn an_exec_names_its_container_from_the_cgroup_it_carries() {
+        let (mut m, pod) = container();
+        let id = format!("{:064x}", 77);
+        let mut e = nstrace_common::ExecEvent {
+            hdr: hdr(Kind::Exec, 1001, 1000, 25, pod, "true"),
+            ..Default::default()
+        };
+        for (slot, name) in [format!("libpod-{id}"), "libpod_parent".into()]
+            .iter()
+            .enumerate()
+        {
+            e.cgroup[slot][..name.len()].copy_from_slice(name.as_bytes());
+        }
+        assert_eq!(
+            crate::event::exec_cgroup(&e),
+            format!("/libpod_parent/libpod-{id}"),
+            "two levels: the root was reached"
+        );
+        let g = m.layout_generation;
+        m.apply(&Event::Exec(Box::new(e)));
+        assert_eq!(m.container_of(1001), Some(id.clone()));
+        assert!(m.layout_generation > g);
+        // A full path from /proc later names the same container: no change.
+        let g = m.layout_generation;
+        m.enrich(&Enrichment {
+            pid: 1001,
+            seen_ns: 26,
+            cgroup: format!("/libpod_parent/libpod-{id}"),
+            ..Enrichment::default()
+        });
+        assert_eq!(m.layout_generation, g);
+        e.cgroup[2][..4].copy_from_slice(b"deep");
+        assert!(crate::event::exec_cgroup(&e).starts_with("…/deep/"));
     }
 }

@@ -652,6 +652,13 @@ pub fn hidden_note(hidden: usize, routine: usize, min: Severity) -> String {
 pub struct Watched {
     /// Ids of the containers seen running, sorted.
     pub containers: Vec<String>,
+    /// The names the runtime gave those it could name (id → container name),
+    /// read as they ran: a container that lived milliseconds is named too.
+    pub names: BTreeMap<String, String>,
+    /// PID-namespace inits whose signal handling was judged, sorted.
+    pub inits: Vec<u32>,
+    /// Processes seen reaping a child, sorted.
+    pub reapers: Vec<u32>,
     /// Container shutdowns followed from SIGTERM to the end.
     pub shutdowns: usize,
 }
@@ -691,8 +698,11 @@ pub fn summary_of_run(
             }
             let _ = writeln!(
                 s,
-                "  watched: {} container(s), {} shutdown(s) followed",
+                "  watched: {} container(s) ({} named), {} init(s) judged, {} reaper(s) seen reaping, {} shutdown(s) followed",
                 watched.containers.len(),
+                watched.names.len(),
+                watched.inits.len(),
+                watched.reapers.len(),
                 watched.shutdowns
             );
             s
@@ -716,6 +726,9 @@ pub fn summary_of_run(
                     ),
                     watched: WatchedWire {
                         containers: &watched.containers,
+                        names: &watched.names,
+                        inits: &watched.inits,
+                        reapers: &watched.reapers,
                         shutdowns: watched.shutdowns,
                     },
                 },
@@ -734,11 +747,14 @@ mod tests {
     fn the_summary_says_what_the_run_watched() {
         let watched = Watched {
             containers: vec!["aaa".into(), "bbb".into()],
+            names: [("aaa".to_owned(), "web".to_owned())].into(),
+            inits: vec![7],
+            reapers: vec![7, 9],
             shutdowns: 1,
         };
         let text = summary_of_run(&[], &BTreeMap::new(), &[], &watched, Format::Text);
         assert!(
-            text.ends_with("  watched: 2 container(s), 1 shutdown(s) followed\n"),
+            text.ends_with("  watched: 2 container(s) (1 named), 1 init(s) judged, 2 reaper(s) seen reaping, 1 shutdown(s) followed\n"),
             "{text}"
         );
         let json: serde_json::Value = serde_json::from_str(&summary_of_run(
@@ -751,7 +767,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             json["summary"]["watched"],
-            serde_json::json!({"containers": ["aaa", "bbb"], "shutdowns": 1})
+            serde_json::json!({"containers": ["aaa", "bbb"], "names": {"aaa": "web"}, "inits": [7], "reapers": [7, 9], "shutdowns": 1})
         );
     }
 

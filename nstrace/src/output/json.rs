@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use nstrace_common::{
     Header, NsSet, SigResult, FLAG_NO_NSPROXY, FLAG_READ_FAILED, FLAG_THREAD, FLAG_TRUNCATED,
-    HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4,
+    HANDLER_DFL, HANDLER_IGN, WAIT_STATUS_UNKNOWN, WAIT_WAIT4,
 };
 
 use super::wire::{self, EventBody, EventLine, NsObj};
@@ -69,6 +69,15 @@ fn flag_names(h: &Header) -> Vec<&'static str> {
     .collect()
 }
 
+/// "wait4" or "waitid".
+pub fn wait_call(syscall: u32) -> &'static str {
+    if syscall == WAIT_WAIT4 {
+        "wait4"
+    } else {
+        "waitid"
+    }
+}
+
 /// "fork", "vfork" or "thread" for clone flags.
 pub fn create_kind(clone_flags: u64) -> &'static str {
     use crate::event::names::{CLONE_THREAD, CLONE_VFORK};
@@ -102,6 +111,7 @@ fn body<'a>(ev: &'a Event, node: &NsSet) -> EventBody<'a> {
         },
         Event::Exec(e) => EventBody::Exec {
             filename: cstr(&e.filename),
+            cgroup: crate::event::exec_cgroup(e),
         },
         Event::Exit(e) => EventBody::Exit {
             exit_code: e.exit_code,
@@ -112,12 +122,13 @@ fn body<'a>(ev: &'a Event, node: &NsSet) -> EventBody<'a> {
         Event::Reap(e) => EventBody::Reap {
             exit_code: e.exit_code,
         },
+        Event::Waited(e) => EventBody::Waited {
+            syscall: wait_call(e.syscall),
+            reaped_pid: e.pid,
+            exit_code: (e.status != WAIT_STATUS_UNKNOWN).then_some(e.status),
+        },
         Event::Wait(e) => EventBody::Wait {
-            syscall: if e.syscall == WAIT_WAIT4 {
-                "wait4"
-            } else {
-                "waitid"
-            },
+            syscall: wait_call(e.syscall),
             wait_pid: e.pid,
             options: e.options,
             idtype: e.idtype,

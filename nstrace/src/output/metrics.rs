@@ -77,6 +77,13 @@ pub struct Metrics {
     pub pods: Gauge,
     /// Containers on the node.
     pub containers: Gauge,
+    /// Containers started again in their pod (a new container, or a new
+    /// init in the same one, under the same name), by place.
+    pub restarts: Family<PlaceLabels, Counter>,
+    /// Corrections of the model from /proc, by reason.
+    pub corrections: Family<OneLabel, Counter>,
+    /// Processes released with their PID namespace's init.
+    pub pid_ns_releases: Counter,
     /// The agent's resident memory.
     pub rss_bytes: Gauge,
     /// 1 when /healthz answers 200, else 0 (set at each scrape).
@@ -114,6 +121,9 @@ impl Metrics {
             }),
             pods: Gauge::default(),
             containers: Gauge::default(),
+            restarts: Family::default(),
+            corrections: Family::default(),
+            pid_ns_releases: Counter::default(),
             rss_bytes: Gauge::default(),
             healthy: Gauge::default(),
             http: HttpMetrics::default(),
@@ -174,6 +184,21 @@ impl Metrics {
         reg.register("pods", "Pods on the node", m.pods.clone());
         reg.register("containers", "Containers on the node", m.containers.clone());
         reg.register(
+            "container_restarts",
+            "Containers started again in their pod under the same name (a new container, or a new init in the same one), by the pod and container",
+            m.restarts.clone(),
+        );
+        reg.register(
+            "model_corrections",
+            "Corrections of the model from /proc, by reason: reap_missed (a zombie /proc no longer has), exit_missed (a process it has no more, or has as a zombie), pid_reused (another process at its pid)",
+            m.corrections.clone(),
+        );
+        reg.register(
+            "pid_ns_releases",
+            "Processes released with their PID namespace's init (the kernel releases every other process of a namespace first) before their own reap event was seen",
+            m.pid_ns_releases.clone(),
+        );
+        reg.register(
             "resident_memory_bytes",
             "The agent's resident memory",
             m.rss_bytes.clone(),
@@ -228,6 +253,17 @@ impl Metrics {
                     .inc_by(d);
             }
         }
+        for d in crate::model::Drift::ALL {
+            // Every reason has a series from the start: a zero is an answer.
+            self.corrections
+                .get_or_create(&[("reason", d.name().to_owned())])
+                .inc_by(delta(
+                    s.corrections[d.slot()],
+                    self.last.corrections[d.slot()],
+                ));
+        }
+        self.pid_ns_releases
+            .inc_by(delta(s.pid_ns_releases, self.last.pid_ns_releases));
         self.last = s.clone();
     }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, WAIT_WAIT4};
+use nstrace_common::{NsSet, HANDLER_DFL, HANDLER_IGN, WAIT_STATUS_UNKNOWN};
 
 use super::json::{create_kind, result_name};
 use super::{safe, time, EventSink};
@@ -79,6 +79,10 @@ fn details(s: &mut String, ev: &Event, node: &NsSet) {
         }
         Event::Exec(e) => {
             let _ = write!(s, "{}", safe(&cstr(&e.filename)));
+            let cgroup = crate::event::exec_cgroup(e);
+            if !cgroup.is_empty() {
+                let _ = write!(s, " cgroup {}", safe(&cgroup));
+            }
         }
         Event::Exit(e) => {
             s.push_str(&exit_status(e.exit_code));
@@ -95,12 +99,15 @@ fn details(s: &mut String, ev: &Event, node: &NsSet) {
             );
         }
         Event::Wait(e) => {
-            let call = if e.syscall == WAIT_WAIT4 {
-                "wait4"
-            } else {
-                "waitid"
-            };
+            let call = super::json::wait_call(e.syscall);
             let _ = write!(s, "{call} pid={} options={:#x}", e.pid, e.options);
+        }
+        Event::Waited(e) => {
+            let call = super::json::wait_call(e.syscall);
+            let _ = write!(s, "{call} released pid {}", e.pid);
+            if e.status != WAIT_STATUS_UNKNOWN {
+                let _ = write!(s, " ({})", exit_status(e.status));
+            }
         }
         Event::Setns(e) | Event::Unshare(e) => {
             if let Event::Setns(_) = ev {

@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 
 use serde::ser::{SerializeMap, Serializer};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use nstrace_common::NsSet;
@@ -34,6 +36,31 @@ impl<K: Serialize, V: Serialize> Serialize for Ordered<K, V> {
         }
         m.end()
     }
+}
+
+/// A correction of the model from /proc, as the agent logs it at debug.
+#[derive(Serialize)]
+pub struct CorrectionLine<'a> {
+    /// `debug`.
+    pub level: &'static str,
+    /// What happened.
+    pub msg: &'static str,
+    /// When /proc was read (RFC 3339).
+    pub time: String,
+    /// What the model had missed (`reap_missed`, `exit_missed`, `pid_reused`).
+    pub reason: &'static str,
+    /// The process.
+    pub pid: u32,
+    /// Its command.
+    pub comm: &'a str,
+    /// /proc still has it, as a zombie (it was marked so, not removed).
+    pub still_zombie: bool,
+    /// Its pod's namespace (empty on the node).
+    pub namespace: &'a str,
+    /// Its pod.
+    pub pod: &'a str,
+    /// Its container.
+    pub container: String,
 }
 
 /// Appends `v` as one JSON line to `out`.
@@ -111,6 +138,8 @@ pub enum EventBody<'a> {
     Exec {
         /// Path asked for.
         filename: Cow<'a, str>,
+        /// The last directories of its cgroup path, as the kernel gave them.
+        cgroup: String,
     },
     /// `exit`.
     Exit {
@@ -127,6 +156,15 @@ pub enum EventBody<'a> {
     Reap {
         /// Final wait status.
         exit_code: u32,
+    },
+    /// `waited`.
+    Waited {
+        /// wait4 / waitid.
+        syscall: &'static str,
+        /// The released child, as the waiter's PID namespace numbers it.
+        reaped_pid: i32,
+        /// Its raw wait status (null when the waiter asked for none).
+        exit_code: Option<u32>,
     },
     /// `wait`.
     Wait {
@@ -438,6 +476,12 @@ pub struct SummaryWire<'a> {
 pub struct WatchedWire<'a> {
     /// Ids of the containers it saw running, sorted.
     pub containers: &'a [String],
+    /// The names the runtime gave those it could name: id → name.
+    pub names: &'a BTreeMap<String, String>,
+    /// PID-namespace inits (node pids) whose signal handling it judged.
+    pub inits: &'a [u32],
+    /// Processes it saw reap a child (node pids): their reaping was watched.
+    pub reapers: &'a [u32],
     /// Container shutdowns it followed from SIGTERM to the end.
     pub shutdowns: usize,
 }

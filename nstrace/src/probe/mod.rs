@@ -78,13 +78,15 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 16] = [
+const PROGRAMS: [(&str, Hook); 18] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
     ("sched_process_free", Hook::TpBtf("sched_process_free")),
     ("sys_enter_wait4", Hook::Tp("syscalls", "sys_enter_wait4")),
+    ("sys_exit_wait4", Hook::Tp("syscalls", "sys_exit_wait4")),
     ("sys_enter_waitid", Hook::Tp("syscalls", "sys_enter_waitid")),
+    ("sys_exit_waitid", Hook::Tp("syscalls", "sys_exit_waitid")),
     ("sys_enter_setns", Hook::Tp("syscalls", "sys_enter_setns")),
     ("sys_exit_setns", Hook::Tp("syscalls", "sys_exit_setns")),
     (
@@ -277,7 +279,11 @@ impl Probes {
             bail!("this nstrace was built without its kernel programs (a plain `cargo build`); build it with `cargo xtask build`");
         }
         let kernel_btf = btf::Btf::from_kernel()?;
-        let offsets = offsets::resolve(&kernel_btf)?;
+        // A v1 hierarchy names containers where the v2 one does not (a v1-only node).
+        let v1 = std::fs::read_to_string("/proc/cgroups")
+            .ok()
+            .and_then(|t| offsets::v1_controller(&t));
+        let offsets = offsets::resolve(&kernel_btf, v1)?;
         let node = procfs::node_ns();
         let config = Config {
             signal_mask: opts.signal_mask,

@@ -5,8 +5,10 @@ use nstrace_common::{Offsets, NSPROXY_ORDER};
 
 use super::btf::{Btf, BtfError};
 
-/// Fills the offset table the programs need from `btf`.
-pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
+/// Fills the offset table the programs need from `btf`. `v1_controller` is
+/// the index in `css_set.subsys` of the cgroup v1 controller whose hierarchy
+/// names a container when the v2 one does not (see [`v1_controller`]).
+pub fn resolve(btf: &Btf, v1_controller: Option<u32>) -> Result<Offsets, BtfError> {
     let m = |ty: &str, field: &str| btf.member_offset(ty, field);
     let mut o = Offsets {
         task_pid: m("task_struct", "pid")?,
@@ -46,6 +48,14 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         socket_type: m("socket", "type")?,
         socket_sk: m("socket", "sk")?,
         sock_protocol: m("sock", "sk_protocol")?,
+        task_cgroups: m("task_struct", "cgroups")?,
+        css_set_dfl_cgrp: m("css_set", "dfl_cgrp")?,
+        css_cgroup: m("cgroup_subsys_state", "cgroup")?,
+        cgroup_kn: m("cgroup", "kn")?,
+        cgroup_level: m("cgroup", "level")?,
+        kernfs_name: m("kernfs_node", "name")?,
+        // Renamed when it became RCU-protected (Linux 6.15).
+        kernfs_parent: m("kernfs_node", "__parent").or_else(|_| m("kernfs_node", "parent"))?,
         valid: 1,
         ..Offsets::default()
     };
@@ -56,7 +66,36 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         o.nsproxy_ns[i] = m("nsproxy", member)?;
         o.ns_common_in[i] = m(ns_struct, "ns")?;
     }
+    if let Some(k) = v1_controller {
+        // `subsys` is an array of pointers: element k at a constant offset.
+        o.css_set_subsys_v1 = m("css_set", "subsys")? + k * 8;
+    }
     Ok(o)
+}
+
+/// Controllers whose v1 hierarchy runtimes put a container in, in the order
+/// tried (any mounted one names it; the kubelet and runc use them all).
+const V1_CONTROLLERS: [&str; 4] = ["pids", "memory", "cpu", "devices"];
+
+/// The `css_set.subsys` index of a mounted cgroup v1 controller, from the
+/// text of /proc/cgroups: its lines list every controller in subsystem-id
+/// order, with hierarchy 0 when it is not mounted on a v1 hierarchy.
+pub fn v1_controller(proc_cgroups: &str) -> Option<u32> {
+    let rows: Vec<(&str, u32)> = proc_cgroups
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?;
+            let hierarchy = f.next()?.parse().ok()?;
+            Some((name, hierarchy))
+        })
+        .collect();
+    V1_CONTROLLERS.iter().find_map(|want| {
+        rows.iter()
+            .position(|(name, h)| name == want && *h != 0)
+            .map(|i| i as u32)
+    })
 }
 
 #[cfg(test)]
@@ -70,12 +109,31 @@ mod tests {
         let Ok(btf) = Btf::from_kernel() else {
             panic!("this machine is documented to have /sys/kernel/btf/vmlinux");
         };
-        let o = resolve(&btf).expect("all fields present");
+        let o = resolve(&btf, Some(2)).expect("all fields present");
         assert_eq!(o.valid, 1);
         assert_ne!(o.task_tgid, o.task_pid);
         assert!(o.upid_size >= 12);
         assert_eq!(o.pid_upid[0], o.pid_numbers);
         assert_eq!(o.pid_upid[3], o.pid_numbers + 3 * o.upid_size);
         assert!(o.nsproxy_ns.iter().all(|off| off % 8 == 0));
+        assert!(o.css_set_subsys_v1 > 0 && o.css_set_subsys_v1.is_multiple_of(8));
+        assert_eq!(resolve(&btf, None).unwrap().css_set_subsys_v1, 0);
+    }
+
+    #[test]
+    fn picks_a_mounted_v1_controller_by_its_subsystem_index() {
+        // This machine's kind (hybrid: v1 hierarchies and the unified one).
+        let hybrid = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                      cpuset\t3\t1\t1\ncpu\t1\t1\t1\ncpuacct\t2\t1\t1\n\
+                      blkio\t7\t1\t1\nmemory\t4\t20\t1\ndevices\t5\t20\t1\n\
+                      freezer\t6\t1\t1\nnet_cls\t0\t1\t1\npids\t8\t20\t1\n";
+        assert_eq!(v1_controller(hybrid), Some(8), "pids, the ninth line");
+        // cgroup v2 only: every controller on hierarchy 0.
+        let v2 = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                  cpuset\t0\t9\t1\ncpu\t0\t9\t1\nmemory\t0\t9\t1\npids\t0\t9\t1\n";
+        assert_eq!(v1_controller(v2), None);
+        // Only memory mounted.
+        let mem = "cpu\t0\t1\t1\nmemory\t2\t5\t1\npids\t0\t1\t1\n";
+        assert_eq!(v1_controller(mem), Some(1));
     }
 }

@@ -61,6 +61,8 @@ pub const REC_SIGNALS: u8 = 8;
 pub const REC_NET: u8 = 9;
 /// Record type: who held a port after a bind lost over it (JSON).
 pub const REC_PORT_HOLDERS: u8 = 10;
+/// Record type: a correction of the model from /proc (reconciliation).
+pub const REC_CORRECTION: u8 = 11;
 /// Largest record accepted; anything bigger means the file is damaged.
 pub const MAX_RECORD: u32 = 1 << 20;
 /// Largest metadata block accepted.
@@ -112,6 +114,8 @@ pub enum Record<'a> {
     Net(Box<NetFacts>),
     /// Who held a port after a bind lost over it.
     PortHolders(Box<PortHolders>),
+    /// A correction of the model from /proc.
+    Correction(crate::model::Correction),
 }
 
 /// Why a record file could not be read.
@@ -277,6 +281,11 @@ impl<W: Write> Writer<W> {
             REC_PORT_HOLDERS,
             &serde_json::to_vec(h).map_err(io::Error::other)?,
         )
+    }
+
+    /// Appends a correction of the model.
+    pub fn correction(&mut self, c: &crate::model::Correction) -> io::Result<()> {
+        self.frame(REC_CORRECTION, &model_codec::encode_correction(c))
     }
 
     /// Appends a clock tick.
@@ -520,6 +529,12 @@ impl<R: Read> Reader<R> {
                         Err(e) => Err(self.corrupt(format!("bad port-holders record: {e}"))),
                     })
                 }
+                REC_CORRECTION => {
+                    return Some(match model_codec::decode_correction(&self.buf) {
+                        Some(c) => Ok(Record::Correction(c)),
+                        None => Err(self.corrupt("bad correction record".into())),
+                    })
+                }
                 REC_TICK => {
                     return Some(match &self.buf[..] {
                         mut b if b.len() == 8 => Ok(Record::Tick(b.get_u64_le())),
@@ -602,7 +617,8 @@ mod tests {
                 | Record::Names(_)
                 | Record::Signals(..)
                 | Record::Net(_)
-                | Record::PortHolders(_) => {}
+                | Record::PortHolders(_)
+                | Record::Correction(_) => {}
             }
         }
         Ok((r.meta.clone(), events, stats))

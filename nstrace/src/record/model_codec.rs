@@ -3,7 +3,7 @@
 
 use nstrace_common::{NsSet, NsType};
 
-use crate::model::{ContainerNames, Enrichment, Pinned, Process, Signals};
+use crate::model::{ContainerNames, Correction, Drift, Enrichment, Pinned, Process, Signals};
 use crate::runtime::Runtime;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -54,6 +54,9 @@ pub fn encode_process(p: &Process) -> Vec<u8> {
     // Added in ABI 2's second record layout: older readers stop before it.
     out.extend_from_slice(&p.program_ns.to_le_bytes());
     put_signals(&mut out, &p.signals);
+    // Added with event ABI 3.
+    out.extend_from_slice(&p.start_ns.to_le_bytes());
+    out.extend_from_slice(&p.exit_ns.to_le_bytes());
     out
 }
 
@@ -90,6 +93,11 @@ pub fn decode_process(b: &[u8]) -> Option<Process> {
     } else {
         (c.u64()?, take_signals(&mut c)?)
     };
+    let (start_ns, exit_ns) = if c.0.is_empty() {
+        (program_ns, if flags & 1 != 0 { seen_ns } else { 0 })
+    } else {
+        (c.u64()?, c.u64()?)
+    };
     if !c.0.is_empty() {
         return None;
     }
@@ -104,9 +112,41 @@ pub fn decode_process(b: &[u8]) -> Option<Process> {
         ns: NsSet::from_array(a),
         hostname: (flags & 2 != 0).then_some(hostname),
         zombie: flags & 1 != 0,
+        start_ns,
+        exit_ns,
         seen_ns,
         program_ns,
         signals,
+    })
+}
+
+/// Encodes a correction of the model.
+pub fn encode_correction(c: &Correction) -> Vec<u8> {
+    let mut out = c.pid.to_le_bytes().to_vec();
+    out.extend_from_slice(&c.start_ns.to_le_bytes());
+    out.extend_from_slice(&c.seen_ns.to_le_bytes());
+    out.push(c.drift.slot() as u8);
+    out.push(u8::from(c.still_zombie));
+    out
+}
+
+/// Decodes what `encode_correction` wrote.
+pub fn decode_correction(b: &[u8]) -> Option<Correction> {
+    let mut c = Cur(b);
+    let pid = c.u32()?;
+    let (start_ns, seen_ns) = (c.u64()?, c.u64()?);
+    let drift = *Drift::ALL.get(c.take(1)?[0] as usize)?;
+    let still_zombie = match c.take(1)?[0] {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    c.0.is_empty().then_some(Correction {
+        pid,
+        start_ns,
+        seen_ns,
+        drift,
+        still_zombie,
     })
 }
 
@@ -272,6 +312,8 @@ mod tests {
             ns: NsSet::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]),
             hostname: Some("web".into()),
             zombie: true,
+            start_ns: 40,
+            exit_ns: 90,
             seen_ns: 99,
             program_ns: 50,
             signals: Signals {
@@ -283,15 +325,37 @@ mod tests {
         };
         let b = encode_process(&p);
         assert_eq!(decode_process(&b), Some(p.clone()));
-        // The layout before program start and signals: 33 bytes shorter, still read.
-        let old = b.len() - 33;
+        // The layout before program start and signals: 33 bytes shorter, and
+        // the one before start and exit times: 16 bytes shorter; both still read.
+        let (old, before_start) = (b.len() - 16 - 33, b.len() - 16);
         for cut in 0..b.len() {
-            if cut != old {
+            if cut != old && cut != before_start {
                 assert_eq!(decode_process(&b[..cut]), None, "cut at {cut}");
             }
         }
         let older = decode_process(&b[..old]).unwrap();
         assert_eq!((older.program_ns, older.signals.known), (99, false));
+        let before = decode_process(&b[..before_start]).unwrap();
+        assert_eq!(
+            (before.start_ns, before.exit_ns),
+            (50, 99),
+            "from program start; a zombie's exit when it was seen"
+        );
+        let c = Correction {
+            pid: 9,
+            start_ns: 1,
+            seen_ns: 2,
+            drift: Drift::PidReused,
+            still_zombie: false,
+        };
+        let b = encode_correction(&c);
+        assert_eq!(decode_correction(&b), Some(c));
+        for cut in 0..b.len() {
+            assert_eq!(decode_correction(&b[..cut]), None, "cut at {cut}");
+        }
+        let mut bad = b.clone();
+        bad[20] = 9;
+        assert_eq!(decode_correction(&bad), None, "no such reason");
         let pins = vec![Pinned {
             ns_type: NsType::Net,
             inode: 42,

@@ -14,6 +14,7 @@ use aya::maps::{MapData, RingBuf};
 use std::collections::{HashMap, HashSet};
 
 use super::network::{NetProc, NetSource};
+use super::reconcile::{self, Reconciler};
 use super::{node_meta, Consumer, Feed, Flow, NetNeeds, Outcome};
 use crate::event::Event;
 use crate::model::{cgroup, joins_unknown_place, wants_enrichment};
@@ -75,6 +76,8 @@ struct LiveReads {
     judged: HashMap<u32, u64>,
     /// The model's layout generation at the last pruning.
     pruned_at: u64,
+    /// The model checked against /proc.
+    reconciler: Reconciler,
 }
 
 impl LiveReads {
@@ -167,6 +170,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
         tried: HashSet::new(),
         judged: HashMap::new(),
         pruned_at: 0,
+        reconciler: Reconciler::default(),
     };
     let mut net = NetSource::new(feed.meta.node_ns);
     if feed.wants_proc() {
@@ -239,6 +243,7 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
         tried: HashSet::new(),
         judged: HashMap::new(),
         pruned_at: 0,
+        reconciler: Reconciler::default(),
     };
     let node = feed.meta.node_ns;
     let host = feed.meta.hostname.clone();
@@ -290,7 +295,20 @@ fn tick(
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
+    let now = procfs::monotonic_ns();
     if feed.needs.model {
+        // First what the kernel's witnesses missed, so that nothing below
+        // (names, networks, detectors) keeps a process that is gone.
+        for c in reads.reconciler.sweep(
+            &feed.model,
+            now,
+            reconcile::listed_pids,
+            reconcile::stat_now,
+        ) {
+            if feed.correct(c)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
         reads.forget_gone(&mut feed.model);
         feed.model.forget_gone_net();
         if feed.needs.net == NetNeeds::Wiring || (last && feed.recording()) {
@@ -299,7 +317,6 @@ fn tick(
             }
         }
     }
-    let now = procfs::monotonic_ns();
     if let Some(after) = feed.needs.judge_signals_after {
         read_init_signals(feed, &mut reads.judged, now, after.as_nanos() as u64)?;
     }
@@ -382,9 +399,14 @@ fn ingest(
     }
     if feed.wants_proc() {
         if let Some(pid) = wants_enrichment(&feed.meta.node_ns, &ev) {
+            // Once per container, after its first exec: the runtime's files
+            // name it, found by the cgroup the exec carries (its process may
+            // be gone already), or else by the one /proc gives.
+            if let Event::Exec(e) = &ev {
+                reads.name(feed, &crate::event::exec_cgroup(e))?;
+            }
             let (node, host) = (feed.meta.node_ns, &feed.meta.hostname);
             if let Some(e) = snapshot::enrichment(pid, &node, host) {
-                // Once per container, after its first exec: the runtime's files name it.
                 reads.name(feed, &e.cgroup)?;
                 feed.enrich(e)?;
             }

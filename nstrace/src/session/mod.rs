@@ -16,6 +16,7 @@
 
 pub mod live;
 pub mod network;
+pub mod reconcile;
 pub mod replay;
 
 use std::io::BufWriter;
@@ -25,7 +26,9 @@ use anyhow::{Context, Result};
 
 use crate::event::{decode, Event};
 use crate::model::net::{NetFacts, PortHolders};
-use crate::model::{ContainerNames, Enrichment, Model, Pinned, Process, Signals};
+use crate::model::{
+    ContainerNames, Correction, Enrichment, Model, Pinned, Process, Release, Signals,
+};
 use crate::output::is_broken_pipe;
 use crate::procfs;
 use crate::record::{Meta, Writer};
@@ -121,6 +124,14 @@ pub trait Consumer {
     fn before_event(&mut self, _ev: &Event, _m: &Model) {}
     /// An event, with the model after it (a reaped process is still there).
     fn event(&mut self, ev: &Event, m: &Model) -> Result<Flow>;
+    /// Processes leave the model (reaped, or found gone), with how that was
+    /// learned; they are still in `m`, so whatever is concluded about them
+    /// can place them. Called after the event or correction that released them.
+    fn released(&mut self, _released: &[Release], _m: &Model) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+    /// The model was corrected from /proc (a witness it missed).
+    fn corrected(&mut self, _c: &Correction, _m: &Model) {}
     /// A batch of events is done (flush output).
     fn batch_done(&mut self) -> Result<Flow> {
         Ok(Flow::Continue)
@@ -302,23 +313,48 @@ impl<'c> Feed<'c> {
     }
 
     /// One admitted event: recorded, shown to the consumer before and after
-    /// the model takes it. A reap is applied last, so whatever the consumer
-    /// concludes about the reaped process can still place it.
+    /// the model takes it. The processes it releases leave the model last,
+    /// so whatever the consumer concludes about them can still place them.
     pub fn event(&mut self, ev: &Event) -> Result<Flow> {
         self.rec(|w| w.event(ev.bytes()))?;
         if !self.needs.model {
             return flow(self.consumer.event(ev, &self.model));
         }
         self.consumer.before_event(ev, &self.model);
-        let reap = matches!(ev, Event::Reap(_));
-        if !reap {
-            self.model.apply(ev);
+        self.model.apply(ev);
+        let released = self.model.releases(ev);
+        let f = flow(self.consumer.event(ev, &self.model))?;
+        let g = self.release(&released)?;
+        Ok(if f == Flow::Stop { f } else { g })
+    }
+
+    /// Shows the consumer what leaves the model, then removes it.
+    fn release(&mut self, released: &[Release]) -> Result<Flow> {
+        if released.is_empty() {
+            return Ok(Flow::Continue);
         }
-        let f = flow(self.consumer.event(ev, &self.model));
-        if reap {
-            self.model.apply(ev);
+        for r in released {
+            if let crate::model::Witness::PidNsGone { .. } = r.witness {
+                self.user.pid_ns_releases += 1;
+            }
         }
+        let f = flow(self.consumer.released(released, &self.model));
+        self.model.release(released);
         f
+    }
+
+    /// A correction of the model from /proc (reconciliation): recorded,
+    /// counted by reason, applied, and what it releases released.
+    pub fn correct(&mut self, c: Correction) -> Result<Flow> {
+        self.rec(|w| w.correction(&c))?;
+        self.user.corrections[c.drift.slot()] += 1;
+        if !self.needs.model {
+            return Ok(Flow::Continue);
+        }
+        let released = self.model.correction_releases(&c);
+        self.model.correct(&c);
+        self.consumer.corrected(&c, &self.model);
+        self.release(&released)
     }
 
     /// A batch of events ended.

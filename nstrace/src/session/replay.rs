@@ -64,6 +64,13 @@ pub fn run(path: &Path, consumer: &mut dyn Consumer) -> Result<Outcome> {
                 feed.port_holders(*h)?;
                 Flow::Continue
             }
+            Record::Correction(c) => {
+                if feed.start()? == Flow::Stop {
+                    Flow::Stop
+                } else {
+                    feed.correct(c)?
+                }
+            }
             Record::Stats(s) => {
                 stats = Some(*s);
                 Flow::Continue
