@@ -8,12 +8,123 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::pod::{runtime_counts, Node};
+use crate::prometheus::{free_port, http_get};
+use crate::{eventually, TempDir, Tracer};
+
 /// The image `cargo xtask test` builds before the tests.
 pub const IMAGE: &str = "localhost/nstrace:latest";
 
 /// A file of the repository.
 pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The binary's `nstrace agent` on a free loopback port, its lock file in
+/// `dir`, with `extra` flags; returned once `/healthz` answers 200, with its
+/// address and its lock file.
+pub fn agent_in(dir: &TempDir, extra: &[&str]) -> (Tracer, String, PathBuf) {
+    let lock = dir.path().join("agent.lock");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["agent", "--listen", &listen, "--lock-file"];
+    args.push(lock.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let agent = Tracer::command(&args, &[]);
+    eventually("/healthz 200", || {
+        http_get(&listen, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    (agent, listen, lock)
+}
+
+/// The agent's /metrics value of `series` (summed over the label sets of
+/// the lines that start with it); 0 when it has none.
+pub fn agent_metric(listen: &str, series: &str) -> f64 {
+    http_get(listen, "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Where the agent's model and the node's truth differ, if anywhere: its
+/// `nstrace_pods` and `nstrace_containers` against what the runtimes report
+/// running ([`runtime_counts`]); ghosts: processes its `/topology` lists
+/// that /proc no longer has, and still lists two seconds later (the
+/// document is rendered at the agent's 1 s tick, so a process that has just
+/// ended is in it for a moment: only one that stays is a ghost); and its
+/// `nstrace_zombies` against the zombies /topology lists.
+pub fn model_vs_node(listen: &str, node: &Node) -> Result<(), String> {
+    let topology = || -> Result<Vec<(u64, String, bool)>, String> {
+        let t: Value = serde_json::from_str(
+            &http_get(listen, "/topology")
+                .map_err(|e| e.to_string())?
+                .body,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(t["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["containers"].as_array().cloned().unwrap_or_default())
+            .chain(t["lone"].as_array().cloned().unwrap_or_default())
+            .flat_map(|c| c["processes"].as_array().cloned().unwrap_or_default())
+            .map(|p| {
+                (
+                    p["pid"].as_u64().unwrap_or(0),
+                    p["comm"].as_str().unwrap_or_default().to_owned(),
+                    p["zombie"] == true,
+                )
+            })
+            .collect())
+    };
+    let gone = |pid: u64| !Path::new(&format!("/proc/{pid}")).exists();
+    let before: Vec<(u64, String, bool)> = topology()?
+        .into_iter()
+        .filter(|(pid, ..)| gone(*pid))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (pods, ctrs) = runtime_counts(node);
+    let m = http_get(listen, "/metrics")
+        .map_err(|e| e.to_string())?
+        .body;
+    let after = topology()?;
+    let gauge = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let mut wrong = Vec::new();
+    if gauge("nstrace_pods") != pods as f64 {
+        wrong.push(format!(
+            "nstrace_pods {} but the runtimes run {pods}",
+            gauge("nstrace_pods")
+        ));
+    }
+    if gauge("nstrace_containers") != ctrs as f64 {
+        wrong.push(format!(
+            "nstrace_containers {} but the runtimes run {ctrs}",
+            gauge("nstrace_containers")
+        ));
+    }
+    for (pid, comm, _) in before.iter().filter(|p| after.contains(p) && gone(p.0)) {
+        wrong.push(format!("a ghost: pid {pid} ({comm}) is gone from /proc"));
+    }
+    let zombies = after.iter().filter(|p| p.2).count();
+    let gauge_zombies = agent_metric(listen, "nstrace_zombies{");
+    if gauge_zombies > zombies as f64 {
+        wrong.push(format!(
+            "nstrace_zombies counts {gauge_zombies}, /topology lists {zombies} zombies"
+        ));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
+    }
 }
 
 /// The capabilities `deploy/daemonset.yaml` adds to the agent (`add: [A, B]`

@@ -514,6 +514,43 @@ impl Containerd {
         Ok(())
     }
 
+    /// What containerd runs now: (ready sandboxes, running containers).
+    pub fn running_counts(&self) -> Result<(usize, usize)> {
+        let pods = self
+            .block_on(
+                self.client()
+                    .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }),
+            )
+            .map_err(|e| status("ListPodSandbox", e))?
+            .into_inner()
+            .items
+            .iter()
+            .filter(|s| s.state == cri::PodSandboxState::SandboxReady as i32)
+            .count();
+        let ctrs = self
+            .block_on(
+                self.client()
+                    .list_containers(cri::ListContainersRequest { filter: None }),
+            )
+            .map_err(|e| status("ListContainers", e))?
+            .into_inner()
+            .containers
+            .iter()
+            .filter(|c| c.state == cri::ContainerState::ContainerRunning as i32)
+            .count();
+        Ok((pods, ctrs))
+    }
+
+    /// StopContainer with `timeout_s` (0: SIGKILL at once).
+    pub fn stop_container(&self, id: &str, timeout_s: i64) -> Result<()> {
+        self.block_on(self.client().stop_container(cri::StopContainerRequest {
+            container_id: id.to_owned(),
+            timeout: timeout_s,
+        }))
+        .map_err(|e| status("StopContainer", e))?;
+        Ok(())
+    }
+
     /// Every sandbox containerd knows (also ones a failed test lost track of).
     fn all_sandboxes(&self) -> Result<Vec<(String, String)>> {
         let r = self

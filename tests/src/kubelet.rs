@@ -26,6 +26,9 @@ use serde_json::Value;
 
 use crate::cri::{Containerd, Result, MIN_GRACE_S};
 
+/// The CRI state of a running container.
+pub const RUNNING: i32 = cri::ContainerState::ContainerRunning as i32;
+
 /// One container the kubelet started.
 #[derive(Clone, Debug)]
 pub struct Started {
@@ -35,6 +38,8 @@ pub struct Started {
     pub id: String,
     /// Its preStop exec hook, if the spec has one.
     pub pre_stop: Option<Vec<String>>,
+    /// The config it was created with (a restart makes the next attempt of it).
+    pub config: cri::ContainerConfig,
 }
 
 /// A pod run through CRI; stopped and removed (the kubelet's way) on drop.
@@ -358,7 +363,7 @@ pub fn run_pod_with(
             .ok_or("a container without a name")?
             .to_owned();
         let config = container_config(&pod, c, &volumes, &labels)?;
-        let id = containerd.create_and_start(&pod.sandbox, config, &pod.sandbox_config)?;
+        let id = containerd.create_and_start(&pod.sandbox, config.clone(), &pod.sandbox_config)?;
         let pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
             .as_array()
             .map(|_| strings(&c["lifecycle"]["preStop"]["exec"]["command"]));
@@ -366,6 +371,7 @@ pub fn run_pod_with(
             name: cname,
             id,
             pre_stop,
+            config,
         });
     }
     Ok(pod)
@@ -593,6 +599,61 @@ impl CriPod {
             set.join_all().await
         });
         results.into_iter().collect()
+    }
+
+    /// A forced stop (an eviction, `kubectl delete --grace-period=0 --force`):
+    /// StopContainer with no grace, every container at once (SIGKILL).
+    pub fn kill(&self) -> Result<()> {
+        let work: Vec<_> = self
+            .containers
+            .iter()
+            .map(|c| (self.containerd.client(), c.id.clone()))
+            .collect();
+        let results = self.containerd.block_on(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for (mut client, id) in work {
+                set.spawn(async move {
+                    client
+                        .stop_container(cri::StopContainerRequest {
+                            container_id: id,
+                            timeout: 0,
+                        })
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("CRI StopContainer: {}", e.message()))
+                });
+            }
+            set.join_all().await
+        });
+        results.into_iter().collect()
+    }
+
+    /// The kubelet's restart of container `name`: the old one is killed (as
+    /// when it crashed) and kept, and the next attempt of it is created in
+    /// the same sandbox and started (a new container id). Returns the new id.
+    pub fn restart(&mut self, name: &str) -> Result<String> {
+        let i = self
+            .containers
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| format!("no container {name}"))?;
+        self.containerd.stop_container(&self.containers[i].id, 0)?;
+        let mut config = self.containers[i].config.clone();
+        if let Some(m) = config.metadata.as_mut() {
+            m.attempt += 1;
+            config.annotations.insert(
+                "io.kubernetes.container.restartCount".into(),
+                m.attempt.to_string(),
+            );
+        }
+        let id = self.containerd.create_and_start(
+            &self.sandbox,
+            config.clone(),
+            &self.sandbox_config,
+        )?;
+        self.containers[i].id = id.clone();
+        self.containers[i].config = config;
+        Ok(id)
     }
 
     /// StopPodSandbox and RemovePodSandbox (after a stop, or at once: then

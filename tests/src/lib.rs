@@ -348,6 +348,32 @@ pub fn assert_watched(events: &[Value], ids: &[String], shutdowns: u64) {
     );
 }
 
+/// Asserts that an audit judged PID-namespace init `pid` (read its signal
+/// handling): a prediction it did not make was looked for.
+#[track_caller]
+pub fn assert_judged(events: &[Value], pid: u64) {
+    let summary = audit_summary(events).expect("the audit's summary line");
+    let inits = &summary["summary"]["watched"]["inits"];
+    assert!(
+        inits.as_array().is_some_and(|a| a.iter().any(|p| p == pid)),
+        "the audit never judged init {pid}: {inits}"
+    );
+}
+
+/// Asserts that an audit saw `pid` reap a child: a reaping finding it did not
+/// make was looked for.
+#[track_caller]
+pub fn assert_seen_reaping(events: &[Value], pid: u64) {
+    let summary = audit_summary(events).expect("the audit's summary line");
+    let reapers = &summary["summary"]["watched"]["reapers"];
+    assert!(
+        reapers
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == pid)),
+        "the audit never saw {pid} reap a child: {reapers}"
+    );
+}
+
 /// Findings (not the summary) above info in an audit's JSON output.
 pub fn findings_above_info(events: &[Value]) -> Vec<&Value> {
     events

@@ -119,7 +119,19 @@ impl Node {
 
     /// [`Node::play`]; on containerd optionally without the kubelet's cgroup parent.
     pub fn play_with(&self, name: &str, yaml: &str, cgroup_parent: bool) -> Pod {
-        let pod = match &self.containerd {
+        let pod = self.launch(name, yaml, cgroup_parent);
+        pod.wait_running();
+        pod
+    }
+
+    /// Runs the pod of `yaml` without waiting for its containers (some may
+    /// exit at once).
+    pub fn start(&self, name: &str, yaml: &str) -> Pod {
+        self.launch(name, yaml, true)
+    }
+
+    fn launch(&self, name: &str, yaml: &str, cgroup_parent: bool) -> Pod {
+        match &self.containerd {
             Some(c) => {
                 let p = kubelet::run_pod_with(c.clone(), yaml, cgroup_parent)
                     .unwrap_or_else(|e| panic!("pod {name} through CRI: {e}"));
@@ -130,9 +142,7 @@ impl Node {
                 }
             }
             None => Pod::play_podman(name, yaml),
-        };
-        pod.wait_running();
-        pod
+        }
     }
 }
 
@@ -429,6 +439,53 @@ impl Pod {
         }
     }
 
+    /// (name, id) of every container, running or not (`infra` for the infra).
+    pub fn container_ids(&self) -> Vec<(String, String)> {
+        match &self.inner {
+            Inner::Cri(p) => std::iter::once(("infra".to_owned(), p.sandbox.clone()))
+                .chain(p.containers.iter().map(|c| (c.name.clone(), c.id.clone())))
+                .collect(),
+            Inner::Podman(..) => {
+                let prefix = format!("{}-", self.name);
+                podman_ok(&[
+                    "pod",
+                    "inspect",
+                    &self.name,
+                    "--format",
+                    "{{range .Containers}}{{.Name}} {{.Id}}\n{{end}}",
+                ])
+                .lines()
+                .filter_map(|l| {
+                    let (name, id) = l.split_once(' ')?;
+                    let name = name.strip_prefix(&prefix).unwrap_or("infra");
+                    Some((name.to_owned(), id.to_owned()))
+                })
+                .collect()
+            }
+        }
+    }
+
+    /// Whether container `name` runs now.
+    pub fn container_running(&self, name: &str) -> bool {
+        match &self.inner {
+            Inner::Cri(p) => p.container(name).is_some_and(|c| {
+                p.containerd
+                    .container_status(&c.id)
+                    .is_ok_and(|(s, _)| s.state == crate::kubelet::RUNNING)
+            }),
+            Inner::Podman(..) => {
+                podman(&[
+                    "inspect",
+                    "--format",
+                    "{{.State.Running}}",
+                    &format!("{}-{name}", self.name),
+                ])
+                .stdout
+                    == b"true\n"
+            }
+        }
+    }
+
     /// The container named `name` in the spec (`infra` for the infra).
     pub fn container(&self, name: &str) -> Ctr {
         self.containers()
@@ -573,6 +630,54 @@ impl Pod {
             }
         }
     }
+}
+
+impl Pod {
+    /// A forced stop, as a drain that cannot wait or an eviction does it:
+    /// SIGKILL to every container at once (`podman kube down`; CRI
+    /// StopContainer with no grace). The pod itself goes on drop.
+    pub fn kill(&self) {
+        match &self.inner {
+            Inner::Cri(p) => p.kill().unwrap_or_else(|e| panic!("{e}")),
+            Inner::Podman(Some(yaml), _) => {
+                podman_ok(&["kube", "down", yaml.to_str().unwrap()]);
+            }
+            Inner::Podman(None, _) => {
+                podman_ok(&["pod", "rm", "-f", "-t", "0", &self.name]);
+            }
+        }
+    }
+
+    /// Restarts container `name` in its pod as its runtime does: podman in
+    /// place (`podman restart -t 0`: the same container, a new process); CRI
+    /// the kubelet's way (the next attempt: a new container, the old one kept).
+    pub fn restart(&mut self, name: &str) {
+        match &mut self.inner {
+            Inner::Cri(p) => {
+                p.restart(name).unwrap_or_else(|e| panic!("{e}"));
+            }
+            Inner::Podman(..) => {
+                podman_ok(&["restart", "-t", "0", &format!("{}-{name}", self.name)]);
+            }
+        }
+        self.wait_running();
+    }
+}
+
+/// What the runtimes report running on the node now: (pods, containers),
+/// counting podman's pods and containers (infra included) and, on `node`'s
+/// containerd, its ready sandboxes and running containers (a sandbox is a
+/// container too: its pause process).
+pub fn runtime_counts(node: &Node) -> (usize, usize) {
+    let lines = |args: &[&str]| podman_ok(args).lines().filter(|l| !l.is_empty()).count();
+    let mut pods = lines(&["pod", "ps", "-q", "--filter", "status=running"]);
+    let mut ctrs = lines(&["ps", "-q"]);
+    if let Some(c) = node.containerd() {
+        let (p, n) = c.running_counts().unwrap_or_else(|e| panic!("{e}"));
+        pods += p;
+        ctrs += n + p;
+    }
+    (pods, ctrs)
 }
 
 impl Drop for Pod {

@@ -15,7 +15,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use nstrace_tests::agent::{daemonset_caps, dashboard_queries, podman_run, repo, AgentContainer};
+use nstrace_tests::agent::{
+    agent_in, agent_metric, daemonset_caps, dashboard_queries, podman_run, repo, AgentContainer,
+};
 use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec, NOTRAP};
 use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
@@ -57,24 +59,6 @@ nstrace_tests::on_both_runtimes!(
 /// The `namespace` label of a pod's series (empty where the runtime has none).
 fn ns_label(pod: &Pod) -> String {
     pod.namespace().unwrap_or_default()
-}
-
-/// The binary's `nstrace agent` on a free loopback port, its lock file in
-/// `dir`, with `extra` flags; returned once `/healthz` answers 200, with its
-/// address and its lock file.
-fn agent_in(dir: &TempDir, extra: &[&str]) -> (Tracer, String, std::path::PathBuf) {
-    let lock = dir.path().join("agent.lock");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut args = vec!["agent", "--listen", &listen, "--lock-file"];
-    args.push(lock.to_str().unwrap());
-    args.extend_from_slice(extra);
-    let agent = Tracer::command(&args, &[]);
-    eventually("/healthz 200", || {
-        http_get(&listen, "/healthz")
-            .ok()
-            .filter(|r| r.status == 200)
-    });
-    (agent, listen, lock)
 }
 
 fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
@@ -630,17 +614,6 @@ fn agent_and_audit_text_are_quiet_by_default(rt: Runtime) {
             && note.contains("--min-severity info prints them"),
         "{note}"
     );
-}
-
-/// The agent's /metrics value of `series` (summed over its label sets).
-fn agent_metric(listen: &str, series: &str) -> f64 {
-    http_get(listen, "/metrics")
-        .map(|r| r.body)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with(series))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// VmRSS of a process this test started, in KiB.

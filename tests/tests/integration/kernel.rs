@@ -381,6 +381,9 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
             "pid1_will_ignore_sigterm"
         ])
     );
+    // The control looked: tini was judged and seen reaping its orphan.
+    assert_judged(&live, reaper_pid);
+    assert_seen_reaping(&live, reaper_pid);
     assert!(kinds(reaper_pid).is_empty(), "{:?}", kinds(reaper_pid));
     // No detector flags: the recording keeps the live run's.
     let replay = Command::new(nstrace_bin())
@@ -432,6 +435,8 @@ fn a_reaping_init_frozen_while_its_orphan_exits_is_not_never_reaps() {
     drop(p);
     let done = t.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
+    // The control looked: tini's orphan was followed to its reap by tini.
+    assert_seen_reaping(&done.events, tini);
     let about_tini: Vec<&Value> = done
         .events
         .iter()

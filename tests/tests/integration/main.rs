@@ -10,6 +10,7 @@
 
 mod agent;
 mod alerts;
+mod churn;
 mod cli;
 mod foundation;
 mod joins;

@@ -187,8 +187,11 @@ fn predictions_need_no_shutdown_and_are_withdrawn(rt: Runtime) {
         w["summary"].as_str().unwrap().starts_with("resolved:"),
         "{w}"
     );
+    let trapped_init = u64::from(pod.container("trapped").pid);
     drop(pod);
     let done = t.stop();
+    // The control looked: the trapping shell was judged.
+    assert_judged(&done.events, trapped_init);
     let trapped: Vec<_> = done
         .events
         .iter()
