@@ -141,6 +141,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l ring-buffer-si
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug -d 'Also log, on stderr, one JSON line (`"level":"debug"`) for each correction of the model from /proc: a process the kernel\'s events said alive or a zombie that /proc shows gone (every correction is counted in nstrace_model_corrections_total{reason} either way)'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s V -l version -d 'Print version'

@@ -6,9 +6,12 @@
 //! few seconds and stops them with a short grace period, the way the kubelet
 //! does: a mix of good inits (`tini -g`, `dumb-init`, with a process churning
 //! under them) and broken ones (a shell PID 1 with no trap, one that never
-//! reaps). It samples the agent's RSS (VmRSS of the process it started) and
+//! reaps); every fourth pod is torn down with SIGKILL instead (`podman kube
+//! down`, as a forced drain or an eviction does). It samples the agent's RSS (VmRSS of the process it started) and
 //! scrapes `/metrics` at the start, every minute and at the end, then prints a
-//! table, the RSS growth after the first minute and the total drops, and
+//! table, the RSS growth after the first minute and the total drops, ends
+//! with the agent's model against the runtime (pods, containers, processes it
+//! lists that /proc no longer has: ghosts; its corrections from /proc), and
 //! writes target/soak/soak.md and soak.json.
 //!
 //! The agent and every pod are removed on exit, on Ctrl-C (SIGINT, SIGTERM,
@@ -245,13 +248,40 @@ fn remove_soak_pods() -> Result<usize> {
 struct Churn {
     started: AtomicU64,
     stopped: AtomicU64,
+    /// Of those stopped, how many with SIGKILL (no grace period).
+    killed: AtomicU64,
     broken: AtomicU64,
     failures: AtomicU64,
     last_error: Mutex<String>,
 }
 
-/// One pod's life: play, run, stop with the grace period, remove.
-fn cycle(dir: &Path, name: &str, kind: &PodKind, opts: &Options, churn: &Churn) -> Result<()> {
+/// How a pod of the soak ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// `podman pod stop -t GRACE`: SIGTERM, SIGKILL at the end of the grace.
+    Stop,
+    /// `podman kube down`: SIGKILL to every container at once.
+    Kill,
+}
+
+/// Every fourth pod of a worker is SIGKILLed.
+fn end_of(n: u64) -> End {
+    if n % 4 == 3 {
+        End::Kill
+    } else {
+        End::Stop
+    }
+}
+
+/// One pod's life: play, run, stop with the grace period (or SIGKILL), remove.
+fn cycle(
+    dir: &Path,
+    name: &str,
+    kind: &PodKind,
+    end: End,
+    opts: &Options,
+    churn: &Churn,
+) -> Result<()> {
     let yaml = dir.join(format!("{name}.yaml"));
     std::fs::write(&yaml, pod_yaml(name, kind, opts.grace))?;
     let y = yaml.to_string_lossy().into_owned();
@@ -265,10 +295,16 @@ fn cycle(dir: &Path, name: &str, kind: &PodKind, opts: &Options, churn: &Churn) 
         while Instant::now() < until && !STOP.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        podman(
-            &["pod", "stop", "-t", &opts.grace.to_string(), name],
-            Duration::from_secs(u64::from(opts.grace) + 60),
-        )?;
+        match end {
+            End::Stop => podman(
+                &["pod", "stop", "-t", &opts.grace.to_string(), name],
+                Duration::from_secs(u64::from(opts.grace) + 60),
+            )?,
+            End::Kill => {
+                churn.killed.fetch_add(1, Ordering::Relaxed);
+                podman(&["kube", "down", &y], Duration::from_secs(120))?
+            }
+        };
         churn.stopped.fetch_add(1, Ordering::Relaxed);
         Ok(())
     })();
@@ -509,6 +545,114 @@ fn parse_scrape(text: &str) -> Scrape {
     s
 }
 
+/// The agent's model against the node at the end of a soak.
+#[derive(Debug, Default, PartialEq)]
+struct Truth {
+    /// (pods, containers) the agent's gauges say.
+    model: (f64, f64),
+    /// (pods, containers) podman runs.
+    runtime: (f64, f64),
+    /// Processes the agent's /topology lists that /proc does not have: "pid (comm)".
+    ghosts: Vec<String>,
+    /// The agent's corrections from /proc, in total.
+    corrections: f64,
+    /// …by reason, as `reason=N` (non-zero ones).
+    reasons: Vec<String>,
+}
+
+impl Truth {
+    /// Whether the model equals the node.
+    fn holds(&self) -> bool {
+        self.model == self.runtime && self.ghosts.is_empty()
+    }
+}
+
+impl std::fmt::Display for Truth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Model vs runtime at the end: pods {} (podman runs {}), containers {} (podman runs {}), ghosts {} (processes listed that /proc does not have{}); corrections from /proc during the run: {}{}.",
+            self.model.0,
+            self.runtime.0,
+            self.model.1,
+            self.runtime.1,
+            self.ghosts.len(),
+            if self.ghosts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", self.ghosts.join(", "))
+            },
+            self.corrections,
+            if self.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.reasons.join(" "))
+            }
+        )
+    }
+}
+
+/// Reads the agent's gauges, corrections and /topology, and what podman runs
+/// and /proc has; retried for a few seconds while they differ (the last
+/// pods' events may still be on their way).
+fn compare_with_runtime(addr: &str) -> Result<Truth> {
+    let count = |args: &[&str]| -> Result<f64> {
+        Ok(podman(args, Duration::from_secs(60))?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count() as f64)
+    };
+    let mut last = Truth::default();
+    for _ in 0..30 {
+        let metrics = http_get(addr, "/metrics").map_err(anyhow::Error::msg)?.1;
+        let s = parse_scrape(&metrics);
+        let topology = http_get(addr, "/topology").map_err(anyhow::Error::msg)?.1;
+        let t: serde_json::Value =
+            serde_json::from_str(&topology).context("the agent's /topology is not JSON")?;
+        let ghosts = t["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["containers"].as_array().cloned().unwrap_or_default())
+            .chain(t["lone"].as_array().cloned().unwrap_or_default())
+            .flat_map(|c| c["processes"].as_array().cloned().unwrap_or_default())
+            .filter(|p| {
+                let pid = p["pid"].as_u64().unwrap_or(0);
+                !Path::new(&format!("/proc/{pid}")).exists()
+            })
+            .map(|p| format!("{} ({})", p["pid"], p["comm"].as_str().unwrap_or("?")))
+            .collect();
+        let mut reasons = Vec::new();
+        let mut corrections = 0.0;
+        for line in metrics.lines() {
+            if let Some(rest) = line.strip_prefix("nstrace_model_corrections_total{reason=\"") {
+                if let Some((reason, n)) = rest.split_once("\"} ") {
+                    let n: f64 = n.trim().parse().unwrap_or(0.0);
+                    corrections += n;
+                    if n > 0.0 {
+                        reasons.push(format!("{reason}={n}"));
+                    }
+                }
+            }
+        }
+        last = Truth {
+            model: (s.pods.unwrap_or(-1.0), s.containers.unwrap_or(-1.0)),
+            runtime: (
+                count(&["pod", "ps", "-q", "--filter", "status=running"])?,
+                count(&["ps", "-q"])?,
+            ),
+            ghosts,
+            corrections,
+            reasons,
+        };
+        if last.holds() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(last)
+}
+
 /// VmRSS of /proc/PID/status, in KiB.
 fn vm_rss_kib(status: &str) -> Option<u64> {
     status
@@ -699,7 +843,7 @@ pub fn soak(opts: &Options) -> Result<()> {
                     }
                     let kind = &KINDS[(w + n as usize) % KINDS.len()];
                     let name = format!("{PREFIX}{w}-{n}");
-                    match cycle(&dir, &name, kind, &opts, &churn) {
+                    match cycle(&dir, &name, kind, end_of(n), &opts, &churn) {
                         Ok(()) => consecutive = 0,
                         Err(e) => {
                             churn.failures.fetch_add(1, Ordering::Relaxed);
@@ -759,6 +903,7 @@ pub fn soak(opts: &Options) -> Result<()> {
     std::thread::sleep(Duration::from_secs(3));
     agent.check_alive()?;
     samples.push(take_sample(&agent, "end", t0, &churn)?);
+    let truth = compare_with_runtime(&agent.addr)?;
     let (took, code) = agent.stop()?;
     let stderr = agent.stderr();
     drop(agent);
@@ -794,10 +939,11 @@ pub fn soak(opts: &Options) -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "Pods: {} run ({} with a broken PID 1), {} stopped, {} failed{}; grace {} s, {} s each, {} at a time.",
+        "Pods: {} run ({} with a broken PID 1), {} stopped ({} of them with SIGKILL), {} failed{}; grace {} s, {} s each, {} at a time.",
         churn.started.load(Ordering::Relaxed),
         churn.broken.load(Ordering::Relaxed),
         churn.stopped.load(Ordering::Relaxed),
+        churn.killed.load(Ordering::Relaxed),
         churn.failures.load(Ordering::Relaxed),
         match churn.last_error.lock().map(|e| e.clone()).unwrap_or_default() {
             e if e.is_empty() => String::new(),
@@ -807,6 +953,7 @@ pub fn soak(opts: &Options) -> Result<()> {
         opts.pod_seconds,
         opts.parallel
     );
+    let _ = writeln!(md, "{truth}");
     let _ = writeln!(
         md,
         "Findings: {findings_lines} JSON lines on stdout; --output rotation (256K, keep 2): {}.",
@@ -836,12 +983,19 @@ pub fn soak(opts: &Options) -> Result<()> {
         md.push_str("Interrupted before the end: the figures cover what ran.\n");
     }
     let json = format!(
-        "{{\"minutes\":{:.2},\"interrupted\":{interrupted},\"rss_growth_after_first_minute_pct\":{},\"drops\":{},\"pods_run\":{},\"pod_failures\":{},\"samples\":[{}]}}\n",
+        "{{\"minutes\":{:.2},\"interrupted\":{interrupted},\"rss_growth_after_first_minute_pct\":{},\"drops\":{},\"pods_run\":{},\"pods_killed\":{},\"pod_failures\":{},\"ghosts\":{},\"model\":{{\"pods\":{},\"containers\":{}}},\"runtime\":{{\"pods\":{},\"containers\":{}}},\"corrections\":{},\"samples\":[{}]}}\n",
         t0.elapsed().as_secs_f64() / 60.0,
         growth.map_or("null".into(), |g| format!("{g:.2}")),
         drops.map_or("null".into(), |d| format!("{d:.0}")),
         churn.started.load(Ordering::Relaxed),
+        churn.killed.load(Ordering::Relaxed),
         churn.failures.load(Ordering::Relaxed),
+        truth.ghosts.len(),
+        truth.model.0,
+        truth.model.1,
+        truth.runtime.0,
+        truth.runtime.1,
+        truth.corrections,
         samples
             .iter()
             .map(|s| format!(
@@ -865,6 +1019,9 @@ pub fn soak(opts: &Options) -> Result<()> {
             "the agent exited with {code:?} on SIGTERM: {}",
             stderr.trim()
         );
+    }
+    if !truth.holds() {
+        bail!("the agent's model drifted from the node: {truth}");
     }
     if interrupted {
         bail!(
