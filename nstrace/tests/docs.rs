@@ -449,7 +449,7 @@ fn the_metrics_reference_lists_exactly_the_exported_families() {
         .flat_map(|r| ticked(&r[0]))
         .collect();
     // Families are exported once they have a series: give each one.
-    let m = nstrace::output::metrics::Metrics::new("6.18.0");
+    let mut m = nstrace::output::metrics::Metrics::new("6.18.0");
     let one = |k: &'static str| [(k, "x".to_owned())];
     for f in [
         &m.events,
@@ -467,6 +467,8 @@ fn the_metrics_reference_lists_exactly_the_exported_families() {
         ("container", "c".to_owned()),
     ];
     m.zombies.get_or_create(&place).set(1);
+    m.restarts.get_or_create(&place).inc();
+    m.counters(&nstrace::stats::Stats::default());
     m.findings
         .get_or_create(&[
             ("finding", "f".to_owned()),
