@@ -17,7 +17,7 @@ use nstrace_common::{sig, SigResult, HANDLER_DFL, HANDLER_IGN, SA_RESETHAND};
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::{cstr, Event};
 use crate::model::signals::dropped_at_delivery;
-use crate::model::{Init, Model, Runtime};
+use crate::model::{is_ns_init, Init, Model, Runtime};
 
 /// One step of a shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -468,7 +468,7 @@ impl Shutdowns {
                     return Vec::new();
                 }
                 let h = &s.hdr;
-                let to_init = s.target_ns_tgid == 1;
+                let to_init = is_ns_init(s.target_ns_tgid, ns, self.node_pid_ns);
                 if s.sig == sig::TERM && to_init && !self.open.contains_key(&ns) {
                     let others = m
                         .processes()
@@ -581,7 +581,7 @@ impl Shutdowns {
     /// a pod that shares one PID namespace comes with a mount namespace of its own).
     fn on_exec(&mut self, h: &nstrace_common::Header, m: &Model) {
         let ns = h.ns.pid;
-        if ns == 0 || ns == self.node_pid_ns || h.ns_tgid == 1 {
+        if ns == 0 || ns == self.node_pid_ns || is_ns_init(h.ns_tgid, ns, self.node_pid_ns) {
             return;
         }
         if m.get(h.ppid).is_some_and(|p| p.ns.pid == ns) {

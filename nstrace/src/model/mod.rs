@@ -135,8 +135,9 @@ impl Outlook {
 
 /// Whether a task that is `ns_pid` in PID namespace `pid_ns` is the init of
 /// a namespace other than the node's (`node_pid_ns`): a container's PID 1,
-/// which the kernel makes SIGNAL_UNKILLABLE. The one definition of "a
-/// container init" for detectors and the collector alike.
+/// which the kernel makes SIGNAL_UNKILLABLE (kernel/fork.c `copy_process()`,
+/// v6.18; see [`signals`]). The one definition of "a container init" for
+/// detectors and the collector alike.
 pub fn is_ns_init(ns_pid: u32, pid_ns: u32, node_pid_ns: u32) -> bool {
     ns_pid == 1 && pid_ns != node_pid_ns && pid_ns != 0
 }

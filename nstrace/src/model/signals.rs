@@ -2,6 +2,31 @@
 //! the default action. Read from /proc (SigCgt, SigIgn) and kept current
 //! with events: exec resets every handler to the default (SIG_IGN survives),
 //! and a delivery shows the handler in force.
+//!
+//! The kernel facts the model rests on, with where the kernel says them
+//! (Linux v6.18; unchanged in substance since 5.10, the oldest kernel the
+//! matrix boots):
+//! * A PID namespace's init is `SIGNAL_UNKILLABLE`: kernel/fork.c
+//!   `copy_process()` sets it when the new task is its namespace's child
+//!   reaper (`is_child_reaper`).
+//! * Such an init never gets a signal whose handler is SIG_DFL, unless it
+//!   is SIGKILL/SIGSTOP from an ancestor namespace: kernel/signal.c
+//!   `sig_task_ignored()` drops it **at generation** (`signal_generate`
+//!   result 1, "ignored"), called through `sig_ignored()` from
+//!   `prepare_signal()` in `__send_signal_locked()`.
+//! * A blocked signal is never ignored at generation (kernel/signal.c
+//!   `sig_ignored()`: `t->blocked` or `t->real_blocked` holds it), so it is
+//!   queued, and `get_signal()` drops it **at delivery** when it is dequeued
+//!   with SIG_DFL at an unkillable init (the `SIGNAL_UNKILLABLE &&
+//!   !sig_kernel_only()` test after `sig_kernel_ignore()`).
+//! * exec resets handlers to SIG_DFL and keeps SIG_IGN and the blocked mask:
+//!   kernel/signal.c `flush_signal_handlers()`, called from fs/exec.c
+//!   `begin_new_exec()`.
+//! * `sigtimedwait` unblocks the signals it waits for while it sleeps, with
+//!   the mask before it saved in `task->real_blocked`: kernel/signal.c
+//!   `do_sigtimedwait()`; /proc's SigBlk shows only `blocked`.
+//! * A handler installed with SA_RESETHAND (`SA_ONESHOT`) is reset to
+//!   SIG_DFL as the signal is delivered: kernel/signal.c `get_signal()`.
 
 /// How a process treats one signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

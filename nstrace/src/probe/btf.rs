@@ -113,7 +113,7 @@ pub enum BtfError {
 impl fmt::Display for BtfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BtfError::Io { path, source } => write!(f, "cannot read BTF from {path}: {source}"),
+            BtfError::Io { path, .. } => write!(f, "cannot read BTF from {path}"),
             BtfError::Malformed(what) => write!(f, "malformed BTF: {what}"),
             BtfError::MissingType(ty) => write!(
                 f,
