@@ -434,7 +434,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "COMM", value_delimiter = ',', value_parser = parse_comm)]
     pub comm: Vec<String>,
     /// Only these event kinds: create, exec, exit, reap, wait, setns, unshare,
-    /// signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds).
+    /// signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds).
     #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
     pub kind: Vec<KindSel>,
     /// Only these signals (TERM, SIGKILL, 15…). For watch this also sets which

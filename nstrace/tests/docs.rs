@@ -509,3 +509,21 @@ fn the_metrics_reference_lists_exactly_the_exported_families() {
         "exported but not documented: {undocumented:?}; documented but not exported: {gone:?}"
     );
 }
+
+/// Every event kind has its row in the events reference.
+#[test]
+fn the_events_reference_documents_every_event_kind() {
+    let page = parse(&std::fs::read_to_string(repo().join("docs/reference/events.md")).unwrap());
+    let documented: BTreeSet<String> = rows(&page)
+        .into_iter()
+        .filter(|r| r.len() == 4 && r[0] != "kind")
+        .flat_map(|r| ticked(&r[0]))
+        .collect();
+    for k in nstrace_common::Kind::ALL {
+        assert!(
+            documented.contains(k.name()),
+            "docs/reference/events.md has no row for `{}`",
+            k.name()
+        );
+    }
+}

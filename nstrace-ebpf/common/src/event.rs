@@ -34,6 +34,9 @@ pub enum Kind {
     Rename = 10,
     /// bind(2) returned: EADDRINUSE anywhere, or success in a container (see `BindEvent`).
     Bind = 11,
+    /// A namespace init's or subreaper's signal dispositions, as the kernel
+    /// holds them (see `SigStateEvent`).
+    SigState = 14,
 }
 
 /// Number of kind slots (kinds are `1..KIND_SLOTS`).
@@ -41,7 +44,7 @@ pub const KIND_SLOTS: usize = 16;
 
 impl Kind {
     /// Every kind, in value order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Create,
         Kind::Exec,
         Kind::Exit,
@@ -53,6 +56,7 @@ impl Kind {
         Kind::SignalDeliver,
         Kind::Rename,
         Kind::Bind,
+        Kind::SigState,
     ];
 
     /// The kind with this stored value, if any.
@@ -74,6 +78,7 @@ impl Kind {
             Kind::SignalDeliver => "signal_deliver",
             Kind::Rename => "rename",
             Kind::Bind => "bind",
+            Kind::SigState => "sigstate",
         }
     }
 }

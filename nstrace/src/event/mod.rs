@@ -8,7 +8,7 @@ use std::fmt;
 
 use nstrace_common::{
     BindEvent, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
-    RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
+    RenameEvent, SigStateEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent,
 };
 
 /// One decoded kernel event.
@@ -36,6 +36,8 @@ pub enum Event {
     Rename(RenameEvent),
     /// bind(2) returned (EADDRINUSE, or success in a container).
     Bind(BindEvent),
+    /// A namespace init's or subreaper's signal dispositions, from the kernel.
+    SigState(SigStateEvent),
 }
 
 /// Why a record could not be decoded.
@@ -113,6 +115,7 @@ abi!(
     SignalDeliverEvent,
     RenameEvent,
     BindEvent,
+    SigStateEvent,
 );
 
 /// Copies `buf`, which must be exactly a `T` long, into a `T`: a properly
@@ -152,6 +155,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         Kind::SignalDeliver => Event::SignalDeliver(read_exact(buf, kind)?),
         Kind::Rename => Event::Rename(read_exact(buf, kind)?),
         Kind::Bind => Event::Bind(read_exact(buf, kind)?),
+        Kind::SigState => Event::SigState(read_exact(buf, kind)?),
     })
 }
 
@@ -175,6 +179,7 @@ impl Event {
             Event::SignalDeliver(e) => &e.hdr,
             Event::Rename(e) => &e.hdr,
             Event::Bind(e) => &e.hdr,
+            Event::SigState(e) => &e.hdr,
         }
     }
 
@@ -191,6 +196,7 @@ impl Event {
             Event::SignalDeliver(e) => &mut e.hdr,
             Event::Rename(e) => &mut e.hdr,
             Event::Bind(e) => &mut e.hdr,
+            Event::SigState(e) => &mut e.hdr,
         }
     }
 
@@ -208,6 +214,7 @@ impl Event {
             Event::SignalDeliver(_) => Kind::SignalDeliver,
             Event::Rename(_) => Kind::Rename,
             Event::Bind(_) => Kind::Bind,
+            Event::SigState(_) => Kind::SigState,
         }
     }
 
@@ -224,6 +231,7 @@ impl Event {
             Event::SignalDeliver(e) => as_bytes(e),
             Event::Rename(e) => as_bytes(e),
             Event::Bind(e) => as_bytes(e),
+            Event::SigState(e) => as_bytes(e),
         }
     }
 }
@@ -303,6 +311,12 @@ mod tests {
                 ret: -98,
                 family: 10,
                 port: 8080,
+                ..Default::default()
+            }),
+            Event::SigState(SigStateEvent {
+                hdr: header(Kind::SigState),
+                caught: 1 << 14,
+                sa_flags: [0x8400_0000; 32],
                 ..Default::default()
             }),
         ];

@@ -18,7 +18,7 @@ use nstrace_common::{NsSet, NsType};
 pub use crate::runtime::{ContainerNames, Runtime};
 pub use init::{Init, TermFailure, TermHabit};
 pub use place::{short_id, CtrRef, Place, Places, PodRef};
-pub use signals::{Disposition, Signals};
+pub use signals::{Disposition, KernelSigs, Signals};
 
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
@@ -69,22 +69,35 @@ impl Process {
     /// the one rule both the predictions and the collector's re-reads of
     /// /proc follow.
     pub fn pid1_outlook(&self) -> Outlook {
+        use nstrace_common::sigstate::sa::RESETHAND;
         let init = self.init();
         let term = self.signals.of(nstrace_common::sig::TERM);
         let chld = self.signals.of(nstrace_common::sig::CHLD);
+        let term_flags = self.signals.flags_of(nstrace_common::sig::TERM);
+        let reraises = init.term_habit() == Some(TermHabit::ReRaises);
         // An init program takes SIGTERM by design, often with sigtimedwait,
         // which /proc cannot show (the wait unblocks what it waits for).
-        let drops_sigterm = if !init.is_init()
-            && matches!(term, Disposition::Default | Disposition::Ignored)
-        {
-            Some(Likelihood::Certain)
-        } else if term == Disposition::Handled && init.term_habit() == Some(TermHabit::ReRaises) {
-            // Caught, but by a runtime whose own handler re-raises it:
-            // unless the application listens itself (/proc cannot tell).
-            Some(Likelihood::Likely)
-        } else {
-            None
-        };
+        let drops_sigterm =
+            if !init.is_init() && matches!(term, Disposition::Default | Disposition::Ignored) {
+                Some(Likelihood::Certain)
+            } else if term != Disposition::Handled || init.is_init() {
+                None
+            } else {
+                match term_flags {
+                    // The runtime's own one-shot handler, as the kernel holds it
+                    // (Node.js installs it with SA_RESETHAND; libuv's listener
+                    // for `process.on('SIGTERM')` replaces it without).
+                    Some(f) if f & RESETHAND != 0 && reraises => Some(Likelihood::Certain),
+                    // Any other one-shot SIGTERM handler at PID 1: the re-raise
+                    // pattern, unless the handler exits by itself.
+                    Some(f) if f & RESETHAND != 0 => Some(Likelihood::Likely),
+                    // The application's own listener replaced the runtime's.
+                    Some(_) => None,
+                    // /proc only: caught, but it cannot tell whose handler.
+                    None if reraises => Some(Likelihood::Likely),
+                    None => None,
+                }
+            };
         let reaps = init.reaps()
             || matches!(
                 chld,
@@ -94,6 +107,7 @@ impl Process {
             init,
             term,
             chld,
+            term_flags,
             drops_sigterm,
             reaps,
         }
@@ -103,9 +117,12 @@ impl Process {
 /// How sure a prediction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Likelihood {
-    /// The kernel will drop it: no handler.
+    /// The kernel will drop it: no handler, or the runtime's own one-shot
+    /// handler as the kernel holds it.
     Certain,
-    /// A handler the runtime installed will drop it, unless the application has its own.
+    /// A handler that re-raises will drop it: a runtime's, as /proc shows it
+    /// (unless the application has its own), or any one-shot (SA_RESETHAND)
+    /// handler at PID 1 (unless it exits by itself).
     Likely,
 }
 
@@ -118,6 +135,9 @@ pub struct Outlook {
     pub term: Disposition,
     /// What it does with SIGCHLD.
     pub chld: Disposition,
+    /// Its SIGTERM handler's `sa_flags` as the kernel holds them (`None`:
+    /// no handler, or only /proc was read).
+    pub term_flags: Option<u32>,
     /// It will drop SIGTERM, and how sure that is.
     pub drops_sigterm: Option<Likelihood>,
     /// It reaps the orphans reparented to it.
@@ -513,9 +533,14 @@ impl Model {
         }
     }
 
-    /// Signal dispositions read from /proc for `pid` at `seen_ns`.
-    pub fn set_signals(&mut self, pid: u32, seen_ns: u64, signals: Signals) {
+    /// Signal dispositions read from /proc for `pid` at `seen_ns`. What
+    /// only the kernel shows (handler flags, signals taken) is kept while
+    /// /proc agrees with it on which signals are handled.
+    pub fn set_signals(&mut self, pid: u32, seen_ns: u64, mut signals: Signals) {
         if let Some(p) = self.procs.get_mut(&pid) {
+            if signals.kernel.is_none() && signals.caught == p.signals.caught {
+                signals.kernel = p.signals.kernel;
+            }
             if p.seen_ns <= seen_ns && p.signals != signals {
                 p.signals = signals;
                 self.generation += 1;
@@ -676,6 +701,27 @@ impl Model {
             Event::SignalDeliver(d) => {
                 if let Some(p) = self.procs.get_mut(&h.tgid) {
                     p.signals.saw_handler(d.sig, d.handler);
+                }
+            }
+            Event::SigState(e) => {
+                if let Some(p) = self.procs.get_mut(&h.tgid) {
+                    let last = p.signals.kernel.map_or(0, |k| k.seen_ns);
+                    if h.ts_ns < last || p.program_ns > h.ts_ns {
+                        return;
+                    }
+                    use nstrace_common::sigstate::reason;
+                    // Only these reasons say which signals it takes itself.
+                    let taken = match e.reason {
+                        reason::AT_START | reason::SIGNALFD | reason::SIGWAIT => {
+                            e.taken | p.signals.kernel.map_or(0, |k| k.taken)
+                        }
+                        _ => p.signals.kernel.map_or(0, |k| k.taken),
+                    };
+                    let s = Signals::from_kernel(e, taken);
+                    if p.signals != s {
+                        p.signals = s;
+                        self.generation += 1;
+                    }
                 }
             }
             Event::Wait(_) | Event::SignalGenerate(_) | Event::Rename(_) | Event::Bind(_) => {}

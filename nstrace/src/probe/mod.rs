@@ -5,6 +5,7 @@
 
 pub mod btf;
 pub mod offsets;
+pub mod sigstate;
 pub mod tracefs;
 
 use anyhow::{bail, Context, Result};
@@ -78,7 +79,7 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 16] = [
+const PROGRAMS: [(&str, Hook); 20] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
@@ -98,6 +99,22 @@ const PROGRAMS: [(&str, Hook); 16] = [
     ("sys_exit_prctl", Hook::Tp("syscalls", "sys_exit_prctl")),
     ("sys_enter_bind", Hook::Tp("syscalls", "sys_enter_bind")),
     ("sys_exit_bind", Hook::Tp("syscalls", "sys_exit_bind")),
+    (
+        "sys_exit_rt_sigaction",
+        Hook::Tp("syscalls", "sys_exit_rt_sigaction"),
+    ),
+    (
+        "sys_exit_rt_sigprocmask",
+        Hook::Tp("syscalls", "sys_exit_rt_sigprocmask"),
+    ),
+    (
+        "sys_exit_signalfd4",
+        Hook::Tp("syscalls", "sys_exit_signalfd4"),
+    ),
+    (
+        "sys_enter_rt_sigtimedwait",
+        Hook::Tp("syscalls", "sys_enter_rt_sigtimedwait"),
+    ),
 ];
 
 /// Settings for loading.
@@ -278,6 +295,7 @@ impl Probes {
         }
         let kernel_btf = btf::Btf::from_kernel()?;
         let offsets = offsets::resolve(&kernel_btf)?;
+        let sig_offsets = offsets::resolve_sig(&kernel_btf)?;
         let node = procfs::node_ns();
         let config = Config {
             signal_mask: opts.signal_mask,
@@ -299,6 +317,7 @@ impl Probes {
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .override_global("NET_CONFIG", &net_config, true)
+            .override_global("SIG_OFFSETS", &sig_offsets, true)
             // Off by default: frozen at 0, the verifier drops every log call.
             .override_global(
                 "AYA_LOG_LEVEL",
@@ -331,6 +350,13 @@ impl Probes {
             logger,
             attached,
         })
+    }
+
+    /// The signal dispositions of every namespace init and subreaper now,
+    /// from the task iterator: raw `SigState` records.
+    pub fn sigstate_at_start(&mut self) -> Result<Vec<Vec<u8>>, sigstate::IterError> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| sigstate::IterError::Load(e.to_string()))?;
+        sigstate::run(&mut self.ebpf, &btf)
     }
 
     /// Prints what the programs logged since (with `--debug-probes`).

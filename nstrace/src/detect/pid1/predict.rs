@@ -30,6 +30,9 @@ pub struct Prediction {
     pub likely: bool,
     /// Withdrawn because PID 1 exited on a SIGTERM (behaviour, not /proc).
     pub exited_on_sigterm: bool,
+    /// The SIGTERM handler's `sa_flags` as the kernel holds them, when it
+    /// showed them (`None`: no handler, or only /proc was read).
+    pub term_flags: Option<u32>,
 }
 
 /// The prediction detector.
@@ -80,6 +83,7 @@ impl Predict {
                 resolved: true,
                 likely: false,
                 exited_on_sigterm: true,
+                term_flags: p.signals.flags_of(sig::TERM),
             })),
         })
     }
@@ -99,6 +103,7 @@ impl Predict {
                 init,
                 term,
                 chld,
+                term_flags,
                 drops_sigterm,
                 reaps,
             } = p.pid1_outlook();
@@ -112,6 +117,7 @@ impl Predict {
                 resolved: !drops,
                 likely,
                 exited_on_sigterm: false,
+                term_flags,
             }) {
                 out.push(Finding {
                     kind: FindingKind::Pid1WillIgnoreSigterm,
@@ -132,6 +138,7 @@ impl Predict {
                 resolved: reaps,
                 likely: false,
                 exited_on_sigterm: false,
+                term_flags: None,
             }) {
                 out.push(Finding {
                     kind: FindingKind::Pid1NotReapingCapable,

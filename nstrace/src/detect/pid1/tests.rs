@@ -4,7 +4,7 @@ use super::*;
 use crate::detect::Evidence;
 use crate::event::Event;
 use crate::model::testutil::{exit, fork, hdr, reap};
-use crate::model::{Disposition, Init};
+use crate::model::{Disposition, Init, Signals};
 use crate::model::{Model, Process};
 use nstrace_common::sig;
 use nstrace_common::{Kind, NsSet, SignalGenerateEvent, WaitEvent, HANDLER_DFL};
@@ -396,6 +396,7 @@ fn init_with(exe: &str, cmdline: &str, comm: &str, caught: &[u32], blocked: &[u3
             ignored: 0,
             blocked: mask(blocked),
             known: true,
+            kernel: None,
         },
         ..Process::default()
     });
@@ -698,5 +699,117 @@ fn a_reaping_init_that_ran_and_did_not_wait_for_its_child_never_reaps() {
                 .unwrap()
         )
         .capable
+    );
+}
+
+/// An init whose dispositions the kernel showed: SIGTERM (and SIGINT)
+/// handled with `term_flags`.
+fn init_from_kernel(exe: &str, cmdline: &str, comm: &str, term_flags: u32) -> Model {
+    let mut m = init_with(exe, cmdline, comm, &[2, 15], &[]);
+    let mut e = nstrace_common::SigStateEvent {
+        hdr: hdr(Kind::SigState, 500, 400, S, pod(), comm),
+        reason: nstrace_common::sigstate::reason::AT_START,
+        caught: (1 << 1) | (1 << 14),
+        ..Default::default()
+    };
+    e.hdr.ns_tgid = 1;
+    e.sa_flags[1] = term_flags;
+    e.sa_flags[14] = term_flags;
+    m.apply(&Event::SigState(e));
+    assert_eq!(m.get(500).unwrap().signals.flags_of(15), Some(term_flags));
+    m
+}
+
+#[test]
+fn node_with_and_without_a_listener_are_told_apart_by_the_kernels_flags() {
+    use nstrace_common::sigstate::sa;
+    // Node.js's own handler: SA_RESETHAND (seen here as 0x84000000 with SA_RESTORER).
+    let bare = init_from_kernel(
+        "/usr/bin/node",
+        "node a.js",
+        "node",
+        sa::RESETHAND | sa::RESTORER,
+    );
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &bare);
+    assert!(
+        f.contains_kind(FindingKind::Pid1WillIgnoreSigterm, Severity::Medium),
+        "certain: {f:?}"
+    );
+    let p = f
+        .iter()
+        .find_map(|f| match &f.evidence {
+            Evidence::Prediction(p) if f.kind == FindingKind::Pid1WillIgnoreSigterm => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!p.likely);
+    assert_eq!(p.term_flags, Some(sa::RESETHAND | sa::RESTORER));
+    // libuv's listener for process.on('SIGTERM'): SA_RESTART, no SA_RESETHAND.
+    let listens = init_from_kernel(
+        "/usr/bin/node",
+        "node a.js",
+        "node",
+        sa::RESTART | sa::RESTORER,
+    );
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &listens);
+    assert!(
+        !f.iter()
+            .any(|f| f.kind == FindingKind::Pid1WillIgnoreSigterm),
+        "clean: {f:?}"
+    );
+}
+
+#[test]
+fn any_one_shot_sigterm_handler_at_pid_1_is_the_re_raise_pattern_and_only_likely() {
+    use nstrace_common::sigstate::sa;
+    let app = init_from_kernel("/srv/app", "app serve", "app", sa::RESETHAND | sa::SIGINFO);
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &app);
+    assert!(
+        f.contains_kind(FindingKind::Pid1WillIgnoreSigterm, Severity::Low),
+        "{f:?}"
+    );
+    // The same application with an ordinary handler: nothing predicted.
+    let plain = init_from_kernel("/srv/app", "app serve", "app", sa::SIGINFO | sa::RESTART);
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &plain);
+    assert!(
+        !f.iter()
+            .any(|f| f.kind == FindingKind::Pid1WillIgnoreSigterm),
+        "{f:?}"
+    );
+    // An init program with a one-shot handler is no application re-raising.
+    let tini = init_from_kernel("/usr/bin/tini", "tini -- app", "tini", sa::RESETHAND);
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &tini);
+    assert!(
+        !f.iter()
+            .any(|f| f.kind == FindingKind::Pid1WillIgnoreSigterm),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn kernel_flags_outlive_a_proc_read_that_agrees_and_not_an_exec() {
+    use nstrace_common::sigstate::sa;
+    let mut m = init_from_kernel("/usr/bin/node", "node a.js", "node", sa::RESETHAND);
+    // The collector's /proc re-read: same handlers, no flags of its own.
+    let proc_read = Signals {
+        kernel: None,
+        ..m.get(500).unwrap().signals
+    };
+    m.set_signals(500, 2 * S, proc_read);
+    assert_eq!(
+        m.get(500).unwrap().signals.flags_of(15),
+        Some(sa::RESETHAND)
+    );
+    // A record older than what the kernel said is not taken.
+    let mut old = nstrace_common::SigStateEvent {
+        hdr: hdr(Kind::SigState, 500, 400, S / 2, pod(), "node"),
+        caught: 1 << 14,
+        ..Default::default()
+    };
+    old.sa_flags[14] = sa::RESTART;
+    m.apply(&Event::SigState(old));
+    assert_eq!(
+        m.get(500).unwrap().signals.flags_of(15),
+        Some(sa::RESETHAND)
     );
 }
