@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod init;
 pub mod net;
 pub mod place;
+pub mod servers;
 pub mod signals;
 pub mod topology;
 

@@ -365,6 +365,24 @@ fn prediction_summary(f: &Finding, p: &Prediction) -> String {
             ),
         };
     }
+    if f.kind == FindingKind::Pid1StopSignal {
+        return match (&p.init, p.resolved) {
+            (Init::Server(s), false) => format!(
+                "PID 1 {} ({init}): {}: {}",
+                f.pid,
+                s.term_sentence(),
+                match s.term {
+                    crate::model::servers::Meaning::Reload =>
+                        "a stop will wait out the whole grace period and end in SIGKILL",
+                    _ => "a stop will cut the requests it has in flight",
+                }
+            ),
+            _ => format!(
+                "resolved: PID 1 {} ({init}) is no longer such a server",
+                f.pid
+            ),
+        };
+    }
     if p.likely && !p.resolved {
         let what = match &p.init {
             Init::Known(k) => k.what,
@@ -428,7 +446,9 @@ fn prediction_evidence(f: &Finding, p: &Prediction) -> Vec<String> {
     if !p.resolved {
         out.push(format!(
             "advice: {}",
-            if f.kind == FindingKind::Pid1WillIgnoreSigterm {
+            if f.kind == FindingKind::Pid1StopSignal {
+                p.init.sigterm_advice(TermFailure::KeptRunning)
+            } else if f.kind == FindingKind::Pid1WillIgnoreSigterm {
                 p.init.sigterm_advice(if p.likely {
                     TermFailure::ReRaised
                 } else {

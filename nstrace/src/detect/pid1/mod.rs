@@ -48,6 +48,9 @@ pub fn raised_severity(kind: FindingKind) -> Severity {
     match kind {
         FindingKind::Pid1WillIgnoreSigterm => Severity::Medium,
         FindingKind::Pid1NotReapingCapable => Severity::Low,
+        // Medium when SIGTERM reloads (the stop ends in SIGKILL), low when it
+        // is a fast stop: the lower shows a withdrawal of either.
+        FindingKind::Pid1StopSignal => Severity::Low,
         _ => Severity::Info,
     }
 }

@@ -10,6 +10,7 @@ use nstrace_common::sig;
 
 use super::{raised_severity, Config};
 use crate::detect::{Evidence, Finding, FindingKind, Severity};
+use crate::model::servers::Meaning;
 use crate::model::{Disposition, Init, Likelihood, Model, Outlook, Process};
 
 /// Evidence of a prediction (`pid1_will_ignore_sigterm`, `pid1_not_reaping_capable`),
@@ -44,6 +45,8 @@ pub struct Predict {
     will_ignore: HashSet<u32>,
     /// Inits predicted not to reap.
     not_reaping: HashSet<u32>,
+    /// Server inits whose SIGTERM is no graceful stop.
+    stop_signal: HashSet<u32>,
 }
 
 impl Predict {
@@ -60,6 +63,7 @@ impl Predict {
     pub fn forget(&mut self, pid: u32) {
         self.will_ignore.remove(&pid);
         self.not_reaping.remove(&pid);
+        self.stop_signal.remove(&pid);
     }
 
     /// PID 1 exited on a SIGTERM: a prediction that it would drop SIGTERM
@@ -127,6 +131,35 @@ impl Predict {
                         Severity::Low
                     } else {
                         Severity::Info
+                    },
+                    ..f
+                });
+            }
+            // A server whose SIGTERM reloads it (a stop ends in SIGKILL:
+            // certain, medium) or stops it fast (work in flight is cut: low),
+            // once its own handler is in place.
+            let server = match &init {
+                Init::Server(s) if term == Disposition::Handled => Some(s.term),
+                _ => None,
+            };
+            let ungraceful = matches!(server, Some(Meaning::Reload | Meaning::Fast));
+            if let Some(f) = toggle(&mut self.stop_signal, ungraceful, p, now_ns, || {
+                Prediction {
+                    init: init.clone(),
+                    disposition: term,
+                    age_ns: age,
+                    resolved: !ungraceful,
+                    likely: false,
+                    exited_on_sigterm: false,
+                    term_flags,
+                }
+            }) {
+                out.push(Finding {
+                    kind: FindingKind::Pid1StopSignal,
+                    severity: match server {
+                        Some(Meaning::Reload) => Severity::Medium,
+                        Some(Meaning::Fast) => Severity::Low,
+                        _ => Severity::Info,
                     },
                     ..f
                 });

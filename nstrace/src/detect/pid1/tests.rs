@@ -813,3 +813,49 @@ fn kernel_flags_outlive_a_proc_read_that_agrees_and_not_an_exec() {
         Some(sa::RESETHAND)
     );
 }
+
+#[test]
+fn a_server_whose_sigterm_is_no_graceful_stop_is_predicted_in_its_own_terms() {
+    // uWSGI without --die-on-term reloads on SIGTERM: certain, medium.
+    let uwsgi = init_with(
+        "/usr/bin/uwsgi-core",
+        "uwsgi --master",
+        "uwsgi",
+        &[2, 3, 15, 17],
+        &[],
+    );
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &uwsgi);
+    assert!(
+        f.contains_kind(FindingKind::Pid1StopSignal, Severity::Medium),
+        "{f:?}"
+    );
+    assert!(!f
+        .iter()
+        .any(|f| f.kind == FindingKind::Pid1WillIgnoreSigterm));
+    // nginx stops fast on SIGTERM: low.
+    let nginx = init_with(
+        "/usr/sbin/nginx",
+        "nginx: master process",
+        "nginx",
+        &[1, 2, 3, 15, 17],
+        &[],
+    );
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &nginx);
+    assert!(
+        f.contains_kind(FindingKind::Pid1StopSignal, Severity::Low),
+        "{f:?}"
+    );
+    // PostgreSQL's SIGTERM is a graceful (smart) stop: nothing predicted.
+    let pg = init_with(
+        "/usr/lib/postgresql/15/bin/postgres",
+        "postgres -D /d",
+        "postgres",
+        &[1, 2, 3, 15, 17],
+        &[],
+    );
+    let f = Pid1::new(Config::default(), NODE_PID).on_tick(10 * S, &pg);
+    assert!(
+        !f.iter().any(|f| f.kind == FindingKind::Pid1StopSignal),
+        "{f:?}"
+    );
+}
