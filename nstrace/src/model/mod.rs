@@ -539,7 +539,9 @@ impl Model {
     /// /proc agrees with it on which signals are handled.
     pub fn set_signals(&mut self, pid: u32, seen_ns: u64, mut signals: Signals) {
         if let Some(p) = self.procs.get_mut(&pid) {
-            if signals.kernel.is_none() && signals.caught == p.signals.caught {
+            // The kernel's records carry signals 1..=32; /proc shows all 64.
+            let low = |m: u64| m & 0xffff_ffff;
+            if signals.kernel.is_none() && low(signals.caught) == low(p.signals.caught) {
                 signals.kernel = p.signals.kernel;
             }
             if p.seen_ns <= seen_ns && p.signals != signals {
@@ -718,7 +720,12 @@ impl Model {
                         }
                         _ => p.signals.kernel.map_or(0, |k| k.taken),
                     };
-                    let s = Signals::from_kernel(e, taken);
+                    let mut s = Signals::from_kernel(e, taken);
+                    // Signals above 32 (real-time ones) are not in the record:
+                    // what /proc said of them stands.
+                    let high = |m: u64| m & !0xffff_ffff;
+                    s.caught |= high(p.signals.caught);
+                    s.ignored |= high(p.signals.ignored);
                     if p.signals != s {
                         p.signals = s;
                         self.generation += 1;

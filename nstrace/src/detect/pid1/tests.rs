@@ -859,3 +859,17 @@ fn a_server_whose_sigterm_is_no_graceful_stop_is_predicted_in_its_own_terms() {
         "{f:?}"
     );
 }
+
+#[test]
+fn a_proc_read_showing_real_time_signals_too_keeps_the_kernels_flags() {
+    use nstrace_common::sigstate::sa;
+    // Node.js catches signal 33 as well, which the kernel's record (1..=32) leaves out.
+    let mut m = init_from_kernel("/usr/bin/node", "node a.js", "node", sa::RESETHAND);
+    let mut proc_read = m.get(500).unwrap().signals;
+    proc_read.kernel = None;
+    proc_read.caught |= 1 << 32;
+    m.set_signals(500, 2 * S, proc_read);
+    let s = m.get(500).unwrap().signals;
+    assert_eq!(s.flags_of(15), Some(sa::RESETHAND));
+    assert_ne!(s.caught & (1 << 32), 0);
+}
