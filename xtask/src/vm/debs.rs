@@ -42,9 +42,7 @@ impl Suites {
             Suites::Bullseye => (&["bullseye"], "bullseye-security"),
             // The backports' own lists: the newest kernel is chosen from them.
             Suites::TrixieBackports => {
-                return format!(
-                    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main\n"
-                )
+                return "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main\n".to_owned();
             }
         };
         let key = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]";
