@@ -13,7 +13,8 @@ use core::ptr::{addr_of, read_volatile};
 
 use aya_ebpf::{
     helpers::{bpf_probe_read_kernel, bpf_probe_read_user, generated::bpf_seq_write},
-    macros::tracepoint,
+    macros::{map, tracepoint},
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use nstrace_common::{
@@ -290,6 +291,13 @@ pub fn sys_enter_rt_sigtimedwait(ctx: TracePointContext) -> i32 {
     emit(task, reason::SIGWAIT, sub, these)
 }
 
+/// Where the iterator builds its record. Not the stack: Linux 6.1's
+/// verifier, tracking each of the 32 signals' three cases in stack slots,
+/// gave up after a million instructions ("BPF program is too large"); in
+/// map memory the cases merge, as they do in the ring buffer.
+#[map]
+static SIGSTATE_SCRATCH: PerCpuArray<SigStateEvent> = PerCpuArray::with_max_entries(1, 0);
+
 /// `struct bpf_iter__task`: what a task iterator program is given.
 #[repr(C)]
 pub struct IterTask {
@@ -312,12 +320,15 @@ pub extern "C" fn sigstate_iter(ctx: *const IterTask) -> i32 {
     if !want {
         return 0;
     }
-    let mut ev = SigStateEvent {
-        reason: reason::AT_START,
-        subreaper: sub as u32,
-        ..SigStateEvent::default()
+    let Some(ev) = SIGSTATE_SCRATCH.get_ptr_mut(0) else {
+        return 0;
     };
-    let ok = read_state(task, &mut ev);
+    // SAFETY: this CPU's scratch entry; an iterator program is not preempted by itself.
+    let ev = unsafe { &mut *ev };
+    ev.reason = reason::AT_START;
+    ev.subreaper = sub as u32;
+    ev.taken = 0;
+    let ok = read_state(task, ev);
     fill_header(&mut ev.hdr, Kind::SigState, task);
     if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
@@ -332,7 +343,7 @@ pub extern "C" fn sigstate_iter(ctx: *const IterTask) -> i32 {
     unsafe {
         bpf_seq_write(
             seq.cast(),
-            (&ev as *const SigStateEvent).cast(),
+            (ev as *const SigStateEvent).cast(),
             core::mem::size_of::<SigStateEvent>() as u32,
         );
     }
