@@ -630,21 +630,26 @@ fn cgroup_v2_kubelet_layouts_name_containers_and_pods() {
 
 /// `node -e …` as the init of a PID namespace of its own (unshare), with or
 /// without a `process.on('SIGTERM')` listener.
+/// Returns once the script has run (it says "ready"): under TCG node takes
+/// seconds to get there, and its own handler is in place long before.
 fn node_init(listener: bool) -> (Proc, u32) {
+    use std::io::BufRead;
     let js = if listener {
-        "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"
+        "process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000)"
     } else {
-        "setInterval(() => {}, 1000)"
+        "console.log('ready'); setInterval(() => {}, 1000)"
     };
-    let p = Proc::spawn(Command::new("unshare").args([
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "/usr/bin/node",
-        "-e",
-        js,
-    ]));
+    let mut p = Proc::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "/usr/bin/node", "-e", js])
+            .stdout(Stdio::piped()),
+    );
     let init = first_child(p.pid(), "node as a namespace's init");
+    let mut line = String::new();
+    std::io::BufReader::new(p.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "node did not run its script");
     (p, init)
 }
 
