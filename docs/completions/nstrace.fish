@@ -38,7 +38,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l format -d 'Out
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l pid -d 'Only this process and its descendants (repeat or comma-separate for several)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l comm -d 'Only tasks with this command name, as the kernel keeps it: at most 15 bytes (signals also match on the target\'s name, renames on the new one)' -r
-complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l signal -d 'Only these signals (TERM, SIGKILL, 15…). For watch this also sets which signals the kernel streams; default: HUP INT QUIT ABRT KILL USR1 SEGV USR2 TERM CONT STOP TSTP. Others (CHLD, URG…) are counted, not streamed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l duration -d 'Stop after this long (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l ring-buffer-size -d 'Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M). Events that find it full are dropped and counted, never lost silently' -r
@@ -53,7 +53,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l format -d 'Ou
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l pid -d 'Only this process and its descendants (repeat or comma-separate for several)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l comm -d 'Only tasks with this command name, as the kernel keeps it: at most 15 bytes (signals also match on the target\'s name, renames on the new one)' -r
-complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l signal -d 'Only these signals (TERM, SIGKILL, 15…). For watch this also sets which signals the kernel streams; default: HUP INT QUIT ABRT KILL USR1 SEGV USR2 TERM CONT STOP TSTP. Others (CHLD, URG…) are counted, not streamed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l topology -d 'Print the namespace topology at the end of the recording instead of the events: --topology (a tree), --topology=json or --topology=dot (the recording must be unfiltered)' -r -f -a "tree\t'Pods → containers → processes, with the sharing matrix'
 json\t'One JSON document (schema in the README)'

@@ -440,7 +440,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "COMM", value_delimiter = ',', value_parser = parse_comm)]
     pub comm: Vec<String>,
     /// Only these event kinds: create, exec, exit, reap, wait, setns, unshare,
-    /// signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds).
+    /// signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds).
     #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_kind)]
     pub kind: Vec<KindSel>,
     /// Only these signals (TERM, SIGKILL, 15…). For watch this also sets which
@@ -688,6 +688,48 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// The detectors' defaults live in `pid1::Config::default()`; the
+    /// command line's defaults, replay's help ("else 5s") and the audit
+    /// guide's "(5 s)" must say the same.
+    #[test]
+    fn detector_defaults_are_the_detectors_own() {
+        let d = crate::detect::pid1::Config::default();
+        let secs = |ns: u64| ns / 1_000_000_000;
+        let flags = [
+            ("zombie_after", d.zombie_after_ns),
+            ("forward_window", d.forward_window_ns),
+            ("predict_after", d.predict_after_ns),
+        ];
+        let cmd = Cli::command();
+        for sub in ["audit", "agent"] {
+            let sc = cmd.find_subcommand(sub).unwrap();
+            for (id, ns) in flags {
+                let arg = sc.get_arguments().find(|a| a.get_id() == id).unwrap();
+                let dflt = arg.get_default_values()[0].to_str().unwrap();
+                assert_eq!(
+                    parse_duration(dflt).unwrap().as_nanos() as u64,
+                    ns,
+                    "{sub} --{id} defaults to {dflt}"
+                );
+            }
+        }
+        let replay = cmd.find_subcommand("replay").unwrap();
+        let guide = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/guide/audit.md"),
+        )
+        .unwrap();
+        for (id, ns) in flags {
+            let arg = replay.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            assert!(
+                help.contains(&format!("else {}s", secs(ns))),
+                "replay --{id}: {help}"
+            );
+            let flag = format!("`--{}` ({} s)", id.replace('_', "-"), secs(ns));
+            assert!(guide.contains(&flag), "docs/guide/audit.md lacks {flag}");
+        }
     }
 
     #[test]

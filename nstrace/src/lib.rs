@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod consumer;
 pub mod detect;
+pub mod error;
 pub mod event;
 pub mod filter;
 pub mod model;

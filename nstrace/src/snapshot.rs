@@ -63,6 +63,31 @@ pub fn process(pid: u32, node: &NsSet, node_hostname: &str) -> Option<Process> {
     })
 }
 
+/// The signals `pid` reads from signalfds: the `sigmask:` of each
+/// signalfd in /proc/PID/fdinfo (fs/signalfd.c `signalfd_show_fdinfo()`).
+pub fn signalfd_masks(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    let mut mask = 0;
+    for e in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        mask |= signalfd_mask_in(&text);
+    }
+    mask
+}
+
+/// The `sigmask:` of one fdinfo text (0 for a file that is no signalfd).
+fn signalfd_mask_in(fdinfo: &str) -> u64 {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("sigmask:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
 /// What a process does with each signal now (SigCgt, SigIgn), if readable.
 pub fn signals(pid: u32) -> Option<Signals> {
     let s = Signals::from_status(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?);
@@ -274,6 +299,19 @@ pub fn pinned() -> Vec<Pinned> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_signalfds_mask_from_fdinfo() {
+        // catatonit's signalfd as /proc/PID/fdinfo shows it (TERM, INT, CHLD…).
+        let sfd =
+            "pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1057\nsigmask:\tfffffffe7ffbfeff\n";
+        assert_eq!(signalfd_mask_in(sfd), 0xffff_fffe_7ffb_feff);
+        assert_eq!(
+            signalfd_mask_in("pos:\t0\nflags:\t02\n"),
+            0,
+            "not a signalfd"
+        );
+    }
 
     #[test]
     fn finds_nsfs_bind_mounts() {

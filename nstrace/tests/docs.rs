@@ -511,3 +511,63 @@ fn the_metrics_reference_lists_exactly_the_exported_families() {
         "exported but not documented: {undocumented:?}; documented but not exported: {gone:?}"
     );
 }
+
+/// Every event kind has its row in the events reference.
+#[test]
+fn the_events_reference_documents_every_event_kind() {
+    let page = parse(&std::fs::read_to_string(repo().join("docs/reference/events.md")).unwrap());
+    let documented: BTreeSet<String> = rows(&page)
+        .into_iter()
+        .filter(|r| r.len() == 4 && r[0] != "kind")
+        .flat_map(|r| ticked(&r[0]))
+        .collect();
+    for k in nstrace_common::Kind::ALL {
+        assert!(
+            documented.contains(k.name()),
+            "docs/reference/events.md has no row for `{}`",
+            k.name()
+        );
+    }
+}
+
+/// Every cause a shutdown can end with is in the metrics reference (the
+/// `cause` label), and every finding kind in the audit guide's table.
+#[test]
+fn every_cause_and_finding_kind_is_documented() {
+    use nstrace::detect::shutdown::Outcome;
+    let metrics = std::fs::read_to_string(repo().join("docs/reference/metrics.md")).unwrap();
+    let row = metrics
+        .lines()
+        .find(|l| l.starts_with("| `nstrace_pod_shutdown_seconds`"))
+        .expect("the shutdown histogram's row");
+    for o in [
+        Outcome::NoHandler,
+        Outcome::ReRaised {
+            at_delivery: true,
+            resethand: true,
+        },
+        Outcome::DroppedAtDelivery,
+        Outcome::KeptRunning,
+        Outcome::NotPassedOn,
+        Outcome::TooSlow,
+        Outcome::Reloaded,
+        Outcome::GracefulTooSlow(Vec::new()),
+        Outcome::FastStop,
+        Outcome::Clean,
+        Outcome::Ungraceful(Vec::new()),
+    ] {
+        assert!(
+            row.contains(&format!("`{}`", o.name())),
+            "cause `{}` is not in the metrics reference",
+            o.name()
+        );
+    }
+    let guide = std::fs::read_to_string(repo().join("docs/guide/audit.md")).unwrap();
+    for k in nstrace::detect::FindingKind::ALL {
+        assert!(
+            guide.contains(&format!("| `{}` |", k.name())),
+            "finding `{}` has no row in docs/guide/audit.md",
+            k.name()
+        );
+    }
+}

@@ -12,8 +12,20 @@ mount -t tmpfs tmpfs /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf
 mount -t tracefs tracefs /sys/kernel/tracing
+# The checkout and the binaries may live under /tmp or /run (a fresh clone in
+# /tmp): keep each aside before the tmpfs mounts and bind it back at its path.
+i=0
+for p in @KEEP@; do
+    mkdir -p "/.nstrace-keep/$i" && mount --bind "$p" "/.nstrace-keep/$i"
+    i=$((i + 1))
+done
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+i=0
+for p in @KEEP@; do
+    mkdir -p "$p" && mount --bind "/.nstrace-keep/$i" "$p"
+    i=$((i + 1))
+done
 mkdir -p /vmout /run/netns
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out /vmout; then
     echo "vm-guest: cannot mount the results share" > /dev/console

@@ -108,6 +108,12 @@ enum Gen {
     Load(&'static str),
     /// `stress-ng --NAME 2 --NAME-ops OPS`, timed from spawn to exit.
     StressNg(&'static str),
+    /// A bash loop of OPS rounds, each setting and resetting a trap (two
+    /// `rt_sigaction`s) and running `/bin/true` (bash's fork and exec call
+    /// `rt_sigaction` and `rt_sigprocmask` over and over): the shell-heavy
+    /// node on which the sigstate programs must cost next to nothing, since
+    /// they filter to namespace inits and subreapers first. Timed from spawn to exit.
+    Shell,
 }
 
 /// One workload and its size.
@@ -123,7 +129,7 @@ struct Workload {
     pin: bool,
 }
 
-const WORKLOADS: [Workload; 6] = [
+const WORKLOADS: [Workload; 7] = [
     Workload {
         name: "fork storm",
         arg: "fork",
@@ -165,6 +171,13 @@ const WORKLOADS: [Workload; 6] = [
         arg: "stress-kill",
         gen: Gen::StressNg("kill"),
         ops: 400000,
+        pin: false,
+    },
+    Workload {
+        name: "shell storm",
+        arg: "shell",
+        gen: Gen::Shell,
+        ops: 3000,
         pin: false,
     },
 ];
@@ -225,6 +238,14 @@ fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
             w.ops.to_string(),
             "--quiet".to_string(),
         ]),
+        Gen::Shell => argv.extend([
+            "bash".to_string(),
+            "-c".to_string(),
+            format!(
+                "for i in $(seq {}); do trap : USR1; trap - USR1; /bin/true; done",
+                w.ops
+            ),
+        ]),
     }
     let start = Instant::now();
     let mut child = Command::new(&argv[0])
@@ -255,7 +276,7 @@ fn run_load(wrapper: &[&str], w: &Workload) -> Result<(f64, f64)> {
             .ok()
             .and_then(|v| v["secs"].as_f64())
             .with_context(|| format!("odd load output: {text}"))?,
-        Gen::StressNg(_) => wall,
+        Gen::StressNg(_) | Gen::Shell => wall,
     };
     Ok((secs, cpu_secs(&ru)))
 }
@@ -554,8 +575,9 @@ fn one_run(mode: Mode, w: &Workload, dir: &Path) -> Result<Sample> {
                 ..Sample::default()
             })
         }
-        Mode::Strace if matches!(w.gen, Gen::StressNg(_)) => Ok(Sample {
-            // Not run: stress-ng's storms are the comparison with bpftrace.
+        Mode::Strace if matches!(w.gen, Gen::StressNg(_) | Gen::Shell) => Ok(Sample {
+            // Not run: stress-ng's storms are the comparison with bpftrace;
+            // the shell storm measures the sigstate programs against the build before.
             secs: f64::NAN,
             cpu: f64::NAN,
             ..Sample::default()

@@ -34,6 +34,13 @@ pub const PACKAGES: &[&str] = &[
     "nodejs",    // a language runtime as PID 1 (tests/tests/integration/pid1_runtimes.rs)
     "python3",   // another
     "nginx-light", // a server as PID 1
+    // The servers of the model's catalogue, each as PID 1 (tests/tests/integration/pid1_servers.rs).
+    "uwsgi-core",
+    "postgresql",
+    "php-fpm",
+    "haproxy",
+    "gunicorn",
+    "redis-server",
     "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet
     "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
 ];
@@ -55,6 +62,30 @@ const DAEMONS: &[Daemon] = &[
         service: "nginx",
         pidfile: "/run/nginx.pid",
         exec: "/usr/sbin/nginx",
+    },
+    Daemon {
+        package: "postgresql",
+        service: "postgresql",
+        pidfile: "/run/postgresql/15-main.pid",
+        exec: "/usr/lib/postgresql/15/bin/postgres",
+    },
+    Daemon {
+        package: "php-fpm",
+        service: "php8.2-fpm",
+        pidfile: "/run/php/php8.2-fpm.pid",
+        exec: "/usr/sbin/php-fpm8.2",
+    },
+    Daemon {
+        package: "haproxy",
+        service: "haproxy",
+        pidfile: "/run/haproxy.pid",
+        exec: "/usr/sbin/haproxy",
+    },
+    Daemon {
+        package: "redis-server",
+        service: "redis-server",
+        pidfile: "/run/redis/redis-server.pid",
+        exec: "/usr/bin/redis-check-rdb",
     },
     // Debian's containerd ships a systemd unit only (no init script, no pid file of
     // its own): the pid file here is where a safety-net stop would look.

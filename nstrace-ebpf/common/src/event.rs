@@ -37,6 +37,9 @@ pub enum Kind {
     /// wait4 or waitid returned a child's exit to its reaper: the child is
     /// released (the reaper's own witness of a reap; see `WaitedEvent`).
     Waited = 12,
+    /// A namespace init's or subreaper's signal dispositions, as the kernel
+    /// holds them (see `SigStateEvent`).
+    SigState = 14,
 }
 
 /// Number of kind slots (kinds are `1..KIND_SLOTS`).
@@ -44,7 +47,7 @@ pub const KIND_SLOTS: usize = 16;
 
 impl Kind {
     /// Every kind, in value order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Create,
         Kind::Exec,
         Kind::Exit,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::Rename,
         Kind::Bind,
         Kind::Waited,
+        Kind::SigState,
     ];
 
     /// The kind with this stored value, if any.
@@ -79,6 +83,7 @@ impl Kind {
             Kind::Rename => "rename",
             Kind::Bind => "bind",
             Kind::Waited => "waited",
+            Kind::SigState => "sigstate",
         }
     }
 }

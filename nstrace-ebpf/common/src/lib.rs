@@ -11,6 +11,7 @@
 //! [`event`] (the header every record starts with, kinds, flags), [`ns`]
 //! (namespace types and sets, setns/unshare), [`process`] (create, exec,
 //! exit, reap, wait, rename), [`signal`] (generate, deliver, verdicts),
+//! [`sigstate`] (signal dispositions as the kernel holds them),
 //! [`caps`] (capability numbers and names), [`net`] (bind) and [`config`]
 //! (what userspace writes into the programs: offsets, settings; the counter
 //! slots).
@@ -66,6 +67,7 @@ pub mod net;
 pub mod ns;
 pub mod process;
 pub mod signal;
+pub mod sigstate;
 
 pub use config::*;
 pub use event::*;
@@ -73,6 +75,7 @@ pub use net::*;
 pub use ns::*;
 pub use process::*;
 pub use signal::*;
+pub use sigstate::{SigOffsets, SigStateEvent, SIGSTATE_SIGNALS};
 
 #[cfg(feature = "user")]
 mod user {
@@ -80,4 +83,6 @@ mod user {
     unsafe impl aya::Pod for super::Offsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SigOffsets {}
 }

@@ -44,6 +44,7 @@ mod ns;
 mod process;
 mod rename;
 mod signal;
+mod sigstate;
 mod storage;
 mod task;
 

@@ -39,8 +39,10 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     // Without CLONE_NEW* the child usually shares the creator's nsproxy (and
     // its cred's user namespace), so only the creator's own PID namespace can
     // differ (after unshare(NEWPID)). Not after unshare(NEWTIME): the kernel
-    // then gives the child a new nsproxy in the time namespace for children,
-    // so a differing nsproxy pointer means reading the creator in full.
+    // then gives the child a new nsproxy in the time namespace for children
+    // (kernel/nsproxy.c `copy_namespaces()`, v6.18: the nsproxy is shared only
+    // while `time_ns_for_children == time_ns`), so a differing nsproxy
+    // pointer means reading the creator in full.
     let shared = load::<Ptr>(child, off!(task_nsproxy)) == load::<Ptr>(creator, off!(task_nsproxy));
     if clone_flags & CLONE_NEW_MASK == 0 && shared {
         ev.creator_ns = ev.hdr.ns;

@@ -489,6 +489,7 @@ mod tests {
             resolved,
             likely: false,
             exited_on_sigterm: false,
+            term_flags: None,
         }))
     }
 

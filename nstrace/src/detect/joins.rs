@@ -321,7 +321,9 @@ fn new_targets(flags: u64, after: &NsSet) -> Vec<Target> {
         .filter(|(bit, _, _)| flags & bit != 0)
         .map(|(_, _, t)| Target {
             ns_type: Some(t.kind()),
-            // The time namespace a CLONE_NEWTIME makes is for children: not in the set.
+            // The time namespace a CLONE_NEWTIME makes is for children, not the
+            // caller (kernel/nsproxy.c `create_new_namespaces()` puts it in
+            // `time_ns_for_children`, v6.18): not in the set.
             inode: if *t == NsType::Time { 0 } else { after.get(*t) },
             place: Place::New,
         })

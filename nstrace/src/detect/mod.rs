@@ -78,6 +78,9 @@ pub enum FindingKind {
     Pid1WillIgnoreSigterm,
     /// Predicted: a container's PID 1 neither is a reaping init nor handles SIGCHLD.
     Pid1NotReapingCapable,
+    /// Predicted: a container's PID 1 is a server to which SIGTERM is not a
+    /// graceful stop (a reload, or a fast stop that cuts work in flight).
+    Pid1StopSignal,
     /// A container that got SIGTERM was ended by SIGKILL.
     SlowShutdown,
     /// A process in a container joined one of the node's namespaces.
@@ -103,6 +106,7 @@ impl FindingKind {
             FindingKind::KilledAtTeardown => "killed_at_teardown",
             FindingKind::Pid1WillIgnoreSigterm => "pid1_will_ignore_sigterm",
             FindingKind::Pid1NotReapingCapable => "pid1_not_reaping_capable",
+            FindingKind::Pid1StopSignal => "pid1_stop_signal",
             FindingKind::SlowShutdown => "slow_shutdown",
             FindingKind::HostNamespaceJoin => "host_namespace_join",
             FindingKind::CrossPodJoin => "cross_pod_join",
@@ -113,13 +117,14 @@ impl FindingKind {
     }
 
     /// Every kind, for parsing names.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::Pid1NeverReaps,
         FindingKind::Pid1IgnoresSigterm,
         FindingKind::SigtermNotForwarded,
         FindingKind::KilledAtTeardown,
         FindingKind::Pid1WillIgnoreSigterm,
         FindingKind::Pid1NotReapingCapable,
+        FindingKind::Pid1StopSignal,
         FindingKind::SlowShutdown,
         FindingKind::HostNamespaceJoin,
         FindingKind::CrossPodJoin,

@@ -16,8 +16,9 @@ use nstrace_common::{sig, SigResult, HANDLER_DFL, HANDLER_IGN, SA_RESETHAND};
 
 use super::{Evidence, Finding, FindingKind, Severity};
 use crate::event::{cstr, Event};
+use crate::model::servers::{Meaning, ServerInit};
 use crate::model::signals::dropped_at_delivery;
-use crate::model::{Init, Model, Runtime};
+use crate::model::{is_ns_init, Init, Model, Runtime};
 
 /// One step of a shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +152,16 @@ pub enum Outcome {
     NotPassedOn,
     /// SIGTERM was passed on, but the processes outlived the grace period.
     TooSlow,
+    /// PID 1 is a server that takes SIGTERM as a reload (uWSGI without
+    /// --die-on-term): it kept running until SIGKILL.
+    Reloaded,
+    /// PID 1 is a server that takes SIGTERM as a graceful stop (PostgreSQL's
+    /// smart shutdown waits for its clients): the stop outlasted the grace
+    /// period. The processes it still had when SIGKILL came: pid, command.
+    GracefulTooSlow(Vec<(u32, String)>),
+    /// PID 1 is a server that takes SIGTERM as a fast stop (nginx, PHP-FPM,
+    /// HAProxy): it exited, cutting the work it had in flight.
+    FastStop,
     /// PID 1 exited after SIGTERM, and nothing was killed without warning.
     Clean,
     /// PID 1 exited after SIGTERM and the kernel SIGKILLed these processes
@@ -170,6 +181,9 @@ impl Outcome {
             Outcome::KeptRunning => "kept_running",
             Outcome::NotPassedOn => "not_passed_on",
             Outcome::TooSlow => "too_slow",
+            Outcome::Reloaded => "reloaded",
+            Outcome::GracefulTooSlow(_) => "graceful_too_slow",
+            Outcome::FastStop => "fast_stop",
             Outcome::Clean => "clean",
             Outcome::Ungraceful(_) => "ungraceful",
             Outcome::InProgress => "in_progress",
@@ -362,14 +376,27 @@ impl Timeline {
         Some((start, end.saturating_sub(start), pid, comm))
     }
 
+    /// What SIGTERM means to PID 1, when it is a server of the catalogue.
+    pub fn server(&self) -> Option<ServerInit> {
+        match &self.init_kind {
+            Some(Init::Server(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
     /// Judges the shutdown.
     pub fn verdict(&self) -> Verdict {
         let killed = self.init_exit().is_some_and(|c| c & 0x7f == sig::KILL);
+        let server = self.server().map(|s| s.term);
         let outcome = match (self.first_sigterm_result(), killed) {
             (Some(r), true) if r == SigResult::Ignored as u32 => Outcome::NoHandler,
             (Some(_), true) => {
                 if let Some(dropped) = self.dropped_sigterm() {
                     dropped
+                } else if server == Some(Meaning::Reload) {
+                    Outcome::Reloaded
+                } else if server == Some(Meaning::Graceful) {
+                    Outcome::GracefulTooSlow(self.outlived_sigterm())
                 } else if self.outlived_sigterm().is_empty() {
                     // Nobody to pass it to: "not passed on" would be wrong.
                     Outcome::KeptRunning
@@ -381,7 +408,9 @@ impl Timeline {
             }
             (_, false) if self.end_ns.is_some() => {
                 let victims = self.killed_without_warning();
-                if victims.is_empty() {
+                if victims.is_empty() && server == Some(Meaning::Fast) {
+                    Outcome::FastStop
+                } else if victims.is_empty() {
                     Outcome::Clean
                 } else {
                     Outcome::Ungraceful(victims)
@@ -468,7 +497,7 @@ impl Shutdowns {
                     return Vec::new();
                 }
                 let h = &s.hdr;
-                let to_init = s.target_ns_tgid == 1;
+                let to_init = is_ns_init(s.target_ns_tgid, ns, self.node_pid_ns);
                 if s.sig == sig::TERM && to_init && !self.open.contains_key(&ns) {
                     let others = m
                         .processes()
@@ -588,7 +617,7 @@ impl Shutdowns {
     /// a pod that shares one PID namespace comes with a mount namespace of its own).
     fn on_exec(&mut self, h: &nstrace_common::Header, m: &Model) {
         let ns = h.ns.pid;
-        if ns == 0 || ns == self.node_pid_ns || h.ns_tgid == 1 {
+        if ns == 0 || ns == self.node_pid_ns || is_ns_init(h.ns_tgid, ns, self.node_pid_ns) {
             return;
         }
         if m.get(h.ppid).is_some_and(|p| p.ns.pid == ns) {
@@ -951,6 +980,70 @@ mod tests {
         assert!(step(&mut sh, &reap(500, S + 400), &Model::default()).is_empty());
         assert_eq!(sh.done[0].verdict().outcome, Outcome::Clean);
         assert_eq!(sh.open().count(), 0);
+    }
+
+    /// A server as the pod's PID 1 (pid 500), with a worker (501).
+    fn server_model(exe: &str, cmdline: &str, comm: &str) -> Model {
+        let mut m = pod_model(true);
+        let mut p = m.get(500).unwrap().clone();
+        (p.exe, p.cmdline, p.comm) = (exe.into(), cmdline.into(), comm.into());
+        p.seen_ns = 1;
+        m.add_snapshot(p);
+        m
+    }
+
+    /// SIGTERM taken (handler), SIGKILL at the end of a 3 s grace: the outcome.
+    fn killed_after_grace(m: &Model) -> Outcome {
+        outcome_of(
+            m,
+            &[
+                sig(42, "runc", 500, 1, 15, 0, S),
+                sig(42, "runc", 500, 1, 9, 0, 4 * S),
+                exit(500, 9, 4 * S + 100),
+                reap(500, 4 * S + 200),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_server_is_judged_by_what_sigterm_means_to_it() {
+        let uwsgi = server_model(
+            "/usr/bin/uwsgi-core",
+            "uwsgi --master --http-socket :9",
+            "uwsgi",
+        );
+        assert_eq!(killed_after_grace(&uwsgi), Outcome::Reloaded);
+        assert_eq!(Outcome::Reloaded.name(), "reloaded");
+        let pg = server_model(
+            "/usr/lib/postgresql/15/bin/postgres",
+            "postgres -D /d",
+            "postgres",
+        );
+        assert_eq!(
+            killed_after_grace(&pg),
+            Outcome::GracefulTooSlow(vec![(501, "sleep".into())]),
+            "its worker was still running"
+        );
+        // nginx exits at once on SIGTERM: no SIGKILL, but requests in flight were cut.
+        let nginx = server_model("/usr/sbin/nginx", "nginx: master process nginx", "nginx");
+        let fast = outcome_of(
+            &nginx,
+            &[
+                sig(42, "runc", 500, 1, 15, 0, S),
+                sig(500, "nginx", 501, 2, 15, 0, S + 10),
+                exit(501, 0, S + 50),
+                exit(500, 0, S + 100),
+                reap(500, S + 200),
+            ],
+        );
+        assert_eq!(fast, Outcome::FastStop);
+        // The same with --die-on-term: uWSGI's SIGTERM is a fast stop, not a reload.
+        let dies = server_model(
+            "/usr/bin/uwsgi-core",
+            "uwsgi --master --die-on-term",
+            "uwsgi",
+        );
+        assert_ne!(killed_after_grace(&dies), Outcome::Reloaded);
     }
 
     #[test]

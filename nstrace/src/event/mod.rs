@@ -8,7 +8,7 @@ use std::fmt;
 
 use nstrace_common::{
     BindEvent, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
-    RenameEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, WaitedEvent,
+    RenameEvent, SigStateEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, WaitedEvent,
 };
 
 /// One decoded kernel event.
@@ -39,6 +39,8 @@ pub enum Event {
     Bind(BindEvent),
     /// A wait returned a child's exit: the child is released.
     Waited(WaitedEvent),
+    /// A namespace init's or subreaper's signal dispositions, from the kernel.
+    SigState(SigStateEvent),
 }
 
 /// Why a record could not be decoded.
@@ -117,6 +119,7 @@ abi!(
     RenameEvent,
     BindEvent,
     WaitedEvent,
+    SigStateEvent,
 );
 
 /// Copies `buf`, which must be exactly a `T` long, into a `T`: a properly
@@ -157,6 +160,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         Kind::Rename => Event::Rename(read_exact(buf, kind)?),
         Kind::Bind => Event::Bind(read_exact(buf, kind)?),
         Kind::Waited => Event::Waited(read_exact(buf, kind)?),
+        Kind::SigState => Event::SigState(read_exact(buf, kind)?),
     })
 }
 
@@ -181,6 +185,7 @@ impl Event {
             Event::Rename(e) => &e.hdr,
             Event::Bind(e) => &e.hdr,
             Event::Waited(e) => &e.hdr,
+            Event::SigState(e) => &e.hdr,
         }
     }
 
@@ -198,6 +203,7 @@ impl Event {
             Event::Rename(e) => &mut e.hdr,
             Event::Bind(e) => &mut e.hdr,
             Event::Waited(e) => &mut e.hdr,
+            Event::SigState(e) => &mut e.hdr,
         }
     }
 
@@ -216,6 +222,7 @@ impl Event {
             Event::Rename(_) => Kind::Rename,
             Event::Bind(_) => Kind::Bind,
             Event::Waited(_) => Kind::Waited,
+            Event::SigState(_) => Kind::SigState,
         }
     }
 
@@ -233,6 +240,7 @@ impl Event {
             Event::Rename(e) => as_bytes(e),
             Event::Bind(e) => as_bytes(e),
             Event::Waited(e) => as_bytes(e),
+            Event::SigState(e) => as_bytes(e),
         }
     }
 }
@@ -344,6 +352,12 @@ mod tests {
                 syscall: 1,
                 pid: 7,
                 status: 9,
+                ..Default::default()
+            }),
+            Event::SigState(SigStateEvent {
+                hdr: header(Kind::SigState),
+                caught: 1 << 14,
+                sa_flags: [0x8400_0000; 32],
                 ..Default::default()
             }),
         ];

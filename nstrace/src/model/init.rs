@@ -45,8 +45,10 @@ pub enum Init {
     Runit,
     /// A shell (`sh -c`, `bash`): passes nothing on unless the script traps and forwards.
     Shell(String),
-    /// A language runtime or server whose SIGTERM habit is known.
+    /// A language runtime whose SIGTERM habit is known.
     Known(Known),
+    /// A server of the catalogue, with what SIGTERM means to it.
+    Server(super::servers::ServerInit),
     /// The application itself (`exec app`).
     App(String),
 }
@@ -123,15 +125,6 @@ const KNOWN: &[(&[&str], Known)] = &[
             handle_term: "let the JVM exit (no Signal.handle(\"TERM\") that keeps it running); shutdown hooks run on SIGTERM",
         },
     ),
-    (
-        &["nginx"],
-        Known {
-            name: "nginx",
-            what: "nginx",
-            term: TermHabit::Exits,
-            handle_term: "nginx stops on SIGTERM (fast shutdown); send SIGQUIT first for a graceful one (a preStop hook: nginx -s quit)",
-        },
-    ),
 ];
 
 /// The known program `names` (exe, argv[0], comm base names) point to.
@@ -139,13 +132,7 @@ fn known(names: &[&str]) -> Option<Known> {
     KNOWN.iter().find_map(|(bases, k)| {
         names
             .iter()
-            .any(|n| {
-                bases.iter().any(|b| {
-                    n.strip_prefix(b).is_some_and(|rest| {
-                        rest.is_empty() || rest.bytes().all(|c| c.is_ascii_digit() || c == b'.')
-                    })
-                })
-            })
+            .any(|n| bases.iter().any(|b| super::servers::is_named(n, b)))
             .then_some(*k)
     })
 }
@@ -201,6 +188,8 @@ impl Init {
             .any(|s| names.contains(s))
         {
             Init::Shell(if argv0.is_empty() { comm } else { argv0 }.to_owned())
+        } else if let Some(s) = super::servers::ServerInit::identify(exe, cmdline, comm) {
+            Init::Server(s)
         } else if let Some(k) = known(&names) {
             Init::Known(k)
         } else {
@@ -224,6 +213,7 @@ impl Init {
             Init::Runit => "runit".into(),
             Init::Shell(s) => format!("{s} (a shell)"),
             Init::Known(k) => format!("{} ({})", k.name, k.what),
+            Init::Server(s) => format!("{} ({})", s.server.name, s.server.what),
             Init::App(a) => a.clone(),
         }
     }
@@ -241,6 +231,7 @@ impl Init {
         const UNDER_INIT: &str = "or run it under an init that passes SIGTERM on (tini -g, dumb-init; `--init` with docker or podman)";
         match (self, failure) {
             (Init::Shell(_), TermFailure::NoHandler | TermFailure::DroppedAtDelivery) => "exec the application from the shell (`exec app`) so it is PID 1 and handles SIGTERM, or trap TERM and pass it on, or run it under tini -g or dumb-init".into(),
+            (Init::Server(s), _) => s.advice(),
             (Init::Known(k), TermFailure::KeptRunning) => format!("make its SIGTERM handling end {} ({})", k.name, k.handle_term),
             (Init::Known(k), _) => format!("{} in the application, {UNDER_INIT}", k.handle_term),
             (Init::App(app), TermFailure::ReRaised) => format!("have {app}'s SIGTERM handler exit the process itself (exit, not raise: a namespace's init gets no default-action signal), {UNDER_INIT}"),
@@ -256,6 +247,7 @@ impl Init {
         match self {
             Init::Shell(_) => "a shell".into(),
             Init::Known(k) => format!("{}, as the application itself", k.what),
+            Init::Server(s) => format!("{}, as the application itself", s.server.what),
             Init::App(_) => "the application itself".into(),
             i => i.describe(),
         }
@@ -264,7 +256,10 @@ impl Init {
     /// Whether it is an init program (it reaps any child it is given and
     /// handles SIGTERM by design), rather than a shell or an application.
     pub fn is_init(&self) -> bool {
-        !matches!(self, Init::Shell(_) | Init::App(_) | Init::Known(_))
+        !matches!(
+            self,
+            Init::Shell(_) | Init::App(_) | Init::Known(_) | Init::Server(_)
+        )
     }
 
     /// Whether it reaps any child it is given (zombie-safe as PID 1).
@@ -289,7 +284,7 @@ impl Init {
             Init::Catatonit { group: false } => "run catatonit with -g so SIGTERM reaches the whole process group".into(),
             Init::DumbInit { group: false } => "drop --single-child so dumb-init signals the whole session".into(),
             Init::Shell(_) => "have the shell trap TERM and pass it on (`trap 'kill -TERM -- -$$' TERM`), or exec the application under tini -g or dumb-init".into(),
-            Init::App(_) | Init::Known(_) => "make the application stop its children on SIGTERM, or run it under tini -g or dumb-init".into(),
+            Init::App(_) | Init::Known(_) | Init::Server(_) => "make the application stop its children on SIGTERM, or run it under tini -g or dumb-init".into(),
             _ => "make sure every process of the container gets SIGTERM before the init exits".into(),
         }
     }
@@ -362,14 +357,14 @@ mod tests {
             habit("/usr/bin/perl", "perl -e sleep", "perl"),
             Some(TermHabit::Default)
         );
-        assert_eq!(
-            habit(
+        assert!(matches!(
+            Init::identify(
                 "/usr/sbin/nginx",
                 "nginx: master process nginx -g daemon off;",
                 "nginx"
             ),
-            Some(TermHabit::Exits)
-        );
+            Init::Server(_)
+        ));
         // Prefixes are not names: "nodemon", "pythonic", "perlbrew" are apps.
         assert_eq!(habit("/usr/bin/nodemon", "nodemon x", "nodemon"), None);
         assert_eq!(habit("/opt/pythonic", "pythonic", "pythonic"), None);

@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod init;
 pub mod net;
 pub mod place;
+pub mod servers;
 pub mod signals;
 pub mod topology;
 
@@ -18,7 +19,7 @@ use nstrace_common::{NsSet, NsType};
 pub use crate::runtime::{ContainerNames, Runtime};
 pub use init::{Init, TermFailure, TermHabit};
 pub use place::{short_id, CtrRef, Place, Places, PodRef};
-pub use signals::{Disposition, Signals};
+pub use signals::{Disposition, KernelSigs, Signals};
 
 use crate::event::names::CLONE_THREAD;
 use crate::event::{cstr, Event};
@@ -76,22 +77,35 @@ impl Process {
     /// the one rule both the predictions and the collector's re-reads of
     /// /proc follow.
     pub fn pid1_outlook(&self) -> Outlook {
+        use nstrace_common::sigstate::sa::RESETHAND;
         let init = self.init();
         let term = self.signals.of(nstrace_common::sig::TERM);
         let chld = self.signals.of(nstrace_common::sig::CHLD);
+        let term_flags = self.signals.flags_of(nstrace_common::sig::TERM);
+        let reraises = init.term_habit() == Some(TermHabit::ReRaises);
         // An init program takes SIGTERM by design, often with sigtimedwait,
         // which /proc cannot show (the wait unblocks what it waits for).
-        let drops_sigterm = if !init.is_init()
-            && matches!(term, Disposition::Default | Disposition::Ignored)
-        {
-            Some(Likelihood::Certain)
-        } else if term == Disposition::Handled && init.term_habit() == Some(TermHabit::ReRaises) {
-            // Caught, but by a runtime whose own handler re-raises it:
-            // unless the application listens itself (/proc cannot tell).
-            Some(Likelihood::Likely)
-        } else {
-            None
-        };
+        let drops_sigterm =
+            if !init.is_init() && matches!(term, Disposition::Default | Disposition::Ignored) {
+                Some(Likelihood::Certain)
+            } else if term != Disposition::Handled || init.is_init() {
+                None
+            } else {
+                match term_flags {
+                    // The runtime's own one-shot handler, as the kernel holds it
+                    // (Node.js installs it with SA_RESETHAND; libuv's listener
+                    // for `process.on('SIGTERM')` replaces it without).
+                    Some(f) if f & RESETHAND != 0 && reraises => Some(Likelihood::Certain),
+                    // Any other one-shot SIGTERM handler at PID 1: the re-raise
+                    // pattern, unless the handler exits by itself.
+                    Some(f) if f & RESETHAND != 0 => Some(Likelihood::Likely),
+                    // The application's own listener replaced the runtime's.
+                    Some(_) => None,
+                    // /proc only: caught, but it cannot tell whose handler.
+                    None if reraises => Some(Likelihood::Likely),
+                    None => None,
+                }
+            };
         let reaps = init.reaps()
             || matches!(
                 chld,
@@ -101,6 +115,7 @@ impl Process {
             init,
             term,
             chld,
+            term_flags,
             drops_sigterm,
             reaps,
         }
@@ -207,9 +222,12 @@ pub struct Correction {
 /// How sure a prediction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Likelihood {
-    /// The kernel will drop it: no handler.
+    /// The kernel will drop it: no handler, or the runtime's own one-shot
+    /// handler as the kernel holds it.
     Certain,
-    /// A handler the runtime installed will drop it, unless the application has its own.
+    /// A handler that re-raises will drop it: a runtime's, as /proc shows it
+    /// (unless the application has its own), or any one-shot (SA_RESETHAND)
+    /// handler at PID 1 (unless it exits by itself).
     Likely,
 }
 
@@ -222,6 +240,9 @@ pub struct Outlook {
     pub term: Disposition,
     /// What it does with SIGCHLD.
     pub chld: Disposition,
+    /// Its SIGTERM handler's `sa_flags` as the kernel holds them (`None`:
+    /// no handler, or only /proc was read).
+    pub term_flags: Option<u32>,
     /// It will drop SIGTERM, and how sure that is.
     pub drops_sigterm: Option<Likelihood>,
     /// It reaps the orphans reparented to it.
@@ -239,8 +260,9 @@ impl Outlook {
 
 /// Whether a task that is `ns_pid` in PID namespace `pid_ns` is the init of
 /// a namespace other than the node's (`node_pid_ns`): a container's PID 1,
-/// which the kernel makes SIGNAL_UNKILLABLE. The one definition of "a
-/// container init" for detectors and the collector alike.
+/// which the kernel makes SIGNAL_UNKILLABLE (kernel/fork.c `copy_process()`,
+/// v6.18; see [`signals`]). The one definition of "a container init" for
+/// detectors and the collector alike.
 pub fn is_ns_init(ns_pid: u32, pid_ns: u32, node_pid_ns: u32) -> bool {
     ns_pid == 1 && pid_ns != node_pid_ns && pid_ns != 0
 }
@@ -616,9 +638,16 @@ impl Model {
         }
     }
 
-    /// Signal dispositions read from /proc for `pid` at `seen_ns`.
-    pub fn set_signals(&mut self, pid: u32, seen_ns: u64, signals: Signals) {
+    /// Signal dispositions read from /proc for `pid` at `seen_ns`. What
+    /// only the kernel shows (handler flags, signals taken) is kept while
+    /// /proc agrees with it on which signals are handled.
+    pub fn set_signals(&mut self, pid: u32, seen_ns: u64, mut signals: Signals) {
         if let Some(p) = self.procs.get_mut(&pid) {
+            // The kernel's records carry signals 1..=32; /proc shows all 64.
+            let low = |m: u64| m & 0xffff_ffff;
+            if signals.kernel.is_none() && low(signals.caught) == low(p.signals.caught) {
+                signals.kernel = p.signals.kernel;
+            }
             if p.seen_ns <= seen_ns && p.signals != signals {
                 p.signals = signals;
                 self.generation += 1;
@@ -916,6 +945,32 @@ impl Model {
             Event::SignalDeliver(d) => {
                 if let Some(p) = self.procs.get_mut(&h.tgid) {
                     p.signals.saw_handler(d.sig, d.handler);
+                }
+            }
+            Event::SigState(e) => {
+                if let Some(p) = self.procs.get_mut(&h.tgid) {
+                    let last = p.signals.kernel.map_or(0, |k| k.seen_ns);
+                    if h.ts_ns < last || p.program_ns > h.ts_ns {
+                        return;
+                    }
+                    use nstrace_common::sigstate::reason;
+                    // Only these reasons say which signals it takes itself.
+                    let taken = match e.reason {
+                        reason::AT_START | reason::SIGNALFD | reason::SIGWAIT => {
+                            e.taken | p.signals.kernel.map_or(0, |k| k.taken)
+                        }
+                        _ => p.signals.kernel.map_or(0, |k| k.taken),
+                    };
+                    let mut s = Signals::from_kernel(e, taken);
+                    // Signals above 32 (real-time ones) are not in the record:
+                    // what /proc said of them stands.
+                    let high = |m: u64| m & !0xffff_ffff;
+                    s.caught |= high(p.signals.caught);
+                    s.ignored |= high(p.signals.ignored);
+                    if p.signals != s {
+                        p.signals = s;
+                        self.generation += 1;
+                    }
                 }
             }
             Event::Wait(_) | Event::SignalGenerate(_) | Event::Rename(_) | Event::Bind(_) => {}

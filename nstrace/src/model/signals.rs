@@ -2,6 +2,31 @@
 //! the default action. Read from /proc (SigCgt, SigIgn) and kept current
 //! with events: exec resets every handler to the default (SIG_IGN survives),
 //! and a delivery shows the handler in force.
+//!
+//! The kernel facts the model rests on, with where the kernel says them
+//! (Linux v6.18; unchanged in substance since 5.10, the oldest kernel the
+//! matrix boots):
+//! * A PID namespace's init is `SIGNAL_UNKILLABLE`: kernel/fork.c
+//!   `copy_process()` sets it when the new task is its namespace's child
+//!   reaper (`is_child_reaper`).
+//! * Such an init never gets a signal whose handler is SIG_DFL, unless it
+//!   is SIGKILL/SIGSTOP from an ancestor namespace: kernel/signal.c
+//!   `sig_task_ignored()` drops it **at generation** (`signal_generate`
+//!   result 1, "ignored"), called through `sig_ignored()` from
+//!   `prepare_signal()` in `__send_signal_locked()`.
+//! * A blocked signal is never ignored at generation (kernel/signal.c
+//!   `sig_ignored()`: `t->blocked` or `t->real_blocked` holds it), so it is
+//!   queued, and `get_signal()` drops it **at delivery** when it is dequeued
+//!   with SIG_DFL at an unkillable init (the `SIGNAL_UNKILLABLE &&
+//!   !sig_kernel_only()` test after `sig_kernel_ignore()`).
+//! * exec resets handlers to SIG_DFL and keeps SIG_IGN and the blocked mask:
+//!   kernel/signal.c `flush_signal_handlers()`, called from fs/exec.c
+//!   `begin_new_exec()`.
+//! * `sigtimedwait` unblocks the signals it waits for while it sleeps, with
+//!   the mask before it saved in `task->real_blocked`: kernel/signal.c
+//!   `do_sigtimedwait()`; /proc's SigBlk shows only `blocked`.
+//! * A handler installed with SA_RESETHAND (`SA_ONESHOT`) is reset to
+//!   SIG_DFL as the signal is delivered: kernel/signal.c `get_signal()`.
 
 /// How a process treats one signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,7 +56,22 @@ impl Disposition {
     }
 }
 
-/// Signal dispositions as /proc/PID/status shows them: bit n-1 is signal n.
+/// What only the kernel shows of a process's dispositions (a `SigState`
+/// record from `task->sighand`, not /proc): each handler's flags, and the
+/// signals it takes itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KernelSigs {
+    /// `sa_flags` of signals 1..=32 (index sig-1); 0 where no handler.
+    pub sa_flags: [u32; nstrace_common::SIGSTATE_SIGNALS],
+    /// Signals it takes itself: by a signalfd, or waited for in
+    /// `rt_sigtimedwait` (the mask before the wait holds them).
+    pub taken: u64,
+    /// When the kernel said so (monotonic ns; an exec resets it).
+    pub seen_ns: u64,
+}
+
+/// Signal dispositions: bit n-1 is signal n. From /proc/PID/status, or
+/// from the kernel itself (then with [`KernelSigs`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Signals {
     /// SigCgt: signals with a handler.
@@ -43,6 +83,8 @@ pub struct Signals {
     pub blocked: u64,
     /// Whether the two masks were read (else nothing is known).
     pub known: bool,
+    /// What the kernel itself said, once a `SigState` record was seen.
+    pub kernel: Option<KernelSigs>,
 }
 
 impl Signals {
@@ -60,6 +102,7 @@ impl Signals {
                 ignored,
                 blocked,
                 known: true,
+                kernel: None,
             },
             _ => Signals::default(),
         }
@@ -73,13 +116,48 @@ impl Signals {
         }
     }
 
+    /// The dispositions a `SigState` record gives. Inside `rt_sigtimedwait`
+    /// the kernel unblocks what is waited for and keeps the mask before in
+    /// `real_blocked`: that is the process's own mask.
+    pub fn from_kernel(e: &nstrace_common::SigStateEvent, taken: u64) -> Signals {
+        Signals {
+            caught: e.caught,
+            ignored: e.ignored,
+            blocked: if e.real_blocked != 0 {
+                e.real_blocked
+            } else {
+                e.blocked
+            },
+            known: true,
+            kernel: Some(KernelSigs {
+                sa_flags: e.sa_flags,
+                taken,
+                seen_ns: e.hdr.ts_ns,
+            }),
+        }
+    }
+
+    /// The `sa_flags` of `sig`'s handler as the kernel holds them: `None`
+    /// when only /proc was read, or `sig` has no handler.
+    pub fn flags_of(&self, sig: u32) -> Option<u32> {
+        let k = self.kernel?;
+        (self.caught & Self::bit(sig) != 0 && (1..=32).contains(&sig))
+            .then(|| k.sa_flags[sig as usize - 1])
+    }
+
+    /// Whether the process takes `sig` itself (signalfd, sigtimedwait), as
+    /// the kernel showed; `None` when only /proc was read.
+    pub fn taken(&self, sig: u32) -> Option<bool> {
+        self.kernel.map(|k| k.taken & Self::bit(sig) != 0)
+    }
+
     /// How signal `sig` is treated.
     pub fn of(&self, sig: u32) -> Disposition {
         if !self.known {
             Disposition::Unknown
         } else if self.caught & Self::bit(sig) != 0 {
             Disposition::Handled
-        } else if self.blocked & Self::bit(sig) != 0 {
+        } else if self.taken(sig) == Some(true) || self.blocked & Self::bit(sig) != 0 {
             Disposition::Blocked
         } else if self.ignored & Self::bit(sig) != 0 {
             Disposition::Ignored
@@ -88,9 +166,18 @@ impl Signals {
         }
     }
 
-    /// What exec leaves: handlers reset to the default, SIG_IGN and the blocked mask kept.
+    /// What exec leaves: handlers reset to the default, SIG_IGN and the
+    /// blocked mask kept (what the kernel held stays known: no flags).
     pub fn after_exec(self) -> Signals {
-        Signals { caught: 0, ..self }
+        Signals {
+            caught: 0,
+            kernel: self.kernel.map(|k| KernelSigs {
+                sa_flags: [0; nstrace_common::SIGSTATE_SIGNALS],
+                taken: 0,
+                ..k
+            }),
+            ..self
+        }
     }
 
     /// Notes the handler a delivery showed for `sig` (0 default, 1 ignore, else a handler).
@@ -99,12 +186,41 @@ impl Signals {
             return;
         }
         let b = Self::bit(sig);
+        // A delivery that disagrees with what the kernel said before: the
+        // flags are no longer known (a SigState record brings them back).
+        let was = self.of(sig);
         self.caught &= !b;
         self.ignored &= !b;
         match handler {
             nstrace_common::HANDLER_DFL => {}
             nstrace_common::HANDLER_IGN => self.ignored |= b,
             _ => self.caught |= b,
+        }
+        if self.of(sig) != was {
+            self.kernel = None;
+        }
+    }
+
+    /// The flags of a handler, named: "SA_RESETHAND|SA_RESTART".
+    pub fn flag_names(flags: u32) -> String {
+        use nstrace_common::sigstate::sa;
+        let names: Vec<&str> = [
+            (sa::RESETHAND, "SA_RESETHAND"),
+            (sa::SIGINFO, "SA_SIGINFO"),
+            (sa::RESTART, "SA_RESTART"),
+            (sa::ONSTACK, "SA_ONSTACK"),
+            (sa::NODEFER, "SA_NODEFER"),
+            (sa::NOCLDWAIT, "SA_NOCLDWAIT"),
+            (sa::NOCLDSTOP, "SA_NOCLDSTOP"),
+        ]
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+        if names.is_empty() {
+            "no flags".into()
+        } else {
+            names.join("|")
         }
     }
 }

@@ -500,12 +500,12 @@ impl fmt::Display for NetnsError {
             NetnsError::Gone(p) => write!(f, "{p}: gone"),
             NetnsError::Permission(p) => write!(f, "{p}: permission denied"),
             NetnsError::NotNetns(p) => write!(f, "{p}: not a network namespace"),
-            NetnsError::Open(p, e) => write!(f, "{p}: {e}"),
+            NetnsError::Open(p, _) => write!(f, "{p}"),
             NetnsError::NodeNamespace => write!(f, "this is the node's network namespace"),
-            NetnsError::Setns(e) => write!(f, "setns(CLONE_NEWNET): {e}"),
+            NetnsError::Setns(_) => write!(f, "setns(CLONE_NEWNET)"),
             NetnsError::Thread(s) => write!(f, "namespace helper thread: {s}"),
-            NetnsError::Socket(e) => write!(f, "netlink socket: {e}"),
-            NetnsError::Netlink(op, e) => write!(f, "netlink {op}: {e}"),
+            NetnsError::Socket(_) => write!(f, "netlink socket"),
+            NetnsError::Netlink(op, _) => write!(f, "netlink {op}"),
         }
     }
 }

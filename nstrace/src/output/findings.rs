@@ -350,6 +350,39 @@ fn teardown(t: &TeardownKills) -> Vec<String> {
 
 fn prediction_summary(f: &Finding, p: &Prediction) -> String {
     let init = format!("{}, {}", f.comm, p.init.noun());
+    let oneshot = p
+        .term_flags
+        .is_some_and(|fl| fl & nstrace_common::sigstate::sa::RESETHAND != 0);
+    if oneshot && !p.resolved && f.kind == FindingKind::Pid1WillIgnoreSigterm {
+        return match (&p.init, p.likely) {
+            (Init::Known(k), false) => format!(
+                "PID 1 {} ({init}) has {}'s own SIGTERM handler, as the kernel holds it (SA_RESETHAND: no listener of the application replaced it): it restores the default action and raises SIGTERM again, which the kernel drops for a namespace's init, so a stop waits the whole grace period and ends in SIGKILL",
+                f.pid, k.what
+            ),
+            _ => format!(
+                "PID 1 {} ({init}) catches SIGTERM with a one-shot handler (SA_RESETHAND), the re-raise pattern: if the handler raises SIGTERM again instead of exiting, the kernel drops it for a namespace's init and a stop ends in SIGKILL",
+                f.pid
+            ),
+        };
+    }
+    if f.kind == FindingKind::Pid1StopSignal {
+        return match (&p.init, p.resolved) {
+            (Init::Server(s), false) => format!(
+                "PID 1 {} ({init}): {}: {}",
+                f.pid,
+                s.term_sentence(),
+                match s.term {
+                    crate::model::servers::Meaning::Reload =>
+                        "a stop will wait out the whole grace period and end in SIGKILL",
+                    _ => "a stop will cut the requests it has in flight",
+                }
+            ),
+            _ => format!(
+                "resolved: PID 1 {} ({init}) is no longer such a server",
+                f.pid
+            ),
+        };
+    }
     if p.likely && !p.resolved {
         let what = match &p.init {
             Init::Known(k) => k.what,
@@ -398,13 +431,24 @@ fn prediction_evidence(f: &Finding, p: &Prediction) -> Vec<String> {
             p.age_ns as f64 / 1e9
         ),
     ];
-    if p.likely {
+    match p.term_flags {
+        Some(fl) if f.kind == FindingKind::Pid1WillIgnoreSigterm => out.push(format!(
+            "SIGTERM handler as the kernel holds it: {}",
+            crate::model::Signals::flag_names(fl)
+        )),
+        _ => {}
+    }
+    if p.likely && p.term_flags.is_none() {
         out.push("likely, not certain: /proc shows SIGTERM caught, and cannot tell the runtime's own re-raising handler from one the application registered".into());
+    } else if p.likely {
+        out.push("likely, not certain: a one-shot handler re-raises SIGTERM unless it exits the process itself".into());
     }
     if !p.resolved {
         out.push(format!(
             "advice: {}",
-            if f.kind == FindingKind::Pid1WillIgnoreSigterm {
+            if f.kind == FindingKind::Pid1StopSignal {
+                p.init.sigterm_advice(TermFailure::KeptRunning)
+            } else if f.kind == FindingKind::Pid1WillIgnoreSigterm {
                 p.init.sigterm_advice(if p.likely {
                     TermFailure::ReRaised
                 } else {

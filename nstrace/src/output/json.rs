@@ -174,6 +174,17 @@ fn body<'a>(ev: &'a Event, node: &NsSet) -> EventBody<'a> {
             sa_flags: e.sa_flags,
             dropped: super::delivery_dropped(e, node),
         },
+        Event::SigState(e) => EventBody::SigState {
+            reason: e.reason,
+            subreaper: e.subreaper != 0,
+            caught: e.caught,
+            ignored: e.ignored,
+            blocked: e.blocked,
+            real_blocked: e.real_blocked,
+            taken: e.taken,
+            sigterm_flags: e.sa_flags[nstrace_common::sig::TERM as usize - 1],
+            sa_flags: e.sa_flags.to_vec(),
+        },
         Event::Rename(e) => EventBody::Rename {
             new_comm: cstr(&e.new_comm),
         },

@@ -130,6 +130,9 @@ fn details(s: &mut String, ev: &Event, node: &NsSet) {
                 let _ = write!(s, "; {diff}");
             }
         }
+        Event::SigState(e) => {
+            let _ = write!(s, "{}", sigstate_text(e));
+        }
         Event::SignalGenerate(e) => {
             let _ = write!(
                 s,
@@ -215,4 +218,55 @@ impl<W: Write> EventSink for Text<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// A `sigstate` record in a line: why, then each handled signal with its
+/// flags, the ignored, blocked and self-taken ones.
+pub fn sigstate_text(e: &nstrace_common::SigStateEvent) -> String {
+    use nstrace_common::sigstate::reason;
+    let why = match e.reason {
+        reason::AT_START => "at start",
+        reason::SIGACTION => "rt_sigaction",
+        reason::SIGPROCMASK => "rt_sigprocmask",
+        reason::SIGNALFD => "signalfd4",
+        reason::SIGWAIT => "rt_sigtimedwait",
+        _ => "?",
+    };
+    let list = |mask: u64| -> String {
+        let v: Vec<String> = (1..=64u32)
+            .filter(|n| mask & (1u64 << (n - 1)) != 0)
+            .map(|n| signal_name(n).to_string())
+            .collect();
+        if v.is_empty() {
+            "-".into()
+        } else {
+            v.join(",")
+        }
+    };
+    let handled: Vec<String> = (1..=32u32)
+        .filter(|n| e.caught & (1u64 << (n - 1)) != 0)
+        .map(|n| {
+            format!(
+                "{}[{}]",
+                signal_name(n),
+                crate::model::Signals::flag_names(e.sa_flags[n as usize - 1])
+            )
+        })
+        .collect();
+    format!(
+        "{why}{}: handled {} ignored {} blocked {} taken {}",
+        if e.subreaper != 0 { " (subreaper)" } else { "" },
+        if handled.is_empty() {
+            "-".to_owned()
+        } else {
+            handled.join(",")
+        },
+        list(e.ignored),
+        list(if e.real_blocked != 0 {
+            e.real_blocked
+        } else {
+            e.blocked
+        }),
+        list(e.taken)
+    )
 }

@@ -65,6 +65,27 @@ pub fn verdict_text(t: &Timeline) -> String {
         Outcome::KeptRunning => format!("PID 1 ({init}) caught SIGTERM and kept running (no process of its own outlived the SIGTERM, so there was nothing to pass on); only SIGKILL ended it, {total:.1}s later{grace}"),
         Outcome::NotPassedOn => format!("PID 1 ({init}) took SIGTERM but never passed it to its children; SIGKILL ended the container {total:.1}s later{grace}"),
         Outcome::TooSlow => format!("SIGTERM was passed on but the processes did not finish within the grace period; SIGKILL ended them {total:.1}s later{grace}"),
+        Outcome::Reloaded => {
+            let s = t.server().expect("a server's outcome");
+            format!("PID 1 ({init}): {}: it reloaded its workers and kept running, so the stop waited out the grace period and SIGKILL ended it {total:.1}s later{grace}", s.term_sentence())
+        }
+        Outcome::GracefulTooSlow(left) => {
+            let s = t.server().expect("a server's outcome");
+            let what = if s.server.name == "postgres" {
+                "a smart shutdown, which waits for every client session to end"
+            } else {
+                "a graceful stop, which lets work in flight finish"
+            };
+            format!(
+                "PID 1 ({init}): {} took SIGTERM as {what}; it had not finished when the grace period ran out, with {} of its processes still running, and SIGKILL ended it {total:.1}s later{grace}",
+                s.server.what,
+                left.len()
+            )
+        }
+        Outcome::FastStop => {
+            let s = t.server().expect("a server's outcome");
+            format!("PID 1 ({init}) exited {total:.1}s after SIGTERM: {} took SIGTERM as a fast stop, so requests in flight were cut{grace}", s.server.what)
+        }
         Outcome::Clean => format!("clean: PID 1 exited {total:.1}s after SIGTERM{grace}"),
         Outcome::Ungraceful(victims) => {
             let list: Vec<String> = victims.iter().map(|(p, c)| format!("{p} ({c})")).collect();
@@ -92,6 +113,14 @@ pub fn advice(t: &Timeline) -> String {
             i => i.group_advice(),
         },
         Outcome::TooSlow => "make the application exit promptly on SIGTERM, or raise terminationGracePeriodSeconds".into(),
+        Outcome::Reloaded | Outcome::FastStop => init.sigterm_advice(TermFailure::KeptRunning),
+        Outcome::GracefulTooSlow(_) => match t.server() {
+            Some(s) if s.server.graceful != nstrace_common::sig::TERM => format!(
+                "for a faster stop, {}; or raise terminationGracePeriodSeconds above the time its graceful stop takes",
+                s.advice()
+            ),
+            _ => "raise terminationGracePeriodSeconds above the time its graceful stop takes".into(),
+        },
         Outcome::Ungraceful(_) => init.group_advice(),
         Outcome::Clean | Outcome::InProgress => String::new(),
     }

@@ -255,6 +255,27 @@ pub enum EventBody<'a> {
         /// The kernel drops it here: the default action at a PID-namespace init.
         dropped: bool,
     },
+    /// `sigstate`: a namespace init's or subreaper's dispositions, from the kernel.
+    SigState {
+        /// Why it was read: 1 at start, 2 rt_sigaction, 3 rt_sigprocmask, 4 signalfd4, 5 rt_sigtimedwait.
+        reason: u32,
+        /// A child subreaper.
+        subreaper: bool,
+        /// Signals with a handler (bit n-1 is signal n).
+        caught: u64,
+        /// Signals set to SIG_IGN.
+        ignored: u64,
+        /// The blocked mask.
+        blocked: u64,
+        /// The mask before an `rt_sigtimedwait` under way (0 otherwise).
+        real_blocked: u64,
+        /// Signals it takes itself (signalfd, sigtimedwait).
+        taken: u64,
+        /// SIGTERM's handler flags.
+        sigterm_flags: u32,
+        /// Every handler's flags, signals 1..=32.
+        sa_flags: Vec<u32>,
+    },
     /// `rename`.
     Rename {
         /// Name now.

@@ -113,7 +113,7 @@ pub enum BtfError {
 impl fmt::Display for BtfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BtfError::Io { path, source } => write!(f, "cannot read BTF from {path}: {source}"),
+            BtfError::Io { path, .. } => write!(f, "cannot read BTF from {path}"),
             BtfError::Malformed(what) => write!(f, "malformed BTF: {what}"),
             BtfError::MissingType(ty) => write!(
                 f,
@@ -374,6 +374,22 @@ impl Btf {
             }
         }
         u32::try_from(total_bytes)
+            .map_err(|_| malformed(format!("offset of {ty}.{field} overflows")))
+    }
+
+    /// Bit offset of the one-bit (or wider) bitfield `field`, a direct
+    /// member of struct `ty` (or of an anonymous struct/union in it), from
+    /// the start of `ty`: what a program reads as a byte and a mask.
+    pub fn bitfield_bit_offset(&self, ty: &str, field: &str) -> Result<u32, BtfError> {
+        let missing = || BtfError::MissingField {
+            ty: ty.to_owned(),
+            field: field.to_owned(),
+        };
+        let current = self.find_struct(ty)?;
+        let found = self
+            .find_member(current, field, 0, &mut HashSet::new())?
+            .ok_or_else(missing)?;
+        u32::try_from(found.bit_offset)
             .map_err(|_| malformed(format!("offset of {ty}.{field} overflows")))
     }
 

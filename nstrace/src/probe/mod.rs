@@ -5,6 +5,7 @@
 
 pub mod btf;
 pub mod offsets;
+pub mod sigstate;
 pub mod tracefs;
 
 use anyhow::{bail, Context, Result};
@@ -78,7 +79,7 @@ enum Hook {
 pub const PROGRAM_COUNT: usize = PROGRAMS.len();
 
 /// Every program in the object and its hook.
-const PROGRAMS: [(&str, Hook); 18] = [
+const PROGRAMS: [(&str, Hook); 22] = [
     ("task_newtask", Hook::TpBtf("task_newtask")),
     ("sched_process_exec", Hook::TpBtf("sched_process_exec")),
     ("sched_process_exit", Hook::TpBtf("sched_process_exit")),
@@ -100,6 +101,22 @@ const PROGRAMS: [(&str, Hook); 18] = [
     ("sys_exit_prctl", Hook::Tp("syscalls", "sys_exit_prctl")),
     ("sys_enter_bind", Hook::Tp("syscalls", "sys_enter_bind")),
     ("sys_exit_bind", Hook::Tp("syscalls", "sys_exit_bind")),
+    (
+        "sys_exit_rt_sigaction",
+        Hook::Tp("syscalls", "sys_exit_rt_sigaction"),
+    ),
+    (
+        "sys_exit_rt_sigprocmask",
+        Hook::Tp("syscalls", "sys_exit_rt_sigprocmask"),
+    ),
+    (
+        "sys_exit_signalfd4",
+        Hook::Tp("syscalls", "sys_exit_signalfd4"),
+    ),
+    (
+        "sys_enter_rt_sigtimedwait",
+        Hook::Tp("syscalls", "sys_enter_rt_sigtimedwait"),
+    ),
 ];
 
 /// Settings for loading.
@@ -279,11 +296,8 @@ impl Probes {
             bail!("this nstrace was built without its kernel programs (a plain `cargo build`); build it with `cargo xtask build`");
         }
         let kernel_btf = btf::Btf::from_kernel()?;
-        // A v1 hierarchy names containers where the v2 one does not (a v1-only node).
-        let v1 = std::fs::read_to_string("/proc/cgroups")
-            .ok()
-            .and_then(|t| offsets::v1_controller(&t));
-        let offsets = offsets::resolve(&kernel_btf, v1)?;
+        let offsets = offsets::resolve_here(&kernel_btf)?;
+        let sig_offsets = offsets::resolve_sig(&kernel_btf)?;
         let node = procfs::node_ns();
         let config = Config {
             signal_mask: opts.signal_mask,
@@ -305,6 +319,7 @@ impl Probes {
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .override_global("NET_CONFIG", &net_config, true)
+            .override_global("SIG_OFFSETS", &sig_offsets, true)
             // Off by default: frozen at 0, the verifier drops every log call.
             .override_global(
                 "AYA_LOG_LEVEL",
@@ -337,6 +352,13 @@ impl Probes {
             logger,
             attached,
         })
+    }
+
+    /// The signal dispositions of every namespace init and subreaper now,
+    /// from the task iterator: raw `SigState` records.
+    pub fn sigstate_at_start(&mut self) -> Result<Vec<Vec<u8>>, sigstate::IterError> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| sigstate::IterError::Load(e.to_string()))?;
+        sigstate::run(&mut self.ebpf, &btf)
     }
 
     /// Prints what the programs logged since (with `--debug-probes`).

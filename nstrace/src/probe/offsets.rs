@@ -1,7 +1,7 @@
 //! Resolves, once, every kernel struct offset the programs read, from the
 //! running kernel's BTF. A missing field is a startup error that names it.
 
-use nstrace_common::{Offsets, NSPROXY_ORDER};
+use nstrace_common::{Offsets, SigOffsets, NSPROXY_ORDER, SIGSTATE_SIGNALS};
 
 use super::btf::{Btf, BtfError};
 
@@ -73,6 +73,15 @@ pub fn resolve(btf: &Btf, v1_controller: Option<u32>) -> Result<Offsets, BtfErro
     Ok(o)
 }
 
+/// [`resolve`] for this node: the v1 controller chosen from /proc/cgroups
+/// (a v1 hierarchy names containers where the v2 one does not: a v1-only node).
+pub fn resolve_here(btf: &Btf) -> Result<Offsets, BtfError> {
+    let v1 = std::fs::read_to_string("/proc/cgroups")
+        .ok()
+        .and_then(|t| v1_controller(&t));
+    resolve(btf, v1)
+}
+
 /// Controllers whose v1 hierarchy runtimes put a container in, in the order
 /// tried (any mounted one names it; the kubelet and runc use them all).
 const V1_CONTROLLERS: [&str; 4] = ["pids", "memory", "cpu", "devices"];
@@ -98,6 +107,34 @@ pub fn v1_controller(proc_cgroups: &str) -> Option<u32> {
     })
 }
 
+/// Fills the sigstate programs' offsets from `btf`.
+pub fn resolve_sig(btf: &Btf) -> Result<SigOffsets, BtfError> {
+    let m = |ty: &str, field: &str| btf.member_offset(ty, field);
+    let bit = btf.bitfield_bit_offset("signal_struct", "is_child_subreaper")?;
+    let mut o = SigOffsets {
+        task_sighand: m("task_struct", "sighand")?,
+        task_blocked: m("task_struct", "blocked")?,
+        task_real_blocked: m("task_struct", "real_blocked")?,
+        sighand_action: m("sighand_struct", "action")?,
+        ksigaction_size: btf.struct_size("k_sigaction")?,
+        signal_subreaper_byte: bit / 8,
+        signal_subreaper_bit: bit % 8,
+        // fs/signalfd.c's `struct signalfd_ctx` holds only the mask; kernels
+        // whose BTF lacks the struct have it at 0 all the same.
+        signalfd_ctx_sigmask: match btf.member_offset("signalfd_ctx", "sigmask") {
+            Ok(o) => o,
+            Err(BtfError::MissingType(_)) => 0,
+            Err(e) => return Err(e),
+        },
+        valid: 1,
+        ..SigOffsets::default()
+    };
+    for k in 0..SIGSTATE_SIGNALS {
+        o.action_at[k] = o.sighand_action + k as u32 * o.ksigaction_size;
+    }
+    Ok(o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +155,11 @@ mod tests {
         assert!(o.nsproxy_ns.iter().all(|off| off % 8 == 0));
         assert!(o.css_set_subsys_v1 > 0 && o.css_set_subsys_v1.is_multiple_of(8));
         assert_eq!(resolve(&btf, None).unwrap().css_set_subsys_v1, 0);
+        let s = resolve_sig(&btf).expect("all sigstate fields present");
+        assert_eq!(s.action_at[1] - s.action_at[0], s.ksigaction_size);
+        assert!(s.ksigaction_size >= 24, "handler, flags, restorer, mask");
+        assert_ne!(s.task_blocked, s.task_real_blocked);
+        assert!(s.signal_subreaper_bit < 8);
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub enum RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecordError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            RecordError::Io { path, .. } => write!(f, "{}", path.display()),
             RecordError::NotARecord { path } => {
                 write!(f, "{}: not an nstrace record file (bad magic)", path.display())
             }
@@ -182,7 +182,14 @@ impl fmt::Display for RecordError {
     }
 }
 
-impl std::error::Error for RecordError {}
+impl std::error::Error for RecordError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecordError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// Writes a record file.
 pub struct Writer<W: Write> {

@@ -73,6 +73,8 @@ fn take_signals(c: &mut Cur<'_>) -> Option<Signals> {
         ignored: c.u64()?,
         blocked: c.u64()?,
         known: c.take(1)?[0] != 0,
+        // What only the kernel shows comes from its records in the stream.
+        kernel: None,
     })
 }
 
@@ -321,6 +323,7 @@ mod tests {
                 ignored: 4,
                 blocked: 1,
                 known: true,
+                kernel: None,
             },
         };
         let b = encode_process(&p);
@@ -382,6 +385,7 @@ mod tests {
             ignored: 0,
             blocked: 0,
             known: true,
+            kernel: None,
         };
         let b = encode_signals(7, 8, &s);
         assert_eq!(decode_signals(&b), Some((7, 8, s)));

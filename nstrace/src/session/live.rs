@@ -205,6 +205,18 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
         }
     }
     let mut open = feed.start()? == Flow::Continue;
+    if open && feed.needs.judge_signals_after.is_some() {
+        // The dispositions of the inits and subreapers that exist now, from
+        // the kernel: the programs are attached, so what changes from here
+        // on is in the stream too.
+        let at_start = probes.sigstate_at_start();
+        for raw in sigstate_records(at_start) {
+            if ingest(&mut feed, &mut reads, &mut net, &raw)? == Flow::Stop {
+                open = false;
+                break;
+            }
+        }
+    }
     if open {
         open = drive(
             &mut probes,
@@ -255,6 +267,17 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
     feed.pinned(pins)?;
     if feed.start()? == Flow::Stop {
         return feed.finish();
+    }
+    if feed.needs.judge_signals_after.is_some() {
+        // What the kernel holds, from the task iterator alone: the same
+        // facts the live commands start from.
+        for raw in sigstate_records(crate::probe::sigstate::read_once()) {
+            if let Some(ev) = feed.decode(&raw) {
+                if feed.event(&ev)? == Flow::Stop {
+                    return feed.finish();
+                }
+            }
+        }
     }
     let mut now = procfs::monotonic_ns();
     if let Some(after) = feed.needs.judge_signals_after {
@@ -358,6 +381,38 @@ fn read_init_signals(
     }
     judged.retain(|pid, _| feed.model.get(*pid).is_some());
     Ok(())
+}
+
+/// The task iterator's records, each init's signalfd masks added from
+/// /proc/PID/fdinfo (the iterator does not walk file tables); a refusal is
+/// said once, and the dispositions then come from /proc alone (no handler
+/// flags) until a process changes them.
+fn sigstate_records(
+    at_start: std::result::Result<Vec<Vec<u8>>, crate::probe::sigstate::IterError>,
+) -> Vec<Vec<u8>> {
+    let mut records = match at_start {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "nstrace: warning: {}; the signal dispositions of processes that exist at start come from /proc (no handler flags) until they change them",
+                crate::error::chain(&e)
+            );
+            return Vec::new();
+        }
+    };
+    let size = std::mem::size_of::<nstrace_common::SigStateEvent>();
+    for raw in &mut records {
+        let Ok(Event::SigState(mut e)) = crate::event::decode(raw) else {
+            continue;
+        };
+        let fds = snapshot::signalfd_masks(e.hdr.tgid);
+        if fds != 0 {
+            e.taken |= fds;
+            let bytes = crate::event::as_bytes(&e);
+            raw[..size].copy_from_slice(bytes);
+        }
+    }
+    records
 }
 
 /// One raw record from the ring buffer through the feed.

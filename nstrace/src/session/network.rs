@@ -210,7 +210,7 @@ impl NetSource {
         if self.opened.is_none() {
             let node = self.node.net;
             let r = match node_ref(node, procs) {
-                Some(r) => NodeNet::open(&r).map_err(|e| e.to_string()),
+                Some(r) => NodeNet::open(&r).map_err(|e| crate::error::chain(&e)),
                 None => Err(format!(
                     "the node's network namespace (net {node}) cannot be opened"
                 )),
@@ -318,7 +318,7 @@ impl NetSource {
                 Ok(_) => counts.failed += 1,
                 Err(e) => {
                     counts.failed += 1;
-                    out.push(failed(t.netns, false, now, e.to_string()));
+                    out.push(failed(t.netns, false, now, crate::error::chain(&e)));
                 }
             }
         }
@@ -347,7 +347,7 @@ impl NetSource {
                 }
                 Err(e) => {
                     counts.failed += 1;
-                    failed(t.netns, true, now, e.to_string())
+                    failed(t.netns, true, now, crate::error::chain(&e))
                 }
             });
         }
@@ -420,7 +420,7 @@ impl NetSource {
         let now = || procfs::monotonic_ns();
         let lookup = match self.node_net(&procs) {
             Ok(node) => netns::read_port(reference.as_ref(), node, netns_proto(proto), b.port)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| crate::error::chain(&e)),
             Err(e) => Err(e),
         };
         let found = match lookup {

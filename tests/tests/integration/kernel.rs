@@ -41,7 +41,7 @@ fn the_kernel_is_taken_or_refused_in_one_line() {
         );
     } else {
         assert_eq!(out.status.code(), Some(0), "{err}");
-        assert!(err.contains("16 programs attached"), "{err}");
+        assert!(err.contains("20 programs attached"), "{err}");
     }
 }
 
@@ -631,4 +631,108 @@ fn cgroup_v2_kubelet_layouts_name_containers_and_pods() {
     }
     drop((app, crio, infra));
     drop(cg);
+}
+
+/// `node -e …` as the init of a PID namespace of its own (unshare), with or
+/// without a `process.on('SIGTERM')` listener.
+/// Returns once the script has run (it says "ready"): under TCG node takes
+/// seconds to get there, and its own handler is in place long before.
+fn node_init(listener: bool) -> (Proc, u32) {
+    use std::io::BufRead;
+    let js = if listener {
+        "process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000)"
+    } else {
+        "console.log('ready'); setInterval(() => {}, 1000)"
+    };
+    let mut p = Proc::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "/usr/bin/node", "-e", js])
+            .stdout(Stdio::piped()),
+    );
+    let init = first_child(p.pid(), "node as a namespace's init");
+    let mut line = String::new();
+    std::io::BufReader::new(p.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "node did not run its script");
+    (p, init)
+}
+
+/// The flags of SIGTERM's handler in a `sigstate` record.
+fn term_flags(v: &Value) -> u64 {
+    u(v, "sigterm_flags")
+}
+
+const SA_RESETHAND: u64 = 0x8000_0000;
+const SA_RESTART: u64 = 0x1000_0000;
+
+/// Live, from `rt_sigaction` as the kernel holds it: Node.js's own SIGTERM
+/// handler is one-shot (SA_RESETHAND), the listener libuv installs for
+/// `process.on('SIGTERM')` is not. /proc's SigCgt shows both as "caught".
+#[test]
+fn sigstate_tells_nodes_own_handler_from_a_listener() {
+    let _g = shared();
+    let t = Tracer::start(&["--kind", "sigstate"]);
+    let (_bare, bare) = node_init(false);
+    let (_listens, listens) = node_init(true);
+    let last_term = |pid: u32| move |v: &Value| v["pid"] == pid && u(v, "caught") & (1 << 14) != 0;
+    t.wait_for("node's own SIGTERM handler", |v| {
+        last_term(bare)(v) && term_flags(v) & SA_RESETHAND != 0
+    });
+    t.wait_for("the listener's SIGTERM handler", |v| {
+        last_term(listens)(v)
+            && term_flags(v) & SA_RESETHAND == 0
+            && term_flags(v) & SA_RESTART != 0
+    });
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    // Only the inits are reported: the unshare parents (node's PID namespace) are not.
+    let others: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| v["kind"] == "sigstate" && u(v, "ns_pid") != 1 && v["subreaper"] != true)
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+}
+
+/// At start, from the task iterator: `audit --once` (which traces nothing)
+/// predicts Node.js without a listener as certain (medium), from the flags
+/// the kernel holds, and says nothing of the one with a listener.
+#[test]
+fn audit_once_reads_the_kernels_dispositions_at_start() {
+    let _g = serial();
+    require_root();
+    let (_bare, bare) = node_init(false);
+    let (_listens, listens) = node_init(true);
+    wait_sigterm_handler(bare);
+    wait_sigterm_handler(listens);
+    let out = Command::new(nstrace_bin())
+        .args([
+            "audit",
+            "--once",
+            "--format",
+            "json",
+            "--predict-after",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("refused the task iterator"), "{err}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let about = |pid: u32| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|v| v["finding"] == "pid1_will_ignore_sigterm" && v["pid"] == pid)
+            .collect()
+    };
+    let b = about(bare);
+    assert_eq!(b.len(), 1, "{lines:?}");
+    assert_eq!(b[0]["severity"], "medium", "{}", b[0]);
+    let ev = b[0]["evidence"].to_string();
+    assert!(ev.contains("SA_RESETHAND"), "{ev}");
+    assert!(about(listens).is_empty(), "{lines:?}");
 }

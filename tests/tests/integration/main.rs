@@ -20,6 +20,7 @@ mod network;
 mod pid1;
 mod pid1_predict;
 mod pid1_runtimes;
+mod pid1_servers;
 mod pods;
 mod privileges;
 mod prometheus_harness;

@@ -19,6 +19,8 @@ pub enum Suites {
     Bookworm,
     /// Debian 11: bullseye and its security suite (5.10).
     Bullseye,
+    /// Debian 13's backports alone: its newest kernels (7.x today).
+    TrixieBackports,
 }
 
 impl Suites {
@@ -26,6 +28,7 @@ impl Suites {
         match self {
             Suites::Bookworm => "bookworm",
             Suites::Bullseye => "bullseye",
+            Suites::TrixieBackports => "trixie-backports",
         }
     }
 
@@ -37,6 +40,10 @@ impl Suites {
                 "bookworm-security",
             ),
             Suites::Bullseye => (&["bullseye"], "bullseye-security"),
+            // The backports' own lists: the newest kernel is chosen from them.
+            Suites::TrixieBackports => {
+                return "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main\n".to_owned();
+            }
         };
         let key = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]";
         let mut s: String = suites
@@ -114,6 +121,27 @@ impl Apt {
         .with_context(|| format!("downloading {}", packages.join(" ")))
     }
 
+    /// What `package` depends on directly (Depends lines).
+    fn depends(&self, package: &str) -> Result<Vec<String>> {
+        let out = self.cmd("apt-cache").args(["depends", package]).output()?;
+        if !out.status.success() {
+            bail!(
+                "apt-cache depends {package}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends:"))
+            .map(|d| {
+                d.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+            .collect())
+    }
+
     /// `package` and everything it depends on (Depends and Pre-Depends,
     /// recursively), real packages only.
     fn closure(&self, package: &str) -> Result<Vec<String>> {
@@ -171,6 +199,45 @@ fn unpack_all(debs: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The newest `linux-image-<version>-amd64` in `suites`' package lists (the
+/// generic flavour: no cloud, rt or debug ones), so the matrix follows Debian.
+pub fn newest_kernel(suites: Suites) -> Result<String> {
+    let apt = Apt::new(suites)?;
+    let out = apt
+        .cmd("apt-cache")
+        .args(["pkgnames", "linux-image-"])
+        .output()
+        .context("apt-cache pkgnames")?;
+    let names = String::from_utf8_lossy(&out.stdout).into_owned();
+    pick_newest(names.lines()).with_context(|| {
+        format!(
+            "no linux-image-<version>-amd64 in Debian {}'s package lists",
+            suites.name()
+        )
+    })
+}
+
+/// The generic amd64 image of the highest version among `names`.
+fn pick_newest<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
+    names
+        .filter_map(|n| {
+            let v = n.strip_prefix("linux-image-")?.strip_suffix("-amd64")?;
+            // "7.3.4+bpo", "6.12.95+deb12": a version, then a Debian suffix;
+            // flavours ("-cloud", "-rt") and "-unsigned" have more dashes.
+            if v.contains('-') || !v.starts_with(|c: char| c.is_ascii_digit()) {
+                return None;
+            }
+            let num: Vec<u32> = v
+                .split(|c: char| !c.is_ascii_digit())
+                .take_while(|p| !p.is_empty())
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            Some((num, n.to_owned()))
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
 /// A kernel package, unpacked: its image and its modules directory.
 pub struct Kernel {
     /// `boot/vmlinuz-*`.
@@ -186,11 +253,16 @@ pub fn kernel(suites: Suites, package: &str) -> Result<Kernel> {
     let done = dir.join(".unpacked");
     if !done.exists() {
         let apt = Apt::new(suites)?;
-        eprintln!("xtask: vm: downloading {package}");
+        // From 6.19 on `linux-image-*` is a metapackage: the image is in
+        // linux-binary-unsigned-*, the modules in linux-modules-*, System.map
+        // and config in linux-base-*. Its own such dependencies come along.
+        let mut wanted = vec![package.to_owned()];
+        wanted.extend(apt.depends(package)?.into_iter().filter(|d| split_part(d)));
+        eprintln!("xtask: vm: downloading {}", wanted.join(" "));
         let debs = dir.join("debs");
         let _ = std::fs::remove_dir_all(&debs);
         let _ = std::fs::remove_dir_all(&root);
-        apt.download(&[package.to_owned()], &debs)?;
+        apt.download(&wanted, &debs)?;
         unpack_all(&debs, &root)?;
         std::fs::remove_dir_all(&debs)?;
         std::fs::write(&done, "")?;
@@ -207,10 +279,30 @@ pub fn kernel(suites: Suites, package: &str) -> Result<Kernel> {
             })
             .with_context(|| format!("{package} has no {sub}/{prefix}*"))
     };
-    Ok(Kernel {
-        image: find("boot", "vmlinuz-")?,
-        modules: find("lib/modules", "")?,
-    })
+    // 6.19 on: merged /usr and the image beside its modules.
+    let modules = find("lib/modules", "").or_else(|_| find("usr/lib/modules", ""))?;
+    let image = find("boot", "vmlinuz-").or_else(|_| {
+        let unsigned = modules.join("vmlinuz.unsigned");
+        let plain = modules.join("vmlinuz");
+        [unsigned, plain]
+            .into_iter()
+            .find(|p| p.exists())
+            .with_context(|| {
+                format!(
+                    "{package} has no boot/vmlinuz-* nor {}/vmlinuz*",
+                    modules.display()
+                )
+            })
+    })?;
+    Ok(Kernel { image, modules })
+}
+
+/// Whether a kernel package's dependency is a part of its split kernel
+/// (image, modules, base files), not an ordinary dependency (initramfs tools).
+fn split_part(dep: &str) -> bool {
+    ["linux-binary-", "linux-modules-", "linux-base-"]
+        .iter()
+        .any(|p| dep.starts_with(p))
 }
 
 /// How to run qemu: the binary, its firmware directories, and the library
@@ -294,8 +386,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_newest_generic_kernel_is_picked_from_the_lists() {
+        let names = [
+            "linux-image-6.16.12+deb13-amd64",
+            "linux-image-7.3.4+bpo-amd64",
+            "linux-image-7.3.4+bpo-cloud-amd64",
+            "linux-image-7.3.4+bpo-rt-amd64",
+            "linux-image-7.10.1+bpo-amd64-unsigned",
+            "linux-image-7.2.9+bpo-amd64",
+            "linux-image-amd64",
+            "linux-image-7.3.4+bpo-amd64-dbg",
+        ];
+        assert_eq!(
+            pick_newest(names.iter().copied()).as_deref(),
+            Some("linux-image-7.3.4+bpo-amd64")
+        );
+        assert_eq!(pick_newest(["linux-image-amd64"].into_iter()), None);
+        assert!(split_part("linux-binary-unsigned-7.3.4+bpo-amd64"));
+        assert!(split_part("linux-modules-7.3.4+bpo-amd64"));
+        assert!(!split_part("initramfs-tools"));
+    }
+
+    #[test]
     fn each_sources_line_names_one_suite_and_the_main_component() {
-        for s in [Suites::Bookworm, Suites::Bullseye] {
+        for s in [Suites::Bookworm, Suites::Bullseye, Suites::TrixieBackports] {
             for line in s.sources().lines() {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 // deb [options] URI SUITE COMPONENT

@@ -194,8 +194,9 @@ pub fn load_order(
     Ok(out)
 }
 
-/// The whole initramfs for the kernel whose modules are under `modules_dir`.
-pub fn build(modules_dir: &Path, busybox: &Path, init: &str) -> Result<Vec<u8>> {
+/// The whole initramfs for the kernel whose modules are under `modules_dir`,
+/// with the guest script the init runs once the root is switched.
+pub fn build(modules_dir: &Path, busybox: &Path, init: &str, guest: &str) -> Result<Vec<u8>> {
     let modules = index_modules(modules_dir)?;
     let order = load_order(&modules, WANTED, &module_bytes)?;
     let mut entries = vec![
@@ -208,6 +209,7 @@ pub fn build(modules_dir: &Path, busybox: &Path, init: &str) -> Result<Vec<u8>> 
             std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?,
         ),
         Entry::file("init", 0o755, init.as_bytes().to_vec()),
+        Entry::file("guest.sh", 0o755, guest.as_bytes().to_vec()),
     ];
     let list: String = order.iter().map(|(n, _)| format!("{n}.ko\n")).collect();
     entries.push(Entry::file("modules", 0o644, list.into_bytes()));

@@ -30,13 +30,23 @@ pub enum Expect {
     Refused,
 }
 
+/// Which Debian package a kernel of the matrix is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Package {
+    /// Pinned: a test run boots what the last one booted.
+    Pinned(&'static str),
+    /// The newest generic amd64 image in its suites' lists, chosen at each
+    /// run, so the matrix follows Debian.
+    Newest,
+}
+
 /// One kernel of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelSpec {
     /// Short name (`--kernel 6.1`).
     pub name: &'static str,
-    /// Debian's package (pinned: a test run boots what the last one booted).
-    pub package: &'static str,
+    /// Debian's package.
+    pub package: Package,
     /// Where the package comes from.
     suites: Suites,
     /// What nstrace must do there.
@@ -47,20 +57,28 @@ pub struct KernelSpec {
 pub const MATRIX: &[KernelSpec] = &[
     KernelSpec {
         name: "5.10",
-        package: "linux-image-5.10.0-32-amd64",
+        package: Package::Pinned("linux-image-5.10.0-32-amd64"),
         suites: Suites::Bullseye,
         expect: Expect::Refused,
     },
     KernelSpec {
         name: "6.1",
-        package: "linux-image-6.1.0-57-amd64",
+        package: Package::Pinned("linux-image-6.1.0-57-amd64"),
         suites: Suites::Bookworm,
         expect: Expect::Supported,
     },
     KernelSpec {
         name: "6.12",
-        package: "linux-image-6.12.95+deb12-amd64",
+        package: Package::Pinned("linux-image-6.12.95+deb12-amd64"),
         suites: Suites::Bookworm,
+        expect: Expect::Supported,
+    },
+    // Debian's newest: trixie-backports (7.3 when this was written), whose
+    // packages from 6.19 on split the image, modules and base files.
+    KernelSpec {
+        name: "newest",
+        package: Package::Newest,
+        suites: Suites::TrixieBackports,
         expect: Expect::Supported,
     },
 ];
@@ -171,10 +189,18 @@ struct Step {
 
 /// The script the guest runs as its first process (under tini): the mounts
 /// a node has (cgroup v2 among them), then each step, then power-off.
-fn guest_script(steps: &[Step]) -> String {
+/// `keep` are the host directories the steps need (the checkout, the
+/// binaries' directories): the guest's own /tmp and /run are tmpfs, so each
+/// is bound back over them at its own path, wherever it lives.
+fn guest_script(steps: &[Step], keep: &[PathBuf]) -> String {
     let mut s = String::from(include_str!("../../scripts/vm-guest.sh"));
+    let keep: Vec<String> = keep
+        .iter()
+        .map(|p| sh_quote(&p.display().to_string()))
+        .collect();
     s = s
         .replace("@WATCHDOG@", &GUEST_WATCHDOG.as_secs().to_string())
+        .replace("@KEEP@", &keep.join(" "))
         .replace("@ROOT@", &sh_quote(&root().display().to_string()))
         .replace(
             "@NSTRACE_BIN@",
@@ -214,6 +240,7 @@ fn tail(text: &str, n: usize) -> String {
 /// What one kernel's run gave.
 struct Outcome {
     spec: KernelSpec,
+    package: String,
     accel: Accel,
     secs: f64,
     passed: u32,
@@ -227,21 +254,17 @@ fn run_kernel(
     bins: &[(String, PathBuf)],
     accel: &mut Accel,
 ) -> Result<Outcome> {
-    let kernel = debs::kernel(spec.suites, spec.package)?;
+    let package = match spec.package {
+        Package::Pinned(p) => p.to_owned(),
+        Package::Newest => debs::newest_kernel(spec.suites)?,
+    };
+    let kernel = debs::kernel(spec.suites, &package)?;
     let work = root().join("target/vmtest").join(spec.name);
     let out = work.join("out");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     let busybox = Path::new("/bin/busybox");
     let initrd = work.join("initramfs.cpio");
-    std::fs::write(
-        &initrd,
-        initramfs::build(
-            &kernel.modules,
-            busybox,
-            include_str!("../../scripts/vm-init.sh"),
-        )?,
-    )?;
     let bin = |name: &str| -> Result<String> {
         bins.iter()
             .find(|(n, _)| n == name)
@@ -271,21 +294,42 @@ fn run_kernel(
             ],
         }],
     };
-    let guest = work.join("guest.sh");
-    std::fs::write(&guest, guest_script(&steps))?;
+    // What the steps run from: the checkout, and the binaries wherever they are.
+    let mut keep = vec![root()];
+    for p in [nstrace_bin()]
+        .into_iter()
+        .chain(bins.iter().map(|(_, p)| p.clone()))
+    {
+        if let Some(dir) = p.parent().filter(|d| !d.starts_with(root())) {
+            if !keep.iter().any(|k| dir.starts_with(k)) {
+                keep.push(dir.to_path_buf());
+            }
+        }
+    }
+    // The guest script travels in the initramfs: no host path (which may
+    // hold spaces) on the kernel command line.
+    let guest = guest_script(&steps, &keep);
+    std::fs::write(work.join("guest.sh"), &guest)?;
+    std::fs::write(
+        &initrd,
+        initramfs::build(
+            &kernel.modules,
+            busybox,
+            include_str!("../../scripts/vm-init.sh"),
+            &guest,
+        )?,
+    )?;
     let boot = Boot {
         qemu: q,
         kernel: &kernel.image,
         initrd: &initrd,
-        guest: &guest,
         out: &out,
         console: work.join("console.log"),
         timeout: HOST_TIMEOUT,
     };
     eprintln!(
-        "xtask: vm: {} ({}) booting under {}",
+        "xtask: vm: {} ({package}) booting under {}",
         spec.name,
-        spec.package,
         accel.name()
     );
     let mut ended = qemu::boot(&boot, *accel)?;
@@ -307,7 +351,7 @@ fn run_kernel(
         anyhow::anyhow!(
             "{} ({}): {why}\n--- guest log (last 80 lines; all in {}) ---\n{}\n--- console (last 30 lines) ---\n{}\n--- qemu ---\n{}",
             spec.name,
-            spec.package,
+            package,
             out.join("guest.log").display(),
             tail(&log, 80),
             tail(&console, 30),
@@ -343,6 +387,7 @@ fn run_kernel(
     }
     Ok(Outcome {
         spec: *spec,
+        package,
         accel: *accel,
         secs,
         passed,
@@ -391,7 +436,7 @@ pub fn vmtest(opts: &Options) -> Result<()> {
         eprintln!(
             "xtask: vm: {:>5} {:<34} {what}: {} tests passed, {:.0} s under {}",
             o.spec.name,
-            o.spec.package,
+            o.package,
             o.passed,
             o.secs,
             o.accel.name()
@@ -420,15 +465,20 @@ mod tests {
 
     #[test]
     fn the_guest_script_runs_every_step_quoted() {
-        let s = guest_script(&[Step {
-            name: "kernel".into(),
-            argv: vec!["/t/kernel-1".into(), "it's".into()],
-        }]);
+        let s = guest_script(
+            &[Step {
+                name: "kernel".into(),
+                argv: vec!["/t/kernel-1".into(), "it's".into()],
+            }],
+            &[PathBuf::from("/tmp/a checkout"), PathBuf::from("/var/t")],
+        );
         assert!(
             s.contains("step 'kernel' '/t/kernel-1' 'it'\\''s'\n"),
             "{s}"
         );
-        for p in ["@WATCHDOG@", "@ROOT@", "@NSTRACE_BIN@", "@STEPS@"] {
+        // The kept directories, quoted: a path under /tmp, with a space.
+        assert!(s.contains("for p in '/tmp/a checkout' '/var/t'; do"), "{s}");
+        for p in ["@WATCHDOG@", "@ROOT@", "@NSTRACE_BIN@", "@STEPS@", "@KEEP@"] {
             assert!(!s.contains(p), "{p} is filled: {s}");
         }
     }

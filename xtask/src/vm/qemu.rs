@@ -54,8 +54,6 @@ pub struct Boot<'a> {
     pub kernel: &'a Path,
     /// Our initramfs.
     pub initrd: &'a Path,
-    /// The guest script (a host path, seen at the same path in the guest).
-    pub guest: &'a Path,
     /// Host directory the guest mounts read-write at `/vmout`.
     pub out: &'a Path,
     /// The serial console's transcript.
@@ -92,16 +90,14 @@ pub fn boot(b: &Boot<'_>, accel: Accel) -> Result<Ended> {
         .arg("-initrd")
         .arg(b.initrd)
         .arg("-append")
-        .arg(format!(
-            "console=ttyS0 quiet panic=-1 nstrace.guest={}",
-            b.guest.display()
-        ))
+        .arg("console=ttyS0 quiet panic=-1")
         .arg("-virtfs")
         .arg("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
         .arg("-virtfs")
         .arg(format!(
             "local,path={},mount_tag=out,security_model=none",
-            b.out.display()
+            // qemu's option syntax: a comma in a value is written twice.
+            b.out.display().to_string().replace(',', ",,")
         ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
