@@ -41,7 +41,7 @@ fn the_kernel_is_taken_or_refused_in_one_line() {
         );
     } else {
         assert_eq!(out.status.code(), Some(0), "{err}");
-        assert!(err.contains("20 programs attached"), "{err}");
+        assert!(err.contains("22 programs attached"), "{err}");
     }
 }
 
