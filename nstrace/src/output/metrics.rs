@@ -194,7 +194,7 @@ impl Metrics {
             m.corrections.clone(),
         );
         reg.register(
-            "pid_ns_releases",
+            "pid_namespace_releases",
             "Processes released with their PID namespace's init (the kernel releases every other process of a namespace first) before their own reap event was seen",
             m.pid_ns_releases.clone(),
         );
