@@ -382,20 +382,32 @@ pub struct DetectorArgs {
 }
 
 /// Where the container runtimes keep the files that name containers and
-/// pods (a DaemonSet mounts the host's at other paths). A container whose
-/// files are missing or unreadable keeps its id, and is counted.
+/// pods (a DaemonSet or a Docker host's agent container mounts the host's at
+/// other paths). A container whose files are missing or unreadable keeps its
+/// id, and is counted. Each may also be given in the environment (several
+/// directories separated by `:`), which a flag overrides.
 #[derive(Debug, Args, Clone)]
 pub struct RuntimeArgs {
     /// containers/storage container directories, as CRI-O and podman use them
     /// (DIR/<id>/userdata/config.json); repeat for several.
-    #[arg(long = "storage-root", value_name = "DIR", default_values = ["/run/containers/storage/overlay-containers", "/var/lib/containers/storage/overlay-containers"])]
+    #[arg(long = "storage-root", value_name = "DIR", env = "NSTRACE_STORAGE_ROOT", value_delimiter = ':', default_values = ["/run/containers/storage/overlay-containers", "/var/lib/containers/storage/overlay-containers"])]
     pub storage_root: Vec<PathBuf>,
     /// containerd's task directories for Kubernetes (DIR/<id>/config.json); repeat for several.
-    #[arg(long = "containerd-root", value_name = "DIR", default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
+    #[arg(long = "containerd-root", value_name = "DIR", env = "NSTRACE_CONTAINERD_ROOT", value_delimiter = ':', default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
     pub containerd_root: Vec<PathBuf>,
     /// podman's state database, which names its pods and containers; repeat for several.
-    #[arg(long = "podman-db", value_name = "FILE", default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
+    #[arg(long = "podman-db", value_name = "FILE", env = "NSTRACE_PODMAN_DB", value_delimiter = ':', default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
     pub podman_db: Vec<PathBuf>,
+    /// Docker's data root (dockerd's --data-root), whose containers/<id>/
+    /// config.v2.json and hostconfig.json name Docker's containers and Compose
+    /// projects; repeat for several. Only containers/ is read.
+    #[arg(long = "docker-root", value_name = "DIR", env = "NSTRACE_DOCKER_ROOT", value_delimiter = ':', default_values = ["/var/lib/docker"])]
+    pub docker_root: Vec<PathBuf>,
+    /// containerd's task directories for Docker's `moby` namespace
+    /// (DIR/<id>/config.json): dockerd on the system's containerd, or on the
+    /// one it starts itself; repeat for several.
+    #[arg(long = "moby-root", value_name = "DIR", env = "NSTRACE_MOBY_ROOT", value_delimiter = ':', default_values = ["/run/containerd/io.containerd.runtime.v2.task/moby", "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby"])]
+    pub moby_root: Vec<PathBuf>,
 }
 
 impl RuntimeArgs {
@@ -405,6 +417,8 @@ impl RuntimeArgs {
             storage: self.storage_root.clone(),
             containerd: self.containerd_root.clone(),
             podman: self.podman_db.clone(),
+            docker: self.docker_root.clone(),
+            moby: self.moby_root.clone(),
         }
     }
 }

@@ -369,6 +369,7 @@ mod tests {
                     sandbox: false,
                     sandbox_id: None,
                     grace_period_s: None,
+                    docker: None,
                 },
             );
         }

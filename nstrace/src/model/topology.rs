@@ -881,6 +881,7 @@ mod tests {
             sandbox,
             sandbox_id: Some(sbx.clone()),
             grace_period_s: None,
+            docker: None,
         };
         m.set_names(&sbx, names(None, true));
         m.set_names(&app, names(Some("app"), false));

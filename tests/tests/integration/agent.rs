@@ -89,7 +89,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
     assert_attached(mark);
 
     // A second agent on this node refuses, in one line, and leaves the first alone.
-    let second = Command::new(nstrace_bin())
+    let second = nstrace_tests::nstrace()
         .args(["agent", "--listen", "127.0.0.1:1", "--lock-file"])
         .arg(&lock)
         .output()
@@ -327,6 +327,7 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it(rt: Runtime) {
     let (agent, listen) = match rt {
         Runtime::Podman => podman_agent(&dir),
         Runtime::Containerd => cri_agent(&node),
+        Runtime::Docker => unimplemented!("issue 29: the agent's compose file"),
     };
     eventually("/healthz 200 from the image", || {
         http_get(&listen, "/healthz")
@@ -461,7 +462,7 @@ impl TextAudit {
     fn start(dir: &std::path::Path, extra: &[&str]) -> TextAudit {
         let out = dir.join("audit.txt");
         let err = dir.join("audit.err");
-        let child = Command::new(nstrace_bin())
+        let child = nstrace_tests::nstrace()
             .arg("audit")
             .args(extra)
             .stdout(std::fs::File::create(&out).unwrap())

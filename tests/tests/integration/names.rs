@@ -4,14 +4,13 @@
 //! bundles under roots given as flags.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec, NOTRAP};
 use nstrace_tests::*;
 
 fn nstrace(args: &[&str]) -> std::process::Output {
-    Command::new(nstrace_bin()).args(args).output().unwrap()
+    nstrace_tests::nstrace().args(args).output().unwrap()
 }
 
 fn json_of(out: &std::process::Output) -> Value {
@@ -333,10 +332,13 @@ fn containerd_pod_without_a_cgroup_parent_is_named_by_its_bundles() {
     let sandbox = pod.cri().unwrap().sandbox.clone();
     // What containerd really wrote.
     let bundle: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/io.containerd.runtime.v2.task/k8s.io/{sandbox}/config.json",
-            nstrace_tests::cri::STATE
-        ))
+        &std::fs::read_to_string(
+            node.containerd()
+                .unwrap()
+                .tasks()
+                .join(&sandbox)
+                .join("config.json"),
+        )
         .unwrap(),
     )
     .unwrap();

@@ -13,10 +13,7 @@ use nstrace_tests::*;
 
 /// `nstrace topology` as text.
 fn topology_text() -> String {
-    let out = Command::new(nstrace_bin())
-        .arg("topology")
-        .output()
-        .unwrap();
+    let out = nstrace_tests::nstrace().arg("topology").output().unwrap();
     assert_ok(&out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

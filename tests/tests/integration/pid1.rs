@@ -230,7 +230,7 @@ fn broken_inits_give_exactly_their_findings(rt: Runtime) {
     assert!(total["total_s"].as_f64().unwrap() >= kill["t"].as_f64().unwrap());
 
     // Offline, the recording gives exactly the findings the live run printed.
-    let replay = std::process::Command::new(nstrace_bin())
+    let replay = nstrace_tests::nstrace()
         .args([
             "replay",
             "--audit",

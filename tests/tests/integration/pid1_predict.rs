@@ -4,7 +4,6 @@
 //! the good inits as controls — nothing above low for any of them, and a
 //! teardown kill called by its name.
 
-use std::process::Command;
 use std::time::Duration;
 
 use nstrace_tests::pod::{pod_yaml, Node, Runtime, Spec};
@@ -242,7 +241,7 @@ fn audit_once_is_a_pre_rollout_check(rt: Runtime) {
             "2s",
         ];
         args.extend_from_slice(extra);
-        Command::new(nstrace_bin()).args(&args).output().unwrap()
+        nstrace_tests::nstrace().args(&args).output().unwrap()
     };
     let out = run(&["--fail-on", "medium"]);
     assert_eq!(
@@ -313,7 +312,7 @@ fn inits_are_identified(rt: Runtime) {
     let specs: Vec<Spec> = cases.iter().map(|(n, argv, _)| Spec::sh(n, argv)).collect();
     let node = Node::new(rt);
     let pod = node.play("pp-inits", &pod_yaml("pp-inits", "", &specs, ""));
-    let out = Command::new(nstrace_bin())
+    let out = nstrace_tests::nstrace()
         .args(["topology", "--format", "json"])
         .output()
         .unwrap();

@@ -463,7 +463,7 @@ fn dot_output_renders_with_graphviz(rt: Runtime) {
         "nst-dot",
         &pod_yaml("nst-dot", "", &[Spec::sh("app", &a)], ""),
     );
-    let dot = Command::new(nstrace_bin())
+    let dot = nstrace_tests::nstrace()
         .args(["topology", "--format", "dot"])
         .output()
         .unwrap();
