@@ -272,12 +272,18 @@ impl Command {
 #[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
 pub struct ShutdownArgs {
     /// The pod: NAME or NAMESPACE/NAME as the runtime names it (else its
-    /// hostname), or a prefix of its id.
-    #[arg(long, value_name = "NAME")]
+    /// hostname), or a prefix of its id. A Compose project is a pod.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "container"])]
     pub pod: Option<String>,
     /// A process in a container (its PID namespace is followed).
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", conflicts_with = "container")]
     pub pid: Option<u32>,
+    /// A container on any runtime: its name (the pod spec's, Docker's
+    /// `shop-cart`, or a Compose service, which follows every replica of it),
+    /// POD/NAME, or a prefix of its id (`docker stop shop-cart` is all a
+    /// Docker user needs to know).
+    #[arg(long, value_name = "NAME|ID-PREFIX")]
+    pub container: Option<String>,
     /// Give up after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,

@@ -252,7 +252,7 @@ impl Dockerd {
     pub fn compose(&self, project: &str, file: &Path) -> Command {
         let mut c = Command::new("docker-compose");
         c.envs(self.client_env())
-            .args(["--no-ansi", "-p", project, "-f"])
+            .args(["--ansi", "never", "-p", project, "-f"])
             .arg(file);
         c
     }

@@ -11,6 +11,7 @@
 mod agent;
 mod alerts;
 mod cli;
+mod docker;
 mod foundation;
 mod joins;
 mod kernel;
