@@ -125,7 +125,8 @@ fn root_propagates() -> bool {
         })
 }
 
-fn make_root(how: &str) -> Result<()> {
+/// `mount --make-shared /` or `--make-private /`.
+pub fn make_root(how: &str) -> Result<()> {
     let st = Command::new("mount")
         .args([how, "/"])
         .status()
@@ -140,10 +141,16 @@ fn make_root(how: &str) -> Result<()> {
 impl SharedRoot {
     /// Makes `/` shared unless it already propagates.
     pub fn new(c: &Containerd) -> SharedRoot {
+        SharedRoot::marked_in(&c.dirs.dir)
+    }
+
+    /// Makes `/` shared unless it already propagates, with the marker in
+    /// `dir` (a harness directory, which the sweep looks in).
+    pub fn marked_in(dir: &Path) -> SharedRoot {
         if root_propagates() {
             return SharedRoot { marker: None };
         }
-        let marker = c.dirs.dir.join("root-made-shared");
+        let marker = dir.join("root-made-shared");
         std::fs::write(&marker, "").expect("the marker");
         make_root("--make-shared").unwrap_or_else(|e| panic!("{e}"));
         SharedRoot {

@@ -316,51 +316,73 @@ pub struct CriSettings {
     pub pause_image: &'static str,
 }
 
+/// The containerd shims serving the containerd at `socket` (their command
+/// line names it: `containerd-shim-runc-v2 -namespace NS -id ID -address SOCKET`).
+pub fn shims_of(socket: &Path) -> Vec<(u32, String)> {
+    let socket = socket.display().to_string();
+    all_pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
+            let ours = args.windows(2).any(|w| w[0] == "-address" && w[1] == socket);
+            let id = args.windows(2).find(|w| w[0] == "-id").map(|w| w[1].clone());
+            (is_shim && ours).then(|| (pid, id.unwrap_or_default()))
+        })
+        .collect()
+}
+
 /// Shims whose bundles are in containerd state directory `state` (every
-/// namespace), killed by their `shim.pid` when that process is a runc shim
-/// of the containerd serving `socket`, with their containers' processes
-/// (`init.pid`, when its cgroup names the container); their sockets (the
-/// bundle's `address`, under `/run/containerd/s/`) are removed after them.
-/// Returns what was killed.
+/// namespace) and that serve the containerd at `socket`, killed with their
+/// containers' processes (a bundle's `init.pid`, when its cgroup names the
+/// container); their sockets (the bundle's `address`, under
+/// `/run/containerd/s/`) are removed after them. Returns what was killed.
 pub fn kill_shims(state: &Path, socket: &Path) -> Vec<String> {
     let mut killed = Vec::new();
-    let Ok(namespaces) = std::fs::read_dir(state.join("io.containerd.runtime.v2.task")) else {
-        return killed;
-    };
-    let socket = socket.display().to_string();
-    for ns in namespaces.flatten() {
-        let Ok(rd) = std::fs::read_dir(ns.path()) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let read = |f: &str| std::fs::read_to_string(e.path().join(f)).unwrap_or_default();
-            let pid_of = |f: &str| read(f).trim().parse::<u32>().ok();
-            let id = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = pid_of("init.pid") {
-                let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-                if !id.is_empty() && cg.contains(&id) {
-                    // SAFETY: a container process of this harness's containerd.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                    killed.push(format!("container {}", &id[..12.min(id.len())]));
-                }
-            }
-            if let Some(pid) = pid_of("shim.pid") {
-                if cmdline_has(pid, "containerd-shim") && cmdline_has(pid, &socket) {
-                    // SAFETY: a shim of this harness's containerd.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                    killed.push(format!("shim {pid}"));
-                    let t = Instant::now();
-                    while cmdline_has(pid, &socket) && t.elapsed() < Duration::from_secs(5) {
-                        std::thread::sleep(Duration::from_millis(20));
+    let mut addresses = Vec::new();
+    if let Ok(namespaces) = std::fs::read_dir(state.join("io.containerd.runtime.v2.task")) {
+        for ns in namespaces.flatten() {
+            let Ok(rd) = std::fs::read_dir(ns.path()) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let read = |f: &str| std::fs::read_to_string(e.path().join(f)).unwrap_or_default();
+                let id = e.file_name().to_string_lossy().into_owned();
+                if let Ok(pid) = read("init.pid").trim().parse::<u32>() {
+                    let cg =
+                        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                    if !id.is_empty() && cg.contains(&id) {
+                        // SAFETY: a container process of this harness's containerd.
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                        killed.push(format!("container {}", &id[..12.min(id.len())]));
                     }
                 }
-            }
-            // The shim's own socket, at the fixed place; gone when it exited cleanly.
-            if let Some(path) = read("address").trim().strip_prefix("unix://") {
-                if path.starts_with("/run/containerd/s/") {
-                    let _ = std::fs::remove_file(path);
+                if let Some(path) = read("address").trim().strip_prefix("unix://") {
+                    addresses.push(path.to_owned());
                 }
             }
+        }
+    }
+    for (pid, _) in shims_of(socket) {
+        // SAFETY: a shim of this harness's containerd (its command line names its socket).
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        killed.push(format!("shim {pid}"));
+        let t = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            && cmdline_has(pid, "containerd-shim")
+            && t.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // The shims' own sockets, at the fixed place; gone when they exited cleanly.
+    for path in addresses {
+        if path.starts_with("/run/containerd/s/") {
+            let _ = std::fs::remove_file(path);
         }
     }
     killed

@@ -298,13 +298,13 @@ impl Dockerd {
         self.docker_ok(&["inspect", "--format", "{{.Id}}", name])
     }
 
-    /// The containerd shim's pid of container `id` (its bundle's `shim.pid`).
+    /// The containerd shim's pid of container `id` (one per container under
+    /// dockerd; its bundle has no `shim.pid`, its command line names the id).
     pub fn shim_pid(&self, id: &str) -> Option<u32> {
-        std::fs::read_to_string(self.moby_tasks().join(id).join("shim.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        daemon::shims_of(&self.dirs.run.join("containerd.sock"))
+            .into_iter()
+            .find(|(_, shim_id)| shim_id == id)
+            .map(|(pid, _)| pid)
     }
 
     /// Removes every container, network and volume, stops dockerd, then
@@ -455,6 +455,11 @@ pub fn sweep() -> Result<Vec<String>, String> {
         }
         let dirs = Dirs::of(&dir, DIR_PREFIX, RUN_PREFIX);
         found.push(format!("harness directory {}", dir.display()));
+        if dir.join("root-made-shared").exists() {
+            found.push("the root mount made shared".into());
+            crate::cri::make_root("--make-private")?;
+            let _ = std::fs::remove_file(dir.join("root-made-shared"));
+        }
         let footprint = crate::footprint::Footprint::load(&dir.join("footprint")).ok();
         if let Some(pid) = dirs.running("dockerd") {
             found.push(format!("dockerd {pid} still running"));
