@@ -329,8 +329,13 @@ pub fn shims_of(socket: &Path) -> Vec<(u32, String)> {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
             let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
-            let ours = args.windows(2).any(|w| w[0] == "-address" && w[1] == socket);
-            let id = args.windows(2).find(|w| w[0] == "-id").map(|w| w[1].clone());
+            let ours = args
+                .windows(2)
+                .any(|w| w[0] == "-address" && w[1] == socket);
+            let id = args
+                .windows(2)
+                .find(|w| w[0] == "-id")
+                .map(|w| w[1].clone());
             (is_shim && ours).then(|| (pid, id.unwrap_or_default()))
         })
         .collect()

@@ -383,6 +383,8 @@ pub struct PortConflictWire<'a> {
     pub node_network: bool,
     /// `sibling_container`, `same_container`, `node`, `other_pod`, `unknown`.
     pub relation: &'static str,
+    /// The loser is Docker's userland proxy publishing a container's port (`-p`).
+    pub published: bool,
     /// Who held the port (was first), or null when not found.
     pub first: Option<PartyWire<'a>>,
     /// Whose bind was refused.
