@@ -269,14 +269,14 @@ impl Command {
 
 /// `nstrace shutdown` options.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid", "container"])))]
 pub struct ShutdownArgs {
     /// The pod: NAME or NAMESPACE/NAME as the runtime names it (else its
     /// hostname), or a prefix of its id. A Compose project is a pod.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "container"])]
+    #[arg(long, value_name = "NAME")]
     pub pod: Option<String>,
     /// A process in a container (its PID namespace is followed).
-    #[arg(long, value_name = "PID", conflicts_with = "container")]
+    #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
     /// A container on any runtime: its name (the pod spec's, Docker's
     /// `shop-cart`, or a Compose service, which follows every replica of it),

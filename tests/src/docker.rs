@@ -56,14 +56,22 @@ pub const IMAGES: &[&str] = &["nstrace-busybox", "nstrace-pause"];
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// `--userland-proxy`: published ports held by docker-proxy on the node
-    /// (else only the DNAT rules would, and the harness makes none: iptables off).
+    /// (else dockerd reserves them itself and DNAT rules carry the traffic;
+    /// the harness makes none: iptables off).
     pub userland_proxy: bool,
+    /// dockerd runs the containerd it starts itself (no `--containerd`):
+    /// bundles under `<exec root>/containerd/daemon/…/moby`, the layout of
+    /// `/run/docker/containerd/daemon/…` on a host set up that way. That
+    /// containerd takes no config from the harness and makes
+    /// `/opt/containerd` (recorded, removed after when the run made it).
+    pub own_containerd: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             userland_proxy: true,
+            own_containerd: false,
         }
     }
 }
@@ -72,6 +80,7 @@ impl Default for Options {
 /// everything it made, on drop.
 pub struct Dockerd {
     dirs: Dirs,
+    opts: Options,
     containerd: Option<Child>,
     dockerd: Option<Child>,
     claim: Option<Claim>,
@@ -118,6 +127,7 @@ impl Dockerd {
         let claim = Claim::take(&dir.join("footprint"))?;
         let mut me = Dockerd {
             dirs,
+            opts,
             containerd: None,
             dockerd: None,
             claim: Some(claim),
@@ -136,12 +146,14 @@ impl Dockerd {
 
     fn start_daemons(&mut self, opts: Options) -> Result<(), String> {
         let (dir, run) = (self.dirs.dir.clone(), self.dirs.run.clone());
-        let mut cmd = Command::new("containerd");
-        cmd.arg("--config").arg(dir.join("containerd.toml"));
-        self.containerd = Some(daemon::spawn_logged(cmd, &dir, "containerd")?);
-        wait_for("containerd's socket", &dir, "containerd", || {
-            answers(&run.join("containerd.sock"))
-        })?;
+        if !opts.own_containerd {
+            let mut cmd = Command::new("containerd");
+            cmd.arg("--config").arg(dir.join("containerd.toml"));
+            self.containerd = Some(daemon::spawn_logged(cmd, &dir, "containerd")?);
+            wait_for("containerd's socket", &dir, "containerd", || {
+                answers(&run.join("containerd.sock"))
+            })?;
+        }
         // Its bridge, made before dockerd as `--bridge` wants it.
         if !crate::footprint::link_exists(BRIDGE) {
             for args in [
@@ -196,11 +208,10 @@ impl Dockerd {
     }
 
     /// The moby namespace's bundles (`--moby-root`; on a Debian host
-    /// `/run/containerd/io.containerd.runtime.v2.task/moby`).
+    /// `/run/containerd/io.containerd.runtime.v2.task/moby`, or with dockerd's
+    /// own containerd `/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby`).
     pub fn moby_tasks(&self) -> PathBuf {
-        self.dirs
-            .run
-            .join("state/io.containerd.runtime.v2.task/moby")
+        state_of(&self.dirs, self.opts.own_containerd).join("io.containerd.runtime.v2.task/moby")
     }
 
     /// The harness's directory (compose files go to `compose/`).
@@ -301,7 +312,7 @@ impl Dockerd {
     /// The containerd shim's pid of container `id` (one per container under
     /// dockerd; its bundle has no `shim.pid`, its command line names the id).
     pub fn shim_pid(&self, id: &str) -> Option<u32> {
-        daemon::shims_of(&self.dirs.run.join("containerd.sock"))
+        daemon::shims_of(&socket_of(&self.dirs, self.opts.own_containerd))
             .into_iter()
             .find(|(_, shim_id)| shim_id == id)
             .map(|(pid, _)| pid)
@@ -356,6 +367,25 @@ impl Drop for Dockerd {
     }
 }
 
+/// The state directory of the containerd under a harness dockerd: the
+/// harness's, or the one dockerd started (under its exec root).
+fn state_of(dirs: &Dirs, own: bool) -> PathBuf {
+    if own {
+        dirs.run.join("docker/containerd/daemon")
+    } else {
+        dirs.run.join("state")
+    }
+}
+
+/// That containerd's socket.
+fn socket_of(dirs: &Dirs, own: bool) -> PathBuf {
+    if own {
+        dirs.run.join("docker/containerd/containerd.sock")
+    } else {
+        dirs.run.join("containerd.sock")
+    }
+}
+
 /// Waits up to 60 s for `ready`; on failure, the last lines of `<dir>/<log>.log`.
 fn wait_for(what: &str, dir: &Path, log: &str, ready: impl Fn() -> bool) -> Result<(), String> {
     let t = Instant::now();
@@ -402,10 +432,28 @@ fn remove_all(env: &[(&'static str, String)]) -> Vec<String> {
     errors
 }
 
-/// After the daemons stopped: shims left (and their sockets), mounts, the
-/// directories, the bridge, Compose bridges of the pool.
+/// After the daemons stopped: shims left (and their sockets) of either
+/// containerd, a containerd dockerd started and left (its command line names
+/// the harness's exec root), mounts, the directories, the bridge, Compose
+/// bridges of the pool.
 fn clean(dirs: &Dirs) -> Vec<String> {
-    let mut left = daemon::kill_shims(&dirs.run.join("state"), &dirs.run.join("containerd.sock"));
+    let mut left = Vec::new();
+    for own in [false, true] {
+        left.extend(daemon::kill_shims(
+            &state_of(dirs, own),
+            &socket_of(dirs, own),
+        ));
+    }
+    let run = dirs.run.display().to_string();
+    for p in daemon::all_pids() {
+        if daemon::cmdline_has(p, "containerd")
+            && daemon::cmdline_has(p, &format!("{run}/docker/containerd/"))
+        {
+            // SAFETY: the containerd dockerd of this harness started (its config is in our exec root).
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+            left.push(format!("dockerd's containerd {p}"));
+        }
+    }
     left.extend(dirs.remove());
     for link in pool_bridges()
         .into_iter()

@@ -255,6 +255,30 @@ impl Tracer {
         self.stop_with(libc::SIGINT)
     }
 
+    /// Waits for a tracer given a `--duration` to end by itself (SIGINT
+    /// after the event timeout on top of it, and a failed assertion).
+    pub fn wait_exit(mut self) -> Finished {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("nstrace waits") {
+                break st;
+            }
+            if start.elapsed() > ATTACH_TIMEOUT {
+                let f = self.stop();
+                panic!("nstrace did not end by itself: {}", f.stderr);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            events: self.events.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+            code: status.code(),
+        }
+    }
+
     /// Sends `signal` and waits for the tracer to exit.
     pub fn stop_with(mut self, signal: i32) -> Finished {
         // SAFETY: signalling the tracer this test started.

@@ -15,10 +15,11 @@
 //! on the node network) or a node process and the loser's pod is on the node
 //! network (hostNetwork); info when the holder is in the loser's own container
 //! (a restart racing its predecessor) or was not found. A node process that
-//! loses is not a pod's problem and gives nothing, except Docker's userland
-//! proxy (docker-proxy): it binds a container's published port on the node
-//! (`docker run -p`), and its refusal is that container's port clash (the
-//! container then fails to start: medium). One finding per clash:
+//! loses is not a pod's problem and gives nothing, except Docker's: its
+//! userland proxy (docker-proxy) binds a container's published port on the
+//! node (`docker run -p`), and dockerd binds it itself to reserve it when the
+//! proxy is off; their refusal is that container's port clash (the container
+//! then fails to start: medium). One finding per clash:
 //! the losing container (or process, outside one), the holding process, the
 //! transport and the port; a crash-looping container that keeps losing to
 //! the same holder is reported once, and again if the holder changes.
@@ -118,8 +119,8 @@ pub struct PortConflict {
     pub relation: Relation,
     /// When the bind was refused (monotonic ns).
     pub refused_ns: u64,
-    /// The loser is Docker's userland proxy publishing a container's port
-    /// on the node (`docker run -p`).
+    /// The loser is Docker publishing a container's port on the node
+    /// (`docker run -p`): its userland proxy, or dockerd reserving the port.
     pub published: bool,
 }
 
@@ -217,7 +218,7 @@ impl Ports {
         let loser_place = m.place_of_process(h.tgid, h.ns.pid);
         let comm = cstr(&h.comm);
         let published = !loser_place.in_container()
-            && (comm == "docker-proxy"
+            && (crate::model::topology::is_docker_proxy(&comm, "")
                 || m.get(h.tgid)
                     .is_some_and(|p| crate::model::topology::is_docker_proxy(&p.comm, &p.exe)));
         if !loser_place.in_container() && !published {

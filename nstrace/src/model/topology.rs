@@ -203,7 +203,8 @@ pub struct Published {
     /// The node's listener on that port, when the node's network was read
     /// and one listens there (docker-proxy's, or another process's).
     pub holder: Option<Owner>,
-    /// The holder is Docker's userland proxy (the port works as published).
+    /// The holder is Docker's: its userland proxy, or dockerd reserving the
+    /// port when the proxy is off (the port works as published).
     pub by_proxy: bool,
     /// Another process holds the node's port: the published port does not
     /// reach the container (a `port_conflict`).
@@ -244,9 +245,15 @@ impl Published {
     }
 }
 
-/// Docker's userland proxy: what holds a published port on the node.
+/// What holds a published port on the node for Docker: its userland proxy
+/// (docker-proxy), or dockerd itself, which binds the port to reserve it
+/// when the userland proxy is off (20.10's "dummy proxy"; DNAT then carries
+/// the traffic).
 pub fn is_docker_proxy(comm: &str, exe: &str) -> bool {
-    comm == "docker-proxy" || exe.rsplit('/').next() == Some("docker-proxy")
+    let base = exe.rsplit('/').next();
+    ["docker-proxy", "dockerd"]
+        .iter()
+        .any(|n| comm == *n || base == Some(n))
 }
 
 impl Container {

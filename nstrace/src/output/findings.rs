@@ -119,7 +119,7 @@ fn conflict_summary(c: &PortConflict) -> String {
             |h| format!("{} ({} {}) holds it", who(&h.place), h.comm, h.pid),
         );
         return format!(
-            "Docker's userland proxy ({} {}) could not publish {asked} on the node for a container (`-p`): {holder}; the container does not start (with the proxy off, Docker's DNAT would take the port's traffic from it instead)",
+            "Docker ({} {}) could not publish {asked} on the node for a container (`-p`): {holder}; the container does not start",
             l.comm, l.pid
         );
     }
@@ -949,7 +949,7 @@ mod tests {
         let fp = f(Evidence::PortConflict(Box::new(proxy)));
         assert_eq!(
             summary(&fp),
-            "Docker's userland proxy (docker-proxy 77) could not publish tcp 127.0.0.1:8080 on the node for a container (`-p`): the node (python3 99) holds it; the container does not start (with the proxy off, Docker's DNAT would take the port's traffic from it instead)"
+            "Docker (docker-proxy 77) could not publish tcp 127.0.0.1:8080 on the node for a container (`-p`): the node (python3 99) holds it; the container does not start"
         );
     }
 

@@ -383,7 +383,8 @@ pub struct PortConflictWire<'a> {
     pub node_network: bool,
     /// `sibling_container`, `same_container`, `node`, `other_pod`, `unknown`.
     pub relation: &'static str,
-    /// The loser is Docker's userland proxy publishing a container's port (`-p`).
+    /// The loser is Docker publishing a container's port (`-p`): docker-proxy,
+    /// or dockerd reserving it with the userland proxy off.
     pub published: bool,
     /// Who held the port (was first), or null when not found.
     pub first: Option<PartyWire<'a>>,
@@ -713,7 +714,7 @@ pub struct PublishedWire {
     pub holder_pid: Option<u32>,
     /// Its command.
     pub holder_comm: Option<String>,
-    /// Held by Docker's userland proxy.
+    /// Held by Docker: its userland proxy, or dockerd reserving the port.
     pub by_proxy: bool,
     /// Held by another process: a `port_conflict`.
     pub conflict: bool,

@@ -48,9 +48,9 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it);
+nstrace_tests::on_runtimes!([podman, containerd]
     agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c,
-    agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it,
     agent_and_audit_text_are_quiet_by_default,
 );
 

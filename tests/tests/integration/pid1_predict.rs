@@ -46,12 +46,14 @@ fn audit_run(rt: Runtime, name: &str, specs: &[Spec<'_>], run_s: u64) -> Finishe
     done
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(
+    predictions_need_no_shutdown_and_are_withdrawn,
+    inits_are_identified,
+);
+nstrace_tests::on_runtimes!([podman, containerd]
     catatonit_forwarding_to_its_shell_is_a_teardown_kill_not_a_missing_forward,
     good_inits_give_nothing_above_low,
-    predictions_need_no_shutdown_and_are_withdrawn,
     audit_once_is_a_pre_rollout_check,
-    inits_are_identified,
 );
 
 /// catatonit passes SIGTERM to its shell, the shell dies, catatonit exits,
