@@ -426,6 +426,39 @@ mod tests {
         assert_eq!(d.restart, None, "Compose writes an empty policy");
     }
 
+    /// The docker_config fuzz target's seeds are these fixtures, joined by a
+    /// NUL byte as the target splits them.
+    #[test]
+    fn the_fuzz_seeds_are_the_fixtures() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/docker_config");
+        for (seed, cfg, host, id) in [
+            (
+                "shop-web",
+                DOCKER_WEB_CONFIG,
+                DOCKER_WEB_HOSTCONFIG,
+                DOCKER_WEB,
+            ),
+            (
+                "shop-sidecar",
+                DOCKER_SIDECAR_CONFIG,
+                DOCKER_SIDECAR_HOSTCONFIG,
+                DOCKER_SIDECAR,
+            ),
+            (
+                "shop-api-1",
+                DOCKER_COMPOSE_CONFIG,
+                DOCKER_COMPOSE_HOSTCONFIG,
+                DOCKER_COMPOSE,
+            ),
+        ] {
+            let want = [cfg.as_bytes(), b"\0", host.as_bytes()].concat();
+            let got = std::fs::read(format!("{dir}/{seed}.bin")).unwrap();
+            assert!(got == want, "{seed}.bin differs from its fixtures");
+            let at = got.iter().position(|&b| b == 0).unwrap();
+            assert!(parse(id, &got[..at], &got[at + 1..]).is_ok(), "{seed}");
+        }
+    }
+
     #[test]
     fn modes_in_every_spelling() {
         for (v, want) in [
