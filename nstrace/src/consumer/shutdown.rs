@@ -145,7 +145,7 @@ fn resolve_container(m: &Model, sel: &str) -> Result<(String, BTreeMap<u32, Stri
             c.name() == Some(sel)
                 || docker_name(c).as_deref() == Some(sel)
                 || p.is_some_and(|p| {
-                    sel.split_once('/').is_some_and(|(pod, name)| {
+                    sel.rsplit_once('/').is_some_and(|(pod, name)| {
                         p.pod_ref().matches(pod) && c.name() == Some(name)
                     })
                 })

@@ -112,11 +112,44 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
     );
     assert!(dot.contains("label=\"container side-car\""), "{dot}");
 
-    // Stop pod a while following it by its name: timelines per named container.
+    // Stop pod a while following it by its name: timelines per named container;
+    // and one container of it by POD/NAME (both pods have a web-api), one by
+    // a prefix of its id.
     let follow = Tracer::shutdown(&a.selector());
+    let container = |sel: &str| {
+        Tracer::command(
+            &[
+                "shutdown",
+                "--container",
+                sel,
+                "--format",
+                "json",
+                "--timeout",
+                "120s",
+            ],
+            &[],
+        )
+    };
+    let web_api = container(&format!("{}/web-api", a.selector()));
+    let side_id = &ids_a.iter().find(|(_, n)| n == "side-car").unwrap().0;
+    let side_car = container(&side_id[..12]);
     a.stop(2);
     std::thread::sleep(Duration::from_secs(1));
     let followed = follow.stop();
+    for (t, name) in [(web_api, "web-api"), (side_car, "side-car")] {
+        let done = t.stop();
+        let lines: Vec<&str> = done
+            .events
+            .iter()
+            .filter_map(|v| v["shutdown"].as_str())
+            .collect();
+        assert_eq!(
+            lines,
+            [format!("pod {} / container {name}", a.selector())],
+            "{}",
+            done.stderr
+        );
+    }
     let labels: Vec<&str> = followed
         .events
         .iter()
