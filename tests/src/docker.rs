@@ -165,11 +165,13 @@ impl Dockerd {
             }
         }
         let mut cmd = Command::new("dockerd");
+        if !opts.own_containerd {
+            cmd.arg(format!(
+                "--containerd={}",
+                run.join("containerd.sock").display()
+            ));
+        }
         cmd.arg(format!(
-            "--containerd={}",
-            run.join("containerd.sock").display()
-        ))
-        .arg(format!(
             "--config-file={}",
             dir.join("daemon.json").display()
         ))
@@ -736,7 +738,20 @@ pub fn compose_of(pod: &Value) -> Result<String, String> {
     if !named_volumes.is_empty() {
         doc["volumes"] = Value::Object(named_volumes);
     }
+    // Compose substitutes `$VAR` in every value: a pod's `$?`, `$$` are the
+    // shell's, written `$$` for Compose.
+    escape_dollars(&mut doc);
     serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+}
+
+/// Every `$` of every string value doubled (Compose's escape).
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -751,7 +766,7 @@ mod tests {
     #[test]
     fn a_pod_is_a_pause_service_and_containers_joining_it() {
         let c = compose(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: shop\nspec:\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: web\n    image: localhost/x:latest\n    command: [/bin/sh, -c]\n    args: [\"sleep 9\"]\n    ports:\n    - containerPort: 80\n      hostPort: 8088\n      hostIP: 127.0.0.1\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: shop\nspec:\n  terminationGracePeriodSeconds: 5\n  containers:\n  - name: web\n    image: localhost/x:latest\n    command: [/bin/sh, -c]\n    args: [\"sleep 9; echo $?\"]\n    ports:\n    - containerPort: 80\n      hostPort: 8088\n      hostIP: 127.0.0.1\n",
         );
         let p = &c["services"]["pause"];
         assert_eq!(p["hostname"], "shop");
@@ -766,7 +781,11 @@ mod tests {
             "own PID namespace, as a pod's container"
         );
         assert_eq!(w["entrypoint"], json!(["/bin/sh", "-c"]));
-        assert_eq!(w["command"], json!(["sleep 9"]));
+        assert_eq!(
+            w["command"],
+            json!(["sleep 9; echo $$?"]),
+            "Compose's escape"
+        );
         assert_eq!(w["stop_grace_period"], "5s");
     }
 

@@ -137,6 +137,7 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
     std::thread::sleep(Duration::from_secs(1));
     let followed = follow.stop();
     for (t, name) in [(web_api, "web-api"), (side_car, "side-car")] {
+        t.wait_for(&format!("{name}'s timeline"), |v| v["shutdown"].is_string());
         let done = t.stop();
         let lines: Vec<&str> = done
             .events
