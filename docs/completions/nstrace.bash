@@ -85,7 +85,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__agent)
-            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --debug --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --help --version"
+            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,6 +171,14 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -179,7 +187,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__audit)
-            opts="-h -V --format --duration --fail-on --min-severity --zombie-after --forward-window --predict-after --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --once --record --policy --help --version"
+            opts="-h -V --format --duration --fail-on --min-severity --zombie-after --forward-window --predict-after --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --once --record --policy --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +234,14 @@ _nstrace() {
                     return 0
                     ;;
                 --podman-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -451,7 +467,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__shutdown)
-            opts="-h -V --pod --pid --timeout --storage-root --containerd-root --podman-db --format --help --version"
+            opts="-h -V --pod --pid --container --timeout --storage-root --containerd-root --podman-db --docker-root --moby-root --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -462,6 +478,10 @@ _nstrace() {
                     return 0
                     ;;
                 --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -481,6 +501,14 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -493,7 +521,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__topology)
-            opts="-h -V --format --watch --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --help --version"
+            opts="-h -V --format --watch --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +551,14 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -531,7 +567,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__watch)
-            opts="-h -V --format --pid --comm --kind --signal --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --record --help --version"
+            opts="-h -V --format --pid --comm --kind --signal --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --record --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,6 +610,14 @@ _nstrace() {
                     return 0
                     ;;
                 --podman-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

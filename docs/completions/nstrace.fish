@@ -38,13 +38,15 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l format -d 'Out
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l pid -d 'Only this process and its descendants (repeat or comma-separate for several)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l comm -d 'Only tasks with this command name, as the kernel keeps it: at most 15 bytes (signals also match on the target\'s name, renames on the new one)' -r
-complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l signal -d 'Only these signals (TERM, SIGKILL, 15…). For watch this also sets which signals the kernel streams; default: HUP INT QUIT ABRT KILL USR1 SEGV USR2 TERM CONT STOP TSTP. Others (CHLD, URG…) are counted, not streamed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l duration -d 'Stop after this long (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l ring-buffer-size -d 'Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M). Events that find it full are dropped and counted, never lost silently' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l record -d 'Also write the shown events to this record file (read it with `nstrace replay`)' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -53,7 +55,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l format -d 'Ou
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l pid -d 'Only this process and its descendants (repeat or comma-separate for several)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l comm -d 'Only tasks with this command name, as the kernel keeps it: at most 15 bytes (signals also match on the target\'s name, renames on the new one)' -r
-complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind, sigstate (or "signal" for both signal kinds)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l kind -d 'Only these event kinds: create, exec, exit, reap, wait, setns, unshare, signal_generate, signal_deliver, rename, bind (or "signal" for both signal kinds)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l signal -d 'Only these signals (TERM, SIGKILL, 15…). For watch this also sets which signals the kernel streams; default: HUP INT QUIT ABRT KILL USR1 SEGV USR2 TERM CONT STOP TSTP. Others (CHLD, URG…) are counted, not streamed' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand replay" -l topology -d 'Print the namespace topology at the end of the recording instead of the events: --topology (a tree), --topology=json or --topology=dot (the recording must be unfiltered)' -r -f -a "tree\t'Pods → containers → processes, with the sharing matrix'
 json\t'One JSON document (schema in the README)'
@@ -81,6 +83,8 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l ring-buffer
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l watch -d 'Keep tracing and print the topology again whenever it changes'
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand topology" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -103,18 +107,23 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l ring-buffer-si
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l record -d 'Record everything (snapshot, events, clock ticks) for `replay --audit`' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l policy -d 'Allow rules (TOML) for findings this site expects; matches are shown as allowed, do not count for --fail-on, and are counted per rule. See the README' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -l once -d 'Take the /proc snapshot, print the predictions for every container init (no SIGTERM handler, not reaping), and exit: a pre-rollout check. With --fail-on medium it exits 1 when a PID 1 will drop SIGTERM'
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand audit" -s V -l version -d 'Print version'
-complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l pod -d 'The pod: NAME or NAMESPACE/NAME as the runtime names it (else its hostname), or a prefix of its id' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l pod -d 'The pod: NAME or NAMESPACE/NAME as the runtime names it (else its hostname), or a prefix of its id. A Compose project is a pod' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l pid -d 'A process in a container (its PID namespace is followed)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l container -d 'A container on any runtime: its name (the pod spec\'s, Docker\'s `shop-cart`, or a Compose service, which follows every replica of it), POD/NAME, or a prefix of its id (`docker stop shop-cart` is all a Docker user needs to know)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l timeout -d 'Give up after this long' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l format -d 'Output format' -r -f -a "text\t'For people: aligned lines (one per event, or a finding with its evidence)'
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -141,7 +150,8 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l ring-buffer-si
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
-complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug -d 'Also log, on stderr, one JSON line (`"level":"debug"`) for each correction of the model from /proc: a process the kernel\'s events said alive or a zombie that /proc shows gone (every correction is counted in nstrace_model_corrections_total{reason} either way)'
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s V -l version -d 'Print version'

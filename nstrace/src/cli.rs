@@ -275,15 +275,21 @@ impl Command {
 
 /// `nstrace shutdown` options.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pod", "pid", "container"])))]
 pub struct ShutdownArgs {
     /// The pod: NAME or NAMESPACE/NAME as the runtime names it (else its
-    /// hostname), or a prefix of its id.
+    /// hostname), or a prefix of its id. A Compose project is a pod.
     #[arg(long, value_name = "NAME")]
     pub pod: Option<String>,
     /// A process in a container (its PID namespace is followed).
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
+    /// A container on any runtime: its name (the pod spec's, Docker's
+    /// `shop-cart`, or a Compose service, which follows every replica of it),
+    /// POD/NAME, or a prefix of its id (`docker stop shop-cart` is all a
+    /// Docker user needs to know).
+    #[arg(long, value_name = "NAME|ID-PREFIX")]
+    pub container: Option<String>,
     /// Give up after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -388,20 +394,32 @@ pub struct DetectorArgs {
 }
 
 /// Where the container runtimes keep the files that name containers and
-/// pods (a DaemonSet mounts the host's at other paths). A container whose
-/// files are missing or unreadable keeps its id, and is counted.
+/// pods (a DaemonSet or a Docker host's agent container mounts the host's at
+/// other paths). A container whose files are missing or unreadable keeps its
+/// id, and is counted. Each may also be given in the environment (several
+/// directories separated by `:`), which a flag overrides.
 #[derive(Debug, Args, Clone)]
 pub struct RuntimeArgs {
     /// containers/storage container directories, as CRI-O and podman use them
     /// (DIR/<id>/userdata/config.json); repeat for several.
-    #[arg(long = "storage-root", value_name = "DIR", default_values = ["/run/containers/storage/overlay-containers", "/var/lib/containers/storage/overlay-containers"])]
+    #[arg(long = "storage-root", value_name = "DIR", env = "NSTRACE_STORAGE_ROOT", value_delimiter = ':', default_values = ["/run/containers/storage/overlay-containers", "/var/lib/containers/storage/overlay-containers"])]
     pub storage_root: Vec<PathBuf>,
     /// containerd's task directories for Kubernetes (DIR/<id>/config.json); repeat for several.
-    #[arg(long = "containerd-root", value_name = "DIR", default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
+    #[arg(long = "containerd-root", value_name = "DIR", env = "NSTRACE_CONTAINERD_ROOT", value_delimiter = ':', default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
     pub containerd_root: Vec<PathBuf>,
     /// podman's state database, which names its pods and containers; repeat for several.
-    #[arg(long = "podman-db", value_name = "FILE", default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
+    #[arg(long = "podman-db", value_name = "FILE", env = "NSTRACE_PODMAN_DB", value_delimiter = ':', default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
     pub podman_db: Vec<PathBuf>,
+    /// Docker's data root (dockerd's --data-root), whose containers/<id>/
+    /// config.v2.json and hostconfig.json name Docker's containers and Compose
+    /// projects; repeat for several. Only containers/ is read.
+    #[arg(long = "docker-root", value_name = "DIR", env = "NSTRACE_DOCKER_ROOT", value_delimiter = ':', default_values = ["/var/lib/docker"])]
+    pub docker_root: Vec<PathBuf>,
+    /// containerd's task directories for Docker's `moby` namespace
+    /// (DIR/<id>/config.json): dockerd on the system's containerd, or on the
+    /// one it starts itself; repeat for several.
+    #[arg(long = "moby-root", value_name = "DIR", env = "NSTRACE_MOBY_ROOT", value_delimiter = ':', default_values = ["/run/containerd/io.containerd.runtime.v2.task/moby", "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby"])]
+    pub moby_root: Vec<PathBuf>,
 }
 
 impl RuntimeArgs {
@@ -411,6 +429,8 @@ impl RuntimeArgs {
             storage: self.storage_root.clone(),
             containerd: self.containerd_root.clone(),
             podman: self.podman_db.clone(),
+            docker: self.docker_root.clone(),
+            moby: self.moby_root.clone(),
         }
     }
 }

@@ -1,13 +1,16 @@
 //! containerd driven through CRI, the way the kubelet drives it.
 //!
-//! [`Containerd`] is a containerd the harness starts for one test (its own root,
-//! config and CNI bridge; the state directory a node's containerd has,
-//! `/run/containerd`, so the bundles are where nstrace and the DaemonSet look for
-//! them) and stops by its own pid, leaving nothing behind: every sandbox is stopped
-//! and removed through CRI (which takes down shims, mounts and network namespaces),
-//! then the daemon, its bridge, the kubelet-style cgroups and its directories go.
-//! A containerd left by a test process that was killed is cleaned the same way
-//! the next time one starts (and by `nstrace-cri-sweep` after every run).
+//! [`Containerd`] is a containerd the harness starts for one test, with every
+//! path of its own (root, config and CNI bridge under `/var/tmp/nstrace-cri-…`;
+//! state and sockets under `/run/nstrace-cri-…`: never the node's
+//! `/run/containerd`, so a machine's own containerd may run beside it; nstrace
+//! is pointed at its bundles through [`crate::runtime_env`]), and stops by its
+//! own pid, leaving nothing behind: every sandbox is stopped and removed through
+//! CRI (which takes down shims, mounts and network namespaces), then the daemon,
+//! its bridge, the pods' cgroups and its directories go; what it made at fixed
+//! places is cleaned by its [`Claim`]. A containerd left by a test process that
+//! was killed is cleaned the same way the next time one starts (and by
+//! `nstrace-sweep` before and after every run).
 //!
 //! [`Kubelet`] takes Pod YAML (the same files podman plays) and makes the CRI
 //! calls the kubelet makes: RunPodSandbox with the kubelet's sandbox config,
@@ -18,22 +21,24 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
+
+use crate::daemon::{self, CriSettings, Dirs};
+use crate::footprint::Claim;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use serde_json::Value;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-/// containerd's state directory: a node's default, so that bundles are at
-/// `/run/containerd/io.containerd.runtime.v2.task/k8s.io/<id>/` as on a node.
-pub const STATE: &str = "/run/containerd";
-/// The CRI socket, in the state directory as on a node.
-pub const SOCKET: &str = "/run/containerd/containerd.sock";
 /// Where each harness keeps its root, config, CNI config, logs and volumes.
 pub const DIR_PREFIX: &str = "/var/tmp/nstrace-cri-";
+/// Where each harness keeps containerd's state (bundles under
+/// `state/io.containerd.runtime.v2.task/k8s.io/<id>/`, as a node's under
+/// `/run/containerd/`) and its socket.
+pub const RUN_PREFIX: &str = "/run/nstrace-cri-";
 /// The CNI bridge of the harness's pod network.
 pub const BRIDGE: &str = "nstcri0";
 /// Its subnet (clear of podman's 10.88/16 and 10.89.0/24).
@@ -57,53 +62,18 @@ pub type Result<T> = std::result::Result<T, String>;
 
 /// A containerd the harness started; stopped (with everything it made) on drop.
 pub struct Containerd {
-    dir: PathBuf,
+    dirs: Dirs,
     child: Option<Child>,
+    /// Its claim on the node's fixed paths (kubepods cgroups, shim sockets).
+    claim: Option<Claim>,
+    /// nstrace's environment pointing at its bundles, while it runs.
+    _env: Option<crate::EnvClaim>,
     rt: tokio::runtime::Runtime,
     client: RuntimeServiceClient<Channel>,
     /// Sandboxes made through this containerd and not yet removed, with their uids.
     sandboxes: Mutex<BTreeMap<String, String>>,
     /// Times of the CRI calls, by call name (seconds), for the report.
     pub timings: Mutex<BTreeMap<&'static str, Vec<f64>>>,
-}
-
-fn config_toml(dir: &Path) -> String {
-    let d = dir.display();
-    format!(
-        r#"# Written by nstrace's test harness (tests/src/cri.rs); removed with the run.
-version = 2
-root = "{d}/root"
-state = "{STATE}"
-# Plugins a test never uses: less to start, nothing written elsewhere.
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "{SOCKET}"
-
-[plugins."io.containerd.internal.v1.opt"]
-  # Instead of /opt/containerd.
-  path = "{d}/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_IMAGE}"
-  # Root here lacks CAP_SYS_RESOURCE: without this RunPodSandbox fails
-  # ("can't get final child's PID from pipe: EOF"), DESIGN.md §5e.
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{d}/cni"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-"#
-    )
 }
 
 fn cni_conflist(dir: &Path) -> String {
@@ -155,7 +125,8 @@ fn root_propagates() -> bool {
         })
 }
 
-fn make_root(how: &str) -> Result<()> {
+/// `mount --make-shared /` or `--make-private /`.
+pub fn make_root(how: &str) -> Result<()> {
     let st = Command::new("mount")
         .args([how, "/"])
         .status()
@@ -170,10 +141,16 @@ fn make_root(how: &str) -> Result<()> {
 impl SharedRoot {
     /// Makes `/` shared unless it already propagates.
     pub fn new(c: &Containerd) -> SharedRoot {
+        SharedRoot::marked_in(&c.dirs.dir)
+    }
+
+    /// Makes `/` shared unless it already propagates, with the marker in
+    /// `dir` (a harness directory, which the sweep looks in).
+    pub fn marked_in(dir: &Path) -> SharedRoot {
         if root_propagates() {
             return SharedRoot { marker: None };
         }
-        let marker = c.dir.join("root-made-shared");
+        let marker = dir.join("root-made-shared");
         std::fs::write(&marker, "").expect("the marker");
         make_root("--make-shared").unwrap_or_else(|e| panic!("{e}"));
         SharedRoot {
@@ -193,23 +170,20 @@ impl Drop for SharedRoot {
     }
 }
 
-/// Whether `pid` is alive and its command line mentions `needle`.
-fn cmdline_has(pid: u32, needle: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).contains(needle))
-        .unwrap_or(false)
-}
-
-fn channel(rt: &tokio::runtime::Runtime) -> Result<Channel> {
-    rt.block_on(async {
+fn channel(rt: &tokio::runtime::Runtime, socket: &Path) -> Result<Channel> {
+    let path = socket.to_owned();
+    rt.block_on(async move {
         Endpoint::try_from("http://[::]:50051")
             .map_err(|e| e.to_string())?
-            .connect_with_connector(tower::service_fn(|_: Uri| async {
-                let s = tokio::net::UnixStream::connect(SOCKET).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                }
             }))
             .await
-            .map_err(|e| format!("connecting to {SOCKET}: {e}"))
+            .map_err(|e| format!("connecting to {}: {e}", socket.display()))
     })
 }
 
@@ -225,15 +199,34 @@ fn status(call: &str, e: tonic::Status) -> String {
 }
 
 impl Containerd {
+    /// A handle on the harness containerd of `dirs` that this process did not
+    /// start (a sweep's): its socket if it answers, its files to clean.
+    fn adopt(dirs: &Dirs) -> Result<Containerd> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let ch = channel(&rt, &dirs.run.join("containerd.sock"))
+            .unwrap_or_else(|_| Endpoint::from_static("http://[::]:1").connect_lazy());
+        Ok(Containerd {
+            dirs: dirs.clone(),
+            child: None,
+            claim: None,
+            _env: None,
+            rt,
+            client: RuntimeServiceClient::new(ch),
+            sandboxes: Mutex::default(),
+            timings: Mutex::default(),
+        })
+    }
+
     /// Starts a containerd of its own (cleaning what a killed run left first),
     /// waits until CRI answers with its network ready, and imports the images.
     pub fn start() -> Containerd {
         crate::require_root();
         sweep().unwrap_or_else(|e| panic!("cleaning an earlier containerd: {e}"));
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = PathBuf::from(format!("{DIR_PREFIX}{}-{n}", std::process::id()));
-        let c = Containerd::start_in(&dir, true).unwrap_or_else(|e| panic!("containerd: {e}"));
+        let dirs = Dirs::new(DIR_PREFIX, RUN_PREFIX);
+        let c = Containerd::start_in(&dirs, true).unwrap_or_else(|e| panic!("containerd: {e}"));
         for image in ["nstrace-pause", "nstrace-busybox"] {
             c.import(&images_dir().join(format!("{image}.tar")))
                 .unwrap_or_else(|e| panic!("{e} (run `cargo xtask setup`)"));
@@ -241,46 +234,39 @@ impl Containerd {
         c
     }
 
-    /// Starts containerd with the config in `dir` (written first when `fresh`).
-    fn start_in(dir: &Path, fresh: bool) -> Result<Containerd> {
+    /// Starts containerd with the config in `dirs` (written first when `fresh`).
+    fn start_in(dirs: &Dirs, fresh: bool) -> Result<Containerd> {
+        let dir = &dirs.dir;
         if fresh {
             for sub in ["root", "cni", "logs", "pods", "opt"] {
                 std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{dir:?}: {e}"))?;
             }
-            std::fs::write(dir.join("config.toml"), config_toml(dir))
-                .and_then(|_| {
-                    std::fs::write(dir.join("cni/10-nstrace.conflist"), cni_conflist(dir))
-                })
-                .map_err(|e| format!("writing the config: {e}"))?;
+            let settings = CriSettings {
+                pause_image: PAUSE_IMAGE,
+            };
+            std::fs::write(
+                dir.join("config.toml"),
+                daemon::containerd_toml(dirs, Some(&settings)),
+            )
+            .and_then(|_| std::fs::write(dir.join("cni/10-nstrace.conflist"), cni_conflist(dir)))
+            .map_err(|e| format!("writing the config: {e}"))?;
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("containerd.log"))
-            .map_err(|e| format!("containerd.log: {e}"))?;
-        use std::os::unix::process::CommandExt;
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            // Its own process group: a Ctrl-C of the test run does not stop it
-            // half-way; the harness (or the sweep) stops it and what it made.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("starting containerd: {e} (run `cargo xtask setup`)"))?;
-        std::fs::write(dir.join("containerd.pid"), child.id().to_string())
-            .map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&dirs.run).map_err(|e| format!("{:?}: {e}", dirs.run))?;
+        // What it will make at fixed places is recorded before it starts.
+        let claim = Claim::take(&dir.join("footprint"))?;
+        let mut cmd = Command::new("containerd");
+        cmd.arg("--config").arg(dir.join("config.toml"));
+        let child = daemon::spawn_logged(cmd, dir, "containerd")?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
+        let socket = dirs.run.join("containerd.sock");
         let mut c = None;
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < Duration::from_secs(60) {
-            if let Ok(ch) = channel(&rt) {
+            if let Ok(ch) = channel(&rt, &socket) {
                 let mut client = RuntimeServiceClient::new(ch);
                 match rt.block_on(client.status(cri::StatusRequest { verbose: false })) {
                     Ok(r) => {
@@ -299,37 +285,33 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let me = Containerd {
-            dir: dir.to_owned(),
+        let ready = c.is_some();
+        let client = c.unwrap_or_else(|| {
+            RuntimeServiceClient::new(Endpoint::from_static("http://[::]:1").connect_lazy())
+        });
+        let mut me = Containerd {
+            dirs: dirs.clone(),
             child: Some(child),
-            client: match c {
-                Some(c) => c,
-                None => {
-                    let log =
-                        std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    // Stop it before failing: nothing may stay behind.
-                    let mut dead = Containerd {
-                        dir: dir.to_owned(),
-                        child: None,
-                        client: RuntimeServiceClient::new(
-                            Endpoint::from_static("http://[::]:1").connect_lazy(),
-                        ),
-                        rt,
-                        sandboxes: Mutex::default(),
-                        timings: Mutex::default(),
-                    };
-                    let _ = dead.stop_daemon();
-                    let _ = dead.clean_files();
-                    return Err(format!(
-                        "CRI did not become ready in 60 s ({last}); log: {tail:?}"
-                    ));
-                }
-            },
+            claim: Some(claim),
+            _env: None,
+            client,
             rt,
             sandboxes: Mutex::default(),
             timings: Mutex::default(),
         };
+        if !ready {
+            // Stop it before failing: nothing may stay behind.
+            let tail = daemon::log_tail(dir, "containerd", 5);
+            let _ = me.stop_daemon();
+            let _ = me.clean_files();
+            return Err(format!(
+                "CRI did not become ready in 60 s ({last}); log: {tail:?}"
+            ));
+        }
+        me._env = Some(crate::EnvClaim::set(&[(
+            "NSTRACE_CONTAINERD_ROOT",
+            me.tasks().display().to_string(),
+        )]));
         me.timings
             .lock()
             .unwrap()
@@ -339,7 +321,23 @@ impl Containerd {
 
     /// The harness's directory (root, config, logs, volumes).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.dirs.dir
+    }
+
+    /// containerd's state directory (`/run/containerd` on a node).
+    pub fn state(&self) -> PathBuf {
+        self.dirs.run.join("state")
+    }
+
+    /// The CRI namespace's task (bundle) directory: what nstrace's
+    /// `--containerd-root` names (`/run/containerd/io.containerd.runtime.v2.task/k8s.io` on a node).
+    pub fn tasks(&self) -> PathBuf {
+        self.state().join("io.containerd.runtime.v2.task/k8s.io")
+    }
+
+    /// Its socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dirs.run.join("containerd.sock")
     }
 
     /// containerd's pid.
@@ -353,7 +351,9 @@ impl Containerd {
             return Err(format!("{} missing", archive.display()));
         }
         let out = Command::new("ctr")
-            .args(["--address", SOCKET, "-n", "k8s.io", "images", "import"])
+            .arg("--address")
+            .arg(self.socket())
+            .args(["-n", "k8s.io", "images", "import"])
             .arg(archive)
             .output()
             .map_err(|e| format!("ctr: {e}"))?;
@@ -601,47 +601,27 @@ impl Containerd {
 
     /// SIGTERM to containerd (by its pid), SIGKILL after 10 s.
     fn stop_daemon(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        // SAFETY: signalling the containerd this harness started.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        self._env = None;
+        match self.child.take() {
+            Some(child) => daemon::stop_child(child, "containerd", Duration::from_secs(10)),
+            None => Ok(()),
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        Err("containerd ignored SIGTERM for 10 s: killed".into())
     }
 
     /// What containerd leaves after it stopped: shims of sandboxes that could not
-    /// be removed, mounts under its directories, the state and harness
-    /// directories, the bridge.
+    /// be removed (and their sockets), mounts under its directories, its
+    /// directories, the bridge, and what appeared at the fixed places it was
+    /// claimed for (the last claim of the process removes that).
     fn clean_files(&mut self) -> Result<()> {
         let mut left = Vec::new();
-        left.extend(kill_shims());
-        for m in mounts_under(&[STATE, &self.dir.display().to_string()]) {
-            // SAFETY: unmounting a mount under a directory this harness owns.
-            let c = std::ffi::CString::new(m.clone()).unwrap();
-            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-                left.push(format!("mount {m}"));
-            }
-        }
-        for d in [Path::new(STATE), &self.dir] {
-            if d.exists() {
-                if let Err(e) = std::fs::remove_dir_all(d) {
-                    left.push(format!("{}: {e}", d.display()));
-                }
-            }
-        }
+        left.extend(daemon::kill_shims(&self.state(), &self.socket()));
+        left.extend(self.dirs.remove());
         if Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
             let _ = Command::new("ip").args(["link", "del", BRIDGE]).status();
         }
-        remove_kubepods_cgroups();
+        if let Some(mut claim) = self.claim.take() {
+            left.extend(claim.release());
+        }
         if left.is_empty() {
             Ok(())
         } else {
@@ -653,171 +633,56 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
-            // Drop cannot fail the test; the run's final check (nstrace-cri-sweep) does.
+            // Drop cannot fail the test; the run's final check (nstrace-sweep) does.
             eprintln!("nstrace-tests: stopping containerd: {e}");
         }
     }
 }
 
-/// Shims whose bundles are under [`STATE`], killed by their `shim.pid` (only
-/// when that process is a runc shim of this state directory), with their
-/// containers' processes (`init.pid`); returns what was killed.
-fn kill_shims() -> Vec<String> {
-    let tasks = Path::new(STATE).join("io.containerd.runtime.v2.task/k8s.io");
-    let mut killed = Vec::new();
-    let Ok(rd) = std::fs::read_dir(&tasks) else {
-        return killed;
-    };
-    for e in rd.flatten() {
-        let read_pid = |f: &str| -> Option<u32> {
-            std::fs::read_to_string(e.path().join(f))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        if let Some(pid) = read_pid("init.pid") {
-            // The container's init: its cgroup names its id.
-            let id = e.file_name().to_string_lossy().into_owned();
-            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-            if cg.contains(&id) {
-                // SAFETY: a container process of this harness's containerd.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                killed.push(format!("container {}", &id[..12.min(id.len())]));
-            }
-        }
-        if let Some(pid) = read_pid("shim.pid") {
-            if cmdline_has(pid, "containerd-shim-runc-v2") && cmdline_has(pid, SOCKET) {
-                // SAFETY: a shim of this harness's containerd.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                killed.push(format!("shim {pid}"));
-            }
-        }
-    }
-    killed
-}
-
-/// Mount points under any of `dirs` (deepest first), from /proc/self/mountinfo.
-pub fn mounts_under(dirs: &[&str]) -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| {
-            dirs.iter()
-                .any(|d| *m == *d || m.starts_with(&format!("{}/", d.trim_end_matches('/'))))
-        })
-        .map(str::to_owned)
-        .collect();
-    out.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    out.dedup();
-    out
-}
-
-/// The cgroup hierarchies of this machine (v1 controllers and the v2 one).
-fn cgroup_roots() -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    let mut roots: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("cgroup.procs").exists())
-        .collect();
-    if Path::new("/sys/fs/cgroup/cgroup.procs").exists() {
-        roots.push("/sys/fs/cgroup".into());
-    }
-    roots
-}
-
 /// The kubelet removes a pod's cgroup (`/kubepods/<qos>/pod<uid>`) after the
 /// sandbox: the runtime removes only its containers' own.
 fn remove_pod_cgroups(uid: &str) {
-    for root in cgroup_roots() {
+    for root in crate::footprint::cgroup_hierarchies() {
         for qos in ["", "burstable/", "besteffort/"] {
             let _ = std::fs::remove_dir(root.join(format!("kubepods/{qos}pod{uid}")));
         }
     }
 }
 
-/// `/kubepods` and its QoS levels, where empty (no kubelet runs here: they are ours).
-fn remove_kubepods_cgroups() {
-    for root in cgroup_roots() {
-        let kp = root.join("kubepods");
-        if let Ok(rd) = std::fs::read_dir(&kp) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    if let Ok(rd2) = std::fs::read_dir(&p) {
-                        for e2 in rd2.flatten() {
-                            if e2.path().is_dir() {
-                                let _ = std::fs::remove_dir(e2.path());
-                            }
-                        }
-                    }
-                    let _ = std::fs::remove_dir(&p);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&kp);
-    }
-}
-
 /// Cleans what an earlier harness left (a test process killed by Ctrl-C or a
 /// crash): a running harness containerd is asked to remove its sandboxes and
 /// stopped; a dead one's directory is started again so that containerd itself
-/// takes down the sandboxes it recorded; then the leftovers are removed.
-/// Returns what it found; refuses when `/run/containerd` belongs to a
-/// containerd that is not the harness's.
+/// takes down the sandboxes it recorded; then its directories, the bridge and
+/// what its footprint says appeared at the fixed places go. Returns what it
+/// found. The machine's own containerd (its `/run/containerd`, socket and
+/// directories) is never looked at: only the harness's directories are.
 pub fn sweep() -> Result<Vec<String>> {
     let mut found = Vec::new();
-    let dirs: Vec<PathBuf> = std::fs::read_dir("/var/tmp")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.to_string_lossy().starts_with(DIR_PREFIX))
-                .collect()
-        })
-        .unwrap_or_default();
-    let socket_live = || std::os::unix::net::UnixStream::connect(SOCKET).is_ok();
-    let harness_pid = |dir: &Path| -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(dir.join("containerd.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        cmdline_has(pid, &dir.display().to_string()).then_some(pid)
-    };
-    if socket_live() && !dirs.iter().any(|d| harness_pid(d).is_some()) {
-        return Err(format!(
-            "a containerd that is not the test harness's serves {SOCKET}: stop it first"
-        ));
-    }
-    for dir in dirs {
+    // Directories of a test process that still runs are its own business.
+    let dirs: Vec<Dirs> = daemon::dirs_with_prefix(DIR_PREFIX)
+        .into_iter()
+        .map(|d| Dirs::of(&d, DIR_PREFIX, RUN_PREFIX))
+        .filter(|d| !daemon::owner_alive(&d.dir, DIR_PREFIX))
+        .collect();
+    let orphan_runs: Vec<PathBuf> = daemon::dirs_with_prefix(RUN_PREFIX)
+        .into_iter()
+        .filter(|r| !daemon::owner_alive(r, RUN_PREFIX))
+        .filter(|r| !dirs.iter().any(|d| &d.run == r))
+        .collect();
+    for dirs in dirs {
+        let dir = dirs.dir.clone();
         found.push(format!("harness directory {}", dir.display()));
         if dir.join("root-made-shared").exists() {
             found.push("the root mount made shared".into());
             make_root("--make-private")?;
             let _ = std::fs::remove_file(dir.join("root-made-shared"));
         }
-        let running = harness_pid(&dir);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut c = match running {
+        let footprint = crate::footprint::Footprint::load(&dir.join("footprint")).ok();
+        let mut c = match dirs.running("containerd") {
             Some(pid) => {
                 found.push(format!("containerd {pid} still running"));
                 // Adopt it: its sandboxes go through CRI, then it is stopped by pid.
-                let client = RuntimeServiceClient::new(channel(&rt)?);
-                let c = Containerd {
-                    dir: dir.clone(),
-                    child: None,
-                    rt,
-                    client,
-                    sandboxes: Mutex::default(),
-                    timings: Mutex::default(),
-                };
+                let c = Containerd::adopt(&dirs)?;
                 if let Ok(all) = c.all_sandboxes() {
                     for (id, uid) in all {
                         found.push(format!("sandbox {}", &id[..12.min(id.len())]));
@@ -825,103 +690,64 @@ pub fn sweep() -> Result<Vec<String>> {
                         let _ = c.remove_sandbox(&id);
                     }
                 }
-                // SAFETY: the harness containerd of this directory (checked by its cmdline).
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-                let t = Instant::now();
-                while cmdline_has(pid, &dir.display().to_string())
-                    && t.elapsed() < Duration::from_secs(10)
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if cmdline_has(pid, &dir.display().to_string()) {
-                    // SAFETY: as above.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                }
+                daemon::stop_pid(pid, &dirs, "containerd", Duration::from_secs(10));
                 c
             }
-            None if dir.join("config.toml").exists() => match Containerd::start_in(&dir, false) {
+            None if dir.join("config.toml").exists() => match Containerd::start_in(&dirs, false) {
                 Ok(c) => c,
                 Err(e) => {
                     found.push(format!("restarting it failed: {e}"));
-                    continue;
+                    Containerd::adopt(&dirs)?
                 }
             },
-            None => {
-                let _ = std::fs::remove_dir_all(&dir);
-                continue;
-            }
+            None => Containerd::adopt(&dirs)?,
         };
         if let Err(e) = c.shutdown() {
             found.push(e);
         }
-    }
-    // A state directory with no harness behind it.
-    if Path::new(STATE).exists() && !socket_live() {
-        found.push(format!("{STATE} without a containerd"));
-        let shims = kill_shims();
-        found.extend(shims);
-        for m in mounts_under(&[STATE]) {
-            let c = std::ffi::CString::new(m).unwrap();
-            // SAFETY: unmounting under the harness's state directory.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        drop(c);
+        if let Some(f) = footprint {
+            let appeared = f.appeared();
+            if !appeared.is_empty() {
+                found.push(format!("made by it: {}", appeared.join(", ")));
+            }
+            found.extend(f.clean());
         }
-        let _ = std::fs::remove_dir_all(STATE);
+    }
+    for run in orphan_runs {
+        found.push(format!("state directory {}", run.display()));
+        found.extend(daemon::kill_shims(
+            &run.join("state"),
+            &run.join("containerd.sock"),
+        ));
+        found.extend(daemon::remove_tree(&run));
     }
     if Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
         found.push(format!("bridge {BRIDGE}"));
         let _ = Command::new("ip").args(["link", "del", BRIDGE]).status();
     }
-    remove_kubepods_cgroups();
     Ok(found)
 }
 
-/// What a run left behind, for the suite's final check: harness containerds
-/// and shims, mounts and directories of the harness, the bridge, pod cgroups.
+/// What a run left of the CRI harness, for the suite's final check: harness
+/// containerds and shims, mounts and directories of the harness, the bridge.
+/// (What the harness made at fixed places is the run's footprint check.)
 pub fn leftovers() -> Vec<String> {
-    let mut left = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if (cmdline_has(pid, DIR_PREFIX) && cmdline_has(pid, "containerd"))
-                || (cmdline_has(pid, "containerd-shim") && cmdline_has(pid, SOCKET))
-            {
-                left.push(format!("process {pid}"));
-            }
-        }
-    }
-    for m in mounts_under(&[STATE]) {
-        left.push(format!("mount {m}"));
-    }
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for l in info.lines() {
-        if let Some(m) = l.split(' ').nth(4) {
-            if m.starts_with(DIR_PREFIX) {
-                left.push(format!("mount {m}"));
-            }
-        }
-    }
-    if Path::new(STATE).exists() {
-        left.push(STATE.to_owned());
-    }
-    if Path::new("/opt/containerd").exists() {
-        left.push("/opt/containerd".to_owned());
-    }
-    if let Ok(rd) = std::fs::read_dir("/var/tmp") {
-        for e in rd.flatten() {
-            if e.path().to_string_lossy().starts_with(DIR_PREFIX) {
-                left.push(e.path().display().to_string());
-            }
-        }
+    let mut left = daemon::harness_processes(&[DIR_PREFIX, RUN_PREFIX]);
+    for prefix in [DIR_PREFIX, RUN_PREFIX] {
+        left.extend(
+            daemon::mounts_with_prefix(prefix)
+                .into_iter()
+                .map(|m| format!("mount {m}")),
+        );
+        left.extend(
+            daemon::dirs_with_prefix(prefix)
+                .into_iter()
+                .map(|d| d.display().to_string()),
+        );
     }
     if Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
         left.push(format!("bridge {BRIDGE}"));
-    }
-    for root in cgroup_roots() {
-        if root.join("kubepods").exists() {
-            left.push(format!("cgroup {}", root.join("kubepods").display()));
-        }
     }
     left
 }

@@ -37,6 +37,63 @@ pub fn nstrace_bin() -> PathBuf {
     p
 }
 
+/// What nstrace is told, through its environment, of the runtimes the
+/// harness runs in this process: the variables and values each running
+/// daemon set (`NSTRACE_CONTAINERD_ROOT`, `NSTRACE_DOCKER_ROOT`…), by claim.
+static RUNTIME_ENV: std::sync::Mutex<Vec<(u64, &'static str, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A harness daemon's entries in nstrace's environment, removed on drop.
+pub struct EnvClaim(u64);
+
+impl EnvClaim {
+    /// Adds `vars` (name, value) to the environment of every nstrace started
+    /// through [`nstrace`] or [`Tracer`] while this lives.
+    pub fn set(vars: &[(&'static str, String)]) -> EnvClaim {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut env = RUNTIME_ENV.lock().unwrap_or_else(|e| e.into_inner());
+        env.extend(vars.iter().map(|(k, v)| (token, *k, v.clone())));
+        EnvClaim(token)
+    }
+}
+
+impl Drop for EnvClaim {
+    fn drop(&mut self) {
+        let mut env = RUNTIME_ENV.lock().unwrap_or_else(|e| e.into_inner());
+        env.retain(|(t, _, _)| *t != self.0);
+    }
+}
+
+/// nstrace's environment for the runtimes the harness runs now: each
+/// variable once, the values of several daemons joined with `:` (nstrace
+/// splits them). Empty on a podman-only node (nstrace's defaults are podman's paths).
+pub fn runtime_env() -> Vec<(String, String)> {
+    let env = RUNTIME_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (_, k, v) in env.iter() {
+        match out.iter_mut().find(|(name, _)| name == k) {
+            Some((_, all)) => {
+                all.push(':');
+                all.push_str(v);
+            }
+            None => out.push((k.to_string(), v.clone())),
+        }
+    }
+    out
+}
+
+/// `nstrace` as the tests run it: the binary under test with [`runtime_env`],
+/// so that it finds the bundles and names of the harness's runtimes, which
+/// keep them in directories of their own (never the node's `/run/containerd`
+/// or `/var/lib/docker`, which a machine's own runtimes may use). Use this,
+/// not `Command::new(nstrace_bin())`, for every nstrace a test starts.
+pub fn nstrace() -> Command {
+    let mut c = Command::new(nstrace_bin());
+    c.envs(runtime_env());
+    c
+}
+
 /// Integration tests need root; they fail (never skip) without it.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -96,7 +153,7 @@ impl Tracer {
     /// Starts `nstrace ARGS… EXTRA…` (a JSON-lines command) and waits until it is attached.
     pub fn command(args: &[&str], extra: &[&str]) -> Tracer {
         require_root();
-        let mut child = Command::new(nstrace_bin())
+        let mut child = nstrace()
             .args(args)
             .args(extra)
             .stdout(Stdio::piped())
@@ -196,6 +253,30 @@ impl Tracer {
     /// Sends SIGINT (Ctrl-C) and waits for a clean exit.
     pub fn stop(self) -> Finished {
         self.stop_with(libc::SIGINT)
+    }
+
+    /// Waits for a tracer given a `--duration` to end by itself (SIGINT
+    /// after the event timeout on top of it, and a failed assertion).
+    pub fn wait_exit(mut self) -> Finished {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("nstrace waits") {
+                break st;
+            }
+            if start.elapsed() > ATTACH_TIMEOUT {
+                let f = self.stop();
+                panic!("nstrace did not end by itself: {}", f.stderr);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            events: self.events.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+            code: status.code(),
+        }
     }
 
     /// Sends `signal` and waits for the tracer to exit.
@@ -511,7 +592,7 @@ pub fn run_ok(cmd: &mut Command) -> String {
 /// `nstrace topology --format json`: a /proc snapshot of the node, its pods'
 /// networks included.
 pub fn topology_json() -> Value {
-    let out = Command::new(nstrace_bin())
+    let out = nstrace()
         .args(["topology", "--format", "json"])
         .output()
         .unwrap();
@@ -536,6 +617,9 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
 pub mod agent;
 pub mod bpf;
 pub mod cri;
+pub mod daemon;
+pub mod docker;
+pub mod footprint;
 pub mod http;
 pub mod kubelet;
 pub mod pod;

@@ -1,10 +1,13 @@
-//! Real pods for the integration tests, from Kubernetes Pod YAML, on either
+//! Real pods for the integration tests, from Kubernetes Pod YAML, on each
 //! runtime the suite tests: podman (`podman kube play`, catatonit infra; pods
 //! whose hostPID or hostIPC kube play ignores are made with `podman pod create`
-//! and `podman run`, as the kubelet would arrange them) or containerd through
-//! CRI, driven by the harness's small kubelet ([`crate::kubelet`]). Both run the
-//! locally built busybox image. Every pod is removed when its handle drops, also
-//! when a test fails; a test's containerd stops when its last handle drops.
+//! and `podman run`, as the kubelet would arrange them), containerd through
+//! CRI, driven by the harness's small kubelet ([`crate::kubelet`]), or Docker
+//! Engine, where a pod is a Compose project in the arrangement Kubernetes made
+//! on Docker (a pause container whose namespaces the others join;
+//! [`crate::docker::compose_of`]). All run the locally built busybox image.
+//! Every pod is removed when its handle drops, also when a test fails; a
+//! test's containerd or dockerd stops when its last handle drops.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cri::Containerd;
+use crate::docker::{ComposePod, Dockerd};
 use crate::kubelet::{self, CriPod};
 use crate::EVENT_TIMEOUT;
 
@@ -46,13 +50,36 @@ pub enum Runtime {
     /// containerd 1.6 with its CRI plugin, driven the kubelet's way; one
     /// containerd-shim-runc-v2 per pod, catatonit -P as the pause.
     Containerd,
+    /// Docker Engine 20.10 on its own containerd, pods as Compose projects
+    /// (docker-compose 1.29); one containerd-shim-runc-v2 per container,
+    /// catatonit -P as the pause.
+    Docker,
 }
 
 impl Runtime {
+    /// The runtime a test module's name names (`podman`, `containerd`, `docker`).
+    pub fn named(name: &str) -> Runtime {
+        match name {
+            "podman" => Runtime::Podman,
+            "containerd" => Runtime::Containerd,
+            "docker" => Runtime::Docker,
+            other => panic!("no runtime {other}"),
+        }
+    }
+
     /// Whether the runtime sends the infra (pause) SIGTERM when the pod stops
-    /// (`podman pod stop` does; containerd's StopPodSandbox SIGKILLs the pause).
+    /// (`podman pod stop` and `docker-compose stop` do; containerd's
+    /// StopPodSandbox SIGKILLs the pause).
     pub fn infra_gets_sigterm(self) -> bool {
-        self == Runtime::Podman
+        matches!(self, Runtime::Podman | Runtime::Docker)
+    }
+
+    /// Whether the runtime's files name the infra (pause) container as the
+    /// pod's sandbox, leaving it without a container name (podman, CRI); a
+    /// Compose service is named, and Docker has no sandboxes: nstrace knows
+    /// the pause by its init.
+    pub fn names_the_sandbox(self) -> bool {
+        self != Runtime::Docker
     }
 
     /// Whether pods carry a Kubernetes namespace (`default` here) in the
@@ -66,27 +93,50 @@ impl Runtime {
         match self {
             Runtime::Podman => &["runc", "conmon", "podman"],
             Runtime::Containerd => &["runc", "containerd-shim", "containerd"],
+            Runtime::Docker => &["runc", "containerd-shim", "dockerd"],
         }
     }
 }
 
-/// Generates, for each named test body `fn NAME(rt: Runtime)`, a module `NAME`
-/// with the tests `podman` and `containerd` (one body, both runtimes).
+/// Generates, for each named test body `fn NAME(rt: Runtime)`, a module
+/// `NAME` with one test per runtime of the list: `podman`, `containerd`,
+/// `docker` (one body, every runtime it means something on):
+///
+/// ```ignore
+/// nstrace_tests::on_runtimes!([podman, containerd, docker] pid1_verdicts, shutdown_timelines);
+/// nstrace_tests::on_runtimes!([podman, containerd] kube_only_body);
+/// ```
+#[macro_export]
+macro_rules! on_runtimes {
+    (@one [$($rt:ident),+] $name:ident) => {
+        mod $name {
+            $(
+                #[test]
+                fn $rt() {
+                    super::$name($crate::pod::Runtime::named(stringify!($rt)))
+                }
+            )+
+        }
+    };
+    ($rts:tt $($name:ident),* $(,)?) => {
+        $( $crate::on_runtimes!(@one $rts $name); )*
+    };
+}
+
+/// [`on_runtimes!`] on podman, containerd and Docker.
+#[macro_export]
+macro_rules! on_every_runtime {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_runtimes!([podman, containerd, docker] $($name),*);
+    };
+}
+
+/// The name before issue 29 (podman and containerd), kept so branches
+/// written before the rename still build: `on_runtimes!([podman, containerd] …)`.
 #[macro_export]
 macro_rules! on_both_runtimes {
     ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn podman() {
-                    super::$name($crate::pod::Runtime::Podman)
-                }
-                #[test]
-                fn containerd() {
-                    super::$name($crate::pod::Runtime::Containerd)
-                }
-            }
-        )*
+        $crate::on_runtimes!([podman, containerd] $($name),*);
     };
 }
 
@@ -96,20 +146,40 @@ pub struct Node {
     /// Which runtime.
     pub runtime: Runtime,
     containerd: Option<Arc<Containerd>>,
+    docker: Option<Arc<Dockerd>>,
 }
 
 impl Node {
-    /// The node for `runtime` (starts a containerd for [`Runtime::Containerd`]).
+    /// The node for `runtime` (starts a containerd for [`Runtime::Containerd`],
+    /// a dockerd on its own containerd for [`Runtime::Docker`]).
     pub fn new(runtime: Runtime) -> Node {
         Node {
             runtime,
             containerd: (runtime == Runtime::Containerd).then(|| Arc::new(Containerd::start())),
+            docker: (runtime == Runtime::Docker).then(|| Arc::new(Dockerd::start())),
         }
     }
 
     /// The harness's containerd, on a containerd node.
     pub fn containerd(&self) -> Option<&Arc<Containerd>> {
         self.containerd.as_ref()
+    }
+
+    /// The harness's dockerd, on a Docker node.
+    pub fn docker(&self) -> Option<&Arc<Dockerd>> {
+        self.docker.as_ref()
+    }
+
+    /// Makes the image saved as `<name>.tar` by `cargo xtask setup` (or test)
+    /// available to the runtime (podman has them all already).
+    pub fn import(&self, name: &str) {
+        let archive = crate::cri::images_dir().join(format!("{name}.tar"));
+        let done = match (&self.containerd, &self.docker) {
+            (Some(c), _) => c.import(&archive),
+            (_, Some(d)) => d.load(&archive),
+            _ => Ok(()),
+        };
+        done.unwrap_or_else(|e| panic!("{e} (run `cargo xtask setup`)"));
     }
 
     /// Runs the pod of `yaml` (named `name`); returns when every container runs.
@@ -131,8 +201,8 @@ impl Node {
     }
 
     fn launch(&self, name: &str, yaml: &str, cgroup_parent: bool) -> Pod {
-        match &self.containerd {
-            Some(c) => {
+        match (&self.containerd, &self.docker) {
+            (Some(c), _) => {
                 let p = kubelet::run_pod_with(c.clone(), yaml, cgroup_parent)
                     .unwrap_or_else(|e| panic!("pod {name} through CRI: {e}"));
                 Pod {
@@ -141,7 +211,17 @@ impl Node {
                     inner: Inner::Cri(Box::new(p)),
                 }
             }
-            None => Pod::play_podman(name, yaml),
+            (_, Some(d)) => {
+                let p = ComposePod::up(d.clone(), yaml)
+                    .unwrap_or_else(|e| panic!("pod {name} as a Compose project: {e}"));
+                assert_eq!(p.project, name, "the pod's name is its metadata.name");
+                Pod {
+                    name: name.to_owned(),
+                    runtime: Runtime::Docker,
+                    inner: Inner::Compose(Box::new(p)),
+                }
+            }
+            _ => Pod::play_podman(name, yaml),
         }
     }
 }
@@ -172,6 +252,7 @@ enum Inner {
     /// Played from this YAML file, or made with `pod create` (None).
     Podman(Option<PathBuf>, Value),
     Cri(Box<CriPod>),
+    Compose(Box<ComposePod>),
 }
 
 /// A container of a Pod YAML: name and the shell command it runs.
@@ -300,6 +381,7 @@ impl Pod {
         loop {
             let (ok, states) = match &self.inner {
                 Inner::Cri(p) => (p.running(), String::from("not all running")),
+                Inner::Compose(p) => (p.running(), format!("{:?}", p.services())),
                 Inner::Podman(..) => {
                     let states = podman_ok(&[
                         "pod",
@@ -334,14 +416,17 @@ impl Pod {
         match &self.inner {
             Inner::Podman(_, v) => v.clone(),
             Inner::Cri(_) => Value::Null,
+            Inner::Compose(p) => p.spec.clone(),
         }
     }
 
     /// The pod's id as nstrace shows it: podman's pod id (64 hex, in the
-    /// cgroup path), or the Kubernetes pod uid (in the kubelet's cgroup parent).
+    /// cgroup path), the Kubernetes pod uid (in the kubelet's cgroup parent),
+    /// or the Compose project's name (a project has no other id).
     pub fn id(&self) -> String {
         match &self.inner {
             Inner::Cri(p) => p.uid.clone(),
+            Inner::Compose(p) => p.project.clone(),
             Inner::Podman(..) => podman_ok(&["pod", "inspect", &self.name, "--format", "{{.Id}}"]),
         }
     }
@@ -350,7 +435,7 @@ impl Pod {
     pub fn namespace(&self) -> Option<String> {
         match &self.inner {
             Inner::Cri(p) => Some(p.namespace.clone()),
-            Inner::Podman(..) => None,
+            Inner::Podman(..) | Inner::Compose(_) => None,
         }
     }
 
@@ -366,6 +451,9 @@ impl Pod {
     pub fn spec_grace_s(&self) -> u32 {
         match &self.inner {
             Inner::Cri(p) => p.grace_s as u32,
+            Inner::Compose(p) => p.spec["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or(30) as u32,
             Inner::Podman(_, v) => v["spec"]["terminationGracePeriodSeconds"]
                 .as_u64()
                 .unwrap_or(30) as u32,
@@ -376,7 +464,15 @@ impl Pod {
     pub fn cri(&self) -> Option<&CriPod> {
         match &self.inner {
             Inner::Cri(p) => Some(p),
-            Inner::Podman(..) => None,
+            _ => None,
+        }
+    }
+
+    /// The Compose project, on Docker.
+    pub fn compose(&self) -> Option<&ComposePod> {
+        match &self.inner {
+            Inner::Compose(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -402,6 +498,19 @@ impl Pod {
                 }
                 out
             }
+            Inner::Compose(p) => p
+                .services()
+                .into_iter()
+                .map(|s| {
+                    let infra = s.service == "pause";
+                    Ctr {
+                        id: s.id,
+                        name: if infra { "infra".into() } else { s.service },
+                        pid: s.pid,
+                        infra,
+                    }
+                })
+                .collect(),
             Inner::Podman(..) => {
                 let ids = podman_ok(&[
                     "pod",
@@ -445,6 +554,18 @@ impl Pod {
             Inner::Cri(p) => std::iter::once(("infra".to_owned(), p.sandbox.clone()))
                 .chain(p.containers.iter().map(|c| (c.name.clone(), c.id.clone())))
                 .collect(),
+            Inner::Compose(p) => p
+                .services()
+                .into_iter()
+                .map(|s| {
+                    let name = if s.service == "pause" {
+                        "infra".to_owned()
+                    } else {
+                        s.service
+                    };
+                    (name, s.id)
+                })
+                .collect(),
             Inner::Podman(..) => {
                 let prefix = format!("{}-", self.name);
                 podman_ok(&[
@@ -473,6 +594,7 @@ impl Pod {
                     .container_status(&c.id)
                     .is_ok_and(|(s, _)| s.state == crate::kubelet::RUNNING)
             }),
+            Inner::Compose(p) => p.services().iter().any(|s| s.service == name && s.running),
             Inner::Podman(..) => {
                 podman(&[
                     "inspect",
@@ -506,21 +628,22 @@ impl Pod {
 
     /// The node pids of the runtime's own per-container processes, which are
     /// node processes and never in the pod: podman's conmon of each container,
-    /// containerd's shim of the pod.
+    /// containerd's shim of the pod, Docker's containerd shim of each container.
     pub fn runtime_pids(&self) -> Vec<u32> {
         match &self.inner {
             Inner::Cri(p) => {
-                let state = format!(
-                    "{}/io.containerd.runtime.v2.task/k8s.io/{}/shim.pid",
-                    crate::cri::STATE,
-                    p.sandbox
-                );
+                let state = p.containerd.tasks().join(&p.sandbox).join("shim.pid");
                 std::fs::read_to_string(&state)
                     .ok()
                     .and_then(|s| s.trim().parse().ok())
                     .into_iter()
                     .collect()
             }
+            Inner::Compose(p) => self
+                .containers()
+                .iter()
+                .filter_map(|c| p.docker.shim_pid(&c.id))
+                .collect(),
             Inner::Podman(..) => self
                 .containers()
                 .iter()
@@ -561,6 +684,16 @@ impl Pod {
                     .unwrap_or_else(|e| panic!("{e}"));
                 (code == 0, out, err)
             }
+            Inner::Compose(p) => {
+                let mut a = vec!["exec", c.id.as_str()];
+                a.extend_from_slice(argv);
+                let o = p.docker.docker_out(&a);
+                (
+                    o.status.success(),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            }
             Inner::Podman(..) => {
                 let mut a = vec!["exec", c.id.as_str()];
                 a.extend_from_slice(argv);
@@ -578,6 +711,15 @@ impl Pod {
     pub fn logs(&self, name: &str) -> String {
         match &self.inner {
             Inner::Cri(p) => p.logs(name),
+            Inner::Compose(p) => {
+                let c = self.container(name);
+                let o = p.docker.docker_out(&["logs", &c.id]);
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            }
             Inner::Podman(..) => podman_ok(&["logs", &format!("{}-{name}", self.name)]),
         }
     }
@@ -594,6 +736,18 @@ impl Pod {
                 .stop(i64::from(grace_s))
                 .unwrap_or_else(|e| panic!("{e}"))
                 .into_iter()
+                .collect(),
+            Inner::Compose(p) => p
+                .stop(grace_s)
+                .into_iter()
+                .map(|(service, left)| {
+                    let name = if service == "pause" {
+                        "infra".into()
+                    } else {
+                        service
+                    };
+                    (name, left)
+                })
                 .collect(),
             Inner::Podman(_, spec) => {
                 let started = Instant::now();
@@ -645,6 +799,10 @@ impl Pod {
             Inner::Podman(None, _) => {
                 podman_ok(&["pod", "rm", "-f", "-t", "0", &self.name]);
             }
+            Inner::Compose(p) => {
+                let out = p.compose(&["kill"]).expect("docker-compose runs");
+                crate::assert_ok(&out);
+            }
         }
     }
 
@@ -658,6 +816,12 @@ impl Pod {
             }
             Inner::Podman(..) => {
                 podman_ok(&["restart", "-t", "0", &format!("{}-{name}", self.name)]);
+            }
+            Inner::Compose(p) => {
+                let out = p
+                    .compose(&["restart", "-t", "0", name])
+                    .expect("docker-compose runs");
+                crate::assert_ok(&out);
             }
         }
         self.wait_running();

@@ -85,6 +85,12 @@ pub const TARGETS: &[Target] = &[
         max_len: 64 * 1024,
         dict: None,
     },
+    Target {
+        name: "docker_config",
+        what: "Docker's config.v2.json + hostconfig.json",
+        max_len: 16 * 1024,
+        dict: None,
+    },
 ];
 
 /// What `cargo xtask fuzz` was asked for.

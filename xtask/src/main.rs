@@ -99,10 +99,20 @@ pub(crate) fn build() -> Result<()> {
     run(&mut cargo_user(&["build", "--release", "-p", "nstrace"]))
 }
 
-/// Runs `nstrace-cri-sweep`: cleans what containerd-CRI tests left (their
-/// containerd, shims, pods, mounts, bridge, cgroups); with `after_run`, anything
-/// it had to clean, or that remains, is an error: the tests clean up themselves.
-fn cri_sweep(after_run: bool) -> Result<()> {
+/// Where `cargo xtask test` records, before the run, which fixed paths of
+/// the runtimes (`/run/containerd`, `/etc/docker`, the `/docker` cgroups…)
+/// the node lacks: what of those exists after the run is the run's.
+fn node_record() -> PathBuf {
+    root().join("target/nstrace-node-before-test")
+}
+
+/// Runs `nstrace-sweep`: cleans what the harness's runtimes left (their
+/// containerd, dockerd, shims, pods, mounts, bridges, cgroups). Before the run
+/// it records the node (`--record`); after it (`after_run`), anything it had
+/// to clean, anything of the harness that remains, or any recorded-absent path
+/// that now exists is an error: the tests clean up themselves.
+fn sweep(after_run: bool) -> Result<()> {
+    let record = node_record();
     let out = cargo_user(&[
         "run",
         "--release",
@@ -110,26 +120,27 @@ fn cri_sweep(after_run: bool) -> Result<()> {
         "-p",
         "nstrace-tests",
         "--bin",
-        "nstrace-cri-sweep",
+        "nstrace-sweep",
         "--",
-        "--check",
+        if after_run { "--check" } else { "--record" },
     ])
+    .arg(&record)
     .stderr(std::process::Stdio::piped())
     .output()
-    .context("running nstrace-cri-sweep")?;
+    .context("running nstrace-sweep")?;
     let err = String::from_utf8_lossy(&out.stderr);
     let said: Vec<&str> = err
         .lines()
-        .filter(|l| l.starts_with("nstrace-cri-sweep:"))
+        .filter(|l| l.starts_with("nstrace-sweep:"))
         .collect();
     for l in &said {
         eprintln!("{l}");
     }
     if !out.status.success() {
-        bail!("nstrace-cri-sweep failed: {}", err.trim());
+        bail!("nstrace-sweep failed: {}", err.trim());
     }
     if after_run && !said.is_empty() {
-        bail!("the run left containerd-CRI test state behind (cleaned now; see above)");
+        bail!("the run left test runtime state behind (cleaned now; see above)");
     }
     Ok(())
 }
@@ -195,8 +206,9 @@ fn dispatch() -> Result<()> {
             // `--test` (the integration binary), not libtest's: a leading `--`
             // is dropped, so the rest goes to cargo (a bare word still filters).
             let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
-            // What a killed earlier run left (its containerd, shims, pods) goes first.
-            cri_sweep(false)?;
+            // What a killed earlier run left (its containerd, dockerd, shims,
+            // pods) goes first; then the node is recorded as it is.
+            sweep(false)?;
             let netns_before = named_netns();
             // Ctrl-C stops the tests (the terminal signals the whole process
             // group); this process waits for them and cleans up after them.
@@ -206,7 +218,7 @@ fn dispatch() -> Result<()> {
                 .env("NSTRACE_CRI_IMAGES", setup::cri_images_dir())
                 .args(rest));
             // Nothing of the run may remain: after a pass, a failure or Ctrl-C.
-            let swept = cri_sweep(true);
+            let swept = sweep(true);
             let netns_left: Vec<String> = named_netns()
                 .into_iter()
                 .filter(|n| !netns_before.contains(n))

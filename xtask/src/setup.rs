@@ -42,6 +42,8 @@ pub const PACKAGES: &[&str] = &[
     "gunicorn",
     "redis-server",
     "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet
+    "docker.io",  // Docker Engine 20.10 (dockerd, the 20.10 client, docker-proxy, docker-init)
+    "docker-compose", // Compose 1.29: the tests run Compose projects for real
     "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
 ];
 
@@ -94,6 +96,14 @@ const DAEMONS: &[Daemon] = &[
         service: "containerd",
         pidfile: "/run/containerd/containerd.pid",
         exec: "/usr/bin/containerd",
+    },
+    // docker.io's postinst starts docker (and enables docker.socket); its init
+    // script's pid file is dockerd's default one.
+    Daemon {
+        package: "docker.io",
+        service: "docker",
+        pidfile: "/run/docker.pid",
+        exec: "/usr/sbin/dockerd",
     },
 ];
 
@@ -200,7 +210,21 @@ fn missing_packages() -> Vec<&'static str> {
         .collect()
 }
 
-/// Installs whatever Debian packages are missing.
+/// The packages a simulated `apt-get install` of `args` would remove (the
+/// `Remv NAME …` lines of `apt-get -s`).
+fn removals(sim_output: &str) -> Vec<String> {
+    sim_output
+        .lines()
+        .filter_map(|l| l.strip_prefix("Remv "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Installs whatever Debian packages are missing, never removing one: a
+/// dry run first (apt resolves some conflicts by removing a package of the
+/// machine, DESIGN.md §4c), refused if it would remove anything, and the
+/// install itself with `--no-remove`.
 pub fn packages() -> Result<()> {
     let missing = missing_packages();
     if missing.is_empty() {
@@ -208,6 +232,20 @@ pub fn packages() -> Result<()> {
     }
     eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    let sim = output(
+        Command::new("apt-get")
+            .args(["install", "-s", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    let removed = removals(&sim);
+    if !removed.is_empty() {
+        bail!(
+            "installing {} would remove {}: not done (install them by hand if that is what you want)",
+            missing.join(" "),
+            removed.join(" ")
+        );
+    }
     // No service may start: without systemd here, only policy-rc.d stops invoke-rc.d.
     let _policy = missing
         .iter()
@@ -215,7 +253,13 @@ pub fn packages() -> Result<()> {
         .then(NoServiceStarts::install)
         .transpose()?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "--no-remove",
+        ])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     for d in DAEMONS.iter().filter(|d| missing.contains(&d.package)) {
@@ -428,6 +472,13 @@ mod tests {
             "#!/bin/sh\nexit 0\n"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dry_run_that_removes_is_seen() {
+        let sim = "Reading package lists...\nRemv qemu-utils [1:7.2+dfsg-7+deb12u12~bpo11+1]\nInst qemu-system-x86 (1:7.2)\nConf qemu-system-x86 (1:7.2)\n";
+        assert_eq!(removals(sim), vec!["qemu-utils".to_owned()]);
+        assert!(removals("Inst docker.io (20.10.24)\nConf docker.io (20.10.24)\n").is_empty());
     }
 
     #[test]

@@ -10,9 +10,10 @@ use crate::session::{live, Outcome};
 
 /// Runs the command.
 pub fn run(args: &ShutdownArgs) -> Result<Outcome> {
-    let target = match (&args.pod, args.pid) {
-        (_, Some(pid)) => Target::Pid(pid),
-        (pod, None) => Target::Pod(pod.clone().unwrap_or_default()),
+    let target = match (&args.pod, args.pid, &args.container) {
+        (_, Some(pid), _) => Target::Pid(pid),
+        (_, None, Some(c)) => Target::Container(c.clone()),
+        (pod, None, None) => Target::Pod(pod.clone().unwrap_or_default()),
     };
     let mut follow = Follow::new(target, args.format);
     live::run(

@@ -19,6 +19,9 @@ pub enum Target {
     Pod(String),
     /// A process in a container (its PID namespace is followed).
     Pid(u32),
+    /// A container of any pod, or a lone one: its name, `POD/NAME`, its
+    /// Docker name, or a prefix of its id.
+    Container(String),
 }
 
 /// Follows one termination.
@@ -86,6 +89,7 @@ fn resolve(m: &Model, target: &Target) -> Result<(String, BTreeMap<u32, String>)
             return Ok((title.clone(), [(p.ns.pid, title)].into()));
         }
         Target::Pod(name) => name.as_str(),
+        Target::Container(sel) => return resolve_container(m, sel),
     };
     if name.is_empty() {
         bail!("--pod needs a pod name (its hostname) or a prefix of its id");
@@ -136,6 +140,89 @@ fn resolve(m: &Model, target: &Target) -> Result<(String, BTreeMap<u32, String>)
     Ok((format!("pod {}", pod.pod_ref()), nss))
 }
 
+/// The containers `sel` names: by name (every container of that name: a
+/// Compose service's replicas), `POD/NAME`, Docker name, or a prefix of the
+/// id (which must name one).
+fn resolve_container(m: &Model, sel: &str) -> Result<(String, BTreeMap<u32, String>)> {
+    if sel.is_empty() {
+        bail!("--container needs a container name or a prefix of its id");
+    }
+    let t = topology::build(m);
+    let all: Vec<(Option<&topology::Pod>, &topology::Container)> = t
+        .pods
+        .iter()
+        .flat_map(|p| p.containers.iter().map(move |c| (Some(p), c)))
+        .chain(t.lone.iter().map(|c| (None, c)))
+        .filter(|(_, c)| !c.infra)
+        .collect();
+    let docker_name = |c: &topology::Container| {
+        c.names
+            .as_ref()
+            .and_then(|n| n.docker())
+            .map(|d| d.name.clone())
+    };
+    let by_name: Vec<_> = all
+        .iter()
+        .filter(|(p, c)| {
+            c.name() == Some(sel)
+                || docker_name(c).as_deref() == Some(sel)
+                || p.is_some_and(|p| {
+                    sel.rsplit_once('/').is_some_and(|(pod, name)| {
+                        p.pod_ref().matches(pod) && c.name() == Some(name)
+                    })
+                })
+        })
+        .collect();
+    let chosen: Vec<_> = if !by_name.is_empty() {
+        by_name
+    } else {
+        let by_id: Vec<_> = all
+            .iter()
+            .filter(|(_, c)| c.runtime_id && c.id.starts_with(sel))
+            .collect();
+        if by_id.len() > 1 {
+            bail!(
+                "the id prefix {sel} matches {} containers: give more of it",
+                by_id.len()
+            );
+        }
+        by_id
+    };
+    if chosen.is_empty() {
+        let mut names: Vec<String> = all.iter().map(|(_, c)| c.label().to_owned()).collect();
+        names.sort();
+        names.dedup();
+        bail!(
+            "no container named {sel} (containers now: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    let mut nss: BTreeMap<u32, String> = BTreeMap::new();
+    for (p, c) in &chosen {
+        if c.ns.pid == m.node.pid {
+            bail!(
+                "container {} uses the node's PID namespace (--pid host): there is no PID 1 of its own to follow",
+                c.label()
+            );
+        }
+        let label = match p {
+            Some(p) => format!("pod {} / container {}", p.pod_ref(), c.label()),
+            None => format!("container {}", c.label()),
+        };
+        nss.entry(c.ns.pid).or_insert(label);
+    }
+    let title = if chosen.len() == 1 {
+        nss.values().next().cloned().unwrap_or_default()
+    } else {
+        format!("container {sel} ({} containers)", chosen.len())
+    };
+    Ok((title, nss))
+}
+
 impl Consumer for Follow {
     fn needs(&self) -> Needs {
         Needs {
@@ -151,7 +238,7 @@ impl Consumer for Follow {
 
     fn start(&mut self, m: &Model, _meta: &Meta) -> Result<Flow> {
         let (title, targets) = resolve(m, &self.target)?;
-        eprintln!("nstrace: following the shutdown of {title} ({} PID namespace(s)); stop it now (kubectl delete, podman pod stop …)", targets.len());
+        eprintln!("nstrace: following the shutdown of {title} ({} PID namespace(s)); stop it now (kubectl delete, podman pod stop, docker stop …)", targets.len());
         self.title = title;
         self.targets = targets;
         self.shutdowns = Shutdowns::new(m.node.pid);

@@ -621,6 +621,13 @@ mod tests {
             runtime("containerd", "/usr/bin/containerd").unwrap().by,
             "containerd"
         );
+        // dockerd re-exec'd (comm `exe`): known by the program it runs,
+        // which the model takes from the process /proc/PID/exe named.
+        assert_eq!(runtime("exe", "/usr/sbin/dockerd").unwrap().by, "dockerd");
+        assert!(
+            runtime("exe", "/proc/812/exe").is_none(),
+            "not known: not expected"
+        );
     }
 
     #[test]

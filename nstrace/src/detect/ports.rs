@@ -15,7 +15,11 @@
 //! on the node network) or a node process and the loser's pod is on the node
 //! network (hostNetwork); info when the holder is in the loser's own container
 //! (a restart racing its predecessor) or was not found. A node process that
-//! loses is not a pod's problem and gives nothing. One finding per clash:
+//! loses is not a pod's problem and gives nothing, except Docker's: its
+//! userland proxy (docker-proxy) binds a container's published port on the
+//! node (`docker run -p`), and dockerd binds it itself to reserve it when the
+//! proxy is off; their refusal is that container's port clash (the container
+//! then fails to start: medium). One finding per clash:
 //! the losing container (or process, outside one), the holding process, the
 //! transport and the port; a crash-looping container that keeps losing to
 //! the same holder is reported once, and again if the holder changes.
@@ -115,6 +119,9 @@ pub struct PortConflict {
     pub relation: Relation,
     /// When the bind was refused (monotonic ns).
     pub refused_ns: u64,
+    /// The loser is Docker publishing a container's port on the node
+    /// (`docker run -p`): its userland proxy, or dockerd reserving the port.
+    pub published: bool,
 }
 
 /// The port-clash detector.
@@ -206,7 +213,12 @@ impl Ports {
         }
         let h = &b.hdr;
         let loser_place = m.place_of_process(h.tgid, h.ns.pid);
-        if !loser_place.in_container() {
+        let comm = cstr(&h.comm);
+        let published = !loser_place.in_container()
+            && (crate::model::topology::is_docker_proxy(&comm, "")
+                || m.get(h.tgid)
+                    .is_some_and(|p| crate::model::topology::is_docker_proxy(&p.comm, &p.exe)));
+        if !loser_place.in_container() && !published {
             return None;
         }
         let asked = bind_ip(b);
@@ -296,6 +308,7 @@ impl Ports {
                 looked_up,
                 relation,
                 refused_ns: h.ts_ns,
+                published,
             })),
         })
     }
@@ -366,6 +379,7 @@ mod tests {
                     sandbox: false,
                     sandbox_id: None,
                     grace_period_s: None,
+                    docker: None,
                 },
             );
         }
@@ -486,6 +500,67 @@ mod tests {
         assert_eq!(p.remembered(), 0);
         let f = p.on_event(&bind(902, 4_000, ns(902, POD_NET), -98, true, 80), &m);
         assert_eq!(conflict(&f[0]).relation, Relation::Unknown);
+    }
+
+    #[test]
+    fn docker_proxy_losing_a_published_port_is_medium_and_other_node_losers_give_nothing() {
+        let mut m = model(POD_NET);
+        for (pid, comm, exe) in [
+            (50, "nginx", "/usr/sbin/nginx"),
+            (60, "docker-proxy", "/usr/sbin/docker-proxy"),
+            (61, "python3", "/usr/bin/python3"),
+        ] {
+            m.add_snapshot(Process {
+                pid,
+                ppid: 1,
+                ns_pid: pid,
+                comm: comm.into(),
+                exe: exe.into(),
+                ns: node(),
+                ..Process::default()
+            });
+        }
+        m.set_port_holders(PortHolders {
+            netns: node().net,
+            proto: Proto::Tcp,
+            port: 8088,
+            read_ns: 2_500,
+            holders: vec![Held {
+                proto: Proto::Tcp,
+                addr: "0.0.0.0".parse().unwrap(),
+                port: 8088,
+                inode: 9,
+                listening: true,
+                pids: vec![50],
+            }],
+            error: None,
+        });
+        let on_node = |pid: u32, comm: &str| {
+            let mut ev = bind(pid, 2_000, node(), -98, true, 8088);
+            if let Event::Bind(b) = &mut ev {
+                b.hdr.comm = [0; 16];
+                b.hdr.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+                b.hdr.ns_tgid = pid;
+                b.family = nstrace_common::AF_INET;
+                b.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+            }
+            ev
+        };
+        let mut p = Ports::new();
+        assert!(
+            p.on_event(&on_node(61, "python3"), &m).is_empty(),
+            "a node process's clash is the node's"
+        );
+        let f = p.on_event(&on_node(60, "docker-proxy"), &m);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Medium);
+        let c = conflict(&f[0]);
+        assert!(c.published && c.node_network);
+        assert_eq!(
+            (c.relation, c.loser.place.clone()),
+            (Relation::Node, Place::Node)
+        );
+        assert_eq!(c.holder.as_ref().unwrap().comm, "nginx");
     }
 
     #[test]

@@ -123,6 +123,48 @@ pub struct Timeline {
     /// The namespace's other living processes at the first SIGTERM: the
     /// children PID 1 could pass it to.
     pub others: Vec<(u32, String)>,
+    /// How Docker stopped it, for a Docker container (`docker stop`).
+    pub docker: Option<DockerStop>,
+}
+
+/// A `docker stop` as the runtime's files and the trace show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerStop {
+    /// The signal it sent first: the image's STOPSIGNAL or `--stop-signal`,
+    /// else SIGTERM. The timeline follows it as it follows SIGTERM elsewhere.
+    pub signal: u32,
+    /// The stop timeout the container's files set (`--stop-timeout`), else
+    /// `None`: dockerd's default, 10 s (`docker stop -t` overrides either and
+    /// is not written anywhere: the SIGKILL's time says what was used).
+    pub timeout_s: Option<u64>,
+    /// Who sent the first signal, and its parents up to the node's init:
+    /// `runc` (the `runc kill` of containerd's shim) ← `containerd-shim`.
+    pub sender_chain: Vec<(u32, String)>,
+}
+
+/// dockerd's stop timeout when the container sets none.
+pub const DOCKER_DEFAULT_STOP_TIMEOUT_S: u64 = 10;
+
+impl DockerStop {
+    /// The chain in words: `dockerd → containerd → containerd-shim 812 → runc kill 4410`.
+    pub fn chain(&self) -> String {
+        let mut parts = vec!["dockerd".to_owned(), "containerd".to_owned()];
+        for (pid, comm) in self.sender_chain.iter().rev() {
+            let verb = if comm == "runc" { "runc kill" } else { comm };
+            parts.push(format!("{verb} {pid}"));
+        }
+        parts.join(" → ")
+    }
+
+    /// The timeout in force, in words.
+    pub fn timeout(&self) -> String {
+        match self.timeout_s {
+            Some(t) => format!("stop timeout {t} s (--stop-timeout; `docker stop -t` overrides it)"),
+            None => format!(
+                "stop timeout {DOCKER_DEFAULT_STOP_TIMEOUT_S} s (dockerd's default; `docker stop -t` overrides it)"
+            ),
+        }
+    }
 }
 
 /// How a shutdown ended.
@@ -201,14 +243,20 @@ pub struct Verdict {
 }
 
 impl Timeline {
+    /// The signal the stop began with: SIGTERM, or a Docker container's stop signal.
+    pub fn stop_signal(&self) -> u32 {
+        self.docker.as_ref().map_or(sig::TERM, |d| d.signal)
+    }
+
     fn first_sigterm_result(&self) -> Option<u32> {
+        let stop = self.stop_signal();
         self.steps.iter().find_map(|s| match s {
             Step::Signal {
-                sig: sig::TERM,
+                sig,
                 to: (_, _, true),
                 result,
                 ..
-            } => Some(*result),
+            } if *sig == stop => Some(*result),
             _ => None,
         })
     }
@@ -218,17 +266,18 @@ impl Timeline {
     /// and dropped at delivery.
     fn dropped_sigterm(&self) -> Option<Outcome> {
         let init = self.init.0;
+        let stop = self.stop_signal();
         let mut handled: Option<u64> = None; // sa_flags of the last handled delivery
         for s in &self.steps {
             match s {
                 Step::Deliver {
                     to_init: true,
-                    sig: sig::TERM,
+                    sig,
                     handler,
                     sa_flags,
                     dropped,
                     ..
-                } => {
+                } if *sig == stop => {
                     if *dropped {
                         return Some(match handled {
                             Some(flags) => Outcome::ReRaised {
@@ -247,10 +296,10 @@ impl Timeline {
                 Step::Signal {
                     from,
                     to: (_, _, true),
-                    sig: sig::TERM,
+                    sig,
                     result,
                     ..
-                } if from.0 == init && *result == SigResult::Ignored as u32 => {
+                } if *sig == stop && from.0 == init && *result == SigResult::Ignored as u32 => {
                     if let Some(flags) = handled {
                         return Some(Outcome::ReRaised {
                             at_delivery: false,
@@ -498,7 +547,12 @@ impl Shutdowns {
                 }
                 let h = &s.hdr;
                 let to_init = is_ns_init(s.target_ns_tgid, ns, self.node_pid_ns);
-                if s.sig == sig::TERM && to_init && !self.open.contains_key(&ns) {
+                // Docker's stop signal (looked up only for a PID 1's other signals).
+                let docker = (to_init && !self.open.contains_key(&ns) && s.sig != sig::KILL)
+                    .then(|| docker_stop(m, s.target_tgid, ns, h.tgid))
+                    .flatten();
+                let stop = docker.as_ref().map_or(sig::TERM, |d| d.signal);
+                if s.sig == stop && to_init && !self.open.contains_key(&ns) {
                     let others = m
                         .processes()
                         .filter(|p| p.ns.pid == ns && p.pid != s.target_tgid && !p.zombie)
@@ -515,6 +569,7 @@ impl Shutdowns {
                             init_kind: m.get(s.target_tgid).map(|p| p.init()),
                             grace_s: grace_of(m, s.target_tgid, ns),
                             others,
+                            docker,
                         },
                     );
                 }
@@ -699,13 +754,43 @@ impl Shutdowns {
 
 /// The grace period the kubelet set for the container of `init`, where the
 /// runtime's files say it (podman's own stop timeout is not one: `podman
-/// stop -t` overrides it per stop).
+/// stop -t` overrides it per stop); for Docker its stop timeout, or
+/// dockerd's 10 s default.
 fn grace_of(m: &Model, init: u32, pid_ns: u32) -> Option<u64> {
     let place = m.place_of_process(init, pid_ns);
     let names = m.names_of(place.container()?)?;
-    (names.runtime != Runtime::Podman)
-        .then_some(names.grace_period_s)
-        .flatten()
+    match names.runtime {
+        Runtime::Podman => None,
+        Runtime::Docker => Some(
+            names
+                .grace_period_s
+                .unwrap_or(DOCKER_DEFAULT_STOP_TIMEOUT_S),
+        ),
+        _ => names.grace_period_s,
+    }
+}
+
+/// How Docker stops the container of `init` (its stop signal and timeout from
+/// its files, and the chain of `sender`, who signals it); `None` for a
+/// container that is not Docker's.
+fn docker_stop(m: &Model, init: u32, pid_ns: u32, sender: u32) -> Option<DockerStop> {
+    let place = m.place_of_process(init, pid_ns);
+    let d = m.names_of(place.container()?)?.docker()?;
+    let mut chain = Vec::new();
+    let mut pid = sender;
+    while chain.len() < 4 {
+        let Some(p) = m.get(pid) else { break };
+        if p.pid == 1 || p.ns.pid != m.node.pid {
+            break;
+        }
+        chain.push((p.pid, p.comm.clone()));
+        pid = p.ppid;
+    }
+    Some(DockerStop {
+        signal: d.stop_signal.unwrap_or(sig::TERM),
+        timeout_s: d.stop_timeout,
+        sender_chain: chain,
+    })
 }
 
 fn finding(t: &Timeline) -> Vec<Finding> {
@@ -1066,6 +1151,89 @@ mod tests {
             sh.open().count(),
             0,
             "SIGTERM to a non-init does not start a shutdown"
+        );
+    }
+
+    /// A Docker container (PID 1 500 in `pod_ns`) whose files set
+    /// `stop_signal`, with dockerd's shim (41) and its `runc kill` (42) on the node.
+    fn docker_model(stop_signal: Option<u32>, stop_timeout: Option<u64>) -> Model {
+        use crate::model::testutil::{cid, NODE};
+        use crate::model::Process;
+        let mut m = Model::new(NsSet::from_array(NODE), "node");
+        for (pid, ppid, comm) in [(41, 1, "containerd-shim"), (42, 41, "runc")] {
+            m.add_snapshot(Process {
+                pid,
+                ppid,
+                comm: comm.into(),
+                ns: NsSet::from_array(NODE),
+                ..Process::default()
+            });
+        }
+        m.add_snapshot(Process {
+            pid: 500,
+            ppid: 41,
+            ns_pid: 1,
+            comm: "sh".into(),
+            cgroup: format!("/docker/{}", cid(5)),
+            ns: pod_ns(),
+            ..Process::default()
+        });
+        let cfg = format!(
+            r#"{{"ID":"{}","Name":"/shop-cart","Config":{{"StopSignal":{},"StopTimeout":{}}}}}"#,
+            cid(5),
+            stop_signal.map_or("null".into(), |s| format!("\"{}\"", s)),
+            stop_timeout.map_or("null".into(), |t| t.to_string()),
+        );
+        let names = crate::runtime::docker::parse(&cid(5), cfg.as_bytes(), b"{}").unwrap();
+        m.set_names(&cid(5), names);
+        m
+    }
+
+    #[test]
+    fn docker_stop_follows_the_stop_signal_with_its_chain_and_timeout() {
+        let m = docker_model(Some(sig::QUIT), None);
+        let mut sh = Shutdowns::new(NsSet::from_array(crate::model::testutil::NODE).pid);
+        // Not the stop signal: no shutdown yet.
+        sh.on_event(&sig(42, "runc", 500, 1, sig::TERM, 0, S), &m);
+        assert_eq!(sh.open().count(), 0);
+        sh.on_event(&sig(42, "runc", 500, 1, sig::QUIT, 1, 2 * S), &m);
+        let t = sh.open().next().expect("SIGQUIT opens it").clone();
+        let d = t.docker.clone().unwrap();
+        assert_eq!(d.signal, sig::QUIT);
+        assert_eq!(t.start_ns, 2 * S);
+        assert_eq!(
+            d.chain(),
+            "dockerd → containerd → containerd-shim 41 → runc kill 42"
+        );
+        assert_eq!(d.timeout_s, None);
+        assert!(d.timeout().contains("10 s (dockerd's default"));
+        assert_eq!(t.grace_s, Some(DOCKER_DEFAULT_STOP_TIMEOUT_S));
+        // SIGQUIT dropped (PID 1 has no handler), SIGKILL 10 s later: no handler.
+        sh.on_event(&sig(42, "runc", 500, 1, sig::KILL, 0, 12 * S), &m);
+        let mut t = sh.open().next().unwrap().clone();
+        t.steps.push(Step::Exit {
+            ts_ns: 12 * S + 1,
+            pid: 500,
+            comm: "sh".into(),
+            code: sig::KILL,
+        });
+        t.end_ns = Some(12 * S + 1);
+        assert_eq!(t.verdict().outcome, Outcome::NoHandler);
+        assert_eq!(t.grace_used_ns(), Some(10 * S));
+        let text = crate::output::timeline::text(&t, "container shop-cart");
+        assert!(
+            text.contains("docker stop: dockerd → containerd → containerd-shim 41 → runc kill 42; SIGQUIT (its stop signal"),
+            "{text}"
+        );
+        // SIGTERM as the stop signal, a timeout of its own.
+        let m = docker_model(None, Some(3));
+        let mut sh = Shutdowns::new(NsSet::from_array(crate::model::testutil::NODE).pid);
+        sh.on_event(&sig(42, "runc", 500, 1, sig::TERM, 1, S), &m);
+        let t = sh.open().next().unwrap();
+        let d = t.docker.as_ref().unwrap();
+        assert_eq!(
+            (d.signal, d.timeout_s, t.grace_s),
+            (sig::TERM, Some(3), Some(3))
         );
     }
 

@@ -22,6 +22,9 @@ pub enum Init {
     Tini {
         /// Signals the whole process group.
         group: bool,
+        /// Run as `docker-init` (`docker run --init`, Compose's `init: true`):
+        /// Docker's copy of tini, bind-mounted as /sbin/docker-init.
+        docker: bool,
     },
     /// dumb-init; by default it signals the whole session (group) unless --single-child.
     DumbInit {
@@ -161,9 +164,10 @@ impl Init {
                 .iter()
                 .any(|x| *x == n || x.starts_with(&format!("{n}-")))
         };
-        if is("tini") {
+        if is("tini") || is("docker-init") {
             Init::Tini {
                 group: has("-g", "-g"),
+                docker: is("docker-init"),
             }
         } else if is("dumb-init") {
             Init::DumbInit {
@@ -200,8 +204,20 @@ impl Init {
     /// In a few words: "tini -g", "dumb-init", "sh (a shell)", "java".
     pub fn describe(&self) -> String {
         match self {
-            Init::Tini { group: true } => "tini -g".into(),
-            Init::Tini { group: false } => "tini".into(),
+            Init::Tini {
+                group: true,
+                docker: false,
+            } => "tini -g".into(),
+            Init::Tini {
+                group: false,
+                docker: false,
+            } => "tini".into(),
+            Init::Tini {
+                group,
+                docker: true,
+            } => {
+                format!("docker-init (tini{})", if *group { " -g" } else { "" })
+            }
             Init::DumbInit { group: true } => "dumb-init".into(),
             Init::DumbInit { group: false } => "dumb-init --single-child".into(),
             Init::Catatonit { group: true } => "catatonit -g".into(),
@@ -271,7 +287,7 @@ impl Init {
     pub fn forwards_to_group(&self) -> bool {
         matches!(
             self,
-            Init::Tini { group: true }
+            Init::Tini { group: true, .. }
                 | Init::DumbInit { group: true }
                 | Init::Catatonit { group: true }
         )
@@ -280,7 +296,8 @@ impl Init {
     /// What this init needs so every process gets SIGTERM, in one phrase.
     pub fn group_advice(&self) -> String {
         match self {
-            Init::Tini { group: false } => "run tini with -g (or TINI_KILL_PROCESS_GROUP=1) so SIGTERM reaches the whole process group".into(),
+            Init::Tini { group: false, docker: false } => "run tini with -g (or TINI_KILL_PROCESS_GROUP=1) so SIGTERM reaches the whole process group".into(),
+            Init::Tini { group: false, docker: true } => "set TINI_KILL_PROCESS_GROUP=1 in the container's environment (docker-init is tini; `--init` passes it no -g) so SIGTERM reaches the whole process group".into(),
             Init::Catatonit { group: false } => "run catatonit with -g so SIGTERM reaches the whole process group".into(),
             Init::DumbInit { group: false } => "drop --single-child so dumb-init signals the whole session".into(),
             Init::Shell(_) => "have the shell trap TERM and pass it on (`trap 'kill -TERM -- -$$' TERM`), or exec the application under tini -g or dumb-init".into(),
@@ -371,8 +388,27 @@ mod tests {
         // A runtime under an init is the init's child: the init is judged.
         assert_eq!(
             Init::identify("/usr/bin/tini", "tini -- node app.js", "tini"),
-            Init::Tini { group: false }
+            Init::Tini {
+                group: false,
+                docker: false
+            }
         );
+        // `docker run --init`: Docker's tini, as Docker mounts it.
+        let di = Init::identify(
+            "/sbin/docker-init",
+            "/sbin/docker-init -- httpd -f",
+            "docker-init",
+        );
+        assert_eq!(
+            di,
+            Init::Tini {
+                group: false,
+                docker: true
+            }
+        );
+        assert_eq!(di.describe(), "docker-init (tini)");
+        assert!(di.reaps() && !di.forwards_to_group());
+        assert!(di.group_advice().contains("TINI_KILL_PROCESS_GROUP=1"));
         // A runtime as PID 1 is no reaping init.
         assert!(!Init::identify("/usr/bin/node", "node a.js", "node").reaps());
     }

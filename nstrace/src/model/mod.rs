@@ -328,6 +328,27 @@ pub fn joins_unknown_place(m: &Model, e: &nstrace_common::NsChangeEvent) -> bool
     changed_unknown || (after == before && target_unknown)
 }
 
+/// The program a process runs when it exec'd `filename`: a re-exec of a
+/// binary through `/proc/self/exe` or `/proc/PID/exe` (dockerd's helpers,
+/// runc's `runc init`, `libnetwork-setkey` hooks run as `/proc/<dockerd>/exe`)
+/// runs that process's executable, which the model knows; anything else is
+/// the path itself.
+fn reexec_of<'a>(
+    filename: &'a str,
+    own: Option<&'a str>,
+    of_pid: impl Fn(u32) -> Option<&'a str>,
+) -> &'a str {
+    let target = filename
+        .strip_prefix("/proc/")
+        .and_then(|r| r.strip_suffix("/exe"))
+        .and_then(|who| match who {
+            "self" => own,
+            n => n.parse().ok().and_then(&of_pid),
+        })
+        .filter(|t| !t.is_empty() && !t.starts_with("/proc/"));
+    target.unwrap_or(filename)
+}
+
 /// The node and its processes.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
@@ -356,6 +377,18 @@ pub struct Model {
     net: BTreeMap<u32, net::NetFacts>,
     /// Who held a port when a bind lost over it, by (netns, transport, port).
     holders: BTreeMap<(u32, net::Proto, u16), net::PortHolders>,
+}
+
+impl Model {
+    /// What process `pid` runs after exec'ing `filename` ([`reexec_of`]).
+    fn reexec_target(&self, pid: u32, filename: &str) -> String {
+        reexec_of(
+            filename,
+            self.procs.get(&pid).map(|p| p.exe.as_str()),
+            |n| self.procs.get(&n).map(|p| p.exe.as_str()),
+        )
+        .to_owned()
+    }
 }
 
 impl Model {
@@ -860,13 +893,14 @@ impl Model {
                 // What names its container, carried by the event (the
                 // process may be gone before /proc can be read).
                 let cgroup = crate::event::exec_cgroup(e);
+                let exe = self.reexec_target(h.tgid, &cstr(&e.filename));
                 let Some(p) = self.procs.get_mut(&h.tgid) else {
                     self.put(Process {
                         pid: h.tgid,
                         ppid: h.ppid,
                         ns_pid: h.ns_tgid,
                         comm: cstr(&h.comm).into_owned(),
-                        exe: cstr(&e.filename).into_owned(),
+                        exe: exe.clone(),
                         cmdline: cstr(&e.filename).into_owned(),
                         cgroup,
                         ns: h.ns,
@@ -885,8 +919,8 @@ impl Model {
                 }
                 let (old_mnt, was_init) = (p.ns.mnt, p.ns_pid == 1);
                 p.comm = cstr(&h.comm).into_owned();
-                p.exe = cstr(&e.filename).into_owned();
-                p.cmdline = p.exe.clone();
+                p.cmdline = cstr(&e.filename).into_owned();
+                p.exe = exe;
                 p.ppid = h.ppid;
                 p.ns_pid = h.ns_tgid;
                 p.ns = h.ns;
@@ -1124,6 +1158,27 @@ mod tests {
             seen_ns: ts,
             ..Process::default()
         }
+    }
+
+    #[test]
+    fn a_reexec_through_proc_exe_runs_that_process_s_program() {
+        let dockerd = "/usr/sbin/dockerd";
+        let of = |n: u32| (n == 812).then_some(dockerd);
+        // libnetwork's setkey hook, run by runc as /proc/<dockerd>/exe.
+        assert_eq!(
+            reexec_of("/proc/812/exe", Some("/usr/sbin/runc"), of),
+            dockerd
+        );
+        // dockerd re-exec'ing itself.
+        assert_eq!(reexec_of("/proc/self/exe", Some(dockerd), of), dockerd);
+        // Unknown pid, or not a re-exec: the path as it was exec'd.
+        assert_eq!(reexec_of("/proc/9/exe", None, of), "/proc/9/exe");
+        assert_eq!(reexec_of("/proc/self/exe", None, of), "/proc/self/exe");
+        assert_eq!(
+            reexec_of("/usr/bin/nsenter", Some("/bin/sh"), of),
+            "/usr/bin/nsenter"
+        );
+        assert_eq!(reexec_of("/proc/812/exe/x", None, of), "/proc/812/exe/x");
     }
 
     #[test]

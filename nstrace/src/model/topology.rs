@@ -19,8 +19,9 @@ use std::net::IpAddr;
 use nstrace_common::{NsSet, NsType};
 
 use super::cgroup;
-use super::net::{NetFacts, NetIf, Proto};
-use super::{CtrRef, Model, Pinned, Process};
+use super::net::{overlaps, NetFacts, NetIf, Proto};
+use super::{CtrRef, Model, Pinned, Process, Runtime};
+use crate::runtime::docker::PortBinding;
 
 /// Namespace types in the sharing matrix, in the order it is shown.
 pub const MATRIX_TYPES: [NsType; 8] = [
@@ -185,8 +186,74 @@ pub struct Container {
     pub hostname: Option<String>,
     /// What the runtime calls it and its pod, when its files say.
     pub names: Option<super::ContainerNames>,
+    /// Docker's sharing modes in pod language (`hostNetwork`, `network of
+    /// web`…), the partner named as the topology names it; empty elsewhere.
+    pub sharing: Vec<String>,
+    /// Docker's published ports, each with what holds it on the node.
+    pub published: Vec<Published>,
     /// Its network (lone containers only; a pod's containers share the pod's).
     pub network: Option<Network>,
+}
+
+/// A published port (`docker run -p`) as it stands on the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// What Docker was asked for.
+    pub binding: PortBinding,
+    /// The node's listener on that port, when the node's network was read
+    /// and one listens there (docker-proxy's, or another process's).
+    pub holder: Option<Owner>,
+    /// The holder is Docker's: its userland proxy, or dockerd reserving the
+    /// port when the proxy is off (the port works as published).
+    pub by_proxy: bool,
+    /// Another process holds the node's port: the published port does not
+    /// reach the container (a `port_conflict`).
+    pub conflict: bool,
+    /// The node's network was read (else nothing is known of the holder).
+    pub checked: bool,
+}
+
+impl Published {
+    /// `node 127.0.0.1:8088/tcp → web:80`.
+    pub fn mapping(&self, container: &str) -> String {
+        let b = &self.binding;
+        let ip = b
+            .host_ip
+            .map_or_else(|| "*".to_owned(), |ip| ip.to_string());
+        let ip = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip
+        };
+        format!(
+            "node {ip}:{}/{} → {container}:{}",
+            b.host_port, b.proto, b.container_port
+        )
+    }
+
+    /// What holds it, in words: `docker-proxy 1234`, `held by nginx 99
+    /// (port_conflict)`, `no listener on the node (DNAT, not checked)`.
+    pub fn status(&self) -> String {
+        match (&self.holder, self.by_proxy) {
+            (Some(h), true) => format!("{} {}", h.comm, h.pid),
+            (Some(h), false) => format!("held by {} {} (port_conflict)", h.comm, h.pid),
+            (None, _) if !self.checked => "the node's listeners not read".into(),
+            (None, _) => {
+                "no listener on the node (DNAT when the userland proxy is off; not checked)".into()
+            }
+        }
+    }
+}
+
+/// What holds a published port on the node for Docker: its userland proxy
+/// (docker-proxy), or dockerd itself, which binds the port to reserve it
+/// when the userland proxy is off (20.10's "dummy proxy"; DNAT then carries
+/// the traffic).
+pub fn is_docker_proxy(comm: &str, exe: &str) -> bool {
+    let base = exe.rsplit('/').next();
+    ["docker-proxy", "dockerd"]
+        .iter()
+        .any(|n| comm == *n || base == Some(n))
 }
 
 impl Container {
@@ -368,9 +435,12 @@ pub fn build(m: &Model) -> Topology {
             ns: init.ns,
             // The runtime's word when its files say; else the init's name
             // (an application container may run catatonit as its own init).
+            // Docker has no sandboxes: a pause as init whose namespaces the
+            // others join is one, as on an unnamed pod.
             infra: runtime_id
                 .as_deref()
                 .and_then(|id| m.names_of(id))
+                .filter(|n| n.runtime != Runtime::Docker)
                 .map_or_else(|| is_infra(init), |n| n.sandbox),
             processes: members.iter().map(|p| ProcView::from(*p)).collect(),
             init_kind: init.init().describe(),
@@ -382,9 +452,12 @@ pub fn build(m: &Model) -> Topology {
             cgroup_pod: members.iter().find_map(|p| ids[&p.pid].pod.clone()),
             hostname: members.iter().find_map(|p| p.hostname.clone()),
             names: runtime_id.as_deref().and_then(|id| m.names_of(id)).cloned(),
+            sharing: Vec::new(),
+            published: Vec::new(),
             network: None,
         });
     }
+    docker_views(m, &mut containers);
 
     // A zombie has lost its namespaces but its PID namespace (the /proc links
     // are gone): it belongs with its parent's container, or with the one
@@ -568,6 +641,76 @@ pub fn build(m: &Model) -> Topology {
     }
 }
 
+/// Docker's sharing modes and published ports of each Docker container: a
+/// partner container is named as the topology names it (or by its Docker
+/// name, or its short id when it is gone); a published port is looked up
+/// among the node's listeners.
+fn docker_views(m: &Model, containers: &mut [Container]) {
+    let labels: BTreeMap<String, String> = containers
+        .iter()
+        .map(|c| (c.id.clone(), c.label().to_owned()))
+        .collect();
+    let name_of = |id: &str| {
+        labels.get(id).cloned().or_else(|| {
+            m.names_of(id)
+                .and_then(|n| n.docker().map(|d| d.name.clone()).or(n.container.clone()))
+        })
+    };
+    let node = m.net(m.node.net);
+    for c in containers.iter_mut() {
+        let Some(d) = c.names.as_ref().and_then(|n| n.docker()) else {
+            continue;
+        };
+        c.sharing = d.sharing(name_of);
+        c.published = d.ports.iter().map(|b| published(m, node, b)).collect();
+    }
+}
+
+/// One published port as the node's listeners show it.
+fn published(m: &Model, node: Option<&NetFacts>, b: &PortBinding) -> Published {
+    let proto = match b.proto.as_str() {
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        _ => None,
+    };
+    let any = IpAddr::from([0u8, 0, 0, 0]);
+    let held = node.and_then(|f| {
+        f.listeners.iter().find(|h| {
+            h.listening
+                && Some(h.proto) == proto
+                && h.port == b.host_port
+                && b.host_port != 0
+                && (overlaps(h.addr, b.host_ip.unwrap_or(any))
+                    || overlaps(b.host_ip.unwrap_or(any), h.addr))
+        })
+    });
+    let holder = held.and_then(|h| {
+        let pid = *h.pids.first()?;
+        let (comm, exe) = m
+            .get(pid)
+            .map(|p| (p.comm.clone(), p.exe.clone()))
+            .unwrap_or_default();
+        Some((
+            Owner {
+                pid,
+                comm,
+                container: None,
+            },
+            exe,
+        ))
+    });
+    let by_proxy = holder
+        .as_ref()
+        .is_some_and(|(o, exe)| is_docker_proxy(&o.comm, exe));
+    Published {
+        binding: b.clone(),
+        conflict: holder.is_some() && !by_proxy,
+        holder: holder.map(|(o, _)| o),
+        by_proxy,
+        checked: node.is_some(),
+    }
+}
+
 /// The pod a container's runtime files put it in: its sandbox's id (a
 /// sandbox's own id when it names none), else the pod uid or podman's pod id.
 fn named_pod_key(c: &Container) -> Option<String> {
@@ -606,7 +749,19 @@ fn make_pod(containers: Vec<Container>, node: &NsSet) -> Pod {
             .iter()
             .find_map(|c| c.names.as_ref().and_then(|n| f(n).cloned()))
     };
+    // Docker outside Compose: the container the others join stands for the pod.
+    let joined = || {
+        containers.iter().find_map(|c| {
+            let n = c.names.as_ref().filter(|n| n.runtime == Runtime::Docker)?;
+            let partner = n.sandbox_id.as_deref()?;
+            containers
+                .iter()
+                .find(|p| p.id == partner)
+                .map(|p| p.label().to_owned())
+        })
+    };
     let name = named(|n| n.pod.as_ref())
+        .or_else(joined)
         .or_else(|| {
             containers
                 .iter()
@@ -881,6 +1036,7 @@ mod tests {
             sandbox,
             sandbox_id: Some(sbx.clone()),
             grace_period_s: None,
+            docker: None,
         };
         m.set_names(&sbx, names(None, true));
         m.set_names(&app, names(Some("app"), false));

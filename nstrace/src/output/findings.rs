@@ -113,6 +113,16 @@ fn port_text(c: &PortConflict, addr: std::net::IpAddr) -> String {
 fn conflict_summary(c: &PortConflict) -> String {
     let l = &c.loser;
     let asked = port_text(c, l.addr);
+    if c.published {
+        let holder = c.holder.as_ref().map_or_else(
+            || "a process not found holds it".to_owned(),
+            |h| format!("{} ({} {}) holds it", who(&h.place), h.comm, h.pid),
+        );
+        return format!(
+            "Docker ({} {}) could not publish {asked} on the node for a container (`-p`): {holder}; the container does not start",
+            l.comm, l.pid
+        );
+    }
     let Some(h) = &c.holder else {
         return format!(
             "{} ({} {}) could not bind {asked}: the address is in use, and no process holding it was found",
@@ -618,6 +628,7 @@ fn conflict_wire(c: &PortConflict) -> PortConflictWire<'_> {
         netns: c.netns,
         node_network: c.node_network,
         relation: c.relation.name(),
+        published: c.published,
         first: c.holder.as_ref().map(|h| PartyWire {
             pid: h.pid,
             comm: &h.comm,
@@ -931,6 +942,7 @@ mod tests {
             looked_up: false,
             relation: Relation::SiblingContainer,
             refused_ns: 3_500_000_000,
+            published: false,
         };
         let mut fc = f(Evidence::PortConflict(Box::new(c.clone())));
         fc.kind = FindingKind::PortConflict;
@@ -975,6 +987,30 @@ mod tests {
             summary(&fu)
         );
         assert!(evidence(&fu)[0].starts_with("then: "));
+        // Docker's proxy refused a published port: the container's clash.
+        let proxy = PortConflict {
+            loser: Party {
+                pid: 77,
+                comm: "docker-proxy".into(),
+                place: Place::Node,
+                addr: "127.0.0.1".parse().unwrap(),
+            },
+            holder: Some(Party {
+                pid: 99,
+                comm: "python3".into(),
+                place: Place::Node,
+                addr: "127.0.0.1".parse().unwrap(),
+            }),
+            relation: Relation::Node,
+            node_network: true,
+            published: true,
+            ..c
+        };
+        let fp = f(Evidence::PortConflict(Box::new(proxy)));
+        assert_eq!(
+            summary(&fp),
+            "Docker (docker-proxy 77) could not publish tcp 127.0.0.1:8080 on the node for a container (`-p`): the node (python3 99) holds it; the container does not start"
+        );
     }
 
     #[test]

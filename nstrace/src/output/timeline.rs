@@ -201,7 +201,21 @@ fn step_line(t: &Timeline, step: &Step) -> String {
 /// The steps, the total with its verdict, and the advice: one line each
 /// (the evidence of a `slow_shutdown` finding).
 pub fn lines(t: &Timeline) -> Vec<String> {
-    let mut out: Vec<String> = t.steps.iter().map(|s| step_line(t, s)).collect();
+    let mut out: Vec<String> = Vec::new();
+    if let Some(d) = &t.docker {
+        out.push(format!(
+            "docker stop: {}; SIG{}{}; {}",
+            safe(&d.chain()),
+            signal_name(d.signal),
+            if d.signal == nstrace_common::sig::TERM {
+                String::new()
+            } else {
+                " (its stop signal: the image's STOPSIGNAL or --stop-signal)".to_owned()
+            },
+            d.timeout()
+        ));
+    }
+    out.extend(t.steps.iter().map(|s| step_line(t, s)));
     out.push(format!(
         "total {:.3}s — {}",
         t.total_ns() as f64 / 1e9,
@@ -246,6 +260,17 @@ pub fn json(t: &Timeline, title: &str) -> String {
             .iter()
             .map(|(pid, comm)| PidComm { pid: *pid, comm })
             .collect(),
+        docker: t.docker.as_ref().map(|d| wire::DockerStopWire {
+            chain: d.chain(),
+            sender_chain: d
+                .sender_chain
+                .iter()
+                .map(|(pid, comm)| PidComm { pid: *pid, comm })
+                .collect(),
+            stop_signal: signal_name(d.signal),
+            stop_timeout_s: d.timeout_s,
+            default_stop_timeout: d.timeout_s.is_none(),
+        }),
         steps: t
             .steps
             .iter()
@@ -392,6 +417,7 @@ mod tests {
             init_kind: Some(Init::Shell("sh".into())),
             grace_s: Some(30),
             others: vec![(501, "sleep".into())],
+            docker: None,
         };
         let text = text(&t, "pod web");
         assert!(
@@ -428,9 +454,13 @@ mod tests {
                 exit(S + 300, 501, "sleep", 9),
             ],
             end_ns: Some(S + 100),
-            init_kind: Some(Init::Tini { group: false }),
+            init_kind: Some(Init::Tini {
+                group: false,
+                docker: false,
+            }),
             grace_s: None,
             others: vec![(501, "sleep".into())],
+            docker: None,
         };
         let text = text(&t, "pod web");
         assert!(
@@ -467,6 +497,7 @@ mod tests {
             init_kind: Some(Init::Shell("sh".into())),
             grace_s: None,
             others: vec![],
+            docker: None,
         };
         let text = text(&t, "pod default/web / container app");
         assert!(

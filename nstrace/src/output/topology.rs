@@ -7,9 +7,11 @@ use nstrace_common::NsType;
 
 use super::safe;
 use super::wire::{
-    self, BridgeWire, ContainerWire, InfraWire, InterfaceWire, ListenerWire, NetworkWire, NodeWire,
-    NsObj, Ordered, OwnerWire, PeerWire, PlainWire, PodFlags, PodWire, ProcWire, TopologyDoc,
+    self, BridgeWire, ComposeWire, ContainerWire, DockerWire, InfraWire, InterfaceWire,
+    ListenerWire, NetworkWire, NodeWire, NsObj, Ordered, OwnerWire, PeerWire, PlainWire, PodFlags,
+    PodWire, ProcWire, PublishedWire, TopologyDoc,
 };
+use crate::event::names::signal_name;
 use crate::model::net::{IfAddr, NetIf};
 use crate::model::short_id as short;
 use crate::model::topology::{
@@ -252,6 +254,35 @@ fn container_tree(s: &mut String, c: &Container, indent: &str) {
             .map(|ch| format!(" → {}", safe(ch)))
             .unwrap_or_default()
     );
+    if let Some(d) = c.names.as_ref().and_then(|n| n.docker()) {
+        let mut facts = vec![format!("docker name {}", safe(&d.name))];
+        facts.extend(c.sharing.iter().map(|x| safe(x).into_owned()));
+        if d.privileged {
+            facts.push("privileged".into());
+        }
+        if !d.cap_add.is_empty() {
+            facts.push(format!("cap-add {}", safe(&d.cap_add.join(","))));
+        }
+        if let Some(sig) = d.stop_signal {
+            facts.push(format!("stop signal {}", signal_name(sig)));
+        }
+        facts.push(match d.stop_timeout {
+            Some(t) => format!("stop timeout {t}s"),
+            None => "stop timeout 10s (default)".into(),
+        });
+        if let Some(r) = &d.restart {
+            facts.push(format!("restart {} ({} so far)", safe(r), d.restart_count));
+        }
+        let _ = writeln!(s, "{indent}    docker: {}", facts.join("; "));
+        for p in &c.published {
+            let _ = writeln!(
+                s,
+                "{indent}    published: {} ({})",
+                safe(&p.mapping(c.label())),
+                safe(&p.status())
+            );
+        }
+    }
     for p in &c.processes {
         proc_line(s, p, &format!("{indent}    "));
     }
@@ -426,8 +457,47 @@ pub fn network_wire(n: &Network) -> NetworkWire<'_> {
     }
 }
 
+fn docker_wire(c: &Container) -> Option<DockerWire<'_>> {
+    let d = c.names.as_ref()?.docker()?;
+    Some(DockerWire {
+        name: &d.name,
+        compose: d.compose.as_ref().map(|x| ComposeWire {
+            project: &x.project,
+            service: &x.service,
+            number: x.number,
+            oneoff: x.oneoff,
+        }),
+        sharing: &c.sharing,
+        init: d.init,
+        privileged: d.privileged,
+        cap_add: &d.cap_add,
+        stop_signal: d.stop_signal.map(|s| signal_name(s).into_owned()),
+        stop_timeout_s: d.stop_timeout,
+        restart: d.restart.as_deref(),
+        restart_count: d.restart_count,
+        published: c
+            .published
+            .iter()
+            .map(|p| PublishedWire {
+                mapping: p.mapping(c.label()),
+                proto: p.binding.proto.clone(),
+                host_ip: p.binding.host_ip.map(|ip| ip.to_string()),
+                host_port: p.binding.host_port,
+                container_port: p.binding.container_port,
+                holder_pid: p.holder.as_ref().map(|h| h.pid),
+                holder_comm: p.holder.as_ref().map(|h| h.comm.clone()),
+                by_proxy: p.by_proxy,
+                conflict: p.conflict,
+                checked: p.checked,
+            })
+            .collect(),
+    })
+}
+
 fn container_wire(c: &Container) -> ContainerWire<'_> {
     ContainerWire {
+        runtime: c.names.as_ref().map(|n| n.runtime.name()),
+        docker: docker_wire(c),
         id: &c.id,
         name: c.name(),
         runtime_id: c.runtime_id,

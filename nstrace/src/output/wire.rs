@@ -442,6 +442,9 @@ pub struct PortConflictWire<'a> {
     pub node_network: bool,
     /// `sibling_container`, `same_container`, `node`, `other_pod`, `unknown`.
     pub relation: &'static str,
+    /// The loser is Docker publishing a container's port (`-p`): docker-proxy,
+    /// or dockerd reserving it with the userland proxy off.
+    pub published: bool,
     /// Who held the port (was first), or null when not found.
     pub first: Option<PartyWire<'a>>,
     /// Whose bind was refused.
@@ -709,6 +712,79 @@ pub struct ContainerWire<'a> {
     /// A lone container's network (absent for a pod's containers: see the pod's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkWire<'a>>,
+    /// The runtime whose files named it (`docker`, `containerd`…), when they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<&'static str>,
+    /// What Docker's files say of it (Docker containers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerWire<'a>>,
+}
+
+/// A Docker container's settings, in pod language where Kubernetes has words.
+#[derive(Serialize)]
+pub struct DockerWire<'a> {
+    /// Docker's name (`shop-cart`; Compose 1.x's `shop_web_1`).
+    pub name: &'a str,
+    /// Its Compose project (the pod) and service (the container).
+    pub compose: Option<ComposeWire<'a>>,
+    /// Namespaces shared with the node or another container:
+    /// `hostNetwork`, `hostPID`, `hostIPC`, `hostUTS`, `network of web`,
+    /// `pid of web`, `ipc of web`, `no network`.
+    pub sharing: &'a [String],
+    /// `--init`: docker-init (tini) is its PID 1.
+    pub init: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--cap-add`.
+    pub cap_add: &'a [String],
+    /// The signal `docker stop` sends first, when not SIGTERM (`SIGQUIT`).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; null: dockerd's default, 10 s.
+    pub stop_timeout_s: Option<u64>,
+    /// Restart policy (`always`, `unless-stopped`, `on-failure`); null for none.
+    pub restart: Option<&'a str>,
+    /// Restarts dockerd made under that policy.
+    pub restart_count: u64,
+    /// Published ports, each as it stands on the node.
+    pub published: Vec<PublishedWire>,
+}
+
+/// A Compose project's container.
+#[derive(Serialize)]
+pub struct ComposeWire<'a> {
+    /// Project.
+    pub project: &'a str,
+    /// Service.
+    pub service: &'a str,
+    /// Replica number.
+    pub number: Option<u32>,
+    /// A `docker-compose run` container.
+    pub oneoff: bool,
+}
+
+/// A published port (`-p`) and what holds it on the node.
+#[derive(Serialize)]
+pub struct PublishedWire {
+    /// `node 127.0.0.1:8088/tcp → web:80`.
+    pub mapping: String,
+    /// `tcp`, `udp`, `sctp`.
+    pub proto: String,
+    /// The node address (null: every address).
+    pub host_ip: Option<String>,
+    /// The node port.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// The node process holding it (docker-proxy, or another: a conflict).
+    pub holder_pid: Option<u32>,
+    /// Its command.
+    pub holder_comm: Option<String>,
+    /// Held by Docker: its userland proxy, or dockerd reserving the port.
+    pub by_proxy: bool,
+    /// Held by another process: a `port_conflict`.
+    pub conflict: bool,
+    /// The node's listeners were read.
+    pub checked: bool,
 }
 
 /// A process.
@@ -772,8 +848,26 @@ pub struct TimelineDoc<'a> {
     pub advice: String,
     /// Killed by the kernel without a graceful signal.
     pub killed_without_warning: Vec<PidComm<'a>>,
+    /// How Docker stopped it (Docker containers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerStopWire<'a>>,
     /// Every step.
     pub steps: Vec<StepWire<'a>>,
+}
+
+/// A `docker stop`.
+#[derive(Serialize)]
+pub struct DockerStopWire<'a> {
+    /// `dockerd → containerd → containerd-shim 812 → runc kill 4410`.
+    pub chain: String,
+    /// The sender of the first signal and its parents (runc, containerd-shim).
+    pub sender_chain: Vec<PidComm<'a>>,
+    /// The signal the stop began with (`TERM`, or the stop signal: `QUIT`…).
+    pub stop_signal: std::borrow::Cow<'static, str>,
+    /// `--stop-timeout`, if the container set one.
+    pub stop_timeout_s: Option<u64>,
+    /// dockerd's default (10 s) was in force unless `docker stop -t` said otherwise.
+    pub default_stop_timeout: bool,
 }
 
 /// A pid and its command.

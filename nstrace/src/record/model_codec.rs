@@ -217,6 +217,7 @@ pub fn encode_names(id: &str, n: &ContainerNames) -> Vec<u8> {
         Runtime::CriO => 1,
         Runtime::Containerd => 2,
         Runtime::Podman => 3,
+        Runtime::Docker => 4,
     });
     out.push(u8::from(n.sandbox));
     for s in [
@@ -231,6 +232,12 @@ pub fn encode_names(id: &str, n: &ContainerNames) -> Vec<u8> {
     }
     out.push(u8::from(n.grace_period_s.is_some()));
     out.extend_from_slice(&n.grace_period_s.unwrap_or(0).to_le_bytes());
+    // Docker's settings, as JSON (added after the fields above: a record
+    // written before them ends here and still reads).
+    if let Some(d) = &n.docker {
+        let json = serde_json::to_string(d).expect("plain data serializes");
+        put_str(&mut out, &json);
+    }
     out
 }
 
@@ -242,6 +249,7 @@ pub fn decode_names(b: &[u8]) -> Option<(String, ContainerNames)> {
         1 => Runtime::CriO,
         2 => Runtime::Containerd,
         3 => Runtime::Podman,
+        4 => Runtime::Docker,
         _ => return None,
     };
     let sandbox = c.take(1)?[0] != 0;
@@ -254,6 +262,11 @@ pub fn decode_names(b: &[u8]) -> Option<(String, ContainerNames)> {
         (opt()?, opt()?, opt()?, opt()?, opt()?, opt()?);
     let has_grace = c.take(1)?[0] != 0;
     let grace = c.u64()?;
+    let docker = if c.0.is_empty() {
+        None
+    } else {
+        Some(Box::new(serde_json::from_str(&c.str()?).ok()?))
+    };
     c.0.is_empty().then_some((
         id,
         ContainerNames {
@@ -266,6 +279,7 @@ pub fn decode_names(b: &[u8]) -> Option<(String, ContainerNames)> {
             sandbox,
             sandbox_id,
             grace_period_s: has_grace.then_some(grace),
+            docker,
         },
     ))
 }
@@ -400,11 +414,38 @@ mod tests {
             sandbox: false,
             sandbox_id: Some("ab".into()),
             grace_period_s: Some(30),
+            docker: None,
         };
         let b = encode_names("c1", &n);
         assert_eq!(decode_names(&b), Some(("c1".to_owned(), n)));
         for cut in 0..b.len() {
             assert_eq!(decode_names(&b[..cut]), None);
+        }
+    }
+
+    #[test]
+    fn docker_names_and_settings_round_trip() {
+        let id = "370015bf06f9d072bcd7f4fbbf109ed7bf58d734a7bdf704825281dd05a874d2";
+        let n = crate::runtime::docker::parse(
+            id,
+            include_bytes!("../runtime/testdata/docker-shop-web-config.v2.json"),
+            include_bytes!("../runtime/testdata/docker-shop-web-hostconfig.json"),
+        )
+        .unwrap();
+        assert!(n.docker.is_some());
+        let b = encode_names(id, &n);
+        assert_eq!(decode_names(&b), Some((id.to_owned(), n)));
+        // Cut anywhere inside the Docker part: not a record (a cut exactly
+        // where the older fields end reads as a record without it).
+        let plain = encode_names(
+            id,
+            &ContainerNames {
+                docker: None,
+                ..decode_names(&b).unwrap().1
+            },
+        );
+        for cut in plain.len() + 1..b.len() {
+            assert_eq!(decode_names(&b[..cut]), None, "{cut}");
         }
     }
 }

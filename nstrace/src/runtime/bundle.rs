@@ -31,6 +31,20 @@ pub enum Runtime {
     Containerd,
     /// podman (libpod), e.g. `podman kube play`.
     Podman,
+    /// Docker Engine (dockerd), Compose included.
+    Docker,
+}
+
+impl Runtime {
+    /// Stable name for JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::CriO => "cri-o",
+            Runtime::Containerd => "containerd",
+            Runtime::Podman => "podman",
+            Runtime::Docker => "docker",
+        }
+    }
 }
 
 /// The names of one container and of its pod, as its runtime recorded them.
@@ -57,8 +71,18 @@ pub struct ContainerNames {
     /// The id of the pod's sandbox (infra/pause) container; a sandbox's own id.
     pub sandbox_id: Option<String>,
     /// Seconds between SIGTERM and SIGKILL when the pod stops: the kubelet's
-    /// `terminationGracePeriodSeconds` (workload containers only), or podman's stop timeout.
+    /// `terminationGracePeriodSeconds` (workload containers only), podman's
+    /// stop timeout, or Docker's `--stop-timeout`.
     pub grace_period_s: Option<u64>,
+    /// What Docker's files say beyond names (Docker only).
+    pub docker: Option<Box<super::docker::DockerInfo>>,
+}
+
+impl ContainerNames {
+    /// Docker's settings, for a Docker container.
+    pub fn docker(&self) -> Option<&super::docker::DockerInfo> {
+        self.docker.as_deref()
+    }
 }
 
 /// What a bundle says about its container.
@@ -155,6 +179,7 @@ fn crio(a: &HashMap<String, String>) -> ContainerNames {
         sandbox,
         sandbox_id: get(a, CRIO_SANDBOX_ID),
         grace_period_s: grace(a),
+        docker: None,
     }
 }
 
@@ -175,6 +200,7 @@ fn containerd(a: &HashMap<String, String>) -> ContainerNames {
         sandbox,
         sandbox_id: get(a, CRI_SANDBOX_ID),
         grace_period_s: grace(a),
+        docker: None,
     }
 }
 
@@ -204,6 +230,7 @@ mod tests {
                 sandbox: true,
                 sandbox_id: Some(CRIO_SBX.into()),
                 grace_period_s: None,
+                docker: None,
             }
         );
     }
@@ -222,6 +249,7 @@ mod tests {
                 sandbox: false,
                 sandbox_id: Some(CRIO_SBX.into()),
                 grace_period_s: Some(45),
+                docker: None,
             }
         );
     }
@@ -241,6 +269,7 @@ mod tests {
                 sandbox: true,
                 sandbox_id: Some(CTRD_SBX.into()),
                 grace_period_s: None,
+                docker: None,
             }
         );
         assert_eq!(

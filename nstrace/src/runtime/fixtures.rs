@@ -30,6 +30,38 @@ pub(crate) const PODMAN_INFRA: &str = include_str!("testdata/podman-infra.json")
 /// podman 4.3.1's workload container of the same pod, cut the same way.
 pub(crate) const PODMAN_WORKLOAD: &str = include_str!("testdata/podman-workload.json");
 
+/// Docker 20.10's files of `docker run -d --name shop-web --init --stop-signal SIGQUIT
+/// --stop-timeout 7 -p 127.0.0.1:8088:80 --restart unless-stopped --cap-add NET_ADMIN`,
+/// written by Debian's dockerd on this machine (its data root's path replaced by
+/// `/var/lib/docker`).
+pub(crate) const DOCKER_WEB_CONFIG: &str = include_str!("testdata/docker-shop-web-config.v2.json");
+/// Its hostconfig.json.
+pub(crate) const DOCKER_WEB_HOSTCONFIG: &str =
+    include_str!("testdata/docker-shop-web-hostconfig.json");
+/// `docker run --name shop-sidecar --network container:shop-web --pid container:shop-web
+/// --privileged`, the same way.
+pub(crate) const DOCKER_SIDECAR_CONFIG: &str =
+    include_str!("testdata/docker-shop-sidecar-config.v2.json");
+/// Its hostconfig.json.
+pub(crate) const DOCKER_SIDECAR_HOSTCONFIG: &str =
+    include_str!("testdata/docker-shop-sidecar-hostconfig.json");
+/// Service `api` of Compose project `shop` (docker-compose 1.29, `stop_signal: SIGUSR1`),
+/// the same way (the project's directory replaced by `/srv/shop`).
+pub(crate) const DOCKER_COMPOSE_CONFIG: &str =
+    include_str!("testdata/docker-shop-api-1-config.v2.json");
+/// Its hostconfig.json.
+pub(crate) const DOCKER_COMPOSE_HOSTCONFIG: &str =
+    include_str!("testdata/docker-shop-api-1-hostconfig.json");
+/// shop-web's id.
+pub(crate) const DOCKER_WEB: &str =
+    "370015bf06f9d072bcd7f4fbbf109ed7bf58d734a7bdf704825281dd05a874d2";
+/// shop-sidecar's id.
+pub(crate) const DOCKER_SIDECAR: &str =
+    "013a06a951fa8b9e41b1745c6f1dcac3e236477dee5fd9054ab8aefa2bbebfc9";
+/// shop_api_1's id.
+pub(crate) const DOCKER_COMPOSE: &str =
+    "84c6aa54d3e882f1404f3cb3da17e3cc81b3bd5c5823fa9531bad2318006c45c";
+
 /// The pod of the CRI-O and containerd fixtures.
 pub(crate) const POD: &str = "shop-7d9f8b6c5-x2x9q";
 /// Its uid.

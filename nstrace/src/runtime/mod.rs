@@ -4,12 +4,14 @@
 //! Given the 64-hex id from a process's cgroup path, [`lookup`] reads the container's
 //! OCI bundle `config.json` where CRI-O, containerd and podman keep it; CRI-O and
 //! containerd write the names there as annotations ([`bundle`]), podman keeps them in
-//! libpod's database (`podman.rs`). These are runtime internals: everything is read
+//! libpod's database (`podman.rs`), Docker in its data root's `config.v2.json` and
+//! `hostconfig.json` ([`docker`]). These are runtime internals: everything is read
 //! defensively, and every way it can fail is its own [`Lookup`] so the caller can count
 //! it. Nothing is cached here; one lookup is a few small reads, meant for once per
 //! container start, with the caller keeping the answer.
 
 pub mod bundle;
+pub mod docker;
 
 mod bolt;
 
@@ -29,6 +31,26 @@ pub fn fuzz_podman_db(data: &[u8], ids: &[&str]) {
         }
     }
 }
+/// Entry point for the fuzz target (`nstrace/fuzz`): Docker's two files of a
+/// container as one input, cut where the first NUL byte is (`config.v2.json`
+/// before it, `hostconfig.json` after).
+#[doc(hidden)]
+pub fn fuzz_docker_config(data: &[u8], id: &str) {
+    let at = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let (cfg, host) = (&data[..at], data.get(at + 1..).unwrap_or_default());
+    match docker::parse(id, cfg, host) {
+        Ok(n) => {
+            let _ = format!("{n:?}");
+            if let Some(d) = n.docker() {
+                let _ = d.sharing(|id| Some(id.to_owned()));
+            }
+        }
+        Err(e) => {
+            let _ = e.len();
+        }
+    }
+}
+
 #[cfg(test)]
 mod fixtures;
 mod podman;
@@ -54,6 +76,11 @@ pub struct Roots {
     pub containerd: Vec<PathBuf>,
     /// libpod state databases (`bolt_state.db`), which name podman's containers and pods.
     pub podman: Vec<PathBuf>,
+    /// Docker data roots: `<root>/containers/<id>/{config.v2.json,hostconfig.json}`.
+    pub docker: Vec<PathBuf>,
+    /// containerd's task directories for Docker's `moby` namespace,
+    /// `<root>/<id>/config.json` (they say a container is Docker's).
+    pub moby: Vec<PathBuf>,
 }
 
 impl Default for Roots {
@@ -67,6 +94,13 @@ impl Default for Roots {
             ],
             containerd: vec!["/run/containerd/io.containerd.runtime.v2.task/k8s.io".into()],
             podman: vec!["/var/lib/containers/storage/libpod/bolt_state.db".into()],
+            docker: vec!["/var/lib/docker".into()],
+            // dockerd on the system's containerd (Debian, Docker's own packages),
+            // and on the one it starts itself when given none.
+            moby: vec![
+                "/run/containerd/io.containerd.runtime.v2.task/moby".into(),
+                "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby".into(),
+            ],
         }
     }
 }
@@ -87,7 +121,8 @@ pub enum Lookup {
 
 /// Finds the names of container `id` (64 lowercase hex digits) under `roots`.
 ///
-/// Roots are tried in order, storage first; the first bundle found decides.
+/// Roots are tried in order, storage first, then containerd's, then Docker's;
+/// the first bundle (or Docker container directory) found decides.
 pub fn lookup(roots: &Roots, id: &str) -> Lookup {
     // The id becomes a path component: nothing but an id may get that far.
     if !(id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
@@ -106,7 +141,63 @@ pub fn lookup(roots: &Roots, id: &str) -> Lookup {
             Err(Failure::Garbled(why)) => return Lookup::Garbled(why),
         }
     }
-    unreadable.map_or(Lookup::Missing, Lookup::Unreadable)
+    match from_docker(roots, id) {
+        Lookup::Missing => unreadable.map_or(Lookup::Missing, Lookup::Unreadable),
+        found => found,
+    }
+}
+
+/// A Docker container's names from the first data root that has its
+/// `config.v2.json`; without one, a bundle in the `moby` namespace still says
+/// the container is Docker's (its names unreadable: a data root not given or
+/// not mounted).
+fn from_docker(roots: &Roots, id: &str) -> Lookup {
+    let mut unreadable = None;
+    for root in &roots.docker {
+        let dir = root.join("containers").join(id);
+        let cfg = match read_small(&dir.join("config.v2.json"), MAX_CONFIG) {
+            Ok(b) => b,
+            Err(Failure::Absent) => continue,
+            Err(Failure::Unreadable(why)) => {
+                unreadable.get_or_insert(why);
+                continue;
+            }
+            Err(Failure::Garbled(why)) => return Lookup::Garbled(why),
+        };
+        let host_path = dir.join("hostconfig.json");
+        let host = match read_small(&host_path, MAX_CONFIG) {
+            Ok(b) => b,
+            // dockerd writes both at once; one without the other is a moment's
+            // state (or a damaged root), which may pass.
+            Err(Failure::Absent) => {
+                return Lookup::Unreadable(format!("{}: missing", host_path.display()))
+            }
+            Err(Failure::Unreadable(why)) => return Lookup::Unreadable(why),
+            Err(Failure::Garbled(why)) => return Lookup::Garbled(why),
+        };
+        return match docker::parse(id, &cfg, &host) {
+            Ok(names) => Lookup::Found(names),
+            Err(why) => Lookup::Garbled(format!("{}: {why}", dir.display())),
+        };
+    }
+    if let Some(why) = unreadable {
+        return Lookup::Unreadable(why);
+    }
+    for root in &roots.moby {
+        let bundle = root.join(id).join("config.json");
+        if std::fs::symlink_metadata(&bundle).is_ok() {
+            return Lookup::Unreadable(format!(
+                "{}: a Docker container, but no containers/{}/config.v2.json under the Docker roots (--docker-root)",
+                bundle.display(),
+                short(id)
+            ));
+        }
+    }
+    Lookup::Missing
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }
 
 fn from_bundle(roots: &Roots, id: &str, path: &Path, bytes: &[u8]) -> Lookup {
@@ -213,6 +304,8 @@ mod tests {
                 ],
                 containerd: vec![p.join("run/containerd/io.containerd.runtime.v2.task/k8s.io")],
                 podman: vec![p.join("var/lib/containers/storage/libpod/bolt_state.db")],
+                docker: vec![p.join("var/lib/docker"), p.join("data2")],
+                moby: vec![p.join("run/containerd/io.containerd.runtime.v2.task/moby")],
             };
             Node { dir, roots }
         }
@@ -229,6 +322,16 @@ mod tests {
                 .strip_prefix(self.dir.path())
                 .unwrap();
             self.dir.write(root.join(id).join("config.json"), json);
+        }
+
+        /// Writes a Docker container's two files in data root `i`.
+        fn docker(&self, i: usize, id: &str, cfg: &str, host: Option<&str>) {
+            let root = self.roots.docker[i].strip_prefix(self.dir.path()).unwrap();
+            let dir = root.join("containers").join(id);
+            self.dir.write(dir.join("config.v2.json"), cfg);
+            if let Some(h) = host {
+                self.dir.write(dir.join("hostconfig.json"), h);
+            }
         }
 
         fn libpod(&self, bytes: &[u8]) {
@@ -258,6 +361,14 @@ mod tests {
         assert_eq!(
             r.podman[0],
             Path::new("/var/lib/containers/storage/libpod/bolt_state.db")
+        );
+        assert_eq!(r.docker, vec![PathBuf::from("/var/lib/docker")]);
+        assert_eq!(
+            r.moby,
+            vec![
+                PathBuf::from("/run/containerd/io.containerd.runtime.v2.task/moby"),
+                PathBuf::from("/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby"),
+            ]
         );
     }
 
@@ -326,6 +437,7 @@ mod tests {
                 sandbox: false,
                 sandbox_id: Some(INFRA.into()),
                 grace_period_s: Some(10),
+                docker: None,
             }
         );
         let infra = node.found(INFRA);
@@ -340,6 +452,75 @@ mod tests {
         // A database that is not one.
         node.libpod(b"SQLite format 3\0 and then some");
         assert!(matches!(lookup(&node.roots, WEB), Lookup::Garbled(_)));
+    }
+
+    #[test]
+    fn docker_containers_from_either_data_root() {
+        let node = Node::new("docker");
+        node.docker(
+            0,
+            DOCKER_WEB,
+            DOCKER_WEB_CONFIG,
+            Some(DOCKER_WEB_HOSTCONFIG),
+        );
+        node.docker(
+            1,
+            DOCKER_COMPOSE,
+            DOCKER_COMPOSE_CONFIG,
+            Some(DOCKER_COMPOSE_HOSTCONFIG),
+        );
+        let web = node.found(DOCKER_WEB);
+        assert_eq!(
+            (web.runtime, web.container.as_deref()),
+            (Runtime::Docker, Some("shop-web"))
+        );
+        let api = node.found(DOCKER_COMPOSE);
+        assert_eq!(
+            (api.pod.as_deref(), api.container.as_deref()),
+            (Some("shop"), Some("api"))
+        );
+    }
+
+    #[test]
+    fn docker_files_missing_unreadable_or_garbled() {
+        let node = Node::new("docker-bad");
+        // A bundle in the moby namespace, no data root with the container.
+        let moby = node.roots.moby[0].strip_prefix(node.dir.path()).unwrap();
+        node.dir
+            .write(moby.join(DOCKER_WEB).join("config.json"), "{}");
+        assert!(
+            matches!(lookup(&node.roots, DOCKER_WEB), Lookup::Unreadable(ref w) if w.contains("--docker-root")),
+            "{:?}",
+            lookup(&node.roots, DOCKER_WEB)
+        );
+        assert_eq!(lookup(&node.roots, DOCKER_SIDECAR), Lookup::Missing);
+        // config.v2.json without hostconfig.json: a moment's state.
+        node.docker(0, DOCKER_SIDECAR, DOCKER_SIDECAR_CONFIG, None);
+        assert!(matches!(
+            lookup(&node.roots, DOCKER_SIDECAR),
+            Lookup::Unreadable(_)
+        ));
+        // Truncated, or another container's.
+        node.docker(
+            0,
+            DOCKER_WEB,
+            &DOCKER_WEB_CONFIG[..100],
+            Some(DOCKER_WEB_HOSTCONFIG),
+        );
+        assert!(matches!(
+            lookup(&node.roots, DOCKER_WEB),
+            Lookup::Garbled(_)
+        ));
+        node.docker(
+            0,
+            DOCKER_COMPOSE,
+            DOCKER_WEB_CONFIG,
+            Some(DOCKER_WEB_HOSTCONFIG),
+        );
+        assert!(matches!(
+            lookup(&node.roots, DOCKER_COMPOSE),
+            Lookup::Garbled(_)
+        ));
     }
 
     #[test]

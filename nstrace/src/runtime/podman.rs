@@ -139,6 +139,7 @@ pub(crate) fn names(id: &str, r: Record) -> ContainerNames {
             r.infra_id
         },
         grace_period_s: r.stop_timeout,
+        docker: None,
     }
 }
 
@@ -209,6 +210,7 @@ mod tests {
                     sandbox: false,
                     sandbox_id: Some(INFRA.into()),
                     grace_period_s: Some(10),
+                    docker: None,
                 }
             );
             let infra = names(INFRA, record(&db[..], INFRA).unwrap().unwrap());

@@ -11,7 +11,10 @@
 //!   node and its bridge, listeners with the processes holding them (only the
 //!   processes of that namespace are looked at);
 //! * the node's namespace only for what containers on the node network
-//!   (hostNetwork) hold: its listeners, kept when one of those processes holds them;
+//!   (hostNetwork) and Docker's userland proxies (docker-proxy, which holds a
+//!   published port) hold: its listeners, kept when one of those processes
+//!   holds them, and any listener on a port a Docker container publishes (its
+//!   holder found among the node's processes: another process there is a clash);
 //! * on each tick, only namespaces that are new, that saw a bind succeed, whose
 //!   listener's holder exited, or whose last read is older than [`REREAD_AFTER`];
 //! * after a bind failed with EADDRINUSE: every socket bound to that port, in any
@@ -44,6 +47,8 @@ pub struct NetProc {
     pub in_container: bool,
     /// Exited, not reaped (holds no socket).
     pub zombie: bool,
+    /// Docker's userland proxy: it holds published ports on the node.
+    pub proxy: bool,
 }
 
 impl NetProc {
@@ -56,6 +61,7 @@ impl NetProc {
             in_container: own_mnt
                 && (p.ns.pid != node.pid || cgroup::parse(&p.cgroup).container.is_some()),
             zombie: p.zombie,
+            proxy: crate::model::topology::is_docker_proxy(&p.comm, &p.exe),
         }
     }
 }
@@ -67,27 +73,43 @@ pub struct Target {
     pub netns: u32,
     /// How to open it (`None`: the node's).
     pub reference: Option<NetnsRef>,
-    /// The processes in it (for the node's: the container processes on it).
+    /// The processes in it (for the node's: the container processes on it
+    /// and Docker's proxies).
     pub pids: Vec<u32>,
+    /// For the node's: the ports Docker containers publish (their listeners
+    /// are kept whoever holds them).
+    pub ports: Vec<(Proto, u16)>,
 }
 
 /// The namespaces to read: one per non-node network namespace a living
 /// process is in (opened through its lowest pid) or a bind mount pins, and
-/// the node's when container processes are on it. Pure.
+/// the node's when container processes or Docker's proxies are on it, or a
+/// Docker container publishes `ports`. Pure.
 pub fn targets(
     procs: impl Iterator<Item = NetProc>,
     pins: &[Pinned],
     node_net: u32,
+    ports: &[(Proto, u16)],
 ) -> Vec<Target> {
     let mut by_ns: std::collections::BTreeMap<u32, Target> = std::collections::BTreeMap::new();
+    let node_target = || Target {
+        netns: node_net,
+        reference: None,
+        pids: Vec::new(),
+        ports: ports.to_vec(),
+    };
+    if !ports.is_empty() {
+        by_ns.insert(node_net, node_target());
+    }
     for p in procs {
-        if p.zombie || p.net == 0 || (p.net == node_net && !p.in_container) {
+        if p.zombie || p.net == 0 || (p.net == node_net && !p.in_container && !p.proxy) {
             continue;
         }
         let t = by_ns.entry(p.net).or_insert_with(|| Target {
             netns: p.net,
             reference: (p.net != node_net).then_some(NetnsRef::Pid(p.pid)),
             pids: Vec::new(),
+            ports: Vec::new(),
         });
         t.pids.push(p.pid);
     }
@@ -97,6 +119,7 @@ pub fn targets(
                 netns: pin.inode,
                 reference: Some(NetnsRef::Path(pin.holder.clone().into())),
                 pids: Vec::new(),
+                ports: Vec::new(),
             });
         }
     }
@@ -107,6 +130,28 @@ pub fn targets(
         }
     }
     by_ns.into_values().collect()
+}
+
+/// The ports Docker containers of `m` publish on the node (the node's
+/// listeners on them are read whoever holds them).
+fn published_ports(m: &Model) -> Vec<(Proto, u16)> {
+    let mut v: Vec<(Proto, u16)> = m
+        .all_names()
+        .filter_map(|(_, n)| n.docker())
+        .flat_map(|d| d.ports.iter())
+        .filter(|b| b.host_port != 0)
+        .filter_map(|b| {
+            let p = match b.proto.as_str() {
+                "tcp" => Proto::Tcp,
+                "udp" => Proto::Udp,
+                _ => return None,
+            };
+            Some((p, b.host_port))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// What the network source did (for the counters line).
@@ -226,7 +271,7 @@ impl NetSource {
 
     /// Reads every namespace of `procs` and `pins` now.
     pub fn read_all(&mut self, procs: &[NetProc], pins: &[Pinned]) -> Vec<NetFacts> {
-        let t = targets(procs.iter().copied(), pins, self.node.net);
+        let t = targets(procs.iter().copied(), pins, self.node.net, &[]);
         self.read(t, procs)
     }
 
@@ -234,7 +279,12 @@ impl NetSource {
     /// namespaces, dirty ones, and those read longer ago than [`REREAD_AFTER`].
     pub fn refresh(&mut self, m: &Model) -> Vec<NetFacts> {
         let procs: Vec<NetProc> = m.processes().map(|p| NetProc::of(p, &m.node)).collect();
-        let all = targets(procs.iter().copied(), &m.pinned, self.node.net);
+        let all = targets(
+            procs.iter().copied(),
+            &m.pinned,
+            self.node.net,
+            &published_ports(m),
+        );
         let due = self.due(all, procfs::monotonic_ns());
         if due.is_empty() {
             return Vec::new();
@@ -327,7 +377,24 @@ impl NetSource {
             out.push(match netns::read_node_listeners(node) {
                 Ok((listeners, problems)) => {
                     let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
-                    let scan = netns::socket_owners(&inodes, &t.pids);
+                    let mut scan = netns::socket_owners(&inodes, &t.pids);
+                    // A published port's listener no proxy holds: its holder
+                    // among every node process (a clash, or a proxy not seen).
+                    let published: HashSet<u64> = listeners
+                        .iter()
+                        .filter(|l| !scan.owners.contains_key(&l.inode))
+                        .filter(|l| t.ports.contains(&(held(l, true, Vec::new()).proto, l.port)))
+                        .map(|l| l.inode)
+                        .collect();
+                    if !published.is_empty() {
+                        let node_pids: Vec<u32> = procs
+                            .iter()
+                            .filter(|p| p.net == node_net && !p.zombie)
+                            .map(|p| p.pid)
+                            .collect();
+                        let more = netns::socket_owners_until_found(&published, &node_pids);
+                        scan.owners.extend(more.owners);
+                    }
                     NetFacts {
                         netns: t.netns,
                         read_ns: now,
@@ -564,6 +631,7 @@ mod tests {
             net,
             in_container,
             zombie,
+            proxy: false,
         };
         let procs = vec![
             p(10, 1, false, false), // a node process
@@ -590,7 +658,7 @@ mod tests {
                 holder: "/run/netns/cni-x".into(),
             },
         ];
-        let t = targets(procs.into_iter(), &pins, 1);
+        let t = targets(procs.clone().into_iter(), &pins, 1, &[]);
         let got: Vec<(u32, Option<NetnsRef>, Vec<u32>)> = t
             .into_iter()
             .map(|t| (t.netns, t.reference, t.pids))
@@ -604,6 +672,17 @@ mod tests {
                 (700, Some(NetnsRef::Path("/run/netns/blue".into())), vec![]),
             ]
         );
+        // Docker's proxies on the node, and published ports: the node's
+        // namespace is read for them even with no container on it.
+        let mut docker = vec![p(10, 1, false, false), p(50, 1, false, false)];
+        docker[1].proxy = true;
+        let t = targets(docker.clone().into_iter(), &[], 1, &[]);
+        assert_eq!((t.len(), t[0].netns, t[0].pids.clone()), (1, 1, vec![50]));
+        let t = targets(docker[..1].iter().copied(), &[], 1, &[(Proto::Tcp, 8088)]);
+        assert_eq!(
+            (t[0].netns, t[0].pids.len(), t[0].ports.clone()),
+            (1, 0, vec![(Proto::Tcp, 8088)])
+        );
     }
 
     /// A target of namespace `netns` holding `pids` (opened through the first).
@@ -612,6 +691,7 @@ mod tests {
             netns,
             reference: pids.first().map(|p| NetnsRef::Pid(*p)),
             pids: pids.to_vec(),
+            ports: Vec::new(),
         }
     }
 
@@ -628,6 +708,7 @@ mod tests {
             netns: 700,
             reference: Some(NetnsRef::Path("/run/netns/blue".into())),
             pids: Vec::new(),
+            ports: Vec::new(),
         };
         let netns = |v: Vec<Target>| v.iter().map(|t| t.netns).collect::<Vec<_>>();
         assert_eq!(netns(src.due(vec![a.clone(), pin.clone()], 0)), [500, 700]);

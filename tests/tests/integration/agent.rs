@@ -50,9 +50,9 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it);
+nstrace_tests::on_runtimes!([podman, containerd]
     agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c,
-    agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it,
     agent_and_audit_text_are_quiet_by_default,
 );
 
@@ -73,7 +73,7 @@ fn agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c(rt: Runtime) {
     assert_attached(mark);
 
     // A second agent on this node refuses, in one line, and leaves the first alone.
-    let second = Command::new(nstrace_bin())
+    let second = nstrace_tests::nstrace()
         .args(["agent", "--listen", "127.0.0.1:1", "--lock-file"])
         .arg(&lock)
         .output()
@@ -201,6 +201,14 @@ fn unanswered(
 enum Agent {
     /// `podman run` with the DaemonSet's settings (podman plays no DaemonSet).
     Podman(AgentContainer),
+    /// `deploy/docker-compose.yaml`, as written, on the harness's dockerd.
+    Compose {
+        docker: std::sync::Arc<nstrace_tests::docker::Dockerd>,
+        /// The node's root mount made shared while it runs (the file's rslave mount).
+        _root: nstrace_tests::cri::SharedRoot,
+        /// /run/nstrace, when Docker made it (a missing bind source is made).
+        made: Option<std::path::PathBuf>,
+    },
     /// The DaemonSet's pod, from the file, through CRI.
     Cri {
         pod: Pod,
@@ -216,6 +224,12 @@ impl Drop for Agent {
         match self {
             // Removed by its own drop.
             Agent::Podman(_) => {}
+            Agent::Compose { docker, made, .. } => {
+                let _ = compose_agent_cmd(docker).args(["down", "-t", "0"]).output();
+                if let Some(d) = made {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            }
             Agent::Cri { pod, made, .. } => {
                 if let Some(p) = pod.cri() {
                     let _ = p.containerd.remove_sandbox(&p.sandbox);
@@ -247,6 +261,46 @@ fn podman_agent(dir: &TempDir) -> (Agent, String) {
     (Agent::Podman(agent), listen)
 }
 
+/// `docker-compose` of `deploy/docker-compose.yaml` on `docker`, with the
+/// harness dockerd's data root for the file's `DOCKER_DATA_ROOT`.
+fn compose_agent_cmd(docker: &nstrace_tests::docker::Dockerd) -> Command {
+    let mut c = docker.compose("nstrace", &repo("deploy/docker-compose.yaml"));
+    c.env("DOCKER_DATA_ROOT", docker.data_root());
+    c
+}
+
+/// `deploy/docker-compose.yaml` as written (capabilities, read-only root and
+/// mounts, the host's PID and network namespaces), with the image `cargo xtask
+/// test` saved loaded into the harness's dockerd; the file's only variable,
+/// `DOCKER_DATA_ROOT`, names the harness dockerd's data root.
+fn compose_agent(node: &Node) -> (Agent, String) {
+    let d = node.docker().expect("a Docker node").clone();
+    node.import("nstrace");
+    let file = std::fs::read_to_string(repo("deploy/docker-compose.yaml")).unwrap();
+    let port = file
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "- --listen")
+        .nth(1)
+        .and_then(|l| l.rsplit(':').next())
+        .expect("the compose file names its --listen address")
+        .to_owned();
+    let listen = format!("127.0.0.1:{port}");
+    assert!(
+        std::net::TcpListener::bind(&listen).is_ok(),
+        "port {port} of the node is taken: the compose file's agent needs it"
+    );
+    let made = (!std::path::Path::new("/run/nstrace").exists()).then(|| "/run/nstrace".into());
+    let root = nstrace_tests::cri::SharedRoot::marked_in(d.dir());
+    let agent = Agent::Compose {
+        docker: d.clone(),
+        _root: root,
+        made,
+    };
+    assert_ok(&compose_agent_cmd(&d).args(["up", "-d"]).output().unwrap());
+    (agent, listen)
+}
+
 /// The DaemonSet's pod from `deploy/daemonset.yaml`, exactly as the file says
 /// (securityContext, hostPID, hostNetwork, hostPath mounts, args, resources),
 /// through CRI, with the image `cargo xtask test` saved imported into containerd.
@@ -259,6 +313,15 @@ fn cri_agent(node: &Node) -> (Agent, String) {
         "/../deploy/daemonset.yaml"
     ))
     .unwrap();
+    // The harness's containerd keeps its bundles in a state directory of its
+    // own under /run (never the node's /run/containerd, which a machine's own
+    // containerd may use): the file's --containerd-root, the node's default
+    // under the same /host/run mount, is pointed there. Nothing else changes.
+    let file_root = "/host/run/containerd/io.containerd.runtime.v2.task/k8s.io";
+    assert!(yaml.contains(file_root), "the DaemonSet names {file_root}");
+    let tasks = c.tasks();
+    let inside = std::path::Path::new("/host").join(tasks.strip_prefix("/").unwrap());
+    let yaml = yaml.replace(file_root, &inside.display().to_string());
     let spec = nstrace_tests::kubelet::pod_of(&yaml).unwrap();
     let args: Vec<&str> = spec["spec"]["containers"][0]["args"]
         .as_array()
@@ -311,6 +374,7 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it(rt: Runtime) {
     let (agent, listen) = match rt {
         Runtime::Podman => podman_agent(&dir),
         Runtime::Containerd => cri_agent(&node),
+        Runtime::Docker => compose_agent(&node),
     };
     eventually("/healthz 200 from the image", || {
         http_get(&listen, "/healthz")
@@ -406,6 +470,13 @@ fn agent_image_runs_as_the_daemonset_and_prometheus_scrapes_it(rt: Runtime) {
                 String::from_utf8_lossy(&logs.stdout).into_owned(),
             )
         }
+        Agent::Compose { docker, .. } => {
+            // Compose's stop: SIGTERM, SIGKILL after the file's stop_grace_period.
+            assert_ok(&compose_agent_cmd(docker).arg("stop").output().unwrap());
+            let code = docker.docker_ok(&["inspect", "--format", "{{.State.ExitCode}}", "nstrace"]);
+            let logs = docker.docker_out(&["logs", "nstrace"]);
+            (code, String::from_utf8_lossy(&logs.stdout).into_owned())
+        }
         Agent::Cri { pod, .. } => {
             // The kubelet's stop, with the file's terminationGracePeriodSeconds.
             let grace = pod.spec_grace_s();
@@ -445,7 +516,7 @@ impl TextAudit {
     fn start(dir: &std::path::Path, extra: &[&str]) -> TextAudit {
         let out = dir.join("audit.txt");
         let err = dir.join("audit.err");
-        let child = Command::new(nstrace_bin())
+        let child = nstrace_tests::nstrace()
             .arg("audit")
             .args(extra)
             .stdout(std::fs::File::create(&out).unwrap())

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use nstrace_tests::*;
 
 fn nstrace(args: &[&str]) -> Output {
-    Command::new(nstrace_bin())
+    nstrace_tests::nstrace()
         .args(args)
         .output()
         .expect("nstrace runs")
@@ -26,7 +26,7 @@ fn assert_clean_error(out: &Output, code: i32, needle: &str) {
 fn record(dir: &TempDir, format: &str, name: &str) -> (String, std::path::PathBuf) {
     require_root();
     let path = dir.path().join(name);
-    let tracer = Command::new(nstrace_bin())
+    let tracer = nstrace_tests::nstrace()
         .args(["watch", "--format", format, "--duration", "3s", "--record"])
         .arg(&path)
         .stdout(Stdio::piped())

@@ -384,7 +384,7 @@ fn text_output_escapes_control_characters_from_traced_processes() {
     let _g = shared();
     use std::io::{BufRead, BufReader, Read};
     require_root();
-    let mut w = Command::new(nstrace_bin())
+    let mut w = nstrace_tests::nstrace()
         .args(["watch", "--kind", "rename", "--duration", "20s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

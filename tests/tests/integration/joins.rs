@@ -216,7 +216,7 @@ fn malformed_policy_is_rejected_with_line_and_column() {
     ] {
         let policy = dir.path().join("bad.toml");
         std::fs::write(&policy, text).unwrap();
-        let out = Command::new(nstrace_bin())
+        let out = nstrace_tests::nstrace()
             .args(["audit", "--duration", "1s", "--policy"])
             .arg(&policy)
             .output()

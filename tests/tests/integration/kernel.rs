@@ -26,7 +26,7 @@ fn kernel_version() -> (u32, u32) {
 fn the_kernel_is_taken_or_refused_in_one_line() {
     let _g = shared();
     require_root();
-    let out = Command::new(nstrace_bin())
+    let out = nstrace_tests::nstrace()
         .args(["watch", "--duration", "1s"])
         .output()
         .unwrap();
@@ -386,7 +386,7 @@ fn pid1_ignores_reaps_and_leaves_zombies_and_replay_agrees() {
     assert_seen_reaping(&live, reaper_pid);
     assert!(kinds(reaper_pid).is_empty(), "{:?}", kinds(reaper_pid));
     // No detector flags: the recording keeps the live run's.
-    let replay = Command::new(nstrace_bin())
+    let replay = nstrace_tests::nstrace()
         .args([
             "replay",
             record.to_str().unwrap(),
@@ -567,7 +567,7 @@ fn cgroup_v2_kubelet_layouts_name_containers_and_pods() {
     let crio_cg = cg.make(&root, &format!("{slice2}/crio-{crio_id}.scope"));
 
     // Traced from before the containers start; printed after --duration.
-    let live = Command::new(nstrace_bin())
+    let live = nstrace_tests::nstrace()
         .args(["topology", "--format", "json", "--duration", "8s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

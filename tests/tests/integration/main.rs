@@ -12,6 +12,7 @@ mod agent;
 mod alerts;
 mod churn;
 mod cli;
+mod docker;
 mod foundation;
 mod joins;
 mod kernel;

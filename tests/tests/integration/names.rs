@@ -4,14 +4,13 @@
 //! bundles under roots given as flags.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec, NOTRAP};
 use nstrace_tests::*;
 
 fn nstrace(args: &[&str]) -> std::process::Output {
-    Command::new(nstrace_bin()).args(args).output().unwrap()
+    nstrace_tests::nstrace().args(args).output().unwrap()
 }
 
 fn json_of(out: &std::process::Output) -> Value {
@@ -29,7 +28,7 @@ fn containers(p: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-nstrace_tests::on_both_runtimes!(pods_and_containers_are_named_as_the_pod_yaml_names_them);
+nstrace_tests::on_every_runtime!(pods_and_containers_are_named_as_the_pod_yaml_names_them);
 
 /// Two pods with dashes in every name and a container name they share:
 /// topology (tree, JSON, DOT), audit findings, shutdown timelines (followed by
@@ -87,7 +86,12 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
             .filter(|c| c["infra"] == true)
             .collect();
         assert_eq!(infra.len(), 1);
-        assert_eq!(infra[0]["name"], Value::Null, "the spec names no infra");
+        if rt.names_the_sandbox() {
+            assert_eq!(infra[0]["name"], Value::Null, "the spec names no infra");
+        } else {
+            // Compose names every service; the pause is known by its init.
+            assert_eq!(infra[0]["name"], "pause", "{p}");
+        }
     }
     // Tree and DOT name them too.
     let tree = String::from_utf8(nstrace(&["topology"]).stdout).unwrap();
@@ -108,11 +112,45 @@ fn pods_and_containers_are_named_as_the_pod_yaml_names_them(rt: Runtime) {
     );
     assert!(dot.contains("label=\"container side-car\""), "{dot}");
 
-    // Stop pod a while following it by its name: timelines per named container.
+    // Stop pod a while following it by its name: timelines per named container;
+    // and one container of it by POD/NAME (both pods have a web-api), one by
+    // a prefix of its id.
     let follow = Tracer::shutdown(&a.selector());
+    let container = |sel: &str| {
+        Tracer::command(
+            &[
+                "shutdown",
+                "--container",
+                sel,
+                "--format",
+                "json",
+                "--timeout",
+                "120s",
+            ],
+            &[],
+        )
+    };
+    let web_api = container(&format!("{}/web-api", a.selector()));
+    let side_id = &ids_a.iter().find(|(_, n)| n == "side-car").unwrap().0;
+    let side_car = container(&side_id[..12]);
     a.stop(2);
     std::thread::sleep(Duration::from_secs(1));
     let followed = follow.stop();
+    for (t, name) in [(web_api, "web-api"), (side_car, "side-car")] {
+        t.wait_for(&format!("{name}'s timeline"), |v| v["shutdown"].is_string());
+        let done = t.stop();
+        let lines: Vec<&str> = done
+            .events
+            .iter()
+            .filter_map(|v| v["shutdown"].as_str())
+            .collect();
+        assert_eq!(
+            lines,
+            [format!("pod {} / container {name}", a.selector())],
+            "{}",
+            done.stderr
+        );
+    }
     let labels: Vec<&str> = followed
         .events
         .iter()
@@ -333,10 +371,13 @@ fn containerd_pod_without_a_cgroup_parent_is_named_by_its_bundles() {
     let sandbox = pod.cri().unwrap().sandbox.clone();
     // What containerd really wrote.
     let bundle: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/io.containerd.runtime.v2.task/k8s.io/{sandbox}/config.json",
-            nstrace_tests::cri::STATE
-        ))
+        &std::fs::read_to_string(
+            node.containerd()
+                .unwrap()
+                .tasks()
+                .join(&sandbox)
+                .join("config.json"),
+        )
         .unwrap(),
     )
     .unwrap();

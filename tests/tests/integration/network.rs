@@ -13,10 +13,7 @@ use nstrace_tests::*;
 
 /// `nstrace topology` as text.
 fn topology_text() -> String {
-    let out = Command::new(nstrace_bin())
-        .arg("topology")
-        .output()
-        .unwrap();
+    let out = nstrace_tests::nstrace().arg("topology").output().unwrap();
     assert_ok(&out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -83,9 +80,9 @@ fn sh(cmd: &'static str) -> [&'static str; 3] {
     ["sh", "-c", cmd]
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(two_containers_on_one_port_are_a_port_conflict);
+nstrace_tests::on_runtimes!([podman, containerd]
     default_bridge_pod_wiring_matches_ip_and_the_runtime,
-    two_containers_on_one_port_are_a_port_conflict,
     server_and_client_over_localhost_share_one_listener_table,
     host_network_pod_lists_its_own_listener,
     host_network_pod_losing_to_the_node_is_a_port_conflict,

@@ -90,13 +90,15 @@ fn audit_pod(
     (done, ids, followed)
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(
     broken_inits_give_exactly_their_findings,
     the_same_workloads_under_tini_give_nothing,
     the_same_workloads_under_dumb_init_give_nothing,
+    pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace,
+);
+nstrace_tests::on_runtimes!([podman, containerd]
     the_same_workloads_under_dumb_init_give_nothing_under_cpu_load,
     plain_tini_does_not_rescue_a_shell_that_traps_term,
-    pre_stop_hook_then_sigterm_with_what_is_left_of_the_grace,
 );
 
 /// A shell PID 1 with no trap, one that traps TERM without forwarding, and an
@@ -230,7 +232,7 @@ fn broken_inits_give_exactly_their_findings(rt: Runtime) {
     assert!(total["total_s"].as_f64().unwrap() >= kill["t"].as_f64().unwrap());
 
     // Offline, the recording gives exactly the findings the live run printed.
-    let replay = std::process::Command::new(nstrace_bin())
+    let replay = nstrace_tests::nstrace()
         .args([
             "replay",
             "--audit",

@@ -4,7 +4,6 @@
 //! the good inits as controls — nothing above low for any of them, and a
 //! teardown kill called by its name.
 
-use std::process::Command;
 use std::time::Duration;
 
 use nstrace_tests::pod::{pod_yaml, Node, Runtime, Spec};
@@ -47,12 +46,14 @@ fn audit_run(rt: Runtime, name: &str, specs: &[Spec<'_>], run_s: u64) -> Finishe
     done
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(
+    predictions_need_no_shutdown_and_are_withdrawn,
+    inits_are_identified,
+);
+nstrace_tests::on_runtimes!([podman, containerd]
     catatonit_forwarding_to_its_shell_is_a_teardown_kill_not_a_missing_forward,
     good_inits_give_nothing_above_low,
-    predictions_need_no_shutdown_and_are_withdrawn,
     audit_once_is_a_pre_rollout_check,
-    inits_are_identified,
 );
 
 /// catatonit passes SIGTERM to its shell, the shell dies, catatonit exits,
@@ -245,7 +246,7 @@ fn audit_once_is_a_pre_rollout_check(rt: Runtime) {
             "2s",
         ];
         args.extend_from_slice(extra);
-        Command::new(nstrace_bin()).args(&args).output().unwrap()
+        nstrace_tests::nstrace().args(&args).output().unwrap()
     };
     let out = run(&["--fail-on", "medium"]);
     assert_eq!(
@@ -316,7 +317,7 @@ fn inits_are_identified(rt: Runtime) {
     let specs: Vec<Spec> = cases.iter().map(|(n, argv, _)| Spec::sh(n, argv)).collect();
     let node = Node::new(rt);
     let pod = node.play("pp-inits", &pod_yaml("pp-inits", "", &specs, ""));
-    let out = Command::new(nstrace_bin())
+    let out = nstrace_tests::nstrace()
         .args(["topology", "--format", "json"])
         .output()
         .unwrap();

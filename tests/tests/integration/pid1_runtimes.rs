@@ -100,18 +100,14 @@ fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-nstrace_tests::on_both_runtimes!(
+nstrace_tests::on_every_runtime!(
     runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do
 );
 
 fn runtimes_and_a_server_as_pid_1_are_predicted_and_called_for_what_they_do(rt: Runtime) {
     let _g = serial();
     let node = Node::new(rt);
-    if let Some(c) = node.containerd() {
-        let archive = nstrace_tests::cri::images_dir().join("nstrace-usr.tar");
-        c.import(&archive)
-            .unwrap_or_else(|e| panic!("{e} (run `cargo xtask setup`)"));
-    }
+    node.import("nstrace-usr");
     let audit = Tracer::audit(&["--predict-after", "2s"]);
     let pod = node.play(POD, &yaml());
     let containers = pod.containers();
