@@ -188,6 +188,7 @@ fn main() -> std::io::Result<()> {
         let mut exec = ExecEvent {
             hdr: header(Kind::Exec, ts, child, parent, 99, ns, "task"),
             filename: [0; FILENAME_LEN],
+            args: Default::default(),
         };
         exec.filename[..13].copy_from_slice(b"/usr/bin/task");
         let seq = [

@@ -92,6 +92,14 @@ pub struct Offsets {
     pub socket_sk: u32,
     /// sock.sk_protocol
     pub sock_protocol: u32,
+    /// task_struct.mm (exec: the new program's memory)
+    pub task_mm: u32,
+    /// mm_struct.arg_start
+    pub mm_arg_start: u32,
+    /// mm_struct.arg_end
+    pub mm_arg_end: u32,
+    /// signal_struct.tty (the controlling terminal, NULL if none)
+    pub signal_tty: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }
@@ -194,6 +202,10 @@ no_padding!(Offsets {
     socket_type,
     socket_sk,
     sock_protocol,
+    task_mm,
+    mm_arg_start,
+    mm_arg_end,
+    signal_tty,
     valid
 });
 no_padding!(Config {

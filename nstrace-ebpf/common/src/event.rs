@@ -6,7 +6,7 @@ use crate::ns::NsSet;
 pub const COMM_LEN: usize = 16;
 
 /// Version of this ABI; stored in record files so old recordings are recognised.
-pub const ABI_VERSION: u16 = 2;
+pub const ABI_VERSION: u16 = 3;
 
 /// Kinds of event. Values are stable: they are stored in record files.
 #[repr(u16)]

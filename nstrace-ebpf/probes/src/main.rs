@@ -90,6 +90,10 @@ static OFFSETS: Offsets = Offsets {
     socket_type: 0,
     socket_sk: 0,
     sock_protocol: 0,
+    task_mm: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    signal_tty: 0,
     valid: 0,
 };
 

@@ -111,6 +111,14 @@ pub enum EventBody<'a> {
     Exec {
         /// Path asked for.
         filename: Cow<'a, str>,
+        /// The program's arguments (argv[0] first).
+        argv: Vec<String>,
+        /// They were longer than the record keeps: the last one is cut.
+        argv_truncated: bool,
+        /// It has a controlling terminal.
+        tty: bool,
+        /// Its effective capabilities after the exec.
+        cap_effective: u64,
     },
     /// `exit`.
     Exit {

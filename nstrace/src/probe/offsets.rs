@@ -46,6 +46,10 @@ pub fn resolve(btf: &Btf) -> Result<Offsets, BtfError> {
         socket_type: m("socket", "type")?,
         socket_sk: m("socket", "sk")?,
         sock_protocol: m("sock", "sk_protocol")?,
+        task_mm: m("task_struct", "mm")?,
+        mm_arg_start: m("mm_struct", "arg_start")?,
+        mm_arg_end: m("mm_struct", "arg_end")?,
+        signal_tty: m("signal_struct", "tty")?,
         valid: 1,
         ..Offsets::default()
     };
