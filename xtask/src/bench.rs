@@ -123,7 +123,7 @@ struct Workload {
     pin: bool,
 }
 
-const WORKLOADS: [Workload; 6] = [
+const WORKLOADS: [Workload; 7] = [
     Workload {
         name: "fork storm",
         arg: "fork",
@@ -150,6 +150,13 @@ const WORKLOADS: [Workload; 6] = [
         arg: "bind",
         gen: Gen::Load("bind"),
         ops: 20000,
+        pin: false,
+    },
+    Workload {
+        name: "exec storm",
+        arg: "exec",
+        gen: Gen::Load("exec"),
+        ops: 4000,
         pin: false,
     },
     // The issue's measurements (tracker issue 12), as a new user would take them.
