@@ -200,7 +200,7 @@ fn main() -> std::io::Result<()> {
                 creator_ns: ns,
                 cap_effective: 0,
             }),
-            Event::Exec(exec),
+            Event::Exec(Box::new(exec)),
             Event::Wait(WaitEvent {
                 hdr: header(Kind::Wait, ts, parent, 1, 1, ns, "app"),
                 syscall: WAIT_WAIT4,

@@ -515,3 +515,4 @@ pub mod kubelet;
 pub mod pod;
 
 pub mod prometheus;
+pub mod ws;

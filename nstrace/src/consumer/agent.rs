@@ -188,7 +188,6 @@ impl AgentView {
                 }
             }
         }
-        self.probe_runs();
         if text.is_empty() {
             return Ok(());
         }
@@ -355,6 +354,7 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(found)?;
+        self.probe_runs();
         if matches!(ev, Event::Reap(_)) {
             self.shutdowns(m);
         }
@@ -375,6 +375,7 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(found)?;
+        self.probe_runs();
         self.refresh(m);
         if let Some(log) = self.log.as_mut() {
             log.flush().context("writing the findings file")?;
@@ -389,6 +390,7 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(last)?;
+        self.probe_runs();
         if let Some(log) = self.log.as_mut() {
             log.flush().context("writing the findings file")?;
         }

@@ -684,9 +684,11 @@ mod tests {
             (FindingKind::NamespaceJoin, Severity::Info, Place::Node)
         );
         // Once it execs, it is whatever lives there.
-        let mut e = nstrace_common::ExecEvent::default();
-        e.hdr = hdr(Kind::Exec, 50, 1, 2_000, in_mnt, "sh");
-        assert!(j.on_event(&Event::Exec(e), &m).is_none());
+        let e = nstrace_common::ExecEvent {
+            hdr: hdr(Kind::Exec, 50, 1, 2_000, in_mnt, "sh"),
+            ..Default::default()
+        };
+        assert!(j.on_event(&Event::Exec(Box::new(e)), &m).is_none());
         assert!(j.entering.is_empty());
     }
 

@@ -173,6 +173,91 @@ impl Session {
             .saturating_sub(self.start_ns)
     }
 
+    /// A session as `podman exec web-app /bin/sh -c 'cat /proc/1/environ; id'`
+    /// makes one (for tests of what is made of sessions).
+    #[cfg(test)]
+    pub(crate) fn example() -> Session {
+        use crate::model::CtrRef;
+        let container = Place::Pod {
+            pod: "web".into(),
+            container: Some(CtrRef {
+                id: format!("{:064x}", 11),
+                name: Some("app".into()),
+            }),
+        };
+        let argv: Vec<String> = ["/bin/sh", "-c", "cat /proc/1/environ; id"]
+            .map(String::from)
+            .to_vec();
+        Session {
+            joined: [
+                NsType::Ipc,
+                NsType::Uts,
+                NsType::Net,
+                NsType::Pid,
+                NsType::Mnt,
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Joined {
+                ns_type: *t,
+                inode: 4026532240 + i as u32,
+                place: container.clone(),
+            })
+            .collect(),
+            container,
+            pid_ns: 4026532243,
+            by: Entrant {
+                pid: 18273,
+                comm: "runc:[1:CHILD]".into(),
+                tool: "runc".into(),
+                exe: "/usr/bin/runc".into(),
+                uid: 0,
+                cap_effective: 0x1ff_ffff_ffff,
+                from: Place::Node,
+                callers: vec![
+                    Caller {
+                        pid: 18263,
+                        comm: "conmon".into(),
+                    },
+                    Caller {
+                        pid: 18253,
+                        comm: "podman".into(),
+                    },
+                ],
+                runtime: "podman".into(),
+            },
+            processes: vec![
+                SessionProcess {
+                    pid: 18274,
+                    comm: "sh".into(),
+                    argv: argv.clone(),
+                },
+                SessionProcess {
+                    pid: 18279,
+                    comm: "cat".into(),
+                    argv: vec!["cat".into(), "/proc/1/environ".into()],
+                },
+            ],
+            argv,
+            argv_cut: false,
+            exe: "/bin/sh".into(),
+            uid: 0,
+            euid: 0,
+            cap_effective: 0xa804_25fb,
+            tty: false,
+            interactive: false,
+            leader: 18274,
+            processes_total: 2,
+            start_ns: 1_000_000_000,
+            exec_ns: 1_027_000_000,
+            end_ns: Some(1_031_000_000),
+            exit_code: Some(0),
+            reported_ns: 31_000_000_000,
+            pre_stop: false,
+            live: 0,
+        }
+    }
+
     /// Whether a runtime (not a person's nsenter) entered without a
     /// terminal: what a probe or a hook looks like.
     fn probe_like(&self) -> bool {
@@ -939,9 +1024,20 @@ impl Sessions {
         let open = std::mem::take(&mut self.open);
         self.member.clear();
         for s in open.into_values() {
-            if s.reported_ns == 0 {
-                out.push(self.report(s, now));
+            if s.reported_ns != 0 {
+                continue;
             }
+            // A run of a known probe caught in flight is one more run.
+            let key: Key = (
+                container_key(&s.container),
+                s.argv.clone(),
+                s.by.runtime.clone(),
+            );
+            if s.probe_like() && self.histories.get(&key).is_some_and(|h| h.probe) {
+                self.count_run(&s);
+                continue;
+            }
+            out.push(self.report(s, now));
         }
         out.extend(self.resolve_attaches(now, m, true));
         out
@@ -1120,7 +1216,7 @@ mod tests {
             ..ExecEvent::default()
         };
         e.filename[..argv[0].len()].copy_from_slice(argv[0].as_bytes());
-        Event::Exec(e)
+        Event::Exec(Box::new(e))
     }
 
     fn exit(pid: u32, ts: u64) -> Event {
@@ -1136,19 +1232,16 @@ mod tests {
     fn runc_exec(
         r: &mut Run,
         by: u32,
-        child: u32,
-        init: u32,
-        at: u64,
+        (child, init): (u32, u32),
+        (at, end): (u64, u64),
         argv: &[&str],
         tty: bool,
-        end: u64,
     ) {
         r.ev(create(child, by, at, node(), "runc:[1:CHILD]"));
         let target = app(&r.m);
-        let inside = enter(r, child, "runc:[1:CHILD]", at + 1, target);
+        enter(r, child, "runc:[1:CHILD]", at + 1, target);
         r.ev(create(init, child, at + 2, target, "runc:[2:INIT]"));
         r.ev(exit(child, at + 3));
-        let _ = inside;
         r.ev(exec(init, at + 4, target, 7, argv, tty));
         r.ev(exit(init, end));
     }
@@ -1222,8 +1315,8 @@ mod tests {
     #[test]
     fn a_terminal_or_a_bare_shell_is_reported_when_it_ends_without_waiting() {
         let mut r = Run::new();
-        runc_exec(&mut r, 42, 70, 71, S, &["id"], true, 2 * S);
-        runc_exec(&mut r, 42, 80, 81, 3 * S, &["/bin/sh"], false, 4 * S);
+        runc_exec(&mut r, 42, (70, 71), (S, 2 * S), &["id"], true);
+        runc_exec(&mut r, 42, (80, 81), (3 * S, 4 * S), &["/bin/sh"], false);
         assert_eq!(
             r.kinds(),
             [FindingKind::ExecSession, FindingKind::ExecSession]
@@ -1265,7 +1358,7 @@ mod tests {
         // The shim's probe every 2 s (± 0.1 s).
         for i in 0..8u64 {
             let at = 10 * S + i * 2 * S + (i % 2) * S / 10;
-            runc_exec(&mut r, 51, pid, pid + 1, at, &probe, false, at + S / 10);
+            runc_exec(&mut r, 51, (pid, pid + 1), (at, at + S / 10), &probe, false);
             pid += 2;
             r.tick(at + S / 2);
             if i == 4 {
@@ -1273,12 +1366,10 @@ mod tests {
                 runc_exec(
                     &mut r,
                     51,
-                    900,
-                    901,
-                    at + S,
+                    (900, 901),
+                    (at + S, at + 3 * S / 2),
                     &["/bin/sh"],
                     true,
-                    at + 3 * S / 2,
                 );
             }
         }
@@ -1317,12 +1408,10 @@ mod tests {
             runc_exec(
                 &mut r,
                 51,
-                100 + 2 * i as u32,
-                101 + 2 * i as u32,
-                at,
+                (100 + 2 * i as u32, 101 + 2 * i as u32),
+                (at, at + S / 10),
                 &argv,
                 false,
-                at + S / 10,
             );
             r.tick(at + S / 2);
         }
@@ -1344,12 +1433,10 @@ mod tests {
         runc_exec(
             &mut r,
             51,
-            70,
-            71,
-            S,
+            (70, 71),
+            (S, 3 * S),
             &["sh", "-c", "sleep 2"],
             false,
-            3 * S,
         );
         let mut h = hdr(Kind::SignalGenerate, 51, 1, 3 * S + S / 10, node(), "runc");
         h.ns.pid = node().pid;

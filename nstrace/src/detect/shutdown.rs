@@ -977,10 +977,10 @@ mod tests {
     fn exec_in_pod(pid: u32, parent: u32, ts: u64, comm: &str) -> Event {
         let mut h = hdr(Kind::Exec, pid, parent, ts, pod_ns(), comm);
         h.ns_tgid = 7;
-        Event::Exec(nstrace_common::ExecEvent {
+        Event::Exec(Box::new(nstrace_common::ExecEvent {
             hdr: h,
             ..Default::default()
-        })
+        }))
     }
 
     /// A model holding the container's init (pid 500, PID 1 of the pod's namespaces).
@@ -1076,10 +1076,10 @@ mod tests {
         h.ns_tgid = 9;
         h.ns.mnt = 4242;
         sh.on_event(
-            &Event::Exec(nstrace_common::ExecEvent {
+            &Event::Exec(Box::new(nstrace_common::ExecEvent {
                 hdr: h,
                 ..Default::default()
-            }),
+            })),
             &m,
         );
         assert!(sh.sessions.is_empty());

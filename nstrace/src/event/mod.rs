@@ -1,6 +1,6 @@
 //! Decoding of raw records (from the ring buffer or a record file) into typed
 //! events. Each record is copied into aligned storage by value; nothing is
-//! allocated per event.
+//! allocated per event but an exec's (boxed: it carries the arguments).
 
 pub mod names;
 
@@ -12,12 +12,13 @@ use nstrace_common::{
 };
 
 /// One decoded kernel event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A task was created.
     Create(CreateEvent),
-    /// A program was executed.
-    Exec(ExecEvent),
+    /// A program was executed. Boxed: with its arguments it is four times
+    /// the size of any other record, and every event would carry that size.
+    Exec(Box<ExecEvent>),
     /// A task exited.
     Exit(ExitEvent),
     /// A dead task was released.
@@ -142,7 +143,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     let kind = Kind::from_u16(raw_kind).ok_or(DecodeError::UnknownKind { kind: raw_kind })?;
     Ok(match kind {
         Kind::Create => Event::Create(read_exact(buf, kind)?),
-        Kind::Exec => Event::Exec(read_exact(buf, kind)?),
+        Kind::Exec => Event::Exec(Box::new(read_exact(buf, kind)?)),
         Kind::Exit => Event::Exit(read_exact(buf, kind)?),
         Kind::Reap => Event::Reap(read_exact(buf, kind)?),
         Kind::Wait => Event::Wait(read_exact(buf, kind)?),
@@ -215,7 +216,7 @@ impl Event {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Event::Create(e) => as_bytes(e),
-            Event::Exec(e) => as_bytes(e),
+            Event::Exec(e) => as_bytes(&**e),
             Event::Exit(e) => as_bytes(e),
             Event::Reap(e) => as_bytes(e),
             Event::Wait(e) => as_bytes(e),
@@ -314,10 +315,10 @@ mod tests {
                 clone_flags: 0x4000_0000,
                 ..Default::default()
             }),
-            Event::Exec(ExecEvent {
+            Event::Exec(Box::new(ExecEvent {
                 hdr: header(Kind::Exec),
                 ..Default::default()
-            }),
+            })),
             Event::Exit(ExitEvent {
                 hdr: header(Kind::Exit),
                 exit_code: 3 << 8,
@@ -430,7 +431,7 @@ mod tests {
             "echo 'it'\\''s'"
         );
         // Cut: the last string has no NUL and is marked.
-        let cut = args(b"sleep\0100", EXEC_ARGV_TRUNCATED);
+        let cut = args(b"sleep\x00100", EXEC_ARGV_TRUNCATED);
         assert!(exec_argv_cut(&cut));
         assert_eq!(argv_text(&exec_argv(&cut), true), "sleep 100…");
         assert!(exec_argv(&args(b"", 0)).is_empty());

@@ -1288,6 +1288,70 @@ mod tests {
     }
 
     #[test]
+    fn sessions_in_words_and_json() {
+        use crate::detect::sessions::Session;
+        let s = Session::example();
+        let a = Attributed {
+            place: s.container.clone(),
+            finding: Finding {
+                kind: FindingKind::ExecSession,
+                severity: Severity::Low,
+                ts_ns: 1_031_000_000,
+                pid: 18274,
+                comm: "sh".into(),
+                pid_ns: s.pid_ns,
+                evidence: Evidence::Session(Box::new(s)),
+            },
+            allowed_by: None,
+        };
+        assert_eq!(
+            summary(&a.finding),
+            "podman (runc under conmon) entered container app of pod web: /bin/sh -c 'cat /proc/1/environ; id' as uid 0, caps CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID,SETPCAP,NET_BIND_SERVICE,NET_RAW,SYS_CHROOT,MKNOD,AUDIT_WRITE,SETFCAP, no terminal; 2 process(es), ended after 0.031s"
+        );
+        let ev = evidence(&a.finding);
+        assert_eq!(
+            ev[0],
+            "command: /bin/sh -c 'cat /proc/1/environ; id' (exe /bin/sh)"
+        );
+        assert_eq!(ev[1], "entered by: pid 18273 runc:[1:CHILD] (exe /usr/bin/runc, uid 0, caps all) from node, called by conmon 18263 ← podman 18253");
+        assert_eq!(
+            ev[2],
+            "joined: ipc, uts, net, pid, mnt of pod web / container app"
+        );
+        assert_eq!(ev[4], "terminal: none");
+        assert_eq!(
+            ev[5],
+            "processes: 18274 sh (/bin/sh -c 'cat /proc/1/environ; id'), 18279 cat (cat /proc/1/environ)"
+        );
+        assert_eq!(
+            ev[6],
+            "time: command 0.027s after entering, ended after 0.031s (exit 0 of pid 18274)"
+        );
+        let text = finding(&a, Format::Text, 0);
+        assert!(
+            text.contains("[LOW] exec_session  pod web / container app  pid 18274 (sh)"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&finding(&a, Format::Json, 0)).unwrap();
+        assert_eq!(v["finding"], "exec_session");
+        assert_eq!(v["container_name"], "app");
+        let x = &v["session"];
+        assert_eq!(x["runtime"], "podman");
+        assert_eq!(
+            x["argv"],
+            serde_json::json!(["/bin/sh", "-c", "cat /proc/1/environ; id"])
+        );
+        assert_eq!(x["entered_by"]["tool"], "runc");
+        assert_eq!(x["callers"][0]["comm"], "conmon");
+        assert_eq!(x["joined"][4]["type"], "mnt");
+        assert_eq!(x["tty"], false);
+        assert_eq!(x["processes_total"], 2);
+        assert_eq!(x["duration_s"], 0.031);
+        assert_eq!(x["end_ts_ns"], 1_031_000_000u64);
+        assert_eq!(x["container"]["container_name"], "app");
+    }
+
+    #[test]
     fn json_finding_keeps_its_fields_in_order() {
         let a = Attributed {
             finding: f(Evidence::IgnoredSigterm(IgnoredSigterm {
