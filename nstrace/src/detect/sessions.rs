@@ -92,6 +92,28 @@ pub struct Entrant {
     /// The engine that ran it, a bounded set fit for a metric label:
     /// `podman`, `containerd`, `docker`, `cri-o`, `conmon`, else the tool.
     pub runtime: String,
+    /// The callers' commands and command lines, for [`Entrant::settle`].
+    lines: Vec<(String, String)>,
+}
+
+impl Entrant {
+    /// Names the engine once the container is known: the callers when they
+    /// say it, else (for a container runtime's program) the runtime whose
+    /// files name the container, else the callers' kind, else the tool.
+    fn settle(&mut self, names: Option<crate::model::Runtime>) {
+        use crate::model::Runtime;
+        let by_files = names
+            .filter(|_| ENTERING_RUNTIMES.contains(&self.tool.as_str()))
+            .map(|r| match r {
+                Runtime::Podman => "podman",
+                Runtime::Containerd => "containerd",
+                Runtime::CriO => "cri-o",
+            });
+        self.runtime = engine_named(&self.lines)
+            .or(by_files)
+            .map(str::to_owned)
+            .unwrap_or_else(|| engine(&self.tool, &self.lines));
+    }
 }
 
 /// One namespace the entrant joined.
@@ -225,6 +247,7 @@ impl Session {
                     },
                 ],
                 runtime: "podman".into(),
+                lines: Vec::new(),
             },
             processes: vec![
                 SessionProcess {
@@ -399,30 +422,47 @@ fn tool_of(comm: &str) -> String {
         .to_owned()
 }
 
-/// The engine behind a program that entered containers, from its callers
-/// (nearest first, with their command lines): a bounded set of names.
-pub fn engine(tool: &str, callers: &[(String, String)]) -> String {
-    for (comm, cmdline) in callers {
-        let name = match comm.as_str() {
-            "podman" => "podman",
-            "conmon" if cmdline.contains("podman") => "podman",
-            "crio" => "cri-o",
-            "conmon" if callers.iter().any(|(c, _)| c == "crio") => "cri-o",
-            "conmon" => "conmon",
-            c if c.starts_with("containerd-shim") => {
-                if cmdline.contains("-namespace moby") {
-                    "docker"
-                } else {
-                    "containerd"
-                }
+/// The engine the callers (nearest first, with their command lines) name
+/// for sure: podman, CRI-O, dockerd, containerd's shim (docker's, in
+/// dockerd's `moby` namespace). conmon alone may be podman's or CRI-O's.
+fn engine_named(callers: &[(String, String)]) -> Option<&'static str> {
+    callers
+        .iter()
+        .find_map(|(comm, cmdline)| match comm.as_str() {
+            "podman" => Some("podman"),
+            "conmon" if cmdline.contains("podman") => Some("podman"),
+            "crio" => Some("cri-o"),
+            "dockerd" => Some("docker"),
+            c if c.starts_with("containerd-shim") && cmdline.contains("-namespace moby") => {
+                Some("docker")
             }
-            "dockerd" => "docker",
-            "containerd" => "containerd",
-            _ => continue,
-        };
-        return name.to_owned();
+            c if c.starts_with("containerd-shim") => Some("containerd"),
+            _ => None,
+        })
+}
+
+/// The engine behind a program that entered containers, from its callers
+/// alone: what [`engine_named`] finds, else the kind of caller (a shim is
+/// containerd's, conmon is podman's or CRI-O's), else the tool itself.
+pub fn engine(tool: &str, callers: &[(String, String)]) -> String {
+    if let Some(e) = engine_named(callers) {
+        return e.to_owned();
     }
-    tool.to_owned()
+    callers
+        .iter()
+        .find_map(|(comm, _)| match comm.as_str() {
+            c if c.starts_with("containerd-shim") => Some("containerd"),
+            "containerd" => Some("containerd"),
+            "conmon" => Some("conmon"),
+            _ => None,
+        })
+        .unwrap_or(tool)
+        .to_owned()
+}
+
+/// The runtime whose files name the container of `place`, if read.
+fn names_runtime(m: &Model, place: &Place) -> Option<crate::model::Runtime> {
+    m.names_of(place.container()?).map(|n| n.runtime)
 }
 
 /// Whether a command is interactive: a terminal, or a shell without `-c`.
@@ -514,6 +554,7 @@ impl Sessions {
             cap_effective,
             from,
             callers,
+            lines,
         }
     }
 
@@ -622,6 +663,19 @@ impl Sessions {
                 }
                 Vec::new()
             }
+            Event::Rename(r) if h.tid == h.tgid => {
+                // busybox applets run as /proc/self/exe and rename themselves.
+                if let Some(s) = self
+                    .member
+                    .get(&h.tgid)
+                    .and_then(|id| self.open.get_mut(id))
+                {
+                    if let Some(p) = s.processes.iter_mut().find(|p| p.pid == h.tgid) {
+                        p.comm = cstr(&r.new_comm).into_owned();
+                    }
+                }
+                Vec::new()
+            }
             Event::Exit(x) => {
                 self.entering.remove(&h.tid);
                 if x.group_dead == 0 {
@@ -655,6 +709,8 @@ impl Sessions {
         {
             let id = self.next;
             self.next += 1;
+            let mut by = entry.by.clone();
+            by.settle(names_runtime(m, &j.place));
             let session = Session {
                 container: j.place.clone(),
                 pid_ns: h.ns.pid,
@@ -681,7 +737,7 @@ impl Sessions {
                 reported_ns: 0,
                 pre_stop: false,
                 live: 1,
-                by: entry.by,
+                by,
             };
             self.member.insert(h.tgid, id);
             self.open.insert(id, session);
@@ -967,6 +1023,7 @@ impl Sessions {
             let named = place.in_container();
             if named || last || now.saturating_sub(p.attach.exec_ns) >= ATTACH_WAIT_NS {
                 let mut a = self.pending.remove(i).attach;
+                a.by.settle(names_runtime(m, &place));
                 a.container = if named { place } else { Place::Unknown };
                 let severity = if a.powerful() {
                     Severity::Medium
@@ -1090,8 +1147,12 @@ mod tests {
         };
         m.add_snapshot(proc(10, 1, 1, "catatonit", &cg(10), with(1010, 1013)));
         m.add_snapshot(proc(11, 1, 1, "sh", &cg(11), with(1020, 1023)));
-        let mut conmon = proc(41, 40, 41, "conmon", "/", node());
-        conmon.cmdline = "/usr/bin/conmon --exit-command /usr/bin/podman".into();
+        // conmon's command line is longer than an exec record keeps: the
+        // `--exit-command /usr/bin/podman` at its end is cut off.
+        // Its parent (a first conmon, then podman) is gone: only the
+        // container's files can tell the engine.
+        let mut conmon = proc(41, 39, 41, "conmon", "/", node());
+        conmon.cmdline = "/usr/bin/conmon --api-version 1 -c x -u x -r /usr/bin/runc".into();
         m.add_snapshot(proc(40, 1, 40, "podman", "/", node()));
         m.add_snapshot(conmon);
         m.add_snapshot(proc(42, 41, 42, "runc", "/", node()));
@@ -1100,6 +1161,21 @@ mod tests {
         m.add_snapshot(shim);
         m.add_snapshot(proc(51, 50, 51, "runc", "/", node()));
         m.add_snapshot(proc(60, 1, 60, "bash", "/", node()));
+        // podman's files name the app container.
+        m.set_names(
+            &cid(11),
+            crate::model::ContainerNames {
+                runtime: crate::model::Runtime::Podman,
+                container: Some("app".into()),
+                pod: Some("web".into()),
+                namespace: None,
+                pod_uid: None,
+                pod_id: Some(cid(1)),
+                sandbox: false,
+                sandbox_id: Some(cid(10)),
+                grace_period_s: None,
+            },
+        );
         m
     }
 
@@ -1110,7 +1186,10 @@ mod tests {
     fn app_place() -> Place {
         Place::Pod {
             pod: "web".into(),
-            container: Some(CtrRef::id(&cid(11))),
+            container: Some(CtrRef {
+                id: cid(11),
+                name: Some("app".into()),
+            }),
         }
     }
 
@@ -1296,7 +1375,7 @@ mod tests {
                 .iter()
                 .map(|c| c.comm.as_str())
                 .collect::<Vec<_>>(),
-            ["conmon", "podman"]
+            ["conmon"]
         );
         assert_eq!(
             s.joined
@@ -1616,6 +1695,10 @@ mod tests {
             "containerd"
         );
         assert_eq!(engine("nsenter", &c(&[("bash", "bash")])), "nsenter");
+        assert_eq!(
+            engine("runc", &c(&[("conmon", "conmon -c x -b /run/x")])),
+            "conmon"
+        );
         assert_eq!(tool_of("runc:[1:CHILD]"), "runc");
         assert!(interactive(&["/bin/bash".into()], false));
         assert!(!interactive(
