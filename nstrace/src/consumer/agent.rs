@@ -477,6 +477,29 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_counted_by_runtime_and_pre_stop_hooks_as_findings_only() {
+        use crate::detect::sessions::Session;
+        let s = Session::example();
+        let session = attributed(
+            FindingKind::ExecSession,
+            Severity::Low,
+            Evidence::Session(Box::new(s.clone())),
+        );
+        assert_eq!(
+            route(&session, Severity::Low),
+            (true, Count::Session("podman"))
+        );
+        let mut pre_stop = s;
+        pre_stop.pre_stop = true;
+        let hook = attributed(
+            FindingKind::ExecSession,
+            Severity::Info,
+            Evidence::Session(Box::new(pre_stop)),
+        );
+        assert_eq!(route(&hook, Severity::Low), (false, Count::Finding));
+    }
+
+    #[test]
     fn findings_at_or_above_the_minimum_are_logged_and_everything_raised_is_counted() {
         let high = attributed(FindingKind::Pid1IgnoresSigterm, Severity::High, join(None));
         assert_eq!(route(&high, Severity::Low), (true, Count::Finding));

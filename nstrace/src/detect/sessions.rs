@@ -155,6 +155,8 @@ pub struct Session {
     pub argv_cut: bool,
     /// The executable asked for.
     pub exe: String,
+    /// The command's name at its exec.
+    pub comm: String,
     /// uid of the command.
     pub uid: u32,
     /// euid of the command.
@@ -264,6 +266,7 @@ impl Session {
             argv,
             argv_cut: false,
             exe: "/bin/sh".into(),
+            comm: "sh".into(),
             uid: 0,
             euid: 0,
             cap_effective: 0xa804_25fb,
@@ -717,6 +720,7 @@ impl Sessions {
                 joined: entry.joined.clone(),
                 interactive: interactive(&argv, tty),
                 exe: cstr(&e.filename).into_owned(),
+                comm: cstr(&h.comm).into_owned(),
                 argv_cut: exec_argv_cut(&e.args),
                 processes: vec![SessionProcess {
                     pid: h.tgid,
@@ -861,11 +865,7 @@ impl Sessions {
                 severity: Severity::Info,
                 ts_ns: now,
                 pid: s.leader,
-                comm: s
-                    .processes
-                    .first()
-                    .map(|p| p.comm.clone())
-                    .unwrap_or_default(),
+                comm: s.comm.clone(),
                 pid_ns: s.pid_ns,
                 evidence: Evidence::Probe(Box::new(Probe {
                     container: s.container.clone(),
@@ -928,11 +928,7 @@ impl Sessions {
             severity,
             ts_ns: s.end_ns.unwrap_or(now),
             pid: s.leader,
-            comm: s
-                .processes
-                .first()
-                .map(|p| p.comm.clone())
-                .unwrap_or_default(),
+            comm: s.comm.clone(),
             pid_ns: s.pid_ns,
             evidence: Evidence::Session(Box::new(s)),
         }
@@ -997,11 +993,7 @@ impl Sessions {
                 severity: Severity::Low,
                 ts_ns: now,
                 pid: s.leader,
-                comm: s
-                    .processes
-                    .first()
-                    .map(|p| p.comm.clone())
-                    .unwrap_or_default(),
+                comm: s.comm.clone(),
                 pid_ns: s.pid_ns,
                 evidence: Evidence::Session(Box::new(s.clone())),
             });

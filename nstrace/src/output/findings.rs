@@ -110,10 +110,10 @@ fn entered_by(by: &Entrant) -> String {
     }
 }
 
-/// "pid 18273 runc:[1:CHILD] (exe /usr/bin/runc, uid 0) from the node, called by conmon 18263 ← podman 18253".
-fn entrant_line(by: &Entrant) -> String {
+/// "entered by: pid 18273 runc:[1:CHILD] (exe /usr/bin/runc, uid 0, caps all) from node, called by conmon 18263 ← podman 18253".
+fn entrant_line(label: &str, by: &Entrant) -> String {
     let mut s = format!(
-        "entered by: pid {} {} (exe {}, uid {}, caps {}) from {}",
+        "{label}: pid {} {} (exe {}, uid {}, caps {}) from {}",
         by.pid,
         by.comm,
         if by.exe.is_empty() { "?" } else { &by.exe },
@@ -168,7 +168,7 @@ fn session_evidence(x: &Session) -> Vec<String> {
             x.exe,
             if x.argv_cut { ", arguments cut" } else { "" }
         ),
-        entrant_line(&x.by),
+        entrant_line("entered by", &x.by),
         format!(
             "joined: {} of {}",
             x.joined
@@ -297,7 +297,15 @@ fn attach_power(a: &Attach, target: &str) -> String {
 }
 
 fn attach_summary(a: &Attach) -> String {
-    let shares: Vec<&str> = a.shares.iter().map(|t| t.name()).collect();
+    let shares: Vec<&str> = a
+        .shares
+        .iter()
+        .map(|t| match t {
+            NsType::Pid => "PID",
+            NsType::Net => "network",
+            t => t.name(),
+        })
+        .collect();
     let target = a
         .target
         .ctr()
@@ -306,10 +314,13 @@ fn attach_summary(a: &Attach) -> String {
         Place::Unknown => format!("a new container (pid {})", a.pid),
         p => who(p),
     };
+    let of = match (a.target.pod_ref(), a.container.pod_ref()) {
+        (Some(t), Some(n)) if t == n => format!("{target} of the same pod"),
+        _ => who(&a.target),
+    };
     format!(
-        "{new} was started into the {} namespace(s) of {} with caps {}: it can {}",
+        "{new} was started into the {} namespace of {of}, with caps {}: it can {}",
         shares.join(" and "),
-        who(&a.target),
         cap_summary(a.cap_effective),
         attach_power(a, &target)
     )
@@ -334,8 +345,8 @@ fn attach_evidence(a: &Attach) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        entrant_line(&a.by),
-        format!("started by: {}", entered_by(&a.by)),
+        entrant_line("started by", &a.by),
+        format!("engine: {}", entered_by(&a.by)),
     ]
 }
 
