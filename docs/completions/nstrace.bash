@@ -85,7 +85,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__agent)
-            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
+            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --debug --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

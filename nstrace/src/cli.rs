@@ -78,8 +78,8 @@ pub enum Command {
     ///   nstrace topology --duration 30s        # trace for 30 s, then print
     #[command(verbatim_doc_comment)]
     Topology(TopologyArgs),
-    /// Watch for PID-1 problems, slow shutdowns, namespace joins and port
-    /// clashes; print findings and a summary.
+    /// Watch for PID-1 problems, slow shutdowns, namespace joins, exec
+    /// sessions into containers and port clashes; print findings and a summary.
     ///
     /// Findings:
     ///   pid1_never_reaps       a PID-namespace init (or subreaper) leaves zombies
@@ -87,9 +87,20 @@ pub enum Command {
     ///   pid1_ignores_sigterm   SIGTERM to a PID-namespace init was dropped by the
     ///                          kernel: no handler, only SIGKILL will end it (high)
     ///   sigterm_not_forwarded  the init took SIGTERM but sent no terminating signal
-    ///                          to its running children within --forward-window,
-    ///                          or exited and left processes that never got a
-    ///                          graceful signal to the kernel's SIGKILL    (medium)
+    ///                          to its running children within --forward-window
+    ///                                                                    (medium)
+    ///   killed_at_teardown     PID 1 exited after SIGTERM and left processes that
+    ///                          never got a graceful signal to the kernel's
+    ///                          SIGKILL                                     (low)
+    ///   pid1_will_ignore_sigterm  predicted: a container's PID 1 has no SIGTERM
+    ///                          handler (medium); one whose runtime re-raises
+    ///                          it                                          (low)
+    ///   pid1_not_reaping_capable  predicted: a container's PID 1 is no reaping
+    ///                          init and does not handle SIGCHLD            (low)
+    ///   pid1_stop_signal       predicted: a container's PID 1 is a server to
+    ///                          which SIGTERM is no graceful stop: a reload
+    ///                          (uWSGI without --die-on-term)             (medium)
+    ///                          a fast stop (nginx, PHP-FPM, HAProxy)       (low)
     ///   slow_shutdown          a container that got SIGTERM was ended by SIGKILL,
     ///                          with the timeline, a verdict and advice   (medium)
     ///   host_namespace_join    a process in a container joined one of the node's
@@ -105,6 +116,18 @@ pub enum Command {
     ///                          another container of its pod holds the port, or
     ///                          the node does and the pod is hostNetwork  (medium)
     ///                          the same container, or no holder found      (info)
+    ///   exec_session           a program of the node entered a container and ran
+    ///                          a command there (podman/CRI/docker exec, nsenter):
+    ///                          the container, runtime and caller, the command,
+    ///                          uid and capabilities, terminal, processes,
+    ///                          duration; a preStop hook                    (low)
+    ///                                                                      (info)
+    ///   exec_probe             the same command into a container on a regular
+    ///                          period (an exec probe): said once, counted  (info)
+    ///   debug_container        a container started into another container's PID
+    ///                          (or network) namespace (kubectl debug --target):
+    ///                          with SYS_PTRACE or SYS_ADMIN              (medium)
+    ///                          else                                         (low)
     ///
     /// Every join names its actor (pid, comm, exe, uid, capabilities, pod and
     /// container or node), the action, the target (node, pod / container,
@@ -133,7 +156,8 @@ pub enum Command {
     /// Findings go to stdout as JSON lines (the `audit --format json` schema)
     /// for Fluent Bit, Vector or Loki, and optionally to a rotating file: low
     /// and above by default; routine namespace joins by container runtimes
-    /// are counted in /metrics instead (--min-severity info logs them).
+    /// and exec probes are counted in /metrics instead (--min-severity info
+    /// logs the joins and says each probe once).
     /// An HTTP listener, on a thread of its own, serves:
     ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
     ///               by kind/severity/namespace/pod/container, zombies, shutdown

@@ -461,6 +461,14 @@ fn the_metrics_reference_lists_exactly_the_exported_families() {
     ] {
         f.get_or_create(&one("label")).inc();
     }
+    let session = [
+        ("namespace", String::new()),
+        ("pod", "p".to_owned()),
+        ("container", "c".to_owned()),
+        ("runtime", "podman".to_owned()),
+    ];
+    m.exec_sessions.get_or_create(&session).inc();
+    m.exec_probes.get_or_create(&session).inc();
     let place = [
         ("namespace", String::new()),
         ("pod", "p".to_owned()),
@@ -531,9 +539,9 @@ fn the_events_reference_documents_every_event_kind() {
 }
 
 /// Every cause a shutdown can end with is in the metrics reference (the
-/// `cause` label), and every finding kind in the audit guide's table.
+/// `cause` label).
 #[test]
-fn every_cause_and_finding_kind_is_documented() {
+fn every_cause_is_documented() {
     use nstrace::detect::shutdown::Outcome;
     let metrics = std::fs::read_to_string(repo().join("docs/reference/metrics.md")).unwrap();
     let row = metrics
@@ -562,12 +570,88 @@ fn every_cause_and_finding_kind_is_documented() {
             o.name()
         );
     }
-    let guide = std::fs::read_to_string(repo().join("docs/guide/audit.md")).unwrap();
-    for k in nstrace::detect::FindingKind::ALL {
+}
+
+/// Every finding kind is in the audit guide's table (with its severity) and
+/// in `audit --help`; nothing documented there is gone.
+#[test]
+fn every_finding_is_documented_in_the_audit_guide_and_the_help() {
+    let audit = parse(&std::fs::read_to_string(repo().join("docs/guide/audit.md")).unwrap());
+    let documented: BTreeSet<String> = rows(&audit)
+        .into_iter()
+        .filter(|r| r.len() == 3 && r[0] != "finding")
+        .flat_map(|r| ticked(&r[0]))
+        .collect();
+    let kinds: BTreeSet<String> = nstrace::detect::FindingKind::ALL
+        .iter()
+        .map(|k| k.name().to_owned())
+        .collect();
+    assert_eq!(documented, kinds, "the audit guide's findings table");
+    let help = {
+        use clap::CommandFactory;
+        let mut cmd = nstrace::cli::Cli::command();
+        cmd.find_subcommand_mut("audit")
+            .expect("audit")
+            .render_long_help()
+            .to_string()
+    };
+    for k in &kinds {
         assert!(
-            guide.contains(&format!("| `{}` |", k.name())),
-            "finding `{}` has no row in docs/guide/audit.md",
-            k.name()
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{k} "))),
+            "`audit --help` does not list {k}"
         );
     }
+}
+
+/// The objects of the finding examples (`join`, `session`, `exec_probe`,
+/// `debug_container`, `port_conflict`) name only fields their row of the
+/// audit guide's JSON table lists.
+#[test]
+fn finding_objects_name_only_documented_fields() {
+    let audit = parse(&std::fs::read_to_string(repo().join("docs/guide/audit.md")).unwrap());
+    let rows: BTreeMap<String, BTreeSet<String>> = rows(&audit)
+        .into_iter()
+        .filter(|r| r.len() == 2)
+        .filter_map(|r| {
+            let key = ticked(&r[0]).into_iter().next()?;
+            // Fields and sub-fields, inside braces or not.
+            let fields = r[1]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|f| f.trim_end_matches("[]").to_owned())
+                .collect();
+            Some((key, fields))
+        })
+        .collect();
+    let mut seen = 0;
+    for p in pages() {
+        let page = parse(&std::fs::read_to_string(&p).unwrap());
+        for ex in json_examples(&page).unwrap() {
+            for key in [
+                "join",
+                "session",
+                "exec_probe",
+                "debug_container",
+                "port_conflict",
+            ] {
+                let Some(obj) = ex[key].as_object() else {
+                    continue;
+                };
+                seen += 1;
+                let row = rows
+                    .get(key)
+                    .unwrap_or_else(|| panic!("no row for `{key}` in the audit guide"));
+                for k in obj.keys() {
+                    assert!(
+                        row.contains(k),
+                        "{}: `{key}.{k}` is not in the audit guide's `{key}` row",
+                        rel(&p)
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen >= 2, "only {seen} finding objects in the examples");
 }

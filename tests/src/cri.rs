@@ -490,6 +490,39 @@ impl Containerd {
         ))
     }
 
+    /// Exec with a terminal, as `kubectl exec -it` makes the kubelet call it:
+    /// the CRI Exec call gives a URL of containerd's streaming server, where a
+    /// WebSocket (the `v4.channel.k8s.io` protocol, one byte of channel number
+    /// before each message's data) carries `input` to the command's stdin and
+    /// its terminal's output back, until the command ends. Returns that output.
+    pub fn exec_tty(&self, id: &str, cmd: &[&str], input: &[u8]) -> Result<String> {
+        let url = self
+            .block_on(self.client().exec(cri::ExecRequest {
+                container_id: id.to_owned(),
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                tty: true,
+                stdin: true,
+                stdout: true,
+                stderr: false,
+            }))
+            .map_err(|e| status("Exec", e))?
+            .into_inner()
+            .url;
+        crate::ws::exec_stream(&url, input, Duration::from_secs(60))
+    }
+
+    /// A client with a runtime of its own, for a thread of its own (a prober).
+    pub fn thread_client(
+        &self,
+    ) -> Result<(tokio::runtime::Runtime, RuntimeServiceClient<Channel>)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let ch = channel(&rt, &self.socket())?;
+        Ok((rt, RuntimeServiceClient::new(ch)))
+    }
+
     /// StopPodSandbox, RemovePodSandbox (containers removed with it), and the
     /// pod's cgroups, as the kubelet removes them.
     pub fn remove_sandbox(&self, id: &str) -> Result<()> {

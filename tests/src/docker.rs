@@ -977,7 +977,7 @@ impl ComposePod {
         if std::mem::replace(&mut self.down, true) {
             return;
         }
-        match self.compose(&["down", "-v", "-t", "0"]) {
+        match self.compose(&["down", "-v", "--remove-orphans", "-t", "0"]) {
             Ok(o) if o.status.success() => {}
             Ok(o) => eprintln!(
                 "nstrace-tests: docker-compose down {}: {}",

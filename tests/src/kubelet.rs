@@ -13,13 +13,21 @@
 //! emptyDir volumes, mount propagation; and its stop: every container at once, a
 //! preStop `exec` hook through ExecSync first, then StopContainer with what is
 //! left of terminationGracePeriodSeconds (at least 2 s), then StopPodSandbox and
-//! RemovePodSandbox. Not done (the tests need none): init containers, probes,
-//! restarts, DNS, image pulls (images are imported; nothing is ever pulled).
+//! RemovePodSandbox. Exec liveness and readiness probes run the kubelet's
+//! way: ExecSync of the probe's command every `periodSeconds` (after
+//! `initialDelaySeconds`, with `timeoutSeconds`), from a thread per probe;
+//! their results are counted, not acted on (no restarts). `kubectl debug
+//! --target` is [`CriPod::start_debug`]: a container created into the
+//! sandbox with the target's PID namespace (`NamespaceMode::Target`). Not
+//! done (the tests need none): init containers, restarts, DNS, image pulls
+//! (images are imported; nothing is ever pulled).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
 use serde_json::Value;
@@ -60,7 +68,101 @@ pub struct CriPod {
     pub grace_s: i64,
     /// The containers, in spec order.
     pub containers: Vec<Started>,
+    /// The exec probes running.
+    pub probers: Vec<Prober>,
     removed: bool,
+}
+
+/// An exec probe the kubelet runs: ExecSync of `command` every period.
+pub struct Prober {
+    /// The container's name.
+    pub container: String,
+    /// `liveness` or `readiness`.
+    pub kind: &'static str,
+    /// The probe's command.
+    pub command: Vec<String>,
+    /// ExecSync calls made.
+    pub runs: Arc<AtomicU64>,
+    /// Calls that failed or exited non-zero.
+    pub failures: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Prober {
+    /// Starts probing container `id` as the kubelet does.
+    fn start(
+        containerd: &Containerd,
+        container: &str,
+        id: &str,
+        kind: &'static str,
+        probe: &Value,
+    ) -> Result<Prober> {
+        let command = strings(&probe["exec"]["command"]);
+        let secs = |k: &str, default: u64| probe[k].as_u64().unwrap_or(default);
+        let period = Duration::from_secs(secs("periodSeconds", 10).max(1));
+        let delay = Duration::from_secs(secs("initialDelaySeconds", 0));
+        let timeout = secs("timeoutSeconds", 1).max(1) as i64;
+        let (rt, mut client) = containerd.thread_client()?;
+        let (runs, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, f, st, cmd, id) = (
+            runs.clone(),
+            failures.clone(),
+            stop.clone(),
+            command.clone(),
+            id.to_owned(),
+        );
+        // Sleeps in short steps so a stop is quick.
+        let nap = move |d: Duration, st: &AtomicBool| {
+            let until = Instant::now() + d;
+            while Instant::now() < until && !st.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let thread = std::thread::spawn(move || {
+            nap(delay, &st);
+            while !st.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let ok = rt
+                    .block_on(client.exec_sync(cri::ExecSyncRequest {
+                        container_id: id.clone(),
+                        cmd: cmd.clone(),
+                        timeout,
+                    }))
+                    .is_ok_and(|r| r.into_inner().exit_code == 0);
+                r.fetch_add(1, Ordering::SeqCst);
+                if !ok {
+                    f.fetch_add(1, Ordering::SeqCst);
+                }
+                // The kubelet's prober ticks on the period, whatever a probe took.
+                nap(period.saturating_sub(started.elapsed()), &st);
+            }
+        });
+        Ok(Prober {
+            container: container.to_owned(),
+            kind,
+            command,
+            runs,
+            failures,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops it (waits for a probe in flight).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The one Pod document of `yaml` (a multi-document file: the first Pod, or a
@@ -355,6 +457,7 @@ pub fn run_pod_with(
         sandbox_config,
         grace_s,
         containers: Vec::new(),
+        probers: Vec::new(),
         removed: false,
     };
     let volumes: Vec<Value> = spec["volumes"].as_array().cloned().unwrap_or_default();
@@ -367,6 +470,13 @@ pub fn run_pod_with(
         let pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
             .as_array()
             .map(|_| strings(&c["lifecycle"]["preStop"]["exec"]["command"]));
+        for kind in ["liveness", "readiness"] {
+            let probe = &c[format!("{kind}Probe")];
+            if probe["exec"]["command"].is_array() {
+                pod.probers
+                    .push(Prober::start(&containerd, &cname, &id, kind, probe)?);
+            }
+        }
         pod.containers.push(Started {
             name: cname,
             id,
@@ -552,6 +662,70 @@ impl CriPod {
         self.containers.iter().find(|c| c.name == name)
     }
 
+    /// ExecSync calls made so far by the exec probes of container `name`.
+    pub fn probe_runs(&self, name: &str) -> u64 {
+        self.probers
+            .iter()
+            .filter(|p| p.container == name)
+            .map(|p| p.runs.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Stops every exec probe (as the kubelet does when a pod goes).
+    pub fn stop_probes(&mut self) {
+        for p in &mut self.probers {
+            p.stop();
+        }
+    }
+
+    /// `kubectl debug --target=TARGET`: a container `name` of `image` running
+    /// `command`, created into this sandbox with the target container's PID
+    /// namespace (CRI `NamespaceMode::Target`, the way the kubelet starts an
+    /// ephemeral container) and the capabilities `caps_add`. Returns its id.
+    pub fn start_debug(
+        &mut self,
+        name: &str,
+        image: &str,
+        command: &[&str],
+        target: &str,
+        caps_add: &[&str],
+    ) -> Result<String> {
+        let target_id = self
+            .container(target)
+            .ok_or_else(|| format!("no container {target} to target"))?
+            .id
+            .clone();
+        let spec = serde_json::json!({
+            "name": name,
+            "image": image,
+            "command": command,
+            "securityContext": {"capabilities": {"add": caps_add}},
+        });
+        let labels: HashMap<String, String> = self.sandbox_config.labels.clone();
+        let mut config = container_config(self, &spec, &[], &labels)?;
+        if let Some(ns) = config
+            .linux
+            .as_mut()
+            .and_then(|l| l.security_context.as_mut())
+            .and_then(|s| s.namespace_options.as_mut())
+        {
+            ns.pid = cri::NamespaceMode::Target as i32;
+            ns.target_id = target_id;
+        }
+        let id = self.containerd.create_and_start(
+            &self.sandbox,
+            config.clone(),
+            &self.sandbox_config,
+        )?;
+        self.containers.push(Started {
+            name: name.to_owned(),
+            id: id.clone(),
+            pre_stop: None,
+            config,
+        });
+        Ok(id)
+    }
+
     /// The kubelet's stop with grace period `grace_s`: every container at once —
     /// its preStop hook through ExecSync (timeout: the grace period), then
     /// StopContainer with what is left of it (at least 2 s). Returns when every
@@ -663,6 +837,7 @@ impl CriPod {
             return Ok(());
         }
         self.removed = true;
+        self.stop_probes();
         self.containerd.remove_sandbox(&self.sandbox)
     }
 

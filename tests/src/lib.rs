@@ -625,3 +625,4 @@ pub mod kubelet;
 pub mod pod;
 
 pub mod prometheus;
+pub mod ws;

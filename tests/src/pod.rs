@@ -707,6 +707,115 @@ impl Pod {
         }
     }
 
+    /// Runs `argv` in container `c` with a terminal, `input` on its stdin:
+    /// `podman exec -t` (podman makes the terminal itself; its stdin here is
+    /// a pipe), or CRI Exec with `tty` and a WebSocket stream, as `kubectl
+    /// exec -it` does. Returns the terminal's output.
+    pub fn exec_tty(&self, c: &Ctr, argv: &[&str], input: &[u8]) -> String {
+        match &self.inner {
+            Inner::Cri(p) => p
+                .containerd
+                .exec_tty(&c.id, argv, input)
+                .unwrap_or_else(|e| panic!("{e}")),
+            Inner::Podman(..) | Inner::Compose(_) => {
+                use std::io::Write;
+                // `docker exec -it` as podman's: the engine makes the terminal.
+                let mut cmd = match &self.inner {
+                    Inner::Compose(p) => p.docker.docker(),
+                    _ => Command::new("podman"),
+                };
+                let mut child = cmd
+                    .args(["exec", "-i", "-t", c.id.as_str()])
+                    .args(argv)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("podman runs");
+                let mut stdin = child.stdin.take().expect("stdin piped");
+                stdin.write_all(input).expect("writing to podman exec");
+                drop(stdin);
+                let out = child.wait_with_output().expect("exec ends");
+                assert!(
+                    out.status.success(),
+                    "exec -it: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        }
+    }
+
+    /// `kubectl debug --target=TARGET` (CRI: a container of this pod in the
+    /// target's PID namespace) or, on podman, `podman run --pod --pid
+    /// container:TARGET`: container `name` running `command` with `caps_add`.
+    /// Returns it once it runs.
+    pub fn start_debug(
+        &mut self,
+        name: &str,
+        command: &[&str],
+        target: &str,
+        caps_add: &[&str],
+    ) -> Ctr {
+        match &mut self.inner {
+            Inner::Cri(p) => {
+                p.start_debug(name, IMAGE, command, target, caps_add)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Inner::Podman(..) => {
+                let full = format!("{}-{name}", self.name);
+                let pid = format!("container:{}-{target}", self.name);
+                let mut a = vec![
+                    "run", "-d", "--pod", &self.name, "--name", &full, "--pid", &pid,
+                ];
+                let caps = caps_add.join(",");
+                if !caps.is_empty() {
+                    a.extend(["--cap-add", &caps]);
+                }
+                a.extend(["--entrypoint", command[0], IMAGE]);
+                a.extend(&command[1..]);
+                podman_ok(&a);
+            }
+            Inner::Compose(p) => {
+                // `docker run --pid container:TARGET`, beside the project.
+                let target_id = p
+                    .services()
+                    .into_iter()
+                    .find(|s| s.service == target)
+                    .unwrap_or_else(|| panic!("no container {target} in {}", self.name))
+                    .id;
+                let full = format!("{}-{name}", self.name);
+                let pid = format!("container:{target_id}");
+                let label = format!("com.docker.compose.project={}", self.name);
+                let svc = format!("com.docker.compose.service={name}");
+                let mut a = vec![
+                    "run", "-d", "--name", &full, "--pid", &pid, "--label", &label, "--label", &svc,
+                ];
+                let caps = caps_add.join(",");
+                if !caps.is_empty() {
+                    a.extend(["--cap-add", &caps]);
+                }
+                a.extend(["--entrypoint", command[0], IMAGE]);
+                a.extend(&command[1..]);
+                p.docker.docker_ok(&a);
+            }
+        }
+        crate::eventually(&format!("debug container {name} running"), || {
+            self.containers()
+                .into_iter()
+                .find(|c| c.name == name && c.pid != 0)
+        })
+    }
+
+    /// ExecSync calls the harness's kubelet made for the exec probes of
+    /// container `name` (CRI only: podman's kube play runs no probes).
+    pub fn probe_runs(&self, name: &str) -> u64 {
+        match &self.inner {
+            Inner::Cri(p) => p.probe_runs(name),
+            Inner::Podman(..) | Inner::Compose(_) => 0,
+        }
+    }
+
     /// What container `name` wrote to stdout and stderr.
     pub fn logs(&self, name: &str) -> String {
         match &self.inner {

@@ -129,7 +129,7 @@ struct Workload {
     pin: bool,
 }
 
-const WORKLOADS: [Workload; 7] = [
+const WORKLOADS: [Workload; 8] = [
     Workload {
         name: "fork storm",
         arg: "fork",
@@ -156,6 +156,13 @@ const WORKLOADS: [Workload; 7] = [
         arg: "bind",
         gen: Gen::Load("bind"),
         ops: 20000,
+        pin: false,
+    },
+    Workload {
+        name: "exec storm",
+        arg: "exec",
+        gen: Gen::Load("exec"),
+        ops: 4000,
         pin: false,
     },
     // The issue's measurements (tracker issue 12), as a new user would take them.

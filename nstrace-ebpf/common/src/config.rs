@@ -109,6 +109,14 @@ pub struct Offsets {
     pub kernfs_name: u32,
     /// kernfs_node.parent (`__parent` from 6.15)
     pub kernfs_parent: u32,
+    /// task_struct.mm (exec: the new program's memory)
+    pub task_mm: u32,
+    /// mm_struct.arg_start
+    pub mm_arg_start: u32,
+    /// mm_struct.arg_end
+    pub mm_arg_end: u32,
+    /// signal_struct.tty (the controlling terminal, NULL if none)
+    pub signal_tty: u32,
     /// 1 once userspace has filled the table (the programs emit nothing before).
     pub valid: u32,
 }
@@ -219,6 +227,10 @@ no_padding!(Offsets {
     cgroup_level,
     kernfs_name,
     kernfs_parent,
+    task_mm,
+    mm_arg_start,
+    mm_arg_end,
+    signal_tty,
     valid
 });
 no_padding!(Config {

@@ -52,6 +52,8 @@ pub struct ExecEvent {
     /// 5 ms init container) is named like any other. The cgroup v2 one, or on
     /// a v1-only node the v1 hierarchy the loader chose.
     pub cgroup: [[u8; CGROUP_NAME_LEN]; CGROUP_LEVELS],
+    /// The new program's arguments, capabilities and terminal (issue 28).
+    pub args: ExecArgs,
 }
 
 impl Default for ExecEvent {
@@ -60,6 +62,49 @@ impl Default for ExecEvent {
             hdr: Header::default(),
             filename: [0; FILENAME_LEN],
             cgroup: [[0; CGROUP_NAME_LEN]; CGROUP_LEVELS],
+            args: ExecArgs::default(),
+        }
+    }
+}
+
+/// Bytes of the argument strings kept in an exec record (longer ones are cut,
+/// flagged by `EXEC_ARGV_TRUNCATED`).
+pub const ARGV_LEN: usize = 512;
+/// [`ExecArgs::flags`]: the task has a controlling terminal (`signal->tty`).
+pub const EXEC_TTY: u16 = 1 << 0;
+/// [`ExecArgs::flags`]: the arguments were longer than `ARGV_LEN`; `argv` holds their start.
+pub const EXEC_ARGV_TRUNCATED: u16 = 1 << 1;
+/// [`ExecArgs::flags`]: the arguments could not be read (the header is `FLAG_READ_FAILED` too).
+pub const EXEC_ARGV_UNREAD: u16 = 1 << 2;
+
+/// What the new program was given, read in `sched_process_exec`, which runs
+/// in the exec'ing task: its argument strings are in its own memory
+/// (`mm->arg_start..arg_end`, just written by the kernel). A command that
+/// ends at once (`id`) is gone before /proc could be read, so they travel here.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecArgs {
+    /// Effective capabilities after the exec (bit n = capability n).
+    pub cap_effective: u64,
+    /// Bytes of argument strings the program has (`arg_end - arg_start`),
+    /// which may be more than were kept.
+    pub argv_size: u32,
+    /// Bytes of `argv` kept (at most `ARGV_LEN`).
+    pub argv_len: u16,
+    /// `EXEC_*` bits.
+    pub flags: u16,
+    /// The argument strings, each NUL terminated, as the program sees them.
+    pub argv: [u8; ARGV_LEN],
+}
+
+impl Default for ExecArgs {
+    fn default() -> Self {
+        ExecArgs {
+            cap_effective: 0,
+            argv_size: 0,
+            argv_len: 0,
+            flags: 0,
+            argv: [0; ARGV_LEN],
         }
     }
 }
@@ -171,7 +216,15 @@ record_layout!(CreateEvent {
 record_layout!(ExecEvent {
     hdr,
     filename,
-    cgroup
+    cgroup,
+    args
+});
+no_padding!(ExecArgs {
+    cap_effective,
+    argv_size,
+    argv_len,
+    flags,
+    argv
 });
 record_layout!(ExitEvent {
     hdr,

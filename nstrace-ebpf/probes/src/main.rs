@@ -99,6 +99,10 @@ static OFFSETS: Offsets = Offsets {
     cgroup_level: 0,
     kernfs_name: 0,
     kernfs_parent: 0,
+    task_mm: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    signal_tty: 0,
     valid: 0,
 };
 

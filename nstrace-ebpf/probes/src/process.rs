@@ -1,15 +1,19 @@
 //! Process lifecycle: create, exec, exit, free (reap), wait.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
+        generated::bpf_probe_read_user as bpf_probe_read_user_raw,
+    },
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use aya_log_ebpf::warn;
 use nstrace_common::{
-    CreateEvent, ExecEvent, ExitEvent, Kind, ReapEvent, WaitEvent, WaitedEvent, CLONE_NEW_MASK,
-    FILENAME_LEN, FLAG_READ_FAILED, FLAG_TRUNCATED, WAIT_STATUS_UNKNOWN, WAIT_WAIT4, WAIT_WAITID,
-    WCONTINUED, WNOWAIT, WUNTRACED,
+    CreateEvent, ExecArgs, ExecEvent, ExitEvent, Kind, ReapEvent, WaitEvent, WaitedEvent,
+    ARGV_LEN, CLONE_NEW_MASK, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREAD, EXEC_TTY, FILENAME_LEN,
+    FLAG_READ_FAILED, FLAG_TRUNCATED, WAIT_STATUS_UNKNOWN, WAIT_WAIT4, WAIT_WAITID, WCONTINUED,
+    WNOWAIT, WUNTRACED,
 };
 
 use crate::{
@@ -99,11 +103,60 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
         }
     }
     task::cgroup_names(task, &mut ev.cgroup, &mut ok);
+    exec_args(task, &mut ev.args, &mut ok);
     if !ok {
         ev.hdr.flags |= FLAG_READ_FAILED;
     }
     submit(entry, &ev.hdr);
     0
+}
+
+/// What the new program was given: its effective capabilities, whether it
+/// has a controlling terminal, and its argument strings. `task` is current
+/// here (the tracepoint runs in the exec'ing task), so `mm->arg_start..arg_end`
+/// is this task's own user memory, which the kernel has just written: a
+/// bounded copy of exactly those bytes (never past `arg_end`, where the
+/// environment starts).
+#[inline(always)]
+fn exec_args(task: Ptr, a: &mut ExecArgs, ok: &mut bool) {
+    a.cap_effective = task::cap_effective(task, ok);
+    let mut flags = 0;
+    let signal = load_ptr(task, off!(task_signal), ok);
+    if !signal.is_null() && !load::<Ptr>(signal, off!(signal_tty)).is_null() {
+        flags |= EXEC_TTY;
+    }
+    let mm = load_ptr(task, off!(task_mm), ok);
+    let (start, end): (u64, u64) = if mm.is_null() {
+        (0, 0)
+    } else {
+        (load(mm, off!(mm_arg_start)), load(mm, off!(mm_arg_end)))
+    };
+    let size = end.saturating_sub(start);
+    a.argv_size = if size > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        size as u32
+    };
+    let mut n = size as usize;
+    if size > ARGV_LEN as u64 {
+        n = ARGV_LEN;
+        flags |= EXEC_ARGV_TRUNCATED;
+    }
+    a.argv_len = 0;
+    if n > 0 {
+        // SAFETY: `n` is at most the buffer's length; the helper validates the source.
+        let r = unsafe {
+            bpf_probe_read_user_raw(a.argv.as_mut_ptr().cast(), n as u32, start as *const _)
+        };
+        if r == 0 {
+            a.argv_len = n as u16;
+        } else {
+            flags |= EXEC_ARGV_UNREAD;
+            *ok = false;
+            warn!(&(), "nstrace: mm.arg_start: user read failed ({})", r);
+        }
+    }
+    a.flags = flags;
 }
 
 /// sched:sched_process_exit(p, …) — a task is exiting; exit_code is final.

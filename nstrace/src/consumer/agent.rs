@@ -14,7 +14,7 @@ use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
 use crate::model::{topology, Correction, Model, Place, Release};
 use crate::output::logfile::RotatingLog;
-use crate::output::metrics::{FindingLabels, PlaceLabels};
+use crate::output::metrics::{FindingLabels, PlaceLabels, SessionLabels};
 use crate::output::{findings, topology as topo_out, write_stdout};
 use crate::record::Meta;
 use crate::serve::Shared;
@@ -45,6 +45,8 @@ type PodKey = (String, String);
 struct Series {
     findings: HashSet<FindingLabels>,
     restarts: HashSet<PlaceLabels>,
+    sessions: HashSet<SessionLabels>,
+    probes: HashSet<SessionLabels>,
     gone_since: Option<Instant>,
 }
 
@@ -94,6 +96,9 @@ enum Count<'a> {
     RuntimeJoin(&'a str),
     /// `nstrace_findings_total{finding, severity, namespace, pod, container}`.
     Finding,
+    /// That, and `nstrace_exec_sessions_total{namespace, pod, container, runtime}`:
+    /// an exec session (not a preStop hook) by this runtime.
+    Session(&'a str),
 }
 
 /// Whether a finding is logged at `min`, and where it is counted (whether
@@ -104,6 +109,8 @@ fn route(a: &Attributed, min: Severity) -> (bool, Count<'_>) {
         Count::Nothing
     } else if let Some(runtime) = a.finding.routine() {
         Count::RuntimeJoin(runtime)
+    } else if let Some(s) = a.finding.session().filter(|s| !s.pre_stop) {
+        Count::Session(&s.by.runtime)
     } else {
         Count::Finding
     };
@@ -167,19 +174,28 @@ impl AgentView {
                     self.shared
                         .metrics(|m| m.runtime_joins.get_or_create(&labels).inc());
                 }
-                Count::Finding => {
+                Count::Finding | Count::Session(_) => {
                     let [ns, pod, ctr] = place_labels(&a.place);
                     let labels: FindingLabels = [
                         ("finding", a.finding.kind.name().to_owned()),
                         ("severity", a.finding.severity.name().to_owned()),
                         ns.clone(),
                         pod.clone(),
-                        ctr,
+                        ctr.clone(),
                     ];
                     self.shared
                         .metrics(|m| m.findings.get_or_create(&labels).inc());
-                    let s = self.series.entry((ns.1, pod.1)).or_default();
+                    let s = self
+                        .series
+                        .entry((ns.1.clone(), pod.1.clone()))
+                        .or_default();
                     s.findings.insert(labels);
+                    if let Count::Session(runtime) = count {
+                        let labels: SessionLabels = [ns, pod, ctr, ("runtime", runtime.to_owned())];
+                        self.shared
+                            .metrics(|m| m.exec_sessions.get_or_create(&labels).inc());
+                        s.sessions.insert(labels);
+                    }
                 }
             }
         }
@@ -229,6 +245,21 @@ impl AgentView {
         self.runs
             .retain(|l, _| live.contains(&(l[0].1.clone(), l[1].1.clone())));
         self.runs.extend(seen);
+    }
+
+    /// Runs of recognised exec probes: counted by place and runtime, never logged.
+    fn probe_runs(&mut self) {
+        let Some(audit) = self.audit.as_mut() else {
+            return;
+        };
+        for run in audit.sessions.probe_runs.drain(..) {
+            let [ns, pod, ctr] = place_labels(&run.container);
+            let labels: SessionLabels = [ns, pod, ctr, ("runtime", run.runtime)];
+            self.shared
+                .metrics(|m| m.exec_probes.get_or_create(&labels).inc());
+            let key = (labels[0].1.clone(), labels[1].1.clone());
+            self.series.entry(key).or_default().probes.insert(labels);
+        }
     }
 
     /// Timelines that ended: one sample each of the shutdown histogram.
@@ -320,6 +351,12 @@ impl AgentView {
                     for l in &s.restarts {
                         mm.restarts.remove(l);
                     }
+                    for l in &s.sessions {
+                        mm.exec_sessions.remove(l);
+                    }
+                    for l in &s.probes {
+                        mm.exec_probes.remove(l);
+                    }
                 });
             }
         }
@@ -343,6 +380,7 @@ impl Consumer for AgentView {
         self.wall_offset_ns = meta.wall_offset_ns;
         let mut audit = Audit::new(
             m.node.pid,
+            m.node.mnt,
             self.pid1,
             self.policy.take().unwrap_or_default(),
         );
@@ -368,6 +406,7 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(found)?;
+        self.probe_runs();
         Ok(Flow::Continue)
     }
 
@@ -420,6 +459,7 @@ impl Consumer for AgentView {
             None => Vec::new(),
         };
         self.report(found)?;
+        self.probe_runs();
         self.refresh(m);
         if let Some(log) = self.log.as_mut() {
             log.flush().context("writing the findings file")?;
@@ -427,7 +467,14 @@ impl Consumer for AgentView {
         Ok(Flow::Continue)
     }
 
-    fn finish(&mut self, _m: &Model) -> Result<Outcome> {
+    fn finish(&mut self, m: &Model) -> Result<Outcome> {
+        // Sessions still open or held back, containers not yet named.
+        let last = match self.audit.as_mut() {
+            Some(a) => a.finish(m),
+            None => Vec::new(),
+        };
+        self.report(last)?;
+        self.probe_runs();
         if let Some(log) = self.log.as_mut() {
             log.flush().context("writing the findings file")?;
         }
@@ -512,6 +559,29 @@ mod tests {
         let admin = attributed(FindingKind::NamespaceJoin, Severity::Info, join(None));
         assert_eq!(route(&admin, Severity::Low), (false, Count::Finding));
         assert_eq!(route(&admin, Severity::Info), (true, Count::Finding));
+    }
+
+    #[test]
+    fn sessions_are_counted_by_runtime_and_pre_stop_hooks_as_findings_only() {
+        use crate::detect::sessions::Session;
+        let s = Session::example();
+        let session = attributed(
+            FindingKind::ExecSession,
+            Severity::Low,
+            Evidence::Session(Box::new(s.clone())),
+        );
+        assert_eq!(
+            route(&session, Severity::Low),
+            (true, Count::Session("podman"))
+        );
+        let mut pre_stop = s;
+        pre_stop.pre_stop = true;
+        let hook = attributed(
+            FindingKind::ExecSession,
+            Severity::Info,
+            Evidence::Session(Box::new(pre_stop)),
+        );
+        assert_eq!(route(&hook, Severity::Low), (false, Count::Finding));
     }
 
     #[test]

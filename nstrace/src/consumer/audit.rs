@@ -132,6 +132,7 @@ impl Consumer for AuditView {
         self.wall_offset_ns = meta.wall_offset_ns;
         let mut audit = Audit::new(
             m.node.pid,
+            m.node.mnt,
             self.opts.pid1,
             self.policy.take().unwrap_or_default(),
         );
@@ -197,6 +198,7 @@ impl Consumer for AuditView {
                 // Counted, not kept: an audit may run for days.
                 self.shutdowns += a.shutdowns.done.len();
                 a.shutdowns.done.clear();
+                a.sessions.probe_runs.clear();
                 a.on_tick(now_ns, m)
             }
             None => Vec::new(),
@@ -209,6 +211,12 @@ impl Consumer for AuditView {
         for id in m.live_container_ids() {
             self.see(id, m);
         }
+        // Sessions still open or held back, containers not yet named.
+        let last = match self.audit.as_mut() {
+            Some(a) => a.finish(m),
+            None => Vec::new(),
+        };
+        self.show(last)?;
         let Some(audit) = self.audit.as_ref() else {
             return Ok(Outcome::Done);
         };
@@ -226,6 +234,8 @@ impl Consumer for AuditView {
             inits: self.judged.iter().copied().collect(),
             reapers: self.reapers.iter().copied().collect(),
             shutdowns: self.shutdowns + audit.shutdowns.done.len(),
+            probes: audit.sessions.probes_recognised,
+            probe_runs: audit.sessions.probe_runs_total,
         };
         let mut text =
             findings::summary_of_run(&self.all, &zombies, &hits, &watched, self.opts.format);

@@ -4,6 +4,8 @@
 //! worked. Pure: the classification reads only the event and the model as it
 //! was before the event.
 
+use std::collections::HashSet;
+
 use nstrace_common::{NsChangeEvent, NsSet, NsType, CLONE_NEW, CLONE_NEWUSER, CLONE_NEW_MASK};
 
 use super::{Evidence, Finding, FindingKind, Severity};
@@ -201,19 +203,59 @@ fn runtime(comm: &str, exe: &str) -> Option<Expected> {
 
 /// Classifies namespace joins and creations into findings.
 #[derive(Debug, Default)]
-pub struct Joins;
+pub struct Joins {
+    /// Threads of node processes that have entered a container's mount
+    /// namespace by setns and not yet exec'd (runc exec, nsenter): they are
+    /// still the node's programs, so their next calls are placed on the node,
+    /// not in the container they are entering.
+    entering: HashSet<u32>,
+}
 
 impl Joins {
     /// A detector.
     pub fn new() -> Joins {
-        Joins
+        Joins::default()
+    }
+
+    /// Where the actor (thread `tid`, whose mount namespace before the call
+    /// was `mnt`) lived: the node for a node program on its way in.
+    fn actor_place(&self, tid: u32, mnt: u32, m: &Model) -> Place {
+        if self.entering.contains(&tid) {
+            Place::Node
+        } else {
+            m.place_of_mnt(mnt)
+        }
     }
 
     /// Classifies `ev` against the model *before* the event is applied to it.
     pub fn on_event(&mut self, ev: &Event, m: &Model) -> Option<Finding> {
         let mut join = match ev {
-            Event::Setns(e) => ns_change(e, true, m),
-            Event::Unshare(e) => ns_change(e, false, m),
+            Event::Setns(e) => {
+                let mut j = ns_change(e, true, m);
+                j.actor.place = self.actor_place(e.hdr.tid, e.before.mnt, m);
+                let into_container = e.hdr.ns.mnt != e.before.mnt
+                    && m.place_of_ns(NsType::Mnt, e.hdr.ns.mnt).in_container();
+                if e.ret == 0 && j.actor.place == Place::Node && into_container {
+                    self.entering.insert(e.hdr.tid);
+                }
+                j
+            }
+            // An unshare without a CLONE_NEW* flag (runc's `unshare(0)` on
+            // its way into a container) creates no namespace: not a join.
+            Event::Unshare(e) if e.flags & CLONE_NEW_MASK == 0 => return None,
+            Event::Unshare(e) => {
+                let mut j = ns_change(e, false, m);
+                j.actor.place = self.actor_place(e.hdr.tid, e.before.mnt, m);
+                j
+            }
+            Event::Exec(e) => {
+                self.entering.remove(&e.hdr.tid);
+                return None;
+            }
+            Event::Exit(e) => {
+                self.entering.remove(&e.hdr.tid);
+                return None;
+            }
             Event::Create(e) => {
                 let new = e.clone_flags & CLONE_NEW_MASK;
                 if new == 0 || e.clone_flags & CLONE_THREAD != 0 {
@@ -228,7 +270,7 @@ impl Joins {
                     euid: e.hdr.euid,
                     cap_effective: e.cap_effective,
                     pid_ns: e.creator_ns.pid,
-                    place: m.place_of_mnt(e.creator_ns.mnt),
+                    place: self.actor_place(e.creator_tid, e.creator_ns.mnt, m),
                 };
                 Join {
                     actor,
@@ -599,6 +641,57 @@ mod tests {
                 container: None
             }
         );
+    }
+
+    #[test]
+    fn an_unshare_without_new_namespaces_is_no_join() {
+        let m = model();
+        // runc's unshare(0) on its way into a container: no "created new  namespace(s)".
+        assert!(Joins::new()
+            .on_event(&unshare(60, 0, ns_with(&[]), ns_with(&[]), 0), &m)
+            .is_none());
+        assert!(
+            Joins::new()
+                .on_event(&unshare(60, 0, ns_with(&[]), ns_with(&[]), 0x200), &m)
+                .is_none(),
+            "CLONE_FS alone"
+        );
+    }
+
+    #[test]
+    fn a_node_program_entering_a_container_stays_on_the_node_until_it_execs() {
+        let m = model();
+        let app = m.get(11).unwrap().ns;
+        let mut j = Joins::new();
+        // nsenter -a: mnt, then time (here the node's, as containers share it).
+        let mut in_mnt = ns_with(&[]);
+        in_mnt.mnt = app.mnt;
+        let f = j
+            .on_event(
+                &setns(50, "nsenter", ns_with(&[]), in_mnt, 0x2_0000, 0, app.mnt),
+                &m,
+            )
+            .unwrap();
+        assert_eq!(f.join().unwrap().actor.place, Place::Node);
+        // The model moved it into the container's mount namespace; the next
+        // call is still the node's nsenter, not a container escaping.
+        let f = j
+            .on_event(
+                &setns(50, "nsenter", in_mnt, in_mnt, 0x80, 0, node().time),
+                &m,
+            )
+            .unwrap();
+        assert_eq!(
+            (f.kind, f.severity, f.join().unwrap().actor.place.clone()),
+            (FindingKind::NamespaceJoin, Severity::Info, Place::Node)
+        );
+        // Once it execs, it is whatever lives there.
+        let e = nstrace_common::ExecEvent {
+            hdr: hdr(Kind::Exec, 50, 1, 2_000, in_mnt, "sh"),
+            ..Default::default()
+        };
+        assert!(j.on_event(&Event::Exec(Box::new(e)), &m).is_none());
+        assert!(j.entering.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod joins;
 pub mod pid1;
 pub mod policy;
 pub mod ports;
+pub mod sessions;
 pub mod shutdown;
 
 use std::fmt;
@@ -94,6 +95,15 @@ pub enum FindingKind {
     /// A bind in a container was refused: another container of its pod (or
     /// the node, for a hostNetwork pod) holds the port.
     PortConflict,
+    /// A program of the node entered a container and ran a command there
+    /// (podman/CRI/docker exec, nsenter).
+    ExecSession,
+    /// A command run into a container on a regular period (an exec probe):
+    /// said once, then counted.
+    ExecProbe,
+    /// A container was started into another container's PID (or network)
+    /// namespace (kubectl debug --target, --pid container:X).
+    DebugContainer,
 }
 
 impl FindingKind {
@@ -113,11 +123,14 @@ impl FindingKind {
             FindingKind::UserNamespaceCreated => "user_namespace_created",
             FindingKind::NamespaceJoin => "namespace_join",
             FindingKind::PortConflict => "port_conflict",
+            FindingKind::ExecSession => "exec_session",
+            FindingKind::ExecProbe => "exec_probe",
+            FindingKind::DebugContainer => "debug_container",
         }
     }
 
     /// Every kind, for parsing names.
-    pub const ALL: [FindingKind; 13] = [
+    pub const ALL: [FindingKind; 16] = [
         FindingKind::Pid1NeverReaps,
         FindingKind::Pid1IgnoresSigterm,
         FindingKind::SigtermNotForwarded,
@@ -131,6 +144,9 @@ impl FindingKind {
         FindingKind::UserNamespaceCreated,
         FindingKind::NamespaceJoin,
         FindingKind::PortConflict,
+        FindingKind::ExecSession,
+        FindingKind::ExecProbe,
+        FindingKind::DebugContainer,
     ];
 }
 
@@ -172,6 +188,12 @@ pub enum Evidence {
     Join(Box<joins::Join>),
     /// `port_conflict`: the refused bind and who holds the port.
     PortConflict(Box<ports::PortConflict>),
+    /// `exec_session`: who entered which container, how, with what.
+    Session(Box<sessions::Session>),
+    /// `exec_probe`: the command recognised as a probe.
+    Probe(Box<sessions::Probe>),
+    /// `debug_container`: the new container and the one it attached to.
+    Attach(Box<sessions::Attach>),
 }
 
 impl Finding {
@@ -217,6 +239,54 @@ impl Finding {
             _ => None,
         }
     }
+
+    /// The session, for `exec_session` findings.
+    pub fn session(&self) -> Option<&sessions::Session> {
+        match &self.evidence {
+            Evidence::Session(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The probe, for `exec_probe` findings.
+    pub fn probe(&self) -> Option<&sessions::Probe> {
+        match &self.evidence {
+            Evidence::Probe(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The attachment, for `debug_container` findings.
+    pub fn attach(&self) -> Option<&sessions::Attach> {
+        match &self.evidence {
+            Evidence::Attach(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Where a finding is placed when its evidence says (a join's actor
+    /// before the call, the container a session entered, the new container
+    /// of an attachment), rather than where its process lives now.
+    pub fn place(&self) -> Option<&Place> {
+        match &self.evidence {
+            Evidence::Join(j) => Some(&j.actor.place),
+            Evidence::Session(s) => Some(&s.container),
+            Evidence::Probe(p) => Some(&p.container),
+            Evidence::Attach(a) => Some(&a.container),
+            _ => None,
+        }
+    }
+
+    /// The engine or tool that made it, for sessions, probes and
+    /// attachments (`podman`, `containerd`, `nsenter`…): a metric label.
+    pub fn runtime(&self) -> Option<&str> {
+        match &self.evidence {
+            Evidence::Session(s) => Some(&s.by.runtime),
+            Evidence::Probe(p) => Some(&p.runtime),
+            Evidence::Attach(a) => Some(&a.by.runtime),
+            _ => None,
+        }
+    }
 }
 
 use crate::event::Event;
@@ -247,6 +317,8 @@ pub struct Audit {
     pub joins: joins::Joins,
     /// Port clashes.
     pub ports: ports::Ports,
+    /// Exec sessions, probes and debug containers.
+    pub sessions: sessions::Sessions,
     /// Allow rules.
     pub policy: policy::Policy,
     /// Hits per policy rule, in rule order.
@@ -256,13 +328,20 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Detectors for a node whose own PID namespace is `node_pid_ns`.
-    pub fn new(node_pid_ns: u32, cfg: pid1::Config, policy: policy::Policy) -> Audit {
+    /// Detectors for a node whose own PID and mount namespaces are
+    /// `node_pid_ns` and `node_mnt`.
+    pub fn new(
+        node_pid_ns: u32,
+        node_mnt: u32,
+        cfg: pid1::Config,
+        policy: policy::Policy,
+    ) -> Audit {
         Audit {
             pid1: pid1::Pid1::new(cfg, node_pid_ns),
             shutdowns: shutdown::Shutdowns::new(node_pid_ns),
             joins: joins::Joins::new(),
             ports: ports::Ports::new(),
+            sessions: sessions::Sessions::new(node_mnt),
             policy_hits: vec![0; policy.rules.len()],
             policy,
             pending: Vec::new(),
@@ -278,8 +357,8 @@ impl Audit {
         let mut out: Vec<Attributed> = found
             .into_iter()
             .map(|f| {
-                let place = match f.join() {
-                    Some(j) => j.actor.place.clone(),
+                let place = match f.place() {
+                    Some(p) => p.clone(),
                     None => m.place_of_process(f.pid, f.pid_ns),
                 };
                 Attributed {
@@ -309,6 +388,7 @@ impl Audit {
         found.extend(self.pid1.on_event(ev, m));
         found.extend(self.shutdowns.on_event(ev, m));
         found.extend(self.ports.on_event(ev, m));
+        found.extend(self.sessions.on_event(ev, m));
         if found.is_empty() {
             return Vec::new();
         }
@@ -331,7 +411,17 @@ impl Audit {
 
     /// Advances the clock.
     pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Attributed> {
-        let found = self.pid1.on_tick(now_ns, m);
+        let mut found = self.pid1.on_tick(now_ns, m);
+        found.extend(self.sessions.on_tick(now_ns, m));
+        if found.is_empty() {
+            return Vec::new();
+        }
+        self.attribute(found, m)
+    }
+
+    /// The trace ended: what is still open or held back (sessions) is said.
+    pub fn finish(&mut self, m: &Model) -> Vec<Attributed> {
+        let found = self.sessions.finish(m);
         if found.is_empty() {
             return Vec::new();
         }

@@ -15,6 +15,13 @@
 //! pod = "kured-*"                    # pod name or NAMESPACE/NAME (glob)
 //! ns_type = ["mnt", "pid"]           # every target's namespace type must be listed
 //! target = ["node"]                  # every target's class must be listed
+//!
+//! [[allow]]
+//! name = "the backup job's dumps"
+//! finding = ["exec_session"]
+//! container = "db"                   # container name or id (glob)
+//! runtime = "containerd"             # engine or tool of a session, probe, debug container
+//! command = "pg_dump *"              # the command line, as printed (glob)
 //! ```
 
 use std::fmt;
@@ -26,6 +33,7 @@ use toml::Spanned;
 use nstrace_common::NsType;
 
 use super::{Attributed, FindingKind};
+use crate::event::argv_text;
 use crate::model::Place;
 
 /// Namespace type names a rule may list.
@@ -83,6 +91,9 @@ struct RawRule {
     exe: Option<String>,
     uid: Option<u32>,
     pod: Option<String>,
+    container: Option<String>,
+    runtime: Option<String>,
+    command: Option<String>,
     #[serde(default)]
     ns_type: Vec<Spanned<String>>,
     #[serde(default)]
@@ -104,6 +115,12 @@ pub struct Rule {
     pub uid: Option<u32>,
     /// Pod-name glob.
     pub pod: Option<String>,
+    /// Container name (or id) glob.
+    pub container: Option<String>,
+    /// Runtime glob (sessions, probes, debug containers: `podman`, `containerd`, `nsenter`…).
+    pub runtime: Option<String>,
+    /// Command-line glob (sessions, probes, debug containers), as printed.
+    pub command: Option<String>,
     /// Namespace types every target must have (empty: any).
     pub ns_types: Vec<String>,
     /// Target classes every target must have (empty: any).
@@ -207,6 +224,9 @@ impl Policy {
                 exe: raw.exe,
                 uid: raw.uid,
                 pod: raw.pod,
+                container: raw.container,
+                runtime: raw.runtime,
+                command: raw.command,
                 ns_types: check(raw.ns_type, &NS_TYPES, "namespace type")?,
                 targets: check(raw.target, &TARGET_CLASSES, "target class")?,
             });
@@ -234,12 +254,43 @@ impl Rule {
             }
         }
         if let Some(e) = &self.exe {
-            if !join.is_some_and(|j| glob(e, &j.actor.exe)) {
+            let exe = join
+                .map(|j| j.actor.exe.as_str())
+                .or_else(|| f.session().map(|s| s.exe.as_str()));
+            if !exe.is_some_and(|x| glob(e, x)) {
                 return false;
             }
         }
         if let Some(u) = self.uid {
-            if join.is_none_or(|j| j.actor.uid != u) {
+            let uid = join
+                .map(|j| j.actor.uid)
+                .or_else(|| f.session().map(|s| s.uid))
+                .or_else(|| f.probe().map(|p| p.uid))
+                .or_else(|| f.attach().map(|a| a.uid));
+            if uid != Some(u) {
+                return false;
+            }
+        }
+        if let Some(c) = &self.container {
+            let matches = |c2: &crate::model::CtrRef| {
+                glob(c, &c2.id) || c2.name.as_deref().is_some_and(|n| glob(c, n))
+            };
+            if !a.place.ctr().is_some_and(matches) {
+                return false;
+            }
+        }
+        if let Some(r) = &self.runtime {
+            if !f.runtime().is_some_and(|x| glob(r, x)) {
+                return false;
+            }
+        }
+        if let Some(cmd) = &self.command {
+            let line = f
+                .session()
+                .map(|s| argv_text(&s.argv, s.argv_cut))
+                .or_else(|| f.probe().map(|p| argv_text(&p.argv, false)))
+                .or_else(|| f.attach().map(|a| argv_text(&a.argv, false)));
+            if !line.is_some_and(|l| glob(cmd, &l)) {
                 return false;
             }
         }
@@ -421,6 +472,45 @@ target = ["node"]
         let mut other_kind = good.clone();
         other_kind.finding.kind = FindingKind::CrossPodJoin;
         assert_eq!(p.allows(&other_kind), None);
+    }
+
+    #[test]
+    fn sessions_are_allowed_by_container_runtime_command_and_uid() {
+        use crate::detect::sessions::Session;
+        let s = Session::example();
+        let a = Attributed {
+            place: s.container.clone(),
+            finding: Finding {
+                kind: FindingKind::ExecSession,
+                severity: Severity::Low,
+                ts_ns: 1,
+                pid: s.leader,
+                comm: "sh".into(),
+                pid_ns: s.pid_ns,
+                evidence: Evidence::Session(Box::new(s)),
+            },
+            allowed_by: None,
+        };
+        let rule = |body: &str| {
+            Policy::parse(&format!("[[allow]]\nname = \"r\"\n{body}"), "p")
+                .unwrap()
+                .allows(&a)
+        };
+        assert_eq!(
+            rule("finding = [\"exec_session\"]\ncontainer = \"app\"\nruntime = \"podman\"\ncommand = \"/bin/sh -c 'cat *\"\nuid = 0\nexe = \"/bin/sh\"\npod = \"web\"\n"),
+            Some(0)
+        );
+        assert_eq!(
+            rule(&format!("container = \"{:012x}*\"\n", 0)),
+            Some(0),
+            "by id"
+        );
+        assert_eq!(rule("container = \"db\"\n"), None);
+        assert_eq!(rule("runtime = \"containerd\"\n"), None);
+        assert_eq!(rule("command = \"id\"\n"), None);
+        assert_eq!(rule("uid = 1000\n"), None);
+        // Join fields a session has none of never match it.
+        assert_eq!(rule("ns_type = [\"mnt\"]\n"), None);
     }
 
     #[test]

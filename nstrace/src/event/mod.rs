@@ -1,14 +1,16 @@
 //! Decoding of raw records (from the ring buffer or a record file) into typed
 //! events. Each record is copied into aligned storage by value; nothing is
-//! allocated per event but an exec's (boxed: it carries its cgroup's names).
+//! allocated per event but an exec's (boxed: it carries its cgroup's names and
+//! the arguments).
 
 pub mod names;
 
 use std::fmt;
 
 use nstrace_common::{
-    BindEvent, CreateEvent, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
+    BindEvent, CreateEvent, ExecArgs, ExecEvent, ExitEvent, Header, Kind, NsChangeEvent, ReapEvent,
     RenameEvent, SigStateEvent, SignalDeliverEvent, SignalGenerateEvent, WaitEvent, WaitedEvent,
+    EXEC_ARGV_TRUNCATED, EXEC_TTY,
 };
 
 /// One decoded kernel event.
@@ -16,8 +18,9 @@ use nstrace_common::{
 pub enum Event {
     /// A task was created.
     Create(CreateEvent),
-    /// A program was executed. Boxed: with its cgroup's names it is several
-    /// times the size of any other record, and every event would carry that size.
+    /// A program was executed. Boxed: with its cgroup's names and its
+    /// arguments it is several times the size of any other record, and every
+    /// event would carry that size.
     Exec(Box<ExecEvent>),
     /// A task exited.
     Exit(ExitEvent),
@@ -270,6 +273,63 @@ pub fn exec_cgroup(e: &ExecEvent) -> String {
     path
 }
 
+/// The argument strings of an exec record, as the program got them (lossy
+/// UTF-8). When the record cut them (`EXEC_ARGV_TRUNCATED`), the last one is
+/// the start of a longer string.
+pub fn exec_argv(a: &ExecArgs) -> Vec<String> {
+    let len = (a.argv_len as usize).min(a.argv.len());
+    let mut bytes = &a.argv[..len];
+    // Each string ends with a NUL; a cut record's last one does not.
+    if let Some(stripped) = bytes.strip_suffix(&[0]) {
+        bytes = stripped;
+    }
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Whether an exec record's arguments were cut to fit.
+pub fn exec_argv_cut(a: &ExecArgs) -> bool {
+    a.flags & EXEC_ARGV_TRUNCATED != 0
+}
+
+/// Whether the exec'd task has a controlling terminal.
+pub fn exec_tty(a: &ExecArgs) -> bool {
+    a.flags & EXEC_TTY != 0
+}
+
+/// A command line as a shell would take it back: words made only of
+/// unremarkable characters bare, the others in single quotes; `…` after a
+/// cut one. Control characters are left for the renderer to escape.
+pub fn argv_text(argv: &[String], cut: bool) -> String {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_alphanumeric() || "_@%+=:,./-".contains(c))
+    };
+    let mut out = String::new();
+    for (i, w) in argv.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if plain(w) {
+            out.push_str(w);
+        } else {
+            out.push('\'');
+            out.push_str(&w.replace('\'', "'\\''"));
+            out.push('\'');
+        }
+    }
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
 /// A NUL-padded kernel string as text (lossy, without allocation when valid UTF-8).
 pub fn cstr(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -401,6 +461,42 @@ mod tests {
         let mut buf = vec![0u8; 1];
         buf.extend_from_slice(as_bytes(&e));
         assert_eq!(decode(&buf[1..]), Ok(Event::Exit(e)));
+    }
+
+    fn args(bytes: &[u8], flags: u16) -> ExecArgs {
+        let mut a = ExecArgs {
+            argv_size: bytes.len() as u32,
+            argv_len: bytes.len() as u16,
+            flags,
+            ..ExecArgs::default()
+        };
+        a.argv[..bytes.len()].copy_from_slice(bytes);
+        a
+    }
+
+    #[test]
+    fn exec_arguments_are_split_at_nuls_and_quoted_like_a_shell() {
+        let a = args(b"/bin/sh\0-c\0cat /proc/1/environ; id\0\0x\0", 0);
+        let argv = exec_argv(&a);
+        assert_eq!(argv, ["/bin/sh", "-c", "cat /proc/1/environ; id", "", "x"]);
+        assert_eq!(
+            argv_text(&argv, false),
+            "/bin/sh -c 'cat /proc/1/environ; id' '' x"
+        );
+        assert_eq!(
+            argv_text(&["echo".into(), "it's".into()], false),
+            "echo 'it'\\''s'"
+        );
+        // Cut: the last string has no NUL and is marked.
+        let cut = args(b"sleep\x00100", EXEC_ARGV_TRUNCATED);
+        assert!(exec_argv_cut(&cut));
+        assert_eq!(argv_text(&exec_argv(&cut), true), "sleep 100…");
+        assert!(exec_argv(&args(b"", 0)).is_empty());
+        assert!(exec_tty(&args(b"sh\0", EXEC_TTY)));
+        // Bytes past argv_len are not arguments (the record is not zeroed there).
+        let mut stale = args(b"id\0", 0);
+        stale.argv[3..8].copy_from_slice(b"junk\0");
+        assert_eq!(exec_argv(&stale), ["id"]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub struct Process {
     pub comm: String,
     /// Executable path (from exec, or /proc/PID/exe at snapshot).
     pub exe: String,
-    /// Command line, space-joined (snapshot only; exec events do not carry argv).
+    /// Command line, space-joined (from the snapshot, or the exec's arguments).
     pub cmdline: String,
     /// Cgroup path that names its container, if any.
     pub cgroup: String,
@@ -297,6 +297,17 @@ pub struct Enrichment {
     pub exe: String,
     /// Its command line, space-joined (exec events do not carry argv); empty if unknown.
     pub cmdline: String,
+}
+
+/// An exec's command line as the model keeps it (space-joined, as /proc's
+/// is read): its arguments, or the path when it has none.
+fn exec_cmdline(e: &nstrace_common::ExecEvent) -> String {
+    let argv = crate::event::exec_argv(&e.args);
+    if argv.is_empty() {
+        cstr(&e.filename).into_owned()
+    } else {
+        argv.join(" ")
+    }
 }
 
 /// Whether the collector should read /proc after this event: an exec or a
@@ -901,7 +912,7 @@ impl Model {
                         ns_pid: h.ns_tgid,
                         comm: cstr(&h.comm).into_owned(),
                         exe: exe.clone(),
-                        cmdline: cstr(&e.filename).into_owned(),
+                        cmdline: exec_cmdline(e),
                         cgroup,
                         ns: h.ns,
                         start_ns: h.ts_ns,
@@ -919,7 +930,7 @@ impl Model {
                 }
                 let (old_mnt, was_init) = (p.ns.mnt, p.ns_pid == 1);
                 p.comm = cstr(&h.comm).into_owned();
-                p.cmdline = cstr(&e.filename).into_owned();
+                p.cmdline = exec_cmdline(e);
                 p.exe = exe;
                 p.ppid = h.ppid;
                 p.ns_pid = h.ns_tgid;

@@ -257,6 +257,8 @@ pub struct Places {
     by_pid_ns: HashMap<u32, Option<Place>>,
     /// Namespaces by (kind, inode).
     by_ns: HashMap<(NsType, u32), Place>,
+    /// Ids of the pods' infra (pause) containers.
+    infra: std::collections::HashSet<String>,
 }
 
 impl Places {
@@ -292,6 +294,9 @@ impl Places {
                     container: Some(c.ctr_ref()),
                 };
                 container(&mut p, c, here);
+                if c.infra {
+                    p.infra.insert(c.id.clone());
+                }
                 for (ty, ino) in c.ns.iter() {
                     if ino == 0 || ino == node.get(ty) {
                         continue;
@@ -366,6 +371,11 @@ impl Places {
             .keys()
             .find(|(_, ino)| *ino == inode)
             .map(|(ty, _)| *ty)
+    }
+
+    /// Whether container `id` is a pod's infra (pause) container.
+    pub fn is_infra(&self, id: &str) -> bool {
+        self.infra.contains(id)
     }
 
     /// The container that alone has PID namespace `pid_ns`, if one does.

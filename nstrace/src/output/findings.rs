@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::wire::{
-    self, ActorWire, FindingLine, JoinWire, Ordered, PartyWire, PlaceWire, PortConflictWire,
-    SummaryLine, SummaryWire, TargetWire, WatchedWire,
+    self, ActorWire, AttachWire, CallerWire, EntrantWire, ExecProbesWire, FindingLine, JoinWire,
+    JoinedWire, Ordered, PartyWire, PlaceWire, PortConflictWire, ProbeWire, SessionProcessWire,
+    SessionWire, SummaryLine, SummaryWire, TargetWire, WatchedWire,
 };
 use super::{safe, time, timeline, Format};
 use crate::detect::joins::{Action, Join};
@@ -15,12 +16,15 @@ use crate::detect::pid1::{
     Dropped, IgnoredSigterm, NotForwarded, Prediction, TeardownKills, Unreaped,
 };
 use crate::detect::ports::{PortConflict, Relation};
+use crate::detect::sessions::{Attach, Caller, Entrant, Probe, Session};
 use crate::detect::{Attributed, Evidence, Finding, FindingKind, Severity};
+use crate::event::argv_text;
 use crate::event::names::{
     cap_summary, clone_flag_list, clone_flag_names, exit_status, CLONE_NEW_MASK,
 };
 use crate::model::Place;
 use crate::model::{Disposition, Init, TermFailure};
+use nstrace_common::NsType;
 
 /// One sentence about a finding.
 pub fn summary(f: &Finding) -> String {
@@ -66,6 +70,9 @@ pub fn summary(f: &Finding) -> String {
         Evidence::Shutdown(t) => format!("slow shutdown: {}", timeline::verdict_text(t)),
         Evidence::Join(j) => join_summary(j),
         Evidence::PortConflict(c) => conflict_summary(c),
+        Evidence::Session(x) => session_summary(x),
+        Evidence::Probe(p) => probe_summary(p),
+        Evidence::Attach(a) => attach_summary(a),
     }
 }
 
@@ -80,7 +87,267 @@ pub fn evidence(f: &Finding) -> Vec<String> {
         Evidence::Shutdown(t) => timeline::lines(t),
         Evidence::Join(j) => join_evidence(j),
         Evidence::PortConflict(c) => conflict_evidence(c),
+        Evidence::Session(x) => session_evidence(x),
+        Evidence::Probe(p) => probe_evidence(p),
+        Evidence::Attach(a) => attach_evidence(a),
     }
+}
+
+/// "podman (runc under conmon)", "nsenter from the node".
+fn entered_by(by: &Entrant) -> String {
+    let under = by
+        .callers
+        .first()
+        .map(|c| format!(" under {}", c.comm))
+        .unwrap_or_default();
+    if by.runtime == by.tool {
+        match &by.from {
+            Place::Node => format!("{} from the node{under}", by.tool),
+            from => format!("{} from {}{under}", by.tool, who(from)),
+        }
+    } else {
+        format!("{} ({}{under})", by.runtime, by.tool)
+    }
+}
+
+/// "entered by: pid 18273 runc:[1:CHILD] (exe /usr/bin/runc, uid 0, caps all) from node, called by conmon 18263 ← podman 18253".
+fn entrant_line(label: &str, by: &Entrant) -> String {
+    let mut s = format!(
+        "{label}: pid {} {} (exe {}, uid {}, caps {}) from {}",
+        by.pid,
+        by.comm,
+        if by.exe.is_empty() { "?" } else { &by.exe },
+        by.uid,
+        cap_summary(by.cap_effective),
+        by.from
+    );
+    if !by.callers.is_empty() {
+        let chain: Vec<String> = by
+            .callers
+            .iter()
+            .map(|c| format!("{} {}", c.comm, c.pid))
+            .collect();
+        let _ = write!(s, ", called by {}", chain.join(" ← "));
+    }
+    s
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.3}s", ns as f64 / 1e9)
+}
+
+fn session_summary(x: &Session) -> String {
+    let cmd = argv_text(&x.argv, x.argv_cut);
+    let tty = if x.tty { "a terminal" } else { "no terminal" };
+    let what = if x.pre_stop {
+        format!(
+            "the preStop hook of {} (a SIGTERM to its PID 1 followed), run by {}",
+            who(&x.container),
+            entered_by(&x.by)
+        )
+    } else {
+        format!("{} entered {}", entered_by(&x.by), who(&x.container))
+    };
+    let when = match x.end_ns {
+        Some(_) => format!("ended after {}", secs(x.duration_ns())),
+        None => format!("still running after {}", secs(x.duration_ns())),
+    };
+    format!(
+        "{what}: {cmd} as uid {}, caps {}, {tty}; {} process(es), {when}",
+        x.uid,
+        cap_summary(x.cap_effective),
+        x.processes_total
+    )
+}
+
+fn session_evidence(x: &Session) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "command: {} (exe {}){}",
+            argv_text(&x.argv, x.argv_cut),
+            x.exe,
+            if x.argv_cut { ", arguments cut" } else { "" }
+        ),
+        entrant_line("entered by", &x.by),
+        format!(
+            "joined: {} of {}",
+            x.joined
+                .iter()
+                .map(|j| j.ns_type.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            x.container
+        ),
+        format!(
+            "as: uid {} euid {}, caps {}",
+            x.uid,
+            x.euid,
+            cap_summary(x.cap_effective)
+        ),
+        format!(
+            "terminal: {}",
+            match (x.tty, x.interactive) {
+                (true, _) => "yes (interactive)",
+                (false, true) => "none (an interactive shell)",
+                (false, false) => "none",
+            }
+        ),
+    ];
+    let procs: Vec<String> = x
+        .processes
+        .iter()
+        .map(|p| {
+            if p.argv.is_empty() {
+                format!("{} {}", p.pid, p.comm)
+            } else {
+                format!("{} {} ({})", p.pid, p.comm, argv_text(&p.argv, false))
+            }
+        })
+        .collect();
+    let more = x.processes_total.saturating_sub(x.processes.len());
+    out.push(format!(
+        "processes: {}{}",
+        procs.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ));
+    out.push(match (x.end_ns, x.exit_code) {
+        (Some(_), Some(code)) => format!(
+            "time: command {} after entering, ended after {} ({} of pid {})",
+            secs(x.exec_ns.saturating_sub(x.start_ns)),
+            secs(x.duration_ns()),
+            exit_status(code),
+            x.leader
+        ),
+        (Some(_), None) => format!(
+            "time: command {} after entering, ended after {}",
+            secs(x.exec_ns.saturating_sub(x.start_ns)),
+            secs(x.duration_ns())
+        ),
+        (None, _) => format!(
+            "time: command {} after entering, still running after {}",
+            secs(x.exec_ns.saturating_sub(x.start_ns)),
+            secs(x.duration_ns())
+        ),
+    });
+    out
+}
+
+fn probe_summary(p: &Probe) -> String {
+    format!(
+        "exec probe in {}: {} every {:.1}s by {} ({}); counted from now on, not logged ({} runs so far)",
+        who(&p.container),
+        argv_text(&p.argv, false),
+        p.period_ns as f64 / 1e9,
+        p.runtime,
+        p.tool,
+        p.runs
+    )
+}
+
+fn probe_evidence(p: &Probe) -> Vec<String> {
+    let mut out = vec![
+        format!("command: {}", argv_text(&p.argv, false)),
+        format!(
+            "runs: {} seen, every {:.3}s, no terminal",
+            p.runs,
+            p.period_ns as f64 / 1e9
+        ),
+        format!("as: uid {}, caps {}", p.uid, cap_summary(p.cap_effective)),
+    ];
+    let chain: Vec<String> = p
+        .callers
+        .iter()
+        .map(|c| format!("{} {}", c.comm, c.pid))
+        .collect();
+    out.push(format!(
+        "by: {} ({}), called by {}",
+        p.runtime,
+        p.tool,
+        if chain.is_empty() {
+            "?".to_owned()
+        } else {
+            chain.join(" ← ")
+        }
+    ));
+    out
+}
+
+/// What sharing these namespaces of a container lets a process do.
+fn attach_power(a: &Attach, target: &str) -> String {
+    let mut can = Vec::new();
+    if a.shares.contains(&NsType::Pid) {
+        if a.powerful() {
+            can.push(format!(
+                "see {target}'s processes, read their memory and environment, trace and signal them"
+            ));
+        } else {
+            can.push(format!(
+                "see {target}'s processes and signal those of its uid"
+            ));
+        }
+    }
+    if a.shares.contains(&NsType::Net) {
+        can.push(format!("use {target}'s network (its ports and traffic)"));
+    }
+    can.join(", and ")
+}
+
+fn attach_summary(a: &Attach) -> String {
+    let shares: Vec<&str> = a
+        .shares
+        .iter()
+        .map(|t| match t {
+            NsType::Pid => "PID",
+            NsType::Net => "network",
+            t => t.name(),
+        })
+        .collect();
+    let target = a
+        .target
+        .ctr()
+        .map_or_else(|| a.target.to_string(), |c| format!("container {c}"));
+    let new = match &a.container {
+        Place::Unknown => format!("a new container (pid {})", a.pid),
+        p => who(p),
+    };
+    let of = match (a.target.pod_ref(), a.container.pod_ref()) {
+        (Some(t), Some(n)) if t == n => format!("{target} of the same pod"),
+        _ => who(&a.target),
+    };
+    format!(
+        "{new} was started into the {} namespace of {of}, with caps {}: it can {}",
+        shares.join(" and "),
+        cap_summary(a.cap_effective),
+        attach_power(a, &target)
+    )
+}
+
+fn attach_evidence(a: &Attach) -> Vec<String> {
+    vec![
+        format!(
+            "new: pid {} {} in {}, uid {}, caps {}",
+            a.pid,
+            argv_text(&a.argv, false),
+            a.container,
+            a.uid,
+            cap_summary(a.cap_effective)
+        ),
+        format!(
+            "target: {} ({} shared)",
+            a.target,
+            a.shares
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        entrant_line("started by", &a.by),
+        format!("engine: {}", entered_by(&a.by)),
+    ]
 }
 
 /// A container as the subject of a sentence: "container web of pod shop".
@@ -604,6 +871,9 @@ pub fn finding_line(a: &Attributed, wall_offset_ns: i64) -> FindingLine<'_> {
         join: f.join().map(join_wire),
         resolved: f.resolved(),
         port_conflict: f.port_conflict().map(conflict_wire),
+        session: f.session().map(session_wire),
+        exec_probe: f.probe().map(probe_wire),
+        debug_container: f.attach().map(attach_wire),
         summary: summary(f),
         evidence: evidence(f),
     }
@@ -648,6 +918,101 @@ fn conflict_wire(c: &PortConflict) -> PortConflictWire<'_> {
             (Some(_), true) => "lookup",
             (Some(_), false) => "bind_events",
         },
+    }
+}
+
+fn callers_wire(c: &[Caller]) -> Vec<CallerWire<'_>> {
+    c.iter()
+        .map(|c| CallerWire {
+            pid: c.pid,
+            comm: &c.comm,
+        })
+        .collect()
+}
+
+fn entrant_wire(by: &Entrant) -> EntrantWire<'_> {
+    EntrantWire {
+        pid: by.pid,
+        comm: &by.comm,
+        tool: &by.tool,
+        exe: &by.exe,
+        uid: by.uid,
+        cap_effective: by.cap_effective,
+        caps: cap_summary(by.cap_effective),
+        place: place_wire(&by.from),
+    }
+}
+
+fn session_wire(x: &Session) -> SessionWire<'_> {
+    SessionWire {
+        container: place_wire(&x.container),
+        runtime: &x.by.runtime,
+        entered_by: entrant_wire(&x.by),
+        callers: callers_wire(&x.by.callers),
+        joined: x
+            .joined
+            .iter()
+            .map(|j| JoinedWire {
+                ns_type: j.ns_type.name(),
+                inode: j.inode,
+            })
+            .collect(),
+        argv: &x.argv,
+        argv_truncated: x.argv_cut,
+        exe: &x.exe,
+        uid: x.uid,
+        euid: x.euid,
+        cap_effective: x.cap_effective,
+        caps: cap_summary(x.cap_effective),
+        tty: x.tty,
+        interactive: x.interactive,
+        processes: x
+            .processes
+            .iter()
+            .map(|p| SessionProcessWire {
+                pid: p.pid,
+                comm: &p.comm,
+                argv: &p.argv,
+            })
+            .collect(),
+        processes_total: x.processes_total,
+        start_ts_ns: x.start_ns,
+        exec_ts_ns: x.exec_ns,
+        end_ts_ns: x.end_ns,
+        duration_s: wire::seconds(x.duration_ns()),
+        exit_code: x.exit_code,
+        pre_stop: x.pre_stop,
+    }
+}
+
+fn probe_wire(p: &Probe) -> ProbeWire<'_> {
+    ProbeWire {
+        container: place_wire(&p.container),
+        argv: &p.argv,
+        runtime: &p.runtime,
+        tool: &p.tool,
+        callers: callers_wire(&p.callers),
+        uid: p.uid,
+        cap_effective: p.cap_effective,
+        caps: cap_summary(p.cap_effective),
+        period_s: wire::seconds(p.period_ns),
+        runs: p.runs,
+    }
+}
+
+fn attach_wire(a: &Attach) -> AttachWire<'_> {
+    AttachWire {
+        container: place_wire(&a.container),
+        pid: a.pid,
+        argv: &a.argv,
+        uid: a.uid,
+        cap_effective: a.cap_effective,
+        caps: cap_summary(a.cap_effective),
+        target: place_wire(&a.target),
+        shares: a.shares.iter().map(|t| t.name()).collect(),
+        runtime: &a.by.runtime,
+        started_by: entrant_wire(&a.by),
+        callers: callers_wire(&a.by.callers),
     }
 }
 
@@ -716,6 +1081,10 @@ pub struct Watched {
     pub reapers: Vec<u32>,
     /// Container shutdowns followed from SIGTERM to the end.
     pub shutdowns: usize,
+    /// Exec probes recognised.
+    pub probes: usize,
+    /// Their runs, counted and not reported.
+    pub probe_runs: u64,
 }
 
 /// End-of-run summary: findings per kind and severity (allowed ones apart),
@@ -750,6 +1119,13 @@ pub fn summary_of_run(
             }
             for (ns, n) in zombies {
                 let _ = writeln!(s, "  zombies now in pid namespace {ns}: {n}");
+            }
+            if watched.probes > 0 {
+                let _ = writeln!(
+                    s,
+                    "  exec probes: {} recognised, {} run(s) counted, not reported",
+                    watched.probes, watched.probe_runs
+                );
             }
             let _ = writeln!(
                 s,
@@ -786,6 +1162,10 @@ pub fn summary_of_run(
                         reapers: &watched.reapers,
                         shutdowns: watched.shutdowns,
                     },
+                    exec_probes: ExecProbesWire {
+                        probes: watched.probes,
+                        runs: watched.probe_runs,
+                    },
                 },
             })
         }
@@ -806,6 +1186,7 @@ mod tests {
             inits: vec![7],
             reapers: vec![7, 9],
             shutdowns: 1,
+            ..Watched::default()
         };
         let text = summary_of_run(&[], &BTreeMap::new(), &[], &watched, Format::Text);
         assert!(
@@ -1011,6 +1392,70 @@ mod tests {
             summary(&fp),
             "Docker (docker-proxy 77) could not publish tcp 127.0.0.1:8080 on the node for a container (`-p`): the node (python3 99) holds it; the container does not start"
         );
+    }
+
+    #[test]
+    fn sessions_in_words_and_json() {
+        use crate::detect::sessions::Session;
+        let s = Session::example();
+        let a = Attributed {
+            place: s.container.clone(),
+            finding: Finding {
+                kind: FindingKind::ExecSession,
+                severity: Severity::Low,
+                ts_ns: 1_031_000_000,
+                pid: 18274,
+                comm: "sh".into(),
+                pid_ns: s.pid_ns,
+                evidence: Evidence::Session(Box::new(s)),
+            },
+            allowed_by: None,
+        };
+        assert_eq!(
+            summary(&a.finding),
+            "podman (runc under conmon) entered container app of pod web: /bin/sh -c 'cat /proc/1/environ; id' as uid 0, caps CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID,SETPCAP,NET_BIND_SERVICE,NET_RAW,SYS_CHROOT,MKNOD,AUDIT_WRITE,SETFCAP, no terminal; 2 process(es), ended after 0.031s"
+        );
+        let ev = evidence(&a.finding);
+        assert_eq!(
+            ev[0],
+            "command: /bin/sh -c 'cat /proc/1/environ; id' (exe /bin/sh)"
+        );
+        assert_eq!(ev[1], "entered by: pid 18273 runc:[1:CHILD] (exe /usr/bin/runc, uid 0, caps all) from node, called by conmon 18263 ← podman 18253");
+        assert_eq!(
+            ev[2],
+            "joined: ipc, uts, net, pid, mnt of pod web / container app"
+        );
+        assert_eq!(ev[4], "terminal: none");
+        assert_eq!(
+            ev[5],
+            "processes: 18274 sh (/bin/sh -c 'cat /proc/1/environ; id'), 18279 cat (cat /proc/1/environ)"
+        );
+        assert_eq!(
+            ev[6],
+            "time: command 0.027s after entering, ended after 0.031s (exit 0 of pid 18274)"
+        );
+        let text = finding(&a, Format::Text, 0);
+        assert!(
+            text.contains("[LOW] exec_session  pod web / container app  pid 18274 (sh)"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&finding(&a, Format::Json, 0)).unwrap();
+        assert_eq!(v["finding"], "exec_session");
+        assert_eq!(v["container_name"], "app");
+        let x = &v["session"];
+        assert_eq!(x["runtime"], "podman");
+        assert_eq!(
+            x["argv"],
+            serde_json::json!(["/bin/sh", "-c", "cat /proc/1/environ; id"])
+        );
+        assert_eq!(x["entered_by"]["tool"], "runc");
+        assert_eq!(x["callers"][0]["comm"], "conmon");
+        assert_eq!(x["joined"][4]["type"], "mnt");
+        assert_eq!(x["tty"], false);
+        assert_eq!(x["processes_total"], 2);
+        assert_eq!(x["duration_s"], 0.031);
+        assert_eq!(x["end_ts_ns"], 1_031_000_000u64);
+        assert_eq!(x["container"]["container_name"], "app");
     }
 
     #[test]

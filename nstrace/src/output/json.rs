@@ -14,7 +14,7 @@ use crate::event::names::{
     bind_ip, clone_flag_list, errno_name, signal_name, sock_type_name, transport_name,
     CLONE_NEW_MASK,
 };
-use crate::event::{cstr, Event};
+use crate::event::{cstr, exec_argv, exec_argv_cut, exec_tty, Event};
 
 /// JSON-lines renderer.
 pub struct Json<W: Write> {
@@ -112,6 +112,10 @@ fn body<'a>(ev: &'a Event, node: &NsSet) -> EventBody<'a> {
         Event::Exec(e) => EventBody::Exec {
             filename: cstr(&e.filename),
             cgroup: crate::event::exec_cgroup(e),
+            argv: exec_argv(&e.args),
+            argv_truncated: exec_argv_cut(&e.args),
+            tty: exec_tty(&e.args),
+            cap_effective: e.args.cap_effective,
         },
         Event::Exit(e) => EventBody::Exit {
             exit_code: e.exit_code,

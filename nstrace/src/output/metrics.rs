@@ -22,6 +22,8 @@ pub type PlaceLabels = [(&'static str, String); 3];
 pub type FindingLabels = [(&'static str, String); 5];
 /// Labels with one value.
 pub type OneLabel = [(&'static str, String); 1];
+/// Labels of an exec session or probe series: namespace, pod, container, runtime.
+pub type SessionLabels = [(&'static str, String); 4];
 /// Labels of a shutdown series.
 pub type ShutdownLabels = [(&'static str, String); 3];
 
@@ -69,6 +71,10 @@ pub struct Metrics {
     /// Routine joins of container runtimes and network plugins, by which one:
     /// counted here instead of logged.
     pub runtime_joins: Family<OneLabel, Counter>,
+    /// Exec sessions (not preStop hooks), by place and runtime.
+    pub exec_sessions: Family<SessionLabels, Counter>,
+    /// Runs of recognised exec probes, by place and runtime.
+    pub exec_probes: Family<SessionLabels, Counter>,
     /// Lasting zombies, by place.
     pub zombies: Family<PlaceLabels, Gauge>,
     /// Pod shutdown durations (first SIGTERM to last exit), by namespace and verdict.
@@ -115,6 +121,8 @@ impl Metrics {
             name_lookups: Family::default(),
             findings: Family::default(),
             runtime_joins: Family::default(),
+            exec_sessions: Family::default(),
+            exec_probes: Family::default(),
             zombies: Family::default(),
             shutdown_seconds: Family::new_with_constructor(|| {
                 Histogram::new(SHUTDOWN_BUCKETS.iter().copied())
@@ -170,6 +178,16 @@ impl Metrics {
             "runtime_joins",
             "Routine namespace joins by container runtimes and network plugins on the node (counted, not logged), by runtime",
             m.runtime_joins.clone(),
+        );
+        reg.register(
+            "exec_sessions",
+            "Exec sessions into containers (podman/CRI/docker exec, nsenter; preStop hooks apart), by the pod and container entered and the runtime",
+            m.exec_sessions.clone(),
+        );
+        reg.register(
+            "exec_probes",
+            "Runs of commands recognised as exec probes (counted, not logged), by pod, container and runtime",
+            m.exec_probes.clone(),
         );
         reg.register(
             "zombies",

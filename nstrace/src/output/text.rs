@@ -11,7 +11,7 @@ use crate::event::names::{
     bind_ip, clone_flag_names, endpoint, errno_name, exit_status, signal_name, transport_name,
     CLONE_NEW_MASK, CLONE_THREAD,
 };
-use crate::event::{cstr, Event};
+use crate::event::{argv_text, cstr, exec_argv, exec_argv_cut, exec_tty, Event};
 
 /// Text renderer.
 pub struct Text<W: Write> {
@@ -78,7 +78,14 @@ fn details(s: &mut String, ev: &Event, node: &NsSet) {
             }
         }
         Event::Exec(e) => {
+            let argv = exec_argv(&e.args);
             let _ = write!(s, "{}", safe(&cstr(&e.filename)));
+            if !argv.is_empty() {
+                let _ = write!(s, ": {}", safe(&argv_text(&argv, exec_argv_cut(&e.args))));
+            }
+            if exec_tty(&e.args) {
+                s.push_str(" (tty)");
+            }
             let cgroup = crate::event::exec_cgroup(e);
             if !cgroup.is_empty() {
                 let _ = write!(s, " cgroup {}", safe(&cgroup));

@@ -140,6 +140,14 @@ pub enum EventBody<'a> {
         filename: Cow<'a, str>,
         /// The last directories of its cgroup path, as the kernel gave them.
         cgroup: String,
+        /// The program's arguments (argv[0] first).
+        argv: Vec<String>,
+        /// They were longer than the record keeps: the last one is cut.
+        argv_truncated: bool,
+        /// It has a controlling terminal.
+        tty: bool,
+        /// Its effective capabilities after the exec.
+        cap_effective: u64,
     },
     /// `exit`.
     Exit {
@@ -346,6 +354,15 @@ pub struct FindingLine<'a> {
     /// The clash, for `port_conflict` findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port_conflict: Option<PortConflictWire<'a>>,
+    /// The session, for `exec_session` findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionWire<'a>>,
+    /// The probe, for `exec_probe` findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec_probe: Option<ProbeWire<'a>>,
+    /// The attachment, for `debug_container` findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug_container: Option<AttachWire<'a>>,
     /// One sentence.
     pub summary: String,
     /// Supporting facts.
@@ -468,6 +485,158 @@ pub struct PartyWire<'a> {
     pub bound_ts_ns: Option<u64>,
 }
 
+/// A process above the program that entered a container.
+#[derive(Serialize)]
+pub struct CallerWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+}
+
+/// The program that entered a container (or started one).
+#[derive(Serialize)]
+pub struct EntrantWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command (`runc:[1:CHILD]`, `nsenter`).
+    pub comm: &'a str,
+    /// The tool (`runc`, `crun`, `nsenter`).
+    pub tool: &'a str,
+    /// Executable.
+    pub exe: &'a str,
+    /// Real uid.
+    pub uid: u32,
+    /// Effective capabilities at its first setns.
+    pub cap_effective: u64,
+    /// The same in words.
+    pub caps: String,
+    /// Where it lived.
+    pub place: PlaceWire<'a>,
+}
+
+/// A namespace joined.
+#[derive(Serialize)]
+pub struct JoinedWire {
+    /// Type.
+    #[serde(rename = "type")]
+    pub ns_type: &'static str,
+    /// Inode.
+    pub inode: u32,
+}
+
+/// A process of a session.
+#[derive(Serialize)]
+pub struct SessionProcessWire<'a> {
+    /// Node pid.
+    pub pid: u32,
+    /// Command.
+    pub comm: &'a str,
+    /// Its exec's arguments (empty when it exec'd nothing of its own).
+    pub argv: &'a [String],
+}
+
+/// An exec session.
+#[derive(Serialize)]
+pub struct SessionWire<'a> {
+    /// The container entered.
+    pub container: PlaceWire<'a>,
+    /// The engine (`podman`, `containerd`, `docker`, `cri-o`) or tool (`nsenter`).
+    pub runtime: &'a str,
+    /// Who entered.
+    pub entered_by: EntrantWire<'a>,
+    /// Its callers, nearest first.
+    pub callers: Vec<CallerWire<'a>>,
+    /// The namespaces it joined, in order.
+    pub joined: Vec<JoinedWire>,
+    /// The command (argv of the first exec inside).
+    pub argv: &'a [String],
+    /// The exec record cut it.
+    pub argv_truncated: bool,
+    /// The executable asked for.
+    pub exe: &'a str,
+    /// uid.
+    pub uid: u32,
+    /// euid.
+    pub euid: u32,
+    /// Effective capabilities of the command.
+    pub cap_effective: u64,
+    /// The same in words.
+    pub caps: String,
+    /// It has a controlling terminal.
+    pub tty: bool,
+    /// A terminal, or a shell without `-c`.
+    pub interactive: bool,
+    /// The processes it started (at most 16), the first one first.
+    pub processes: Vec<SessionProcessWire<'a>>,
+    /// How many it started in all.
+    pub processes_total: usize,
+    /// Its first setns (monotonic ns).
+    pub start_ts_ns: u64,
+    /// The command's exec.
+    pub exec_ts_ns: u64,
+    /// Its end, or null while it runs.
+    pub end_ts_ns: Option<u64>,
+    /// Seconds from its first setns to its end (or to now, while it runs).
+    pub duration_s: f64,
+    /// Its first process's wait status, or null.
+    pub exit_code: Option<u32>,
+    /// The kubelet's preStop hook (a SIGTERM to the container's PID 1 followed it).
+    pub pre_stop: bool,
+}
+
+/// An exec probe.
+#[derive(Serialize)]
+pub struct ProbeWire<'a> {
+    /// The container.
+    pub container: PlaceWire<'a>,
+    /// The command.
+    pub argv: &'a [String],
+    /// The engine.
+    pub runtime: &'a str,
+    /// The tool that enters for it.
+    pub tool: &'a str,
+    /// Its callers, nearest first.
+    pub callers: Vec<CallerWire<'a>>,
+    /// uid.
+    pub uid: u32,
+    /// Effective capabilities.
+    pub cap_effective: u64,
+    /// The same in words.
+    pub caps: String,
+    /// Its period.
+    pub period_s: f64,
+    /// Runs seen when it was recognised.
+    pub runs: u64,
+}
+
+/// A container started into another container's namespaces.
+#[derive(Serialize)]
+pub struct AttachWire<'a> {
+    /// The new container.
+    pub container: PlaceWire<'a>,
+    /// Its first process.
+    pub pid: u32,
+    /// Its command.
+    pub argv: &'a [String],
+    /// Its uid.
+    pub uid: u32,
+    /// Its effective capabilities.
+    pub cap_effective: u64,
+    /// The same in words.
+    pub caps: String,
+    /// The container it attached to.
+    pub target: PlaceWire<'a>,
+    /// The target's namespaces it shares (`pid`, `net`).
+    pub shares: Vec<&'static str>,
+    /// The engine.
+    pub runtime: &'a str,
+    /// Who started it.
+    pub started_by: EntrantWire<'a>,
+    /// Its callers, nearest first.
+    pub callers: Vec<CallerWire<'a>>,
+}
+
 /// The audit's closing line.
 #[derive(Serialize)]
 pub struct SummaryLine<'a> {
@@ -493,6 +662,17 @@ pub struct SummaryWire<'a> {
     /// What the audit looked at: a run with no finding is only worth as
     /// much as what it watched.
     pub watched: WatchedWire<'a>,
+    /// Exec probes recognised, and their runs (counted, not reported).
+    pub exec_probes: ExecProbesWire,
+}
+
+/// Exec probes of an audit.
+#[derive(Serialize)]
+pub struct ExecProbesWire {
+    /// Commands recognised as probes.
+    pub probes: usize,
+    /// Their runs.
+    pub runs: u64,
 }
 
 /// What an audit watched.

@@ -56,6 +56,10 @@ pub fn resolve(btf: &Btf, v1_controller: Option<u32>) -> Result<Offsets, BtfErro
         kernfs_name: m("kernfs_node", "name")?,
         // Renamed when it became RCU-protected (Linux 6.15).
         kernfs_parent: m("kernfs_node", "__parent").or_else(|_| m("kernfs_node", "parent"))?,
+        task_mm: m("task_struct", "mm")?,
+        mm_arg_start: m("mm_struct", "arg_start")?,
+        mm_arg_end: m("mm_struct", "arg_end")?,
+        signal_tty: m("signal_struct", "tty")?,
         valid: 1,
         ..Offsets::default()
     };

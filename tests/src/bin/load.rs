@@ -6,6 +6,8 @@
 //!   nstrace-load ns     N   N rounds of unshare(UTS|IPC|NET) and setns back to the start
 //!   nstrace-load bind   N   N rounds, in a network namespace of its own, of a TCP bind
 //!                           to a port and a second bind to it refused with EADDRINUSE
+//!   nstrace-load exec   N   N processes forked, exec'ing /bin/true with a 180-byte
+//!                           command line, and reaped (one worker per CPU)
 //!
 //! Every process it makes is its own; it never signals or enters anything else.
 
@@ -49,6 +51,57 @@ fn fork_storm(n: u64) {
             -1 => die("fork"),
             0 => {
                 fork_loop(share);
+                unsafe { libc::_exit(0) }
+            }
+            pid => pids.push(pid),
+        }
+    }
+    for pid in pids {
+        wait_child(pid);
+    }
+}
+
+/// The command line of each exec of the exec storm: about what a shell
+/// script's commands carry (180 bytes of argument strings).
+const EXEC_ARGV: [&str; 9] = [
+    "/bin/true",
+    "--config=/etc/app/config.yaml",
+    "--log-level=info",
+    "--listen=0.0.0.0:8080",
+    "--data-dir=/var/lib/app",
+    "--metrics-address=127.0.0.1:9100",
+    "--user=app",
+    "--shutdown-grace=30s",
+    "serve",
+];
+
+/// `exec N`: N children exec'd and reaped, split over one worker per CPU.
+fn exec_storm(n: u64) {
+    let args: Vec<std::ffi::CString> = EXEC_ARGV
+        .iter()
+        .map(|a| std::ffi::CString::new(*a).expect("no NUL"))
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let mut pids = Vec::new();
+    for w in 0..workers {
+        let share = n / workers + u64::from(w < n % workers);
+        // SAFETY: the worker forks children that only exec or _exit.
+        match unsafe { libc::fork() } {
+            -1 => die("fork"),
+            0 => {
+                for _ in 0..share {
+                    // SAFETY: the child calls execv (async-signal-safe) or _exit.
+                    match unsafe { libc::fork() } {
+                        -1 => die("fork"),
+                        0 => unsafe {
+                            libc::execv(argv[0], argv.as_ptr());
+                            libc::_exit(127)
+                        },
+                        pid => wait_child(pid),
+                    }
+                }
                 unsafe { libc::_exit(0) }
             }
             pid => pids.push(pid),
@@ -213,6 +266,7 @@ fn main() {
         "signal" => signal_storm(n),
         "ns" => ns_storm(n),
         "bind" => bind_storm(n),
+        "exec" => exec_storm(n),
         _ => usage(),
     }
     let secs = start.elapsed().as_secs_f64();
@@ -223,6 +277,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: nstrace-load <fork|signal|ns|bind> N   (N > 0)");
+    eprintln!("usage: nstrace-load <fork|signal|ns|bind|exec> N   (N > 0)");
     std::process::exit(2)
 }

@@ -25,3 +25,4 @@ mod pid1_servers;
 mod pods;
 mod privileges;
 mod prometheus_harness;
+mod sessions;
