@@ -33,6 +33,17 @@ pub enum Runtime {
     Podman,
 }
 
+impl Runtime {
+    /// Stable lowercase name for output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::CriO => "cri-o",
+            Runtime::Containerd => "containerd",
+            Runtime::Podman => "podman",
+        }
+    }
+}
+
 /// The names of one container and of its pod, as its runtime recorded them.
 ///
 /// A field the runtime did not write (or wrote empty) is `None`; nothing is guessed.

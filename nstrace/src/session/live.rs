@@ -222,6 +222,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
     // the kernel's RCU grace periods, seconds on a node busy with a storm,
     // and a kubelet's SIGKILL at the end of the grace period then loses
     // nothing (the kernel detaches them as the process exits anyway).
+    feed.counters(&totals);
     let outcome = feed.finish();
     eprintln!("{totals}");
     drop(probes);
