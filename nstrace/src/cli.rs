@@ -136,6 +136,8 @@ pub enum Command {
     /// and above by default; routine namespace joins by container runtimes
     /// are counted in /metrics instead (--min-severity info logs them).
     /// An HTTP listener, on a thread of its own, serves:
+    ///   /           the report page (see `report --help`) of the node now: its
+    ///               topology, the last 50 shutdowns and 200 findings (at most 2 MiB)
     ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
     ///               by kind/severity/namespace/pod/container, zombies, shutdown
     ///               durations, pods, containers, the agent's own memory
@@ -184,7 +186,7 @@ pub enum Command {
 /// `nstrace agent` options.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Address of the HTTP listener (/metrics, /healthz, /topology).
+    /// Address of the HTTP listener (/, /metrics, /healthz, /topology).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
     pub listen: std::net::SocketAddr,
     /// HTTP connections open at once at most; a new one closes the oldest.

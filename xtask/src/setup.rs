@@ -36,6 +36,8 @@ pub const PACKAGES: &[&str] = &[
     "nginx-light", // a server as PID 1
     "containerd", // the kubelet's runtime, driven through CRI by the tests' own small kubelet
     "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
+    "chromium",  // the report's browser tests: headless, driven over the DevTools pipe
+    "fonts-dejavu-core", // a font for the browser's screenshots
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
@@ -183,14 +185,44 @@ pub fn packages() -> Result<()> {
         .any(|p| DAEMONS.iter().any(|d| d.package == *p))
         .then(NoServiceStarts::install)
         .transpose()?;
+    // Never remove a package of the machine: a dry run first says what apt
+    // would do, and the install itself refuses to remove anything.
+    let plan = output(
+        Command::new("apt-get")
+            .args(["install", "-s", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    let removals = removed_by(&plan);
+    if !removals.is_empty() {
+        bail!(
+            "installing {} would remove {}: install them by hand (or resolve the conflict) and run setup again",
+            missing.join(" "),
+            removals.join(" ")
+        );
+    }
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "--no-remove",
+        ])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     for d in DAEMONS.iter().filter(|d| missing.contains(&d.package)) {
         keep_daemon_off(d);
     }
     Ok(())
+}
+
+/// The packages an `apt-get install -s` plan removes (its `Remv` lines).
+fn removed_by(plan: &str) -> Vec<&str> {
+    plan.lines()
+        .filter_map(|l| l.strip_prefix("Remv "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
 }
 
 /// A policy-rc.d forbidding every init-script action, for the length of one install;
@@ -400,8 +432,16 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_that_removes_a_package_is_seen() {
+        let plan = "NOTE: This is only a simulation!\nInst chromium-common (156.0 Debian-Security:12/stable-security [amd64])\nRemv qemu-utils [1:10.0.2+ds-2]\nInst chromium (156.0 Debian-Security:12/stable-security [amd64])\nConf chromium (156.0)\n";
+        assert_eq!(removed_by(plan), ["qemu-utils"]);
+        assert!(removed_by("Inst a (1)\nConf a (1)\n").is_empty());
+    }
+
+    #[test]
     fn prometheus_is_installed_without_recommends_and_as_a_daemon_package() {
         assert!(PACKAGES.contains(&"prometheus"));
+        assert!(PACKAGES.contains(&"chromium"));
         assert!(DAEMONS.iter().all(|d| PACKAGES.contains(&d.package)));
     }
 }

@@ -222,6 +222,30 @@ impl ReportBook {
         }
     }
 
+    /// Keeps half as much (the oldest of each list go, counted); `false`
+    /// when there was nothing left to drop.
+    pub fn shrink(&mut self) -> bool {
+        let before = self.findings.len() + self.shutdowns.len() + self.gone.len();
+        self.bounds = Bounds {
+            gone_pods: self.bounds.gone_pods / 2,
+            shutdowns: self.bounds.shutdowns / 2,
+            findings: self.bounds.findings / 2,
+        };
+        while self.findings.len() > self.bounds.findings {
+            self.findings.pop_front();
+            self.omitted.findings += 1;
+        }
+        while self.shutdowns.len() > self.bounds.shutdowns {
+            self.shutdowns.pop_front();
+            self.omitted.shutdowns += 1;
+        }
+        while self.gone.len() > self.bounds.gone_pods {
+            self.gone.pop_front();
+            self.omitted.gone_pods += 1;
+        }
+        self.findings.len() + self.shutdowns.len() + self.gone.len() < before
+    }
+
     /// The run's counters so far.
     pub fn counters(&mut self, s: &Stats) {
         self.stats = Some(s.clone());

@@ -213,7 +213,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
         .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed, &mut reads, &mut net, true)?;
+        tick(&mut feed, &mut reads, &mut net)?;
     }
     feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
@@ -277,24 +277,20 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
 }
 
 /// One clock tick: pins read again if wanted, network namespaces that
-/// changed read again, container inits' signal handling read when due, then
-/// the consumer. What is known of containers and
-/// network namespaces that are gone is forgotten first. The last tick also
-/// reads the network for a recording, so `replay --topology` ends where the
-/// trace did.
-fn tick(
-    feed: &mut Feed<'_>,
-    reads: &mut LiveReads,
-    net: &mut NetSource,
-    last: bool,
-) -> Result<Flow> {
+/// changed read again (for the consumer, or for a recording: `replay
+/// --topology` and `report` show the wiring as it was), container inits'
+/// signal handling read when due, then the consumer. What is known of
+/// containers and network namespaces that are gone is forgotten first.
+fn tick(feed: &mut Feed<'_>, reads: &mut LiveReads, net: &mut NetSource) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
     if feed.needs.model {
         reads.forget_gone(&mut feed.model);
         feed.model.forget_gone_net();
-        if feed.needs.net == NetNeeds::Wiring || (last && feed.recording()) {
+        // A recording keeps the wiring too, so a report of it shows each
+        // pod's network (only namespaces that changed are read again).
+        if feed.needs.net == NetNeeds::Wiring || feed.recording() {
             for f in net.refresh(&feed.model) {
                 feed.net(f)?;
             }
@@ -378,7 +374,7 @@ fn ingest(
         }
     }
     let flow = feed.event(&ev)?;
-    if feed.needs.net == NetNeeds::Wiring {
+    if feed.needs.net == NetNeeds::Wiring || feed.recording() {
         net.on_event(&ev);
     }
     if feed.wants_proc() {
@@ -484,7 +480,7 @@ async fn drive(
             }
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
-                flow = tick(feed, reads, net, false)?;
+                flow = tick(feed, reads, net)?;
             }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,

@@ -22,3 +22,4 @@ mod pid1_runtimes;
 mod pods;
 mod privileges;
 mod prometheus_harness;
+mod report;

@@ -13,8 +13,8 @@ const WIDTH: f64 = 980.0;
 /// Where the plot starts (labels to its left) and ends.
 const X0: f64 = 210.0;
 const X1: f64 = 960.0;
-/// The axis and its labels, above the rows.
-const AXIS_H: f64 = 34.0;
+/// The axis and its labels, above the rows (tick labels, then the band's).
+const AXIS_H: f64 = 46.0;
 const ROW_H: f64 = 24.0;
 
 /// A row of the chart.
@@ -135,9 +135,9 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
             &[
                 ("class", "band"),
                 ("x", &f(scale.x(0.0))),
-                ("y", &f(AXIS_H - 6.0)),
+                ("y", &f(AXIS_H - 24.0)),
                 ("width", &f(scale.x(g) - scale.x(0.0))),
-                ("height", &f(bottom - AXIS_H + 6.0)),
+                ("height", &f(bottom - AXIS_H + 24.0)),
                 ("data-t-end", &format!("{g}")),
             ],
         )
@@ -155,7 +155,7 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
             &[
                 ("class", "band-label"),
                 ("x", &f(scale.x(g) - 4.0)),
-                ("y", &f(AXIS_H + 6.0)),
+                ("y", &f(AXIS_H - 12.0)),
                 ("text-anchor", "end"),
             ],
         )
@@ -174,7 +174,7 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
                 ("class", if k == 0 { "tick zero" } else { "tick" }),
                 ("x1", &x),
                 ("x2", &x),
-                ("y1", &f(AXIS_H - 10.0)),
+                ("y1", &f(AXIS_H - 28.0)),
                 ("y2", &f(bottom)),
                 ("data-t", &format!("{v}")),
             ],
@@ -184,11 +184,11 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
             &[
                 ("class", "tick-label"),
                 ("x", &x),
-                ("y", &f(AXIS_H - 14.0)),
+                ("y", &f(AXIS_H - 32.0)),
                 ("text-anchor", "middle"),
             ],
         )
-        .text(&format!("{} s", trim_float(v)))
+        .text(&format!("{} s", seconds_label(v, step)))
         .close("text");
         k += 1;
     }
@@ -427,9 +427,15 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
     h.close("svg");
 }
 
-/// `3`, `0.5`, `-1.25` (no trailing zeros).
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.3}");
+/// A tick's time with as many decimals as its step needs: `3`, `0.5`, `0.0015`.
+fn seconds_label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize + 1;
+    trim_float(v, decimals)
+}
+
+/// `v` with `decimals` decimals, trailing zeros dropped: `3`, `0.5`, `-1.25`.
+fn trim_float(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
         "0".to_owned()
@@ -447,9 +453,12 @@ mod tests {
         assert_eq!(tick_step(3.2), 0.5);
         assert_eq!(tick_step(10.0), 2.0);
         assert_eq!(tick_step(0.05), 0.01);
-        assert_eq!(trim_float(2.5), "2.5");
-        assert_eq!(trim_float(3.0), "3");
-        assert_eq!(trim_float(-0.0), "0");
+        assert_eq!(seconds_label(2.5, 0.5), "2.5");
+        assert_eq!(seconds_label(3.0, 0.5), "3");
+        assert_eq!(seconds_label(-0.0, 0.5), "0");
+        assert_eq!(seconds_label(0.0015, 0.0005), "0.0015");
+        assert_eq!(seconds_label(0.002, 0.0005), "0.002");
+        assert_eq!(seconds_label(20.0, 5.0), "20");
     }
 
     #[test]

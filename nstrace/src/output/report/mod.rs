@@ -113,6 +113,18 @@ pub fn page(doc: &ReportDoc<'_>) -> String {
     h.finish()
 }
 
+/// The page served instead of one larger than `bound` bytes (a node whose
+/// pods alone are more than that): where to look instead.
+pub fn too_large(size: usize, bound: usize) -> String {
+    let mut h = Html::new();
+    h.raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nstrace agent</title></head><body><p>The node's report page would be ")
+        .fmt(size)
+        .raw(" bytes, over the agent's bound of ")
+        .fmt(bound)
+        .raw(" bytes even with no shutdown or finding kept. The topology is at <a href=\"/topology\">/topology</a> (JSON); <code>nstrace report --duration 1m -o report.html</code> on the node writes the whole page.</p></body></html>\n");
+    h.finish()
+}
+
 fn header(h: &mut Html, doc: &ReportDoc<'_>, title: &str) {
     let r = &doc.report;
     h.raw("<header>")
