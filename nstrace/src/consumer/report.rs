@@ -183,9 +183,16 @@ impl ReportBook {
             let key = pod_key(pod);
             let mut merged = pod.clone();
             if let Some(before) = self.present.remove(&key) {
-                // Containers that ended before the pod did stay, as last seen.
+                // Containers that ended before the pod did stay, as last
+                // seen; not one caught while its runtime was making it
+                // (`runc init` under a provisional id), which the same mount
+                // namespace or PID 1 now shows as what it became.
                 for c in before.containers {
-                    if !merged.containers.iter().any(|x| x.id == c.id) {
+                    if !merged
+                        .containers
+                        .iter()
+                        .any(|x| x.id == c.id || x.ns.mnt == c.ns.mnt || x.init.pid == c.init.pid)
+                    {
                         merged.containers.push(c);
                     }
                 }
@@ -202,7 +209,13 @@ impl ReportBook {
                 self.omitted.gone_pods += 1;
             }
         }
-        let running = t.pods.iter().flat_map(|p| &p.containers).chain(&t.lone);
+        // Containers the runtime named (as the audit's summary counts them).
+        let running = t
+            .pods
+            .iter()
+            .flat_map(|p| &p.containers)
+            .chain(&t.lone)
+            .filter(|c| c.runtime_id);
         if self.forget_gone {
             let mut ids: Vec<String> = running.clone().map(|c| c.id.clone()).collect();
             ids.sort();

@@ -853,7 +853,10 @@ fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
         );
         assert!(r.body.len() <= MAX_PAGE_BYTES, "{} bytes", r.body.len());
         assert!(r.body.starts_with("<!DOCTYPE html>"));
-        r.body.contains(&shutdown).then_some(r.body)
+        // The shutdown's chart, once it ended (with the runtime's SIGKILL).
+        let article = r.body.split(&shutdown).nth(1)?.split("</article>").next()?;
+        (article.contains("data-signal=\"KILL\"") && !article.contains("not finished"))
+            .then_some(r.body.clone())
     });
     // The storm went on, through the agent, while it answered.
     for _ in 0..20 {

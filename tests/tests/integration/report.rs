@@ -80,7 +80,14 @@ fn the_browser_sees_every_request_and_error_of_a_page() {
     );
     let errors = b.errors();
     assert!(errors.iter().any(|e| e.contains("nosuch")), "{errors:?}");
-    // With scripts off, the same page throws nothing.
+    // The image could not load: there is no network at all.
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("ERR_INTERNET_DISCONNECTED")),
+        "{errors:?}"
+    );
+    // With scripts off, the page throws nothing; it still asks for its image.
     let mut off = Browser::open(
         &url,
         Options {
@@ -88,7 +95,12 @@ fn the_browser_sees_every_request_and_error_of_a_page() {
             ..Options::default()
         },
     );
-    assert!(off.errors().is_empty(), "{:?}", off.errors());
+    assert!(
+        !off.errors().iter().any(|e| e.contains("nosuch")),
+        "{:?}",
+        off.errors()
+    );
+    assert!(off.requests().iter().any(|r| r.ends_with("/x.png")));
     assert_eq!(off.eval("document.getElementById('t').textContent"), "hi");
 }
 

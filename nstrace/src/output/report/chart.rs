@@ -261,8 +261,15 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
         )
         .close("rect");
     }
-    // The marks, in step order.
-    for s in &t.steps {
+    // The marks: exits first, so a signal at the same moment (the SIGKILL
+    // and the exit it causes) stays on top.
+    let is_exit = |s: &&StepWire<'_>| matches!(s, StepWire::Exit { .. });
+    let first_term = t
+        .steps
+        .iter()
+        .find(|s| matches!(s, StepWire::Signal { to_pid1: true, .. }));
+    let exits = t.steps.iter().filter(is_exit);
+    for s in exits.chain(t.steps.iter().filter(|s| !is_exit(s))) {
         match s {
             StepWire::Signal {
                 t: at,
@@ -319,6 +326,25 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
                     ),
                 )
                 .close("path");
+                // The first SIGTERM is the story's start: said in words.
+                if std::ptr::eq(s, first_term.unwrap_or(s)) && !kill {
+                    h.open(
+                        "text",
+                        &[
+                            ("class", "exit-label"),
+                            ("x", &f(x + 8.0)),
+                            ("y", &f(y - 6.0)),
+                        ],
+                    )
+                    .text(&format!(
+                        "SIG{signal} from {sender}: {}",
+                        match result.as_ref() {
+                            "ignored" => "ignored by the kernel",
+                            r => r,
+                        }
+                    ))
+                    .close("text");
+                }
             }
             StepWire::Deliver {
                 t: at,

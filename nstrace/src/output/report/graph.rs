@@ -291,14 +291,7 @@ pub fn pod(h: &mut Html, p: &PodWire<'_>) {
             40,
         );
         ly += LINE;
-        label(
-            h,
-            x,
-            ly,
-            "g-small",
-            &format!("{} · SIGTERM {}", c.init_kind, c.init_sigterm),
-            46,
-        );
+        label(h, x, ly, "g-small", c.init_kind, 46);
         let own: Vec<String> = ["mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"]
             .into_iter()
             .filter(|ty| {
@@ -458,7 +451,7 @@ pub fn pod(h: &mut Html, p: &PodWire<'_>) {
                     NODE_X + 8,
                     iy + 4 + 2 * LINE,
                     "g-small",
-                    &format!("on the node, ifindex {}", peer.ifindex),
+                    &format!("node side, ifindex {}", peer.ifindex),
                     24,
                 );
                 h.close("g");

@@ -486,7 +486,7 @@ fn listeners(h: &mut Html, p: &PodWire<'_>) {
 /// the audit predicted of it (with its advice).
 fn pid1(h: &mut Html, doc: &ReportDoc<'_>) {
     h.raw("<section id=\"pid1\"><h2>PID 1 of each container</h2>");
-    h.raw("<p class=\"legend\">SIGTERM as <code>/proc</code> showed it: <i>handled</i> (a handler), <i>blocked (waited for)</i> (an init that waits for signals), <i>default</i> or <i>ignored</i> (the kernel drops SIGTERM sent to a container's PID 1: only SIGKILL ends it), <i>unknown</i> (not read).</p>");
+    h.raw("<p class=\"legend\">SIGTERM as <code>/proc</code> showed it: <i>handled</i> (a handler), <i>blocked (waited for)</i> (an init that waits for signals), <i>default</i> or <i>ignored</i> (the kernel drops SIGTERM sent to a container's PID 1: only SIGKILL ends it), <i>unknown</i> (not read). An init program (tini, dumb-init, catatonit) waits for SIGTERM with <code>sigtimedwait</code>, which <code>/proc</code> shows as the default: the prediction column says what the audit concluded.</p>");
     h.raw("<table class=\"pid1\"><thead><tr><th>pod / container</th><th>PID 1</th><th>init</th><th>SIGTERM</th><th>prediction and advice</th></tr></thead><tbody>");
     let mut rows = 0;
     let pods = doc
@@ -507,10 +507,18 @@ fn pid1(h: &mut Html, doc: &ReportDoc<'_>) {
                         && (f.finding.starts_with("pid1_will") || f.finding.starts_with("pid1_not"))
                 })
                 .collect();
-            let class = match c.init_sigterm {
-                "default" | "ignored" if !c.infra => "term-bad",
-                "unknown" => "term-unknown",
-                _ => "term-ok",
+            // The detectors judge (an init program waits for SIGTERM with
+            // sigtimedwait, which /proc shows as the default): marked bad
+            // where they predicted the drop.
+            let class = if predictions
+                .iter()
+                .any(|f| f.finding == "pid1_will_ignore_sigterm")
+            {
+                "term-bad"
+            } else if c.init_sigterm == "unknown" {
+                "term-unknown"
+            } else {
+                "term-ok"
             };
             h.open("tr", &[("data-container", c.id), ("class", class)])
                 .raw("<td>");

@@ -463,6 +463,17 @@ fn a_pod_that_went_is_kept_as_last_seen_with_every_container() {
     let m = model();
     let full = topology::build(&m);
     let mut book = ReportBook::new(Bounds::each(10), false);
+    // First seen while runc was making the app container: a provisional id.
+    let mut making = full.clone();
+    let app = making.pods[0]
+        .containers
+        .iter_mut()
+        .find(|c| !c.infra)
+        .unwrap();
+    app.id = "mnt-16".into();
+    app.runtime_id = false;
+    app.init.comm = "runc:[2:INIT]".into();
+    book.look(&making);
     book.look(&full);
     // The app container ends first, then the whole pod.
     let mut partial = full.clone();
@@ -484,6 +495,10 @@ fn a_pod_that_went_is_kept_as_last_seen_with_every_container() {
     let gone = doc["gone_pods"].as_array().unwrap();
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0]["containers"].as_array().unwrap().len(), 2, "{doc}");
+    assert!(
+        !doc.to_string().contains("mnt-16"),
+        "the provisional container is what it became"
+    );
     assert_eq!(
         doc["summary"]["watched"]["containers"]
             .as_array()
