@@ -831,6 +831,15 @@ fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
     );
     let stubborn = pod.container("stubborn");
     wait_has_child(stubborn.pid);
+    // The page is made at the agent's ticks: the container is on it before it stops.
+    let mark = format!("data-container=\"{}\"", stubborn.id);
+    eventually("the container on the agent's page", || {
+        http_get(&listen, "/")
+            .ok()?
+            .body
+            .contains(&mark)
+            .then_some(())
+    });
     let storm = Proc::spawn(
         Command::new("unshare")
             .args(["-p", "-f", "--mount-proc", "--"])
@@ -872,8 +881,8 @@ fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
     drop(storm);
     assert!(page.contains("data-pod=\"ag-page\""), "the pod on the page");
     assert!(
-        page.contains(&format!("data-container=\"{}\"", stubborn.id)),
-        "its container on the page"
+        page.contains(&mark),
+        "its container on the page, as last seen"
     );
     // The page as served, in the browser with no network.
     let file = dir.path().join("agent.html");
