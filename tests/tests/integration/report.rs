@@ -177,6 +177,37 @@ fn a_recorded_scenario_reads_in_a_real_browser(rt: Runtime) {
         serde_json::from_str(&run_nstrace(&["replay", rec_s, "--topology=json"])).unwrap();
     let url = format!("file://{}", html.display());
 
+    // Narrowed to the tool pod: its pod and its join only.
+    let narrow: Value = serde_json::from_str(&run_nstrace(&[
+        "report",
+        rec_s,
+        "--pod",
+        "nst-rep-tool",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let names: Vec<&str> = narrow["topology"]["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(narrow["gone_pods"].as_array().unwrap())
+        .map(|p| s(p, "name"))
+        .collect();
+    assert_eq!(names, ["nst-rep-tool"], "{narrow}");
+    assert!(narrow["shutdowns"].as_array().unwrap().is_empty());
+    let kinds: Vec<&str> = narrow["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["pod"], "nst-rep-tool", "{f}");
+            s(f, "finding")
+        })
+        .collect();
+    assert!(kinds.contains(&"host_namespace_join"), "{kinds:?}");
+    assert!(u(&narrow["report"]["omitted"], "other_pods") > 0);
+
     // Open it with scripts on.
     let mut b = Browser::open(&url, Options::default());
     assert!(b.errors().is_empty(), "console errors: {:?}", b.errors());
@@ -408,4 +439,52 @@ fn a_recorded_scenario_reads_in_a_real_browser(rt: Runtime) {
     assert!(dark.errors().is_empty(), "{:?}", dark.errors());
     drop(tools);
     drop(holder);
+}
+
+/// `nstrace report --duration` traces the node live: a running pod, its
+/// containers (the runtime's ids) and its network are in the document, with
+/// the run's counters.
+#[test]
+fn a_live_report_shows_the_pods_running() {
+    let _g = serial();
+    let node = Node::new(Runtime::Podman);
+    let lp = ["sh", "-c", "while true; do sleep 1; done"];
+    let pod = node.play(
+        "nst-rep-live",
+        &pod_yaml("nst-rep-live", "", &[Spec::sh("app", &lp)], ""),
+    );
+    let ids: BTreeSet<String> = pod.containers().into_iter().map(|c| c.id).collect();
+    let doc: Value = serde_json::from_str(&run_nstrace(&[
+        "report",
+        "--duration",
+        "3s",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(doc["report"]["source"], "live");
+    let p = doc["topology"]["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "nst-rep-live")
+        .unwrap_or_else(|| panic!("the running pod: {doc}"));
+    let got: BTreeSet<String> = p["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| s(c, "id").to_owned())
+        .collect();
+    assert_eq!(got, ids);
+    assert_eq!(p["network"]["read"], true, "{p}");
+    assert!(
+        u(&doc["node"]["counters"], "received") > 0,
+        "{}",
+        doc["node"]
+    );
+    assert!(doc["node"]["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "podman"));
 }

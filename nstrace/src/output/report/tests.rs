@@ -515,3 +515,50 @@ fn a_pod_that_went_is_kept_as_last_seen_with_every_container() {
         "{err}"
     );
 }
+
+/// The agent's page stays within its bound: the book keeps half as much each
+/// time it is asked, counting what goes, until nothing is left to drop; a
+/// node larger than the bound alone gets a short page that says so.
+#[test]
+fn a_book_shrinks_to_fit_and_says_so() {
+    let mut book = ReportBook::new(Bounds::each(8), true);
+    let many: Vec<Attributed> = (0..8)
+        .map(|i| {
+            let mut a = finding(
+                FindingKind::Pid1IgnoresSigterm,
+                Severity::High,
+                1001,
+                "sh",
+                join(),
+            );
+            a.finding.ts_ns = i;
+            a
+        })
+        .collect();
+    book.findings(&many);
+    assert!(book.shrink());
+    let t = topology::build(&model());
+    let meta = Meta {
+        wall_offset_ns: 0,
+        start_mono_ns: 0,
+        node_ns: NsSet::from_array(NODE),
+        hostname: "n".into(),
+        kernel: "k".into(),
+        detectors: None,
+    };
+    let about = About::new("agent", &meta, 0, S);
+    let doc = serde_json::to_value(book.doc(&t, &about).unwrap()).unwrap();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["report"]["omitted"]["findings"], 4);
+    assert_eq!(doc["findings"][0]["ts_ns"], 4, "the latest kept");
+    while book.shrink() {}
+    let doc = serde_json::to_value(book.doc(&t, &about).unwrap()).unwrap();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["summary"]["findings"], 8, "all counted");
+    let page = too_large(3 << 20, 2 << 20);
+    assert!(
+        page.contains("3145728 bytes") && page.contains("/topology"),
+        "{page}"
+    );
+    assert!(page.len() < 1024);
+}
