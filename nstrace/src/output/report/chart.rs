@@ -338,7 +338,7 @@ pub fn timeline(h: &mut Html, t: &TimelineDoc<'_>) {
                     )
                     .text(&format!(
                         "SIG{signal} from {sender}: {}",
-                        match result.as_ref() {
+                        match *result {
                             "ignored" => "ignored by the kernel",
                             r => r,
                         }
