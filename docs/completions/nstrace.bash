@@ -31,6 +31,9 @@ _nstrace() {
             nstrace,replay)
                 cmd="nstrace__subcmd__replay"
                 ;;
+            nstrace,report)
+                cmd="nstrace__subcmd__report"
+                ;;
             nstrace,shutdown)
                 cmd="nstrace__subcmd__shutdown"
                 ;;
@@ -55,6 +58,9 @@ _nstrace() {
             nstrace__subcmd__help,replay)
                 cmd="nstrace__subcmd__help__subcmd__replay"
                 ;;
+            nstrace__subcmd__help,report)
+                cmd="nstrace__subcmd__help__subcmd__report"
+                ;;
             nstrace__subcmd__help,shutdown)
                 cmd="nstrace__subcmd__help__subcmd__shutdown"
                 ;;
@@ -71,7 +77,7 @@ _nstrace() {
 
     case "${cmd}" in
         nstrace)
-            opts="-h -V --help --version watch replay topology audit shutdown agent generate help"
+            opts="-h -V --help --version watch replay topology audit shutdown agent report generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,7 +285,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__help)
-            opts="watch replay topology audit shutdown agent generate help"
+            opts="watch replay topology audit shutdown agent report generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -349,6 +355,20 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nstrace__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -456,6 +476,88 @@ _nstrace() {
                     return 0
                     ;;
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nstrace__subcmd__report)
+            opts="-o -h -V --output --format --pod --max-items --duration --record --zombie-after --forward-window --predict-after --policy --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "html json" -- "${cur}"))
+                    return 0
+                    ;;
+                --pod)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-items)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zombie-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --predict-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ring-buffer-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --containerd-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --podman-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --moby-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,6 +32,7 @@ complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "topology" -d 'Show 
 complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "audit" -d 'Watch for PID-1 problems, slow shutdowns, namespace joins, exec sessions into containers and port clashes; print findings and a summary.'
 complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "shutdown" -d 'Follow one termination and print its timeline: every signal into the container with the kernel\'s verdict, every exit, the final SIGKILL, the total, a verdict and one line of advice.'
 complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "agent" -d 'Run as a node agent: every detector and the live topology, for days.'
+complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "report" -d 'One self-contained HTML page of the node: a summary with the counters, each pod as a graph (containers, shared namespaces, network), every container\'s PID 1, every shutdown as a timeline chart, the findings (filterable) and the namespace joins.'
 complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "generate" -d 'Write nstrace\'s manual pages or shell completions (for packagers).'
 complete -c nstrace -n "__fish_nstrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nstrace -n "__fish_nstrace_using_subcommand watch" -l format -d 'Output format' -r -f -a "text\t'For people: aligned lines (one per event, or a finding with its evidence)'
@@ -128,7 +129,7 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -l format -d '
 json\t'One JSON object per line (schema in the README)'"
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand shutdown" -s V -l version -d 'Print version'
-complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l listen -d 'Address of the HTTP listener (/metrics, /healthz, /topology)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l listen -d 'Address of the HTTP listener (/, /metrics, /healthz, /topology)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-max-connections -d 'HTTP connections open at once at most; a new one closes the oldest' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-header-timeout -d 'Time an HTTP client has to send a request\'s head (and, on a kept-alive connection, to start its next request)' -r
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l http-idle-timeout -d 'An HTTP connection on which no byte moves for this long is closed' -r
@@ -156,14 +157,35 @@ complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug -d 'Also
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand agent" -s V -l version -d 'Print version'
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -s o -l output -d 'Write the report to this file (default: stdout)' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l format -d '`html` (one self-contained page) or `json` (the document it is made of)' -r -f -a "html\t'One self-contained page: graphs, timelines, tables'
+json\t'The report document the page is rendered from, as one JSON object'"
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l pod -d 'Only this pod: NAME or NAMESPACE/NAME (its graph, shutdowns, findings and joins; the node\'s counters stay the whole node\'s)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l max-items -d 'Keep at most this many shutdowns, findings and pods that came and went (the latest; the rest are counted in the summary)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l duration -d 'Live: trace for this long (default: until Ctrl-C)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l record -d 'Live: also record everything, for `replay` or another report later' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l zombie-after -d 'A zombie older than this is a finding' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l forward-window -d 'Time PID 1 has to pass SIGTERM on to its children' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l predict-after -d 'How long a container\'s PID 1 runs its program before its signal handling is judged (programs install their handlers first thing)' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l policy -d 'Allow rules (TOML; see `audit --help` and the README)' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l ring-buffer-size -d 'Ring buffer size: a power of two of at least 4K (e.g. 256K, 8M, 64M). Events that find it full are dropped and counted, never lost silently' -r
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l storage-root -d 'containers/storage container directories, as CRI-O and podman use them (DIR/<id>/userdata/config.json); repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l containerd-root -d 'containerd\'s task directories for Kubernetes (DIR/<id>/config.json); repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l podman-db -d 'podman\'s state database, which names its pods and containers; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l docker-root -d 'Docker\'s data root (dockerd\'s --data-root), whose containers/<id>/ config.v2.json and hostconfig.json name Docker\'s containers and Compose projects; repeat for several. Only containers/ is read' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l moby-root -d 'containerd\'s task directories for Docker\'s `moby` namespace (DIR/<id>/config.json): dockerd on the system\'s containerd, or on the one it starts itself; repeat for several' -r -F
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -l debug-probes -d 'Let the kernel programs say, on stderr, which kernel read failed and where (aya-log). Off by default, and then free: the programs\' log calls are removed when they are loaded'
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c nstrace -n "__fish_nstrace_using_subcommand report" -s V -l version -d 'Print version'
 complete -c nstrace -n "__fish_nstrace_using_subcommand generate" -l dir -d 'Write into this directory (one file per page, or the shell\'s file name) instead of stdout' -r -F
 complete -c nstrace -n "__fish_nstrace_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nstrace -n "__fish_nstrace_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "watch" -d 'Stream namespace, process and signal events as they happen.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "replay" -d 'Print a record file (`watch --record`, `audit --record`) exactly as it was printed live, or its topology or audit findings.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "topology" -d 'Show which processes, containers and pods share which namespaces.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "audit" -d 'Watch for PID-1 problems, slow shutdowns, namespace joins, exec sessions into containers and port clashes; print findings and a summary.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "shutdown" -d 'Follow one termination and print its timeline: every signal into the container with the kernel\'s verdict, every exit, the final SIGKILL, the total, a verdict and one line of advice.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "agent" -d 'Run as a node agent: every detector and the live topology, for days.'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "generate" -d 'Write nstrace\'s manual pages or shell completions (for packagers).'
-complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "watch" -d 'Stream namespace, process and signal events as they happen.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "replay" -d 'Print a record file (`watch --record`, `audit --record`) exactly as it was printed live, or its topology or audit findings.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "topology" -d 'Show which processes, containers and pods share which namespaces.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "audit" -d 'Watch for PID-1 problems, slow shutdowns, namespace joins, exec sessions into containers and port clashes; print findings and a summary.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "shutdown" -d 'Follow one termination and print its timeline: every signal into the container with the kernel\'s verdict, every exit, the final SIGKILL, the total, a verdict and one line of advice.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "agent" -d 'Run as a node agent: every detector and the live topology, for days.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "report" -d 'One self-contained HTML page of the node: a summary with the counters, each pod as a graph (containers, shared namespaces, network), every container\'s PID 1, every shutdown as a timeline chart, the findings (filterable) and the namespace joins.'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "generate" -d 'Write nstrace\'s manual pages or shell completions (for packagers).'
+complete -c nstrace -n "__fish_nstrace_using_subcommand help; and not __fish_seen_subcommand_from watch replay topology audit shutdown agent report generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -7,6 +7,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use nstrace_common::Kind;
 
+use crate::consumer::report::ReportFormat;
 use crate::detect::Severity;
 use crate::event::names::parse_signal;
 use crate::output::topology::TopoFormat;
@@ -159,6 +160,8 @@ pub enum Command {
     /// and exec probes are counted in /metrics instead (--min-severity info
     /// logs the joins and says each probe once).
     /// An HTTP listener, on a thread of its own, serves:
+    ///   /           the report page (see `report --help`) of the node now: its
+    ///               topology, the last 50 shutdowns and 200 findings (at most 2 MiB)
     ///   /metrics    Prometheus exposition: events, drops, failed reads, findings
     ///               by kind/severity/namespace/pod/container, zombies, shutdown
     ///               durations, pods, containers, the agent's own memory
@@ -176,6 +179,24 @@ pub enum Command {
     ///   curl -s localhost:9750/metrics | grep nstrace_findings_total
     #[command(verbatim_doc_comment)]
     Agent(AgentArgs),
+    /// One self-contained HTML page of the node: a summary with the counters,
+    /// each pod as a graph (containers, shared namespaces, network), every
+    /// container's PID 1, every shutdown as a timeline chart, the findings
+    /// (filterable) and the namespace joins.
+    ///
+    /// From a recording (`audit --record`, or an unfiltered `watch --record`),
+    /// or live (`--duration`, else until Ctrl-C). The page makes no request,
+    /// reads with JavaScript off, follows the reader's light or dark setting
+    /// and prints; everything from the node is shown as text, so it can be
+    /// attached to a ticket. `--format json` prints the document it is made of.
+    ///
+    /// Examples:
+    ///   nstrace report audit.nst -o report.html
+    ///   nstrace report --duration 2m -o report.html
+    ///   nstrace report audit.nst --pod shop -o shop.html
+    ///   nstrace report audit.nst --format json | jq '.shutdowns[].verdict'
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// Write nstrace's manual pages or shell completions (for packagers).
     ///
     /// Examples:
@@ -189,7 +210,7 @@ pub enum Command {
 /// `nstrace agent` options.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Address of the HTTP listener (/metrics, /healthz, /topology).
+    /// Address of the HTTP listener (/, /metrics, /healthz, /topology).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
     pub listen: std::net::SocketAddr,
     /// HTTP connections open at once at most; a new one closes the oldest.
@@ -258,6 +279,47 @@ impl AgentArgs {
     }
 }
 
+/// `nstrace report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A record file (`audit --record`, or an unfiltered `watch --record`);
+    /// without one, the node is traced live.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Write the report to this file (default: stdout).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// `html` (one self-contained page) or `json` (the document it is made of).
+    #[arg(long, default_value = "html", value_parser = report_format_parser())]
+    pub format: ReportFormat,
+    /// Only this pod: NAME or NAMESPACE/NAME (its graph, shutdowns, findings
+    /// and joins; the node's counters stay the whole node's).
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+    /// Keep at most this many shutdowns, findings and pods that came and went
+    /// (the latest; the rest are counted in the summary).
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_items: u32,
+    /// Live: trace for this long (default: until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "file")]
+    pub duration: Option<Duration>,
+    /// Live: also record everything, for `replay` or another report later.
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    pub record: Option<PathBuf>,
+    /// Live: settings of the PID-1 detectors (a recording keeps its own).
+    #[command(flatten)]
+    pub detect: DetectorArgs,
+    /// Allow rules (TOML; see `audit --help` and the README).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The ring buffer.
+    #[command(flatten)]
+    pub ring: RingArgs,
+    /// Where the runtimes keep the files that name containers and pods.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
 /// `nstrace generate` options.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -289,6 +351,7 @@ impl Command {
     pub fn privilege(&self) -> Privilege {
         match self {
             Command::Replay(_) | Command::Generate(_) => Privilege::None,
+            Command::Report(r) if r.file.is_some() => Privilege::None,
             Command::Agent(_) => Privilege::Agent,
             Command::Topology(t) if !t.watch && t.duration.is_none() => Privilege::ReadProc,
             Command::Audit(a) if a.once => Privilege::ReadProc,
@@ -589,6 +652,21 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
             "json",
             "One JSON object per line (schema in the README)",
             Format::Json,
+        ),
+    ])
+}
+
+fn report_format_parser() -> impl TypedValueParser<Value = ReportFormat> {
+    choice(&[
+        (
+            "html",
+            "One self-contained page: graphs, timelines, tables",
+            ReportFormat::Html,
+        ),
+        (
+            "json",
+            "The report document the page is rendered from, as one JSON object",
+            ReportFormat::Json,
         ),
     ])
 }

@@ -77,6 +77,7 @@ fn run(cmd: &cli::Command) -> anyhow::Result<Outcome> {
         cli::Command::Audit(args) => cmd::audit::run(args),
         cli::Command::Topology(args) => cmd::topology::run(args),
         cli::Command::Agent(args) => cmd::agent::run(args),
+        cli::Command::Report(args) => cmd::report::run(args),
         cli::Command::Generate(args) => cmd::generate::run(args),
     }
 }

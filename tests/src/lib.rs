@@ -616,6 +616,7 @@ pub fn find_pod<'a>(t: &'a Value, name: &str) -> &'a Value {
 
 pub mod agent;
 pub mod bpf;
+pub mod browser;
 pub mod cri;
 pub mod daemon;
 pub mod docker;

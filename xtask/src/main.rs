@@ -13,6 +13,7 @@
 //!   cargo xtask vmtest [--kernel 6.1,…]   the kernel matrix: nstrace's kernel suites in qemu guests
 //!   cargo xtask docs           manual pages and shell completions into docs/
 //!   cargo xtask perf-doc       the latest bench run's tables into docs/performance.md
+//!   cargo xtask screenshot     the report's browser test, and its screenshots into docs/images
 
 mod bench;
 mod bpfstats;
@@ -180,6 +181,77 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `cargo xtask test [-- FILTER]`: setup, the agent's image, every test; the
+/// kernel matrix unless a filter narrows the run.
+fn test(rest: &[String]) -> Result<()> {
+    setup::all()?;
+    // Builds both sides, then the agent's image the agent test runs.
+    image::image()?;
+    // ... and saved for the containerd the CRI agent test starts.
+    setup::cri_images(&[setup::TEST_IMAGE, setup::USR_IMAGE, &image::tag()])?;
+    // `cargo xtask test -- --test integration -- kernel::` means cargo's
+    // `--test` (the integration binary), not libtest's: a leading `--`
+    // is dropped, so the rest goes to cargo (a bare word still filters).
+    let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
+    // What a killed earlier run left (its containerd, dockerd, shims,
+    // pods) goes first; then the node is recorded as it is.
+    sweep(false)?;
+    let netns_before = named_netns();
+    // Ctrl-C stops the tests (the terminal signals the whole process
+    // group); this process waits for them and cleans up after them.
+    catch_sigint();
+    let tests = run(cargo_user(&["test", "--release", "--workspace"])
+        .env("NSTRACE_BIN", nstrace_bin())
+        .env("NSTRACE_CRI_IMAGES", setup::cri_images_dir())
+        .args(rest));
+    // Nothing of the run may remain: after a pass, a failure or Ctrl-C.
+    let swept = sweep(true);
+    let netns_left: Vec<String> = named_netns()
+        .into_iter()
+        .filter(|n| !netns_before.contains(n))
+        .collect();
+    tests?;
+    swept?;
+    if !netns_left.is_empty() {
+        bail!(
+            "the run left network namespaces behind: {}",
+            netns_left.join(", ")
+        );
+    }
+    // The kernel matrix, unless the run was narrowed to some tests.
+    if rest.is_empty() {
+        vm::vmtest(&vm::Options::default())
+    } else {
+        eprintln!("xtask: a filter was given: the VM step is skipped (cargo xtask vmtest runs it)");
+        Ok(())
+    }
+}
+
+/// The screenshots in the docs: the report's browser test on podman (a real
+/// recorded scenario, which keeps a screenshot of each section under
+/// `target/report-screenshots/`), then two of them copied into `docs/images/`.
+fn screenshot() -> Result<()> {
+    test(&[
+        "--".into(),
+        "--test".into(),
+        "integration".into(),
+        "--".into(),
+        "report::a_recorded_scenario_reads_in_a_real_browser::podman".into(),
+    ])?;
+    let from = root().join("target/report-screenshots/podman");
+    let to = root().join("docs/images");
+    std::fs::create_dir_all(&to)?;
+    for (shot, name) in [
+        ("timeline.png", "report-timeline.png"),
+        ("pod.png", "report-pod.png"),
+    ] {
+        std::fs::copy(from.join(shot), to.join(name))
+            .with_context(|| format!("copying {}", from.join(shot).display()))?;
+        eprintln!("xtask: wrote docs/images/{name}");
+    }
+    Ok(())
+}
+
 fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
@@ -196,49 +268,8 @@ fn dispatch() -> Result<()> {
             let status = Command::new(nstrace_bin()).args(rest).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
-        "test" => {
-            setup::all()?;
-            // Builds both sides, then the agent's image the agent test runs.
-            image::image()?;
-            // ... and saved for the containerd the CRI agent test starts.
-            setup::cri_images(&[setup::TEST_IMAGE, setup::USR_IMAGE, &image::tag()])?;
-            // `cargo xtask test -- --test integration -- kernel::` means cargo's
-            // `--test` (the integration binary), not libtest's: a leading `--`
-            // is dropped, so the rest goes to cargo (a bare word still filters).
-            let rest = rest.strip_prefix(&["--".to_string()]).unwrap_or(rest);
-            // What a killed earlier run left (its containerd, dockerd, shims,
-            // pods) goes first; then the node is recorded as it is.
-            sweep(false)?;
-            let netns_before = named_netns();
-            // Ctrl-C stops the tests (the terminal signals the whole process
-            // group); this process waits for them and cleans up after them.
-            catch_sigint();
-            let tests = run(cargo_user(&["test", "--release", "--workspace"])
-                .env("NSTRACE_BIN", nstrace_bin())
-                .env("NSTRACE_CRI_IMAGES", setup::cri_images_dir())
-                .args(rest));
-            // Nothing of the run may remain: after a pass, a failure or Ctrl-C.
-            let swept = sweep(true);
-            let netns_left: Vec<String> = named_netns()
-                .into_iter()
-                .filter(|n| !netns_before.contains(n))
-                .collect();
-            tests?;
-            swept?;
-            if !netns_left.is_empty() {
-                bail!(
-                    "the run left network namespaces behind: {}",
-                    netns_left.join(", ")
-                );
-            }
-            // The kernel matrix, unless the run was narrowed to some tests.
-            if rest.is_empty() {
-                vm::vmtest(&vm::Options::default())
-            } else {
-                eprintln!("xtask: a filter was given: the VM step is skipped (cargo xtask vmtest runs it)");
-                Ok(())
-            }
-        }
+        "test" => test(rest),
+        "screenshot" => screenshot(),
         "bench" => {
             let opts = bench::Options::parse(rest)?;
             setup::all()?;
@@ -302,7 +333,7 @@ fn dispatch() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|docs|bench [--rounds N] [--only PART,…]|perf-doc|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
+                "usage: cargo xtask <setup|build-ebpf|build|run -- ARGS|test [-- FILTER]|vmtest [--kernel NAME]|docs|bench [--rounds N] [--only PART,…]|perf-doc|screenshot|fuzz [--seconds N] [TARGET...]|image|soak [--minutes N]|clippy>"
             );
             if cmd == "help" || cmd == "--help" {
                 Ok(())

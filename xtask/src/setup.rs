@@ -45,6 +45,8 @@ pub const PACKAGES: &[&str] = &[
     "docker.io",  // Docker Engine 20.10 (dockerd, the 20.10 client, docker-proxy, docker-init)
     "docker-compose", // Compose 1.29: the tests run Compose projects for real
     "protobuf-compiler", // protoc: the test crate's CRI client (k8s-cri) compiles the CRI protos
+    "chromium",   // the report's browser tests: headless, driven over the DevTools pipe
+    "fonts-dejavu-core", // a font for the browser's screenshots
 ];
 
 /// Packages whose maintainer scripts start a daemon on install (prometheus's postinst
@@ -479,11 +481,14 @@ mod tests {
         let sim = "Reading package lists...\nRemv qemu-utils [1:7.2+dfsg-7+deb12u12~bpo11+1]\nInst qemu-system-x86 (1:7.2)\nConf qemu-system-x86 (1:7.2)\n";
         assert_eq!(removals(sim), vec!["qemu-utils".to_owned()]);
         assert!(removals("Inst docker.io (20.10.24)\nConf docker.io (20.10.24)\n").is_empty());
+        let plan = "NOTE: This is only a simulation!\nInst chromium-common (156.0 Debian-Security:12/stable-security [amd64])\nRemv qemu-utils [1:10.0.2+ds-2]\nInst chromium (156.0 Debian-Security:12/stable-security [amd64])\nConf chromium (156.0)\n";
+        assert_eq!(removals(plan), vec!["qemu-utils".to_owned()]);
     }
 
     #[test]
     fn prometheus_is_installed_without_recommends_and_as_a_daemon_package() {
         assert!(PACKAGES.contains(&"prometheus"));
+        assert!(PACKAGES.contains(&"chromium"));
         assert!(DAEMONS.iter().all(|d| PACKAGES.contains(&d.package)));
     }
 }

@@ -5,15 +5,14 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::cli::AgentArgs;
 use crate::consumer::agent::{AgentOptions, AgentView};
 use crate::output::logfile::RotatingLog;
-use crate::output::metrics::Metrics;
-use crate::serve::{self, Health, Shared};
+use crate::serve::{self, Shared};
 use crate::session::{live, Outcome};
 
 /// Takes the node's agent lock (held while the file lives); a second agent
@@ -57,11 +56,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
         ),
         None => None,
     };
-    let shared = Arc::new(Shared {
-        metrics: Mutex::new(Metrics::new(&crate::procfs::kernel_release())),
-        health: Mutex::new(Health::default()),
-        topology: Mutex::new(String::from("{}\n")),
-    });
+    let shared = Arc::new(Shared::new(&crate::procfs::kernel_release()));
     let mut view = AgentView::new(
         AgentOptions {
             pid1: super::pid1_config(&args.detect),
@@ -95,7 +90,7 @@ pub fn run(args: &AgentArgs) -> Result<Outcome> {
         },
     )?;
     eprintln!(
-        "nstrace: agent serving http://{}/metrics, /healthz, /topology",
+        "nstrace: agent serving http://{}/ (the report page), /metrics, /healthz, /topology",
         args.listen
     );
     live::run(&opts, &mut view)

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod audit;
 pub mod generate;
 pub mod replay;
+pub mod report;
 pub mod shutdown;
 pub mod topology;
 pub mod watch;

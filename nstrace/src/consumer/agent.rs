@@ -1,7 +1,9 @@
 //! The node agent's consumer: every detector, findings as JSON lines (stdout
-//! and an optional rotating file), and the metrics, health and topology the
-//! HTTP endpoints serve. Built to run for days: it keeps no finding, drains
-//! finished timelines, and drops the series of pods that are gone after a hold.
+//! and an optional rotating file), and the metrics, health, topology and
+//! report page the HTTP endpoints serve. Built to run for days: the page
+//! keeps only the latest findings and shutdowns (bounded, and the page's
+//! size too), finished timelines are drained, and the series of pods that
+//! are gone are dropped after a hold.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,14 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nstrace_common::KIND_SLOTS;
 
+use crate::consumer::report::{About, Bounds, ReportBook};
 use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
 use crate::model::{topology, Correction, Model, Place, Release};
 use crate::output::logfile::RotatingLog;
 use crate::output::metrics::{FindingLabels, PlaceLabels, SessionLabels};
-use crate::output::{findings, topology as topo_out, write_stdout};
+use crate::output::{findings, report as page, topology as topo_out, write_stdout};
 use crate::record::Meta;
-use crate::serve::Shared;
+use crate::serve::{Shared, MAX_PAGE_BYTES};
 use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
 use crate::stats::Stats;
 
@@ -73,7 +76,29 @@ pub struct AgentView {
     live_pods: HashSet<PodKey>,
     /// The current run of each named container of a pod, by its labels.
     runs: HashMap<PlaceLabels, Run>,
+    /// What the page at `/` shows.
+    book: ReportBook,
+    /// The node, for the page.
+    meta: Option<Meta>,
+    /// The page needs rendering again, and when it last was.
+    page_dirty: bool,
+    page_at: Option<Instant>,
+    /// The latest clock tick (monotonic ns).
+    now_ns: u64,
+    /// The topology last built.
+    topology: Option<topology::Topology>,
 }
+
+/// What the agent's page keeps: the latest shutdowns, findings and pods gone.
+pub const PAGE_BOUNDS: Bounds = Bounds {
+    gone_pods: 20,
+    shutdowns: 50,
+    findings: 200,
+};
+
+/// The page is rendered again at most this often (also when nothing but
+/// the counters changed).
+const PAGE_EVERY: Duration = Duration::from_secs(5);
 
 /// The labels of a place: namespace, pod, container (name, else short id).
 fn place_labels(p: &Place) -> PlaceLabels {
@@ -147,7 +172,51 @@ impl AgentView {
             shown: u64::MAX,
             live_pods: HashSet::new(),
             runs: HashMap::new(),
+            book: ReportBook::new(PAGE_BOUNDS, true),
+            meta: None,
+            page_dirty: true,
+            page_at: None,
+            now_ns: 0,
+            topology: None,
         }
+    }
+
+    /// Renders the page at `/` again when something changed (or the
+    /// counters may have), within [`MAX_PAGE_BYTES`]: while it is larger,
+    /// the oldest half of what the page keeps goes (counted on it).
+    fn render_page(&mut self, m: &Model, t: &topology::Topology) {
+        let stale = self.page_at.is_none_or(|at| at.elapsed() >= PAGE_EVERY);
+        let (Some(meta), Some(audit)) = (self.meta.as_ref(), self.audit.as_ref()) else {
+            return;
+        };
+        if !self.page_dirty && !stale {
+            return;
+        }
+        loop {
+            let about = About::new(
+                "agent",
+                meta,
+                meta.start_mono_ns,
+                self.now_ns.max(meta.start_mono_ns),
+            )
+            .with_audit(audit, m);
+            let html = match self.book.doc(t, &about) {
+                Ok(doc) => page::page(&doc),
+                Err(_) => return,
+            };
+            if html.len() <= MAX_PAGE_BYTES {
+                self.shared.set_page(html);
+                break;
+            }
+            if !self.book.shrink() {
+                // The node itself is larger than the bound: say so, in bounds.
+                self.shared
+                    .set_page(page::too_large(html.len(), MAX_PAGE_BYTES));
+                break;
+            }
+        }
+        self.page_dirty = false;
+        self.page_at = Some(Instant::now());
     }
 
     /// Logs findings at or above `--min-severity` as JSON lines and counts
@@ -157,6 +226,8 @@ impl AgentView {
         if found.is_empty() {
             return Ok(());
         }
+        self.book.findings(&found);
+        self.page_dirty = true;
         let mut text = String::new();
         for a in &found {
             let (log, count) = route(a, self.min_severity);
@@ -268,6 +339,7 @@ impl AgentView {
             return;
         };
         for t in audit.shutdowns.done.drain(..) {
+            self.page_dirty = true;
             let place = m.place_of_process(t.init.0, t.pid_ns);
             let v = t.verdict();
             let verdict = if v.killed { "sigkill" } else { "graceful" };
@@ -284,6 +356,7 @@ impl AgentView {
                     .get_or_create(&labels)
                     .observe(t.total_ns() as f64 / 1e9)
             });
+            self.book.shutdown(place, t);
         }
     }
 
@@ -327,6 +400,13 @@ impl AgentView {
             });
             self.count_restarts(m, &t);
             self.shared.set_topology(topo_out::json(&t));
+            self.book.look(&t);
+            self.page_dirty = true;
+            self.topology = Some(t);
+        }
+        if let Some(t) = self.topology.take() {
+            self.render_page(m, &t);
+            self.topology = Some(t);
         }
         // A pod that is gone keeps its series for the hold, then they go.
         let now = Instant::now();
@@ -378,6 +458,8 @@ impl Consumer for AgentView {
 
     fn start(&mut self, m: &Model, meta: &Meta) -> Result<Flow> {
         self.wall_offset_ns = meta.wall_offset_ns;
+        self.meta = Some(meta.clone());
+        self.now_ns = meta.start_mono_ns;
         let mut audit = Audit::new(
             m.node.pid,
             m.node.mnt,
@@ -451,9 +533,11 @@ impl Consumer for AgentView {
 
     fn counters(&mut self, totals: &Stats) {
         self.shared.metrics(|m| m.counters(totals));
+        self.book.counters(totals);
     }
 
     fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
+        self.now_ns = now_ns;
         let found = match self.audit.as_mut() {
             Some(a) => a.on_tick(now_ns, m),
             None => Vec::new(),

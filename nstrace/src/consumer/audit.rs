@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
-use crate::model::{Model, Release, Witness};
+use crate::model::{Model, Release};
 use crate::output::{findings, write_stdout, Format};
 use crate::record::Meta;
 use crate::session::{Consumer, Flow, Needs, NetNeeds, Outcome, Pins};
@@ -41,9 +41,6 @@ pub struct AuditView {
     /// and shutdowns followed to their end.
     seen: BTreeSet<String>,
     names: BTreeMap<String, String>,
-    /// Namespace inits whose signal handling was judged, and processes seen reaping.
-    judged: BTreeSet<u32>,
-    reapers: BTreeSet<u32>,
     shutdowns: usize,
 }
 
@@ -60,8 +57,6 @@ impl AuditView {
             hidden_routine: 0,
             seen: BTreeSet::new(),
             names: BTreeMap::new(),
-            judged: BTreeSet::new(),
-            reapers: BTreeSet::new(),
             shutdowns: 0,
         }
     }
@@ -167,18 +162,6 @@ impl Consumer for AuditView {
     }
 
     fn released(&mut self, released: &[Release], m: &Model) -> Result<Flow> {
-        // Who reaped: the waiter, or the parent of a freed zombie.
-        for r in released {
-            match r.witness {
-                Witness::Waited { reaper } => {
-                    self.reapers.insert(reaper);
-                }
-                Witness::Freed => {
-                    self.reapers.extend(m.get(r.pid).map(|p| p.ppid));
-                }
-                _ => {}
-            }
-        }
         let found = match self.audit.as_mut() {
             Some(a) => a.released(released, m),
             None => Vec::new(),
@@ -187,12 +170,6 @@ impl Consumer for AuditView {
     }
 
     fn tick(&mut self, now_ns: u64, m: &Model) -> Result<Flow> {
-        let node_pid = m.node.pid;
-        self.judged.extend(
-            m.processes()
-                .filter(|p| p.signals.known && p.is_ns_init(node_pid))
-                .map(|p| p.pid),
-        );
         let found = match self.audit.as_mut() {
             Some(a) => {
                 // Counted, not kept: an audit may run for days.
@@ -231,8 +208,8 @@ impl Consumer for AuditView {
         let watched = findings::Watched {
             containers: self.seen.iter().cloned().collect(),
             names: self.names.clone(),
-            inits: self.judged.iter().copied().collect(),
-            reapers: self.reapers.iter().copied().collect(),
+            inits: audit.judged.iter().copied().collect(),
+            reapers: audit.reapers.iter().copied().collect(),
             shutdowns: self.shutdowns + audit.shutdowns.done.len(),
             probes: audit.sessions.probes_recognised,
             probe_runs: audit.sessions.probe_runs_total,

@@ -323,6 +323,11 @@ pub struct Audit {
     pub policy: policy::Policy,
     /// Hits per policy rule, in rule order.
     pub policy_hits: Vec<usize>,
+    /// Namespace inits whose signal handling was judged (node pids): what
+    /// a quiet run looked at.
+    pub judged: std::collections::BTreeSet<u32>,
+    /// Processes seen reaping a child (node pids).
+    pub reapers: std::collections::BTreeSet<u32>,
     /// Joins classified before the current event was applied.
     pending: Vec<Finding>,
 }
@@ -343,6 +348,8 @@ impl Audit {
             ports: ports::Ports::new(),
             sessions: sessions::Sessions::new(node_mnt),
             policy_hits: vec![0; policy.rules.len()],
+            judged: Default::default(),
+            reapers: Default::default(),
             policy,
             pending: Vec::new(),
         }
@@ -399,6 +406,16 @@ impl Audit {
     pub fn released(&mut self, released: &[Release], m: &Model) -> Vec<Attributed> {
         let mut found = Vec::new();
         for r in released {
+            // Who reaped: the waiter, or the parent of a freed zombie.
+            match r.witness {
+                crate::model::Witness::Waited { reaper } => {
+                    self.reapers.insert(reaper);
+                }
+                crate::model::Witness::Freed => {
+                    self.reapers.extend(m.get(r.pid).map(|p| p.ppid));
+                }
+                _ => {}
+            }
             self.pid1.released(r.pid);
             self.ports.forget(r.pid);
             found.extend(self.shutdowns.released(r.pid));
@@ -411,6 +428,12 @@ impl Audit {
 
     /// Advances the clock.
     pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Attributed> {
+        let node_pid = m.node.pid;
+        self.judged.extend(
+            m.processes()
+                .filter(|p| p.signals.known && p.is_ns_init(node_pid))
+                .map(|p| p.pid),
+        );
         let mut found = self.pid1.on_tick(now_ns, m);
         found.extend(self.sessions.on_tick(now_ns, m));
         if found.is_empty() {

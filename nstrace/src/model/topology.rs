@@ -178,6 +178,8 @@ pub struct Container {
     pub processes: Vec<ProcView>,
     /// Which init its init is ("tini -g", "sh (a shell)", "java").
     pub init_kind: String,
+    /// What its init does with SIGTERM, as /proc last showed it.
+    pub init_sigterm: super::Disposition,
     /// The command of the init's first child, if it has one ("tini -g → java").
     pub init_child: Option<String>,
     /// Pod id named by the cgroup path, if any.
@@ -444,6 +446,7 @@ pub fn build(m: &Model) -> Topology {
                 .map_or_else(|| is_infra(init), |n| n.sandbox),
             processes: members.iter().map(|p| ProcView::from(*p)).collect(),
             init_kind: init.init().describe(),
+            init_sigterm: init.signals.of(nstrace_common::sig::TERM),
             init_child: members
                 .iter()
                 .filter(|p| p.ppid == init.pid)

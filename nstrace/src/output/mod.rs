@@ -1,9 +1,11 @@
 //! Renderers for the event stream: aligned text for people, JSON lines for programs.
 
 pub mod findings;
+pub mod html;
 pub mod json;
 pub mod logfile;
 pub mod metrics;
+pub mod report;
 pub mod text;
 pub mod time;
 pub mod timeline;

@@ -244,9 +244,13 @@ pub fn text(t: &Timeline, title: &str) -> String {
 
 /// The timeline as one JSON line.
 pub fn json(t: &Timeline, title: &str) -> String {
+    wire::to_line(&doc(t, title))
+}
+
+/// The timeline as its wire type.
+pub fn doc<'a>(t: &'a Timeline, title: &'a str) -> TimelineDoc<'a> {
     let v = t.verdict();
-    let victims = t.killed_without_warning();
-    wire::to_line(&TimelineDoc {
+    TimelineDoc {
         shutdown: title,
         pid_ns: t.pid_ns,
         init_pid: t.init.0,
@@ -254,18 +258,27 @@ pub fn json(t: &Timeline, title: &str) -> String {
         start_ts_ns: t.start_ns,
         total_s: wire::seconds(t.total_ns()),
         killed: v.killed,
+        grace_period_s: t.grace_s,
+        sigkill_after_s: t.grace_used_ns().map(wire::seconds),
         verdict: verdict_text(t),
         advice: advice(t),
-        killed_without_warning: victims
-            .iter()
-            .map(|(pid, comm)| PidComm { pid: *pid, comm })
+        killed_without_warning: t
+            .killed_without_warning()
+            .into_iter()
+            .map(|(pid, comm)| PidComm {
+                pid,
+                comm: comm.into(),
+            })
             .collect(),
         docker: t.docker.as_ref().map(|d| wire::DockerStopWire {
             chain: d.chain(),
             sender_chain: d
                 .sender_chain
                 .iter()
-                .map(|(pid, comm)| PidComm { pid: *pid, comm })
+                .map(|(pid, comm)| PidComm {
+                    pid: *pid,
+                    comm: comm.as_str().into(),
+                })
                 .collect(),
             stop_signal: signal_name(d.signal),
             stop_timeout_s: d.timeout_s,
@@ -340,7 +353,7 @@ pub fn json(t: &Timeline, title: &str) -> String {
                 },
             })
             .collect(),
-    })
+    }
 }
 
 /// One timeline in `format`.

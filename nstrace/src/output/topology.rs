@@ -15,7 +15,7 @@ use crate::event::names::signal_name;
 use crate::model::net::{IfAddr, NetIf};
 use crate::model::short_id as short;
 use crate::model::topology::{
-    Container, Listener, Network, PlainNs, ProcView, Topology, MATRIX_TYPES,
+    Container, Listener, Network, PlainNs, Pod, ProcView, Topology, MATRIX_TYPES,
 };
 
 /// Topology output formats.
@@ -496,19 +496,50 @@ fn docker_wire(c: &Container) -> Option<DockerWire<'_>> {
 
 fn container_wire(c: &Container) -> ContainerWire<'_> {
     ContainerWire {
-        runtime: c.names.as_ref().map(|n| n.runtime.name()),
         docker: docker_wire(c),
         id: &c.id,
         name: c.name(),
         runtime_id: c.runtime_id,
+        runtime: c.names.as_ref().map(|n| n.runtime.name()),
         infra: c.infra,
         init: proc_wire(&c.init),
         init_kind: &c.init_kind,
         init_child: c.init_child.as_deref(),
+        init_sigterm: c.init_sigterm.name(),
         hostname: c.hostname.as_deref(),
         ns: NsObj(&c.ns),
         processes: c.processes.iter().map(proc_wire).collect(),
         network: c.network.as_ref().map(network_wire),
+    }
+}
+
+/// A pod as its wire type.
+pub fn pod_wire(pod: &Pod) -> PodWire<'_> {
+    PodWire {
+        name: &pod.name,
+        namespace: pod.namespace.as_deref(),
+        uid: pod.uid.as_deref(),
+        id: pod.id.as_deref(),
+        infra: pod.infra().map(|i| InfraWire {
+            container: &i.id,
+            pid: i.init.pid,
+            comm: &i.init.comm,
+        }),
+        flags: PodFlags {
+            hostNetwork: pod.host_network,
+            hostPID: pod.host_pid,
+            hostIPC: pod.host_ipc,
+            shareProcessNamespace: pod.share_process_namespace,
+        },
+        sharing: Ordered(
+            MATRIX_TYPES
+                .iter()
+                .zip(pod.sharing)
+                .map(|(t, sh)| (t.name(), sh.name()))
+                .collect(),
+        ),
+        containers: pod.containers.iter().map(container_wire).collect(),
+        network: pod.network.as_ref().map(network_wire),
     }
 }
 
@@ -520,36 +551,7 @@ pub fn document(t: &Topology) -> TopologyDoc<'_> {
             ns: NsObj(&t.node),
             processes: t.node_processes,
         },
-        pods: t
-            .pods
-            .iter()
-            .map(|pod| PodWire {
-                name: &pod.name,
-                namespace: pod.namespace.as_deref(),
-                uid: pod.uid.as_deref(),
-                id: pod.id.as_deref(),
-                infra: pod.infra().map(|i| InfraWire {
-                    container: &i.id,
-                    pid: i.init.pid,
-                    comm: &i.init.comm,
-                }),
-                flags: PodFlags {
-                    hostNetwork: pod.host_network,
-                    hostPID: pod.host_pid,
-                    hostIPC: pod.host_ipc,
-                    shareProcessNamespace: pod.share_process_namespace,
-                },
-                sharing: Ordered(
-                    MATRIX_TYPES
-                        .iter()
-                        .zip(pod.sharing)
-                        .map(|(t, sh)| (t.name(), sh.name()))
-                        .collect(),
-                ),
-                containers: pod.containers.iter().map(container_wire).collect(),
-                network: pod.network.as_ref().map(network_wire),
-            })
-            .collect(),
+        pods: t.pods.iter().map(pod_wire).collect(),
         lone_containers: t.lone.iter().map(container_wire).collect(),
         namespaces: t
             .plain

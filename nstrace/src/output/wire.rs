@@ -875,6 +875,8 @@ pub struct ContainerWire<'a> {
     pub name: Option<&'a str>,
     /// Whether the id came from the runtime.
     pub runtime_id: bool,
+    /// The runtime whose files name it (`podman`, `containerd`, `cri-o`, `docker`), or null.
+    pub runtime: Option<&'static str>,
     /// Whether it is the pod's infra.
     pub infra: bool,
     /// Its init.
@@ -883,6 +885,9 @@ pub struct ContainerWire<'a> {
     pub init_kind: &'a str,
     /// The command of the init's first child.
     pub init_child: Option<&'a str>,
+    /// What its init does with SIGTERM, as /proc last showed it (`handled`,
+    /// `ignored`, `blocked (waited for)`, `default`, `unknown`).
+    pub init_sigterm: &'static str,
     /// UTS hostname.
     pub hostname: Option<&'a str>,
     /// Its init's namespaces.
@@ -892,9 +897,6 @@ pub struct ContainerWire<'a> {
     /// A lone container's network (absent for a pod's containers: see the pod's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkWire<'a>>,
-    /// The runtime whose files named it (`docker`, `containerd`…), when they did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<&'static str>,
     /// What Docker's files say of it (Docker containers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerWire<'a>>,
@@ -1022,6 +1024,10 @@ pub struct TimelineDoc<'a> {
     pub total_s: f64,
     /// Ended by SIGKILL.
     pub killed: bool,
+    /// The grace period the orchestrator set, where its runtime records it (s).
+    pub grace_period_s: Option<u64>,
+    /// When the runtime's SIGKILL reached PID 1, after t0 (s): the grace period used.
+    pub sigkill_after_s: Option<f64>,
     /// The verdict in words.
     pub verdict: String,
     /// Advice (empty when clean).
@@ -1056,7 +1062,7 @@ pub struct PidComm<'a> {
     /// Pid.
     pub pid: u32,
     /// Command.
-    pub comm: &'a str,
+    pub comm: Cow<'a, str>,
 }
 
 /// One step of a timeline.
@@ -1147,6 +1153,101 @@ pub struct ShutdownTotal<'a> {
     pub containers: usize,
     /// How many ended by SIGKILL.
     pub killed: usize,
+}
+
+// ---- counters and the report --------------------------------------------
+
+/// The run's counters: what was received, and everything not streamed or lost.
+#[derive(Serialize)]
+pub struct CountersWire {
+    /// Events received from the kernel.
+    pub received: u64,
+    /// Events the kernel dropped (ring buffer full), all kinds.
+    pub dropped: u64,
+    /// The same per event kind (kinds with drops only).
+    pub dropped_by_kind: Ordered<&'static str, u64>,
+    /// Kernel reads that failed (the events were sent, flagged).
+    pub read_failures: u64,
+    /// setns/unshare exits whose entry was not seen.
+    pub unpaired_exits: u64,
+    /// Records userspace could not decode.
+    pub undecodable: u64,
+    /// Signals counted in the kernel, not streamed (filtered by number).
+    pub signals_counted: u64,
+    /// Container names looked up: found, no file, unreadable, garbled.
+    pub name_lookups: Ordered<&'static str, u64>,
+    /// Container inits' signal dispositions read from /proc.
+    pub signal_reads: u64,
+    /// Network namespaces read, reads that failed, port-holder lookups.
+    pub net: Ordered<&'static str, u64>,
+}
+
+/// The report: what `nstrace report` renders as one HTML page (and prints
+/// with `--format json`), and what the agent serves at `/`. The same wire
+/// types as every other JSON document, put together.
+#[derive(Serialize)]
+pub struct ReportDoc<'a> {
+    /// What the report covers.
+    pub report: ReportMetaWire<'a>,
+    /// The node, and the run's counters.
+    pub node: NodeSummaryWire<'a>,
+    /// The topology at the end (live: now).
+    pub topology: TopologyDoc<'a>,
+    /// Pods seen during the run and gone at its end, as last seen (newest last).
+    pub gone_pods: Vec<PodWire<'a>>,
+    /// Shutdown timelines (newest last).
+    pub shutdowns: Vec<TimelineDoc<'a>>,
+    /// Findings (newest last); routine joins by container runtimes are counted in `routine_joins`.
+    pub findings: Vec<FindingLine<'a>>,
+    /// Routine joins by container runtimes, per runtime: counted, not listed.
+    pub routine_joins: Ordered<&'a str, usize>,
+    /// Counts over the whole run (also of what the bounds left out).
+    pub summary: SummaryWire<'a>,
+}
+
+/// What a report covers and how it was made.
+#[derive(Serialize)]
+pub struct ReportMetaWire<'a> {
+    /// `recording`, `live` or `agent`.
+    pub source: &'static str,
+    /// The recording's path, for a recording.
+    pub file: Option<&'a str>,
+    /// The pod it is narrowed to (`--pod`), if any.
+    pub pod: Option<&'a str>,
+    /// RFC 3339: the first and last moment covered.
+    pub start: String,
+    /// RFC 3339.
+    pub end: String,
+    /// Seconds between them.
+    pub duration_s: f64,
+    /// What the bounds left out: counted here, not shown.
+    pub omitted: OmittedWire,
+}
+
+/// What a report's bounds left out.
+#[derive(Serialize)]
+pub struct OmittedWire {
+    /// Pods gone before the end, beyond the last ones kept.
+    pub gone_pods: usize,
+    /// Shutdowns, beyond the last ones kept.
+    pub shutdowns: usize,
+    /// Findings, beyond the last ones kept.
+    pub findings: usize,
+    /// Pods, findings and shutdowns of other pods (`--pod`).
+    pub other_pods: usize,
+}
+
+/// The node, for the report's summary.
+#[derive(Serialize)]
+pub struct NodeSummaryWire<'a> {
+    /// Hostname.
+    pub hostname: &'a str,
+    /// Kernel release.
+    pub kernel: &'a str,
+    /// Container runtimes whose files named a container, sorted.
+    pub runtimes: Vec<&'static str>,
+    /// The counters (null when the run has none: a recording cut short).
+    pub counters: Option<CountersWire>,
 }
 
 /// Seconds with microsecond precision, as the timelines print them.

@@ -55,7 +55,16 @@ pub struct Shared {
     pub health: Mutex<Health>,
     /// The latest topology document (JSON).
     pub topology: Mutex<String>,
+    /// The latest report page (HTML), at most [`MAX_PAGE_BYTES`].
+    pub page: Mutex<Bytes>,
 }
+
+/// The largest report page the agent serves: its consumer keeps fewer
+/// shutdowns and findings until the page fits.
+pub const MAX_PAGE_BYTES: usize = 2 << 20;
+
+/// The page served before the first one is rendered.
+pub const STARTING_PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nstrace agent</title></head><body><p>nstrace agent: starting (programs not attached or the start-up snapshot not taken yet).</p></body></html>\n";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A handler that panicked left nothing half-written that matters here.
@@ -77,10 +86,25 @@ impl Shared {
     pub fn set_topology(&self, json: String) {
         *lock(&self.topology) = json;
     }
+
+    /// Replaces the report page.
+    pub fn set_page(&self, html: String) {
+        *lock(&self.page) = Bytes::from(html);
+    }
+
+    /// Everything empty, as before the agent started.
+    pub fn new(kernel: &str) -> Shared {
+        Shared {
+            metrics: Mutex::new(Metrics::new(kernel)),
+            health: Mutex::new(Health::default()),
+            topology: Mutex::new(String::from("{}\n")),
+            page: Mutex::new(Bytes::from_static(STARTING_PAGE.as_bytes())),
+        }
+    }
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -99,7 +123,7 @@ pub fn respond(
         let mut r = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "GET or HEAD only\n".into(),
+            "GET or HEAD only\n",
         );
         r.headers_mut().insert(
             hyper::header::ALLOW,
@@ -112,7 +136,7 @@ pub fn respond(
         return reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             "text/plain",
-            "a GET or HEAD request carries no body\n".into(),
+            "a GET or HEAD request carries no body\n",
         );
     }
     match path {
@@ -127,7 +151,7 @@ pub fn respond(
             )
         }
         "/healthz" => match lock(&shared.health).check(Instant::now()) {
-            Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+            Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n"),
             Err(why) => reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",
@@ -139,10 +163,32 @@ pub fn respond(
             "application/json",
             lock(&shared.topology).clone(),
         ),
+        "/" => {
+            let mut r = reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                lock(&shared.page).clone(),
+            );
+            // The page's own policy, as a header too: nothing it could be
+            // made to fetch, no script but its own.
+            let h = r.headers_mut();
+            if let Ok(v) = crate::output::report::content_security_policy().parse() {
+                h.insert(hyper::header::CONTENT_SECURITY_POLICY, v);
+            }
+            h.insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                hyper::header::HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-store"),
+            );
+            r
+        }
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /healthz or /topology\n".into(),
+            "not found: try /, /metrics, /healthz or /topology\n",
         ),
     }
 }
@@ -166,11 +212,7 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        let shared = Shared {
-            metrics: Mutex::new(Metrics::new("6.18")),
-            health: Mutex::new(Health::default()),
-            topology: Mutex::new("{\"pods\":[]}".into()),
-        };
+        let shared = Shared::new("6.18");
         let get = |path| respond(&shared, &Method::GET, path, false).status();
         assert_eq!(get("/healthz"), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(get("/metrics"), StatusCode::OK);
@@ -184,6 +226,16 @@ mod tests {
         assert_eq!(get("/metrics"), StatusCode::OK);
         assert!(text().contains("nstrace_healthy 1\n"), "{}", text());
         assert_eq!(get("/topology"), StatusCode::OK);
+        let page = respond(&shared, &Method::GET, "/", false);
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        assert!(page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"));
+        shared.set_page("<p>x</p>".into());
+        let body = lock(&shared.page).clone();
+        assert_eq!(&body[..], b"<p>x</p>");
         assert_eq!(get("/x"), StatusCode::NOT_FOUND);
         assert_eq!(
             respond(&shared, &Method::HEAD, "/metrics", false).status(),

@@ -229,7 +229,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
         .await?;
     }
     if open && feed.needs.final_tick {
-        tick(&mut feed, &mut reads, &mut net, true)?;
+        tick(&mut feed, &mut reads, &mut net)?;
     }
     feed.user.net = [net.counts.reads, net.counts.failed, net.counts.lookups];
     let totals = probes.totals(&feed.user);
@@ -238,6 +238,7 @@ async fn run_async(opts: &LiveOptions, consumer: &mut dyn Consumer) -> Result<Ou
     // the kernel's RCU grace periods, seconds on a node busy with a storm,
     // and a kubelet's SIGKILL at the end of the grace period then loses
     // nothing (the kernel detaches them as the process exits anyway).
+    feed.counters(&totals);
     let outcome = feed.finish();
     eprintln!("{totals}");
     drop(probes);
@@ -304,17 +305,11 @@ pub fn once(roots: &Roots, consumer: &mut dyn Consumer) -> Result<Outcome> {
 }
 
 /// One clock tick: pins read again if wanted, network namespaces that
-/// changed read again, container inits' signal handling read when due, then
-/// the consumer. What is known of containers and
-/// network namespaces that are gone is forgotten first. The last tick also
-/// reads the network for a recording, so `replay --topology` ends where the
-/// trace did.
-fn tick(
-    feed: &mut Feed<'_>,
-    reads: &mut LiveReads,
-    net: &mut NetSource,
-    last: bool,
-) -> Result<Flow> {
+/// changed read again (for the consumer, or for a recording: `replay
+/// --topology` and `report` show the wiring as it was), container inits'
+/// signal handling read when due, then the consumer. What is known of
+/// containers and network namespaces that are gone is forgotten first.
+fn tick(feed: &mut Feed<'_>, reads: &mut LiveReads, net: &mut NetSource) -> Result<Flow> {
     if feed.needs.rescan_pins {
         feed.pinned(snapshot::pinned())?;
     }
@@ -334,7 +329,9 @@ fn tick(
         }
         reads.forget_gone(&mut feed.model);
         feed.model.forget_gone_net();
-        if feed.needs.net == NetNeeds::Wiring || (last && feed.recording()) {
+        // A recording keeps the wiring too, so a report of it shows each
+        // pod's network (only namespaces that changed are read again).
+        if feed.needs.net == NetNeeds::Wiring || feed.recording() {
             for f in net.refresh(&feed.model) {
                 feed.net(f)?;
             }
@@ -449,7 +446,7 @@ fn ingest(
         }
     }
     let flow = feed.event(&ev)?;
-    if feed.needs.net == NetNeeds::Wiring {
+    if feed.needs.net == NetNeeds::Wiring || feed.recording() {
         net.on_event(&ev);
     }
     if feed.wants_proc() {
@@ -560,7 +557,7 @@ async fn drive(
             }
             _ = ticker.tick(), if feed.needs.tick.is_some() => {
                 feed.counters(&probes.totals(&feed.user));
-                flow = tick(feed, reads, net, false)?;
+                flow = tick(feed, reads, net)?;
             }
             _ = stops.int.recv() => break,
             _ = stops.term.recv() => break,

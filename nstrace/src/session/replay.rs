@@ -94,6 +94,7 @@ pub fn run(path: &Path, consumer: &mut dyn Consumer) -> Result<Outcome> {
             // not decode is added.
             s.undecodable += feed.user.undecodable;
             eprintln!("{s}");
+            feed.counters(&s);
         }
         None => eprintln!(
             "nstrace: note: the recording has no final counters (the tracer did not stop cleanly)"

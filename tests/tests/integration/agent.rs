@@ -54,6 +54,7 @@ nstrace_tests::on_every_runtime!(agent_image_runs_as_the_daemonset_and_prometheu
 nstrace_tests::on_runtimes!([podman, containerd]
     agent_serves_health_metrics_and_topology_and_stops_on_ctrl_c,
     agent_and_audit_text_are_quiet_by_default,
+    agent_page_answers_during_a_signal_storm,
 );
 
 /// The `namespace` label of a pod's series (empty where the runtime has none).
@@ -842,6 +843,107 @@ fn agent_http_holds_against_bad_clients() {
     );
 
     assert_eq!(http_get(&listen, "/healthz").unwrap().status, 200);
+    let done = agent.stop_with(libc::SIGTERM);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+}
+
+/// The largest page the agent serves (`nstrace agent --help`, the agent guide).
+const MAX_PAGE_BYTES: usize = 2 << 20;
+
+/// The agent's `/` during a signal storm the agent streams (SIGUSR1/SIGUSR2
+/// round trips in a PID namespace of their own, `--signals USR1,USR2`): every
+/// answer is the page — 200, HTML with its Content-Security-Policy, within
+/// the size bound and the agent's HTTP limits — showing the pod, its
+/// container and its shutdown; read in the browser (network off) it has no
+/// error and makes no request.
+fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
+    let _g = serial();
+    let node = Node::new(rt);
+    let dir = TempDir::new("agent-page");
+    let (agent, listen, _) = agent_in(
+        &dir,
+        &["--signals", "USR1,USR2", "--http-idle-timeout", "10s"],
+    );
+    let pod = node.play(
+        "ag-page",
+        &pod_yaml(
+            "ag-page",
+            "",
+            &[Spec::sh("stubborn", &["/bin/sh", "-c", NOTRAP])],
+            "",
+        ),
+    );
+    let stubborn = pod.container("stubborn");
+    wait_has_child(stubborn.pid);
+    // The page is made at the agent's ticks: the container is on it before it stops.
+    let mark = format!("data-container=\"{}\"", stubborn.id);
+    eventually("the container on the agent's page", || {
+        http_get(&listen, "/")
+            .ok()?
+            .body
+            .contains(&mark)
+            .then_some(())
+    });
+    let storm = Proc::spawn(
+        Command::new("unshare")
+            .args(["-p", "-f", "--mount-proc", "--"])
+            .arg(env!("CARGO_BIN_EXE_nstrace-load"))
+            .args(["signal", "100000000"]),
+    );
+    let before = agent_metric(&listen, "nstrace_events_total{kind=\"signal_generate\"}");
+    pod.stop(2);
+    let shutdown = format!("data-init-pid=\"{}\"", stubborn.pid);
+    let page = eventually("the pod's shutdown on the agent's page", || {
+        let r = nstrace_tests::http::get(&listen, "/", &[], Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("/ during the storm: {e}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.starts_with("default-src 'none'")),
+            "{:?}",
+            r.headers
+        );
+        assert!(r.body.len() <= MAX_PAGE_BYTES, "{} bytes", r.body.len());
+        assert!(r.body.starts_with("<!DOCTYPE html>"));
+        // The shutdown's chart, once it ended (with the runtime's SIGKILL).
+        let article = r.body.split(&shutdown).nth(1)?.split("</article>").next()?;
+        (article.contains("data-signal=\"KILL\"") && !article.contains("not finished"))
+            .then_some(r.body.clone())
+    });
+    // The storm went on, through the agent, while it answered.
+    for _ in 0..20 {
+        let r = http_get(&listen, "/").expect("/ during the storm");
+        assert_eq!(r.status, 200);
+        assert!(r.body.len() <= MAX_PAGE_BYTES);
+    }
+    let during = agent_metric(&listen, "nstrace_events_total{kind=\"signal_generate\"}");
+    assert!(
+        during - before > 10_000.0,
+        "the storm did not reach the agent: {before} → {during} signal events"
+    );
+    drop(storm);
+    assert!(page.contains("data-pod=\"ag-page\""), "the pod on the page");
+    assert!(
+        page.contains(&mark),
+        "its container on the page, as last seen"
+    );
+    // The page as served, in the browser with no network.
+    let file = dir.path().join("agent.html");
+    std::fs::write(&file, &page).unwrap();
+    let url = format!("file://{}", file.display());
+    let mut b = nstrace_tests::browser::Browser::open(&url, Default::default());
+    assert!(b.errors().is_empty(), "{:?}", b.errors());
+    assert_eq!(b.requests(), std::slice::from_ref(&url));
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelectorAll('article.shutdown[data-init-pid=\"{}\"] path.kill').length > 0",
+            stubborn.pid
+        )),
+        true
+    );
+    drop(b);
+    drop(pod);
     let done = agent.stop_with(libc::SIGTERM);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
 }

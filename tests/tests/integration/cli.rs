@@ -200,3 +200,53 @@ fn help_teaches() {
         assert!(text.contains(needle), "watch --help lacks {needle}");
     }
 }
+
+/// `nstrace report`: a bad output path or recording is one clear line before
+/// anything is read; a pod that is not in the run is a clear last line (after
+/// the run's counters); flags of the live mode are refused with a file.
+#[test]
+fn report_errors_are_clear() {
+    let _g = shared();
+    let dir = TempDir::new("cli-report");
+    let (_, path) = record(&dir, "json", "report.nst");
+    let p = path.to_str().unwrap();
+    assert_clean_error(
+        &nstrace(&["report", "/nonexistent/rec.nst", "-o", "/tmp/x.html"]),
+        1,
+        "/nonexistent/rec.nst",
+    );
+    assert_clean_error(
+        &nstrace(&["report", p, "-o", "/nonexistent-dir/report.html"]),
+        1,
+        "no directory /nonexistent-dir",
+    );
+    assert_clean_error(
+        &nstrace(&["report", p, "-o", dir.path().to_str().unwrap()]),
+        1,
+        "is a directory",
+    );
+    assert_clean_error(
+        &nstrace(&["report", p, "--duration", "2s"]),
+        2,
+        "--duration",
+    );
+    let out = nstrace(&["report", p, "--pod", "no-such-pod", "-o"]);
+    assert_eq!(out.status.code(), Some(2), "-o needs a value");
+    let out = nstrace(&["report", p, "--pod", "no-such-pod"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty(), "no page for a pod not there");
+    assert!(
+        err.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("nstrace: error: no pod named no-such-pod in this run")),
+        "{err}"
+    );
+    // The same recording, whole: a page, written whole.
+    let html = dir.path().join("ok.html");
+    let out = nstrace(&["report", p, "-o", html.to_str().unwrap()]);
+    assert_ok(&out);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
+}

@@ -25,4 +25,5 @@ mod pid1_servers;
 mod pods;
 mod privileges;
 mod prometheus_harness;
+mod report;
 mod sessions;
