@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::html::Html;
 use super::wire::{
-    ContainerWire, CountersWire, FindingLine, Ordered, PodWire, ReportDoc, TimelineDoc,
+    ContainerWire, CountersWire, FindingLine, Ordered, PodWire, PublishedWire, ReportDoc,
+    TimelineDoc,
 };
 use crate::detect::Severity;
 use crate::model::short_id;
@@ -406,6 +407,7 @@ fn pods(h: &mut Html, doc: &ReportDoc<'_>) {
         h.raw("</p>");
         graph::pod(h, p);
         listeners(h, p);
+        published(h, p.containers.iter());
         h.raw("</article>\n");
     }
     if !doc.topology.lone_containers.is_empty() {
@@ -427,6 +429,7 @@ fn pods(h: &mut Html, doc: &ReportDoc<'_>) {
             h.raw("</li>");
         }
         h.raw("</ul>");
+        published(h, doc.topology.lone_containers.iter());
     }
     if !doc.topology.namespaces.is_empty() {
         h.raw("<details><summary>Other namespaces (not the node's, in no container): ")
@@ -477,6 +480,41 @@ fn listeners(h: &mut Html, p: &PodWire<'_>) {
             .elem("td", &[], &l.port.to_string())
             .elem("td", &[], &owners.join(", "))
             .elem("td", &[], if l.localhost { "yes" } else { "no" })
+            .raw("</tr>");
+    }
+    h.raw("</tbody></table>");
+}
+
+/// Docker's published ports (`-p`) of these containers, each as it stands
+/// on the node: who holds the node's port, and whether that is a clash.
+fn published<'a>(h: &mut Html, containers: impl Iterator<Item = &'a ContainerWire<'a>>) {
+    let rows: Vec<&PublishedWire> = containers
+        .filter_map(|c| c.docker.as_ref())
+        .flat_map(|d| &d.published)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    h.raw("<table class=\"published\"><thead><tr><th>published</th><th>held on the node by</th><th>state</th></tr></thead><tbody>");
+    for p in rows {
+        let holder = match (p.holder_pid, &p.holder_comm) {
+            (Some(pid), Some(comm)) => format!("{comm} {pid}"),
+            (Some(pid), None) => pid.to_string(),
+            _ => "nobody".to_owned(),
+        };
+        let state = if !p.checked {
+            "not checked (the node's listeners were not read)"
+        } else if p.conflict {
+            "clash: another process holds the node's port"
+        } else if p.by_proxy {
+            "published (Docker holds the port)"
+        } else {
+            "published"
+        };
+        h.raw("<tr>")
+            .elem("td", &[], &p.mapping)
+            .elem("td", &[], &holder)
+            .elem("td", &[], state)
             .raw("</tr>");
     }
     h.raw("</tbody></table>");

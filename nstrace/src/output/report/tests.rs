@@ -564,3 +564,97 @@ fn a_book_shrinks_to_fit_and_says_so() {
     );
     assert!(page.len() < 1024);
 }
+
+/// A Docker container's published ports are on the page with who holds
+/// the node's port: Docker's proxy, or another process (a clash).
+#[test]
+fn published_ports_show_their_holder_and_a_clash() {
+    use crate::model::topology::{Owner, Published};
+    use crate::runtime::docker::{DockerInfo, Mode, PortBinding};
+    let m = model();
+    let mut t = topology::build(&m);
+    let binding = |port: u16| PortBinding {
+        container_port: 80,
+        proto: "tcp".into(),
+        host_ip: Some([127, 0, 0, 1].into()),
+        host_port: port,
+    };
+    let c = &mut t.pods[0].containers[1];
+    c.names = Some(crate::model::ContainerNames {
+        runtime: crate::model::Runtime::Docker,
+        container: Some("web".into()),
+        pod: None,
+        namespace: None,
+        pod_uid: None,
+        pod_id: None,
+        sandbox: false,
+        sandbox_id: None,
+        grace_period_s: None,
+        docker: Some(Box::new(DockerInfo {
+            name: "shop-web".into(),
+            compose: None,
+            hostname: None,
+            stop_signal: None,
+            stop_timeout: None,
+            init: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            network: Mode::Network("bridge".into()),
+            pid: Mode::Private,
+            ipc: Mode::Private,
+            uts: Mode::Private,
+            ports: vec![binding(8088), binding(8089)],
+            restart: None,
+            restart_count: 0,
+        })),
+    });
+    let holder = |pid: u32, comm: &str| Owner {
+        pid,
+        comm: comm.into(),
+        container: None,
+    };
+    c.published = vec![
+        Published {
+            binding: binding(8088),
+            holder: Some(holder(700, "docker-proxy")),
+            by_proxy: true,
+            conflict: false,
+            checked: true,
+        },
+        Published {
+            binding: binding(8089),
+            holder: Some(holder(701, "python3")),
+            by_proxy: false,
+            conflict: true,
+            checked: true,
+        },
+    ];
+    let mut book = ReportBook::new(Bounds::each(100), false);
+    book.look(&t);
+    let meta = Meta {
+        wall_offset_ns: 0,
+        start_mono_ns: 5 * S,
+        node_ns: NsSet::from_array(NODE),
+        hostname: "node-1".into(),
+        kernel: "6.18.0".into(),
+        detectors: None,
+    };
+    let about = About::new("recording", &meta, 5 * S, 20 * S);
+    let doc = book.doc(&t, &about).expect("a document");
+    let json = serde_json::to_value(&doc).unwrap();
+    let page = page(&doc);
+    let published = json["topology"]["pods"][0]["containers"][1]["docker"]["published"]
+        .as_array()
+        .expect("published ports in the document");
+    assert_eq!(published.len(), 2);
+    let table = &page[page.find("<table class=\"published\">").expect("the table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    for p in published {
+        let mapping = p["mapping"].as_str().unwrap().replace('>', "&gt;");
+        let row = &table[table.find(&mapping).unwrap_or_else(|| panic!("{mapping}"))..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let holder = format!("{} {}", p["holder_comm"].as_str().unwrap(), p["holder_pid"]);
+        assert!(row.contains(&holder), "{row}");
+        assert_eq!(row.contains("clash"), p["conflict"] == true, "{row}");
+    }
+}
