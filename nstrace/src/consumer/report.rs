@@ -16,7 +16,7 @@ use crate::detect::shutdown::Timeline;
 use crate::detect::{pid1, policy::Policy, Attributed, Audit, Severity};
 use crate::event::Event;
 use crate::model::topology::{self, Pod, Topology};
-use crate::model::{Model, Place, PodRef};
+use crate::model::{Model, Place, PodRef, Release};
 use crate::output::wire::{
     ExecProbesWire, OmittedWire, Ordered, ReportDoc, ReportMetaWire, SummaryWire, WatchedWire,
 };
@@ -654,6 +654,18 @@ impl Consumer for ReportView {
         Ok(Flow::Continue)
     }
 
+    /// A process leaving the model ends its container's shutdown when it is
+    /// PID 1 (and judges it): placed now, while the model still knows it.
+    fn released(&mut self, released: &[Release], m: &Model) -> Result<Flow> {
+        let found = match self.audit.as_mut() {
+            Some(a) => a.released(released, m),
+            None => Vec::new(),
+        };
+        self.book.findings(&found);
+        self.take_shutdowns(m);
+        Ok(Flow::Continue)
+    }
+
     fn counters(&mut self, totals: &Stats) {
         self.book.counters(totals);
     }
@@ -671,6 +683,12 @@ impl Consumer for ReportView {
     }
 
     fn finish(&mut self, m: &Model) -> Result<Outcome> {
+        // What the detectors held back until the end (open exec sessions).
+        let found = match self.audit.as_mut() {
+            Some(a) => a.finish(m),
+            None => Vec::new(),
+        };
+        self.book.findings(&found);
         self.take_shutdowns(m);
         self.look(m);
         let (Some(audit), Some(meta)) = (self.audit.as_ref(), self.meta.as_ref()) else {

@@ -854,7 +854,7 @@ const MAX_PAGE_BYTES: usize = 2 << 20;
 /// round trips in a PID namespace of their own, `--signals USR1,USR2`): every
 /// answer is the page — 200, HTML with its Content-Security-Policy, within
 /// the size bound and the agent's HTTP limits — showing the pod, its
-/// container and its shutdown; read in the browser (network off) it has no
+/// container (while it runs) and its shutdown, named; read in the browser (network off) it has no
 /// error and makes no request.
 fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
     let _g = serial();
@@ -924,9 +924,17 @@ fn agent_page_answers_during_a_signal_storm(rt: Runtime) {
     );
     drop(storm);
     assert!(page.contains("data-pod=\"ag-page\""), "the pod on the page");
+    // The container ended: its shutdown names it (the pod's graph shows the
+    // containers that still run, and all of them once the pod is gone).
+    let article = page.split(&shutdown).nth(1).unwrap();
     assert!(
-        page.contains(&mark),
-        "its container on the page, as last seen"
+        article
+            .split("</h3>")
+            .next()
+            .unwrap()
+            .ends_with("ag-page / container stubborn"),
+        "the shutdown names its pod and container: {}",
+        &article[..article.len().min(300)]
     );
     // The page as served, in the browser with no network.
     let file = dir.path().join("agent.html");
