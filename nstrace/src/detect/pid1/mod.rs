@@ -128,7 +128,9 @@ impl Pid1 {
     /// Advances time to `now_ns` (live clock ticks, or the last event time).
     pub fn on_tick(&mut self, now_ns: u64, m: &Model) -> Vec<Finding> {
         let mut out = Vec::new();
-        self.predict.on_tick(now_ns, m, &mut out);
+        let forwarding = &self.forwarding;
+        self.predict
+            .on_tick(now_ns, m, |pid| forwarding.took_sigterm(pid), &mut out);
         self.sigterm.on_tick(now_ns, m, &mut out);
         self.reaping.on_tick(now_ns, m, &mut out);
         self.forwarding.on_tick(now_ns, m, &mut out);

@@ -95,12 +95,22 @@ impl Predict {
     /// Judges every container PID 1 that has run its program long enough:
     /// will it drop SIGTERM (a shell or an application with no handler), can
     /// it reap (an init program, or SIGCHLD handled or ignored)? Raised once,
-    /// withdrawn when it changes.
-    pub fn on_tick(&mut self, now_ns: u64, m: &Model, out: &mut Vec<Finding>) {
+    /// withdrawn when it changes. An init whose stop is under way
+    /// (`stopping`: it took a SIGTERM) is left as it was: what it does now
+    /// is judged by what happens, and a program on its way out restores its
+    /// handlers (CPython's finalization sets SIGTERM back to the default)
+    /// without that saying anything of its next start.
+    pub fn on_tick(
+        &mut self,
+        now_ns: u64,
+        m: &Model,
+        stopping: impl Fn(u32) -> bool,
+        out: &mut Vec<Finding>,
+    ) {
         for p in m.processes() {
             let init_here = p.is_ns_init(self.node_pid_ns) && !p.zombie && p.signals.known;
             let age = now_ns.saturating_sub(p.program_ns);
-            if !init_here || age < self.after_ns {
+            if !init_here || age < self.after_ns || stopping(p.pid) {
                 continue;
             }
             let Outlook {

@@ -655,6 +655,34 @@ fn exiting_on_sigterm_withdraws_the_prediction() {
     assert!(p.exited_on_sigterm);
 }
 
+#[test]
+fn an_init_on_its_way_out_after_sigterm_is_not_predicted_anew() {
+    // CPython with its own SIGTERM handler: not predicted while it runs.
+    let mut m = init_with(
+        "/usr/bin/python3",
+        "python3 app.py",
+        "python3",
+        &[2, 15],
+        &[],
+    );
+    let mut d = Pid1::new(Config::default(), NODE_PID);
+    let will_ignore = |f: &[Finding]| {
+        f.iter()
+            .any(|f| f.kind == FindingKind::Pid1WillIgnoreSigterm)
+    };
+    assert!(!will_ignore(&d.on_tick(10 * S, &m)));
+    // SIGTERM taken by the handler; its sys.exit() finalizes the
+    // interpreter, which sets SIGTERM back to the default before the exit.
+    feed(&mut m, &mut d, sig(42, 500, 1, 15, 0, 11 * S));
+    let mut now = m.get(500).unwrap().signals;
+    now.caught &= !(1 << 14);
+    m.set_signals(500, 11 * S + 10, now);
+    assert!(
+        !will_ignore(&d.on_tick(12 * S, &m)),
+        "a stop under way is judged by what happens, not predicted"
+    );
+}
+
 /// tini (a reaping init) as PID 1 with an orphan that exited at 3 s.
 fn starved_reaper() -> (Model, Pid1) {
     let mut m = init_with("/usr/bin/tini", "tini -- sh -c x", "tini", &[], &[]);
