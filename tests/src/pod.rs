@@ -102,7 +102,7 @@ impl Runtime {
 /// `NAME` with one test per runtime of the list: `podman`, `containerd`,
 /// `docker` (one body, every runtime it means something on):
 ///
-/// ```ignore
+/// ```text
 /// nstrace_tests::on_runtimes!([podman, containerd, docker] pid1_verdicts, shutdown_timelines);
 /// nstrace_tests::on_runtimes!([podman, containerd] kube_only_body);
 /// ```

@@ -246,14 +246,21 @@ struct Outcome {
     passed: u32,
 }
 
-/// Boots `spec`, runs its steps, and checks every one passed.
-fn run_kernel(
-    spec: &KernelSpec,
-    suites: &[&str],
-    q: &debs::Qemu,
-    bins: &[(String, PathBuf)],
-    accel: &mut Accel,
-) -> Result<Outcome> {
+/// A kernel ready to boot: its package fetched and unpacked, its
+/// initramfs (with the guest script) built.
+struct Prepared {
+    spec: KernelSpec,
+    package: String,
+    image: PathBuf,
+    work: PathBuf,
+    out: PathBuf,
+    initrd: PathBuf,
+    steps: Vec<Step>,
+}
+
+/// Fetches `spec`'s kernel and builds what its guest runs. Done one kernel
+/// at a time (kernels of one Debian suite share its apt state).
+fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Result<Prepared> {
     let package = match spec.package {
         Package::Pinned(p) => p.to_owned(),
         Package::Newest => debs::newest_kernel(spec.suites)?,
@@ -261,8 +268,6 @@ fn run_kernel(
     let kernel = debs::kernel(spec.suites, &package)?;
     let work = root().join("target/vmtest").join(spec.name);
     let out = work.join("out");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out)?;
     let busybox = Path::new("/bin/busybox");
     let initrd = work.join("initramfs.cpio");
     let bin = |name: &str| -> Result<String> {
@@ -319,11 +324,38 @@ fn run_kernel(
             &guest,
         )?,
     )?;
+    Ok(Prepared {
+        spec: *spec,
+        package,
+        image: kernel.image,
+        work,
+        out,
+        initrd,
+        steps,
+    })
+}
+
+/// Boots a prepared kernel under `accel`, runs its steps, and checks every
+/// one passed; returns what it gave and the accelerator that worked (KVM
+/// may be offered and still fail at once on a nested machine: then TCG).
+fn boot_and_check(p: &Prepared, q: &debs::Qemu, accel: Accel) -> Result<(Outcome, Accel)> {
+    let Prepared {
+        spec,
+        package,
+        image,
+        work,
+        out,
+        initrd,
+        steps,
+    } = p;
+    let mut accel = accel;
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
     let boot = Boot {
         qemu: q,
-        kernel: &kernel.image,
-        initrd: &initrd,
-        out: &out,
+        kernel: image,
+        initrd,
+        out,
         console: work.join("console.log"),
         timeout: HOST_TIMEOUT,
     };
@@ -332,17 +364,17 @@ fn run_kernel(
         spec.name,
         accel.name()
     );
-    let mut ended = qemu::boot(&boot, *accel)?;
+    let mut ended = qemu::boot(&boot, accel)?;
     // KVM may be offered and still fail at once on a nested machine: fall back, once.
-    if *accel == Accel::Kvm && !out.join("uname").exists() {
+    if accel == Accel::Kvm && !out.join("uname").exists() {
         eprintln!(
             "xtask: vm: KVM did not boot the guest ({}); using TCG from now on",
             tail(&read(&out.join("qemu.log")), 1)
         );
-        *accel = Accel::Tcg;
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out)?;
-        ended = qemu::boot(&boot, *accel)?;
+        accel = Accel::Tcg;
+        let _ = std::fs::remove_dir_all(out);
+        std::fs::create_dir_all(out)?;
+        ended = qemu::boot(&boot, accel)?;
     }
     let log = read(&out.join("guest.log"));
     let results = read(&out.join("results"));
@@ -368,7 +400,7 @@ fn run_kernel(
             "the guest never reached its script (qemu {status})"
         )));
     }
-    for st in &steps {
+    for st in steps {
         let line = results
             .lines()
             .find(|l| l.split_whitespace().next() == Some(st.name.as_str()));
@@ -385,13 +417,16 @@ fn run_kernel(
     if failed > 0 || passed == 0 {
         return Err(diagnose(format!("{passed} passed, {failed} failed")));
     }
-    Ok(Outcome {
-        spec: *spec,
-        package,
-        accel: *accel,
-        secs,
-        passed,
-    })
+    Ok((
+        Outcome {
+            spec: *spec,
+            package: package.clone(),
+            accel,
+            secs,
+            passed,
+        },
+        accel,
+    ))
 }
 
 fn read(p: &Path) -> String {
@@ -415,16 +450,58 @@ pub fn vmtest(opts: &Options) -> Result<()> {
         .collect();
     let mut done = Vec::new();
     let mut failed = Vec::new();
+    // Every kernel runs: one failing says nothing about the next.
+    let mut ready = Vec::new();
     for spec in MATRIX
         .iter()
         .filter(|k| opts.kernels.is_empty() || opts.kernels.iter().any(|n| n == k.name))
     {
-        // Every kernel runs: one failing says nothing about the next.
-        match run_kernel(spec, &suites, &q, &bins, &mut accel) {
-            Ok(o) => done.push(o),
+        match prepare(spec, &suites, &bins) {
+            Ok(p) => ready.push(p),
+            Err(e) => {
+                eprintln!("xtask: vm: {}: {e:#}", spec.name);
+                failed.push(spec.name);
+            }
+        }
+    }
+    // The first guest alone (it finds out whether KVM works here), then the
+    // rest side by side, one per host CPU: each TCG guest is one host thread.
+    let mut rest = ready.iter();
+    if let Some(first) = rest.next() {
+        match boot_and_check(first, &q, accel) {
+            Ok((o, used)) => {
+                accel = used;
+                done.push(o);
+            }
             Err(e) => {
                 eprintln!("xtask: vm: {e:#}");
-                failed.push(spec.name);
+                failed.push(first.spec.name);
+            }
+        }
+    }
+    let queue = std::sync::Mutex::new(rest);
+    let results = std::sync::Mutex::new(Vec::new());
+    let side_by_side = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..side_by_side {
+            s.spawn(|| loop {
+                let Some(p) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let r = boot_and_check(p, &q, accel);
+                results.lock().unwrap().push((p.spec.name, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    // In the matrix's order, whatever order they ended in.
+    results.sort_by_key(|(name, _)| MATRIX.iter().position(|k| k.name == *name));
+    for (name, r) in results {
+        match r {
+            Ok((o, _)) => done.push(o),
+            Err(e) => {
+                eprintln!("xtask: vm: {e:#}");
+                failed.push(name);
             }
         }
     }
