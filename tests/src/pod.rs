@@ -140,6 +140,31 @@ macro_rules! on_both_runtimes {
     };
 }
 
+/// A new pseudo-terminal: (the side a program talks to it from, the
+/// terminal itself for a child's stdin).
+fn pty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut near, mut far) = (-1, -1);
+    // SAFETY: openpty writes two descriptors it opened; no name, termios or size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut near,
+            &mut far,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both are open descriptors that nothing else owns.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(near),
+            std::os::fd::OwnedFd::from_raw_fd(far),
+        )
+    }
+}
+
 /// One test's node: the runtime it runs pods on (for containerd, the
 /// containerd it started, stopped when the last pod and this are gone).
 pub struct Node {
@@ -724,17 +749,43 @@ impl Pod {
                     Inner::Compose(p) => p.docker.docker(),
                     _ => Command::new("podman"),
                 };
+                // docker's client refuses `-t` unless its stdin is a
+                // terminal: a pty's far end, the input written to its near one.
+                let (near, far) = match &self.inner {
+                    Inner::Compose(_) => {
+                        let (near, far) = pty();
+                        (Some(near), std::process::Stdio::from(far))
+                    }
+                    _ => (None, std::process::Stdio::piped()),
+                };
                 let mut child = cmd
                     .args(["exec", "-i", "-t", c.id.as_str()])
                     .args(argv)
-                    .stdin(std::process::Stdio::piped())
+                    .stdin(far)
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
-                    .expect("podman runs");
-                let mut stdin = child.stdin.take().expect("stdin piped");
-                stdin.write_all(input).expect("writing to podman exec");
-                drop(stdin);
+                    .expect("the engine's client runs");
+                match (near, child.stdin.take()) {
+                    (Some(mut near), _) => {
+                        near.write_all(input).expect("writing to the pty");
+                        // Open until the command ends: closing it hangs the terminal up.
+                        let out = child.wait_with_output().expect("exec ends");
+                        drop(near);
+                        assert!(
+                            out.status.success(),
+                            "exec -it: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        return String::from_utf8_lossy(&out.stdout).into_owned();
+                    }
+                    (None, Some(mut stdin)) => {
+                        stdin
+                            .write_all(input)
+                            .expect("writing to the engine's exec");
+                    }
+                    (None, None) => unreachable!("stdin is piped"),
+                }
                 let out = child.wait_with_output().expect("exec ends");
                 assert!(
                     out.status.success(),

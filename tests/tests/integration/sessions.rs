@@ -1,9 +1,9 @@
 //! Who entered which container, on real runtimes: `podman exec` with and
 //! without a terminal (an audit, its recording replayed, a policy allowing
-//! one); CRI Exec with a terminal beside the kubelet's exec probe every 2 s
+//! one); `docker exec` with and without one; CRI Exec with a terminal beside the kubelet's exec probe every 2 s
 //! (the agent: sessions logged, probes counted and never logged); a debug
 //! container in the target's PID namespace with SYS_PTRACE (CRI TARGET,
-//! `podman --pid container:X`); `nsenter -t PID -a` from the node. Each also
+//! `podman --pid container:X`, `docker run --pid container:X`); `nsenter -t PID -a` from the node. Each also
 //! asserts what must not be reported: no session for a container's own
 //! start, none per probe, no empty namespace-creation line.
 
@@ -179,6 +179,52 @@ fn podman_exec_with_and_without_a_terminal() {
     assert_eq!(offline, live, "replay --audit differs from the live audit");
 }
 
+/// `docker exec` without and with `-it` into a Compose service: two
+/// sessions naming the container and Docker (from its files: dockerd's
+/// data root), the command as exec'd, the terminal and the duration; none
+/// for the container's own start.
+#[test]
+fn docker_exec_with_and_without_a_terminal() {
+    let _g = serial();
+    let node = Node::new(Runtime::Docker);
+    let t = Tracer::audit(&[]);
+    let pod = sleeper_pod(&node, "nst-dexec", "");
+    let app = pod.container("app");
+    wait_has_child(app.pid);
+    let (ok, out, err) = pod.exec(&app, &["/bin/sh", "-c", "id"]);
+    assert!(ok && out.contains("uid=0"), "{out} {err}");
+    let out = pod.exec_tty(&app, &["id"], b"");
+    assert!(out.contains("uid=0"), "{out}");
+    let tty = t.wait_for("the session with a terminal", |v| {
+        v["finding"] == "exec_session" && v["session"]["tty"] == true
+    });
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let found = sessions_into(&done.events, &app.id);
+    assert_eq!(found.len(), 2, "two sessions, no more: {found:#?}");
+    assert_eq!(found.iter().filter(|v| *v == &&tty).count(), 1);
+    let plain = found
+        .iter()
+        .find(|v| v["session"]["tty"] == false)
+        .expect("the session without a terminal");
+    for (v, want) in [(*plain, vec!["/bin/sh", "-c", "id"]), (&tty, vec!["id"])] {
+        let s = &v["session"];
+        assert_eq!(argv(v), want, "{v}");
+        assert_eq!(s["runtime"], "docker", "{v}");
+        assert_eq!(s["container"]["class"], "pod", "{v}");
+        assert_eq!(s["entered_by"]["place"]["class"], "node", "{v}");
+        assert_eq!(s["uid"], 0, "{v}");
+        assert!(s["end_ts_ns"].as_u64().is_some(), "ended: {v}");
+        assert_eq!(s["exit_code"], 0, "{v}");
+    }
+    assert!(
+        !done.events.iter().any(|v| v["finding"] == "exec_session"
+            && v["session"]["argv"] == serde_json::json!(SLEEPER)),
+        "the container's start is no session"
+    );
+    assert_no_empty_creation(&done.events);
+}
+
 /// The agent on its own port (lock in `dir`), once `/healthz` answers.
 fn agent(dir: &TempDir, extra: &[&str]) -> (Tracer, String) {
     let lock = dir.path().join("agent.lock");
@@ -279,7 +325,8 @@ fn cri_exec_session_beside_an_exec_probe() {
 
 /// A container started into another container's PID namespace with
 /// SYS_PTRACE (`kubectl debug --target=app` through CRI; `podman run --pid
-/// container:X --cap-add SYS_PTRACE`): debug_container, medium, naming both
+/// container:X --cap-add SYS_PTRACE`; `docker run --pid container:X` beside
+/// a Compose project): debug_container, medium, naming both
 /// containers; its own start is no session.
 fn debug_container_in_the_targets_pid_namespace(rt: Runtime) {
     let _g = serial();
@@ -321,7 +368,7 @@ fn debug_container_in_the_targets_pid_namespace(rt: Runtime) {
     assert_no_empty_creation(&done.events);
 }
 
-nstrace_tests::on_both_runtimes!(debug_container_in_the_targets_pid_namespace);
+nstrace_tests::on_every_runtime!(debug_container_in_the_targets_pid_namespace);
 
 /// `nsenter -t PID -a` from the node into a container: a session by nsenter
 /// (node administration: its joins stay info namespace joins, nothing is
