@@ -268,6 +268,7 @@ fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Re
     let kernel = debs::kernel(spec.suites, &package)?;
     let work = root().join("target/vmtest").join(spec.name);
     let out = work.join("out");
+    std::fs::create_dir_all(&work)?;
     let busybox = Path::new("/bin/busybox");
     let initrd = work.join("initramfs.cpio");
     let bin = |name: &str| -> Result<String> {
