@@ -268,7 +268,7 @@ fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Re
     let kernel = debs::kernel(spec.suites, &package)?;
     let work = root().join("target/vmtest").join(spec.name);
     let out = work.join("out");
-    std::fs::create_dir_all(&work)?;
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let busybox = Path::new("/bin/busybox");
     let initrd = work.join("initramfs.cpio");
     let bin = |name: &str| -> Result<String> {
@@ -315,7 +315,8 @@ fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Re
     // The guest script travels in the initramfs: no host path (which may
     // hold spaces) on the kernel command line.
     let guest = guest_script(&steps, &keep);
-    std::fs::write(work.join("guest.sh"), &guest)?;
+    let script = work.join("guest.sh");
+    std::fs::write(&script, &guest).with_context(|| format!("writing {}", script.display()))?;
     std::fs::write(
         &initrd,
         initramfs::build(
@@ -324,7 +325,8 @@ fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Re
             include_str!("../../scripts/vm-init.sh"),
             &guest,
         )?,
-    )?;
+    )
+    .with_context(|| format!("writing {}", initrd.display()))?;
     Ok(Prepared {
         spec: *spec,
         package,
