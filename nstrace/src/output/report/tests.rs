@@ -200,6 +200,12 @@ fn render(book_bounds: Bounds) -> (String, serde_json::Value) {
         ),
     ]);
     book.shutdown(place(), timeline());
+    page_of(&book, &t)
+}
+
+/// The page and JSON document of `book` for topology `t`: a recording of
+/// node-1 from 5 s to 20 s.
+fn page_of(book: &ReportBook, t: &topology::Topology) -> (String, serde_json::Value) {
     let meta = Meta {
         wall_offset_ns: 1_700_000_000 * S as i64,
         start_mono_ns: 5 * S,
@@ -209,9 +215,8 @@ fn render(book_bounds: Bounds) -> (String, serde_json::Value) {
         detectors: None,
     };
     let about = About::new("recording", &meta, 5 * S, 20 * S);
-    let doc = book.doc(&t, &about).expect("a document");
-    let json = serde_json::to_value(&doc).unwrap();
-    (page(&doc), json)
+    let doc = book.doc(t, &about).expect("a document");
+    (page(&doc), serde_json::to_value(&doc).unwrap())
 }
 
 /// Tags the page may contain: anything else would have come from the node.
@@ -631,18 +636,7 @@ fn published_ports_show_their_holder_and_a_clash() {
     ];
     let mut book = ReportBook::new(Bounds::each(100), false);
     book.look(&t);
-    let meta = Meta {
-        wall_offset_ns: 0,
-        start_mono_ns: 5 * S,
-        node_ns: NsSet::from_array(NODE),
-        hostname: "node-1".into(),
-        kernel: "6.18.0".into(),
-        detectors: None,
-    };
-    let about = About::new("recording", &meta, 5 * S, 20 * S);
-    let doc = book.doc(&t, &about).expect("a document");
-    let json = serde_json::to_value(&doc).unwrap();
-    let page = page(&doc);
+    let (page, json) = page_of(&book, &t);
     let published = json["topology"]["pods"][0]["containers"][1]["docker"]["published"]
         .as_array()
         .expect("published ports in the document");
