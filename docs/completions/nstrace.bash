@@ -91,7 +91,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__agent)
-            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --debug --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
+            opts="-h -V --listen --http-max-connections --http-header-timeout --http-idle-timeout --output --output-max-size --output-keep --lock-file --series-hold --min-severity --debug --zombie-after --forward-window --predict-after --policy --signal --signals --ring-buffer-size --debug-probes --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +173,10 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --containerd-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --podman-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -193,7 +197,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__audit)
-            opts="-h -V --format --duration --fail-on --min-severity --zombie-after --forward-window --predict-after --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --once --record --policy --help --version"
+            opts="-h -V --format --duration --fail-on --min-severity --zombie-after --forward-window --predict-after --ring-buffer-size --debug-probes --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --once --record --policy --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +240,10 @@ _nstrace() {
                     return 0
                     ;;
                 --containerd-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --containerd-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -487,7 +495,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__report)
-            opts="-o -h -V --output --format --pod --max-items --duration --record --zombie-after --forward-window --predict-after --policy --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
+            opts="-o -h -V --output --format --pod --max-items --duration --record --zombie-after --forward-window --predict-after --policy --ring-buffer-size --debug-probes --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -549,6 +557,10 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --containerd-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --podman-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -569,7 +581,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__shutdown)
-            opts="-h -V --pod --pid --container --timeout --storage-root --containerd-root --podman-db --docker-root --moby-root --format --help --version"
+            opts="-h -V --pod --pid --container --timeout --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -599,6 +611,10 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --containerd-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --podman-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -623,7 +639,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__topology)
-            opts="-h -V --format --watch --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --help --version"
+            opts="-h -V --format --watch --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -649,6 +665,10 @@ _nstrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --containerd-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --podman-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -669,7 +689,7 @@ _nstrace() {
             return 0
             ;;
         nstrace__subcmd__watch)
-            opts="-h -V --format --pid --comm --kind --signal --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --podman-db --docker-root --moby-root --record --help --version"
+            opts="-h -V --format --pid --comm --kind --signal --duration --ring-buffer-size --debug-probes --storage-root --containerd-root --containerd-db --podman-db --docker-root --moby-root --record --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +728,10 @@ _nstrace() {
                     return 0
                     ;;
                 --containerd-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --containerd-db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

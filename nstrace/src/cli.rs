@@ -494,6 +494,12 @@ pub struct RuntimeArgs {
     /// containerd's task directories for Kubernetes (DIR/<id>/config.json); repeat for several.
     #[arg(long = "containerd-root", value_name = "DIR", env = "NSTRACE_CONTAINERD_ROOT", value_delimiter = ':', default_values = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io"])]
     pub containerd_root: Vec<PathBuf>,
+    /// containerd's metadata database, which still holds a container's spec
+    /// (and so its names) after containerd deleted its bundle: it does so within
+    /// milliseconds of the exit of a container that lived only milliseconds;
+    /// repeat for several.
+    #[arg(long = "containerd-db", value_name = "FILE", env = "NSTRACE_CONTAINERD_DB", value_delimiter = ':', default_values = ["/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db"])]
+    pub containerd_db: Vec<PathBuf>,
     /// podman's state database, which names its pods and containers; repeat for several.
     #[arg(long = "podman-db", value_name = "FILE", env = "NSTRACE_PODMAN_DB", value_delimiter = ':', default_values = ["/var/lib/containers/storage/libpod/bolt_state.db"])]
     pub podman_db: Vec<PathBuf>,
@@ -515,6 +521,7 @@ impl RuntimeArgs {
         crate::runtime::Roots {
             storage: self.storage_root.clone(),
             containerd: self.containerd_root.clone(),
+            containerd_db: self.containerd_db.clone(),
             podman: self.podman_db.clone(),
             docker: self.docker_root.clone(),
             moby: self.moby_root.clone(),

@@ -308,10 +308,10 @@ impl Containerd {
                 "CRI did not become ready in 60 s ({last}); log: {tail:?}"
             ));
         }
-        me._env = Some(crate::EnvClaim::set(&[(
-            "NSTRACE_CONTAINERD_ROOT",
-            me.tasks().display().to_string(),
-        )]));
+        me._env = Some(crate::EnvClaim::set(&[
+            ("NSTRACE_CONTAINERD_ROOT", me.tasks().display().to_string()),
+            ("NSTRACE_CONTAINERD_DB", me.meta_db().display().to_string()),
+        ]));
         me.timings
             .lock()
             .unwrap()
@@ -333,6 +333,14 @@ impl Containerd {
     /// `--containerd-root` names (`/run/containerd/io.containerd.runtime.v2.task/k8s.io` on a node).
     pub fn tasks(&self) -> PathBuf {
         self.state().join("io.containerd.runtime.v2.task/k8s.io")
+    }
+
+    /// Its metadata database: what nstrace's `--containerd-db` names
+    /// (`/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db` on a node).
+    pub fn meta_db(&self) -> PathBuf {
+        self.dirs
+            .dir
+            .join("root/io.containerd.metadata.v1.bolt/meta.db")
     }
 
     /// Its socket.

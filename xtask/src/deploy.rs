@@ -239,6 +239,7 @@ mod tests {
         "--lock-file",
         "--storage-root",
         "--containerd-root",
+        "--containerd-db",
         "--podman-db",
         "--ring-buffer-size",
         "--zombie-after",
@@ -250,6 +251,7 @@ mod tests {
     const PATH_FLAGS: &[&str] = &[
         "--storage-root",
         "--containerd-root",
+        "--containerd-db",
         "--podman-db",
         "--lock-file",
         "--policy",
@@ -271,6 +273,10 @@ mod tests {
         (
             "--containerd-root",
             "/run/containerd/io.containerd.runtime.v2.task/k8s.io",
+        ),
+        (
+            "--containerd-db",
+            "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db",
         ),
         (
             "--podman-db",

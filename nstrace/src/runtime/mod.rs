@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod docker;
 
 mod bolt;
+mod containerd_db;
 
 /// Entry point for the fuzz target (`nstrace/fuzz`): podman's bolt database
 /// as bytes, looked up for a few container ids (one of the seed's among them).
@@ -74,6 +75,9 @@ pub struct Roots {
     pub storage: Vec<PathBuf>,
     /// containerd's task directories for the CRI namespace, `<root>/<id>/config.json`.
     pub containerd: Vec<PathBuf>,
+    /// containerd's metadata databases (`meta.db`), which keep a CRI container's spec
+    /// after its bundle is gone.
+    pub containerd_db: Vec<PathBuf>,
     /// libpod state databases (`bolt_state.db`), which name podman's containers and pods.
     pub podman: Vec<PathBuf>,
     /// Docker data roots: `<root>/containers/<id>/{config.v2.json,hostconfig.json}`.
@@ -93,6 +97,7 @@ impl Default for Roots {
                 "/var/lib/containers/storage/overlay-containers".into(),
             ],
             containerd: vec!["/run/containerd/io.containerd.runtime.v2.task/k8s.io".into()],
+            containerd_db: vec!["/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db".into()],
             podman: vec!["/var/lib/containers/storage/libpod/bolt_state.db".into()],
             docker: vec!["/var/lib/docker".into()],
             // dockerd on the system's containerd (Debian, Docker's own packages),
@@ -122,7 +127,9 @@ pub enum Lookup {
 /// Finds the names of container `id` (64 lowercase hex digits) under `roots`.
 ///
 /// Roots are tried in order, storage first, then containerd's, then Docker's;
-/// the first bundle (or Docker container directory) found decides.
+/// the first bundle (or Docker container directory) found decides. Without
+/// one, containerd's metadata may still hold the spec of a CRI container whose
+/// bundle is gone (it exited within milliseconds).
 pub fn lookup(roots: &Roots, id: &str) -> Lookup {
     // The id becomes a path component: nothing but an id may get that far.
     if !(id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
@@ -142,9 +149,45 @@ pub fn lookup(roots: &Roots, id: &str) -> Lookup {
         }
     }
     match from_docker(roots, id) {
+        Lookup::Missing => {}
+        found => return found,
+    }
+    match from_containerd_db(&roots.containerd_db, id) {
         Lookup::Missing => unreadable.map_or(Lookup::Missing, Lookup::Unreadable),
         found => found,
     }
+}
+
+/// A CRI container's names from the spec in the first containerd metadata
+/// database that holds it (its bundle is gone: containerd deletes it with the task).
+fn from_containerd_db(dbs: &[PathBuf], id: &str) -> Lookup {
+    for path in dbs {
+        let file = match open(path) {
+            Ok(f) => f,
+            Err(Failure::Absent) => continue,
+            Err(Failure::Unreadable(why) | Failure::Garbled(why)) => {
+                return Lookup::Unreadable(why)
+            }
+        };
+        let at = |why: &dyn std::fmt::Display| format!("{}: {why}", path.display());
+        return match containerd_db::spec(&file, "k8s.io", id) {
+            // Another containerd's, or not a CRI container: the next database may hold it.
+            Ok(None) => continue,
+            Ok(Some(json)) => match bundle::parse(&json) {
+                Ok(Bundle::Named(names)) => Lookup::Found(names),
+                Ok(Bundle::Podman { .. }) => Lookup::Garbled(at(&"a podman spec in containerd")),
+                Err(why) => Lookup::Garbled(at(&format!("container {}: {why}", short(id)))),
+            },
+            Err(containerd_db::DbError::Bolt(bolt::BoltError::Corrupt(why))) => {
+                Lookup::Garbled(at(&why))
+            }
+            Err(containerd_db::DbError::Bolt(e)) => Lookup::Unreadable(at(&e)),
+            Err(containerd_db::DbError::Record(why)) => {
+                Lookup::Garbled(at(&format!("container {}: {why}", short(id))))
+            }
+        };
+    }
+    Lookup::Missing
 }
 
 /// A Docker container's names from the first data root that has its
@@ -303,6 +346,10 @@ mod tests {
                     p.join("var/lib/containers/storage/overlay-containers"),
                 ],
                 containerd: vec![p.join("run/containerd/io.containerd.runtime.v2.task/k8s.io")],
+                containerd_db: vec![
+                    p.join("none/meta.db"),
+                    p.join("var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db"),
+                ],
                 podman: vec![p.join("var/lib/containers/storage/libpod/bolt_state.db")],
                 docker: vec![p.join("var/lib/docker"), p.join("data2")],
                 moby: vec![p.join("run/containerd/io.containerd.runtime.v2.task/moby")],
@@ -414,6 +461,40 @@ mod tests {
             (car.sandbox_id.as_deref(), car.grace_period_s),
             (Some(CTRD_SBX), None)
         );
+    }
+
+    /// containerd deleted the bundle (the container lived milliseconds): its
+    /// metadata database still names it; another containerd's database that
+    /// lacks it is passed over, and only the CRI namespace is read.
+    #[test]
+    fn containerd_names_outlive_the_bundle_in_its_metadata() {
+        use super::containerd_db::build::{any_bytes, meta_db, SPEC_TYPE};
+        let node = Node::new("containerd-db");
+        let spec = any_bytes(SPEC_TYPE, CONTAINERD_WORKLOAD.as_bytes());
+        let db = meta_db(&[
+            ("k8s.io", vec![(CTRD_CTR, spec.clone())]),
+            ("moby", vec![(CTRD_SBX, spec)]),
+        ]);
+        let at = node.roots.containerd_db[1]
+            .strip_prefix(node.dir.path())
+            .unwrap();
+        node.dir.write(at, &db);
+        let car = node.found(CTRD_CTR);
+        assert_eq!(
+            (car.runtime, car.container.as_deref(), car.pod.as_deref()),
+            (Runtime::Containerd, Some("side-car"), Some(POD))
+        );
+        assert_eq!(lookup(&node.roots, CTRD_SBX), Lookup::Missing);
+        // The bundle, while there, is read first (the database is not needed).
+        node.containerd(CTRD_SBX, CONTAINERD_SANDBOX);
+        assert!(node.found(CTRD_SBX).sandbox);
+        // A spec that is not containerd's record is garbled, and says where.
+        let bad = meta_db(&[("k8s.io", vec![(CTRD_CTR, b"{}".to_vec())])]);
+        node.dir.write(at, &bad);
+        match lookup(&node.roots, CTRD_CTR) {
+            Lookup::Garbled(why) => assert!(why.contains("meta.db"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

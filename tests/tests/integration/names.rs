@@ -412,3 +412,54 @@ fn containerd_pod_without_a_cgroup_parent_is_named_by_its_bundles() {
         "{err}"
     );
 }
+
+/// containerd deletes a container's bundle with its task, within milliseconds
+/// of the exit of a container that lived milliseconds: its names must come
+/// from containerd's metadata database, which keeps the container's spec until
+/// the container is removed. With the bundle roots pointed away, the running
+/// app is named from the database alone; with the database pointed away too,
+/// nothing names it (so the database was the source).
+#[test]
+fn containerd_names_outlive_the_bundle_in_its_metadata_database() {
+    let _g = serial();
+    let node = Node::new(Runtime::Containerd);
+    let pod = node.play(
+        "nm-meta",
+        &pod_yaml("nm-meta", "", &[Spec::sh("app", &["sleep", "1000"])], ""),
+    );
+    let app = pod.container("app");
+    let meta_db = node.containerd().unwrap().meta_db();
+    assert!(meta_db.is_file(), "{} is containerd's", meta_db.display());
+    let dir = TempDir::new("meta-db");
+    let nowhere = dir.path().join("none");
+    let nowhere = nowhere.to_str().unwrap();
+    let topo = |db: &str| {
+        json_of(&nstrace(&[
+            "topology",
+            "--format",
+            "json",
+            "--containerd-root",
+            nowhere,
+            "--containerd-db",
+            db,
+        ]))
+    };
+    let named = topo(meta_db.to_str().unwrap());
+    let p = find_pod(&named, "nm-meta");
+    assert_eq!(p["namespace"], "default", "{p}");
+    assert!(
+        containers(p).contains(&(app.id.clone(), Value::from("app"))),
+        "{p}"
+    );
+    let unnamed = topo(nowhere);
+    let ids: Vec<_> = unnamed["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(containers)
+        .collect();
+    assert!(
+        ids.contains(&(app.id.clone(), Value::Null)),
+        "without the database nothing names it: {unnamed}"
+    );
+}
