@@ -13,22 +13,14 @@
 //!
 //! The bucket layout is the same in containerd 1.6 and 1.7 (schema `v1`).
 
-use super::bolt::{self, BoltError, ReadAt};
+use super::bolt::{self, ReadAt};
+use super::DbError;
 
 const VERSION: &[u8] = b"v1";
 const CONTAINERS: &[u8] = b"containers";
 const SPEC: &[u8] = b"spec";
 /// `typeurl`'s name for the OCI runtime spec (containerd's `oci` package registers it).
 pub(crate) const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
-
-/// Why a spec could not be read.
-#[derive(Debug)]
-pub(crate) enum DbError {
-    /// The database file (see [`BoltError`]).
-    Bolt(BoltError),
-    /// A record that is not what containerd writes.
-    Record(String),
-}
 
 /// The OCI spec (JSON) of container `id` in containerd namespace `namespace`,
 /// `None` when the database does not hold it.

@@ -162,29 +162,21 @@ pub fn lookup(roots: &Roots, id: &str) -> Lookup {
 /// database that holds it (its bundle is gone: containerd deletes it with the task).
 fn from_containerd_db(dbs: &[PathBuf], id: &str) -> Lookup {
     for path in dbs {
-        let file = match open(path) {
-            Ok(f) => f,
-            Err(Failure::Absent) => continue,
-            Err(Failure::Unreadable(why) | Failure::Garbled(why)) => {
-                return Lookup::Unreadable(why)
-            }
+        let file = match open_db(path) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(why) => return Lookup::Unreadable(why),
         };
-        let at = |why: &dyn std::fmt::Display| format!("{}: {why}", path.display());
-        return match containerd_db::spec(&file, "k8s.io", id) {
+        let json = match containerd_db::spec(&file, "k8s.io", id) {
+            Ok(Some(json)) => json,
             // Another containerd's, or not a CRI container: the next database may hold it.
             Ok(None) => continue,
-            Ok(Some(json)) => match bundle::parse(&json) {
-                Ok(Bundle::Named(names)) => Lookup::Found(names),
-                Ok(Bundle::Podman { .. }) => Lookup::Garbled(at(&"a podman spec in containerd")),
-                Err(why) => Lookup::Garbled(at(&format!("container {}: {why}", short(id)))),
-            },
-            Err(containerd_db::DbError::Bolt(bolt::BoltError::Corrupt(why))) => {
-                Lookup::Garbled(at(&why))
-            }
-            Err(containerd_db::DbError::Bolt(e)) => Lookup::Unreadable(at(&e)),
-            Err(containerd_db::DbError::Record(why)) => {
-                Lookup::Garbled(at(&format!("container {}: {why}", short(id))))
-            }
+            Err(e) => return e.lookup(path),
+        };
+        return match bundle::parse(&json) {
+            Ok(Bundle::Named(names)) => Lookup::Found(names),
+            Ok(Bundle::Podman { .. }) => DbError::Record("a podman spec".into()).lookup(path),
+            Err(why) => DbError::Record(format!("container {}: {why}", short(id))).lookup(path),
         };
     }
     Lookup::Missing
@@ -254,26 +246,54 @@ fn from_bundle(roots: &Roots, id: &str, path: &Path, bytes: &[u8]) -> Lookup {
 /// A podman container's names from the first libpod database that exists.
 fn from_libpod(dbs: &[PathBuf], id: &str) -> Lookup {
     for path in dbs {
-        let file = match open(path) {
-            Ok(f) => f,
-            Err(Failure::Absent) => continue,
-            Err(Failure::Unreadable(why) | Failure::Garbled(why)) => {
-                return Lookup::Unreadable(why)
-            }
+        let file = match open_db(path) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(why) => return Lookup::Unreadable(why),
         };
-        let at = |why: &dyn std::fmt::Display| format!("{}: {why}", path.display());
         return match podman::record(&file, id) {
             Ok(Some(record)) => Lookup::Found(podman::names(id, record)),
             // Another podman's container (a different root), or a bundle left behind.
             Ok(None) => Lookup::Missing,
-            Err(podman::DbError::Bolt(bolt::BoltError::Corrupt(why))) => Lookup::Garbled(at(&why)),
-            Err(podman::DbError::Bolt(e)) => Lookup::Unreadable(at(&e)),
-            Err(podman::DbError::Record(why)) => Lookup::Garbled(at(&why)),
+            Err(e) => e.lookup(path),
         };
     }
     Lookup::Unreadable(
         "a podman bundle, but no libpod database (bolt_state.db) under the podman roots".into(),
     )
+}
+
+/// Why a record could not be read from a runtime's bbolt database (libpod's,
+/// containerd's).
+#[derive(Debug)]
+pub(crate) enum DbError {
+    /// The database file (see [`bolt::BoltError`]).
+    Bolt(bolt::BoltError),
+    /// A record that is not what the runtime writes.
+    Record(String),
+}
+
+impl DbError {
+    /// The lookup's outcome, naming the database at `path`.
+    fn lookup(self, path: &Path) -> Lookup {
+        let at = |why: &dyn std::fmt::Display| format!("{}: {why}", path.display());
+        match self {
+            DbError::Bolt(bolt::BoltError::Corrupt(why)) | DbError::Record(why) => {
+                Lookup::Garbled(at(&why))
+            }
+            DbError::Bolt(e) => Lookup::Unreadable(at(&e)),
+        }
+    }
+}
+
+/// Opens a runtime's database: `None` when there is none at `path`, the
+/// reason when it cannot be read.
+fn open_db(path: &Path) -> Result<Option<File>, String> {
+    match open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(Failure::Absent) => Ok(None),
+        Err(Failure::Unreadable(why) | Failure::Garbled(why)) => Err(why),
+    }
 }
 
 /// Why a file gave no bytes.

@@ -15,8 +15,9 @@
 
 use serde::Deserialize;
 
-use super::bolt::{self, BoltError, ReadAt};
+use super::bolt::{self, ReadAt};
 use super::bundle::{ContainerNames, Runtime};
+use super::DbError;
 
 const CTR: &[u8] = b"ctr";
 const POD: &[u8] = b"pod";
@@ -58,15 +59,6 @@ pub(crate) struct Record {
     pub infra: bool,
     /// Seconds `podman stop` waits before SIGKILL.
     pub stop_timeout: Option<u64>,
-}
-
-/// Why a record could not be read.
-#[derive(Debug)]
-pub(crate) enum DbError {
-    /// The database file (see [`BoltError`]).
-    Bolt(BoltError),
-    /// A record that is not libpod's JSON.
-    Record(String),
 }
 
 /// The record of container `id`, `None` when the database does not hold it.
