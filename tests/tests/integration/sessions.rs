@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use nstrace_tests::pod::{pod_yaml, Node, Pod, Runtime, Spec};
+use nstrace_tests::pod::{pod_yaml, Ctr, Node, Pod, Runtime, Spec};
 use nstrace_tests::prometheus::{free_port, http_get};
 use nstrace_tests::*;
 
@@ -23,6 +23,33 @@ fn sessions_into<'a>(events: &'a [Value], id: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|v| v["finding"] == "exec_session" && v["session"]["container"]["container"] == id)
         .collect()
+}
+
+/// `sh -c script` exec'd into `app` without a terminal, then `id` with one,
+/// under the audit `t`: the audit's end and the two sessions into `app` it
+/// found (without, with a terminal), checked to be the only two. The session
+/// without a terminal could be a probe run: it is said once it is known not
+/// to be one, at the end of the audit.
+fn two_sessions(t: Tracer, pod: &Pod, app: &Ctr, script: &str) -> (Finished, Value, Value) {
+    wait_has_child(app.pid);
+    let (ok, out, err) = pod.exec(app, &["/bin/sh", "-c", script]);
+    assert!(ok && out.contains("uid=0"), "{out} {err}");
+    let out = pod.exec_tty(app, &["id"], b"");
+    assert!(out.contains("uid=0"), "{out}");
+    let tty = t.wait_for("the session with a terminal", |v| {
+        v["finding"] == "exec_session" && v["session"]["tty"] == true
+    });
+    let done = t.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let found = sessions_into(&done.events, &app.id);
+    assert_eq!(found.len(), 2, "two sessions, no more: {found:#?}");
+    assert_eq!(found.iter().filter(|v| *v == &&tty).count(), 1);
+    let plain = found
+        .iter()
+        .find(|v| v["session"]["tty"] == false)
+        .map(|v| (*v).clone())
+        .expect("the session without a terminal");
+    (done, plain, tty)
 }
 
 fn argv(v: &Value) -> Vec<String> {
@@ -83,27 +110,9 @@ fn podman_exec_with_and_without_a_terminal() {
     ]);
     let pod = sleeper_pod(&node, "nst-exec", "");
     let app = pod.container("app");
-    wait_has_child(app.pid);
     let script = "cat /proc/1/environ >/dev/null; id";
-    let (ok, out, err) = pod.exec(&app, &["/bin/sh", "-c", script]);
-    assert!(ok && out.contains("uid=0"), "{out} {err}");
-    let out = pod.exec_tty(&app, &["id"], b"");
-    assert!(out.contains("uid=0"), "{out}");
-    // The session without a terminal could be a probe run: it is said once
-    // it is known not to be one, here at the end of the audit.
-    let tty = t.wait_for("the session with a terminal", |v| {
-        v["finding"] == "exec_session" && v["session"]["tty"] == true
-    });
-    let done = t.stop();
-    assert_eq!(done.code, Some(0), "{}", done.stderr);
-    let found = sessions_into(&done.events, &app.id);
-    assert_eq!(found.len(), 2, "two sessions, no more: {found:#?}");
-    assert_eq!(found.iter().filter(|v| *v == &&tty).count(), 1);
-    let plain = found
-        .iter()
-        .find(|v| v["session"]["tty"] == false)
-        .expect("the session without a terminal");
-    for (v, want) in [(*plain, vec!["/bin/sh", "-c", script]), (&tty, vec!["id"])] {
+    let (done, plain, tty) = two_sessions(t, &pod, &app, script);
+    for (v, want) in [(&plain, vec!["/bin/sh", "-c", script]), (&tty, vec!["id"])] {
         let s = &v["session"];
         assert_eq!(v["severity"], "low", "{v}");
         assert_eq!(v["pod"], "nst-exec", "{v}");
@@ -190,24 +199,8 @@ fn docker_exec_with_and_without_a_terminal() {
     let t = Tracer::audit(&[]);
     let pod = sleeper_pod(&node, "nst-dexec", "");
     let app = pod.container("app");
-    wait_has_child(app.pid);
-    let (ok, out, err) = pod.exec(&app, &["/bin/sh", "-c", "id"]);
-    assert!(ok && out.contains("uid=0"), "{out} {err}");
-    let out = pod.exec_tty(&app, &["id"], b"");
-    assert!(out.contains("uid=0"), "{out}");
-    let tty = t.wait_for("the session with a terminal", |v| {
-        v["finding"] == "exec_session" && v["session"]["tty"] == true
-    });
-    let done = t.stop();
-    assert_eq!(done.code, Some(0), "{}", done.stderr);
-    let found = sessions_into(&done.events, &app.id);
-    assert_eq!(found.len(), 2, "two sessions, no more: {found:#?}");
-    assert_eq!(found.iter().filter(|v| *v == &&tty).count(), 1);
-    let plain = found
-        .iter()
-        .find(|v| v["session"]["tty"] == false)
-        .expect("the session without a terminal");
-    for (v, want) in [(*plain, vec!["/bin/sh", "-c", "id"]), (&tty, vec!["id"])] {
+    let (done, plain, tty) = two_sessions(t, &pod, &app, "id");
+    for (v, want) in [(&plain, vec!["/bin/sh", "-c", "id"]), (&tty, vec!["id"])] {
         let s = &v["session"];
         assert_eq!(argv(v), want, "{v}");
         assert_eq!(s["runtime"], "docker", "{v}");
