@@ -766,27 +766,21 @@ impl Pod {
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .expect("the engine's client runs");
-                match (near, child.stdin.take()) {
-                    (Some(mut near), _) => {
-                        near.write_all(input).expect("writing to the pty");
-                        // Open until the command ends: closing it hangs the terminal up.
-                        let out = child.wait_with_output().expect("exec ends");
-                        drop(near);
-                        assert!(
-                            out.status.success(),
-                            "exec -it: {}",
-                            String::from_utf8_lossy(&out.stderr)
-                        );
-                        return String::from_utf8_lossy(&out.stdout).into_owned();
-                    }
-                    (None, Some(mut stdin)) => {
-                        stdin
-                            .write_all(input)
-                            .expect("writing to the engine's exec");
-                    }
-                    (None, None) => unreachable!("stdin is piped"),
+                let mut near = near;
+                match near.as_mut() {
+                    Some(near) => near.write_all(input).expect("writing to the pty"),
+                    // Closed once written: the command's end of input.
+                    None => child
+                        .stdin
+                        .take()
+                        .expect("stdin piped")
+                        .write_all(input)
+                        .expect("writing to the engine's exec"),
                 }
                 let out = child.wait_with_output().expect("exec ends");
+                // The pty's near end stays open until the command ends:
+                // closing it hangs the terminal up.
+                drop(near);
                 assert!(
                     out.status.success(),
                     "exec -it: {}",

@@ -339,9 +339,9 @@ fn prepare(spec: &KernelSpec, suites: &[&str], bins: &[(String, PathBuf)]) -> Re
 }
 
 /// Boots a prepared kernel under `accel`, runs its steps, and checks every
-/// one passed; returns what it gave and the accelerator that worked (KVM
-/// may be offered and still fail at once on a nested machine: then TCG).
-fn boot_and_check(p: &Prepared, q: &debs::Qemu, accel: Accel) -> Result<(Outcome, Accel)> {
+/// one passed; the outcome names the accelerator that worked (KVM may be
+/// offered and still fail at once on a nested machine: then TCG).
+fn boot_and_check(p: &Prepared, q: &debs::Qemu, accel: Accel) -> Result<Outcome> {
     let Prepared {
         spec,
         package,
@@ -420,16 +420,13 @@ fn boot_and_check(p: &Prepared, q: &debs::Qemu, accel: Accel) -> Result<(Outcome
     if failed > 0 || passed == 0 {
         return Err(diagnose(format!("{passed} passed, {failed} failed")));
     }
-    Ok((
-        Outcome {
-            spec: *spec,
-            package: package.clone(),
-            accel,
-            secs,
-            passed,
-        },
+    Ok(Outcome {
+        spec: *spec,
+        package: package.clone(),
         accel,
-    ))
+        secs,
+        passed,
+    })
 }
 
 fn read(p: &Path) -> String {
@@ -470,20 +467,16 @@ pub fn vmtest(opts: &Options) -> Result<()> {
     // The first guest alone (it finds out whether KVM works here), then the
     // rest side by side, one per host CPU: each TCG guest is one host thread.
     let mut rest = ready.iter();
+    let mut results = Vec::new();
     if let Some(first) = rest.next() {
-        match boot_and_check(first, &q, accel) {
-            Ok((o, used)) => {
-                accel = used;
-                done.push(o);
-            }
-            Err(e) => {
-                eprintln!("xtask: vm: {e:#}");
-                failed.push(first.spec.name);
-            }
+        let r = boot_and_check(first, &q, accel);
+        if let Ok(o) = &r {
+            accel = o.accel;
         }
+        results.push((first.spec.name, r));
     }
     let queue = std::sync::Mutex::new(rest);
-    let results = std::sync::Mutex::new(Vec::new());
+    let results = std::sync::Mutex::new(results);
     let side_by_side = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..side_by_side {
@@ -501,7 +494,7 @@ pub fn vmtest(opts: &Options) -> Result<()> {
     results.sort_by_key(|(name, _)| MATRIX.iter().position(|k| k.name == *name));
     for (name, r) in results {
         match r {
-            Ok((o, _)) => done.push(o),
+            Ok(o) => done.push(o),
             Err(e) => {
                 eprintln!("xtask: vm: {e:#}");
                 failed.push(name);
